@@ -1,0 +1,90 @@
+//! The injected clock: the only source of "now" for deadline, token and routing logic, so tests move time by hand.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gridwhistle_domain::Timestamp;
+
+/// A source of the current instant.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        // A system clock set before 1970 is a broken host; report the epoch rather than panic.
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            });
+        Timestamp::from_unix_millis(millis)
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    now_millis: AtomicI64,
+    // Serialises advances so two concurrent advances never lose one another's step.
+    advance_lock: Mutex<()>,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> Self {
+        Self {
+            now_millis: AtomicI64::new(start.as_unix_millis()),
+            advance_lock: Mutex::new(()),
+        }
+    }
+
+    /// Moves the clock forward by `step`.
+    pub fn advance(&self, step: Duration) {
+        let _guard = self
+            .advance_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let next = self.now().saturating_add(step);
+        self.now_millis
+            .store(next.as_unix_millis(), Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `instant`, which may be earlier than now (to test clock skew).
+    pub fn set(&self, instant: Timestamp) {
+        self.now_millis
+            .store(instant.as_unix_millis(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.now_millis.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced() {
+        let clock = ManualClock::new(Timestamp::from_unix_millis(1_000));
+        assert_eq!(clock.now(), Timestamp::from_unix_millis(1_000));
+        clock.advance(Duration::from_secs(90));
+        assert_eq!(clock.now(), Timestamp::from_unix_millis(91_000));
+        clock.set(Timestamp::from_unix_millis(5));
+        assert_eq!(clock.now(), Timestamp::from_unix_millis(5));
+    }
+
+    #[test]
+    fn the_system_clock_is_after_this_code_was_written() {
+        // 2026-01-01T00:00:00Z: a clock reading earlier than this is not the real wall clock.
+        assert!(SystemClock.now() > Timestamp::from_unix_millis(1_767_225_600_000));
+    }
+}

@@ -1,0 +1,5 @@
+//! Gridwhistle's domain logic with no transport or database; it reaches the world only through small traits such as [`Clock`].
+
+pub mod clock;
+
+pub use clock::{Clock, ManualClock, SystemClock};

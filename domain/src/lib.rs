@@ -1,0 +1,13 @@
+//! Domain types of Gridwhistle: identifiers, users and roles, time, and the access policy; no IO, no transport, no database.
+
+pub mod access;
+pub mod ids;
+pub mod time;
+pub mod user;
+
+pub use access::{AccessError, Action, Actor};
+pub use ids::{DepartmentId, GridId, IdError, UserId};
+pub use time::Timestamp;
+pub use user::{
+    Binding, BindingError, DepartmentType, DisplayName, Password, Role, UserFieldError, Username,
+};

@@ -1,0 +1,477 @@
+//! `AdminService`: departments and users now; grids, jurisdictions, the catalogue, policies and the calendar as their issues land.
+
+use std::sync::Arc;
+
+use gridwhistle_dispatcher::Clock;
+use gridwhistle_domain::{
+    Action, Binding, DepartmentId, DepartmentType, DisplayName, GridId, Password, UserId, Username,
+};
+use gridwhistle_proto::v1::{self, admin_service_server::AdminService};
+use tonic::{Request, Response, Status};
+use tracing::{info, instrument};
+
+use super::convert::{
+    PageRequest, Violations, caller, resource_id, role_from_proto, role_to_proto, timestamp,
+};
+use super::error::ApiError;
+use crate::auth::password;
+use crate::directory::{self, DirectoryError, UserDraft};
+use crate::storage::{Department, DepartmentPatch, NewDepartment, Store, User, UserPatch};
+
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl AdminApi {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(err: DirectoryError) -> Self {
+        match err {
+            DirectoryError::Storage(err) => err.into(),
+            DirectoryError::Hash(_) => ApiError::internal(err),
+        }
+    }
+}
+
+fn require_admin<T>(request: &Request<T>) -> Result<(), ApiError> {
+    caller(request)?
+        .actor
+        .authorize(Action::AdministerDirectory)
+        .map_err(|err| ApiError::access(err, "object"))
+}
+
+fn department_to_proto(d: Department) -> v1::Department {
+    v1::Department {
+        name: format!("departments/{}", d.id),
+        display_name: d.display_name.as_str().to_owned(),
+        department_type: d.department_type.as_str().to_owned(),
+        routing_priority: d.routing_priority,
+        fallback_owner: d.fallback_owner,
+        create_time: Some(timestamp(d.created_at)),
+        update_time: Some(timestamp(d.updated_at)),
+    }
+}
+
+fn user_to_proto(u: User) -> v1::User {
+    v1::User {
+        name: format!("users/{}", u.id),
+        username: u.username.to_string(),
+        display_name: u.display_name.as_str().to_owned(),
+        role: role_to_proto(u.binding.role()).into(),
+        grid: u
+            .binding
+            .grid()
+            .map(|g| format!("grids/{g}"))
+            .unwrap_or_default(),
+        department: u
+            .binding
+            .department()
+            .map(|d| format!("departments/{d}"))
+            .unwrap_or_default(),
+        disabled: u.disabled,
+        create_time: Some(timestamp(u.created_at)),
+        update_time: Some(timestamp(u.updated_at)),
+    }
+}
+
+fn department_name(name: &str) -> Result<DepartmentId, String> {
+    resource_id(name, "departments")
+        .and_then(|id| DepartmentId::parse(id).map_err(|e| e.to_string()))
+}
+
+fn grid_name(name: &str) -> Result<GridId, String> {
+    resource_id(name, "grids").and_then(|id| GridId::parse(id).map_err(|e| e.to_string()))
+}
+
+fn user_name(name: &str) -> Result<UserId, String> {
+    resource_id(name, "users").and_then(|id| UserId::parse(id).map_err(|e| e.to_string()))
+}
+
+/// Parses an optional unit reference: empty means none.
+fn optional<T>(
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse(value).map(Some)
+    }
+}
+
+fn pending<T>(rpc: &'static str) -> Result<Response<T>, Status> {
+    Err(ApiError::Unimplemented { rpc }.into())
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    #[instrument(skip_all)]
+    async fn create_department(
+        &self,
+        request: Request<v1::CreateDepartmentRequest>,
+    ) -> Result<Response<v1::CreateDepartmentResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check("department_id", DepartmentId::parse(&request.department_id));
+        let department = request.department.unwrap_or_default();
+        let display_name = v.check(
+            "department.display_name",
+            DisplayName::parse(&department.display_name),
+        );
+        let department_type = v.check(
+            "department.department_type",
+            DepartmentType::parse(&department.department_type),
+        );
+        v.finish()?;
+        let (Some(id), Some(display_name), Some(department_type)) =
+            (id, display_name, department_type)
+        else {
+            return Err(ApiError::field("department", "is invalid").into());
+        };
+        let created = self
+            .store
+            .create_department(
+                NewDepartment {
+                    id,
+                    display_name,
+                    department_type,
+                    routing_priority: department.routing_priority,
+                    fallback_owner: department.fallback_owner,
+                },
+                self.clock.now(),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        info!(department = %created.id, "department created");
+        Ok(Response::new(v1::CreateDepartmentResponse {
+            department: Some(department_to_proto(created)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn get_department(
+        &self,
+        request: Request<v1::GetDepartmentRequest>,
+    ) -> Result<Response<v1::GetDepartmentResponse>, Status> {
+        require_admin(&request)?;
+        let id =
+            department_name(&request.get_ref().name).map_err(|e| ApiError::field("name", e))?;
+        let department = self
+            .store
+            .get_department(&id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::GetDepartmentResponse {
+            department: Some(department_to_proto(department)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn list_departments(
+        &self,
+        request: Request<v1::ListDepartmentsRequest>,
+    ) -> Result<Response<v1::ListDepartmentsResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let departments = self
+            .store
+            .list_departments(page.after.as_deref(), page.size)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.next_token(&departments, |d| d.id.to_string());
+        Ok(Response::new(v1::ListDepartmentsResponse {
+            departments: departments.into_iter().map(department_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn update_department(
+        &self,
+        request: Request<v1::UpdateDepartmentRequest>,
+    ) -> Result<Response<v1::UpdateDepartmentResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let department = request.department.unwrap_or_default();
+        let mut v = Violations::default();
+        let id = v.check("department.name", department_name(&department.name));
+        let mut patch = DepartmentPatch::default();
+        let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            v.add("update_mask", "must name at least one field");
+        }
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    patch.display_name = v.check(
+                        "department.display_name",
+                        DisplayName::parse(&department.display_name),
+                    );
+                }
+                "routing_priority" => patch.routing_priority = Some(department.routing_priority),
+                "fallback_owner" => patch.fallback_owner = Some(department.fallback_owner),
+                other => v.add("update_mask.paths", format!("{other:?} cannot be updated")),
+            }
+        }
+        v.finish()?;
+        let Some(id) = id else {
+            return Err(ApiError::field("department.name", "is invalid").into());
+        };
+        let updated = self
+            .store
+            .update_department(&id, patch, self.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::UpdateDepartmentResponse {
+            department: Some(department_to_proto(updated)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn create_user(
+        &self,
+        request: Request<v1::CreateUserRequest>,
+    ) -> Result<Response<v1::CreateUserResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let user = request.user.unwrap_or_default();
+        let mut v = Violations::default();
+        let username = v.check("user.username", Username::parse(&user.username));
+        let display_name = v.check("user.display_name", DisplayName::parse(&user.display_name));
+        let password = v.check("password", Password::parse(&request.password));
+        let role = v.check("user.role", role_from_proto(user.role));
+        let grid = v.check("user.grid", optional(&user.grid, grid_name));
+        let department = v.check(
+            "user.department",
+            optional(&user.department, department_name),
+        );
+        let binding = match (role, grid, department) {
+            (Some(role), Some(grid), Some(department)) => {
+                let field = if role == gridwhistle_domain::Role::GridWorker || grid.is_some() {
+                    "user.grid"
+                } else {
+                    "user.department"
+                };
+                v.check(field, Binding::new(role, grid, department))
+            }
+            _ => None,
+        };
+        v.finish()?;
+        let (Some(username), Some(display_name), Some(password), Some(binding)) =
+            (username, display_name, password, binding)
+        else {
+            return Err(ApiError::field("user", "is invalid").into());
+        };
+        let created = directory::add_user(
+            &self.store,
+            UserDraft {
+                username,
+                display_name,
+                binding,
+                password,
+            },
+            self.clock.now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        info!(user = %created.id, role = %created.binding.role(), "user created");
+        Ok(Response::new(v1::CreateUserResponse {
+            user: Some(user_to_proto(created)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn get_user(
+        &self,
+        request: Request<v1::GetUserRequest>,
+    ) -> Result<Response<v1::GetUserResponse>, Status> {
+        let id = user_name(&request.get_ref().name).map_err(|e| ApiError::field("name", e))?;
+        caller(&request)?
+            .actor
+            .authorize(Action::ReadUser(&id))
+            .map_err(|err| ApiError::access(err, "user"))?;
+        let user = self.store.get_user(&id).await.map_err(ApiError::from)?;
+        Ok(Response::new(v1::GetUserResponse {
+            user: Some(user_to_proto(user)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn list_users(
+        &self,
+        request: Request<v1::ListUsersRequest>,
+    ) -> Result<Response<v1::ListUsersResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let after = page
+            .after
+            .as_deref()
+            .map(UserId::parse)
+            .transpose()
+            .map_err(|_| ApiError::field("page_token", "is not a token this server issued"))?;
+        let users = self
+            .store
+            .list_users(after.as_ref(), page.size)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.next_token(&users, |u| u.id.to_string());
+        Ok(Response::new(v1::ListUsersResponse {
+            users: users.into_iter().map(user_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn update_user(
+        &self,
+        request: Request<v1::UpdateUserRequest>,
+    ) -> Result<Response<v1::UpdateUserResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let user = request.user.unwrap_or_default();
+        let mut v = Violations::default();
+        let id = v.check("user.name", user_name(&user.name));
+        let mut patch = UserPatch::default();
+        let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            v.add("update_mask", "must name at least one field");
+        }
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    patch.display_name =
+                        v.check("user.display_name", DisplayName::parse(&user.display_name));
+                }
+                "disabled" => {
+                    patch.disabled = Some(user.disabled);
+                    patch.revoke_sessions = user.disabled;
+                }
+                other => v.add("update_mask.paths", format!("{other:?} cannot be updated")),
+            }
+        }
+        v.finish()?;
+        let Some(id) = id else {
+            return Err(ApiError::field("user.name", "is invalid").into());
+        };
+        let updated = self
+            .store
+            .update_user(&id, patch, self.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        info!(user = %updated.id, disabled = updated.disabled, "user updated");
+        Ok(Response::new(v1::UpdateUserResponse {
+            user: Some(user_to_proto(updated)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn set_user_password(
+        &self,
+        request: Request<v1::SetUserPasswordRequest>,
+    ) -> Result<Response<v1::SetUserPasswordResponse>, Status> {
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check("name", user_name(&request.name));
+        let new_password = v.check("password", Password::parse(&request.password));
+        v.finish()?;
+        let (Some(id), Some(new_password)) = (id, new_password) else {
+            return Err(ApiError::field("name", "is invalid").into());
+        };
+        let hash = password::hash(new_password)
+            .await
+            .map_err(ApiError::internal)?;
+        let patch = UserPatch {
+            password_hash: Some(hash),
+            revoke_sessions: true,
+            ..UserPatch::default()
+        };
+        self.store
+            .update_user(&id, patch, self.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        info!(user = %id, "password set; sessions revoked");
+        Ok(Response::new(v1::SetUserPasswordResponse {}))
+    }
+
+    async fn import_grids(
+        &self,
+        request: Request<v1::ImportGridsRequest>,
+    ) -> Result<Response<v1::ImportGridsResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.ImportGrids")
+    }
+
+    async fn import_jurisdictions(
+        &self,
+        request: Request<v1::ImportJurisdictionsRequest>,
+    ) -> Result<Response<v1::ImportJurisdictionsResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.ImportJurisdictions")
+    }
+
+    async fn list_boundary_generations(
+        &self,
+        request: Request<v1::ListBoundaryGenerationsRequest>,
+    ) -> Result<Response<v1::ListBoundaryGenerationsResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.ListBoundaryGenerations")
+    }
+
+    async fn import_dispatch_catalogue(
+        &self,
+        request: Request<v1::ImportDispatchCatalogueRequest>,
+    ) -> Result<Response<v1::ImportDispatchCatalogueResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.ImportDispatchCatalogue")
+    }
+
+    async fn get_dispatch_catalogue(
+        &self,
+        request: Request<v1::GetDispatchCatalogueRequest>,
+    ) -> Result<Response<v1::GetDispatchCatalogueResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.GetDispatchCatalogue")
+    }
+
+    async fn import_time_limit_policies(
+        &self,
+        request: Request<v1::ImportTimeLimitPoliciesRequest>,
+    ) -> Result<Response<v1::ImportTimeLimitPoliciesResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.ImportTimeLimitPolicies")
+    }
+
+    async fn get_time_limit_policies(
+        &self,
+        request: Request<v1::GetTimeLimitPoliciesRequest>,
+    ) -> Result<Response<v1::GetTimeLimitPoliciesResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.GetTimeLimitPolicies")
+    }
+
+    async fn put_working_calendar(
+        &self,
+        request: Request<v1::PutWorkingCalendarRequest>,
+    ) -> Result<Response<v1::PutWorkingCalendarResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.PutWorkingCalendar")
+    }
+
+    async fn get_working_calendar(
+        &self,
+        request: Request<v1::GetWorkingCalendarRequest>,
+    ) -> Result<Response<v1::GetWorkingCalendarResponse>, Status> {
+        require_admin(&request)?;
+        pending("AdminService.GetWorkingCalendar")
+    }
+}

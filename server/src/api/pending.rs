@@ -1,0 +1,100 @@
+//! Services whose RPCs later issues implement: each answers `UNIMPLEMENTED` (after authentication), never fake data.
+
+use std::pin::Pin;
+
+use gridwhistle_proto::v1;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::error::ApiError;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+fn pending<T>(rpc: &'static str) -> Result<Response<T>, Status> {
+    Err(ApiError::Unimplemented { rpc }.into())
+}
+
+/// Implements a generated service trait whose every RPC is still pending.
+macro_rules! pending_service {
+    (
+        $(#[$doc:meta])* $ty:ident: $service:path {
+            $(fn $method:ident($req:ty) -> $resp:ty = $rpc:literal;)*
+            $(stream $smethod:ident($sreq:ty) -> $stype:ident<$sresp:ty> = $srpc:literal;)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default)]
+        pub struct $ty;
+
+        #[tonic::async_trait]
+        impl $service for $ty {
+            $(
+                async fn $method(&self, _request: Request<$req>) -> Result<Response<$resp>, Status> {
+                    pending($rpc)
+                }
+            )*
+            $(
+                type $stype = BoxStream<$sresp>;
+
+                async fn $smethod(&self, _request: Request<$sreq>) -> Result<Response<Self::$stype>, Status> {
+                    pending($srpc)
+                }
+            )*
+        }
+    };
+}
+
+pending_service! {
+    /// `DeviceService`: devices and the in-app inbox (the push issue).
+    PendingDevices: v1::device_service_server::DeviceService {
+        fn register_device(v1::RegisterDeviceRequest) -> v1::RegisterDeviceResponse = "DeviceService.RegisterDevice";
+        fn unregister_device(v1::UnregisterDeviceRequest) -> v1::UnregisterDeviceResponse = "DeviceService.UnregisterDevice";
+        fn list_notifications(v1::ListNotificationsRequest) -> v1::ListNotificationsResponse = "DeviceService.ListNotifications";
+        fn mark_notifications_read(v1::MarkNotificationsReadRequest) -> v1::MarkNotificationsReadResponse = "DeviceService.MarkNotificationsRead";
+        stream watch_notifications(v1::WatchNotificationsRequest) -> WatchNotificationsStream<v1::WatchNotificationsResponse> = "DeviceService.WatchNotifications";
+    }
+}
+
+pending_service! {
+    /// `ReportService`: the grid worker's app (the routing and whistle-loop issues).
+    PendingReports: v1::report_service_server::ReportService {
+        fn create_report(v1::CreateReportRequest) -> v1::CreateReportResponse = "ReportService.CreateReport";
+        fn get_report(v1::GetReportRequest) -> v1::GetReportResponse = "ReportService.GetReport";
+        fn list_my_reports(v1::ListMyReportsRequest) -> v1::ListMyReportsResponse = "ReportService.ListMyReports";
+        fn upload_attachment(Streaming<v1::UploadAttachmentRequest>) -> v1::UploadAttachmentResponse = "ReportService.UploadAttachment";
+        fn query_upload(v1::QueryUploadRequest) -> v1::QueryUploadResponse = "ReportService.QueryUpload";
+        fn preview_routing(v1::PreviewRoutingRequest) -> v1::PreviewRoutingResponse = "ReportService.PreviewRouting";
+        fn resolve_on_site(v1::ResolveOnSiteRequest) -> v1::ResolveOnSiteResponse = "ReportService.ResolveOnSite";
+        fn whistle(v1::WhistleRequest) -> v1::WhistleResponse = "ReportService.Whistle";
+        fn verify_resolution(v1::VerifyResolutionRequest) -> v1::VerifyResolutionResponse = "ReportService.VerifyResolution";
+        stream watch_my_reports(v1::WatchMyReportsRequest) -> WatchMyReportsStream<v1::WatchMyReportsResponse> = "ReportService.WatchMyReports";
+    }
+}
+
+pending_service! {
+    /// `CaseService`: the department duty console (the whistle-loop issue).
+    PendingCases: v1::case_service_server::CaseService {
+        fn list_inbox(v1::ListInboxRequest) -> v1::ListInboxResponse = "CaseService.ListInbox";
+        fn get_case(v1::GetCaseRequest) -> v1::GetCaseResponse = "CaseService.GetCase";
+        fn report_in(v1::ReportInRequest) -> v1::ReportInResponse = "CaseService.ReportIn";
+        fn record_contact(v1::RecordContactRequest) -> v1::RecordContactResponse = "CaseService.RecordContact";
+        fn post_progress(v1::PostProgressRequest) -> v1::PostProgressResponse = "CaseService.PostProgress";
+        fn return_case(v1::ReturnCaseRequest) -> v1::ReturnCaseResponse = "CaseService.ReturnCase";
+        fn request_extension(v1::RequestExtensionRequest) -> v1::RequestExtensionResponse = "CaseService.RequestExtension";
+        fn complete_case(v1::CompleteCaseRequest) -> v1::CompleteCaseResponse = "CaseService.CompleteCase";
+        fn acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest) -> v1::AcknowledgeSupervisionLetterResponse = "CaseService.AcknowledgeSupervisionLetter";
+        stream watch_inbox(v1::WatchInboxRequest) -> WatchInboxStream<v1::WatchInboxResponse> = "CaseService.WatchInbox";
+    }
+}
+
+pending_service! {
+    /// `SupervisionService`: deadlines, escalations and KPIs (the deadline issue).
+    PendingSupervision: v1::supervision_service_server::SupervisionService {
+        fn list_overdue(v1::ListOverdueRequest) -> v1::ListOverdueResponse = "SupervisionService.ListOverdue";
+        fn decide_extension(v1::DecideExtensionRequest) -> v1::DecideExtensionResponse = "SupervisionService.DecideExtension";
+        fn reassign_case(v1::ReassignCaseRequest) -> v1::ReassignCaseResponse = "SupervisionService.ReassignCase";
+        fn issue_supervision_letter(v1::IssueSupervisionLetterRequest) -> v1::IssueSupervisionLetterResponse = "SupervisionService.IssueSupervisionLetter";
+        fn get_department_stats(v1::GetDepartmentStatsRequest) -> v1::GetDepartmentStatsResponse = "SupervisionService.GetDepartmentStats";
+        stream watch_escalations(v1::WatchEscalationsRequest) -> WatchEscalationsStream<v1::WatchEscalationsResponse> = "SupervisionService.WatchEscalations";
+    }
+}

@@ -1,0 +1,207 @@
+//! Builds the server and runs it on a pre-bound listener until the shutdown future completes, then drains for a bounded time.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridwhistle_dispatcher::Clock;
+use gridwhistle_proto::v1::admin_service_server::AdminServiceServer;
+use gridwhistle_proto::v1::auth_service_server::AuthServiceServer;
+use gridwhistle_proto::v1::case_service_server::CaseServiceServer;
+use gridwhistle_proto::v1::device_service_server::DeviceServiceServer;
+use gridwhistle_proto::v1::report_service_server::ReportServiceServer;
+use gridwhistle_proto::v1::supervision_service_server::SupervisionServiceServer;
+use http::{HeaderName, HeaderValue, Method};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::{Span, info, info_span, warn};
+
+use crate::api::{
+    AdminApi, AuthApi, PendingCases, PendingDevices, PendingReports, PendingSupervision,
+};
+use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
+use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
+use crate::config::ServerConfig;
+use crate::storage::{StorageError, Store};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("storage failed")]
+    Storage(#[from] StorageError),
+    #[error("authentication setup failed")]
+    Auth(#[from] AuthError),
+    #[error("signing key unusable")]
+    SigningKey(#[from] TokenError),
+    #[error("reflection setup failed")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport failed")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("bad CORS origin {0:?}")]
+    CorsOrigin(String),
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Opens storage, applies migrations and loads the signing key: the state every replica shares.
+pub async fn open_store(config: &ServerConfig) -> Result<Store, ServeError> {
+    let store = Store::connect(&config.database_url, config.pool).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn token_signer(
+    config: &ServerConfig,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+) -> Result<TokenSigner, ServeError> {
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.expose().as_bytes().to_vec(),
+        None => {
+            let stored = store
+                .ensure_signing_key("access-token-hs256", generate_signing_secret(), clock.now())
+                .await?;
+            decode_signing_secret(&stored)?
+        }
+    };
+    Ok(TokenSigner::new(&secret, config.tokens.clone(), clock))
+}
+
+fn cors_layer(origins: &[String]) -> Result<CorsLayer, ServeError> {
+    let allow_origin = if origins.is_empty() {
+        // Tokens travel in the authorization header, never in cookies, so any origin is safe by default.
+        AllowOrigin::any()
+    } else {
+        let values = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| ServeError::CorsOrigin(o.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(values)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("x-grpc-web"),
+            HeaderName::from_static("x-user-agent"),
+            HeaderName::from_static("grpc-timeout"),
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            HeaderName::from_static("grpc-status"),
+            HeaderName::from_static("grpc-message"),
+            HeaderName::from_static("grpc-status-details-bin"),
+            REQUEST_ID,
+        ])
+        .max_age(Duration::from_secs(24 * 3600)))
+}
+
+fn request_span(request: &http::Request<tonic::body::Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
+}
+
+/// Runs Gridwhistle on `listener` until `shutdown` completes.
+pub async fn run(
+    config: ServerConfig,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let store = open_store(&config).await?;
+    let signer = Arc::new(token_signer(&config, &store, clock.clone()).await?);
+    let authenticator =
+        Arc::new(Authenticator::new(store.clone(), signer.clone(), clock.clone()).await?);
+    let require_auth = RequireAuth::new(signer);
+    let limit = config.max_message_bytes;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AuthServiceServer<AuthApi>>().await;
+    health
+        .set_serving::<DeviceServiceServer<PendingDevices>>()
+        .await;
+    health
+        .set_serving::<ReportServiceServer<PendingReports>>()
+        .await;
+    health
+        .set_serving::<CaseServiceServer<PendingCases>>()
+        .await;
+    health
+        .set_serving::<SupervisionServiceServer<PendingSupervision>>()
+        .await;
+    health.set_serving::<AdminServiceServer<AdminApi>>().await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // grpcurl and most tools speak v1; some older clients still ask for v1alpha.
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    let layers = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_grpc().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(cors_layer(&config.cors_allowed_origins)?)
+        .layer(tonic_web::GrpcWebLayer::new());
+
+    let auth = AuthServiceServer::new(AuthApi::new(authenticator)).max_decoding_message_size(limit);
+    let admin = AdminServiceServer::new(AdminApi::new(store.clone(), clock.clone()))
+        .max_decoding_message_size(config.max_import_bytes);
+    let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
+    let reports = ReportServiceServer::new(PendingReports).max_decoding_message_size(limit);
+    let cases = CaseServiceServer::new(PendingCases).max_decoding_message_size(limit);
+    let supervision =
+        SupervisionServiceServer::new(PendingSupervision).max_decoding_message_size(limit);
+
+    let local_addr = listener.local_addr().ok();
+    let router = Server::builder()
+        .accept_http1(true)
+        .layer(layers)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(auth)
+        .add_service(InterceptedService::new(admin, require_auth.clone()))
+        .add_service(InterceptedService::new(devices, require_auth.clone()))
+        .add_service(InterceptedService::new(reports, require_auth.clone()))
+        .add_service(InterceptedService::new(cases, require_auth.clone()))
+        .add_service(InterceptedService::new(supervision, require_auth));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        let _ = stop_rx.await;
+    });
+    tokio::pin!(server);
+    if let Some(addr) = local_addr {
+        info!(%addr, backend = ?store.backend(), "gridwhistle listening");
+    }
+
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::from),
+        () = shutdown => {}
+    }
+    info!(drain_timeout = ?config.drain_timeout, "shutting down");
+    health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(config.drain_timeout, &mut server).await {
+        Ok(result) => result?,
+        Err(_) => warn!("drain timed out; dropping the calls still running"),
+    }
+    store.close().await?;
+    info!("stopped");
+    Ok(())
+}

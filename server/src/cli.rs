@@ -1,0 +1,127 @@
+//! The `gridwhistle` commands: `serve`, `migrate` and `user add`.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use gridwhistle_dispatcher::{Clock, SystemClock};
+use gridwhistle_domain::{Binding, DepartmentId, DisplayName, GridId, Password, Role, Username};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::{Cli, Command, GlobalArgs, ServerConfig, UserAddArgs, UserCommand};
+use crate::directory::{self, UserDraft};
+use crate::storage::Store;
+
+/// Runs one command to completion.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    if cli.global.database_url.is_none() {
+        std::fs::create_dir_all(&cli.global.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                cli.global.data_dir.display()
+            )
+        })?;
+    }
+    match cli.command {
+        Command::Serve(serve) => {
+            let config = ServerConfig::from_args(&cli.global, &serve);
+            let listener = TcpListener::bind(serve.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", serve.listen))?;
+            crate::run(config, Arc::new(SystemClock), listener, shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let store = open(&cli.global).await?;
+            store.close().await?;
+            info!("migrations applied");
+        }
+        Command::User(UserCommand::Add(args)) => add_user(&cli.global, args).await?,
+    }
+    Ok(())
+}
+
+async fn open(global: &GlobalArgs) -> anyhow::Result<Store> {
+    let store = Store::connect(&global.resolved_database_url(), global.pool_settings())
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is the new user's name"
+)]
+async fn add_user(global: &GlobalArgs, args: UserAddArgs) -> anyhow::Result<()> {
+    let role: Role = args.role.parse()?;
+    let grid = args
+        .grid
+        .as_deref()
+        .map(GridId::parse)
+        .transpose()
+        .context("--grid")?;
+    let department = args
+        .department
+        .as_deref()
+        .map(DepartmentId::parse)
+        .transpose()
+        .context("--department")?;
+    let draft = UserDraft {
+        username: Username::parse(&args.username).context("--username")?,
+        display_name: DisplayName::parse(&args.display_name).context("--display-name")?,
+        binding: Binding::new(role, grid, department)?,
+        password: read_password(&args)?,
+    };
+    let store = open(global).await?;
+    let user = directory::add_user(&store, draft, SystemClock.now()).await?;
+    store.close().await?;
+    info!(user = %user.id, role = %user.binding.role(), "user added");
+    println!("users/{}", user.id);
+    Ok(())
+}
+
+fn read_password(args: &UserAddArgs) -> anyhow::Result<Password> {
+    let text = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else if let Some(secret) = &args.password_env {
+        secret.expose().to_owned()
+    } else {
+        bail!(
+            "give the password on standard input with --password-stdin, or in GRIDWHISTLE_NEW_USER_PASSWORD"
+        );
+    };
+    Password::parse(&text).context("password")
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

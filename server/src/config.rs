@@ -1,0 +1,278 @@
+//! Typed configuration from flags and `GRIDWHISTLE_*` environment variables, parsed once in `main` and passed down.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::TokenSettings;
+use crate::storage::PoolSettings;
+
+/// A secret value that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.len() < 32 {
+            Err("must be at least 32 characters".to_owned())
+        } else {
+            Ok(Secret(value.to_owned()))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line for log collectors.
+    Json,
+}
+
+/// Gridwhistle: urban grid governance, "whistle and report" (吹哨报到).
+#[derive(Debug, Parser)]
+#[command(name = "gridwhistle", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the embedded SQLite database and local files live.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL (postgres://…) or SQLite (sqlite://…) URL; defaults to SQLite in the data directory.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Maximum database connections per process.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_DB_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_LOG_FORMAT",
+        value_enum,
+        default_value = "human",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl GlobalArgs {
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn resolved_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => sqlite_url(&self.data_dir.join("gridwhistle.db")),
+        }
+    }
+
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.db_max_connections,
+            ..PoolSettings::default()
+        }
+    }
+}
+
+/// The URL of a SQLite file, created if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the gRPC server.
+    Serve(ServeArgs),
+    /// Applies pending database migrations and exits.
+    Migrate,
+    /// Manages users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GRIDWHISTLE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// HS256 key for access tokens (at least 32 characters); by default a random key kept in the database and shared by every replica.
+    #[arg(long, env = "GRIDWHISTLE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    #[arg(long, env = "GRIDWHISTLE_TOKEN_ISSUER", default_value = "gridwhistle")]
+    pub token_issuer: String,
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_TOKEN_AUDIENCE",
+        default_value = "gridwhistle-api"
+    )]
+    pub token_audience: String,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "GRIDWHISTLE_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds (30 days: grid workers' phones stay offline for long).
+    #[arg(long, env = "GRIDWHISTLE_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// How long to let in-flight calls finish on shutdown, in seconds.
+    #[arg(long, env = "GRIDWHISTLE_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
+    pub drain_timeout_secs: u64,
+    /// Largest request message accepted, in bytes.
+    #[arg(long, env = "GRIDWHISTLE_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Largest admin import message (GeoJSON) accepted, in bytes.
+    #[arg(long, env = "GRIDWHISTLE_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_import_bytes: usize,
+    /// Browser origins allowed to call over gRPC-Web, comma-separated; none allows any origin.
+    #[arg(long, env = "GRIDWHISTLE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a user; the password is read from standard input or GRIDWHISTLE_NEW_USER_PASSWORD, never from a flag.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub display_name: String,
+    /// grid_worker, duty_officer, department_head, supervisor or admin.
+    #[arg(long)]
+    pub role: String,
+    /// The grid id, for grid workers.
+    #[arg(long)]
+    pub grid: Option<String>,
+    /// The department id, for duty officers and department heads.
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Reads the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_NEW_USER_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub password_env: Option<Secret>,
+}
+
+/// Everything `run` needs, decided before it starts.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub database_url: String,
+    pub pool: PoolSettings,
+    pub jwt_secret: Option<Secret>,
+    pub tokens: TokenSettings,
+    pub drain_timeout: Duration,
+    pub max_message_bytes: usize,
+    pub max_import_bytes: usize,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl ServerConfig {
+    pub fn from_args(global: &GlobalArgs, serve: &ServeArgs) -> Self {
+        Self {
+            database_url: global.resolved_database_url(),
+            pool: global.pool_settings(),
+            jwt_secret: serve.jwt_secret.clone(),
+            tokens: TokenSettings {
+                issuer: serve.token_issuer.clone(),
+                audience: serve.token_audience.clone(),
+                access_ttl: Duration::from_secs(serve.access_token_ttl_secs),
+                refresh_ttl: Duration::from_secs(serve.refresh_token_ttl_secs),
+                leeway: Duration::from_secs(30),
+            },
+            drain_timeout: Duration::from_secs(serve.drain_timeout_secs),
+            max_message_bytes: serve.max_message_bytes,
+            max_import_bytes: serve.max_import_bytes,
+            cors_allowed_origins: serve.cors_allowed_origins.clone(),
+        }
+    }
+
+    /// Defaults for a server on `database_url`, as `gridwhistle serve` would start with no flags.
+    pub fn with_defaults(database_url: String) -> Self {
+        let global = GlobalArgs {
+            data_dir: PathBuf::from("data"),
+            database_url: Some(database_url),
+            db_max_connections: PoolSettings::default().max_connections,
+            log_format: LogFormat::Human,
+        };
+        let cli = Cli::parse_from(["gridwhistle", "serve"]);
+        match cli.command {
+            Command::Serve(serve) => Self::from_args(&global, &serve),
+            Command::Migrate | Command::User(_) => unreachable!("parsed the serve subcommand"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print_and_must_be_long() {
+        let secret: Secret = "a".repeat(32).parse().unwrap();
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert!("short".parse::<Secret>().is_err());
+    }
+
+    #[test]
+    fn the_default_database_is_sqlite_in_the_data_directory() {
+        let cli = Cli::parse_from(["gridwhistle", "--data-dir", "/var/lib/gw", "migrate"]);
+        assert_eq!(
+            cli.global.resolved_database_url(),
+            "sqlite:///var/lib/gw/gridwhistle.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn serve_defaults_are_sane() {
+        let config = ServerConfig::with_defaults("sqlite::memory:".to_owned());
+        assert_eq!(config.tokens.access_ttl, Duration::from_secs(900));
+        assert_eq!(config.drain_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_message_bytes, 4 * 1024 * 1024);
+        assert!(config.jwt_secret.is_none());
+    }
+}

@@ -1,0 +1,13 @@
+//! The Gridwhistle server: storage, authentication, the gRPC API and the process around them.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod directory;
+pub mod storage;
+pub mod telemetry;
+
+pub use app::{ServeError, run};
+pub use config::ServerConfig;

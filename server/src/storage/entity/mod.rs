@@ -1,0 +1,8 @@
+//! sea-orm entities: private to the storage module, so no other module sees table shapes.
+#![allow(unreachable_pub)]
+
+pub(super) mod department;
+pub(super) mod grid;
+pub(super) mod refresh_token;
+pub(super) mod signing_key;
+pub(super) mod user;

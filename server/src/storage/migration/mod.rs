@@ -1,0 +1,15 @@
+//! Schema migrations, one file each, applied in order; a migration is never edited after it lands.
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m0001_foundation;
+
+/// Every migration of the schema, oldest first.
+#[derive(Debug)]
+pub(super) struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,211 @@
+//! The test harness: `spawn_app()` starts a real server on a fresh database and hands back typed gRPC clients, and `TestDatabase` gives each test its own SQLite file or PostgreSQL database.
+
+pub mod database;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gridwhistle_dispatcher::{Clock, ManualClock};
+use gridwhistle_domain::{Binding, DisplayName, Password, Timestamp, Username};
+use gridwhistle_proto::v1;
+use gridwhistle_proto::v1::admin_service_client::AdminServiceClient;
+use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
+use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
+use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
+use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
+use gridwhistle_proto::v1::supervision_service_client::SupervisionServiceClient;
+use gridwhistle_server::directory::{self, UserDraft};
+use gridwhistle_server::storage::User;
+use gridwhistle_server::{ServeError, ServerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+pub use database::{Backend, TestDatabase};
+
+/// 2026-03-02T01:00:00Z, a Monday 09:00 in Beijing: where every test clock starts.
+pub const TEST_EPOCH: Timestamp = Timestamp::from_unix_millis(1_772_413_200_000);
+
+/// Adds `authorization: Bearer …` to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// A running server with everything a test needs to talk to it.
+#[derive(Debug)]
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    pub clock: Arc<ManualClock>,
+    pub database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+/// Starts a server on a fresh SQLite database and port 0.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(TestDatabase::create(Backend::Sqlite).await).await
+}
+
+/// Starts a server on `database` and port 0, with a manual clock at [`TEST_EPOCH`].
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    let config = ServerConfig::with_defaults(database.url().to_owned());
+    spawn_app_with(database, config).await
+}
+
+pub async fn spawn_app_with(database: TestDatabase, config: ServerConfig) -> TestApp {
+    try_spawn_app(database, config)
+        .await
+        .expect("the test server starts")
+}
+
+async fn try_spawn_app(database: TestDatabase, config: ServerConfig) -> anyhow::Result<TestApp> {
+    let clock = Arc::new(ManualClock::new(TEST_EPOCH));
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(gridwhistle_server::run(
+        config,
+        clock.clone() as Arc<dyn Clock>,
+        listener,
+        async {
+            let _ = shutdown_rx.await;
+        },
+    ));
+    let channel = connect(addr, &server).await?;
+    Ok(TestApp {
+        addr,
+        channel,
+        clock,
+        database,
+        shutdown: Some(shutdown_tx),
+        server: Some(server),
+    })
+}
+
+/// Connects once the server accepts calls; fails fast if the server task died during start-up.
+async fn connect(
+    addr: SocketAddr,
+    server: &JoinHandle<Result<(), ServeError>>,
+) -> anyhow::Result<Channel> {
+    let endpoint =
+        Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(Duration::from_secs(5));
+    for _ in 0..500 {
+        if server.is_finished() {
+            anyhow::bail!("the server stopped during start-up");
+        }
+        let channel = endpoint.connect().await?;
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let check = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await;
+        if check.is_ok() {
+            return Ok(channel);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("the server did not answer health checks")
+}
+
+impl TestApp {
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+
+    fn bearer(token: &str) -> Bearer {
+        Bearer(format!("Bearer {token}").parse().expect("tokens are ASCII"))
+    }
+
+    pub fn admin(&self, access_token: &str) -> AdminServiceClient<Authed> {
+        AdminServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn devices(&self, access_token: &str) -> DeviceServiceClient<Authed> {
+        DeviceServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn reports(&self, access_token: &str) -> ReportServiceClient<Authed> {
+        ReportServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn cases(&self, access_token: &str) -> CaseServiceClient<Authed> {
+        CaseServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn supervision(&self, access_token: &str) -> SupervisionServiceClient<Authed> {
+        SupervisionServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    /// Adds a user exactly as `gridwhistle user add` does: the bootstrap path, before any admin exists.
+    pub async fn add_user(&self, username: &str, password: &str, binding: Binding) -> User {
+        let store = self.database.store().await;
+        let draft = UserDraft {
+            username: Username::parse(username).expect("valid username"),
+            display_name: DisplayName::parse(username).expect("valid display name"),
+            binding,
+            password: Password::parse(password).expect("valid password"),
+        };
+        directory::add_user(&store, draft, self.clock.now())
+            .await
+            .expect("user added")
+    }
+
+    /// Logs in and returns the token pair.
+    pub async fn login(&self, username: &str, password: &str) -> v1::TokenPair {
+        self.auth()
+            .login(v1::LoginRequest {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            })
+            .await
+            .expect("login succeeds")
+            .into_inner()
+            .tokens
+            .expect("login returns tokens")
+    }
+
+    /// Adds an admin and logs in as them; returns the access token.
+    pub async fn admin_token(&self) -> String {
+        self.add_user("admin", "admin-password-1", Binding::Admin)
+            .await;
+        self.login("admin", "admin-password-1").await.access_token
+    }
+
+    /// Shuts the server down and waits for its drain to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.context("server task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

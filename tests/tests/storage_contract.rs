@@ -1,0 +1,438 @@
+//! The storage contract: every behaviour the server relies on, checked on SQLite and on PostgreSQL alike.
+
+use std::time::Duration;
+
+use gridwhistle_domain::{
+    Binding, DepartmentId, DepartmentType, DisplayName, GridId, Timestamp, UserId, Username,
+};
+use gridwhistle_server::storage::{
+    DepartmentPatch, NewDepartment, NewGrid, NewRefreshToken, NewUser, StorageError, Store,
+    UserPatch,
+};
+use gridwhistle_tests::database::{Backend, TestDatabase, backends};
+
+const T0: Timestamp = Timestamp::from_unix_millis(1_772_413_200_123);
+
+/// Runs `check` on a fresh, migrated store of every backend under test.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                for backend in backends() {
+                    let database = TestDatabase::create(backend).await;
+                    let store = database.store().await;
+                    eprintln!("{} on {backend:?}", stringify!($name));
+                    checks::$name(&store, backend).await;
+                    store.close().await.expect("close");
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    migrations_can_run_again_without_change,
+    departments_round_trip_and_refuse_duplicates,
+    department_patches_change_only_what_they_name,
+    departments_list_in_pages_by_id,
+    grids_insert_all_together_or_not_at_all,
+    users_round_trip_with_their_binding,
+    users_bound_to_missing_units_are_refused_as_not_found,
+    usernames_are_unique,
+    users_list_in_pages_in_creation_order,
+    a_refresh_token_rotates_exactly_once,
+    revoking_a_family_revokes_every_token_in_it,
+    disabling_a_user_revokes_their_sessions_in_the_same_change,
+    the_first_signing_key_stored_wins,
+);
+
+fn department(id: &str, priority: i32) -> NewDepartment {
+    NewDepartment {
+        id: DepartmentId::parse(id).unwrap(),
+        display_name: DisplayName::parse(&format!("部门 {id}")).unwrap(),
+        department_type: DepartmentType::parse("police").unwrap(),
+        routing_priority: priority,
+        fallback_owner: false,
+    }
+}
+
+fn grid(id: &str) -> NewGrid {
+    NewGrid {
+        id: GridId::parse(id).unwrap(),
+        display_name: DisplayName::parse(&format!("网格 {id}")).unwrap(),
+        community: "建外社区".to_owned(),
+        street: "建外街道".to_owned(),
+        district: "朝阳区".to_owned(),
+    }
+}
+
+fn user(username: &str, binding: Binding) -> NewUser {
+    NewUser {
+        id: UserId::generate(),
+        username: Username::parse(username).unwrap(),
+        display_name: DisplayName::parse(username).unwrap(),
+        binding,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+    }
+}
+
+fn token(id: &str, family: &str, user: UserId) -> NewRefreshToken {
+    NewRefreshToken {
+        id: id.to_owned(),
+        family_id: family.to_owned(),
+        user_id: user,
+        secret_sha256: format!("{:0>64}", id),
+        issued_at: T0,
+        expires_at: T0.saturating_add(Duration::from_secs(3600)),
+    }
+}
+
+mod checks {
+    use super::*;
+
+    pub(super) async fn migrations_can_run_again_without_change(store: &Store, _: Backend) {
+        store
+            .create_department(department("d1", 0), T0)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        assert!(
+            store
+                .get_department(&DepartmentId::parse("d1").unwrap())
+                .await
+                .is_ok()
+        );
+    }
+
+    pub(super) async fn departments_round_trip_and_refuse_duplicates(store: &Store, _: Backend) {
+        let created = store
+            .create_department(department("police-jw", 3), T0)
+            .await
+            .unwrap();
+        assert_eq!(created.id.as_str(), "police-jw");
+        assert_eq!(created.display_name.as_str(), "部门 police-jw");
+        assert_eq!(created.routing_priority, 3);
+        assert_eq!(
+            created.created_at, T0,
+            "milliseconds survive the round trip"
+        );
+        let again = store
+            .create_department(department("police-jw", 1), T0)
+            .await;
+        assert!(matches!(
+            again,
+            Err(StorageError::AlreadyExists {
+                entity: "department"
+            })
+        ));
+        let missing = store
+            .get_department(&DepartmentId::parse("nope").unwrap())
+            .await;
+        assert!(matches!(
+            missing,
+            Err(StorageError::NotFound {
+                entity: "department"
+            })
+        ));
+    }
+
+    pub(super) async fn department_patches_change_only_what_they_name(store: &Store, _: Backend) {
+        store
+            .create_department(department("housing", 1), T0)
+            .await
+            .unwrap();
+        let later = T0.saturating_add(Duration::from_secs(60));
+        let id = DepartmentId::parse("housing").unwrap();
+        let patch = DepartmentPatch {
+            routing_priority: Some(9),
+            ..DepartmentPatch::default()
+        };
+        let updated = store.update_department(&id, patch, later).await.unwrap();
+        assert_eq!(updated.routing_priority, 9);
+        assert_eq!(updated.display_name.as_str(), "部门 housing");
+        assert!(!updated.fallback_owner);
+        assert_eq!((updated.created_at, updated.updated_at), (T0, later));
+        let missing = store
+            .update_department(
+                &DepartmentId::parse("ghost").unwrap(),
+                DepartmentPatch::default(),
+                later,
+            )
+            .await;
+        assert!(matches!(
+            missing,
+            Err(StorageError::NotFound {
+                entity: "department"
+            })
+        ));
+    }
+
+    pub(super) async fn departments_list_in_pages_by_id(store: &Store, _: Backend) {
+        for id in ["c", "a", "e", "b", "d"] {
+            store
+                .create_department(department(id, 0), T0)
+                .await
+                .unwrap();
+        }
+        let first = store.list_departments(None, 2).await.unwrap();
+        let ids = |page: &[gridwhistle_server::storage::Department]| {
+            page.iter().map(|d| d.id.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&first), ["a", "b"]);
+        let second = store.list_departments(Some("b"), 2).await.unwrap();
+        assert_eq!(ids(&second), ["c", "d"]);
+        let last = store.list_departments(Some("d"), 2).await.unwrap();
+        assert_eq!(ids(&last), ["e"]);
+    }
+
+    pub(super) async fn grids_insert_all_together_or_not_at_all(store: &Store, _: Backend) {
+        store.insert_grids(&[grid("g-1")], T0).await.unwrap();
+        let clash = store.insert_grids(&[grid("g-2"), grid("g-1")], T0).await;
+        assert!(matches!(
+            clash,
+            Err(StorageError::AlreadyExists { entity: "grid" })
+        ));
+        let g2 = store.get_grid(&GridId::parse("g-2").unwrap()).await;
+        assert!(
+            matches!(g2, Err(StorageError::NotFound { entity: "grid" })),
+            "nothing half-inserted"
+        );
+        let g1 = store
+            .get_grid(&GridId::parse("g-1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(g1.street, "建外街道");
+    }
+
+    pub(super) async fn users_round_trip_with_their_binding(store: &Store, _: Backend) {
+        store.insert_grids(&[grid("g-7")], T0).await.unwrap();
+        store
+            .create_department(department("police-jw", 0), T0)
+            .await
+            .unwrap();
+        let bindings = [
+            Binding::GridWorker(GridId::parse("g-7").unwrap()),
+            Binding::DutyOfficer(DepartmentId::parse("police-jw").unwrap()),
+            Binding::DepartmentHead(DepartmentId::parse("police-jw").unwrap()),
+            Binding::Supervisor,
+            Binding::Admin,
+        ];
+        for (i, binding) in bindings.into_iter().enumerate() {
+            let new = user(&format!("user{i}"), binding.clone());
+            let created = store.create_user(new.clone(), T0).await.unwrap();
+            assert_eq!(created.binding, binding);
+            assert!(!created.disabled);
+            let found = store
+                .find_credentials(&new.username)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(found.user, created);
+            assert_eq!(found.password_hash, new.password_hash);
+            assert_eq!(store.get_user(&new.id).await.unwrap(), created);
+        }
+        let nobody = store
+            .find_credentials(&Username::parse("nobody").unwrap())
+            .await
+            .unwrap();
+        assert!(nobody.is_none());
+    }
+
+    pub(super) async fn users_bound_to_missing_units_are_refused_as_not_found(
+        store: &Store,
+        _: Backend,
+    ) {
+        let to_grid = store
+            .create_user(
+                user(
+                    "worker1",
+                    Binding::GridWorker(GridId::parse("g-x").unwrap()),
+                ),
+                T0,
+            )
+            .await;
+        assert!(matches!(
+            to_grid,
+            Err(StorageError::NotFound { entity: "grid" })
+        ));
+        let to_dept = store
+            .create_user(
+                user(
+                    "officer1",
+                    Binding::DutyOfficer(DepartmentId::parse("d-x").unwrap()),
+                ),
+                T0,
+            )
+            .await;
+        assert!(matches!(
+            to_dept,
+            Err(StorageError::NotFound {
+                entity: "department"
+            })
+        ));
+        assert!(
+            store.list_users(None, 10).await.unwrap().is_empty(),
+            "nothing half-written"
+        );
+    }
+
+    pub(super) async fn usernames_are_unique(store: &Store, _: Backend) {
+        store
+            .create_user(user("wang.li", Binding::Supervisor), T0)
+            .await
+            .unwrap();
+        let again = store.create_user(user("wang.li", Binding::Admin), T0).await;
+        assert!(matches!(
+            again,
+            Err(StorageError::AlreadyExists { entity: "user" })
+        ));
+    }
+
+    pub(super) async fn users_list_in_pages_in_creation_order(store: &Store, _: Backend) {
+        let mut created = Vec::new();
+        for i in 0..5 {
+            let new = user(&format!("u{i:02}"), Binding::Supervisor);
+            created.push(new.id);
+            store.create_user(new, T0).await.unwrap();
+        }
+        let first = store.list_users(None, 3).await.unwrap();
+        let rest = store.list_users(Some(&first[2].id), 3).await.unwrap();
+        let listed: Vec<UserId> = first.iter().chain(&rest).map(|u| u.id).collect();
+        assert_eq!(listed, created);
+    }
+
+    pub(super) async fn a_refresh_token_rotates_exactly_once(store: &Store, _: Backend) {
+        let owner = store
+            .create_user(user("rotator", Binding::Supervisor), T0)
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(token("a1", "fam", owner.id))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .rotate_refresh_token("a1", token("a2", "fam", owner.id))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .rotate_refresh_token("a1", token("a3", "fam", owner.id))
+                .await
+                .unwrap(),
+            "a used token cannot rotate again"
+        );
+        assert!(
+            store.find_refresh_token("a3").await.unwrap().is_none(),
+            "the loser wrote nothing"
+        );
+        let old = store.find_refresh_token("a1").await.unwrap().unwrap();
+        assert_eq!(old.used_at, Some(T0));
+        let new = store.find_refresh_token("a2").await.unwrap().unwrap();
+        assert_eq!((new.used_at, new.revoked_at), (None, None));
+        assert_eq!(new.user_id, owner.id);
+    }
+
+    pub(super) async fn revoking_a_family_revokes_every_token_in_it(store: &Store, _: Backend) {
+        let owner = store
+            .create_user(user("fam", Binding::Supervisor), T0)
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(token("f1", "fam-a", owner.id))
+            .await
+            .unwrap();
+        store
+            .rotate_refresh_token("f1", token("f2", "fam-a", owner.id))
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(token("g1", "fam-b", owner.id))
+            .await
+            .unwrap();
+        let later = T0.saturating_add(Duration::from_secs(5));
+        assert_eq!(
+            store.revoke_refresh_family("fam-a", later).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            store.revoke_refresh_family("fam-a", later).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .find_refresh_token("f2")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(later)
+        );
+        assert_eq!(
+            store
+                .find_refresh_token("g1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            None
+        );
+        assert!(
+            !store
+                .rotate_refresh_token("f2", token("f3", "fam-a", owner.id))
+                .await
+                .unwrap()
+        );
+    }
+
+    pub(super) async fn disabling_a_user_revokes_their_sessions_in_the_same_change(
+        store: &Store,
+        _: Backend,
+    ) {
+        let owner = store
+            .create_user(user("leaver", Binding::Supervisor), T0)
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(token("s1", "fam-s", owner.id))
+            .await
+            .unwrap();
+        let patch = UserPatch {
+            disabled: Some(true),
+            revoke_sessions: true,
+            ..UserPatch::default()
+        };
+        let updated = store.update_user(&owner.id, patch, T0).await.unwrap();
+        assert!(updated.disabled);
+        assert_eq!(
+            store
+                .find_refresh_token("s1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(T0)
+        );
+        let missing = store
+            .update_user(&UserId::generate(), UserPatch::default(), T0)
+            .await;
+        assert!(matches!(
+            missing,
+            Err(StorageError::NotFound { entity: "user" })
+        ));
+    }
+
+    pub(super) async fn the_first_signing_key_stored_wins(store: &Store, _: Backend) {
+        let first = store
+            .ensure_signing_key("k", "first".to_owned(), T0)
+            .await
+            .unwrap();
+        let second = store
+            .ensure_signing_key("k", "second".to_owned(), T0)
+            .await
+            .unwrap();
+        assert_eq!((first.as_str(), second.as_str()), ("first", "first"));
+    }
+}
