@@ -1,1 +1,311 @@
-fn main() {}
+//! `gridwhistle-bench`: drives one RPC at a fixed concurrency or rate and prints throughput and latency percentiles from an HDR histogram.
+//!
+//! Without `--target` it starts a Gridwhistle server in this process on a temporary SQLite database, so one command gives comparable figures; the floor scenarios (`health`, `whoami`) are what every later benchmark is compared with.
+#![allow(clippy::print_stdout, reason = "the benchmark's report is its output")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use gridwhistle_dispatcher::{Clock, SystemClock};
+use gridwhistle_domain::{Binding, DisplayName, Password, Username};
+use gridwhistle_proto::v1;
+use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
+use gridwhistle_server::ServerConfig;
+use gridwhistle_server::directory::{self, UserDraft};
+use hdrhistogram::Histogram;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// grpc.health.v1 Check: the transport, layers and routing, no authentication.
+    Health,
+    /// AuthService.WhoAmI: an authenticated no-op (JWT verification, no storage); the floor.
+    Whoami,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "gridwhistle-bench", about)]
+struct Args {
+    /// Scenarios to run, in order, each on a fresh measurement.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["health", "whoami"])]
+    scenario: Vec<Scenario>,
+    /// A running server (http://host:port); without it a server starts in this process on a temporary SQLite database.
+    #[arg(long)]
+    target: Option<String>,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections the callers share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Total calls per second across all callers (open loop); without it each caller calls back to back.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Unmeasured seconds before each scenario.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Username for authenticated scenarios against --target.
+    #[arg(long, env = "GRIDWHISTLE_BENCH_USERNAME", default_value = "bench")]
+    username: String,
+    /// Password for authenticated scenarios against --target.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_BENCH_PASSWORD",
+        hide_env_values = true,
+        default_value = "bench-password"
+    )]
+    password: String,
+}
+
+/// What one caller measured.
+struct Tally {
+    latencies_us: Histogram<u64>,
+    errors: u64,
+}
+
+#[derive(Clone)]
+struct Callers {
+    channels: Vec<Channel>,
+    bearer: MetadataValue<Ascii>,
+}
+
+impl Callers {
+    async fn call(&self, scenario: Scenario, caller: usize) -> Result<(), tonic::Status> {
+        let channel = self.channels[caller % self.channels.len()].clone();
+        match scenario {
+            Scenario::Health => {
+                HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await?;
+            }
+            Scenario::Whoami => {
+                let mut request = tonic::Request::new(v1::WhoAmIRequest {});
+                request
+                    .metadata_mut()
+                    .insert("authorization", self.bearer.clone());
+                AuthServiceClient::new(channel).who_am_i(request).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn run_caller(
+    callers: Callers,
+    scenario: Scenario,
+    caller: usize,
+    interval: Option<Duration>,
+    measure_from: Instant,
+    until: Instant,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally {
+        latencies_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        errors: 0,
+    };
+    // Open-loop callers start staggered and measure from the scheduled start, so queueing shows in the latency.
+    let mut scheduled =
+        Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(caller as f64 / 64.0));
+    loop {
+        if let Some(interval) = interval {
+            tokio::time::sleep_until(scheduled.into()).await;
+            scheduled += interval;
+        } else {
+            scheduled = Instant::now();
+        }
+        let start = scheduled.min(Instant::now());
+        if start >= until {
+            return Ok(tally);
+        }
+        let outcome = callers.call(scenario, caller).await;
+        let end = Instant::now();
+        if start >= measure_from {
+            match outcome {
+                Ok(()) => {
+                    let micros =
+                        u64::try_from(end.duration_since(start).as_micros()).unwrap_or(u64::MAX);
+                    tally.latencies_us.saturating_record(micros.max(1));
+                }
+                Err(_) => tally.errors += 1,
+            }
+        }
+    }
+}
+
+struct Outcome {
+    calls: u64,
+    errors: u64,
+    seconds: f64,
+    histogram: Histogram<u64>,
+}
+
+impl Outcome {
+    fn throughput(&self) -> f64 {
+        self.calls as f64 / self.seconds
+    }
+}
+
+async fn measure(args: &Args, callers: &Callers, scenario: Scenario) -> anyhow::Result<Outcome> {
+    let interval = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(args.concurrency as f64 / rate));
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let until = measure_from + Duration::from_secs_f64(args.duration);
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|caller| {
+            tokio::spawn(run_caller(
+                callers.clone(),
+                scenario,
+                caller,
+                interval,
+                measure_from,
+                until,
+            ))
+        })
+        .collect();
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut errors = 0;
+    for task in tasks {
+        let tally = task.await??;
+        histogram.add(&tally.latencies_us)?;
+        errors += tally.errors;
+    }
+    Ok(Outcome {
+        calls: histogram.len(),
+        errors,
+        seconds: args.duration,
+        histogram,
+    })
+}
+
+fn report(args: &Args, scenario: Scenario, outcome: &Outcome, floor: Option<f64>) {
+    let h = &outcome.histogram;
+    let mode = args
+        .rate
+        .map_or_else(|| "closed".to_owned(), |rate| format!("rate={rate}"));
+    let ratio = floor.map_or_else(String::new, |floor| {
+        format!(" vs_floor={:.1}%", 100.0 * outcome.throughput() / floor)
+    });
+    println!(
+        "scenario={:<8} concurrency={} {mode} calls={} errors={} throughput={:.0}/s p50={}us p99={}us p999={}us max={}us{ratio}",
+        format!("{scenario:?}").to_lowercase(),
+        args.concurrency,
+        outcome.calls,
+        outcome.errors,
+        outcome.throughput(),
+        h.value_at_quantile(0.50),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max(),
+    );
+}
+
+/// A server in this process on a temporary SQLite database, with the benchmark's user.
+async fn local_server(args: &Args) -> anyhow::Result<(SocketAddr, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let url = gridwhistle_server::config::sqlite_url(&dir.path().join("bench.db"));
+    let config = ServerConfig::with_defaults(url);
+    let store = gridwhistle_server::app::open_store(&config).await?;
+    let draft = UserDraft {
+        username: Username::parse(&args.username)?,
+        display_name: DisplayName::parse("benchmark")?,
+        binding: Binding::Supervisor,
+        password: Password::parse(&args.password)?,
+    };
+    directory::add_user(&store, draft, SystemClock.now()).await?;
+    store.close().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let served = gridwhistle_server::run(
+            config,
+            Arc::new(SystemClock),
+            listener,
+            std::future::pending(),
+        )
+        .await;
+        if let Err(err) = served {
+            eprintln!("bench server failed: {err:#}");
+        }
+    });
+    Ok((addr, dir))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 || args.connections == 0 {
+        bail!("--concurrency and --connections must be positive");
+    }
+    let (target, _data) = match &args.target {
+        Some(target) => (target.clone(), None),
+        None => {
+            let (addr, dir) = local_server(&args).await?;
+            (format!("http://{addr}"), Some(dir))
+        }
+    };
+    let endpoint = Endpoint::from_shared(target.clone())?;
+    let mut channels = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        channels.push(connect(&endpoint).await?);
+    }
+    let login = AuthServiceClient::new(channels[0].clone())
+        .login(v1::LoginRequest {
+            username: args.username.clone(),
+            password: args.password.clone(),
+        })
+        .await
+        .context("login for authenticated scenarios")?
+        .into_inner();
+    let access = login
+        .tokens
+        .context("login returned no tokens")?
+        .access_token;
+    let callers = Callers {
+        channels,
+        bearer: format!("Bearer {access}").parse()?,
+    };
+    println!(
+        "target={target} connections={} warmup={}s duration={}s cores={}",
+        args.connections,
+        args.warmup,
+        args.duration,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut floor = None;
+    for scenario in &args.scenario {
+        let outcome = measure(&args, &callers, *scenario).await?;
+        report(
+            &args,
+            *scenario,
+            &outcome,
+            floor.filter(|_| *scenario != Scenario::Whoami),
+        );
+        if *scenario == Scenario::Whoami {
+            floor = Some(outcome.throughput());
+        }
+    }
+    Ok(())
+}
+
+/// Connects, retrying while a just-started server comes up.
+async fn connect(endpoint: &Endpoint) -> anyhow::Result<Channel> {
+    let mut last = None;
+    for _ in 0..100 {
+        match endpoint.connect().await {
+            Ok(channel) => return Ok(channel),
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("no connection"), anyhow::Error::from))
+}
