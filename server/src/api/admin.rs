@@ -105,7 +105,9 @@ fn optional<T>(
     }
 }
 
-fn pending<T>(rpc: &'static str) -> Result<Response<T>, Status> {
+/// An admin RPC that a later issue implements: admins learn it is pending, everyone else that it is not theirs.
+fn admin_pending<R, T>(request: &Request<R>, rpc: &'static str) -> Result<Response<T>, Status> {
+    require_admin(request)?;
     Err(ApiError::Unimplemented { rpc }.into())
 }
 
@@ -407,71 +409,62 @@ impl AdminService for AdminApi {
         &self,
         request: Request<v1::ImportGridsRequest>,
     ) -> Result<Response<v1::ImportGridsResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.ImportGrids")
+        admin_pending(&request, "AdminService.ImportGrids")
     }
 
     async fn import_jurisdictions(
         &self,
         request: Request<v1::ImportJurisdictionsRequest>,
     ) -> Result<Response<v1::ImportJurisdictionsResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.ImportJurisdictions")
+        admin_pending(&request, "AdminService.ImportJurisdictions")
     }
 
     async fn list_boundary_generations(
         &self,
         request: Request<v1::ListBoundaryGenerationsRequest>,
     ) -> Result<Response<v1::ListBoundaryGenerationsResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.ListBoundaryGenerations")
+        admin_pending(&request, "AdminService.ListBoundaryGenerations")
     }
 
     async fn import_dispatch_catalogue(
         &self,
         request: Request<v1::ImportDispatchCatalogueRequest>,
     ) -> Result<Response<v1::ImportDispatchCatalogueResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.ImportDispatchCatalogue")
+        admin_pending(&request, "AdminService.ImportDispatchCatalogue")
     }
 
     async fn get_dispatch_catalogue(
         &self,
         request: Request<v1::GetDispatchCatalogueRequest>,
     ) -> Result<Response<v1::GetDispatchCatalogueResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.GetDispatchCatalogue")
+        admin_pending(&request, "AdminService.GetDispatchCatalogue")
     }
 
     async fn import_time_limit_policies(
         &self,
         request: Request<v1::ImportTimeLimitPoliciesRequest>,
     ) -> Result<Response<v1::ImportTimeLimitPoliciesResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.ImportTimeLimitPolicies")
+        admin_pending(&request, "AdminService.ImportTimeLimitPolicies")
     }
 
     async fn get_time_limit_policies(
         &self,
         request: Request<v1::GetTimeLimitPoliciesRequest>,
     ) -> Result<Response<v1::GetTimeLimitPoliciesResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.GetTimeLimitPolicies")
+        admin_pending(&request, "AdminService.GetTimeLimitPolicies")
     }
 
     async fn put_working_calendar(
         &self,
         request: Request<v1::PutWorkingCalendarRequest>,
     ) -> Result<Response<v1::PutWorkingCalendarResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.PutWorkingCalendar")
+        admin_pending(&request, "AdminService.PutWorkingCalendar")
     }
 
     async fn get_working_calendar(
         &self,
         request: Request<v1::GetWorkingCalendarRequest>,
     ) -> Result<Response<v1::GetWorkingCalendarResponse>, Status> {
-        require_admin(&request)?;
-        pending("AdminService.GetWorkingCalendar")
+        admin_pending(&request, "AdminService.GetWorkingCalendar")
     }
 }
