@@ -73,6 +73,10 @@ slug_id!(
     /// A grid (网格), named by a slug that stays stable across boundary generations.
     GridId
 );
+slug_id!(
+    /// A report category of the dispatch catalogue, such as `illegal-construction` (违法建设).
+    CategoryId
+);
 
 /// A user, named by a server-generated UUIDv7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,5 @@
+//! Jurisdiction routing: which departments a point and category summon, decided deterministically over an in-memory index, with the reason recorded.
+
+pub mod coords;
+pub mod index;
+pub mod rules;
