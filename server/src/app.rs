@@ -21,12 +21,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{
-    AdminApi, AuthApi, PendingCases, PendingDevices, PendingReports, PendingSupervision,
-};
+use crate::api::{AdminApi, AuthApi, PendingCases, PendingDevices, PendingSupervision, ReportApi};
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::config::ServerConfig;
+use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
 
 /// Why the server could not start or stopped with an error.
@@ -42,6 +41,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("transport failed")]
     Transport(#[from] tonic::transport::Error),
+    #[error("routing could not load")]
+    Routing(#[from] RoutingServiceError),
     #[error("bad CORS origin {0:?}")]
     CorsOrigin(String),
 }
@@ -124,6 +125,8 @@ pub async fn run(
     let authenticator =
         Arc::new(Authenticator::new(store.clone(), signer.clone(), clock.clone()).await?);
     let require_auth = RequireAuth::new(signer);
+    let routing =
+        Arc::new(Routing::load(store.clone(), clock.clone(), config.near_border_meters).await?);
     let limit = config.max_message_bytes;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -131,9 +134,7 @@ pub async fn run(
     health
         .set_serving::<DeviceServiceServer<PendingDevices>>()
         .await;
-    health
-        .set_serving::<ReportServiceServer<PendingReports>>()
-        .await;
+    health.set_serving::<ReportServiceServer<ReportApi>>().await;
     health
         .set_serving::<CaseServiceServer<PendingCases>>()
         .await;
@@ -159,10 +160,12 @@ pub async fn run(
         .layer(tonic_web::GrpcWebLayer::new());
 
     let auth = AuthServiceServer::new(AuthApi::new(authenticator)).max_decoding_message_size(limit);
-    let admin = AdminServiceServer::new(AdminApi::new(store.clone(), clock.clone()))
-        .max_decoding_message_size(config.max_import_bytes);
+    let admin =
+        AdminServiceServer::new(AdminApi::new(store.clone(), clock.clone(), routing.clone()))
+            .max_decoding_message_size(config.max_import_bytes);
     let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
-    let reports = ReportServiceServer::new(PendingReports).max_decoding_message_size(limit);
+    let reports =
+        ReportServiceServer::new(ReportApi::new(routing)).max_decoding_message_size(limit);
     let cases = CaseServiceServer::new(PendingCases).max_decoding_message_size(limit);
     let supervision =
         SupervisionServiceServer::new(PendingSupervision).max_decoding_message_size(limit);

@@ -9,8 +9,11 @@ use gridwhistle_domain::{Binding, DepartmentId, DisplayName, GridId, Password, R
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::config::{Cli, Command, GlobalArgs, ServerConfig, UserAddArgs, UserCommand};
+use crate::config::{
+    Cli, Command, GlobalArgs, ImportArgs, ImportKind, ServerConfig, UserAddArgs, UserCommand,
+};
 use crate::directory::{self, UserDraft};
+use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::Store;
 
 /// Runs one command to completion.
@@ -37,6 +40,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             info!("migrations applied");
         }
         Command::User(UserCommand::Add(args)) => add_user(&cli.global, args).await?,
+        Command::Import(args) => import(&cli.global, args).await?,
     }
     Ok(())
 }
@@ -82,6 +86,63 @@ async fn add_user(global: &GlobalArgs, args: UserAddArgs) -> anyhow::Result<()> 
     info!(user = %user.id, role = %user.binding.role(), "user added");
     println!("users/{}", user.id);
     Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "the command reports what it imported")]
+async fn import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let store = open(global).await?;
+    let routing = Routing::load(
+        store.clone(),
+        Arc::new(SystemClock),
+        args.near_border_meters,
+    )
+    .await?;
+    let outcome = match args.kind {
+        ImportKind::Grids => routing.import_grids(text, None, args.validate_only).await,
+        ImportKind::Jurisdictions => {
+            routing
+                .import_jurisdictions(text, None, args.validate_only)
+                .await
+        }
+        ImportKind::Catalogue => {
+            let rules = crate::routing::catalogue_file::parse(&text).map_err(anyhow::Error::msg)?;
+            let count = rules.len();
+            if !args.validate_only {
+                let version = routing.import_catalogue(rules).await?;
+                println!("catalogue version {version}: {count} categories");
+            } else {
+                println!("catalogue valid: {count} categories");
+            }
+            store.close().await?;
+            return Ok(());
+        }
+    };
+    store.close().await?;
+    match outcome {
+        Ok(outcome) => {
+            match outcome.generation {
+                Some(generation) => println!(
+                    "generation {}: {} features",
+                    generation.id, outcome.feature_count
+                ),
+                None => println!("valid: {} features", outcome.feature_count),
+            }
+            Ok(())
+        }
+        Err(RoutingServiceError::Invalid(violations)) => {
+            for v in &violations {
+                eprintln!("{}: {}", v.field, v.reason);
+            }
+            bail!(
+                "{} refused: {} problems; nothing imported",
+                args.file.display(),
+                violations.len()
+            )
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn read_password(args: &UserAddArgs) -> anyhow::Result<Password> {

@@ -127,6 +127,31 @@ pub enum Command {
     /// Manages users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Imports routing data from a file, as a new generation or catalogue version.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportKind {
+    /// A GeoJSON FeatureCollection of grids (grid_id, name, community, street, district).
+    Grids,
+    /// A GeoJSON FeatureCollection of department jurisdictions (department_id, department_type).
+    Jurisdictions,
+    /// A JSON dispatch catalogue: {"categories": [{"id", "display_name", "lead", "assists", "default_grade"}]}.
+    Catalogue,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[arg(value_enum)]
+    pub kind: ImportKind,
+    pub file: PathBuf,
+    /// Checks the file and reports problems without importing.
+    #[arg(long)]
+    pub validate_only: bool,
+    /// A report closer than this to a jurisdiction border is flagged, in metres.
+    #[arg(long, env = "GRIDWHISTLE_NEAR_BORDER_METERS", default_value_t = 30.0)]
+    pub near_border_meters: f64,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +185,9 @@ pub struct ServeArgs {
     /// Largest admin import message (GeoJSON) accepted, in bytes.
     #[arg(long, env = "GRIDWHISTLE_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_import_bytes: usize,
+    /// A report closer than this to a jurisdiction border is flagged for the worker to confirm, in metres.
+    #[arg(long, env = "GRIDWHISTLE_NEAR_BORDER_METERS", default_value_t = 30.0)]
+    pub near_border_meters: f64,
     /// Browser origins allowed to call over gRPC-Web, comma-separated; none allows any origin.
     #[arg(long, env = "GRIDWHISTLE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
@@ -209,6 +237,7 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     pub max_import_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
+    pub near_border_meters: f64,
 }
 
 impl ServerConfig {
@@ -228,6 +257,7 @@ impl ServerConfig {
             max_message_bytes: serve.max_message_bytes,
             max_import_bytes: serve.max_import_bytes,
             cors_allowed_origins: serve.cors_allowed_origins.clone(),
+            near_border_meters: serve.near_border_meters,
         }
     }
 
@@ -242,7 +272,9 @@ impl ServerConfig {
         let cli = Cli::parse_from(["gridwhistle", "serve"]);
         match cli.command {
             Command::Serve(serve) => Self::from_args(&global, &serve),
-            Command::Migrate | Command::User(_) => unreachable!("parsed the serve subcommand"),
+            Command::Migrate | Command::User(_) | Command::Import(_) => {
+                unreachable!("parsed the serve subcommand")
+            }
         }
     }
 }

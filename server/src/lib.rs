@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod routing;
 pub mod storage;
 pub mod telemetry;
 

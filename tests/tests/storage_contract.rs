@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
+use gridwhistle_dispatcher::routing::rules::CategoryRule;
 use gridwhistle_domain::{
     Binding, DepartmentId, DepartmentType, DisplayName, GridId, Timestamp, UserId, Username,
 };
+use gridwhistle_domain::{CategoryId, RiskGrade};
 use gridwhistle_server::storage::{
-    DepartmentPatch, NewDepartment, NewGrid, NewRefreshToken, NewUser, StorageError, Store,
-    UserPatch,
+    BoundaryKind, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid, NewRefreshToken,
+    NewUser, StorageError, Store, UserPatch,
 };
 use gridwhistle_tests::database::{Backend, TestDatabase, backends};
 
@@ -45,6 +47,9 @@ contract!(
     revoking_a_family_revokes_every_token_in_it,
     disabling_a_user_revokes_their_sessions_in_the_same_change,
     the_first_signing_key_stored_wins,
+    boundary_imports_form_generations_that_carry_the_other_kind_forward,
+    a_grid_import_creates_and_renames_grids,
+    catalogue_versions_replace_each_other_whole,
 );
 
 fn department(id: &str, priority: i32) -> NewDepartment {
@@ -434,5 +439,114 @@ mod checks {
             .await
             .unwrap();
         assert_eq!((first.as_str(), second.as_str()), ("first", "first"));
+    }
+
+    fn import(kind: BoundaryKind, geojson: &str, grids: Vec<NewGrid>) -> NewBoundaryImport {
+        NewBoundaryImport {
+            kind,
+            geojson: geojson.to_owned(),
+            feature_count: 1,
+            importer: None,
+            grids,
+        }
+    }
+
+    pub(super) async fn boundary_imports_form_generations_that_carry_the_other_kind_forward(
+        store: &Store,
+        _: Backend,
+    ) {
+        assert_eq!(store.current_boundaries().await.unwrap(), None);
+        let g1 = store
+            .import_boundaries(import(BoundaryKind::Grids, "grids-1", vec![]), T0)
+            .await
+            .unwrap();
+        let j2 = store
+            .import_boundaries(import(BoundaryKind::Jurisdictions, "juris-2", vec![]), T0)
+            .await
+            .unwrap();
+        let g3 = store
+            .import_boundaries(import(BoundaryKind::Grids, "grids-3", vec![]), T0)
+            .await
+            .unwrap();
+        assert_eq!((g1.grids_from, g1.jurisdictions_from), (Some(g1.id), None));
+        assert_eq!(
+            (j2.grids_from, j2.jurisdictions_from),
+            (Some(g1.id), Some(j2.id))
+        );
+        assert_eq!(
+            (g3.grids_from, g3.jurisdictions_from),
+            (Some(g3.id), Some(j2.id))
+        );
+        assert!(g1.id < j2.id && j2.id < g3.id);
+        let current = store.current_boundaries().await.unwrap().unwrap();
+        assert_eq!(current.generation, g3.id);
+        assert_eq!(current.grids.as_deref(), Some("grids-3"));
+        assert_eq!(current.jurisdictions.as_deref(), Some("juris-2"));
+        let listed = store.list_boundary_generations(None, 2).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|g| g.id).collect::<Vec<_>>(),
+            [g3.id, j2.id]
+        );
+        let older = store
+            .list_boundary_generations(Some(j2.id), 2)
+            .await
+            .unwrap();
+        assert_eq!(older.iter().map(|g| g.id).collect::<Vec<_>>(), [g1.id]);
+        assert_eq!(older[0].kind, BoundaryKind::Grids);
+    }
+
+    pub(super) async fn a_grid_import_creates_and_renames_grids(store: &Store, _: Backend) {
+        store
+            .import_boundaries(
+                import(BoundaryKind::Grids, "{}", vec![grid("g-1"), grid("g-2")]),
+                T0,
+            )
+            .await
+            .unwrap();
+        let mut renamed = grid("g-1");
+        renamed.display_name = DisplayName::parse("新名字").unwrap();
+        store
+            .import_boundaries(import(BoundaryKind::Grids, "{}", vec![renamed]), T0)
+            .await
+            .unwrap();
+        let g1 = store
+            .get_grid(&GridId::parse("g-1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(g1.display_name.as_str(), "新名字");
+        assert!(store.get_grid(&GridId::parse("g-2").unwrap()).await.is_ok());
+    }
+
+    pub(super) async fn catalogue_versions_replace_each_other_whole(store: &Store, _: Backend) {
+        assert_eq!(store.current_catalogue().await.unwrap(), None);
+        let rule = |id: &str, assists: &[&str]| CategoryRule {
+            id: CategoryId::parse(id).unwrap(),
+            display_name: format!("类别 {id}"),
+            lead: DepartmentType::parse("police").unwrap(),
+            assists: assists
+                .iter()
+                .map(|a| DepartmentType::parse(a).unwrap())
+                .collect(),
+            default_grade: RiskGrade::B,
+        };
+        let first = vec![
+            rule("b-cat", &["housing", "street_office"]),
+            rule("a-cat", &[]),
+        ];
+        let v1 = store.import_catalogue(&first, T0).await.unwrap();
+        let v2 = store
+            .import_catalogue(&[rule("c-cat", &[])], T0)
+            .await
+            .unwrap();
+        assert!(v2 > v1);
+        let (version, rules) = store.current_catalogue().await.unwrap().unwrap();
+        assert_eq!(version, v2);
+        assert_eq!(rules, vec![rule("c-cat", &[])]);
+        let duplicate = store
+            .import_catalogue(&[rule("d", &[]), rule("d", &[])], T0)
+            .await;
+        assert!(duplicate.is_err());
+        let (version, _) = store.current_catalogue().await.unwrap().unwrap();
+        assert_eq!(version, v2, "a failed import leaves the catalogue in force");
     }
 }

@@ -3,3 +3,4 @@
 pub mod coords;
 pub mod index;
 pub mod rules;
+pub mod shape;

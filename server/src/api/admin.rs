@@ -14,20 +14,134 @@ use super::convert::{
     PageRequest, Violations, caller, resource_id, role_from_proto, role_to_proto, timestamp,
 };
 use super::error::ApiError;
+use super::routing::category_name;
 use crate::auth::password;
 use crate::directory::{self, DirectoryError, UserDraft};
-use crate::storage::{Department, DepartmentPatch, NewDepartment, Store, User, UserPatch};
+use crate::routing::Routing;
+use crate::storage::{
+    BoundaryGeneration, BoundaryKind, Department, DepartmentPatch, NewDepartment, Store, User,
+    UserPatch,
+};
+use gridwhistle_dispatcher::routing::rules::CategoryRule;
+use gridwhistle_domain::RiskGrade;
 
 #[derive(Debug, Clone)]
 pub struct AdminApi {
     store: Store,
     clock: Arc<dyn Clock>,
+    routing: Arc<Routing>,
 }
 
 impl AdminApi {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, routing: Arc<Routing>) -> Self {
+        Self {
+            store,
+            clock,
+            routing,
+        }
     }
+}
+
+fn generation_to_proto(
+    feature_count: i32,
+    generation: Option<BoundaryGeneration>,
+    kind: v1::BoundaryKind,
+) -> v1::BoundaryGeneration {
+    match generation {
+        Some(g) => v1::BoundaryGeneration {
+            generation: g.id,
+            kind: match g.kind {
+                BoundaryKind::Grids => v1::BoundaryKind::Grids,
+                BoundaryKind::Jurisdictions => v1::BoundaryKind::Jurisdictions,
+            }
+            .into(),
+            feature_count: g.feature_count,
+            importer: g.importer.map(|u| format!("users/{u}")).unwrap_or_default(),
+            create_time: Some(timestamp(g.created_at)),
+            current: false,
+        },
+        // Validated only: nothing was stored, so there is no generation number.
+        None => v1::BoundaryGeneration {
+            feature_count,
+            kind: kind.into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn grade_to_proto(grade: RiskGrade) -> v1::RiskGrade {
+    match grade {
+        RiskGrade::A => v1::RiskGrade::A,
+        RiskGrade::B => v1::RiskGrade::B,
+        RiskGrade::C => v1::RiskGrade::C,
+    }
+}
+
+fn category_to_proto(rule: CategoryRule) -> v1::CategoryRule {
+    v1::CategoryRule {
+        name: format!("categories/{}", rule.id),
+        display_name: rule.display_name,
+        lead_department_type: rule.lead.as_str().to_owned(),
+        assisting_department_types: rule.assists.iter().map(|t| t.as_str().to_owned()).collect(),
+        default_risk_grade: grade_to_proto(rule.default_grade).into(),
+    }
+}
+
+/// Parses a catalogue, naming each bad field by its index.
+fn catalogue_from_proto(categories: &[v1::CategoryRule]) -> Result<Vec<CategoryRule>, ApiError> {
+    let mut v = Violations::default();
+    let mut rules = Vec::with_capacity(categories.len());
+    let mut seen = std::collections::HashSet::new();
+    if categories.is_empty() {
+        v.add("categories", "must list at least one category");
+    }
+    for (i, c) in categories.iter().enumerate() {
+        let f = |name: &str| format!("categories[{i}].{name}");
+        let id = v.check(&f("name"), category_name(&c.name));
+        if let Some(id) = &id
+            && !seen.insert(id.clone())
+        {
+            v.add(&f("name"), format!("{id} appears twice"));
+        }
+        let display_name = v.check(&f("display_name"), DisplayName::parse(&c.display_name));
+        let lead = v.check(
+            &f("lead_department_type"),
+            DepartmentType::parse(&c.lead_department_type),
+        );
+        let assists: Vec<Option<DepartmentType>> = c
+            .assisting_department_types
+            .iter()
+            .enumerate()
+            .map(|(j, t)| {
+                v.check(
+                    &f(&format!("assisting_department_types[{j}]")),
+                    DepartmentType::parse(t),
+                )
+            })
+            .collect();
+        let grade = match v1::RiskGrade::try_from(c.default_risk_grade) {
+            Ok(v1::RiskGrade::A) => Some(RiskGrade::A),
+            Ok(v1::RiskGrade::B) => Some(RiskGrade::B),
+            Ok(v1::RiskGrade::C) => Some(RiskGrade::C),
+            Ok(v1::RiskGrade::Unspecified) | Err(_) => {
+                v.add(&f("default_risk_grade"), "must be A, B or C");
+                None
+            }
+        };
+        if let (Some(id), Some(display_name), Some(lead), Some(default_grade)) =
+            (id, display_name, lead, grade)
+        {
+            rules.push(CategoryRule {
+                id,
+                display_name: display_name.as_str().to_owned(),
+                lead,
+                assists: assists.into_iter().flatten().collect(),
+                default_grade,
+            });
+        }
+    }
+    v.finish()?;
+    Ok(rules)
 }
 
 impl From<DirectoryError> for ApiError {
@@ -405,39 +519,126 @@ impl AdminService for AdminApi {
         Ok(Response::new(v1::SetUserPasswordResponse {}))
     }
 
+    #[instrument(skip_all)]
     async fn import_grids(
         &self,
         request: Request<v1::ImportGridsRequest>,
     ) -> Result<Response<v1::ImportGridsResponse>, Status> {
-        admin_pending(&request, "AdminService.ImportGrids")
+        require_admin(&request)?;
+        let importer = caller(&request)?.actor.user_id;
+        let request = request.into_inner();
+        let outcome = self
+            .routing
+            .import_grids(request.geojson, Some(importer), request.validate_only)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ImportGridsResponse {
+            generation: Some(generation_to_proto(
+                outcome.feature_count,
+                outcome.generation,
+                v1::BoundaryKind::Grids,
+            )),
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn import_jurisdictions(
         &self,
         request: Request<v1::ImportJurisdictionsRequest>,
     ) -> Result<Response<v1::ImportJurisdictionsResponse>, Status> {
-        admin_pending(&request, "AdminService.ImportJurisdictions")
+        require_admin(&request)?;
+        let importer = caller(&request)?.actor.user_id;
+        let request = request.into_inner();
+        let outcome = self
+            .routing
+            .import_jurisdictions(request.geojson, Some(importer), request.validate_only)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ImportJurisdictionsResponse {
+            generation: Some(generation_to_proto(
+                outcome.feature_count,
+                outcome.generation,
+                v1::BoundaryKind::Jurisdictions,
+            )),
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn list_boundary_generations(
         &self,
         request: Request<v1::ListBoundaryGenerationsRequest>,
     ) -> Result<Response<v1::ListBoundaryGenerationsResponse>, Status> {
-        admin_pending(&request, "AdminService.ListBoundaryGenerations")
+        require_admin(&request)?;
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let before = page
+            .after
+            .as_deref()
+            .map(str::parse::<i64>)
+            .transpose()
+            .map_err(|_| ApiError::field("page_token", "is not a token this server issued"))?;
+        let generations = self
+            .store
+            .list_boundary_generations(before, page.size)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.next_token(&generations, |g| g.id.to_string());
+        let current = self.routing.table().generation();
+        let wanted =
+            v1::BoundaryKind::try_from(request.kind).unwrap_or(v1::BoundaryKind::Unspecified);
+        Ok(Response::new(v1::ListBoundaryGenerationsResponse {
+            generations: generations
+                .into_iter()
+                .map(|g| {
+                    let is_current = g.id == current;
+                    let mut proto = generation_to_proto(
+                        g.feature_count,
+                        Some(g),
+                        v1::BoundaryKind::Unspecified,
+                    );
+                    proto.current = is_current;
+                    proto
+                })
+                .filter(|g| wanted == v1::BoundaryKind::Unspecified || g.kind == i32::from(wanted))
+                .collect(),
+            next_page_token,
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn import_dispatch_catalogue(
         &self,
         request: Request<v1::ImportDispatchCatalogueRequest>,
     ) -> Result<Response<v1::ImportDispatchCatalogueResponse>, Status> {
-        admin_pending(&request, "AdminService.ImportDispatchCatalogue")
+        require_admin(&request)?;
+        let rules = catalogue_from_proto(&request.into_inner().categories)?;
+        let version = self
+            .routing
+            .import_catalogue(rules)
+            .await
+            .map_err(ApiError::from)?;
+        info!(version, "dispatch catalogue imported");
+        Ok(Response::new(v1::ImportDispatchCatalogueResponse {
+            version,
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn get_dispatch_catalogue(
         &self,
         request: Request<v1::GetDispatchCatalogueRequest>,
     ) -> Result<Response<v1::GetDispatchCatalogueResponse>, Status> {
-        admin_pending(&request, "AdminService.GetDispatchCatalogue")
+        require_admin(&request)?;
+        let (version, rules) = self
+            .store
+            .current_catalogue()
+            .await
+            .map_err(ApiError::from)?
+            .unwrap_or_default();
+        Ok(Response::new(v1::GetDispatchCatalogueResponse {
+            categories: rules.into_iter().map(category_to_proto).collect(),
+            version,
+        }))
     }
 
     async fn import_time_limit_policies(

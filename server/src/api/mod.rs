@@ -5,7 +5,10 @@ mod auth;
 mod convert;
 pub mod error;
 mod pending;
+mod report;
+mod routing;
 
 pub use admin::AdminApi;
 pub use auth::AuthApi;
-pub use pending::{PendingCases, PendingDevices, PendingReports, PendingSupervision};
+pub use pending::{PendingCases, PendingDevices, PendingSupervision};
+pub use report::ReportApi;

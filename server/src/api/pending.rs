@@ -4,13 +4,13 @@ use std::pin::Pin;
 
 use gridwhistle_proto::v1;
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use super::error::ApiError;
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(super) type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-fn pending<T>(rpc: &'static str) -> Result<Response<T>, Status> {
+pub(super) fn pending<T>(rpc: &'static str) -> Result<Response<T>, Status> {
     Err(ApiError::Unimplemented { rpc }.into())
 }
 
@@ -52,22 +52,6 @@ pending_service! {
         fn list_notifications(v1::ListNotificationsRequest) -> v1::ListNotificationsResponse = "DeviceService.ListNotifications";
         fn mark_notifications_read(v1::MarkNotificationsReadRequest) -> v1::MarkNotificationsReadResponse = "DeviceService.MarkNotificationsRead";
         stream watch_notifications(v1::WatchNotificationsRequest) -> WatchNotificationsStream<v1::WatchNotificationsResponse> = "DeviceService.WatchNotifications";
-    }
-}
-
-pending_service! {
-    /// `ReportService`: the grid worker's app (the routing and whistle-loop issues).
-    PendingReports: v1::report_service_server::ReportService {
-        fn create_report(v1::CreateReportRequest) -> v1::CreateReportResponse = "ReportService.CreateReport";
-        fn get_report(v1::GetReportRequest) -> v1::GetReportResponse = "ReportService.GetReport";
-        fn list_my_reports(v1::ListMyReportsRequest) -> v1::ListMyReportsResponse = "ReportService.ListMyReports";
-        fn upload_attachment(Streaming<v1::UploadAttachmentRequest>) -> v1::UploadAttachmentResponse = "ReportService.UploadAttachment";
-        fn query_upload(v1::QueryUploadRequest) -> v1::QueryUploadResponse = "ReportService.QueryUpload";
-        fn preview_routing(v1::PreviewRoutingRequest) -> v1::PreviewRoutingResponse = "ReportService.PreviewRouting";
-        fn resolve_on_site(v1::ResolveOnSiteRequest) -> v1::ResolveOnSiteResponse = "ReportService.ResolveOnSite";
-        fn whistle(v1::WhistleRequest) -> v1::WhistleResponse = "ReportService.Whistle";
-        fn verify_resolution(v1::VerifyResolutionRequest) -> v1::VerifyResolutionResponse = "ReportService.VerifyResolution";
-        stream watch_my_reports(v1::WatchMyReportsRequest) -> WatchMyReportsStream<v1::WatchMyReportsResponse> = "ReportService.WatchMyReports";
     }
 }
 

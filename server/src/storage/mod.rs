@@ -5,6 +5,7 @@
 mod entity;
 mod migration;
 mod records;
+mod routing;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,
 };
+pub use routing::{BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport};
 
 /// What went wrong in storage, by cause.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,12 @@
 //! sea-orm entities: private to the storage module, so no other module sees table shapes.
 #![allow(unreachable_pub)]
 
+pub(super) mod boundary_generation;
+pub(super) mod catalogue_category;
+pub(super) mod catalogue_version;
 pub(super) mod department;
 pub(super) mod grid;
+pub(super) mod import_lock;
 pub(super) mod refresh_token;
 pub(super) mod signing_key;
 pub(super) mod user;

@@ -3,6 +3,7 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_foundation;
+mod m0002_routing;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -10,6 +11,9 @@ pub(super) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_routing::Migration),
+        ]
     }
 }

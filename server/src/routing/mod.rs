@@ -1,0 +1,302 @@
+//! The routing service: imports boundaries and the catalogue, keeps the routing table in force, and swaps it atomically without blocking lookups.
+
+pub mod catalogue_file;
+pub mod geojson;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use gridwhistle_dispatcher::Clock;
+use gridwhistle_dispatcher::routing::index::PreparedArea;
+use gridwhistle_dispatcher::routing::rules::{
+    CategoryRule, Decision, GridArea, Jurisdiction, Position, RoutingError, RoutingInput,
+    RoutingTable,
+};
+use gridwhistle_domain::{CategoryId, DepartmentId, UserId};
+use tracing::{info, instrument, warn};
+
+use crate::storage::{
+    BoundaryGeneration, BoundaryKind, Department, NewBoundaryImport, StorageError, Store,
+};
+pub use geojson::FeatureViolation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingServiceError {
+    #[error("the import is invalid")]
+    Invalid(Vec<FeatureViolation>),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Route(#[from] RoutingError),
+    #[error("building the routing table failed")]
+    Build(#[source] tokio::task::JoinError),
+    #[error("stored boundaries no longer parse")]
+    StoredInvalid(Vec<FeatureViolation>),
+}
+
+/// What an import did, or would do with `validate_only`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub feature_count: i32,
+    /// `None` when only validated.
+    pub generation: Option<BoundaryGeneration>,
+}
+
+/// Holds the routing table in force.
+#[derive(Debug)]
+pub struct Routing {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    near_border_m: f64,
+    table: ArcSwap<RoutingTable>,
+}
+
+fn empty_table(near_border_m: f64) -> RoutingTable {
+    RoutingTable::build(RoutingInput {
+        generation: 0,
+        grids: Vec::new(),
+        jurisdictions: Vec::new(),
+        catalogue: Vec::new(),
+        fallback: None,
+        near_border_m,
+    })
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+impl Routing {
+    /// Loads the boundaries and catalogue in force.
+    pub async fn load(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        near_border_m: f64,
+    ) -> Result<Self, RoutingServiceError> {
+        let routing = Self {
+            store,
+            clock,
+            near_border_m,
+            table: ArcSwap::from_pointee(empty_table(near_border_m)),
+        };
+        routing.reload().await?;
+        Ok(routing)
+    }
+
+    /// The table in force; a cheap atomic load, never blocked by a rebuild.
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
+    }
+
+    async fn departments(&self) -> Result<HashMap<DepartmentId, Department>, StorageError> {
+        let mut all = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.list_departments(after.as_deref(), 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.to_string());
+            let full = page.len() == 500;
+            all.extend(page.into_iter().map(|d| (d.id.clone(), d)));
+            if !full {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Rebuilds the table from storage, off the async threads, and swaps it in.
+    #[instrument(skip_all)]
+    pub async fn reload(&self) -> Result<i64, RoutingServiceError> {
+        let boundaries = self.store.current_boundaries().await?;
+        let catalogue = self
+            .store
+            .current_catalogue()
+            .await?
+            .map(|(_, rules)| rules)
+            .unwrap_or_default();
+        let departments = self.departments().await?;
+        let near_border_m = self.near_border_m;
+        let table =
+            tokio::task::spawn_blocking(move || -> Result<RoutingTable, RoutingServiceError> {
+                let Some(set) = boundaries else {
+                    let mut input = empty_input(near_border_m, &departments);
+                    input.catalogue = catalogue;
+                    return Ok(RoutingTable::build(input));
+                };
+                let grids = match &set.grids {
+                    Some(text) => {
+                        geojson::grids(text).map_err(RoutingServiceError::StoredInvalid)?
+                    }
+                    None => Vec::new(),
+                };
+                let jurisdictions = match &set.jurisdictions {
+                    Some(text) => geojson::jurisdictions(text, &departments)
+                        .map_err(RoutingServiceError::StoredInvalid)?,
+                    None => Vec::new(),
+                };
+                let mut input = empty_input(near_border_m, &departments);
+                input.generation = set.generation;
+                input.catalogue = catalogue;
+                input.grids = grids
+                    .into_iter()
+                    .filter_map(|g| {
+                        Some(GridArea {
+                            id: g.grid.id,
+                            area: PreparedArea::new(g.shape)?,
+                        })
+                    })
+                    .collect();
+                input.jurisdictions = jurisdictions
+                    .into_iter()
+                    .filter_map(|j| {
+                        Some(Jurisdiction {
+                            id: j.id,
+                            department: j.department,
+                            department_type: j.department_type,
+                            priority: j.priority,
+                            area: PreparedArea::new(j.shape)?,
+                        })
+                    })
+                    .collect();
+                Ok(RoutingTable::build(input))
+            })
+            .await
+            .map_err(RoutingServiceError::Build)??;
+        let generation = table.generation();
+        self.table.store(Arc::new(table));
+        info!(generation, "routing table in force");
+        Ok(generation)
+    }
+
+    /// Imports grids as a new generation; nothing is stored if any feature is invalid.
+    #[instrument(skip_all, fields(validate_only))]
+    pub async fn import_grids(
+        &self,
+        text: String,
+        importer: Option<UserId>,
+        validate_only: bool,
+    ) -> Result<ImportOutcome, RoutingServiceError> {
+        let (text, features) = tokio::task::spawn_blocking(move || {
+            let parsed = geojson::grids(&text);
+            (text, parsed)
+        })
+        .await
+        .map_err(RoutingServiceError::Build)?;
+        let features = features.map_err(RoutingServiceError::Invalid)?;
+        let feature_count = count(features.len());
+        if validate_only {
+            return Ok(ImportOutcome {
+                feature_count,
+                generation: None,
+            });
+        }
+        let import = NewBoundaryImport {
+            kind: BoundaryKind::Grids,
+            geojson: text,
+            feature_count,
+            importer,
+            grids: features.into_iter().map(|f| f.grid).collect(),
+        };
+        self.store_import(import).await
+    }
+
+    /// Imports jurisdictions as a new generation; every feature must name a known department of its type.
+    #[instrument(skip_all, fields(validate_only))]
+    pub async fn import_jurisdictions(
+        &self,
+        text: String,
+        importer: Option<UserId>,
+        validate_only: bool,
+    ) -> Result<ImportOutcome, RoutingServiceError> {
+        let departments = self.departments().await?;
+        let (text, features) = tokio::task::spawn_blocking(move || {
+            let parsed = geojson::jurisdictions(&text, &departments).map(|f| f.len());
+            (text, parsed)
+        })
+        .await
+        .map_err(RoutingServiceError::Build)?;
+        let feature_count = count(features.map_err(RoutingServiceError::Invalid)?);
+        if validate_only {
+            return Ok(ImportOutcome {
+                feature_count,
+                generation: None,
+            });
+        }
+        let import = NewBoundaryImport {
+            kind: BoundaryKind::Jurisdictions,
+            geojson: text,
+            feature_count,
+            importer,
+            grids: Vec::new(),
+        };
+        self.store_import(import).await
+    }
+
+    async fn store_import(
+        &self,
+        import: NewBoundaryImport,
+    ) -> Result<ImportOutcome, RoutingServiceError> {
+        let feature_count = import.feature_count;
+        let generation = self
+            .store
+            .import_boundaries(import, self.clock.now())
+            .await?;
+        info!(
+            generation = generation.id,
+            feature_count, "boundaries imported"
+        );
+        if let Err(err) = self.reload().await {
+            // The import is committed; replicas and the next reload pick it up.
+            warn!(error = %err, "routing table not rebuilt after import");
+            return Err(err);
+        }
+        Ok(ImportOutcome {
+            feature_count,
+            generation: Some(generation),
+        })
+    }
+
+    /// Replaces the dispatch catalogue with a new version.
+    #[instrument(skip_all, fields(categories = rules.len()))]
+    pub async fn import_catalogue(
+        &self,
+        rules: Vec<CategoryRule>,
+    ) -> Result<i64, RoutingServiceError> {
+        let version = self
+            .store
+            .import_catalogue(&rules, self.clock.now())
+            .await?;
+        self.reload().await?;
+        Ok(version)
+    }
+
+    /// Decides where a report at `position` in `category` would go.
+    pub fn preview(
+        &self,
+        position: Position,
+        category: &CategoryId,
+    ) -> Result<Decision, RoutingServiceError> {
+        Ok(self.table().route(position, category)?)
+    }
+}
+
+fn empty_input(
+    near_border_m: f64,
+    departments: &HashMap<DepartmentId, Department>,
+) -> RoutingInput {
+    // Several fallback owners would be a configuration slip; the smallest id wins so the choice is stable.
+    let fallback = departments
+        .values()
+        .filter(|d| d.fallback_owner)
+        .map(|d| d.id.clone())
+        .min();
+    RoutingInput {
+        generation: 0,
+        grids: Vec::new(),
+        jurisdictions: Vec::new(),
+        catalogue: Vec::new(),
+        fallback,
+        near_border_m,
+    }
+}

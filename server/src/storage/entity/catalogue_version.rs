@@ -1,0 +1,16 @@
+//! The `catalogue_versions` table: each import of the dispatch catalogue.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "catalogue_versions")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub version: i64,
+    pub created_at_ms: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,341 @@
+//! Routing end to end over gRPC: admins import grids, jurisdictions and the catalogue; `PreviewRouting` names the departments; a bad import changes nothing.
+
+use gridwhistle_proto::v1;
+use gridwhistle_tests::{TestApp, spawn_app};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> String {
+    format!("[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]")
+}
+
+fn feature(properties: &str, geometry_type: &str, coordinates: &str) -> String {
+    format!(
+        r#"{{"type":"Feature","properties":{{{properties}}},"geometry":{{"type":"{geometry_type}","coordinates":{coordinates}}}}}"#
+    )
+}
+
+fn collection(features: &[String]) -> String {
+    format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    )
+}
+
+fn grids() -> String {
+    collection(&[
+        feature(
+            r#""grid_id":"g-west","name":"西网格","community":"建外社区","street":"建外街道","district":"朝阳区""#,
+            "Polygon",
+            &square(116.000, 40.000, 116.010, 40.010),
+        ),
+        feature(
+            r#""grid_id":"g-east","name":"东网格","community":"建外社区","street":"建外街道","district":"朝阳区""#,
+            "Polygon",
+            &square(116.010, 40.000, 116.020, 40.010),
+        ),
+    ])
+}
+
+fn jurisdictions() -> String {
+    collection(&[
+        feature(
+            r#""department_id":"police-west","department_type":"police","jurisdiction_id":"pw""#,
+            "Polygon",
+            &square(116.000, 40.000, 116.010, 40.010),
+        ),
+        feature(
+            r#""department_id":"police-east","department_type":"police","jurisdiction_id":"pe""#,
+            "Polygon",
+            &square(116.010, 40.000, 116.020, 40.010),
+        ),
+        feature(
+            r#""department_id":"street-jw","department_type":"street_office","jurisdiction_id":"sj""#,
+            "MultiPolygon",
+            &format!("[{}]", square(116.000, 40.000, 116.020, 40.010)),
+        ),
+    ])
+}
+
+async fn department(app: &TestApp, token: &str, id: &str, kind: &str, fallback: bool) {
+    app.admin(token)
+        .create_department(v1::CreateDepartmentRequest {
+            department_id: id.to_owned(),
+            department: Some(v1::Department {
+                display_name: id.to_owned(),
+                department_type: kind.to_owned(),
+                fallback_owner: fallback,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+async fn district(app: &TestApp) -> String {
+    let token = app.admin_token().await;
+    department(app, &token, "police-west", "police", false).await;
+    department(app, &token, "police-east", "police", false).await;
+    department(app, &token, "street-jw", "street_office", false).await;
+    department(app, &token, "district-office", "district", true).await;
+    let mut admin = app.admin(&token);
+    admin
+        .import_dispatch_catalogue(v1::ImportDispatchCatalogueRequest {
+            categories: vec![v1::CategoryRule {
+                name: "categories/neighbour-dispute".to_owned(),
+                display_name: "邻里纠纷".to_owned(),
+                lead_department_type: "police".to_owned(),
+                assisting_department_types: vec!["street_office".to_owned()],
+                default_risk_grade: v1::RiskGrade::C.into(),
+            }],
+        })
+        .await
+        .unwrap();
+    admin
+        .import_grids(v1::ImportGridsRequest {
+            geojson: grids(),
+            validate_only: false,
+        })
+        .await
+        .unwrap();
+    let imported = admin
+        .import_jurisdictions(v1::ImportJurisdictionsRequest {
+            geojson: jurisdictions(),
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .generation
+        .unwrap();
+    assert_eq!(imported.feature_count, 3);
+    token
+}
+
+async fn preview(
+    app: &TestApp,
+    token: &str,
+    lat: f64,
+    lng: f64,
+    system: v1::CoordinateSystem,
+) -> v1::RoutingDecision {
+    app.reports(token)
+        .preview_routing(v1::PreviewRoutingRequest {
+            location: Some(v1::Location {
+                latitude: lat,
+                longitude: lng,
+                coordinate_system: system.into(),
+                accuracy_meters: 5.0,
+            }),
+            category: "categories/neighbour-dispute".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap()
+}
+
+fn summary(d: &v1::RoutingDecision) -> Vec<String> {
+    d.departments
+        .iter()
+        .map(|r| format!("{:?} {}", r.role(), r.department))
+        .collect()
+}
+
+#[tokio::test]
+async fn preview_routing_names_the_lead_and_assisting_departments() {
+    let app = spawn_app().await;
+    let token = district(&app).await;
+    let decision = preview(&app, &token, 40.005, 116.003, v1::CoordinateSystem::Wgs84).await;
+    assert_eq!(
+        summary(&decision),
+        [
+            "Lead departments/police-west",
+            "Assist departments/street-jw"
+        ]
+    );
+    assert_eq!(decision.rule(), v1::RoutingRule::SingleCover);
+    assert_eq!(decision.grid, "grids/g-west");
+    assert_eq!(
+        decision.generation, 2,
+        "grids were generation 1, jurisdictions 2"
+    );
+    assert!(!decision.near_border);
+    assert!(decision.border_distance_meters.unwrap() > 200.0);
+
+    let on_border = preview(&app, &token, 40.005, 116.010, v1::CoordinateSystem::Wgs84).await;
+    assert_eq!(on_border.rule(), v1::RoutingRule::TieBreak);
+    assert!(on_border.near_border);
+
+    let outside = preview(&app, &token, 40.1, 116.1, v1::CoordinateSystem::Wgs84).await;
+    assert_eq!(summary(&outside), ["Lead departments/district-office"]);
+    assert!(outside.needs_supervisor);
+    assert_eq!(outside.rule(), v1::RoutingRule::Fallback);
+}
+
+#[tokio::test]
+async fn gcj02_positions_are_converted_before_routing() {
+    let app = spawn_app().await;
+    let token = district(&app).await;
+    // 40.005N 116.007E (WGS-84, west precinct) as an AMap SDK reports it.
+    let (lat, lng) = gridwhistle_dispatcher::routing::coords::wgs84_to_gcj02(40.005, 116.007);
+    let decision = preview(&app, &token, lat, lng, v1::CoordinateSystem::Gcj02).await;
+    assert_eq!(summary(&decision)[0], "Lead departments/police-west");
+    let routed = decision.routed_location.unwrap();
+    assert!((routed.latitude - 40.005).abs() < 1e-9 && (routed.longitude - 116.007).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn a_bad_import_is_refused_whole_and_the_previous_generation_stays_in_force() {
+    let app = spawn_app().await;
+    let token = district(&app).await;
+    let unclosed = "[[[116.0,40.0],[116.01,40.0],[116.01,40.01],[116.0,40.01]]]";
+    let bad = collection(&[
+        feature(
+            r#""department_id":"police-west","department_type":"police""#,
+            "Polygon",
+            &square(116.0, 40.0, 116.02, 40.01),
+        ),
+        feature(
+            r#""department_id":"police-east","department_type":"police""#,
+            "Polygon",
+            unclosed,
+        ),
+        feature(
+            r#""department_id":"no-such-dept","department_type":"police""#,
+            "Polygon",
+            &square(116.0, 40.0, 116.01, 40.01),
+        ),
+        feature(
+            r#""department_id":"street-jw","department_type":"police""#,
+            "Polygon",
+            &square(116.0, 40.0, 116.01, 40.01),
+        ),
+    ]);
+    let mut admin = app.admin(&token);
+    let status = admin
+        .import_jurisdictions(v1::ImportJurisdictionsRequest {
+            geojson: bad,
+            validate_only: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations: Vec<(String, String)> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect();
+    assert_eq!(
+        violations,
+        [
+            (
+                "geojson.features[1].geometry".to_owned(),
+                "polygon 0 ring 0 is not closed: its first and last positions differ".to_owned()
+            ),
+            (
+                "geojson.features[2].properties.department_id".to_owned(),
+                "unknown department no-such-dept".to_owned()
+            ),
+            (
+                "geojson.features[3].properties.department_type".to_owned(),
+                "department street-jw is of type street_office".to_owned()
+            ),
+        ]
+    );
+    let not_json = admin
+        .import_grids(v1::ImportGridsRequest {
+            geojson: "{".to_owned(),
+            validate_only: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_json.code(), Code::InvalidArgument);
+
+    let validated = admin
+        .import_grids(v1::ImportGridsRequest {
+            geojson: grids(),
+            validate_only: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .generation
+        .unwrap();
+    assert_eq!(
+        (validated.generation, validated.feature_count),
+        (0, 2),
+        "validation stores nothing"
+    );
+
+    let generations = admin
+        .list_boundary_generations(v1::ListBoundaryGenerationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .generations;
+    let listed: Vec<(i64, bool)> = generations
+        .iter()
+        .map(|g| (g.generation, g.current))
+        .collect();
+    assert_eq!(listed, [(2, true), (1, false)]);
+    let decision = preview(&app, &token, 40.005, 116.003, v1::CoordinateSystem::Wgs84).await;
+    assert_eq!(decision.generation, 2);
+}
+
+#[tokio::test]
+async fn routing_previews_check_their_input_and_need_a_known_category() {
+    let app = spawn_app().await;
+    let token = district(&app).await;
+    let status = app
+        .reports(&token)
+        .preview_routing(v1::PreviewRoutingRequest {
+            location: Some(v1::Location {
+                latitude: f64::NAN,
+                longitude: 116.0,
+                coordinate_system: v1::CoordinateSystem::Unspecified.into(),
+                accuracy_meters: -1.0,
+            }),
+            category: "bogus".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "location.latitude",
+            "location.coordinate_system",
+            "location.accuracy_meters",
+            "category"
+        ]
+    );
+    let status = app
+        .reports(&token)
+        .preview_routing(v1::PreviewRoutingRequest {
+            location: Some(v1::Location {
+                latitude: 40.0,
+                longitude: 116.0,
+                coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+                accuracy_meters: 0.0,
+            }),
+            category: "categories/unknown".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("unknown category unknown"),
+        "{}",
+        status.message()
+    );
+}
