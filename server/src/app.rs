@@ -43,6 +43,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("routing could not load")]
     Routing(#[from] RoutingServiceError),
+    #[error("demo data could not load")]
+    Demo(#[from] crate::demo::DemoError),
     #[error("bad CORS origin {0:?}")]
     CorsOrigin(String),
 }
@@ -127,6 +129,9 @@ pub async fn run(
     let require_auth = RequireAuth::new(signer);
     let routing =
         Arc::new(Routing::load(store.clone(), clock.clone(), config.near_border_meters).await?);
+    if config.demo {
+        crate::demo::load_if_empty(&store, &routing, &clock).await?;
+    }
     let limit = config.max_message_bytes;
 
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -188,6 +188,9 @@ pub struct ServeArgs {
     /// A report closer than this to a jurisdiction border is flagged for the worker to confirm, in metres.
     #[arg(long, env = "GRIDWHISTLE_NEAR_BORDER_METERS", default_value_t = 30.0)]
     pub near_border_meters: f64,
+    /// Loads the sample district (departments, demo users, grids, jurisdictions, catalogue) into an empty database.
+    #[arg(long, env = "GRIDWHISTLE_DEMO")]
+    pub demo: bool,
     /// Browser origins allowed to call over gRPC-Web, comma-separated; none allows any origin.
     #[arg(long, env = "GRIDWHISTLE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
@@ -238,6 +241,7 @@ pub struct ServerConfig {
     pub max_import_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
     pub near_border_meters: f64,
+    pub demo: bool,
 }
 
 impl ServerConfig {
@@ -258,6 +262,7 @@ impl ServerConfig {
             max_import_bytes: serve.max_import_bytes,
             cors_allowed_origins: serve.cors_allowed_origins.clone(),
             near_border_meters: serve.near_border_meters,
+            demo: serve.demo,
         }
     }
 
