@@ -65,8 +65,11 @@ fn resident_bytes() -> u64 {
 
 struct Dataset {
     name: &'static str,
-    units: Vec<(String, DepartmentId, MultiPolygon<f64>)>,
+    /// Jurisdiction id, department, department type, shape.
+    units: Vec<(String, DepartmentId, DepartmentType, MultiPolygon<f64>)>,
     points: Vec<(f64, f64)>,
+    catalogue: Vec<CategoryRule>,
+    category: CategoryId,
 }
 
 fn police() -> DepartmentType {
@@ -83,15 +86,29 @@ fn sample_dataset(lookups: usize) -> anyhow::Result<Dataset> {
         let id = f["properties"]["department_id"]
             .as_str()
             .context("department_id")?;
+        let kind = f["properties"]["department_type"]
+            .as_str()
+            .context("department_type")?;
         let shape = multipolygon(&f["geometry"]["coordinates"]).context("coordinates")?;
-        units.push((format!("{id}-area"), DepartmentId::parse(id)?, shape));
+        units.push((
+            format!("{id}-area"),
+            DepartmentId::parse(id)?,
+            DepartmentType::parse(kind)?,
+            shape,
+        ));
     }
+    let catalogue_text = serde_json::to_string(&district.catalogue)?;
+    let catalogue = gridwhistle_server::routing::catalogue_file::parse(&catalogue_text)
+        .map_err(anyhow::Error::msg)?;
     // Points over the district's bounding box, some outside it.
     let points = gridwhistle_sample::synthetic::points(250, lookups, 7);
     Ok(Dataset {
         name: "sample",
         units,
         points,
+        catalogue,
+        // 治安隐患: police leads, the street office assists.
+        category: CategoryId::parse("public-order")?,
     })
 }
 
@@ -129,12 +146,28 @@ fn synthetic_dataset(count: usize, max_vertices: usize, lookups: usize) -> anyho
     let units = gridwhistle_sample::synthetic::polygons(count, max_vertices, 11)
         .into_iter()
         .enumerate()
-        .map(|(i, p)| (format!("u{i}"), dept.clone(), MultiPolygon::new(vec![p])))
+        .map(|(i, p)| {
+            (
+                format!("u{i}"),
+                dept.clone(),
+                police(),
+                MultiPolygon::new(vec![p]),
+            )
+        })
         .collect();
+    let category = CategoryId::parse("public-order")?;
     Ok(Dataset {
         name: "synthetic",
         units,
         points: gridwhistle_sample::synthetic::points(count, lookups, 13),
+        catalogue: vec![CategoryRule {
+            id: category.clone(),
+            display_name: "治安隐患".to_owned(),
+            lead: police(),
+            assists: Vec::new(),
+            default_grade: RiskGrade::B,
+        }],
+        category,
     })
 }
 
@@ -155,7 +188,7 @@ fn run_dataset(
     let vertices: usize = data
         .units
         .iter()
-        .map(|(_, _, s)| s.0.iter().map(|p| p.exterior().0.len()).sum::<usize>())
+        .map(|(_, _, _, s)| s.0.iter().map(|p| p.exterior().0.len()).sum::<usize>())
         .sum();
     println!(
         "dataset={} polygons={} vertices={vertices} lookups={}",
@@ -164,35 +197,29 @@ fn run_dataset(
         data.points.len()
     );
     let linear_shapes: Vec<MultiPolygon<f64>> =
-        data.units.iter().map(|(_, _, s)| s.clone()).collect();
+        data.units.iter().map(|(_, _, _, s)| s.clone()).collect();
 
     let before = resident_bytes();
     let started = Instant::now();
     let jurisdictions: Vec<Jurisdiction> = data
         .units
         .iter()
-        .filter_map(|(id, dept, shape)| {
+        .filter_map(|(id, dept, kind, shape)| {
             Some(Jurisdiction {
                 id: id.clone(),
                 department: dept.clone(),
-                department_type: police(),
+                department_type: kind.clone(),
                 priority: 0,
                 area: PreparedArea::new(shape.clone())?,
             })
         })
         .collect();
-    let category = CategoryId::parse("public-order")?;
+    let category = data.category.clone();
     let table = RoutingTable::build(RoutingInput {
         generation: 1,
         grids: Vec::new(),
         jurisdictions,
-        catalogue: vec![CategoryRule {
-            id: category.clone(),
-            display_name: "治安隐患".to_owned(),
-            lead: police(),
-            assists: Vec::new(),
-            default_grade: RiskGrade::B,
-        }],
+        catalogue: data.catalogue.clone(),
         fallback: Some(DepartmentId::parse("district-office")?),
         near_border_m: 30.0,
     });
@@ -241,7 +268,7 @@ fn run_dataset(
     let covers_only = gridwhistle_dispatcher::routing::index::PolygonIndex::new(
         data.units
             .iter()
-            .filter_map(|(_, _, s)| PreparedArea::new(s.clone()))
+            .filter_map(|(_, _, _, s)| PreparedArea::new(s.clone()))
             .collect(),
     );
     let started = Instant::now();
@@ -357,7 +384,7 @@ async fn postgis(
         let ids: Vec<i32> = (0..batch.len())
             .map(|i| (batch_no * 500 + i) as i32)
             .collect();
-        let wkts: Vec<String> = batch.iter().map(|(_, _, s)| wkt(s)).collect();
+        let wkts: Vec<String> = batch.iter().map(|(_, _, _, s)| wkt(s)).collect();
         sqlx::query("INSERT INTO units SELECT i, ST_GeomFromText(w, 4326) FROM UNNEST($1::int4[], $2::text[]) AS t(i, w)")
             .bind(ids)
             .bind(wkts)
