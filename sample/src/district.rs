@@ -458,35 +458,13 @@ fn catalogue() -> Value {
 
 #[cfg(test)]
 mod tests {
-    use geo::{Coord, LineString, MultiPolygon, Polygon, Validation};
+    use geo::{MultiPolygon, Validation};
 
     use super::*;
 
     /// Reads a GeoJSON MultiPolygon back as geo shapes, in degrees, as the importer will see it.
     fn shape(geometry: &Value) -> MultiPolygon<f64> {
-        let ring = |r: &Value| {
-            LineString::new(
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| Coord {
-                        x: p[0].as_f64().unwrap(),
-                        y: p[1].as_f64().unwrap(),
-                    })
-                    .collect(),
-            )
-        };
-        MultiPolygon::new(
-            geometry["coordinates"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    let rings = p.as_array().unwrap();
-                    Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect())
-                })
-                .collect(),
-        )
+        crate::multipolygon_from_geojson(&geometry["coordinates"]).expect("well-formed coordinates")
     }
 
     #[test]

@@ -49,6 +49,34 @@ impl Frame {
     }
 }
 
+/// Reads GeoJSON `MultiPolygon` coordinates back into a geo shape; `None` if they are not well formed.
+pub fn multipolygon_from_geojson(coordinates: &serde_json::Value) -> Option<MultiPolygon<f64>> {
+    let ring = |r: &serde_json::Value| -> Option<LineString<f64>> {
+        Some(LineString::new(
+            r.as_array()?
+                .iter()
+                .map(|p| {
+                    Some(Coord {
+                        x: p.get(0)?.as_f64()?,
+                        y: p.get(1)?.as_f64()?,
+                    })
+                })
+                .collect::<Option<_>>()?,
+        ))
+    };
+    Some(MultiPolygon::new(
+        coordinates
+            .as_array()?
+            .iter()
+            .map(|p| {
+                let rings = p.as_array()?;
+                let holes = rings.get(1..)?.iter().map(ring).collect::<Option<_>>()?;
+                Some(Polygon::new(ring(rings.first()?)?, holes))
+            })
+            .collect::<Option<_>>()?,
+    ))
+}
+
 /// A GeoJSON Feature with a MultiPolygon geometry.
 pub fn feature(
     properties: serde_json::Value,

@@ -1,6 +1,6 @@
 //! The sample district: `serve --demo` loads it into an empty database, and routing in it names the departments an independent geometry check expects.
 
-use geo::{Contains, Coord, InteriorPoint, LineString, MultiPolygon, Polygon};
+use geo::{Contains, Coord, InteriorPoint, MultiPolygon};
 use gridwhistle_proto::v1;
 use gridwhistle_server::ServerConfig;
 use gridwhistle_tests::database::{Backend, TestDatabase};
@@ -12,29 +12,8 @@ const JURISDICTIONS: &str = include_str!("../../server/demo/jurisdictions.geojso
 const DEPARTMENTS: &str = include_str!("../../server/demo/departments.json");
 
 fn shape(geometry: &Value) -> MultiPolygon<f64> {
-    let ring = |r: &Value| {
-        LineString::new(
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|p| Coord {
-                    x: p[0].as_f64().unwrap(),
-                    y: p[1].as_f64().unwrap(),
-                })
-                .collect(),
-        )
-    };
-    MultiPolygon::new(
-        geometry["coordinates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                let rings = p.as_array().unwrap();
-                Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect())
-            })
-            .collect(),
-    )
+    gridwhistle_sample::multipolygon_from_geojson(&geometry["coordinates"])
+        .expect("well-formed coordinates")
 }
 
 /// The departments of `department_type` whose jurisdiction strictly contains the point, by geo alone.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use geo::{Intersects, MultiPolygon, Polygon};
+use geo::{Intersects, MultiPolygon};
 use gridwhistle_dispatcher::routing::index::PreparedArea;
 use gridwhistle_dispatcher::routing::rules::{
     CategoryRule, Jurisdiction, Position, RoutingInput, RoutingTable,
@@ -89,7 +89,8 @@ fn sample_dataset(lookups: usize) -> anyhow::Result<Dataset> {
         let kind = f["properties"]["department_type"]
             .as_str()
             .context("department_type")?;
-        let shape = multipolygon(&f["geometry"]["coordinates"]).context("coordinates")?;
+        let shape = gridwhistle_sample::multipolygon_from_geojson(&f["geometry"]["coordinates"])
+            .context("coordinates")?;
         units.push((
             format!("{id}-area"),
             DepartmentId::parse(id)?,
@@ -110,35 +111,6 @@ fn sample_dataset(lookups: usize) -> anyhow::Result<Dataset> {
         // 治安隐患: police leads, the street office assists.
         category: CategoryId::parse("public-order")?,
     })
-}
-
-fn multipolygon(value: &serde_json::Value) -> Option<MultiPolygon<f64>> {
-    let ring = |r: &serde_json::Value| -> Option<geo::LineString<f64>> {
-        Some(geo::LineString::new(
-            r.as_array()?
-                .iter()
-                .map(|p| {
-                    Some(geo::Coord {
-                        x: p[0].as_f64()?,
-                        y: p[1].as_f64()?,
-                    })
-                })
-                .collect::<Option<_>>()?,
-        ))
-    };
-    Some(MultiPolygon::new(
-        value
-            .as_array()?
-            .iter()
-            .map(|p| {
-                let rings = p.as_array()?;
-                Some(Polygon::new(
-                    ring(rings.first()?)?,
-                    rings[1..].iter().map(ring).collect::<Option<_>>()?,
-                ))
-            })
-            .collect::<Option<_>>()?,
-    ))
 }
 
 fn synthetic_dataset(count: usize, max_vertices: usize, lookups: usize) -> anyhow::Result<Dataset> {
