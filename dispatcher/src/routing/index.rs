@@ -147,15 +147,15 @@ impl Local {
         )
     }
 
-    /// Distance in metres from the origin to a bounding box (zero inside it).
-    fn distance_to_box(&self, min: Coord<f64>, max: Coord<f64>) -> f64 {
+    /// Squared distance in square metres from the origin to a bounding box (zero inside it).
+    fn squared_distance_to_box(&self, min: Coord<f64>, max: Coord<f64>) -> f64 {
         let dx = (min.x - self.origin.x).max(self.origin.x - max.x).max(0.0) * self.kx;
         let dy = (min.y - self.origin.y).max(self.origin.y - max.y).max(0.0) * METRES_PER_DEG_LAT;
-        dx.hypot(dy)
+        dx * dx + dy * dy
     }
 
-    /// Distance in metres from the origin to the segment a–b.
-    fn distance_to_segment(&self, a: Coord<f64>, b: Coord<f64>) -> f64 {
+    /// Squared distance in square metres from the origin to the segment a–b; searches compare squares and take one root at the end.
+    fn squared_distance_to_segment(&self, a: Coord<f64>, b: Coord<f64>) -> f64 {
         let (ax, ay) = self.project(a);
         let (bx, by) = self.project(b);
         let (dx, dy) = (bx - ax, by - ay);
@@ -165,7 +165,8 @@ impl Local {
         } else {
             0.0
         };
-        (ax + t * dx).hypot(ay + t * dy)
+        let (x, y) = (ax + t * dx, ay + t * dy);
+        x * x + y * y
     }
 }
 
@@ -246,24 +247,24 @@ impl PreparedArea {
             let start = b.start as usize;
             self.vertices[start..=start + b.len as usize]
                 .windows(2)
-                .map(|w| local.distance_to_segment(w[0], w[1]))
+                .map(|w| local.squared_distance_to_segment(w[0], w[1]))
                 .fold(f64::INFINITY, f64::min)
         };
         // Seed with the block whose box is nearest, then visit only blocks that could beat it.
         let Some(nearest) = self.blocks.iter().min_by(|a, b| {
             local
-                .distance_to_box(a.min, a.max)
-                .total_cmp(&local.distance_to_box(b.min, b.max))
+                .squared_distance_to_box(a.min, a.max)
+                .total_cmp(&local.squared_distance_to_box(b.min, b.max))
         }) else {
             return f64::INFINITY;
         };
         let mut best = block_distance(nearest);
         for block in &self.blocks {
-            if local.distance_to_box(block.min, block.max) < best {
+            if local.squared_distance_to_box(block.min, block.max) < best {
                 best = best.min(block_distance(block));
             }
         }
-        best
+        best.sqrt()
     }
 
     pub fn area_m2(&self) -> f64 {
@@ -273,6 +274,39 @@ impl PreparedArea {
     pub fn vertex_count(&self) -> usize {
         self.vertices.len()
     }
+}
+
+/// Prepares many shapes on every core; the result keeps the input's order (`None` for a shape with no extent).
+pub fn prepare_all(shapes: Vec<MultiPolygon<f64>>) -> Vec<Option<PreparedArea>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || shapes.len() < 64 {
+        return shapes.into_iter().map(PreparedArea::new).collect();
+    }
+    let chunk = shapes.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<MultiPolygon<f64>>> = Vec::with_capacity(threads);
+    let mut rest = shapes;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || chunk.into_iter().map(PreparedArea::new).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A panic in a worker is a bug in preparation; surface it rather than drop shapes silently.
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Areas indexed by their envelopes; each entry's payload is its position in the input.
@@ -410,6 +444,19 @@ mod tests {
     }
 
     #[test]
+    fn preparing_on_every_core_keeps_the_input_order() {
+        let shapes: Vec<MultiPolygon<f64>> = (0..200)
+            .map(|i| MultiPolygon::new(vec![square(116.0 + f64::from(i) * 0.01, 40.0, 0.005)]))
+            .collect();
+        let prepared = prepare_all(shapes.clone());
+        assert_eq!(prepared.len(), 200);
+        for (shape, area) in shapes.into_iter().zip(prepared) {
+            let area = area.unwrap();
+            assert_eq!(area.envelope, shape.bounding_rect().unwrap());
+        }
+    }
+
+    #[test]
     fn border_distance_is_the_distance_to_the_nearest_edge_in_metres() {
         // A 0.01-degree square at 40°N; 0.001° of latitude is 110.6 m.
         let area = PreparedArea::new(MultiPolygon::new(vec![square(116.0, 40.0, 0.01)])).unwrap();
@@ -436,8 +483,9 @@ mod tests {
         });
         let brute = ring
             .windows(2)
-            .map(|w| local.distance_to_segment(w[0].into(), w[1].into()))
-            .fold(f64::INFINITY, f64::min);
+            .map(|w| local.squared_distance_to_segment(w[0].into(), w[1].into()))
+            .fold(f64::INFINITY, f64::min)
+            .sqrt();
         assert!((area.border_distance(p) - brute).abs() < 1e-9);
         assert!(area.vertex_count() == 401);
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use gridwhistle_dispatcher::Clock;
-use gridwhistle_dispatcher::routing::index::PreparedArea;
+use gridwhistle_dispatcher::routing::index::prepare_all;
 use gridwhistle_dispatcher::routing::rules::{
     CategoryRule, Decision, GridArea, Jurisdiction, Position, RoutingError, RoutingInput,
     RoutingTable,
@@ -138,24 +138,27 @@ impl Routing {
                 let mut input = empty_input(near_border_m, &departments);
                 input.generation = set.generation;
                 input.catalogue = catalogue;
-                input.grids = grids
+                let (grid_ids, grid_shapes): (Vec<_>, Vec<_>) =
+                    grids.into_iter().map(|g| (g.grid.id, g.shape)).unzip();
+                input.grids = grid_ids
                     .into_iter()
-                    .filter_map(|g| {
-                        Some(GridArea {
-                            id: g.grid.id,
-                            area: PreparedArea::new(g.shape)?,
-                        })
-                    })
+                    .zip(prepare_all(grid_shapes))
+                    .filter_map(|(id, area)| Some(GridArea { id, area: area? }))
                     .collect();
-                input.jurisdictions = jurisdictions
+                let (units, shapes): (Vec<_>, Vec<_>) = jurisdictions
                     .into_iter()
-                    .filter_map(|j| {
+                    .map(|j| ((j.id, j.department, j.department_type, j.priority), j.shape))
+                    .unzip();
+                input.jurisdictions = units
+                    .into_iter()
+                    .zip(prepare_all(shapes))
+                    .filter_map(|((id, department, department_type, priority), area)| {
                         Some(Jurisdiction {
-                            id: j.id,
-                            department: j.department,
-                            department_type: j.department_type,
-                            priority: j.priority,
-                            area: PreparedArea::new(j.shape)?,
+                            id,
+                            department,
+                            department_type,
+                            priority,
+                            area: area?,
                         })
                     })
                     .collect();
