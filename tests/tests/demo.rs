@@ -4,7 +4,7 @@ use geo::{Contains, Coord, InteriorPoint, MultiPolygon};
 use gridwhistle_proto::v1;
 use gridwhistle_server::ServerConfig;
 use gridwhistle_tests::database::{Backend, TestDatabase};
-use gridwhistle_tests::spawn_app_with;
+use gridwhistle_tests::{TestApp, spawn_app_with};
 use serde_json::Value;
 
 const GRIDS: &str = include_str!("../../server/demo/grids.geojson");
@@ -31,6 +31,25 @@ fn containing(jurisdictions: &Value, department_type: &str, point: Coord<f64>) -
             )
         })
         .collect()
+}
+
+/// Where a 治安隐患 (public-order) report at a WGS-84 point would go.
+async fn public_order(app: &TestApp, token: &str, lat: f64, lng: f64) -> v1::RoutingDecision {
+    app.reports(token)
+        .preview_routing(v1::PreviewRoutingRequest {
+            location: Some(v1::Location {
+                latitude: lat,
+                longitude: lng,
+                coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+                accuracy_meters: 0.0,
+            }),
+            category: "categories/public-order".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap()
 }
 
 #[tokio::test]
@@ -62,22 +81,7 @@ async fn the_demo_district_loads_on_a_fresh_start_and_routes_to_the_right_depart
     let mut checked = 0;
     for grid in features.iter().step_by(17) {
         let point = shape(&grid["geometry"]).interior_point().unwrap();
-        let decision = app
-            .reports(&token)
-            .preview_routing(v1::PreviewRoutingRequest {
-                location: Some(v1::Location {
-                    latitude: point.y(),
-                    longitude: point.x(),
-                    coordinate_system: v1::CoordinateSystem::Wgs84.into(),
-                    accuracy_meters: 0.0,
-                }),
-                category: "categories/public-order".to_owned(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .decision
-            .unwrap();
+        let decision = public_order(&app, &token, point.y(), point.x()).await;
         let grid_id = grid["properties"]["grid_id"].as_str().unwrap();
         assert_eq!(decision.grid, format!("grids/{grid_id}"));
         assert_eq!(decision.generation, 2);
@@ -99,22 +103,7 @@ async fn the_demo_district_loads_on_a_fresh_start_and_routes_to_the_right_depart
     // In the enclave (a hole every jurisdiction shares) nothing covers: the fallback owner and a supervisor.
     let lat = 39.930 + -1_200.0 / 110_574.0;
     let lng = 116.480 + 1_500.0 / (111_320.0 * 39.930_f64.to_radians().cos());
-    let enclave = app
-        .reports(&token)
-        .preview_routing(v1::PreviewRoutingRequest {
-            location: Some(v1::Location {
-                latitude: lat,
-                longitude: lng,
-                coordinate_system: v1::CoordinateSystem::Wgs84.into(),
-                accuracy_meters: 0.0,
-            }),
-            category: "categories/public-order".to_owned(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .decision
-        .unwrap();
+    let enclave = public_order(&app, &token, lat, lng).await;
     assert_eq!(
         enclave.departments[0].department,
         "departments/district-office"
