@@ -18,13 +18,19 @@ impl Frame {
         111_320.0 * self.lat0.to_radians().cos()
     }
 
+    /// Converts a metric point to degrees: x is longitude, y latitude.
+    pub fn to_degrees(&self, c: Coord<f64>) -> Coord<f64> {
+        Coord {
+            x: self.lng0 + c.x / self.metres_per_deg_lng(),
+            y: self.lat0 + c.y / 110_574.0,
+        }
+    }
+
     /// Converts a metric point to (lng, lat), rounded to 1e-7 degrees (about a centimetre).
     pub fn to_lng_lat(&self, c: Coord<f64>) -> (f64, f64) {
         let round = |v: f64| (v * 1e7).round() / 1e7;
-        (
-            round(self.lng0 + c.x / self.metres_per_deg_lng()),
-            round(self.lat0 + c.y / 110_574.0),
-        )
+        let d = self.to_degrees(c);
+        (round(d.x), round(d.y))
     }
 
     /// A metric multipolygon as GeoJSON `MultiPolygon` coordinates in WGS-84.

@@ -2,7 +2,6 @@
 
 use geo::{Coord, LineString, Polygon};
 
-use crate::Frame;
 use crate::rng::Rng;
 
 const SPACING_M: f64 = 300.0;
@@ -28,26 +27,16 @@ pub fn polygons(count: usize, max_vertices: usize, seed: u64) -> Vec<Polygon<f64
                     let r = SPACING_M
                         * 0.56
                         * (1.0 + 0.15 * (3.0 * a + phase).sin() + 0.05 * rng.range(-1.0, 1.0));
-                    to_degrees(
-                        &frame,
-                        Coord {
-                            x: centre.x + r * a.cos(),
-                            y: centre.y + r * a.sin(),
-                        },
-                    )
+                    frame.to_degrees(Coord {
+                        x: centre.x + r * a.cos(),
+                        y: centre.y + r * a.sin(),
+                    })
                 })
                 .collect();
             ring.push(ring[0]);
             Polygon::new(LineString::new(ring), vec![])
         })
         .collect()
-}
-
-fn to_degrees(frame: &Frame, c: Coord<f64>) -> Coord<f64> {
-    Coord {
-        x: frame.lng0 + c.x / (111_320.0 * frame.lat0.to_radians().cos()),
-        y: frame.lat0 + c.y / 110_574.0,
-    }
 }
 
 /// `count` lookup points spread over the area `polygons(n, …)` covers, plus a margin outside it.
@@ -57,13 +46,10 @@ pub fn points(polygon_count: usize, count: usize, seed: u64) -> Vec<(f64, f64)> 
     let mut rng = Rng::new(seed ^ 0x5EED);
     (0..count)
         .map(|_| {
-            let c = to_degrees(
-                &frame,
-                Coord {
-                    x: rng.range(-half, half),
-                    y: rng.range(-half, half),
-                },
-            );
+            let c = frame.to_degrees(Coord {
+                x: rng.range(-half, half),
+                y: rng.range(-half, half),
+            });
             (c.y, c.x)
         })
         .collect()

@@ -41,14 +41,10 @@ pub fn parse(text: &str) -> Result<Vec<CategoryRule>, String> {
                     .iter()
                     .map(|a| DepartmentType::parse(a).map_err(|err| at("assists", &err)))
                     .collect::<Result<_, _>>()?,
-                default_grade: match e.default_grade.as_str() {
-                    "A" => RiskGrade::A,
-                    "B" => RiskGrade::B,
-                    "C" => RiskGrade::C,
-                    other => {
-                        return Err(at("default_grade", &format!("{other:?} is not A, B or C")));
-                    }
-                },
+                default_grade: e
+                    .default_grade
+                    .parse::<RiskGrade>()
+                    .map_err(|err| at("default_grade", &err))?,
             })
         })
         .collect()

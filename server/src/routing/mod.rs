@@ -53,14 +53,7 @@ pub struct Routing {
 }
 
 fn empty_table(near_border_m: f64) -> RoutingTable {
-    RoutingTable::build(RoutingInput {
-        generation: 0,
-        grids: Vec::new(),
-        jurisdictions: Vec::new(),
-        catalogue: Vec::new(),
-        fallback: None,
-        near_border_m,
-    })
+    RoutingTable::build(empty_input(near_border_m, &HashMap::new()))
 }
 
 fn count(n: usize) -> i32 {
@@ -119,25 +112,27 @@ impl Routing {
         let near_border_m = self.near_border_m;
         let table =
             tokio::task::spawn_blocking(move || -> Result<RoutingTable, RoutingServiceError> {
-                let Some(set) = boundaries else {
-                    let mut input = empty_input(near_border_m, &departments);
-                    input.catalogue = catalogue;
-                    return Ok(RoutingTable::build(input));
-                };
-                let grids = match &set.grids {
-                    Some(text) => {
-                        geojson::grids(text).map_err(RoutingServiceError::StoredInvalid)?
-                    }
-                    None => Vec::new(),
-                };
-                let jurisdictions = match &set.jurisdictions {
-                    Some(text) => geojson::jurisdictions(text, &departments)
-                        .map_err(RoutingServiceError::StoredInvalid)?,
-                    None => Vec::new(),
-                };
+                // Before the first import there are no boundaries: an empty table of generation 0.
                 let mut input = empty_input(near_border_m, &departments);
-                input.generation = set.generation;
                 input.catalogue = catalogue;
+                let (grids, jurisdictions) = match &boundaries {
+                    Some(set) => {
+                        input.generation = set.generation;
+                        let grids = match &set.grids {
+                            Some(text) => {
+                                geojson::grids(text).map_err(RoutingServiceError::StoredInvalid)?
+                            }
+                            None => Vec::new(),
+                        };
+                        let jurisdictions = match &set.jurisdictions {
+                            Some(text) => geojson::jurisdictions(text, &departments)
+                                .map_err(RoutingServiceError::StoredInvalid)?,
+                            None => Vec::new(),
+                        };
+                        (grids, jurisdictions)
+                    }
+                    None => (Vec::new(), Vec::new()),
+                };
                 let (grid_ids, grid_shapes): (Vec<_>, Vec<_>) =
                     grids.into_iter().map(|g| (g.grid.id, g.shape)).unzip();
                 input.grids = grid_ids

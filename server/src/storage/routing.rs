@@ -93,25 +93,15 @@ fn generation_from_model(
     })
 }
 
-fn grade_text(grade: RiskGrade) -> &'static str {
-    match grade {
-        RiskGrade::A => "A",
-        RiskGrade::B => "B",
-        RiskGrade::C => "C",
-    }
-}
-
 fn category_from_model(m: catalogue_category::Model) -> Result<CategoryRule, StorageError> {
     let corrupt = |reason: String| StorageError::Corrupt {
         entity: "catalogue category",
         reason,
     };
-    let default_grade = match m.default_grade.as_str() {
-        "A" => RiskGrade::A,
-        "B" => RiskGrade::B,
-        "C" => RiskGrade::C,
-        other => return Err(corrupt(format!("unknown grade {other:?}"))),
-    };
+    let default_grade: RiskGrade = m
+        .default_grade
+        .parse()
+        .map_err(|e: gridwhistle_domain::risk::UnknownGrade| corrupt(e.to_string()))?;
     Ok(CategoryRule {
         id: CategoryId::parse(&m.category_id).map_err(|e| corrupt(e.to_string()))?,
         display_name: m.display_name,
@@ -290,7 +280,7 @@ impl Store {
                     .map(DepartmentType::as_str)
                     .collect::<Vec<_>>()
                     .join(",")),
-                default_grade: Set(grade_text(r.default_grade).to_owned()),
+                default_grade: Set(r.default_grade.as_str().to_owned()),
             });
             catalogue_category::Entity::insert_many(models)
                 .exec_without_returning(&txn)
