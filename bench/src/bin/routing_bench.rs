@@ -175,10 +175,12 @@ fn run_dataset(
     let shapes: Vec<MultiPolygon<f64>> = data.units.iter().map(|(_, _, _, s)| s.clone()).collect();
     let before = resident_bytes();
     let started = Instant::now();
+    let prepared = prepare_all(shapes);
+    let prepare = started.elapsed();
     let jurisdictions: Vec<Jurisdiction> = data
         .units
         .iter()
-        .zip(prepare_all(shapes))
+        .zip(prepared)
         .filter_map(|((id, dept, kind, _), area)| {
             Some(Jurisdiction {
                 id: id.clone(),
@@ -201,8 +203,10 @@ fn run_dataset(
     let build = started.elapsed();
     let memory = resident_bytes().saturating_sub(before);
     println!(
-        "  index build={:.0}ms memory={:.1}MB ({:.0} bytes per vertex)",
+        "  index build={:.0}ms (prepare polygons {:.0}ms, index them {:.0}ms) memory growth={:.1}MB ({:.0} bytes per vertex; single-ring vertices are moved in, not copied)",
         build.as_secs_f64() * 1e3,
+        prepare.as_secs_f64() * 1e3,
+        (build - prepare).as_secs_f64() * 1e3,
         memory as f64 / 1e6,
         memory as f64 / vertices.max(1) as f64
     );

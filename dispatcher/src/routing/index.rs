@@ -1,11 +1,13 @@
-//! The spatial index: an R-tree over polygon envelopes, exact point location on horizontal slabs of edges (O(n) to build, a handful of edges per lookup), and border distances by branch and bound over blocks of boundary segments.
+//! The spatial index: an R-tree over polygon envelopes for radius searches, a classified cell grid (`super::cells`) for point location, exact point-in-polygon on horizontal slabs of edge runs (one pass over runs to build, a few runs per lookup), and border distances by branch and bound over blocks of boundary segments.
 //!
 //! geo's monotone subdivision was measured first: noisy real-world rings split into about 130 monotone pieces per 500 vertices and it built at 1.4 s per million vertices, too slow to rebuild a large district in under a second.
 
-use geo::{Area, BoundingRect, Coord, MultiPolygon, Rect};
+use geo::{Coord, MultiPolygon, Rect};
 use gridwhistle_domain::GeoPoint;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
+
+use super::cells::CellGrid;
 
 /// Metres per degree of latitude, and of longitude at the equator; plenty for distances within a district.
 const METRES_PER_DEG_LAT: f64 = 110_574.0;
@@ -24,89 +26,159 @@ struct Block {
     max: Coord<f64>,
 }
 
-/// Horizontal slabs over a shape's latitude range, each listing the edges that overlap it (compressed rows).
+/// Most edges per run: slabs list runs of consecutive edges rather than single edges, so building them costs a pass over runs,
+/// not edges. Shapes with few edges use shorter runs (down to single edges), since a lookup scans every edge of its slab's runs.
+const MAX_RUN: usize = 8;
+
+/// Edges per run for a shape with `edges` edges.
+fn run_length(edges: usize) -> usize {
+    (edges / 64).clamp(1, MAX_RUN)
+}
+
+/// A run of consecutive edges of one ring: edge `k` joins `vertices[start + k]` and `vertices[start + k + 1]`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: u32,
+    len: u32,
+}
+
+/// Horizontal slabs over a shape's latitude range, each listing the runs of edges that overlap it (compressed rows).
+///
+/// Even-odd point location needs every edge that straddles the point's latitude exactly once: such an edge's run overlaps the
+/// point's slab, so it is listed there once, and the run's other edges do not straddle that latitude and add nothing.
 #[derive(Debug, Clone)]
 struct Slabs {
     y0: f64,
     inv_height: f64,
     count: usize,
-    /// `offsets[s]..offsets[s + 1]` indexes slab `s`'s edges in `edges`.
+    /// `offsets[s]..offsets[s + 1]` indexes slab `s`'s runs in `runs`.
     offsets: Vec<u32>,
-    /// Edge start vertices: edge `e` joins `vertices[e]` and `vertices[e + 1]`.
-    edges: Vec<u32>,
+    runs: Vec<Run>,
 }
 
 impl Slabs {
     fn slab(&self, y: f64) -> usize {
-        let s = ((y - self.y0) * self.inv_height).floor();
-        if s <= 0.0 {
-            0
-        } else {
+        let s = (y - self.y0) * self.inv_height;
+        // Truncation is the floor for non-negative values; `as` saturates NaN and negatives to 0.
+        if s > 0.0 {
             (s as usize).min(self.count - 1)
+        } else {
+            0
         }
     }
 
-    fn build(vertices: &[Coord<f64>], edge_starts: &[u32], min_y: f64, max_y: f64) -> Self {
-        // About two edges per slab keeps lookups to a handful of edges and memory linear.
-        let count = (edge_starts.len() / 2).clamp(1, 1 << 16);
+    /// Slabs over the runs of every ring (`rings` as first vertex and vertex count).
+    fn build(
+        vertices: &[Coord<f64>],
+        rings: &[(usize, usize, bool)],
+        min_y: f64,
+        max_y: f64,
+    ) -> Self {
+        // Each run with its latitude range.
+        let mut spans: Vec<(Run, f64, f64)> = Vec::new();
+        let mut rise = 0.0;
+        let run = run_length(rings.iter().map(|&(_, len, _)| len.saturating_sub(1)).sum());
+        for &(start, len, _) in rings {
+            let segments = len.saturating_sub(1);
+            for run_start in (0..segments).step_by(run) {
+                let n = run.min(segments - run_start);
+                let first = start + run_start;
+                let (mut lo, mut hi) = (vertices[first].y, vertices[first].y);
+                for c in &vertices[first..=first + n] {
+                    lo = lo.min(c.y);
+                    hi = hi.max(c.y);
+                }
+                rise += hi - lo;
+                let (Ok(start), Ok(len)) = (u32::try_from(first), u32::try_from(n)) else {
+                    continue;
+                };
+                spans.push((Run { start, len }, lo, hi));
+            }
+        }
+        // About two runs per slab, but slabs no thinner than half a run's mean height, so a jagged ring's tall runs are
+        // listed in a few slabs each and memory stays linear.
+        let by_runs = (spans.len() / 2).clamp(1, 1 << 16);
+        let mean_rise = rise / spans.len().max(1) as f64;
+        let by_rise = if mean_rise > 0.0 {
+            ((max_y - min_y) / (mean_rise / 2.0)).ceil() as usize
+        } else {
+            by_runs
+        };
+        let count = by_runs.min(by_rise).max(1);
         let height = (max_y - min_y) / count as f64;
         let mut slabs = Self {
             y0: min_y,
             inv_height: if height > 0.0 { 1.0 / height } else { 0.0 },
             count,
             offsets: vec![0; count + 1],
-            edges: Vec::new(),
+            runs: Vec::new(),
         };
-        let spans: Vec<(usize, usize)> = edge_starts
-            .iter()
-            .map(|&e| {
-                let (a, b) = (vertices[e as usize], vertices[e as usize + 1]);
-                (slabs.slab(a.y.min(b.y)), slabs.slab(a.y.max(b.y)))
-            })
+        let spans: Vec<(Run, usize, usize)> = spans
+            .into_iter()
+            .map(|(run, lo, hi)| (run, slabs.slab(lo), slabs.slab(hi)))
             .collect();
-        let mut counts = vec![0u32; count];
-        for &(lo, hi) in &spans {
-            for c in &mut counts[lo..=hi] {
+        for &(_, lo, hi) in &spans {
+            for c in &mut slabs.offsets[lo + 1..=hi + 1] {
                 *c += 1;
             }
         }
-        let mut total = 0u32;
-        for (s, c) in counts.iter().enumerate() {
-            slabs.offsets[s] = total;
-            total += c;
+        for s in 0..count {
+            slabs.offsets[s + 1] += slabs.offsets[s];
         }
-        slabs.offsets[count] = total;
         let mut next: Vec<u32> = slabs.offsets[..count].to_vec();
-        slabs.edges = vec![0; total as usize];
-        for (&e, &(lo, hi)) in edge_starts.iter().zip(&spans) {
+        slabs.runs = vec![Run { start: 0, len: 0 }; slabs.offsets[count] as usize];
+        for &(run, lo, hi) in &spans {
             for n in &mut next[lo..=hi] {
-                slabs.edges[*n as usize] = e;
+                slabs.runs[*n as usize] = run;
                 *n += 1;
             }
         }
         slabs
     }
 
+    /// Longitudes where the boundary crosses latitude `y`, by the same half-open rule as `covers`: a point at that latitude
+    /// off the boundary is inside when an odd number of them lie east of it.
+    fn crossings(&self, vertices: &[Coord<f64>], y: f64, out: &mut Vec<f64>) {
+        out.clear();
+        let s = self.slab(y);
+        for run in &self.runs[self.offsets[s] as usize..self.offsets[s + 1] as usize] {
+            let start = run.start as usize;
+            for w in vertices[start..=start + run.len as usize].windows(2) {
+                let (a, b) = (w[0], w[1]);
+                if (a.y > y) != (b.y > y) {
+                    out.push(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y));
+                }
+            }
+        }
+    }
+
     /// Inside or on the boundary, by the even-odd rule over the edges of the point's slab.
     fn covers(&self, vertices: &[Coord<f64>], p: Coord<f64>) -> bool {
         let s = self.slab(p.y);
         let mut inside = false;
-        for &e in &self.edges[self.offsets[s] as usize..self.offsets[s + 1] as usize] {
-            let (a, b) = (vertices[e as usize], vertices[e as usize + 1]);
-            let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
-            let scale = (b.x - a.x).abs().max((b.y - a.y).abs());
-            let within = p.x >= a.x.min(b.x)
-                && p.x <= a.x.max(b.x)
-                && p.y >= a.y.min(b.y)
-                && p.y <= a.y.max(b.y);
-            // On the edge, within rounding (1e-12 of the edge's extent): covered, as ST_Covers counts it.
-            if within && cross.abs() <= 1e-12 * scale {
-                return true;
-            }
-            if (a.y > p.y) != (b.y > p.y) {
-                let x = a.x + (p.y - a.y) * (b.x - a.x) / (b.y - a.y);
-                if p.x < x {
-                    inside = !inside;
+        for run in &self.runs[self.offsets[s] as usize..self.offsets[s + 1] as usize] {
+            let start = run.start as usize;
+            for w in vertices[start..=start + run.len as usize].windows(2) {
+                let (a, b) = (w[0], w[1]);
+                if (a.y > p.y) == (b.y > p.y) && a.y != p.y && b.y != p.y {
+                    // Wholly above or below the point's latitude: neither crosses the ray nor holds the point.
+                    continue;
+                }
+                let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
+                let scale = (b.x - a.x).abs().max((b.y - a.y).abs());
+                let within = p.x >= a.x.min(b.x)
+                    && p.x <= a.x.max(b.x)
+                    && p.y >= a.y.min(b.y)
+                    && p.y <= a.y.max(b.y);
+                // On the edge, within rounding (1e-12 of the edge's extent): covered, as ST_Covers counts it.
+                if within && cross.abs() <= 1e-12 * scale {
+                    return true;
+                }
+                if (a.y > p.y) != (b.y > p.y) {
+                    let x = a.x + (p.y - a.y) * (b.x - a.x) / (b.y - a.y);
+                    if p.x < x {
+                        inside = !inside;
+                    }
                 }
             }
         }
@@ -121,6 +193,8 @@ pub struct PreparedArea {
     /// Every ring's vertices, closed, one ring after another.
     vertices: Vec<Coord<f64>>,
     blocks: Vec<Block>,
+    /// Each ring's first vertex and vertex count.
+    rings: Vec<(u32, u32)>,
     envelope: Rect<f64>,
     area_m2: f64,
 }
@@ -171,64 +245,118 @@ impl Local {
 }
 
 impl PreparedArea {
-    /// Prepares a valid multipolygon (closed rings, no self-intersections: see `validate`).
+    /// Prepares a valid multipolygon (closed rings, no self-intersections: see `validate`); `None` for a shape with no vertices.
+    ///
+    /// One pass over the vertices builds the envelope, the area and the blocks; a single-ring shape's vertices are moved, not copied.
     pub fn new(shape: MultiPolygon<f64>) -> Option<Self> {
-        let envelope = shape.bounding_rect()?;
+        let mut rings: Vec<(usize, usize, bool)> = Vec::new();
+        let vertices = if let [polygon] = shape.0.as_slice()
+            && polygon.interiors().is_empty()
+        {
+            let (exterior, _) = shape.0.into_iter().next()?.into_inner();
+            rings.push((0, exterior.0.len(), false));
+            exterior.0
+        } else {
+            let total = shape
+                .0
+                .iter()
+                .map(|p| {
+                    p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>()
+                })
+                .sum();
+            let mut vertices = Vec::with_capacity(total);
+            for polygon in &shape.0 {
+                for (k, ring) in std::iter::once(polygon.exterior())
+                    .chain(polygon.interiors())
+                    .enumerate()
+                {
+                    rings.push((vertices.len(), ring.0.len(), k > 0));
+                    vertices.extend_from_slice(&ring.0);
+                }
+            }
+            vertices
+        };
+        let first = *vertices.first()?;
+        let (mut lo, mut hi) = (first, first);
+        let mut twice_area = 0.0;
+        let mut blocks = Vec::with_capacity(vertices.len() / BLOCK + rings.len());
+        for &(start, len, hole) in &rings {
+            let ring = &vertices[start..start + len];
+            // Shoelace relative to the ring's first vertex, for precision; holes subtract.
+            let origin = ring.first().copied().unwrap_or(first);
+            let mut ring_area = 0.0;
+            for w in ring.windows(2) {
+                let (a, b) = (w[0] - origin, w[1] - origin);
+                ring_area += a.x * b.y - b.x * a.y;
+            }
+            twice_area += if hole {
+                -ring_area.abs()
+            } else {
+                ring_area.abs()
+            };
+            let segments = len.saturating_sub(1);
+            for block_start in (0..segments).step_by(BLOCK) {
+                let n = BLOCK.min(segments - block_start);
+                let run = &ring[block_start..=block_start + n];
+                let (mut min, mut max) = (run[0], run[0]);
+                for c in run {
+                    min = Coord {
+                        x: min.x.min(c.x),
+                        y: min.y.min(c.y),
+                    };
+                    max = Coord {
+                        x: max.x.max(c.x),
+                        y: max.y.max(c.y),
+                    };
+                }
+                lo = Coord {
+                    x: lo.x.min(min.x),
+                    y: lo.y.min(min.y),
+                };
+                hi = Coord {
+                    x: hi.x.max(max.x),
+                    y: hi.y.max(max.y),
+                };
+                blocks.push(Block {
+                    start: u32::try_from(start + block_start).ok()?,
+                    len: u32::try_from(n).ok()?,
+                    min,
+                    max,
+                });
+            }
+        }
         // Planar area scaled to square metres at the shape's latitude: exact enough to rank areas for tie-breaks.
-        let mid_lat = (envelope.min().y + envelope.max().y) / 2.0;
-        let area_m2 = shape.unsigned_area()
+        let mid_lat = (lo.y + hi.y) / 2.0;
+        let area_m2 = (twice_area / 2.0).abs()
             * METRES_PER_DEG_LNG
             * mid_lat.to_radians().cos()
             * METRES_PER_DEG_LAT;
-        let mut vertices = Vec::new();
-        let mut blocks = Vec::new();
-        let mut edge_starts = Vec::new();
-        for polygon in &shape.0 {
-            for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
-                let first = vertices.len();
-                vertices.extend(ring.0.iter().copied());
-                let segments = ring.0.len().saturating_sub(1);
-                edge_starts.extend(
-                    (first..first + segments).map(|e| u32::try_from(e).unwrap_or(u32::MAX)),
-                );
-                for block_start in (0..segments).step_by(BLOCK) {
-                    let len = BLOCK.min(segments - block_start);
-                    let run = &vertices[first + block_start..=first + block_start + len];
-                    let (mut min, mut max) = (run[0], run[0]);
-                    for c in run {
-                        min = Coord {
-                            x: min.x.min(c.x),
-                            y: min.y.min(c.y),
-                        };
-                        max = Coord {
-                            x: max.x.max(c.x),
-                            y: max.y.max(c.y),
-                        };
-                    }
-                    blocks.push(Block {
-                        start: u32::try_from(first + block_start).ok()?,
-                        len: u32::try_from(len).ok()?,
-                        min,
-                        max,
-                    });
-                }
-            }
-        }
+        let slabs = Slabs::build(&vertices, &rings, lo.y, hi.y);
         Some(Self {
-            slabs: Slabs::build(&vertices, &edge_starts, envelope.min().y, envelope.max().y),
+            slabs,
             vertices,
             blocks,
-            envelope,
+            rings: rings
+                .iter()
+                .map(|&(start, len, _)| {
+                    Some((u32::try_from(start).ok()?, u32::try_from(len).ok()?))
+                })
+                .collect::<Option<_>>()?,
+            envelope: Rect::new(lo, hi),
             area_m2,
         })
     }
 
     /// True when the point is inside or on the boundary (PostGIS's `ST_Covers`).
     pub fn covers(&self, point: GeoPoint) -> bool {
-        let p = Coord {
+        self.covers_coord(Coord {
             x: point.lng(),
             y: point.lat(),
-        };
+        })
+    }
+
+    /// `covers` for a longitude/latitude pair.
+    pub(super) fn covers_coord(&self, p: Coord<f64>) -> bool {
         let (min, max) = (self.envelope.min(), self.envelope.max());
         p.x >= min.x
             && p.x <= max.x
@@ -271,6 +399,22 @@ impl PreparedArea {
         self.area_m2
     }
 
+    pub(super) fn envelope(&self) -> Rect<f64> {
+        self.envelope
+    }
+
+    /// Longitudes where the boundary crosses latitude `y` (see `Slabs::crossings`).
+    pub(super) fn crossings(&self, y: f64, out: &mut Vec<f64>) {
+        self.slabs.crossings(&self.vertices, y, out);
+    }
+
+    /// Every boundary ring's vertices, closed.
+    pub(super) fn rings(&self) -> impl Iterator<Item = &[Coord<f64>]> + '_ {
+        self.rings
+            .iter()
+            .map(|&(start, len)| &self.vertices[start as usize..(start + len) as usize])
+    }
+
     pub fn vertex_count(&self) -> usize {
         self.vertices.len()
     }
@@ -309,10 +453,11 @@ pub fn prepare_all(shapes: Vec<MultiPolygon<f64>>) -> Vec<Option<PreparedArea>> 
     })
 }
 
-/// Areas indexed by their envelopes; each entry's payload is its position in the input.
+/// Areas indexed by their envelopes (an R-tree, for searches within a radius) and by a classified cell grid (for point location); each entry's payload is its position in the input.
 #[derive(Debug)]
 pub struct PolygonIndex {
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    cells: CellGrid,
     areas: Vec<PreparedArea>,
 }
 
@@ -342,6 +487,7 @@ impl PolygonIndex {
             .collect();
         Self {
             tree: RTree::bulk_load(entries),
+            cells: CellGrid::new(&areas),
             areas,
         }
     }
@@ -377,18 +523,31 @@ impl PolygonIndex {
         hits
     }
 
-    /// Every area that covers the point, without border distances: the cheapest lookup.
+    /// Every area that covers the point, in input order, without border distances: the cheapest lookup.
     pub fn covering(&self, point: GeoPoint) -> impl Iterator<Item = usize> + '_ {
-        self.tree
-            .locate_all_at_point(&[point.lng(), point.lat()])
-            .map(|entry| entry.data as usize)
-            .filter(move |&i| self.areas.get(i).is_some_and(|a| a.covers(point)))
+        self.cells.covering(
+            &self.areas,
+            Coord {
+                x: point.lng(),
+                y: point.lat(),
+            },
+        )
+    }
+
+    #[cfg(test)]
+    pub(super) fn cells_for_tests(&self) -> &CellGrid {
+        &self.cells
+    }
+
+    /// Memory held by the cell grid, in bytes.
+    pub fn cell_grid_bytes(&self) -> usize {
+        self.cells.heap_bytes()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use geo::{LineString, Polygon};
+    use geo::{BoundingRect, LineString, Polygon};
 
     use super::*;
 
