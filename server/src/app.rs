@@ -115,6 +115,15 @@ fn request_span(request: &http::Request<tonic::body::Body>) -> Span {
     info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
 }
 
+/// A background task that ends with the scope holding it, however that scope is left.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs Gridwhistle on `listener` until `shutdown` completes.
 pub async fn run(
     config: ServerConfig,
@@ -132,6 +141,19 @@ pub async fn run(
     if config.demo {
         crate::demo::load_if_empty(&store, &routing, &clock).await?;
     }
+    // Picks up other replicas' imports, and retries a rebuild that failed after an import committed.
+    let (refresher_stop, refresher_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut refresher = AbortOnDrop(tokio::spawn({
+        let routing = routing.clone();
+        let period = config.routing_refresh;
+        async move {
+            routing
+                .keep_fresh(period, async {
+                    let _ = refresher_stopped.await;
+                })
+                .await;
+        }
+    }));
     let limit = config.max_message_bytes;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -202,6 +224,8 @@ pub async fn run(
         result = &mut server => return result.map_err(ServeError::from),
         () = shutdown => {}
     }
+    let _ = refresher_stop.send(());
+    let _ = (&mut refresher.0).await;
     info!(drain_timeout = ?config.drain_timeout, "shutting down");
     health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
     let _ = stop_tx.send(());

@@ -188,6 +188,9 @@ pub struct ServeArgs {
     /// A report closer than this to a jurisdiction border is flagged for the worker to confirm, in metres.
     #[arg(long, env = "GRIDWHISTLE_NEAR_BORDER_METERS", default_value_t = 30.0)]
     pub near_border_meters: f64,
+    /// How often to check the database for boundaries or a catalogue newer than the table in force (another replica's import), in seconds.
+    #[arg(long, env = "GRIDWHISTLE_ROUTING_REFRESH_SECS", default_value_t = 5)]
+    pub routing_refresh_secs: u64,
     /// Loads the sample district (departments, demo users, grids, jurisdictions, catalogue) into an empty database.
     #[arg(long, env = "GRIDWHISTLE_DEMO")]
     pub demo: bool,
@@ -241,6 +244,7 @@ pub struct ServerConfig {
     pub max_import_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
     pub near_border_meters: f64,
+    pub routing_refresh: Duration,
     pub demo: bool,
 }
 
@@ -262,6 +266,7 @@ impl ServerConfig {
             max_import_bytes: serve.max_import_bytes,
             cors_allowed_origins: serve.cors_allowed_origins.clone(),
             near_border_meters: serve.near_border_meters,
+            routing_refresh: Duration::from_secs(serve.routing_refresh_secs.max(1)),
             demo: serve.demo,
         }
     }

@@ -339,3 +339,52 @@ async fn routing_previews_check_their_input_and_need_a_known_category() {
         status.message()
     );
 }
+
+/// Two replicas on one database: an import through one reaches the other on its next refresh, and a refresh with nothing new rebuilds nothing.
+#[tokio::test]
+async fn a_replica_takes_up_another_replicas_import_when_it_refreshes() {
+    use std::sync::Arc;
+
+    use gridwhistle_dispatcher::{Clock, ManualClock};
+    use gridwhistle_domain::Timestamp;
+    use gridwhistle_server::routing::Routing;
+    use gridwhistle_tests::database::{TestDatabase, backends};
+
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let store = database.store().await;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+            1_772_413_200_000,
+        )));
+        let first = Routing::load(store.clone(), clock.clone(), 30.0)
+            .await
+            .unwrap();
+        let second = Routing::load(store.clone(), clock, 30.0).await.unwrap();
+        assert!(
+            !second.refresh().await.unwrap(),
+            "{backend:?}: nothing new yet"
+        );
+
+        let imported = first
+            .import_grids(grids(), None, false)
+            .await
+            .unwrap()
+            .generation
+            .unwrap()
+            .id;
+        assert_eq!(first.table().generation(), imported, "{backend:?}");
+        assert_eq!(
+            second.table().generation(),
+            0,
+            "{backend:?}: not yet refreshed"
+        );
+
+        assert!(second.refresh().await.unwrap(), "{backend:?}");
+        assert_eq!(second.table().generation(), imported, "{backend:?}");
+        assert!(
+            !second.refresh().await.unwrap(),
+            "{backend:?}: already current"
+        );
+        store.close().await.unwrap();
+    }
+}

@@ -17,7 +17,8 @@ use gridwhistle_domain::{CategoryId, DepartmentId, UserId};
 use tracing::{info, instrument, warn};
 
 use crate::storage::{
-    BoundaryGeneration, BoundaryKind, Department, NewBoundaryImport, StorageError, Store,
+    BoundaryGeneration, BoundaryKind, Department, NewBoundaryImport, RoutingVersions, StorageError,
+    Store,
 };
 pub use geojson::FeatureViolation;
 
@@ -50,6 +51,10 @@ pub struct Routing {
     clock: Arc<dyn Clock>,
     near_border_m: f64,
     table: ArcSwap<RoutingTable>,
+    /// The versions the table in force was built from.
+    loaded: std::sync::Mutex<RoutingVersions>,
+    /// One rebuild at a time: an import's and the refresher's would otherwise race to swap.
+    rebuild: tokio::sync::Mutex<()>,
 }
 
 fn empty_table(near_border_m: f64) -> RoutingTable {
@@ -72,9 +77,46 @@ impl Routing {
             clock,
             near_border_m,
             table: ArcSwap::from_pointee(empty_table(near_border_m)),
+            loaded: std::sync::Mutex::new(RoutingVersions::default()),
+            rebuild: tokio::sync::Mutex::new(()),
         };
         routing.reload().await?;
         Ok(routing)
+    }
+
+    /// Rebuilds the table when the database holds a newer generation or catalogue than the one in force: another
+    /// replica's import, or a rebuild that failed after an import committed. Returns whether it rebuilt.
+    pub async fn refresh(&self) -> Result<bool, RoutingServiceError> {
+        let newest = self.store.routing_versions().await?;
+        if newest == self.loaded_versions() {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
+    fn loaded_versions(&self) -> RoutingVersions {
+        *self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Calls `refresh` every `period` until `stop` completes; failures are logged and retried on the next tick.
+    pub async fn keep_fresh(&self, period: std::time::Duration, stop: impl Future<Output = ()>) {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = ticks.tick() => {
+                    if let Err(err) = self.refresh().await {
+                        warn!(error = %err, "routing table refresh failed; retrying on the next tick");
+                    }
+                }
+            }
+        }
     }
 
     /// The table in force; a cheap atomic load, never blocked by a rebuild.
@@ -101,13 +143,16 @@ impl Routing {
     /// Rebuilds the table from storage, off the async threads, and swaps it in.
     #[instrument(skip_all)]
     pub async fn reload(&self) -> Result<i64, RoutingServiceError> {
+        let _one_at_a_time = self.rebuild.lock().await;
         let boundaries = self.store.current_boundaries().await?;
-        let catalogue = self
-            .store
-            .current_catalogue()
-            .await?
-            .map(|(_, rules)| rules)
-            .unwrap_or_default();
+        let (catalogue_version, catalogue) = match self.store.current_catalogue().await? {
+            Some((version, rules)) => (Some(version), rules),
+            None => (None, Vec::new()),
+        };
+        let versions = RoutingVersions {
+            generation: boundaries.as_ref().map(|b| b.generation),
+            catalogue: catalogue_version,
+        };
         let departments = self.departments().await?;
         let near_border_m = self.near_border_m;
         let table =
@@ -163,6 +208,10 @@ impl Routing {
             .map_err(RoutingServiceError::Build)??;
         let generation = table.generation();
         self.table.store(Arc::new(table));
+        *self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = versions;
         info!(generation, "routing table in force");
         Ok(generation)
     }
@@ -245,9 +294,9 @@ impl Routing {
             feature_count, "boundaries imported"
         );
         if let Err(err) = self.reload().await {
-            // The import is committed; replicas and the next reload pick it up.
-            warn!(error = %err, "routing table not rebuilt after import");
-            return Err(err);
+            // The import is committed and must be reported as such (a retry would store it twice); the periodic
+            // refresh rebuilds the table, here and on every other replica.
+            warn!(error = %err, generation = generation.id, "routing table not rebuilt after import; the refresh will retry");
         }
         Ok(ImportOutcome {
             feature_count,
@@ -265,7 +314,10 @@ impl Routing {
             .store
             .import_catalogue(&rules, self.clock.now())
             .await?;
-        self.reload().await?;
+        if let Err(err) = self.reload().await {
+            // Committed: report it, and let the periodic refresh rebuild the table.
+            warn!(error = %err, version, "routing table not rebuilt after catalogue import; the refresh will retry");
+        }
         Ok(version)
     }
 

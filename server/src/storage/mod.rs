@@ -25,7 +25,9 @@ pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,
 };
-pub use routing::{BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport};
+pub use routing::{
+    BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,
+};
 
 /// What went wrong in storage, by cause.
 #[derive(Debug, thiserror::Error)]

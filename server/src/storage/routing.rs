@@ -63,6 +63,13 @@ pub struct BoundaryGeneration {
     pub created_at: Timestamp,
 }
 
+/// The newest boundary generation and catalogue version; `None` before the first import of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoutingVersions {
+    pub generation: Option<i64>,
+    pub catalogue: Option<i64>,
+}
+
 /// The boundaries in force: the newest generation and the GeoJSON of each kind it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundarySet {
@@ -225,6 +232,29 @@ impl Store {
             .into_iter()
             .map(generation_from_model)
             .collect()
+    }
+
+    /// The newest boundary generation and catalogue version, read cheaply so replicas can tell when to reload.
+    #[instrument(skip_all)]
+    pub async fn routing_versions(&self) -> Result<RoutingVersions, StorageError> {
+        let generation: Option<i64> = boundary_generation::Entity::find()
+            .select_only()
+            .column(boundary_generation::Column::Id)
+            .order_by_desc(boundary_generation::Column::Id)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let catalogue: Option<i64> = catalogue_version::Entity::find()
+            .select_only()
+            .column(catalogue_version::Column::Version)
+            .order_by_desc(catalogue_version::Column::Version)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(RoutingVersions {
+            generation,
+            catalogue,
+        })
     }
 
     /// The boundaries in force, or `None` before the first import.
