@@ -4,7 +4,7 @@
 
 use geo::Coord;
 
-use super::index::PreparedArea;
+use super::index::{PreparedArea, lower, upper};
 
 /// Set on an entry whose cell lies wholly inside its area.
 const INSIDE: u32 = 1 << 31;
@@ -204,14 +204,7 @@ fn frame_for(areas: &[PreparedArea]) -> Option<Frame> {
     let mut heights = Vec::with_capacity(areas.len());
     for area in areas {
         let e = area.envelope();
-        min = Coord {
-            x: min.x.min(e.min().x),
-            y: min.y.min(e.min().y),
-        };
-        max = Coord {
-            x: max.x.max(e.max().x),
-            y: max.y.max(e.max().y),
-        };
+        (min, max) = (lower(min, e.min()), upper(max, e.max()));
         widths.push(e.width());
         heights.push(e.height());
     }

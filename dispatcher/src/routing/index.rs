@@ -26,6 +26,22 @@ struct Block {
     max: Coord<f64>,
 }
 
+/// The corner-wise minimum of two coordinates.
+pub(super) fn lower(a: Coord<f64>, b: Coord<f64>) -> Coord<f64> {
+    Coord {
+        x: a.x.min(b.x),
+        y: a.y.min(b.y),
+    }
+}
+
+/// The corner-wise maximum of two coordinates.
+pub(super) fn upper(a: Coord<f64>, b: Coord<f64>) -> Coord<f64> {
+    Coord {
+        x: a.x.max(b.x),
+        y: a.y.max(b.y),
+    }
+}
+
 /// Most edges per run: slabs list runs of consecutive edges rather than single edges, so building them costs a pass over runs,
 /// not edges. Shapes with few edges use shorter runs (down to single edges), since a lookup scans every edge of its slab's runs.
 const MAX_RUN: usize = 8;
@@ -299,24 +315,10 @@ impl PreparedArea {
                 let n = BLOCK.min(segments - block_start);
                 let run = &ring[block_start..=block_start + n];
                 let (mut min, mut max) = (run[0], run[0]);
-                for c in run {
-                    min = Coord {
-                        x: min.x.min(c.x),
-                        y: min.y.min(c.y),
-                    };
-                    max = Coord {
-                        x: max.x.max(c.x),
-                        y: max.y.max(c.y),
-                    };
+                for &c in run {
+                    (min, max) = (lower(min, c), upper(max, c));
                 }
-                lo = Coord {
-                    x: lo.x.min(min.x),
-                    y: lo.y.min(min.y),
-                };
-                hi = Coord {
-                    x: hi.x.max(max.x),
-                    y: hi.y.max(max.y),
-                };
+                (lo, hi) = (lower(lo, min), upper(hi, max));
                 blocks.push(Block {
                     start: u32::try_from(start + block_start).ok()?,
                     len: u32::try_from(n).ok()?,
