@@ -4,7 +4,7 @@
 
 use geo::Coord;
 
-use super::index::{PreparedArea, lower, upper};
+use super::index::{PreparedArea, lower, on_every_core, upper};
 
 /// Set on an entry whose cell lies wholly inside its area.
 const INSIDE: u32 = 1 << 31;
@@ -99,37 +99,21 @@ impl CellGrid {
             };
         };
         // Classify each area's cells on every core; each worker returns its areas' rasters in input order.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = areas.len().div_ceil(threads).max(256);
-        let classified: Vec<(Vec<Raster>, Vec<u8>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = areas
-                .chunks(chunk)
-                .enumerate()
-                .map(|(n, slice)| {
-                    scope.spawn(move || {
-                        let (mut rasters, mut statuses, mut crossings) =
-                            (Vec::new(), Vec::new(), Vec::new());
-                        for (i, area) in slice.iter().enumerate() {
-                            rasters.extend(classify(
-                                &frame,
-                                area,
-                                n * chunk + i,
-                                &mut statuses,
-                                &mut crossings,
-                            ));
-                        }
-                        (rasters, statuses)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+        let classified: Vec<(Vec<Raster>, Vec<u8>)> =
+            on_every_core(areas.iter().collect(), 256, |first, chunk| {
+                let (mut rasters, mut statuses, mut crossings) =
+                    (Vec::new(), Vec::new(), Vec::new());
+                for (i, area) in chunk.into_iter().enumerate() {
+                    rasters.extend(classify(
+                        &frame,
+                        area,
+                        first + i,
+                        &mut statuses,
+                        &mut crossings,
+                    ));
+                }
+                (rasters, statuses)
+            });
         // Counting sort into rows; stable, so each cell lists its areas in input order.
         let each_entry = |visit: &mut dyn FnMut(usize, u32)| {
             for (rasters, statuses) in &classified {

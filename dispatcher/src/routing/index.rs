@@ -424,30 +424,46 @@ impl PreparedArea {
 
 /// Prepares many shapes on every core; the result keeps the input's order (`None` for a shape with no extent).
 pub fn prepare_all(shapes: Vec<MultiPolygon<f64>>) -> Vec<Option<PreparedArea>> {
+    on_every_core(shapes, 64, |_, chunk| {
+        chunk.into_iter().map(PreparedArea::new).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Splits `items` into one chunk per core (each at least `min_chunk` long), runs `work` on each with the position of its
+/// first item, and returns the results in input order; a single chunk runs on the calling thread.
+pub(super) fn on_every_core<T: Send, R: Send>(
+    items: Vec<T>,
+    min_chunk: usize,
+    work: impl Fn(usize, Vec<T>) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || shapes.len() < 64 {
-        return shapes.into_iter().map(PreparedArea::new).collect();
+    let chunk = items.len().div_ceil(threads).max(min_chunk).max(1);
+    if items.len() <= chunk {
+        return vec![work(0, items)];
     }
-    let chunk = shapes.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<MultiPolygon<f64>>> = Vec::with_capacity(threads);
-    let mut rest = shapes;
+    let mut chunks: Vec<(usize, Vec<T>)> = Vec::with_capacity(threads);
+    let mut rest = items;
+    let mut first = 0;
     while rest.len() > chunk {
         let tail = rest.split_off(chunk);
-        chunks.push(rest);
+        chunks.push((first, rest));
+        first += chunk;
         rest = tail;
     }
-    chunks.push(rest);
+    chunks.push((first, rest));
+    let work = &work;
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || chunk.into_iter().map(PreparedArea::new).collect::<Vec<_>>())
-            })
+            .map(|(first, chunk)| scope.spawn(move || work(first, chunk)))
             .collect();
         handles
             .into_iter()
-            // A panic in a worker is a bug in preparation; surface it rather than drop shapes silently.
-            .flat_map(|h| {
+            // A panic in a worker is a bug in the work; surface it rather than drop results silently.
+            .map(|h| {
                 h.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
