@@ -152,54 +152,63 @@ impl Slabs {
         slabs
     }
 
+    /// The edges of the runs listed in the slab holding latitude `y`: every edge that reaches `y` is among them, once.
+    fn edges_near<'a>(
+        &'a self,
+        vertices: &'a [Coord<f64>],
+        y: f64,
+    ) -> impl Iterator<Item = (Coord<f64>, Coord<f64>)> + 'a {
+        let s = self.slab(y);
+        self.runs[self.offsets[s] as usize..self.offsets[s + 1] as usize]
+            .iter()
+            .flat_map(move |run| {
+                let start = run.start as usize;
+                vertices[start..=start + run.len as usize]
+                    .windows(2)
+                    .map(|w| (w[0], w[1]))
+            })
+    }
+
     /// Longitudes where the boundary crosses latitude `y`, by the same half-open rule as `covers`: a point at that latitude
     /// off the boundary is inside when an odd number of them lie east of it.
     fn crossings(&self, vertices: &[Coord<f64>], y: f64, out: &mut Vec<f64>) {
         out.clear();
-        let s = self.slab(y);
-        for run in &self.runs[self.offsets[s] as usize..self.offsets[s + 1] as usize] {
-            let start = run.start as usize;
-            for w in vertices[start..=start + run.len as usize].windows(2) {
-                let (a, b) = (w[0], w[1]);
-                if (a.y > y) != (b.y > y) {
-                    out.push(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y));
-                }
-            }
-        }
+        out.extend(
+            self.edges_near(vertices, y)
+                .filter_map(|(a, b)| crossing(a, b, y)),
+        );
     }
 
     /// Inside or on the boundary, by the even-odd rule over the edges of the point's slab.
     fn covers(&self, vertices: &[Coord<f64>], p: Coord<f64>) -> bool {
-        let s = self.slab(p.y);
         let mut inside = false;
-        for run in &self.runs[self.offsets[s] as usize..self.offsets[s + 1] as usize] {
-            let start = run.start as usize;
-            for w in vertices[start..=start + run.len as usize].windows(2) {
-                let (a, b) = (w[0], w[1]);
-                if (a.y > p.y) == (b.y > p.y) && a.y != p.y && b.y != p.y {
-                    // Wholly above or below the point's latitude: neither crosses the ray nor holds the point.
-                    continue;
-                }
-                let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
-                let scale = (b.x - a.x).abs().max((b.y - a.y).abs());
-                let within = p.x >= a.x.min(b.x)
-                    && p.x <= a.x.max(b.x)
-                    && p.y >= a.y.min(b.y)
-                    && p.y <= a.y.max(b.y);
-                // On the edge, within rounding (1e-12 of the edge's extent): covered, as ST_Covers counts it.
-                if within && cross.abs() <= 1e-12 * scale {
-                    return true;
-                }
-                if (a.y > p.y) != (b.y > p.y) {
-                    let x = a.x + (p.y - a.y) * (b.x - a.x) / (b.y - a.y);
-                    if p.x < x {
-                        inside = !inside;
-                    }
-                }
+        for (a, b) in self.edges_near(vertices, p.y) {
+            if (a.y > p.y) == (b.y > p.y) && a.y != p.y && b.y != p.y {
+                // Wholly above or below the point's latitude: neither crosses the ray nor holds the point.
+                continue;
+            }
+            let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
+            let scale = (b.x - a.x).abs().max((b.y - a.y).abs());
+            let within = p.x >= a.x.min(b.x)
+                && p.x <= a.x.max(b.x)
+                && p.y >= a.y.min(b.y)
+                && p.y <= a.y.max(b.y);
+            // On the edge, within rounding (1e-12 of the edge's extent): covered, as ST_Covers counts it.
+            if within && cross.abs() <= 1e-12 * scale {
+                return true;
+            }
+            if crossing(a, b, p.y).is_some_and(|x| p.x < x) {
+                inside = !inside;
             }
         }
         inside
     }
+}
+
+/// Where the edge a–b crosses latitude `y`, if it straddles it by the half-open rule (one end above, the other at or
+/// below) that makes each crossing of a ring count once; `covers` and the cell classification share it so they agree.
+fn crossing(a: Coord<f64>, b: Coord<f64>, y: f64) -> Option<f64> {
+    ((a.y > y) != (b.y > y)).then(|| a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y))
 }
 
 /// A polygon prepared for point location and border distance.
