@@ -104,7 +104,8 @@ impl Routing {
 
     /// Calls `refresh` every `period` until `stop` completes; failures are logged and retried on the next tick.
     pub async fn keep_fresh(&self, period: std::time::Duration, stop: impl Future<Output = ()>) {
-        let mut ticks = tokio::time::interval(period);
+        // The first check waits a period: the table was just loaded.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
         loop {
@@ -231,21 +232,14 @@ impl Routing {
         .await
         .map_err(RoutingServiceError::Build)?;
         let features = features.map_err(RoutingServiceError::Invalid)?;
-        let feature_count = count(features.len());
-        if validate_only {
-            return Ok(ImportOutcome {
-                feature_count,
-                generation: None,
-            });
-        }
         let import = NewBoundaryImport {
             kind: BoundaryKind::Grids,
             geojson: text,
-            feature_count,
+            feature_count: count(features.len()),
             importer,
             grids: features.into_iter().map(|f| f.grid).collect(),
         };
-        self.store_import(import).await
+        self.store_import(import, validate_only).await
     }
 
     /// Imports jurisdictions as a new generation; every feature must name a known department of its type.
@@ -263,28 +257,29 @@ impl Routing {
         })
         .await
         .map_err(RoutingServiceError::Build)?;
-        let feature_count = count(features.map_err(RoutingServiceError::Invalid)?);
+        let import = NewBoundaryImport {
+            kind: BoundaryKind::Jurisdictions,
+            geojson: text,
+            feature_count: count(features.map_err(RoutingServiceError::Invalid)?),
+            importer,
+            grids: Vec::new(),
+        };
+        self.store_import(import, validate_only).await
+    }
+
+    /// Stores a validated import as a new generation and rebuilds the table; with `validate_only`, reports what it would store.
+    async fn store_import(
+        &self,
+        import: NewBoundaryImport,
+        validate_only: bool,
+    ) -> Result<ImportOutcome, RoutingServiceError> {
+        let feature_count = import.feature_count;
         if validate_only {
             return Ok(ImportOutcome {
                 feature_count,
                 generation: None,
             });
         }
-        let import = NewBoundaryImport {
-            kind: BoundaryKind::Jurisdictions,
-            geojson: text,
-            feature_count,
-            importer,
-            grids: Vec::new(),
-        };
-        self.store_import(import).await
-    }
-
-    async fn store_import(
-        &self,
-        import: NewBoundaryImport,
-    ) -> Result<ImportOutcome, RoutingServiceError> {
-        let feature_count = import.feature_count;
         let generation = self
             .store
             .import_boundaries(import, self.clock.now())
