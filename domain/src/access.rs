@@ -1,6 +1,6 @@
 //! The access policy: who may do what to which object, decided in one place as a pure function.
 
-use crate::ids::UserId;
+use crate::ids::{DepartmentId, UserId};
 use crate::user::{Binding, Role};
 
 /// An authenticated caller.
@@ -17,6 +17,16 @@ pub enum Action<'a> {
     AdministerDirectory,
     /// Read one user's own record.
     ReadUser(&'a UserId),
+    /// File a new report (grid workers).
+    FileReport,
+    /// Read or change a report: only its author.
+    OwnReport { author: &'a UserId },
+    /// Use a department's inbox (duty officers and department heads).
+    UseInbox,
+    /// Act on a case as one of the departments it summoned.
+    WorkCase { departments: &'a [DepartmentId] },
+    /// Read a case: its departments, or any supervisor.
+    ReadCase { departments: &'a [DepartmentId] },
 }
 
 /// Why an action is refused.
@@ -51,6 +61,59 @@ impl Actor {
                     Err(AccessError::Hidden)
                 }
             }
+            Action::FileReport => match role {
+                Role::GridWorker => Ok(()),
+                Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => {
+                    Err(AccessError::Forbidden { role })
+                }
+            },
+            Action::OwnReport { author } => match role {
+                Role::GridWorker if *author == self.user_id => Ok(()),
+                Role::GridWorker => Err(AccessError::Hidden),
+                Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => {
+                    Err(AccessError::Forbidden { role })
+                }
+            },
+            Action::UseInbox => match role {
+                Role::DutyOfficer | Role::DepartmentHead => Ok(()),
+                Role::GridWorker | Role::Supervisor | Role::Admin => {
+                    Err(AccessError::Forbidden { role })
+                }
+            },
+            Action::WorkCase { departments } => match role {
+                Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
+                Role::GridWorker | Role::Supervisor | Role::Admin => {
+                    Err(AccessError::Forbidden { role })
+                }
+            },
+            Action::ReadCase { departments } => match role {
+                Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
+                Role::Supervisor => Ok(()),
+                Role::GridWorker | Role::Admin => Err(AccessError::Forbidden { role }),
+            },
+        }
+    }
+
+    /// Whether this caller may see parties' names, phones and identity numbers unmasked on a report.
+    ///
+    /// The author entered them and the summoned departments must contact them; supervisors watch deadlines and see them masked.
+    pub fn sees_parties(&self, author: &UserId, departments: &[DepartmentId]) -> bool {
+        match &self.binding {
+            Binding::GridWorker(_) => *author == self.user_id,
+            Binding::DutyOfficer(d) | Binding::DepartmentHead(d) => departments.contains(d),
+            Binding::Supervisor | Binding::Admin => false,
+        }
+    }
+
+    /// The department a duty officer or department head works for.
+    pub fn department(&self) -> Option<&DepartmentId> {
+        self.binding.department()
+    }
+
+    fn member_of(&self, departments: &[DepartmentId]) -> Result<(), AccessError> {
+        match self.binding.department() {
+            Some(d) if departments.contains(d) => Ok(()),
+            _ => Err(AccessError::Hidden),
         }
     }
 }
@@ -87,6 +150,62 @@ mod tests {
                 Err(AccessError::Forbidden { role: actor.role() })
             };
             assert_eq!(actor.authorize(Action::AdministerDirectory), expected);
+        }
+    }
+
+    #[test]
+    fn reports_belong_to_their_author_and_cases_to_their_departments() {
+        let housing = DepartmentId::parse("housing").unwrap();
+        let police = DepartmentId::parse("police").unwrap();
+        let stranger = UserId::generate();
+        for actor in every_kind_of_actor() {
+            let role = actor.role();
+            let forbidden = Err(AccessError::Forbidden { role });
+            let own = actor.authorize(Action::OwnReport {
+                author: &actor.user_id,
+            });
+            let other = actor.authorize(Action::OwnReport { author: &stranger });
+            let ours = actor.authorize(Action::WorkCase {
+                departments: &[police.clone(), housing.clone()],
+            });
+            let theirs = actor.authorize(Action::WorkCase {
+                departments: &[police.clone()],
+            });
+            let read_theirs = actor.authorize(Action::ReadCase {
+                departments: &[police.clone()],
+            });
+            match role {
+                Role::GridWorker => {
+                    assert_eq!((own, other), (Ok(()), Err(AccessError::Hidden)));
+                    assert_eq!((ours, read_theirs), (forbidden, forbidden));
+                }
+                Role::DutyOfficer | Role::DepartmentHead => {
+                    assert_eq!((own, other), (forbidden, forbidden));
+                    assert_eq!((ours, theirs), (Ok(()), Err(AccessError::Hidden)));
+                    assert_eq!(read_theirs, Err(AccessError::Hidden));
+                }
+                Role::Supervisor => {
+                    assert_eq!((own, ours), (forbidden, forbidden));
+                    assert_eq!(read_theirs, Ok(()));
+                }
+                Role::Admin => {
+                    assert_eq!((own, ours, read_theirs), (forbidden, forbidden, forbidden));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parties_are_shown_to_the_author_and_the_summoned_departments_only() {
+        let housing = DepartmentId::parse("housing").unwrap();
+        for actor in every_kind_of_actor() {
+            let sees = actor.sees_parties(&actor.user_id, std::slice::from_ref(&housing));
+            let expected = matches!(
+                actor.role(),
+                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead
+            );
+            assert_eq!(sees, expected, "{:?}", actor.role());
+            assert!(!actor.sees_parties(&UserId::generate(), &[]));
         }
     }
 

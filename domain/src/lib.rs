@@ -1,6 +1,7 @@
 //! Domain types of Gridwhistle: identifiers, users and roles, time, and the access policy; no IO, no transport, no database.
 
 pub mod access;
+pub mod case;
 pub mod ids;
 pub mod location;
 pub mod risk;
@@ -8,7 +9,15 @@ pub mod time;
 pub mod user;
 
 pub use access::{AccessError, Action, Actor};
-pub use ids::{CategoryId, DepartmentId, GridId, IdError, UserId};
+pub use case::{
+    AssignmentRole, AssignmentState, CaseState, DeadlineStage, EventKind, ExtensionState,
+    IdNumber, MaskedParty, Party, PartyError, PhoneNumber, ReportState, TextError, WhistleKind,
+    check_text,
+};
+pub use ids::{
+    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, ReportId,
+    UploadId, UserId,
+};
 pub use location::{CoordinateSystem, GeoPoint, LocationError};
 pub use risk::RiskGrade;
 pub use time::Timestamp;
