@@ -2,5 +2,6 @@
 
 pub mod clock;
 pub mod routing;
+pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};

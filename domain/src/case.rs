@@ -227,7 +227,9 @@ pub fn check_text(value: &str, max_chars: usize, required: bool) -> Result<Strin
 /// Why a party's details are refused; never carries the value itself, which is personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PartyError {
-    #[error("must be a mainland mobile number (11 digits from 13 to 19) or a landline such as 010-12345678")]
+    #[error(
+        "must be a mainland mobile number (11 digits from 13 to 19) or a landline such as 010-12345678"
+    )]
     Phone,
     #[error("must be an 18-character resident identity number with a valid check digit")]
     IdNumber,
@@ -325,9 +327,7 @@ impl fmt::Debug for IdNumber {
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
-        Some(first) => std::iter::once(first)
-            .chain(chars.map(|_| '*'))
-            .collect(),
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
         None => String::new(),
     }
 }
@@ -417,7 +417,10 @@ mod tests {
         let mobile = PhoneNumber::parse("+86 138 0013 8000").unwrap();
         assert_eq!(mobile.as_str(), "13800138000");
         assert_eq!(mobile.masked(), "138****8000");
-        assert_eq!(PhoneNumber::parse("010-65001234").unwrap().masked(), "010*****1234");
+        assert_eq!(
+            PhoneNumber::parse("010-65001234").unwrap().masked(),
+            "010*****1234"
+        );
         assert!(PhoneNumber::parse("02165001234").is_ok());
         for bad in ["12800138000", "1380013800", "abc", "", "010-123", "110"] {
             assert_eq!(PhoneNumber::parse(bad), Err(PartyError::Phone), "{bad}");

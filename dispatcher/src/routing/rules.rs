@@ -188,6 +188,16 @@ impl RoutingTable {
         position: Position,
         category: &CategoryId,
     ) -> Result<Decision, RoutingError> {
+        self.route_excluding(position, category, &[])
+    }
+
+    /// Decides as [`Self::route`] does, but never summons the `excluded` departments (those that returned the case).
+    pub fn route_excluding(
+        &self,
+        position: Position,
+        category: &CategoryId,
+        excluded: &[DepartmentId],
+    ) -> Result<Decision, RoutingError> {
         let rule = self
             .catalogue
             .get(category)
@@ -199,7 +209,7 @@ impl RoutingTable {
         let mut nearest: Option<f64> = None;
         let mut summoned: Vec<Summoned> = Vec::new();
 
-        let lead = self.pick(&rule.lead, point, radius, &mut nearest);
+        let lead = self.pick(&rule.lead, point, radius, excluded, &mut nearest);
         let decided_rule = match &lead {
             Some((_, 1)) => Rule::SingleCover,
             Some(_) => Rule::TieBreak,
@@ -219,7 +229,7 @@ impl RoutingTable {
                     jurisdiction: Some(id),
                 });
             }
-            None => match &self.fallback {
+            None => match self.fallback.as_ref().filter(|f| !excluded.contains(f)) {
                 Some(fallback) => {
                     let _ = write!(
                         explanation,
@@ -236,14 +246,14 @@ impl RoutingTable {
                 None => {
                     let _ = write!(
                         explanation,
-                        "lead {}: no unit covers the point and no fallback owner is configured",
+                        "lead {}: no unit covers the point and no fallback owner is left",
                         rule.lead.as_str()
                     );
                 }
             },
         }
         for assist in &rule.assists {
-            match self.pick(assist, point, radius, &mut nearest) {
+            match self.pick(assist, point, radius, excluded, &mut nearest) {
                 Some(((id, department), covering)) => {
                     if summoned.iter().any(|s| s.department == department) {
                         let _ = write!(
@@ -300,12 +310,13 @@ impl RoutingTable {
         })
     }
 
-    /// The winning unit of `department_type` covering the point and how many covered it; updates the nearest border seen.
+    /// The winning unit of `department_type` covering the point, not of an excluded department, and how many covered it; updates the nearest border seen.
     fn pick(
         &self,
         department_type: &DepartmentType,
         point: GeoPoint,
         radius: f64,
+        excluded: &[DepartmentId],
         nearest: &mut Option<f64>,
     ) -> Option<((String, DepartmentId), usize)> {
         let type_index = self.by_type.get(department_type)?;
@@ -314,7 +325,10 @@ impl RoutingTable {
             *nearest =
                 Some(nearest.map_or(hit.border_distance_m, |n| n.min(hit.border_distance_m)));
         }
-        let covering: Vec<&Hit> = hits.iter().filter(|h| h.covers).collect();
+        let covering: Vec<&Hit> = hits
+            .iter()
+            .filter(|h| h.covers && !excluded.contains(&type_index.units[h.index].department))
+            .collect();
         let winner = covering.iter().min_by(|a, b| {
             let (ua, ub) = (&type_index.units[a.index], &type_index.units[b.index]);
             let (area_a, area_b) = (

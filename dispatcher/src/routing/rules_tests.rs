@@ -404,3 +404,39 @@ fn an_unknown_category_is_an_error() {
         Err(RoutingError::UnknownCategory(unknown.clone()))
     );
 }
+
+#[test]
+fn a_returned_department_is_skipped_for_the_next_covering_unit_then_the_fallback() {
+    let table = district();
+    let position = Position {
+        point: GeoPoint::new(40.005, 116.010).unwrap(),
+        system: Wgs84,
+        accuracy_m: 0.0,
+    };
+    let category = CategoryId::parse("public-security").unwrap();
+    let route = |excluded: &[&str]| {
+        let excluded: Vec<DepartmentId> = excluded
+            .iter()
+            .map(|d| DepartmentId::parse(d).unwrap())
+            .collect();
+        render(
+            &table
+                .route_excluding(position, &category, &excluded)
+                .unwrap(),
+        )
+    };
+    expect![[r#"
+        generation=7 rule=SingleCover supervisor=false near_border=true distance=0.0 grid=g-1
+          Lead police police-west via p-west
+          why: lead police: police-west by jurisdiction p-west (1 covering); near a border (0.0 m, threshold 20.0 m)
+    "#]].assert_eq(&route(&["police-east"]));
+    expect![[r#"
+        generation=7 rule=Fallback supervisor=true near_border=true distance=0.0 grid=g-1
+          Lead police district-office via fallback
+          why: lead police: no unit covers the point; fallback owner district-office; near a border (0.0 m, threshold 20.0 m)
+    "#]].assert_eq(&route(&["police-east", "police-west"]));
+    expect![[r#"
+        generation=7 rule=Fallback supervisor=true near_border=true distance=0.0 grid=g-1
+          why: lead police: no unit covers the point and no fallback owner is left; near a border (0.0 m, threshold 20.0 m)
+    "#]].assert_eq(&route(&["police-east", "police-west", "district-office"]));
+}
