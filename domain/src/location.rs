@@ -11,6 +11,33 @@ pub enum CoordinateSystem {
     Bd09,
 }
 
+impl CoordinateSystem {
+    /// The stable text form used in storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CoordinateSystem::Wgs84 => "wgs84",
+            CoordinateSystem::Gcj02 => "gcj02",
+            CoordinateSystem::Bd09 => "bd09",
+        }
+    }
+}
+
+impl std::str::FromStr for CoordinateSystem {
+    type Err = crate::case::UnknownVariant;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "wgs84" => Ok(CoordinateSystem::Wgs84),
+            "gcj02" => Ok(CoordinateSystem::Gcj02),
+            "bd09" => Ok(CoordinateSystem::Bd09),
+            _ => Err(crate::case::UnknownVariant {
+                kind: "coordinate system",
+                text: text.to_owned(),
+            }),
+        }
+    }
+}
+
 /// Why a coordinate is not a point on Earth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LocationError {

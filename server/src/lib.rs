@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod closed_loop;
 pub mod config;
 pub mod demo;
 pub mod directory;

@@ -45,6 +45,9 @@ pub enum ApiError {
     FailedPrecondition(String),
     #[error("the object changed since it was read")]
     Aborted,
+    /// The write may not have happened; retrying is safe because every write is idempotent or version-checked.
+    #[error("unavailable")]
+    Unavailable,
     #[error("{rpc} is not implemented yet")]
     Unimplemented { rpc: &'static str },
     #[error("internal error")]
@@ -74,6 +77,10 @@ impl From<StorageError> for ApiError {
         match err {
             StorageError::NotFound { entity } => ApiError::NotFound { resource: entity },
             StorageError::AlreadyExists { entity } => ApiError::AlreadyExists { resource: entity },
+            StorageError::CommitFailed(_) | StorageError::WriterStopped => {
+                error!(error = %err, "write not committed");
+                ApiError::Unavailable
+            }
             StorageError::UnsupportedUrl
             | StorageError::Connect(_)
             | StorageError::Migrate(_)
@@ -132,6 +139,9 @@ impl From<ApiError> for Status {
             ApiError::Aborted => {
                 Status::aborted("the object changed since it was read; read it again and retry")
             }
+            ApiError::Unavailable => {
+                Status::unavailable("the write was not committed; retry it")
+            }
             ApiError::Unimplemented { rpc } => {
                 Status::unimplemented(format!("{rpc} is not implemented yet"))
             }
@@ -183,6 +193,7 @@ mod tests {
                 },
                 ApiError::FailedPrecondition("case is closed".to_owned()),
                 ApiError::Aborted,
+                ApiError::Unavailable,
                 ApiError::Unimplemented { rpc: "Whistle" },
                 ApiError::internal(std::io::Error::other("disk on fire at /var/secret")),
             ],
@@ -194,6 +205,7 @@ mod tests {
                 AlreadyExists: department already exists
                 FailedPrecondition: case is closed
                 Aborted: the object changed since it was read; read it again and retry
+                Unavailable: the write was not committed; retry it
                 Unimplemented: Whistle is not implemented yet
                 Internal: internal error
             "#]],

@@ -2,10 +2,12 @@
 //!
 //! Entities stay private here; callers see domain records and [`StorageError`], never a table shape or a `DbErr`.
 
+mod cases;
 mod entity;
 mod migration;
 mod records;
 mod routing;
+mod writer;
 
 use std::time::Duration;
 
@@ -24,6 +26,12 @@ use entity::{department, grid, refresh_token, signing_key, user};
 pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,
+};
+pub use cases::{
+    AssignmentRecord, CaseRecord, CreateOutcome, Effects, EventFilter, EventPosition,
+    EventRecord, ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord,
+    RoutedRecord,
+    RoutingRecord, UpdateError,
 };
 pub use routing::{
     BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,
@@ -49,6 +57,10 @@ pub enum StorageError {
     },
     #[error("database error")]
     Database(#[source] DbErr),
+    #[error("the commit failed: {0}")]
+    CommitFailed(String),
+    #[error("the writer stopped before answering")]
+    WriterStopped,
 }
 
 impl StorageError {
@@ -103,6 +115,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x6772_6964_7768_6973;
 pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
+    /// SQLite's single group-commit writer; PostgreSQL runs writes concurrently.
+    writer: Option<writer::Writer>,
+    /// Ticks after each committed write, to wake this process's streams.
+    committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -133,7 +149,15 @@ impl Store {
         let db = Database::connect(options)
             .await
             .map_err(StorageError::Connect)?;
-        Ok(Self { db, backend })
+        let committed = std::sync::Arc::new(tokio::sync::watch::Sender::new(0));
+        let writer = (backend == Backend::Sqlite)
+            .then(|| writer::Writer::spawn(db.clone(), committed.clone()));
+        Ok(Self {
+            db,
+            backend,
+            writer,
+            committed,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,12 +1,18 @@
 //! sea-orm entities: private to the storage module, so no other module sees table shapes.
 #![allow(unreachable_pub)]
 
+pub(super) mod assignment;
+pub(super) mod attachment;
 pub(super) mod boundary_generation;
+pub(super) mod case_event;
 pub(super) mod catalogue_category;
 pub(super) mod catalogue_version;
 pub(super) mod department;
+pub(super) mod extension;
 pub(super) mod grid;
 pub(super) mod import_lock;
 pub(super) mod refresh_token;
+pub(super) mod report;
 pub(super) mod signing_key;
+pub(super) mod upload;
 pub(super) mod user;

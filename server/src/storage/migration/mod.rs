@@ -4,6 +4,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_foundation;
 mod m0002_routing;
+mod m0003_whistle_loop;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_routing::Migration),
+            Box::new(m0003_whistle_loop::Migration),
         ]
     }
 }

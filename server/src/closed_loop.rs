@@ -1,0 +1,730 @@
+//! The closed loop as a service: reports, whistles, department work and verification, each one authorised against the object, checked by the state machine and stored with its timeline events in one write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridwhistle_dispatcher::Clock;
+use gridwhistle_dispatcher::routing::rules::{Decision, Position, Role as RoutedRole, Rule};
+use gridwhistle_dispatcher::workflow::{Assignment, Change, IllegalStep, Loop, Step};
+use gridwhistle_domain::{
+    AccessError, Action, Actor, AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState,
+    CategoryId, DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState, Party,
+    ReportId, ReportState, RiskGrade, Timestamp, UserId, WhistleKind,
+};
+use tracing::{info, instrument};
+
+use crate::routing::Routing;
+use crate::storage::{
+    AssignmentRecord, CaseRecord, CreateOutcome, Effects, EventRecord, ExtensionRecord,
+    InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord, RoutingRecord,
+    StorageError, Store, UpdateError,
+};
+
+/// Limits on what grid workers' phones may send.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopSettings {
+    /// How long a phone may stay offline: older observations are refused, and idempotency keys are kept at least this long.
+    pub max_offline: Duration,
+    /// How far ahead of the server's clock a device's clock may run.
+    pub clock_skew: Duration,
+}
+
+impl Default for LoopSettings {
+    fn default() -> Self {
+        Self {
+            max_offline: Duration::from_secs(14 * 24 * 3600),
+            clock_skew: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Why a loop operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("access refused")]
+    Access(AccessError, &'static str),
+    /// A named request field is invalid for a reason only the service can know (clock, catalogue).
+    #[error("{field}: {reason}")]
+    Field { field: &'static str, reason: String },
+    #[error(transparent)]
+    Illegal(#[from] IllegalStep),
+    #[error("the id was used before for another report")]
+    Conflict,
+    #[error("the object changed since it was read")]
+    Stale,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<UpdateError<LoopError>> for LoopError {
+    fn from(err: UpdateError<LoopError>) -> Self {
+        match err {
+            UpdateError::Storage(err) => LoopError::Storage(err),
+            // Missing and hidden look the same to the caller.
+            UpdateError::NotFound => LoopError::Access(AccessError::Hidden, "report"),
+            UpdateError::Stale => LoopError::Stale,
+            UpdateError::Refused(err) => err,
+        }
+    }
+}
+
+/// A report as the grid worker's app filed it, parsed.
+#[derive(Debug, Clone)]
+pub struct ReportDraft {
+    pub id: ReportId,
+    pub category: CategoryId,
+    pub description: String,
+    pub location: Position,
+    pub observed_at: Timestamp,
+    pub risk_grade: Option<RiskGrade>,
+    pub parties: Vec<Party>,
+    pub attachments: Vec<AttachmentId>,
+    pub request_hash: String,
+}
+
+/// What a department does to a case.
+#[derive(Debug, Clone)]
+pub enum CaseAction {
+    ReportIn {
+        on_scene: Option<Position>,
+    },
+    RecordContact {
+        contact_time: Option<Timestamp>,
+        note: String,
+    },
+    PostProgress {
+        text: String,
+        attachments: Vec<AttachmentId>,
+    },
+    Return {
+        reason: String,
+    },
+    RequestExtension {
+        stage: DeadlineStage,
+        requested_due: Timestamp,
+        reason: String,
+    },
+    Complete {
+        result: String,
+        attachments: Vec<AttachmentId>,
+    },
+}
+
+/// The grid worker's verdict on a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept { satisfaction: u8 },
+    Reject { reason: String },
+}
+
+/// A case with what `GetCase` shows.
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    pub report: ReportRecord,
+    pub timeline: Vec<EventRecord>,
+    pub extensions: Vec<ExtensionRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopService {
+    store: Store,
+    routing: Arc<Routing>,
+    clock: Arc<dyn Clock>,
+    settings: LoopSettings,
+}
+
+fn routing_record(decision: &Decision) -> RoutingRecord {
+    RoutingRecord {
+        generation: decision.generation,
+        rule: match decision.rule {
+            Rule::SingleCover => "single_cover",
+            Rule::TieBreak => "tie_break",
+            Rule::Fallback => "fallback",
+        }
+        .to_owned(),
+        near_border: decision.near_border,
+        border_distance_m: decision.border_distance_m,
+        needs_supervisor: decision.needs_supervisor,
+        routed_lat: decision.routed_point.lat(),
+        routed_lng: decision.routed_point.lng(),
+        grid: decision.grid.as_ref().map(|g| g.as_str().to_owned()),
+        explanation: decision.explanation.clone(),
+        departments: decision
+            .summoned
+            .iter()
+            .map(|s| RoutedRecord {
+                department: s.department.as_str().to_owned(),
+                department_type: s.department_type.as_str().to_owned(),
+                role: role_of(s.role).as_str().to_owned(),
+                jurisdiction: s.jurisdiction.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn role_of(role: RoutedRole) -> AssignmentRole {
+    match role {
+        RoutedRole::Lead => AssignmentRole::Lead,
+        RoutedRole::Assist => AssignmentRole::Assist,
+    }
+}
+
+fn summoned(decision: &Decision) -> Vec<(DepartmentId, AssignmentRole)> {
+    decision
+        .summoned
+        .iter()
+        .map(|s| (s.department.clone(), role_of(s.role)))
+        .collect()
+}
+
+/// The state machine's view of a stored report.
+fn workflow(record: &ReportRecord) -> Loop {
+    Loop {
+        report: record.state,
+        case: record.case.as_ref().map(|c| c.state),
+        assignments: record
+            .assignments
+            .iter()
+            .map(|a| Assignment {
+                department: a.department.clone(),
+                role: a.role,
+                state: a.state,
+                contacted: a.contacted,
+            })
+            .collect(),
+        rework_count: record.case.as_ref().map_or(0, |c| c.rework_count),
+    }
+}
+
+/// Writes the state machine's result back into the record; new assignments take their type and jurisdiction from `decision`.
+fn settle(record: &mut ReportRecord, next: &Loop, decision: Option<&Decision>, now: Timestamp) {
+    record.state = next.report;
+    if let (Some(case), Some(state)) = (record.case.as_mut(), next.case) {
+        case.state = state;
+        case.rework_count = next.rework_count;
+    }
+    for a in &next.assignments {
+        if let Some(stored) = record.assignment_mut(&a.department) {
+            stored.role = a.role;
+            stored.state = a.state;
+            stored.contacted = a.contacted;
+            continue;
+        }
+        let routed = decision.and_then(|d| d.summoned.iter().find(|s| s.department == a.department));
+        record.assignments.push(AssignmentRecord {
+            department: a.department.clone(),
+            department_type: routed.map_or_else(String::new, |s| {
+                s.department_type.as_str().to_owned()
+            }),
+            role: a.role,
+            state: a.state,
+            jurisdiction: routed.and_then(|s| s.jurisdiction.clone()),
+            contacted: a.contacted,
+            summoned_at: now,
+            report_in_at: None,
+            complete_at: None,
+            result: None,
+            result_attachments: Vec::new(),
+        });
+    }
+}
+
+fn event(kind: EventKind, actor: &Actor, department: Option<DepartmentId>, text: String) -> NewEvent {
+    NewEvent {
+        kind,
+        actor: Some(actor.user_id),
+        department,
+        text,
+        attachments: Vec::new(),
+    }
+}
+
+/// Turns the state machine's changes into timeline events with the caller's details.
+fn events_of(changes: Vec<Change>, actor: &Actor, text: impl Fn(&Change) -> String) -> Vec<NewEvent> {
+    changes
+        .into_iter()
+        .map(|c| {
+            let body = text(&c);
+            event(c.kind, actor, c.department, body)
+        })
+        .collect()
+}
+
+impl LoopService {
+    pub fn new(
+        store: Store,
+        routing: Arc<Routing>,
+        clock: Arc<dyn Clock>,
+        settings: LoopSettings,
+    ) -> Self {
+        Self {
+            store,
+            routing,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Files a report; a retry of the same id and payload returns the first answer (`true` says it was a retry).
+    #[instrument(skip_all, fields(report = %draft.id))]
+    pub async fn create_report(
+        &self,
+        actor: &Actor,
+        draft: ReportDraft,
+    ) -> Result<(ReportRecord, bool), LoopError> {
+        actor
+            .authorize(Action::FileReport)
+            .map_err(|e| LoopError::Access(e, "report"))?;
+        let now = self.clock.now();
+        if draft.observed_at > now.saturating_add(self.settings.clock_skew) {
+            return Err(LoopError::Field {
+                field: "report.observe_time",
+                reason: "is in the future".to_owned(),
+            });
+        }
+        if now.duration_since(draft.observed_at) > self.settings.max_offline {
+            return Err(LoopError::Field {
+                field: "report.observe_time",
+                reason: format!(
+                    "is older than the {}-day offline limit",
+                    self.settings.max_offline.as_secs() / 86_400
+                ),
+            });
+        }
+        let table = self.routing.table();
+        if table.category(&draft.category).is_none() {
+            return Err(LoopError::Field {
+                field: "report.category",
+                reason: format!("unknown category {}", draft.category),
+            });
+        }
+        self.check_attachments(&actor.user_id, &draft.attachments, "report.attachments")
+            .await?;
+        // The grid containing the point, or the worker's own grid when the point lies outside every grid.
+        let grid = table
+            .route(draft.location, &draft.category)
+            .ok()
+            .and_then(|d| d.grid)
+            .or_else(|| actor.binding.grid().cloned());
+        let new = NewReport {
+            id: draft.id,
+            author: actor.user_id,
+            grid,
+            category: draft.category,
+            description: draft.description,
+            location: draft.location,
+            observed_at: draft.observed_at,
+            risk_grade: draft.risk_grade,
+            parties: draft.parties,
+            attachments: draft.attachments,
+            request_hash: draft.request_hash,
+        };
+        match self.store.create_report(new, now).await? {
+            CreateOutcome::Created(record) => Ok((record, false)),
+            CreateOutcome::Replayed(record) => Ok((record, true)),
+            CreateOutcome::Conflict => Err(LoopError::Conflict),
+        }
+    }
+
+    /// Checks that every attachment was uploaded completely by `owner`.
+    async fn check_attachments(
+        &self,
+        owner: &UserId,
+        attachments: &[AttachmentId],
+        field: &'static str,
+    ) -> Result<(), LoopError> {
+        if attachments.is_empty() {
+            return Ok(());
+        }
+        let missing = self.store.missing_uploads(owner, attachments).await?;
+        match missing.first() {
+            None => Ok(()),
+            Some(first) => Err(LoopError::Field {
+                field,
+                reason: format!("attachments/{first} was not uploaded by the caller"),
+            }),
+        }
+    }
+
+    #[instrument(skip_all, fields(report = %id))]
+    pub async fn get_report(&self, actor: &Actor, id: ReportId) -> Result<ReportRecord, LoopError> {
+        let record = self
+            .store
+            .get_report(ReportKey::Report(id))
+            .await
+            .map_err(hidden_if_missing("report"))?;
+        actor
+            .authorize(Action::OwnReport {
+                author: &record.author,
+            })
+            .map_err(|e| LoopError::Access(e, "report"))?;
+        Ok(record)
+    }
+
+    pub async fn list_my_reports(
+        &self,
+        actor: &Actor,
+        state: Option<ReportState>,
+        after: Option<ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, LoopError> {
+        actor
+            .authorize(Action::OwnReport {
+                author: &actor.user_id,
+            })
+            .map_err(|e| LoopError::Access(e, "report"))?;
+        Ok(self
+            .store
+            .list_reports_by_author(&actor.user_id, state, after.as_ref(), limit)
+            .await?)
+    }
+
+    #[instrument(skip_all, fields(report = %id))]
+    pub async fn resolve_on_site(
+        &self,
+        actor: &Actor,
+        id: ReportId,
+        resolution: String,
+        attachments: Vec<AttachmentId>,
+        etag: Option<i64>,
+    ) -> Result<ReportRecord, LoopError> {
+        self.authorize_report(actor)?;
+        self.check_attachments(&actor.user_id, &attachments, "attachments")
+            .await?;
+        let actor = actor.clone();
+        self.change(ReportKey::Report(id), etag, move |record| {
+            own(&actor, record)?;
+            let mut next = workflow(record);
+            let changes = next.apply(&Step::ResolveOnSite)?;
+            settle(record, &next, None, record.updated_at);
+            record.resolution = Some(resolution.clone());
+            let mut events = events_of(changes, &actor, |_| resolution.clone());
+            if let Some(e) = events.first_mut() {
+                e.attachments = attachments.clone();
+            }
+            Ok(Effects {
+                events,
+                extension: None,
+            })
+        })
+        .await
+    }
+
+    /// Whistles a report: routes it and opens a case for the summoned departments.
+    #[instrument(skip_all, fields(report = %id))]
+    pub async fn whistle(
+        &self,
+        actor: &Actor,
+        id: ReportId,
+        kind: WhistleKind,
+        grade: Option<RiskGrade>,
+        note: String,
+        etag: Option<i64>,
+    ) -> Result<ReportRecord, LoopError> {
+        self.authorize_report(actor)?;
+        let table = self.routing.table();
+        let actor = actor.clone();
+        let now = self.clock.now();
+        self.change(ReportKey::Report(id), etag, move |record| {
+            own(&actor, record)?;
+            let decision = table
+                .route(record.location, &record.category)
+                .map_err(|e| LoopError::Field {
+                    field: "name",
+                    reason: format!("the report cannot be routed: {e}"),
+                })?;
+            let default_grade = table
+                .category(&record.category)
+                .map_or(RiskGrade::C, |c| c.default_grade);
+            let mut next = workflow(record);
+            let changes = next.apply(&Step::Whistle {
+                summoned: summoned(&decision),
+            })?;
+            record.risk_grade = Some(grade.or(record.risk_grade).unwrap_or(default_grade));
+            record.case = Some(CaseRecord {
+                id: CaseId::generate(),
+                state: CaseState::Open,
+                kind,
+                note: note.clone(),
+                whistled_at: now,
+                routing: routing_record(&decision),
+                rework_count: 0,
+                satisfaction: None,
+            });
+            settle(record, &next, Some(&decision), now);
+            let explanation = decision.explanation.clone();
+            Ok(Effects {
+                events: events_of(changes, &actor, |_| {
+                    if note.is_empty() {
+                        explanation.clone()
+                    } else {
+                        format!("{note}\n{explanation}")
+                    }
+                }),
+                extension: None,
+            })
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(report = %id))]
+    pub async fn verify(
+        &self,
+        actor: &Actor,
+        id: ReportId,
+        verdict: Verdict,
+        etag: Option<i64>,
+    ) -> Result<ReportRecord, LoopError> {
+        self.authorize_report(actor)?;
+        let actor = actor.clone();
+        self.change(ReportKey::Report(id), etag, move |record| {
+            own(&actor, record)?;
+            let mut next = workflow(record);
+            let (step, text) = match &verdict {
+                Verdict::Accept { satisfaction } => {
+                    (Step::Accept, format!("satisfaction {satisfaction}/5"))
+                }
+                Verdict::Reject { reason } => (Step::Reject, reason.clone()),
+            };
+            let changes = next.apply(&step)?;
+            settle(record, &next, None, record.updated_at);
+            if let (Some(case), Verdict::Accept { satisfaction }) = (record.case.as_mut(), &verdict)
+            {
+                case.satisfaction = Some(*satisfaction);
+            }
+            if matches!(verdict, Verdict::Reject { .. }) {
+                // The lead's result was not accepted: it works on, and completes again.
+                for a in &mut record.assignments {
+                    if a.role == AssignmentRole::Lead && a.state != AssignmentState::Completed {
+                        a.complete_at = None;
+                    }
+                }
+            }
+            Ok(Effects {
+                events: events_of(changes, &actor, |_| text.clone()),
+                extension: None,
+            })
+        })
+        .await
+    }
+
+    /// The case as its departments or a supervisor see it, with its timeline.
+    #[instrument(skip_all, fields(case = %id))]
+    pub async fn get_case(&self, actor: &Actor, id: CaseId) -> Result<CaseView, LoopError> {
+        let report = self
+            .store
+            .get_report(ReportKey::Case(id))
+            .await
+            .map_err(hidden_if_missing("case"))?;
+        actor
+            .authorize(Action::ReadCase {
+                departments: &report.departments(),
+            })
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        let timeline = self.store.timeline(&report.id).await?;
+        let extensions = self.store.extensions(&report.id).await?;
+        Ok(CaseView {
+            report,
+            timeline,
+            extensions,
+        })
+    }
+
+    pub async fn list_inbox(
+        &self,
+        actor: &Actor,
+        filter: InboxFilter,
+        after: Option<ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, LoopError> {
+        let department = self.inbox_department(actor)?;
+        Ok(self
+            .store
+            .list_inbox(&department, &filter, after.as_ref(), limit)
+            .await?)
+    }
+
+    /// The department whose inbox the caller uses.
+    pub fn inbox_department(&self, actor: &Actor) -> Result<DepartmentId, LoopError> {
+        actor
+            .authorize(Action::UseInbox)
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        actor
+            .department()
+            .cloned()
+            .ok_or(LoopError::Access(AccessError::Hidden, "case"))
+    }
+
+    /// Applies a department's action to a case it is summoned to.
+    #[instrument(skip_all, fields(case = %id))]
+    pub async fn act(
+        &self,
+        actor: &Actor,
+        id: CaseId,
+        action: CaseAction,
+        etag: Option<i64>,
+    ) -> Result<(ReportRecord, Option<ExtensionRecord>), LoopError> {
+        let department = self.inbox_department(actor)?;
+        let attachments = match &action {
+            CaseAction::PostProgress { attachments, .. }
+            | CaseAction::Complete { attachments, .. } => attachments.clone(),
+            _ => Vec::new(),
+        };
+        self.check_attachments(&actor.user_id, &attachments, "attachments")
+            .await?;
+        let table = self.routing.table();
+        let now = self.clock.now();
+        let actor = actor.clone();
+        // Chosen once, so a retried write stores the same request.
+        let extension_id = matches!(action, CaseAction::RequestExtension { .. })
+            .then(ExtensionId::generate);
+        let record = self
+            .change(ReportKey::Case(id), etag, move |record| {
+                actor
+                    .authorize(Action::WorkCase {
+                        departments: &record.departments(),
+                    })
+                    .map_err(|e| LoopError::Access(e, "case"))?;
+                let mut next = workflow(record);
+                let d = department.clone();
+                let mut decision = None;
+                let mut extension = None;
+                let (step, text) = match &action {
+                    CaseAction::ReportIn { on_scene } => (
+                        Step::ReportIn(d),
+                        on_scene.map_or_else(String::new, |p| {
+                            format!("on scene at {:.6},{:.6}", p.point.lat(), p.point.lng())
+                        }),
+                    ),
+                    CaseAction::RecordContact { note, .. } => {
+                        (Step::RecordContact(d), note.clone())
+                    }
+                    CaseAction::PostProgress { text, .. } => (Step::PostProgress(d), text.clone()),
+                    CaseAction::Complete { result, .. } => (Step::Complete(d), result.clone()),
+                    CaseAction::RequestExtension {
+                        stage,
+                        requested_due,
+                        reason,
+                    } => {
+                        extension = extension_id.map(|id| ExtensionRecord {
+                            id,
+                            report: record.id,
+                            department: department.clone(),
+                            stage: *stage,
+                            requested_due: *requested_due,
+                            reason: reason.clone(),
+                            state: ExtensionState::Pending,
+                            approved_due: None,
+                            decision_reason: None,
+                            created_at: now,
+                            decided_at: None,
+                        });
+                        (Step::RequestExtension(d), reason.clone())
+                    }
+                    CaseAction::Return { reason } => {
+                        let mut excluded = next.returned();
+                        excluded.push(d.clone());
+                        let rerouted = table
+                            .route_excluding(record.location, &record.category, &excluded)
+                            .map_err(|e| LoopError::Field {
+                                field: "name",
+                                reason: format!("the case cannot be re-routed: {e}"),
+                            })?;
+                        let step = Step::Return {
+                            department: d,
+                            rerouted: summoned(&rerouted),
+                        };
+                        decision = Some(rerouted);
+                        (step, reason.clone())
+                    }
+                };
+                let changes = next.apply(&step)?;
+                settle(record, &next, decision.as_ref(), now);
+                if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
+                    case.routing = routing_record(decision);
+                }
+                if let Some(a) = record.assignment_mut(&department) {
+                    match &action {
+                        CaseAction::ReportIn { .. } => a.report_in_at = Some(now),
+                        CaseAction::Complete {
+                            result,
+                            attachments,
+                        } => {
+                            a.complete_at = Some(now);
+                            a.result = Some(result.clone());
+                            a.result_attachments = attachments.clone();
+                        }
+                        _ => {}
+                    }
+                }
+                let explanation = decision.as_ref().map(|d| d.explanation.clone());
+                let mut events = events_of(changes, &actor, |c| match c.kind {
+                    EventKind::Rerouted => explanation.clone().unwrap_or_default(),
+                    _ => text.clone(),
+                });
+                if let Some(first) = events.first_mut() {
+                    first.attachments = attachments.clone();
+                }
+                Ok(Effects { events, extension })
+            })
+            .await?;
+        let extension = match extension_id {
+            Some(id) => self
+                .store
+                .extensions(&record.id)
+                .await?
+                .into_iter()
+                .find(|x| x.id == id),
+            None => None,
+        };
+        Ok((record, extension))
+    }
+
+    /// Refuses a role that may never touch reports before any lookup, so it learns nothing.
+    fn authorize_report(&self, actor: &Actor) -> Result<(), LoopError> {
+        actor
+            .authorize(Action::OwnReport {
+                author: &actor.user_id,
+            })
+            .map_err(|e| LoopError::Access(e, "report"))
+    }
+
+    async fn change<F>(
+        &self,
+        key: ReportKey,
+        etag: Option<i64>,
+        change: F,
+    ) -> Result<ReportRecord, LoopError>
+    where
+        F: FnMut(&mut ReportRecord) -> Result<Effects, LoopError> + Clone + Send + 'static,
+    {
+        let now = self.clock.now();
+        let record = self.store.update_report(key, etag, now, change).await?;
+        Ok(record)
+    }
+
+    /// Logs that a caller saw a report's parties unmasked, without the data itself.
+    pub fn audit_reveal(actor: &Actor, report: &ReportId) {
+        info!(target: "gridwhistle::audit", user = %actor.user_id, %report, "parties revealed");
+    }
+}
+
+/// Refuses a grid worker acting on another's report, inside the write, against the stored author.
+fn own(actor: &Actor, record: &ReportRecord) -> Result<(), LoopError> {
+    actor
+        .authorize(Action::OwnReport {
+            author: &record.author,
+        })
+        .map_err(|e| LoopError::Access(e, "report"))
+}
+
+fn hidden_if_missing(resource: &'static str) -> impl Fn(StorageError) -> LoopError {
+    move |err| match err {
+        StorageError::NotFound { .. } => LoopError::Access(AccessError::Hidden, resource),
+        err => LoopError::Storage(err),
+    }
+}

@@ -1,0 +1,1003 @@
+//! Reports, cases, assignments and the case timeline: idempotent creation, version-checked changes that append their events in the same transaction, and the event log read in commit order.
+
+use gridwhistle_dispatcher::routing::rules::Position;
+use gridwhistle_domain::{
+    AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId,
+    CoordinateSystem, DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState,
+    GeoPoint, GridId, IdNumber, Party, PhoneNumber, ReportId, ReportState, RiskGrade, Timestamp,
+    UserId, WhistleKind,
+};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::entity::{assignment, case_event, extension, report, upload};
+use super::writer::BoxFuture;
+use super::{Backend, StorageError, Store};
+
+/// A report as filed, before storage gives it a state and a version.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub id: ReportId,
+    pub author: UserId,
+    pub grid: Option<GridId>,
+    pub category: CategoryId,
+    pub description: String,
+    pub location: Position,
+    pub observed_at: Timestamp,
+    pub risk_grade: Option<RiskGrade>,
+    pub parties: Vec<Party>,
+    pub attachments: Vec<AttachmentId>,
+    /// SHA-256 of the request payload: a retry carries the same, a conflicting reuse of the id does not.
+    pub request_hash: String,
+}
+
+/// A report with its case and assignments, as stored.
+#[derive(Debug, Clone)]
+pub struct ReportRecord {
+    pub id: ReportId,
+    pub author: UserId,
+    pub grid: Option<GridId>,
+    pub category: CategoryId,
+    pub description: String,
+    pub location: Position,
+    pub observed_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub risk_grade: Option<RiskGrade>,
+    pub parties: Vec<Party>,
+    pub attachments: Vec<AttachmentId>,
+    pub state: ReportState,
+    pub resolution: Option<String>,
+    /// How many timeline events the report has; the etag.
+    pub version: i64,
+    pub case: Option<CaseRecord>,
+    pub assignments: Vec<AssignmentRecord>,
+}
+
+impl ReportRecord {
+    /// The departments summoned to the case, whatever their state.
+    pub fn departments(&self) -> Vec<DepartmentId> {
+        self.assignments
+            .iter()
+            .map(|a| a.department.clone())
+            .collect()
+    }
+
+    pub fn assignment_mut(&mut self, department: &DepartmentId) -> Option<&mut AssignmentRecord> {
+        self.assignments
+            .iter_mut()
+            .find(|a| a.department == *department)
+    }
+}
+
+/// The case a whistle opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    pub id: CaseId,
+    pub state: CaseState,
+    pub kind: WhistleKind,
+    pub note: String,
+    pub whistled_at: Timestamp,
+    pub routing: RoutingRecord,
+    pub rework_count: u32,
+    pub satisfaction: Option<u8>,
+}
+
+/// The routing decision a whistle (or a re-route) used, kept as it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingRecord {
+    pub generation: i64,
+    /// `single_cover`, `tie_break` or `fallback`.
+    pub rule: String,
+    pub near_border: bool,
+    pub border_distance_m: Option<f64>,
+    pub needs_supervisor: bool,
+    pub routed_lat: f64,
+    pub routed_lng: f64,
+    pub grid: Option<String>,
+    pub explanation: String,
+    pub departments: Vec<RoutedRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutedRecord {
+    pub department: String,
+    pub department_type: String,
+    /// `lead` or `assist`.
+    pub role: String,
+    pub jurisdiction: Option<String>,
+}
+
+/// One summoned department's share of a case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignmentRecord {
+    pub department: DepartmentId,
+    pub department_type: String,
+    pub role: AssignmentRole,
+    pub state: AssignmentState,
+    pub jurisdiction: Option<String>,
+    pub contacted: bool,
+    pub summoned_at: Timestamp,
+    pub report_in_at: Option<Timestamp>,
+    pub complete_at: Option<Timestamp>,
+    pub result: Option<String>,
+    pub result_attachments: Vec<AttachmentId>,
+}
+
+/// A timeline entry to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    /// `None` for the system.
+    pub actor: Option<UserId>,
+    pub department: Option<DepartmentId>,
+    pub text: String,
+    pub attachments: Vec<AttachmentId>,
+}
+
+/// Where an event sits in commit order: the writing transaction (PostgreSQL; 0 on SQLite), then the row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventPosition {
+    pub txid: i64,
+    pub id: i64,
+}
+
+/// A stored timeline entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub position: EventPosition,
+    pub report: ReportId,
+    pub sequence: i64,
+    pub author: UserId,
+    pub kind: EventKind,
+    pub actor: Option<UserId>,
+    pub department: Option<DepartmentId>,
+    pub at: Timestamp,
+    pub text: String,
+    pub attachments: Vec<AttachmentId>,
+}
+
+/// Whose events a stream follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFilter {
+    /// Every event of the author's reports.
+    Author(UserId),
+    /// Every event of the cases the department is summoned to.
+    Department(DepartmentId),
+}
+
+/// A department's request for more time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionRecord {
+    pub id: ExtensionId,
+    pub report: ReportId,
+    pub department: DepartmentId,
+    pub stage: DeadlineStage,
+    pub requested_due: Timestamp,
+    pub reason: String,
+    pub state: ExtensionState,
+    pub approved_due: Option<Timestamp>,
+    pub decision_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+}
+
+/// What a change writes besides the report and its assignments.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    /// At least one: every change is on the timeline.
+    pub events: Vec<NewEvent>,
+    pub extension: Option<ExtensionRecord>,
+}
+
+/// How `CreateReport` went.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    Created(ReportRecord),
+    /// The same id and payload were filed before: the report as it was first answered.
+    Replayed(ReportRecord),
+    /// The id was filed before with another payload or by another author.
+    Conflict,
+}
+
+/// Why a change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("report not found")]
+    NotFound,
+    /// The caller's etag is not the current version.
+    #[error("stale version")]
+    Stale,
+    /// The change itself refused.
+    #[error("change refused")]
+    Refused(E),
+}
+
+/// How a change names its report: by the report, or by the case it became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKey {
+    Report(ReportId),
+    Case(CaseId),
+}
+
+/// A listing filter for a department's inbox.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    /// Only assignments in this state; `None` lists every active one.
+    pub state: Option<AssignmentState>,
+    pub risk_grade: Option<RiskGrade>,
+}
+
+const ACTIVE_ASSIGNMENT_STATES: [AssignmentState; 3] = [
+    AssignmentState::Summoned,
+    AssignmentState::ReportedIn,
+    AssignmentState::Contacted,
+];
+
+/// How often a change without an etag re-reads and retries when a concurrent change won.
+const UNCHECKED_RETRIES: usize = 8;
+
+#[derive(Serialize, Deserialize)]
+struct PartyJson {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_number: Option<String>,
+    #[serde(default)]
+    relation: String,
+}
+
+fn corrupt(entity: &'static str, reason: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        entity,
+        reason: reason.to_string(),
+    }
+}
+
+fn parties_to_json(parties: &[Party]) -> String {
+    let rows: Vec<PartyJson> = parties
+        .iter()
+        .map(|p| PartyJson {
+            name: p.name.clone(),
+            phone: p.phone.as_ref().map(|v| v.as_str().to_owned()),
+            id_number: p.id_number.as_ref().map(|v| v.as_str().to_owned()),
+            relation: p.relation.clone(),
+        })
+        .collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn parties_from_json(text: &str) -> Result<Vec<Party>, StorageError> {
+    // Errors name the field only: the stored values are personal data.
+    let rows: Vec<PartyJson> =
+        serde_json::from_str(text).map_err(|_| corrupt("report", "parties are not valid JSON"))?;
+    rows.into_iter()
+        .map(|p| {
+            Ok(Party {
+                name: p.name,
+                phone: p
+                    .phone
+                    .map(|v| PhoneNumber::parse(&v))
+                    .transpose()
+                    .map_err(|_| corrupt("report", "a stored phone number is invalid"))?,
+                id_number: p
+                    .id_number
+                    .map(|v| IdNumber::parse(&v))
+                    .transpose()
+                    .map_err(|_| corrupt("report", "a stored identity number is invalid"))?,
+                relation: p.relation,
+            })
+        })
+        .collect()
+}
+
+fn ids_to_json(ids: &[AttachmentId]) -> String {
+    let rows: Vec<&str> = ids.iter().map(AttachmentId::as_str).collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn ids_from_json(entity: &'static str, text: &str) -> Result<Vec<AttachmentId>, StorageError> {
+    let rows: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt(entity, e))?;
+    rows.iter()
+        .map(|r| AttachmentId::parse(r).map_err(|e| corrupt(entity, e)))
+        .collect()
+}
+
+fn parse<T: std::str::FromStr>(entity: &'static str, text: &str) -> Result<T, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| corrupt(entity, e))
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_unix_millis()
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(ms)
+}
+
+fn assignment_from_model(m: assignment::Model) -> Result<AssignmentRecord, StorageError> {
+    Ok(AssignmentRecord {
+        department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("assignment", e))?,
+        department_type: m.department_type,
+        role: parse("assignment", &m.role)?,
+        state: parse("assignment", &m.state)?,
+        jurisdiction: m.jurisdiction,
+        contacted: m.contacted,
+        summoned_at: ts(m.summoned_at_ms),
+        report_in_at: m.report_in_at_ms.map(ts),
+        complete_at: m.complete_at_ms.map(ts),
+        result: m.result,
+        result_attachments: ids_from_json("assignment", &m.result_attachments)?,
+    })
+}
+
+fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assignment::ActiveModel {
+    assignment::ActiveModel {
+        report_id: Set(report.to_string()),
+        department_id: Set(a.department.as_str().to_owned()),
+        department_type: Set(a.department_type.clone()),
+        role: Set(a.role.as_str().to_owned()),
+        state: Set(a.state.as_str().to_owned()),
+        jurisdiction: Set(a.jurisdiction.clone()),
+        contacted: Set(a.contacted),
+        summoned_at_ms: Set(ms(a.summoned_at)),
+        report_in_at_ms: Set(a.report_in_at.map(ms)),
+        complete_at_ms: Set(a.complete_at.map(ms)),
+        result: Set(a.result.clone()),
+        result_attachments: Set(ids_to_json(&a.result_attachments)),
+    }
+}
+
+fn report_from_model(
+    m: report::Model,
+    assignments: Vec<assignment::Model>,
+) -> Result<ReportRecord, StorageError> {
+    let point = GeoPoint::new(m.latitude, m.longitude).map_err(|e| corrupt("report", e))?;
+    let system: CoordinateSystem = parse("report", &m.coordinate_system)?;
+    let case = match m.case_id {
+        Some(case_id) => Some(CaseRecord {
+            id: CaseId::parse(&case_id).map_err(|e| corrupt("report", e))?,
+            state: parse("report", m.case_state.as_deref().unwrap_or_default())?,
+            kind: parse("report", m.whistle_kind.as_deref().unwrap_or_default())?,
+            note: m.whistle_note.unwrap_or_default(),
+            whistled_at: ts(m.whistled_at_ms.unwrap_or(m.created_at_ms)),
+            routing: serde_json::from_str(m.routing.as_deref().unwrap_or("null"))
+                .map_err(|e| corrupt("report", e))?,
+            rework_count: u32::try_from(m.rework_count).map_err(|e| corrupt("report", e))?,
+            satisfaction: m
+                .satisfaction
+                .map(|s| u8::try_from(s).map_err(|e| corrupt("report", e)))
+                .transpose()?,
+        }),
+        None => None,
+    };
+    Ok(ReportRecord {
+        id: ReportId::parse(&m.id).map_err(|e| corrupt("report", e))?,
+        author: UserId::parse(&m.author_id).map_err(|e| corrupt("report", e))?,
+        grid: m
+            .grid_id
+            .map(|g| GridId::parse(&g).map_err(|e| corrupt("report", e)))
+            .transpose()?,
+        category: CategoryId::parse(&m.category_id).map_err(|e| corrupt("report", e))?,
+        description: m.description,
+        location: Position {
+            point,
+            system,
+            accuracy_m: m.accuracy_m,
+        },
+        observed_at: ts(m.observed_at_ms),
+        created_at: ts(m.created_at_ms),
+        updated_at: ts(m.updated_at_ms),
+        risk_grade: m
+            .risk_grade
+            .map(|g| parse::<RiskGrade>("report", &g))
+            .transpose()?,
+        parties: parties_from_json(&m.parties)?,
+        attachments: ids_from_json("report", &m.attachments)?,
+        state: parse("report", &m.state)?,
+        resolution: m.resolution,
+        version: m.version,
+        case,
+        assignments: assignments
+            .into_iter()
+            .map(assignment_from_model)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Every mutable column of a report, for the version-checked update.
+fn report_changes(r: &ReportRecord) -> report::ActiveModel {
+    let case = r.case.as_ref();
+    report::ActiveModel {
+        id: NotSet,
+        author_id: NotSet,
+        grid_id: NotSet,
+        category_id: NotSet,
+        description: NotSet,
+        latitude: NotSet,
+        longitude: NotSet,
+        coordinate_system: NotSet,
+        accuracy_m: NotSet,
+        observed_at_ms: NotSet,
+        created_at_ms: NotSet,
+        updated_at_ms: Set(ms(r.updated_at)),
+        risk_grade: Set(r.risk_grade.map(|g| g.as_str().to_owned())),
+        parties: NotSet,
+        attachments: NotSet,
+        request_hash: NotSet,
+        state: Set(r.state.as_str().to_owned()),
+        resolution: Set(r.resolution.clone()),
+        version: Set(r.version),
+        case_id: Set(case.map(|c| c.id.to_string())),
+        case_state: Set(case.map(|c| c.state.as_str().to_owned())),
+        whistle_kind: Set(case.map(|c| c.kind.as_str().to_owned())),
+        whistle_note: Set(case.map(|c| c.note.clone())),
+        whistled_at_ms: Set(case.map(|c| ms(c.whistled_at))),
+        routing: Set(case.map(|c| serde_json::to_string(&c.routing).unwrap_or_default())),
+        rework_count: Set(case.map_or(0, |c| i32::try_from(c.rework_count).unwrap_or(i32::MAX))),
+        satisfaction: Set(case.and_then(|c| c.satisfaction.map(i32::from))),
+    }
+}
+
+fn event_from_model(m: case_event::Model) -> Result<EventRecord, StorageError> {
+    Ok(EventRecord {
+        position: EventPosition {
+            txid: m.txid,
+            id: m.id,
+        },
+        report: ReportId::parse(&m.report_id).map_err(|e| corrupt("case event", e))?,
+        sequence: m.sequence,
+        author: UserId::parse(&m.author_id).map_err(|e| corrupt("case event", e))?,
+        kind: parse("case event", &m.kind)?,
+        actor: m
+            .actor_id
+            .map(|a| UserId::parse(&a).map_err(|e| corrupt("case event", e)))
+            .transpose()?,
+        department: m
+            .department_id
+            .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("case event", e)))
+            .transpose()?,
+        at: ts(m.at_ms),
+        text: m.text,
+        attachments: ids_from_json("case event", &m.attachments)?,
+    })
+}
+
+fn extension_from_model(m: extension::Model) -> Result<ExtensionRecord, StorageError> {
+    Ok(ExtensionRecord {
+        id: ExtensionId::parse(&m.id).map_err(|e| corrupt("extension", e))?,
+        report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
+        department: DepartmentId::parse(&m.department_id)
+            .map_err(|e| corrupt("extension", e))?,
+        stage: parse("extension", &m.stage)?,
+        requested_due: ts(m.requested_due_ms),
+        reason: m.reason,
+        state: parse("extension", &m.state)?,
+        approved_due: m.approved_due_ms.map(ts),
+        decision_reason: m.decision_reason,
+        created_at: ts(m.created_at_ms),
+        decided_at: m.decided_at_ms.map(ts),
+    })
+}
+
+async fn insert_events(
+    db: &impl ConnectionTrait,
+    report: &ReportRecord,
+    first_sequence: i64,
+    events: &[NewEvent],
+    at: Timestamp,
+) -> Result<(), StorageError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let models = events
+        .iter()
+        .zip(first_sequence..)
+        .map(|(e, sequence)| case_event::ActiveModel {
+            id: NotSet,
+            txid: NotSet,
+            report_id: Set(report.id.to_string()),
+            sequence: Set(sequence),
+            author_id: Set(report.author.to_string()),
+            kind: Set(e.kind.as_str().to_owned()),
+            actor_id: Set(e.actor.map(|a| a.to_string())),
+            department_id: Set(e.department.as_ref().map(|d| d.as_str().to_owned())),
+            at_ms: Set(ms(at)),
+            text: Set(e.text.clone()),
+            attachments: Set(ids_to_json(&e.attachments)),
+        });
+    case_event::Entity::insert_many(models)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn load_report(
+    db: &impl ConnectionTrait,
+    key: ReportKey,
+) -> Result<Option<ReportRecord>, StorageError> {
+    let found = match key {
+        ReportKey::Report(id) => report::Entity::find_by_id(id.to_string()).one(db).await?,
+        ReportKey::Case(id) => {
+            report::Entity::find()
+                .filter(report::Column::CaseId.eq(id.to_string()))
+                .one(db)
+                .await?
+        }
+    };
+    let Some(model) = found else {
+        return Ok(None);
+    };
+    let assignments = assignment::Entity::find()
+        .filter(assignment::Column::ReportId.eq(model.id.as_str()))
+        .order_by_asc(assignment::Column::SummonedAtMs)
+        .order_by_asc(assignment::Column::DepartmentId)
+        .all(db)
+        .await?;
+    report_from_model(model, assignments).map(Some)
+}
+
+/// Loads many reports with their assignments, in the order of `models`.
+async fn with_assignments(
+    db: &impl ConnectionTrait,
+    models: Vec<report::Model>,
+) -> Result<Vec<ReportRecord>, StorageError> {
+    let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
+    let mut all = if ids.is_empty() {
+        Vec::new()
+    } else {
+        assignment::Entity::find()
+            .filter(assignment::Column::ReportId.is_in(ids))
+            .order_by_asc(assignment::Column::SummonedAtMs)
+            .order_by_asc(assignment::Column::DepartmentId)
+            .all(db)
+            .await?
+    };
+    models
+        .into_iter()
+        .map(|m| {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut all).into_iter().partition(|a| a.report_id == m.id);
+            all = rest;
+            report_from_model(m, mine)
+        })
+        .collect()
+}
+
+/// The report as `CreateReport` first answered it, rebuilt from what was filed.
+fn as_first_answered(mut record: ReportRecord) -> ReportRecord {
+    record.state = ReportState::Open;
+    record.resolution = None;
+    record.version = 1;
+    record.updated_at = record.created_at;
+    record.case = None;
+    record.assignments.clear();
+    record
+}
+
+impl Store {
+    /// Runs `f` in a write transaction: through the group-commit writer on SQLite, in its own transaction on PostgreSQL; answers after the commit.
+    pub(super) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f).await,
+            None => {
+                use sea_orm::TransactionTrait;
+                let txn = self.db.begin().await.map_err(StorageError::from)?;
+                match f(&txn).await {
+                    Ok(value) => {
+                        txn.commit()
+                            .await
+                            .map_err(|e| StorageError::CommitFailed(e.to_string()))?;
+                        self.committed.send_modify(|n| *n = n.wrapping_add(1));
+                        Ok(value)
+                    }
+                    Err(err) => {
+                        let _ = txn.rollback().await;
+                        Err(err)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Files a report and its first timeline event, or recognises a retry of one already filed.
+    #[instrument(skip_all, fields(report = %new.id))]
+    pub async fn create_report(
+        &self,
+        new: NewReport,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, StorageError> {
+        self.write(move |txn| {
+            Box::pin(async move {
+                let record = ReportRecord {
+                    id: new.id,
+                    author: new.author,
+                    grid: new.grid,
+                    category: new.category,
+                    description: new.description,
+                    location: new.location,
+                    observed_at: new.observed_at,
+                    created_at: now,
+                    updated_at: now,
+                    risk_grade: new.risk_grade,
+                    parties: new.parties,
+                    attachments: new.attachments,
+                    state: ReportState::Open,
+                    resolution: None,
+                    version: 1,
+                    case: None,
+                    assignments: Vec::new(),
+                };
+                let model = report::ActiveModel {
+                    id: Set(record.id.to_string()),
+                    author_id: Set(record.author.to_string()),
+                    grid_id: Set(record.grid.as_ref().map(|g| g.as_str().to_owned())),
+                    category_id: Set(record.category.as_str().to_owned()),
+                    description: Set(record.description.clone()),
+                    latitude: Set(record.location.point.lat()),
+                    longitude: Set(record.location.point.lng()),
+                    coordinate_system: Set(record.location.system.as_str().to_owned()),
+                    accuracy_m: Set(record.location.accuracy_m),
+                    observed_at_ms: Set(ms(record.observed_at)),
+                    created_at_ms: Set(ms(now)),
+                    updated_at_ms: Set(ms(now)),
+                    risk_grade: Set(record.risk_grade.map(|g| g.as_str().to_owned())),
+                    parties: Set(parties_to_json(&record.parties)),
+                    attachments: Set(ids_to_json(&record.attachments)),
+                    request_hash: Set(new.request_hash.clone()),
+                    state: Set(record.state.as_str().to_owned()),
+                    resolution: Set(None),
+                    version: Set(1),
+                    case_id: Set(None),
+                    case_state: Set(None),
+                    whistle_kind: Set(None),
+                    whistle_note: Set(None),
+                    whistled_at_ms: Set(None),
+                    routing: Set(None),
+                    rework_count: Set(0),
+                    satisfaction: Set(None),
+                };
+                let inserted = report::Entity::insert(model)
+                    .on_conflict(
+                        OnConflict::column(report::Column::Id)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(|err| StorageError::classify(err, "report", "user"))?;
+                if inserted == 0 {
+                    let existing = report::Entity::find_by_id(record.id.to_string())
+                        .one(txn)
+                        .await?
+                        .ok_or(StorageError::NotFound { entity: "report" })?;
+                    if existing.author_id != record.author.to_string()
+                        || existing.request_hash != new.request_hash
+                    {
+                        return Ok(CreateOutcome::Conflict);
+                    }
+                    let stored = report_from_model(existing, Vec::new())?;
+                    return Ok(CreateOutcome::Replayed(as_first_answered(stored)));
+                }
+                let event = NewEvent {
+                    kind: EventKind::Reported,
+                    actor: Some(record.author),
+                    department: None,
+                    text: String::new(),
+                    attachments: record.attachments.clone(),
+                };
+                insert_events(txn, &record, 1, &[event], now).await?;
+                Ok(CreateOutcome::Created(record))
+            })
+        })
+        .await
+    }
+
+    /// The report (or the case's report) with its assignments.
+    #[instrument(skip_all, fields(key = ?key))]
+    pub async fn get_report(&self, key: ReportKey) -> Result<ReportRecord, StorageError> {
+        let entity = match key {
+            ReportKey::Report(_) => "report",
+            ReportKey::Case(_) => "case",
+        };
+        load_report(&self.db, key)
+            .await?
+            .ok_or(StorageError::NotFound { entity })
+    }
+
+    /// Lists an author's reports by id (time-ordered), starting after `after`.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn list_reports_by_author(
+        &self,
+        author: &UserId,
+        state: Option<ReportState>,
+        after: Option<&ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, StorageError> {
+        let mut query = report::Entity::find()
+            .filter(report::Column::AuthorId.eq(author.to_string()))
+            .order_by_asc(report::Column::Id);
+        if let Some(state) = state {
+            query = query.filter(report::Column::State.eq(state.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(report::Column::Id.gt(after.to_string()));
+        }
+        let models = query.limit(limit).all(&self.db).await?;
+        with_assignments(&self.db, models).await
+    }
+
+    /// Lists the cases a department is summoned to, by report id, starting after `after`.
+    #[instrument(skip_all, fields(department = %department, limit))]
+    pub async fn list_inbox(
+        &self,
+        department: &DepartmentId,
+        filter: &InboxFilter,
+        after: Option<&ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, StorageError> {
+        let states: Vec<&str> = match filter.state {
+            Some(state) => vec![state.as_str()],
+            None => ACTIVE_ASSIGNMENT_STATES.iter().map(|s| s.as_str()).collect(),
+        };
+        let mut summoned = Query::select();
+        summoned
+            .column(assignment::Column::ReportId)
+            .from(assignment::Entity)
+            .and_where(assignment::Column::DepartmentId.eq(department.as_str()))
+            .and_where(assignment::Column::State.is_in(states));
+        let mut query = report::Entity::find()
+            .filter(report::Column::Id.in_subquery(summoned))
+            .order_by_asc(report::Column::Id);
+        if let Some(grade) = filter.risk_grade {
+            query = query.filter(report::Column::RiskGrade.eq(grade.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(report::Column::Id.gt(after.to_string()));
+        }
+        let models = query.limit(limit).all(&self.db).await?;
+        with_assignments(&self.db, models).await
+    }
+
+    /// Applies a change to a report and its case: `change` edits the record and returns the events (at least one) and rows to append.
+    ///
+    /// With `expected_version` a concurrent change is [`UpdateError::Stale`]; without, the change is re-read and retried.
+    #[instrument(skip_all, fields(key = ?key))]
+    pub async fn update_report<E, F>(
+        &self,
+        key: ReportKey,
+        expected_version: Option<i64>,
+        now: Timestamp,
+        change: F,
+    ) -> Result<ReportRecord, UpdateError<E>>
+    where
+        F: FnMut(&mut ReportRecord) -> Result<Effects, E> + Clone + Send + 'static,
+        E: Send + 'static,
+    {
+        for _ in 0..UNCHECKED_RETRIES {
+            let mut change = change.clone();
+            let attempt = self
+                .write(move |txn| {
+                    Box::pin(async move {
+                        let current = load_report(txn, key).await?.ok_or(UpdateError::NotFound)?;
+                        let id = current.id.to_string();
+                        if expected_version.is_some_and(|v| v != current.version) {
+                            return Err(UpdateError::Stale);
+                        }
+                        let mut next = current.clone();
+                        let effects = change(&mut next).map_err(UpdateError::Refused)?;
+                        next.updated_at = now;
+                        next.version = current.version + effects.events.len() as i64;
+                        let updated = report::Entity::update_many()
+                            .set(report_changes(&next))
+                            .filter(report::Column::Id.eq(id.as_str()))
+                            .filter(report::Column::Version.eq(current.version))
+                            .exec(txn)
+                            .await
+                            .map_err(StorageError::from)?;
+                        if updated.rows_affected == 0 {
+                            return Ok(None);
+                        }
+                        for a in &next.assignments {
+                            match current.assignments.iter().find(|c| c.department == a.department) {
+                                Some(old) if old == a => {}
+                                Some(_) => {
+                                    assignment::Entity::update(assignment_model(&next.id, a))
+                                        .exec(txn)
+                                        .await
+                                        .map_err(StorageError::from)?;
+                                }
+                                None => {
+                                    assignment::Entity::insert(assignment_model(&next.id, a))
+                                        .exec_without_returning(txn)
+                                        .await
+                                        .map_err(|e| {
+                                            StorageError::classify(e, "assignment", "department")
+                                        })?;
+                                }
+                            }
+                        }
+                        insert_events(txn, &next, current.version + 1, &effects.events, now)
+                            .await?;
+                        if let Some(x) = &effects.extension {
+                            extension::Entity::insert(extension::ActiveModel {
+                                id: Set(x.id.to_string()),
+                                report_id: Set(x.report.to_string()),
+                                department_id: Set(x.department.as_str().to_owned()),
+                                stage: Set(x.stage.as_str().to_owned()),
+                                requested_due_ms: Set(ms(x.requested_due)),
+                                reason: Set(x.reason.clone()),
+                                state: Set(x.state.as_str().to_owned()),
+                                approved_due_ms: Set(x.approved_due.map(ms)),
+                                decision_reason: Set(x.decision_reason.clone()),
+                                created_at_ms: Set(ms(x.created_at)),
+                                decided_at_ms: Set(x.decided_at.map(ms)),
+                            })
+                            .exec_without_returning(txn)
+                            .await
+                            .map_err(StorageError::from)?;
+                        }
+                        Ok(Some(next))
+                    })
+                })
+                .await?;
+            match attempt {
+                Some(record) => return Ok(record),
+                None if expected_version.is_some() => return Err(UpdateError::Stale),
+                None => continue,
+            }
+        }
+        Err(UpdateError::Stale)
+    }
+
+    /// The report's whole timeline, oldest first.
+    #[instrument(skip_all, fields(report = %id))]
+    pub async fn timeline(&self, id: &ReportId) -> Result<Vec<EventRecord>, StorageError> {
+        case_event::Entity::find()
+            .filter(case_event::Column::ReportId.eq(id.to_string()))
+            .order_by_asc(case_event::Column::Sequence)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(event_from_model)
+            .collect()
+    }
+
+    /// Extension requests on a report, oldest first.
+    pub async fn extensions(&self, id: &ReportId) -> Result<Vec<ExtensionRecord>, StorageError> {
+        extension::Entity::find()
+            .filter(extension::Column::ReportId.eq(id.to_string()))
+            .order_by_asc(extension::Column::CreatedAtMs)
+            .order_by_asc(extension::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(extension_from_model)
+            .collect()
+    }
+
+    /// Where a stream that starts now begins: it sees every event committed after this call, and perhaps a few just before.
+    pub async fn event_horizon(&self) -> Result<EventPosition, StorageError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let last = case_event::Entity::find()
+                    .order_by_desc(case_event::Column::Id)
+                    .one(&self.db)
+                    .await?;
+                Ok(EventPosition {
+                    txid: 0,
+                    id: last.map_or(0, |e| e.id),
+                })
+            }
+            Backend::Postgres => {
+                let row = self
+                    .db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        sea_orm::DbBackend::Postgres,
+                        "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin",
+                    ))
+                    .await?
+                    .ok_or(StorageError::NotFound {
+                        entity: "snapshot",
+                    })?;
+                let xmin: i64 = row.try_get("", "xmin")?;
+                Ok(EventPosition { txid: xmin, id: 0 })
+            }
+        }
+    }
+
+    /// Events after `after` in commit order, for one author or department, at most `limit`.
+    ///
+    /// On PostgreSQL only transactions older than every running one are read, so no event can later commit behind the returned positions.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: EventPosition,
+        limit: u64,
+    ) -> Result<Vec<EventRecord>, StorageError> {
+        let mut query = case_event::Entity::find();
+        query = match filter {
+            EventFilter::Author(author) => {
+                query.filter(case_event::Column::AuthorId.eq(author.to_string()))
+            }
+            EventFilter::Department(department) => {
+                let mut summoned = Query::select();
+                summoned
+                    .column(assignment::Column::ReportId)
+                    .from(assignment::Entity)
+                    .and_where(assignment::Column::DepartmentId.eq(department.as_str()));
+                query.filter(case_event::Column::ReportId.in_subquery(summoned))
+            }
+        };
+        query = match self.backend {
+            Backend::Sqlite => query.filter(case_event::Column::Id.gt(after.id)),
+            Backend::Postgres => query
+                .filter(
+                    Condition::any()
+                        .add(case_event::Column::Txid.gt(after.txid))
+                        .add(
+                            Condition::all()
+                                .add(case_event::Column::Txid.eq(after.txid))
+                                .add(case_event::Column::Id.gt(after.id)),
+                        ),
+                )
+                .filter(Expr::cust(
+                    "txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint",
+                )),
+        };
+        query
+            .order_by_asc(case_event::Column::Txid)
+            .order_by_asc(case_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(event_from_model)
+            .collect()
+    }
+
+    /// The attachments among `ids` that `owner` has not uploaded completely.
+    pub async fn missing_uploads(
+        &self,
+        owner: &UserId,
+        ids: &[AttachmentId],
+    ) -> Result<Vec<AttachmentId>, StorageError> {
+        let found: Vec<String> = upload::Entity::find()
+            .select_only()
+            .column(upload::Column::Sha256)
+            .filter(upload::Column::OwnerId.eq(owner.to_string()))
+            .filter(upload::Column::Sha256.is_in(ids.iter().map(AttachmentId::as_str)))
+            .filter(upload::Column::CompletedAtMs.is_not_null())
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(ids
+            .iter()
+            .filter(|id| !found.iter().any(|f| f == id.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    /// A receiver that ticks after every committed write of this process, for streams to wake on.
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+}
