@@ -169,10 +169,10 @@ mod tests {
                 departments: &[police.clone(), housing.clone()],
             });
             let theirs = actor.authorize(Action::WorkCase {
-                departments: &[police.clone()],
+                departments: std::slice::from_ref(&police),
             });
             let read_theirs = actor.authorize(Action::ReadCase {
-                departments: &[police.clone()],
+                departments: std::slice::from_ref(&police),
             });
             match role {
                 Role::GridWorker => {

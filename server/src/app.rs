@@ -21,9 +21,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{AdminApi, AuthApi, PendingCases, PendingDevices, PendingSupervision, ReportApi};
+use crate::api::{AdminApi, AuthApi, CaseApi, PendingDevices, PendingSupervision, ReportApi};
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
+use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
@@ -162,9 +163,7 @@ pub async fn run(
         .set_serving::<DeviceServiceServer<PendingDevices>>()
         .await;
     health.set_serving::<ReportServiceServer<ReportApi>>().await;
-    health
-        .set_serving::<CaseServiceServer<PendingCases>>()
-        .await;
+    health.set_serving::<CaseServiceServer<CaseApi>>().await;
     health
         .set_serving::<SupervisionServiceServer<PendingSupervision>>()
         .await;
@@ -191,9 +190,21 @@ pub async fn run(
         AdminServiceServer::new(AdminApi::new(store.clone(), clock.clone(), routing.clone()))
             .max_decoding_message_size(config.max_import_bytes);
     let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
-    let reports =
-        ReportServiceServer::new(ReportApi::new(routing)).max_decoding_message_size(limit);
-    let cases = CaseServiceServer::new(PendingCases).max_decoding_message_size(limit);
+    let service = Arc::new(LoopService::new(
+        store.clone(),
+        routing.clone(),
+        clock.clone(),
+        config.closed_loop,
+    ));
+    let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let reports = ReportServiceServer::new(ReportApi::new(
+        routing,
+        service.clone(),
+        streams_stopped.clone(),
+    ))
+    .max_decoding_message_size(limit);
+    let cases = CaseServiceServer::new(CaseApi::new(service, streams_stopped))
+        .max_decoding_message_size(limit);
     let supervision =
         SupervisionServiceServer::new(PendingSupervision).max_decoding_message_size(limit);
 
@@ -225,6 +236,8 @@ pub async fn run(
         () = shutdown => {}
     }
     let _ = refresher_stop.send(());
+    // Watch streams never end on their own; they must, for the drain to finish.
+    let _ = stop_streams.send(true);
     let _ = (&mut refresher.0).await;
     info!(drain_timeout = ?config.drain_timeout, "shutting down");
     health.set_not_serving::<AuthServiceServer<AuthApi>>().await;

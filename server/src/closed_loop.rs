@@ -210,12 +210,12 @@ fn settle(record: &mut ReportRecord, next: &Loop, decision: Option<&Decision>, n
             stored.contacted = a.contacted;
             continue;
         }
-        let routed = decision.and_then(|d| d.summoned.iter().find(|s| s.department == a.department));
+        let routed =
+            decision.and_then(|d| d.summoned.iter().find(|s| s.department == a.department));
         record.assignments.push(AssignmentRecord {
             department: a.department.clone(),
-            department_type: routed.map_or_else(String::new, |s| {
-                s.department_type.as_str().to_owned()
-            }),
+            department_type: routed
+                .map_or_else(String::new, |s| s.department_type.as_str().to_owned()),
             role: a.role,
             state: a.state,
             jurisdiction: routed.and_then(|s| s.jurisdiction.clone()),
@@ -229,7 +229,12 @@ fn settle(record: &mut ReportRecord, next: &Loop, decision: Option<&Decision>, n
     }
 }
 
-fn event(kind: EventKind, actor: &Actor, department: Option<DepartmentId>, text: String) -> NewEvent {
+fn event(
+    kind: EventKind,
+    actor: &Actor,
+    department: Option<DepartmentId>,
+    text: String,
+) -> NewEvent {
     NewEvent {
         kind,
         actor: Some(actor.user_id),
@@ -240,7 +245,11 @@ fn event(kind: EventKind, actor: &Actor, department: Option<DepartmentId>, text:
 }
 
 /// Turns the state machine's changes into timeline events with the caller's details.
-fn events_of(changes: Vec<Change>, actor: &Actor, text: impl Fn(&Change) -> String) -> Vec<NewEvent> {
+fn events_of(
+    changes: Vec<Change>,
+    actor: &Actor,
+    text: impl Fn(&Change) -> String,
+) -> Vec<NewEvent> {
     changes
         .into_iter()
         .map(|c| {
@@ -267,6 +276,10 @@ impl LoopService {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Files a report; a retry of the same id and payload returns the first answer (`true` says it was a retry).
@@ -580,8 +593,8 @@ impl LoopService {
         let now = self.clock.now();
         let actor = actor.clone();
         // Chosen once, so a retried write stores the same request.
-        let extension_id = matches!(action, CaseAction::RequestExtension { .. })
-            .then(ExtensionId::generate);
+        let extension_id =
+            matches!(action, CaseAction::RequestExtension { .. }).then(ExtensionId::generate);
         let record = self
             .change(ReportKey::Case(id), etag, move |record| {
                 actor

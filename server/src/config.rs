@@ -191,6 +191,12 @@ pub struct ServeArgs {
     /// How often to check the database for boundaries or a catalogue newer than the table in force (another replica's import), in seconds.
     #[arg(long, env = "GRIDWHISTLE_ROUTING_REFRESH_SECS", default_value_t = 5)]
     pub routing_refresh_secs: u64,
+    /// How long a grid worker's phone may stay offline, in days: older observations are refused, and report idempotency keys are kept at least this long.
+    #[arg(long, env = "GRIDWHISTLE_MAX_OFFLINE_DAYS", default_value_t = 14)]
+    pub max_offline_days: u64,
+    /// How far a device clock may run ahead of the server's, in seconds.
+    #[arg(long, env = "GRIDWHISTLE_CLOCK_SKEW_SECS", default_value_t = 300)]
+    pub clock_skew_secs: u64,
     /// Loads the sample district (departments, demo users, grids, jurisdictions, catalogue) into an empty database.
     #[arg(long, env = "GRIDWHISTLE_DEMO")]
     pub demo: bool,
@@ -245,6 +251,7 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     pub near_border_meters: f64,
     pub routing_refresh: Duration,
+    pub closed_loop: crate::closed_loop::LoopSettings,
     pub demo: bool,
 }
 
@@ -267,6 +274,10 @@ impl ServerConfig {
             cors_allowed_origins: serve.cors_allowed_origins.clone(),
             near_border_meters: serve.near_border_meters,
             routing_refresh: Duration::from_secs(serve.routing_refresh_secs.max(1)),
+            closed_loop: crate::closed_loop::LoopSettings {
+                max_offline: Duration::from_secs(serve.max_offline_days.max(1) * 24 * 3600),
+                clock_skew: Duration::from_secs(serve.clock_skew_secs),
+            },
             demo: serve.demo,
         }
     }

@@ -1,6 +1,7 @@
 //! The test harness: `spawn_app()` starts a real server on a fresh database and hands back typed gRPC clients, and `TestDatabase` gives each test its own SQLite file or PostgreSQL database.
 
 pub mod database;
+pub mod district;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

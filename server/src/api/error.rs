@@ -41,6 +41,9 @@ pub enum ApiError {
     NotFound { resource: &'static str },
     #[error("{resource} already exists")]
     AlreadyExists { resource: &'static str },
+    /// The object exists and the request disagrees with it, for the reason given.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
     #[error("the object changed since it was read")]
@@ -135,13 +138,12 @@ impl From<ApiError> for Status {
             ApiError::AlreadyExists { resource } => {
                 Status::already_exists(format!("{resource} already exists"))
             }
+            ApiError::Conflict(reason) => Status::already_exists(reason),
             ApiError::FailedPrecondition(reason) => Status::failed_precondition(reason),
             ApiError::Aborted => {
                 Status::aborted("the object changed since it was read; read it again and retry")
             }
-            ApiError::Unavailable => {
-                Status::unavailable("the write was not committed; retry it")
-            }
+            ApiError::Unavailable => Status::unavailable("the write was not committed; retry it"),
             ApiError::Unimplemented { rpc } => {
                 Status::unimplemented(format!("{rpc} is not implemented yet"))
             }
@@ -191,6 +193,7 @@ mod tests {
                 ApiError::AlreadyExists {
                     resource: "department",
                 },
+                ApiError::Conflict("report_id was used for another report".to_owned()),
                 ApiError::FailedPrecondition("case is closed".to_owned()),
                 ApiError::Aborted,
                 ApiError::Unavailable,
@@ -203,6 +206,7 @@ mod tests {
                 PermissionDenied: the caller's role may not do this
                 NotFound: user not found
                 AlreadyExists: department already exists
+                AlreadyExists: report_id was used for another report
                 FailedPrecondition: case is closed
                 Aborted: the object changed since it was read; read it again and retry
                 Unavailable: the write was not committed; retry it

@@ -2,13 +2,17 @@
 
 mod admin;
 mod auth;
+mod case;
+mod closed_loop;
 mod convert;
 pub mod error;
+mod feed;
 mod pending;
 mod report;
 mod routing;
 
 pub use admin::AdminApi;
 pub use auth::AuthApi;
-pub use pending::{PendingCases, PendingDevices, PendingSupervision};
+pub use case::CaseApi;
+pub use pending::{PendingDevices, PendingSupervision};
 pub use report::ReportApi;

@@ -56,22 +56,6 @@ pending_service! {
 }
 
 pending_service! {
-    /// `CaseService`: the department duty console (the whistle-loop issue).
-    PendingCases: v1::case_service_server::CaseService {
-        fn list_inbox(v1::ListInboxRequest) -> v1::ListInboxResponse = "CaseService.ListInbox";
-        fn get_case(v1::GetCaseRequest) -> v1::GetCaseResponse = "CaseService.GetCase";
-        fn report_in(v1::ReportInRequest) -> v1::ReportInResponse = "CaseService.ReportIn";
-        fn record_contact(v1::RecordContactRequest) -> v1::RecordContactResponse = "CaseService.RecordContact";
-        fn post_progress(v1::PostProgressRequest) -> v1::PostProgressResponse = "CaseService.PostProgress";
-        fn return_case(v1::ReturnCaseRequest) -> v1::ReturnCaseResponse = "CaseService.ReturnCase";
-        fn request_extension(v1::RequestExtensionRequest) -> v1::RequestExtensionResponse = "CaseService.RequestExtension";
-        fn complete_case(v1::CompleteCaseRequest) -> v1::CompleteCaseResponse = "CaseService.CompleteCase";
-        fn acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest) -> v1::AcknowledgeSupervisionLetterResponse = "CaseService.AcknowledgeSupervisionLetter";
-        stream watch_inbox(v1::WatchInboxRequest) -> WatchInboxStream<v1::WatchInboxResponse> = "CaseService.WatchInbox";
-    }
-}
-
-pending_service! {
     /// `SupervisionService`: deadlines, escalations and KPIs (the deadline issue).
     PendingSupervision: v1::supervision_service_server::SupervisionService {
         fn list_overdue(v1::ListOverdueRequest) -> v1::ListOverdueResponse = "SupervisionService.ListOverdue";

@@ -2,10 +2,9 @@
 
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
-    AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId,
-    CoordinateSystem, DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState,
-    GeoPoint, GridId, IdNumber, Party, PhoneNumber, ReportId, ReportState, RiskGrade, Timestamp,
-    UserId, WhistleKind,
+    AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId, CoordinateSystem,
+    DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState, GeoPoint, GridId,
+    IdNumber, Party, PhoneNumber, ReportId, ReportState, RiskGrade, Timestamp, UserId, WhistleKind,
 };
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
@@ -410,11 +409,25 @@ fn report_from_model(
         resolution: m.resolution,
         version: m.version,
         case,
-        assignments: assignments
-            .into_iter()
-            .map(assignment_from_model)
-            .collect::<Result<_, _>>()?,
+        assignments: sorted(
+            assignments
+                .into_iter()
+                .map(assignment_from_model)
+                .collect::<Result<_, _>>()?,
+        ),
     })
+}
+
+/// Leads first, then in the order departments were summoned.
+fn sorted(mut assignments: Vec<AssignmentRecord>) -> Vec<AssignmentRecord> {
+    assignments.sort_by(|a, b| {
+        (a.role != AssignmentRole::Lead, a.summoned_at, &a.department).cmp(&(
+            b.role != AssignmentRole::Lead,
+            b.summoned_at,
+            &b.department,
+        ))
+    });
+    assignments
 }
 
 /// Every mutable column of a report, for the version-checked update.
@@ -479,8 +492,7 @@ fn extension_from_model(m: extension::Model) -> Result<ExtensionRecord, StorageE
     Ok(ExtensionRecord {
         id: ExtensionId::parse(&m.id).map_err(|e| corrupt("extension", e))?,
         report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
-        department: DepartmentId::parse(&m.department_id)
-            .map_err(|e| corrupt("extension", e))?,
+        department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("extension", e))?,
         stage: parse("extension", &m.stage)?,
         requested_due: ts(m.requested_due_ms),
         reason: m.reason,
@@ -568,8 +580,9 @@ async fn with_assignments(
     models
         .into_iter()
         .map(|m| {
-            let (mine, rest): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut all).into_iter().partition(|a| a.report_id == m.id);
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut all)
+                .into_iter()
+                .partition(|a| a.report_id == m.id);
             all = rest;
             report_from_model(m, mine)
         })
@@ -755,7 +768,10 @@ impl Store {
     ) -> Result<Vec<ReportRecord>, StorageError> {
         let states: Vec<&str> = match filter.state {
             Some(state) => vec![state.as_str()],
-            None => ACTIVE_ASSIGNMENT_STATES.iter().map(|s| s.as_str()).collect(),
+            None => ACTIVE_ASSIGNMENT_STATES
+                .iter()
+                .map(|s| s.as_str())
+                .collect(),
         };
         let mut summoned = Query::select();
         summoned
@@ -816,7 +832,11 @@ impl Store {
                             return Ok(None);
                         }
                         for a in &next.assignments {
-                            match current.assignments.iter().find(|c| c.department == a.department) {
+                            match current
+                                .assignments
+                                .iter()
+                                .find(|c| c.department == a.department)
+                            {
                                 Some(old) if old == a => {}
                                 Some(_) => {
                                     assignment::Entity::update(assignment_model(&next.id, a))
@@ -854,6 +874,7 @@ impl Store {
                             .await
                             .map_err(StorageError::from)?;
                         }
+                        next.assignments = sorted(next.assignments);
                         Ok(Some(next))
                     })
                 })
@@ -914,9 +935,7 @@ impl Store {
                         "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin",
                     ))
                     .await?
-                    .ok_or(StorageError::NotFound {
-                        entity: "snapshot",
-                    })?;
+                    .ok_or(StorageError::NotFound { entity: "snapshot" })?;
                 let xmin: i64 = row.try_get("", "xmin")?;
                 Ok(EventPosition { txid: xmin, id: 0 })
             }

@@ -22,16 +22,15 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use tracing::instrument;
 
+pub use cases::{
+    AssignmentRecord, CaseRecord, CreateOutcome, Effects, EventFilter, EventPosition, EventRecord,
+    ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord,
+    RoutingRecord, UpdateError,
+};
 use entity::{department, grid, refresh_token, signing_key, user};
 pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,
-};
-pub use cases::{
-    AssignmentRecord, CaseRecord, CreateOutcome, Effects, EventFilter, EventPosition,
-    EventRecord, ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord,
-    RoutedRecord,
-    RoutingRecord, UpdateError,
 };
 pub use routing::{
     BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,

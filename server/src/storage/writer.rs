@@ -78,9 +78,9 @@ impl Writer {
                 };
                 Box::new(move |commit: Option<&DbErr>| {
                     let answer = match (result, commit) {
-                        (Ok(_), Some(err)) => Err(E::from(StorageError::CommitFailed(
-                            err.to_string(),
-                        ))),
+                        (Ok(_), Some(err)) => {
+                            Err(E::from(StorageError::CommitFailed(err.to_string())))
+                        }
                         (result, _) => result,
                     };
                     let _ = reply.send(answer);

@@ -141,14 +141,23 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Reports::Table)
-                    .col(ColumnDef::new(Reports::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Reports::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Reports::AuthorId).string().not_null())
                     .col(ColumnDef::new(Reports::GridId).string().null())
                     .col(ColumnDef::new(Reports::CategoryId).string().not_null())
                     .col(text(Reports::Description))
                     .col(ColumnDef::new(Reports::Latitude).double().not_null())
                     .col(ColumnDef::new(Reports::Longitude).double().not_null())
-                    .col(ColumnDef::new(Reports::CoordinateSystem).string().not_null())
+                    .col(
+                        ColumnDef::new(Reports::CoordinateSystem)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Reports::AccuracyM).double().not_null())
                     .col(big(Reports::ObservedAtMs))
                     .col(big(Reports::CreatedAtMs))
@@ -192,15 +201,31 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Assignments::Table)
                     .col(ColumnDef::new(Assignments::ReportId).string().not_null())
-                    .col(ColumnDef::new(Assignments::DepartmentId).string().not_null())
-                    .col(ColumnDef::new(Assignments::DepartmentType).string().not_null())
+                    .col(
+                        ColumnDef::new(Assignments::DepartmentId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Assignments::DepartmentType)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Assignments::Role).string().not_null())
                     .col(ColumnDef::new(Assignments::State).string().not_null())
                     .col(ColumnDef::new(Assignments::Jurisdiction).string().null())
                     .col(ColumnDef::new(Assignments::Contacted).boolean().not_null())
                     .col(big(Assignments::SummonedAtMs))
-                    .col(ColumnDef::new(Assignments::ReportInAtMs).big_integer().null())
-                    .col(ColumnDef::new(Assignments::CompleteAtMs).big_integer().null())
+                    .col(
+                        ColumnDef::new(Assignments::ReportInAtMs)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Assignments::CompleteAtMs)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Assignments::Result).text().null())
                     .col(text(Assignments::ResultAttachments))
                     .primary_key(
@@ -303,14 +328,23 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Extensions::Table)
-                    .col(ColumnDef::new(Extensions::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Extensions::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Extensions::ReportId).string().not_null())
                     .col(ColumnDef::new(Extensions::DepartmentId).string().not_null())
                     .col(ColumnDef::new(Extensions::Stage).string().not_null())
                     .col(big(Extensions::RequestedDueMs))
                     .col(text(Extensions::Reason))
                     .col(ColumnDef::new(Extensions::State).string().not_null())
-                    .col(ColumnDef::new(Extensions::ApprovedDueMs).big_integer().null())
+                    .col(
+                        ColumnDef::new(Extensions::ApprovedDueMs)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Extensions::DecisionReason).text().null())
                     .col(big(Extensions::CreatedAtMs))
                     .col(ColumnDef::new(Extensions::DecidedAtMs).big_integer().null())
@@ -336,7 +370,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Attachments::Table)
-                    .col(ColumnDef::new(Attachments::Sha256).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Attachments::Sha256)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Attachments::ContentType).string().not_null())
                     .col(big(Attachments::SizeBytes))
                     .col(big(Attachments::CreatedAtMs))
@@ -347,7 +386,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Uploads::Table)
-                    .col(ColumnDef::new(Uploads::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Uploads::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Uploads::OwnerId).string().not_null())
                     .col(big(Uploads::TotalSize))
                     .col(ColumnDef::new(Uploads::Sha256).string().not_null())

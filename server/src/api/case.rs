@@ -1,0 +1,302 @@
+//! `CaseService`: the department duty console, for duty officers and department heads of the summoned departments only.
+
+use std::sync::Arc;
+
+use gridwhistle_domain::{CaseId, ReportId};
+use gridwhistle_proto::v1::{self, case_service_server::CaseService};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::closed_loop as loop_api;
+use super::convert::{PageRequest, Violations, caller};
+use super::error::ApiError;
+use super::feed::follow;
+use super::pending::{BoxStream, pending};
+use super::routing::position;
+use crate::closed_loop::{CaseAction, LoopService};
+use crate::storage::{EventFilter, InboxFilter, ReportRecord};
+
+#[derive(Debug, Clone)]
+pub struct CaseApi {
+    service: Arc<LoopService>,
+    stop: watch::Receiver<bool>,
+}
+
+impl CaseApi {
+    pub fn new(service: Arc<LoopService>, stop: watch::Receiver<bool>) -> Self {
+        Self { service, stop }
+    }
+
+    /// Runs a department action on the case named `name` and answers with the case.
+    async fn act(
+        &self,
+        actor: &gridwhistle_domain::Actor,
+        id: CaseId,
+        action: CaseAction,
+        etag: Option<i64>,
+    ) -> Result<(ReportRecord, Option<v1::Extension>), Status> {
+        let (record, extension) = self
+            .service
+            .act(actor, id, action, etag)
+            .await
+            .map_err(ApiError::from)?;
+        let extension = extension.map(|x| loop_api::extension_to_proto(&id, &x));
+        Ok((record, extension))
+    }
+}
+
+fn case_of(actor: &gridwhistle_domain::Actor, record: &ReportRecord) -> Option<v1::Case> {
+    loop_api::case_to_proto(actor, record)
+}
+
+/// Parses the case name and etag every action carries, with the action's own fields.
+fn parse_action(
+    name: &str,
+    etag: &str,
+    fields: impl FnOnce(&mut Violations) -> Option<CaseAction>,
+) -> Result<(CaseId, CaseAction, Option<i64>), ApiError> {
+    let mut v = Violations::default();
+    let id = loop_api::case_name(&mut v, "name", name);
+    let etag = loop_api::etag(&mut v, "etag", etag);
+    let action = fields(&mut v);
+    v.finish()?;
+    match (id, action) {
+        (Some(id), Some(action)) => Ok((id, action, etag)),
+        _ => Err(ApiError::field("name", "is invalid")),
+    }
+}
+
+#[tonic::async_trait]
+impl CaseService for CaseApi {
+    #[instrument(skip_all)]
+    async fn list_inbox(
+        &self,
+        request: Request<v1::ListInboxRequest>,
+    ) -> Result<Response<v1::ListInboxResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let mut v = Violations::default();
+        let state = v
+            .check(
+                "state",
+                loop_api::assignment_state_from_proto(request.state),
+            )
+            .flatten();
+        let risk_grade = v
+            .check("risk_grade", loop_api::grade_from_proto(request.risk_grade))
+            .flatten();
+        let after = match &page.after {
+            Some(key) => v.check(
+                "page_token",
+                ReportId::parse(key).map_err(|_| "is not a token this server issued"),
+            ),
+            None => None,
+        };
+        v.finish()?;
+        let records = self
+            .service
+            .list_inbox(&actor, InboxFilter { state, risk_grade }, after, page.size)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListInboxResponse {
+            next_page_token: page.next_token(&records, |r| r.id.to_string()),
+            cases: records.iter().filter_map(|r| case_of(&actor, r)).collect(),
+        }))
+    }
+
+    type WatchInboxStream = BoxStream<v1::WatchInboxResponse>;
+
+    #[instrument(skip_all)]
+    async fn watch_inbox(
+        &self,
+        request: Request<v1::WatchInboxRequest>,
+    ) -> Result<Response<Self::WatchInboxStream>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let department = self
+            .service
+            .inbox_department(&actor)
+            .map_err(ApiError::from)?;
+        let store = self.service.store().clone();
+        let start = if request.get_ref().cursor.is_empty() {
+            store.event_horizon().await.map_err(ApiError::from)?
+        } else {
+            let mut v = Violations::default();
+            let cursor = v.check("cursor", loop_api::decode_cursor(&request.get_ref().cursor));
+            v.finish()?;
+            cursor.ok_or_else(|| ApiError::field("cursor", "is invalid"))?
+        };
+        let reader = store.clone();
+        let stream = follow(
+            store,
+            EventFilter::Department(department),
+            start,
+            self.stop.clone(),
+            move |event| {
+                let reader = reader.clone();
+                async move {
+                    let record = reader
+                        .get_report(crate::storage::ReportKey::Report(event.report))
+                        .await?;
+                    Ok(record.case.map(|case| v1::WatchInboxResponse {
+                        case: format!("cases/{}", case.id),
+                        event: Some(loop_api::event_to_proto(&event)),
+                        cursor: loop_api::encode_cursor(event.position),
+                    }))
+                }
+            },
+        );
+        Ok(Response::new(stream))
+    }
+
+    #[instrument(skip_all)]
+    async fn get_case(
+        &self,
+        request: Request<v1::GetCaseRequest>,
+    ) -> Result<Response<v1::GetCaseResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let mut v = Violations::default();
+        let id = loop_api::case_name(&mut v, "name", &request.get_ref().name);
+        v.finish()?;
+        let id = id.ok_or_else(|| ApiError::field("name", "is invalid"))?;
+        let view = self
+            .service
+            .get_case(&actor, id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::GetCaseResponse {
+            case: case_of(&actor, &view.report),
+            timeline: view.timeline.iter().map(loop_api::event_to_proto).collect(),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn report_in(
+        &self,
+        request: Request<v1::ReportInRequest>,
+    ) -> Result<Response<v1::ReportInResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
+            let on_scene = match &r.location {
+                Some(_) => Some(position(v, "location", r.location.as_ref())?),
+                None => None,
+            };
+            Some(CaseAction::ReportIn { on_scene })
+        })?;
+        let (record, _) = self.act(&actor, id, action, etag).await?;
+        Ok(Response::new(v1::ReportInResponse {
+            case: case_of(&actor, &record),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn record_contact(
+        &self,
+        request: Request<v1::RecordContactRequest>,
+    ) -> Result<Response<v1::RecordContactResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
+            let contact_time = match &r.contact_time {
+                Some(t) => Some(loop_api::time(v, "contact_time", Some(t))?),
+                None => None,
+            };
+            let note = loop_api::text(v, "note", &r.note, loop_api::SHORT_TEXT, false);
+            Some(CaseAction::RecordContact { contact_time, note })
+        })?;
+        let (record, _) = self.act(&actor, id, action, etag).await?;
+        Ok(Response::new(v1::RecordContactResponse {
+            case: case_of(&actor, &record),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn post_progress(
+        &self,
+        request: Request<v1::PostProgressRequest>,
+    ) -> Result<Response<v1::PostProgressResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
+            let text = loop_api::text(v, "text", &r.text, loop_api::LONG_TEXT, true);
+            let attachments = loop_api::attachments(v, "attachments", &r.attachments);
+            Some(CaseAction::PostProgress { text, attachments })
+        })?;
+        let (record, _) = self.act(&actor, id, action, etag).await?;
+        Ok(Response::new(v1::PostProgressResponse {
+            case: case_of(&actor, &record),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn return_case(
+        &self,
+        request: Request<v1::ReturnCaseRequest>,
+    ) -> Result<Response<v1::ReturnCaseResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
+            let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
+            Some(CaseAction::Return { reason })
+        })?;
+        let (record, _) = self.act(&actor, id, action, etag).await?;
+        Ok(Response::new(v1::ReturnCaseResponse {
+            case: case_of(&actor, &record),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn request_extension(
+        &self,
+        request: Request<v1::RequestExtensionRequest>,
+    ) -> Result<Response<v1::RequestExtensionResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let now = self.service.now();
+        let (id, action, etag) = parse_action(&r.name, "", |v| {
+            let stage = v.check("stage", loop_api::stage_from_proto(r.stage));
+            let due = loop_api::time(v, "requested_due_time", r.requested_due_time.as_ref());
+            if due.is_some_and(|due| due <= now) {
+                v.add("requested_due_time", "must be in the future");
+            }
+            let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
+            Some(CaseAction::RequestExtension {
+                stage: stage?,
+                requested_due: due?,
+                reason,
+            })
+        })?;
+        let (_, extension) = self.act(&actor, id, action, etag).await?;
+        Ok(Response::new(v1::RequestExtensionResponse { extension }))
+    }
+
+    #[instrument(skip_all)]
+    async fn complete_case(
+        &self,
+        request: Request<v1::CompleteCaseRequest>,
+    ) -> Result<Response<v1::CompleteCaseResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
+            let result = loop_api::text(v, "result", &r.result, loop_api::LONG_TEXT, true);
+            let attachments = loop_api::attachments(v, "attachments", &r.attachments);
+            Some(CaseAction::Complete {
+                result,
+                attachments,
+            })
+        })?;
+        let (record, _) = self.act(&actor, id, action, etag).await?;
+        Ok(Response::new(v1::CompleteCaseResponse {
+            case: case_of(&actor, &record),
+        }))
+    }
+
+    async fn acknowledge_supervision_letter(
+        &self,
+        _request: Request<v1::AcknowledgeSupervisionLetterRequest>,
+    ) -> Result<Response<v1::AcknowledgeSupervisionLetterResponse>, Status> {
+        pending("CaseService.AcknowledgeSupervisionLetter")
+    }
+}

@@ -1,0 +1,530 @@
+//! Conversions between the closed loop's domain records and the API's reports, cases and events, naming each failing field; parties are masked here for callers who may not see them.
+
+use std::time::Duration;
+
+use gridwhistle_domain::{
+    Actor, AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, DeadlineStage,
+    EventKind, ExtensionState, IdNumber, Party, PhoneNumber, ReportId, ReportState, RiskGrade,
+    Timestamp, WhistleKind, check_text,
+};
+use gridwhistle_proto::v1;
+
+use super::convert::{Violations, resource_id, timestamp};
+use super::error::ApiError;
+use crate::closed_loop::{LoopError, LoopService};
+use crate::storage::{
+    AssignmentRecord, EventPosition, EventRecord, ExtensionRecord, ReportRecord, RoutingRecord,
+};
+
+pub(crate) const MAX_PARTIES: usize = 20;
+pub(crate) const MAX_ATTACHMENTS: usize = 20;
+pub(crate) const LONG_TEXT: usize = 2000;
+pub(crate) const SHORT_TEXT: usize = 1000;
+const NAME_TEXT: usize = 64;
+
+impl From<LoopError> for ApiError {
+    fn from(err: LoopError) -> Self {
+        match err {
+            LoopError::Access(err, resource) => ApiError::access(err, resource),
+            LoopError::Field { field, reason } => ApiError::field(field, reason),
+            LoopError::Illegal(step) => ApiError::FailedPrecondition(step.0),
+            LoopError::Conflict => ApiError::Conflict(
+                "report_id was already used for a report with a different payload".to_owned(),
+            ),
+            LoopError::Stale => ApiError::Aborted,
+            LoopError::Storage(err) => err.into(),
+        }
+    }
+}
+
+pub(crate) fn report_name(v: &mut Violations, field: &str, name: &str) -> Option<ReportId> {
+    v.check(
+        field,
+        resource_id(name, "reports").and_then(|id| ReportId::parse(id).map_err(|e| e.to_string())),
+    )
+}
+
+pub(crate) fn case_name(v: &mut Violations, field: &str, name: &str) -> Option<CaseId> {
+    v.check(
+        field,
+        resource_id(name, "cases").and_then(|id| CaseId::parse(id).map_err(|e| e.to_string())),
+    )
+}
+
+/// An etag sent back by the client; empty means "no check".
+pub(crate) fn etag(v: &mut Violations, field: &str, value: &str) -> Option<i64> {
+    if value.is_empty() {
+        return None;
+    }
+    v.check(
+        field,
+        value
+            .parse::<i64>()
+            .map_err(|_| "is not an etag this server issued"),
+    )
+}
+
+pub(crate) fn text(
+    v: &mut Violations,
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> String {
+    v.check(field, check_text(value, max, required))
+        .unwrap_or_default()
+}
+
+pub(crate) fn attachments(v: &mut Violations, field: &str, names: &[String]) -> Vec<AttachmentId> {
+    if names.len() > MAX_ATTACHMENTS {
+        v.add(
+            field,
+            format!("must hold at most {MAX_ATTACHMENTS} attachments"),
+        );
+        return Vec::new();
+    }
+    let mut out: Vec<AttachmentId> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if let Some(id) = v.check(
+            &format!("{field}[{i}]"),
+            resource_id(name, "attachments")
+                .and_then(|id| AttachmentId::parse(id).map_err(|e| e.to_string())),
+        ) && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    out
+}
+
+pub(crate) fn parties(v: &mut Violations, field: &str, parties: &[v1::Party]) -> Vec<Party> {
+    if parties.len() > MAX_PARTIES {
+        v.add(field, format!("must hold at most {MAX_PARTIES} parties"));
+        return Vec::new();
+    }
+    parties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let at = |name: &str| format!("{field}[{i}].{name}");
+            if p.masked {
+                v.add(
+                    &at("masked"),
+                    "must be false: send the parties' real details",
+                );
+            }
+            Party {
+                name: text(v, &at("name"), &p.name, NAME_TEXT, true),
+                phone: (!p.phone.is_empty())
+                    .then(|| v.check(&at("phone"), PhoneNumber::parse(&p.phone)))
+                    .flatten(),
+                id_number: (!p.id_number.is_empty())
+                    .then(|| v.check(&at("id_number"), IdNumber::parse(&p.id_number)))
+                    .flatten(),
+                relation: text(v, &at("relation"), &p.relation, NAME_TEXT, false),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn time(
+    v: &mut Violations,
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> Option<Timestamp> {
+    let Some(t) = t else {
+        v.add(field, "is required");
+        return None;
+    };
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        v.add(field, "nanos must be between 0 and 999,999,999");
+        return None;
+    }
+    match t.seconds.checked_mul(1000) {
+        Some(ms) => Some(Timestamp::from_unix_millis(
+            ms + i64::from(t.nanos / 1_000_000),
+        )),
+        None => {
+            v.add(field, "is out of range");
+            None
+        }
+    }
+}
+
+pub(crate) fn grade_from_proto(value: i32) -> Result<Option<RiskGrade>, &'static str> {
+    match v1::RiskGrade::try_from(value) {
+        Ok(v1::RiskGrade::Unspecified) => Ok(None),
+        Ok(v1::RiskGrade::A) => Ok(Some(RiskGrade::A)),
+        Ok(v1::RiskGrade::B) => Ok(Some(RiskGrade::B)),
+        Ok(v1::RiskGrade::C) => Ok(Some(RiskGrade::C)),
+        Err(_) => Err("is not a known risk grade"),
+    }
+}
+
+pub(crate) fn grade_to_proto(grade: Option<RiskGrade>) -> i32 {
+    match grade {
+        None => v1::RiskGrade::Unspecified,
+        Some(RiskGrade::A) => v1::RiskGrade::A,
+        Some(RiskGrade::B) => v1::RiskGrade::B,
+        Some(RiskGrade::C) => v1::RiskGrade::C,
+    }
+    .into()
+}
+
+pub(crate) fn whistle_kind_from_proto(value: i32) -> Result<WhistleKind, &'static str> {
+    match v1::WhistleKind::try_from(value) {
+        Ok(v1::WhistleKind::Routine) => Ok(WhistleKind::Routine),
+        Ok(v1::WhistleKind::HardCase) => Ok(WhistleKind::HardCase),
+        Ok(v1::WhistleKind::Emergency) => Ok(WhistleKind::Emergency),
+        Ok(v1::WhistleKind::Unspecified) => Err("must be specified"),
+        Err(_) => Err("is not a known whistle kind"),
+    }
+}
+
+fn whistle_kind_to_proto(kind: WhistleKind) -> i32 {
+    match kind {
+        WhistleKind::Routine => v1::WhistleKind::Routine,
+        WhistleKind::HardCase => v1::WhistleKind::HardCase,
+        WhistleKind::Emergency => v1::WhistleKind::Emergency,
+    }
+    .into()
+}
+
+pub(crate) fn report_state_from_proto(value: i32) -> Result<Option<ReportState>, &'static str> {
+    match v1::ReportState::try_from(value) {
+        Ok(v1::ReportState::Unspecified) => Ok(None),
+        Ok(v1::ReportState::Open) => Ok(Some(ReportState::Open)),
+        Ok(v1::ReportState::ResolvedOnSite) => Ok(Some(ReportState::ResolvedOnSite)),
+        Ok(v1::ReportState::Whistled) => Ok(Some(ReportState::Whistled)),
+        Ok(v1::ReportState::AwaitingVerification) => Ok(Some(ReportState::AwaitingVerification)),
+        Ok(v1::ReportState::Closed) => Ok(Some(ReportState::Closed)),
+        Err(_) => Err("is not a known report state"),
+    }
+}
+
+fn report_state_to_proto(state: ReportState) -> i32 {
+    match state {
+        ReportState::Open => v1::ReportState::Open,
+        ReportState::ResolvedOnSite => v1::ReportState::ResolvedOnSite,
+        ReportState::Whistled => v1::ReportState::Whistled,
+        ReportState::AwaitingVerification => v1::ReportState::AwaitingVerification,
+        ReportState::Closed => v1::ReportState::Closed,
+    }
+    .into()
+}
+
+pub(crate) fn assignment_state_from_proto(
+    value: i32,
+) -> Result<Option<AssignmentState>, &'static str> {
+    match v1::AssignmentState::try_from(value) {
+        Ok(v1::AssignmentState::Unspecified) => Ok(None),
+        Ok(v1::AssignmentState::Summoned) => Ok(Some(AssignmentState::Summoned)),
+        Ok(v1::AssignmentState::ReportedIn) => Ok(Some(AssignmentState::ReportedIn)),
+        Ok(v1::AssignmentState::Contacted) => Ok(Some(AssignmentState::Contacted)),
+        Ok(v1::AssignmentState::Completed) => Ok(Some(AssignmentState::Completed)),
+        Ok(v1::AssignmentState::Returned) => Ok(Some(AssignmentState::Returned)),
+        Err(_) => Err("is not a known assignment state"),
+    }
+}
+
+fn assignment_state_to_proto(state: AssignmentState) -> i32 {
+    match state {
+        AssignmentState::Summoned => v1::AssignmentState::Summoned,
+        AssignmentState::ReportedIn => v1::AssignmentState::ReportedIn,
+        AssignmentState::Contacted => v1::AssignmentState::Contacted,
+        AssignmentState::Completed => v1::AssignmentState::Completed,
+        AssignmentState::Returned => v1::AssignmentState::Returned,
+    }
+    .into()
+}
+
+pub(crate) fn stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
+    match v1::DeadlineStage::try_from(value) {
+        Ok(v1::DeadlineStage::ReportIn) => Ok(DeadlineStage::ReportIn),
+        Ok(v1::DeadlineStage::Contact) => Ok(DeadlineStage::Contact),
+        Ok(v1::DeadlineStage::Finish) => Ok(DeadlineStage::Finish),
+        Ok(v1::DeadlineStage::LetterReply) => {
+            Err("a supervision letter's reply is not a case stage")
+        }
+        Ok(v1::DeadlineStage::Unspecified) => Err("must be specified"),
+        Err(_) => Err("is not a known stage"),
+    }
+}
+
+fn stage_to_proto(stage: DeadlineStage) -> i32 {
+    match stage {
+        DeadlineStage::ReportIn => v1::DeadlineStage::ReportIn,
+        DeadlineStage::Contact => v1::DeadlineStage::Contact,
+        DeadlineStage::Finish => v1::DeadlineStage::Finish,
+        DeadlineStage::LetterReply => v1::DeadlineStage::LetterReply,
+    }
+    .into()
+}
+
+fn role_to_proto(role: AssignmentRole) -> i32 {
+    match role {
+        AssignmentRole::Lead => v1::AssignmentRole::Lead,
+        AssignmentRole::Assist => v1::AssignmentRole::Assist,
+    }
+    .into()
+}
+
+fn case_state_to_proto(state: CaseState) -> i32 {
+    match state {
+        CaseState::Open => v1::CaseState::Open,
+        CaseState::AwaitingVerification => v1::CaseState::AwaitingVerification,
+        CaseState::Closed => v1::CaseState::Closed,
+        CaseState::AwaitingSupervisor => v1::CaseState::AwaitingSupervisor,
+    }
+    .into()
+}
+
+fn event_kind_to_proto(kind: EventKind) -> i32 {
+    use v1::CaseEventKind as K;
+    match kind {
+        EventKind::Reported => K::Reported,
+        EventKind::ResolvedOnSite => K::ResolvedOnSite,
+        EventKind::Whistled => K::Whistled,
+        EventKind::ReportedIn => K::ReportedIn,
+        EventKind::Contacted => K::Contacted,
+        EventKind::Progress => K::Progress,
+        EventKind::Returned => K::Returned,
+        EventKind::Rerouted => K::Rerouted,
+        EventKind::ExtensionRequested => K::ExtensionRequested,
+        EventKind::ExtensionDecided => K::ExtensionDecided,
+        EventKind::Completed => K::Completed,
+        EventKind::Verified => K::Verified,
+        EventKind::Rejected => K::Rejected,
+        EventKind::Reminder => K::Reminder,
+        EventKind::Escalated => K::Escalated,
+        EventKind::Reassigned => K::Reassigned,
+        EventKind::SupervisionLetter => K::SupervisionLetter,
+    }
+    .into()
+}
+
+fn extension_state_to_proto(state: ExtensionState) -> i32 {
+    match state {
+        ExtensionState::Pending => v1::ExtensionState::Pending,
+        ExtensionState::Approved => v1::ExtensionState::Approved,
+        ExtensionState::Refused => v1::ExtensionState::Refused,
+    }
+    .into()
+}
+
+fn location_to_proto(p: &gridwhistle_dispatcher::routing::rules::Position) -> v1::Location {
+    v1::Location {
+        latitude: p.point.lat(),
+        longitude: p.point.lng(),
+        coordinate_system: match p.system {
+            gridwhistle_domain::CoordinateSystem::Wgs84 => v1::CoordinateSystem::Wgs84,
+            gridwhistle_domain::CoordinateSystem::Gcj02 => v1::CoordinateSystem::Gcj02,
+            gridwhistle_domain::CoordinateSystem::Bd09 => v1::CoordinateSystem::Bd09,
+        }
+        .into(),
+        accuracy_meters: p.accuracy_m,
+    }
+}
+
+fn attachment_names(ids: &[AttachmentId]) -> Vec<String> {
+    ids.iter().map(|id| format!("attachments/{id}")).collect()
+}
+
+/// The parties as this caller may see them; an unmasked answer is audited.
+fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
+    if record.parties.is_empty() {
+        return Vec::new();
+    }
+    if actor.sees_parties(&record.author, &record.departments()) {
+        LoopService::audit_reveal(actor, &record.id);
+        return record
+            .parties
+            .iter()
+            .map(|p| v1::Party {
+                name: p.name.clone(),
+                phone: p
+                    .phone
+                    .as_ref()
+                    .map(|x| x.as_str().to_owned())
+                    .unwrap_or_default(),
+                id_number: p
+                    .id_number
+                    .as_ref()
+                    .map(|x| x.as_str().to_owned())
+                    .unwrap_or_default(),
+                relation: p.relation.clone(),
+                masked: false,
+            })
+            .collect();
+    }
+    record
+        .parties
+        .iter()
+        .map(|p| {
+            let m = p.masked();
+            v1::Party {
+                name: m.name,
+                phone: m.phone.unwrap_or_default(),
+                id_number: m.id_number.unwrap_or_default(),
+                relation: m.relation,
+                masked: true,
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn report_to_proto(actor: &Actor, r: &ReportRecord) -> v1::Report {
+    v1::Report {
+        name: format!("reports/{}", r.id),
+        author: format!("users/{}", r.author),
+        grid: r
+            .grid
+            .as_ref()
+            .map(|g| format!("grids/{g}"))
+            .unwrap_or_default(),
+        category: format!("categories/{}", r.category),
+        description: r.description.clone(),
+        location: Some(location_to_proto(&r.location)),
+        observe_time: Some(timestamp(r.observed_at)),
+        create_time: Some(timestamp(r.created_at)),
+        update_time: Some(timestamp(r.updated_at)),
+        risk_grade: grade_to_proto(r.risk_grade),
+        parties: parties_for(actor, r),
+        attachments: attachment_names(&r.attachments),
+        state: report_state_to_proto(r.state),
+        resolution: r.resolution.clone().unwrap_or_default(),
+        case: r
+            .case
+            .as_ref()
+            .map(|c| format!("cases/{}", c.id))
+            .unwrap_or_default(),
+        etag: r.version.to_string(),
+    }
+}
+
+fn routing_to_proto(r: &RoutingRecord) -> v1::RoutingDecision {
+    v1::RoutingDecision {
+        departments: r
+            .departments
+            .iter()
+            .map(|d| v1::RoutedDepartment {
+                department: format!("departments/{}", d.department),
+                department_type: d.department_type.clone(),
+                role: if d.role == "lead" {
+                    v1::AssignmentRole::Lead
+                } else {
+                    v1::AssignmentRole::Assist
+                }
+                .into(),
+                jurisdiction: d.jurisdiction.clone().unwrap_or_default(),
+            })
+            .collect(),
+        generation: r.generation,
+        rule: match r.rule.as_str() {
+            "single_cover" => v1::RoutingRule::SingleCover,
+            "tie_break" => v1::RoutingRule::TieBreak,
+            "fallback" => v1::RoutingRule::Fallback,
+            _ => v1::RoutingRule::Unspecified,
+        }
+        .into(),
+        near_border: r.near_border,
+        border_distance_meters: r.border_distance_m,
+        needs_supervisor: r.needs_supervisor,
+        routed_location: Some(v1::Location {
+            latitude: r.routed_lat,
+            longitude: r.routed_lng,
+            coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+            accuracy_meters: 0.0,
+        }),
+        grid: r
+            .grid
+            .as_ref()
+            .map(|g| format!("grids/{g}"))
+            .unwrap_or_default(),
+        explanation: r.explanation.clone(),
+    }
+}
+
+fn assignment_to_proto(a: &AssignmentRecord) -> v1::Assignment {
+    v1::Assignment {
+        department: format!("departments/{}", a.department),
+        role: role_to_proto(a.role),
+        state: assignment_state_to_proto(a.state),
+        deadlines: Vec::new(),
+        report_in_time: a.report_in_at.map(timestamp),
+        complete_time: a.complete_at.map(timestamp),
+        result: a.result.clone().unwrap_or_default(),
+        result_attachments: attachment_names(&a.result_attachments),
+    }
+}
+
+/// The case of a whistled report; `None` before the whistle.
+pub(crate) fn case_to_proto(actor: &Actor, r: &ReportRecord) -> Option<v1::Case> {
+    let case = r.case.as_ref()?;
+    Some(v1::Case {
+        name: format!("cases/{}", case.id),
+        report: format!("reports/{}", r.id),
+        category: format!("categories/{}", r.category),
+        description: r.description.clone(),
+        location: Some(location_to_proto(&r.location)),
+        risk_grade: grade_to_proto(r.risk_grade),
+        whistle_kind: whistle_kind_to_proto(case.kind),
+        parties: parties_for(actor, r),
+        state: case_state_to_proto(case.state),
+        assignments: r.assignments.iter().map(assignment_to_proto).collect(),
+        routing: Some(routing_to_proto(&case.routing)),
+        rework_count: i32::try_from(case.rework_count).unwrap_or(i32::MAX),
+        create_time: Some(timestamp(case.whistled_at)),
+        update_time: Some(timestamp(r.updated_at)),
+        etag: r.version.to_string(),
+    })
+}
+
+pub(crate) fn event_to_proto(e: &EventRecord) -> v1::CaseEvent {
+    v1::CaseEvent {
+        sequence: e.sequence,
+        kind: event_kind_to_proto(e.kind),
+        actor: e.actor.map(|a| format!("users/{a}")).unwrap_or_default(),
+        department: e
+            .department
+            .as_ref()
+            .map(|d| format!("departments/{d}"))
+            .unwrap_or_default(),
+        time: Some(timestamp(e.at)),
+        text: e.text.clone(),
+        attachments: attachment_names(&e.attachments),
+    }
+}
+
+pub(crate) fn extension_to_proto(case: &CaseId, x: &ExtensionRecord) -> v1::Extension {
+    v1::Extension {
+        name: format!("cases/{case}/extensions/{}", x.id),
+        department: format!("departments/{}", x.department),
+        stage: stage_to_proto(x.stage),
+        requested_due_time: Some(timestamp(x.requested_due)),
+        reason: x.reason.clone(),
+        state: extension_state_to_proto(x.state),
+        approved_due_time: x.approved_due.map(timestamp),
+        decision_reason: x.decision_reason.clone().unwrap_or_default(),
+        create_time: Some(timestamp(x.created_at)),
+        decide_time: x.decided_at.map(timestamp),
+    }
+}
+
+/// A stream cursor: the position of the last event delivered, as `txid.id`.
+pub(crate) fn encode_cursor(p: EventPosition) -> String {
+    format!("{}.{}", p.txid, p.id)
+}
+
+pub(crate) fn decode_cursor(value: &str) -> Result<EventPosition, &'static str> {
+    let (txid, id) = value
+        .split_once('.')
+        .ok_or("is not a cursor this server issued")?;
+    match (txid.parse(), id.parse()) {
+        (Ok(txid), Ok(id)) => Ok(EventPosition { txid, id }),
+        _ => Err("is not a cursor this server issued"),
+    }
+}
+
+/// How often a stream looks for other replicas' events when nothing woke it.
+pub(crate) const STREAM_POLL: Duration = Duration::from_millis(500);

@@ -1,0 +1,96 @@
+//! The sample district in tests: a server started with `--demo`, its users' tokens, and points inside its grids.
+
+use std::collections::HashMap;
+
+use geo::InteriorPoint;
+use gridwhistle_proto::v1;
+use gridwhistle_server::ServerConfig;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::database::{Backend, TestDatabase};
+use crate::{TEST_EPOCH, TestApp, spawn_app_with};
+
+const GRIDS: &str = include_str!("../../server/demo/grids.geojson");
+
+/// A server on a fresh database holding the sample district, with a token cache per demo user.
+#[derive(Debug)]
+pub struct District {
+    pub app: TestApp,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl District {
+    pub async fn start(backend: Backend) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let mut config = ServerConfig::with_defaults(database.url().to_owned());
+        config.demo = true;
+        Self {
+            app: spawn_app_with(database, config).await,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An access token of the demo user `username`, logged in once.
+    pub async fn token(&self, username: &str) -> String {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(token) = tokens.get(username) {
+            return token.clone();
+        }
+        let token = self
+            .app
+            .login(username, gridwhistle_server::demo::DEMO_PASSWORD)
+            .await
+            .access_token;
+        tokens.insert(username.to_owned(), token.clone());
+        token
+    }
+}
+
+/// A WGS-84 point inside the sample grid `grid`, as `(latitude, longitude)`.
+pub fn point_in_grid(grid: &str) -> (f64, f64) {
+    let grids: Value = serde_json::from_str(GRIDS).expect("the sample grids parse");
+    let feature = grids["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|f| f["properties"]["grid_id"] == grid)
+        .unwrap_or_else(|| panic!("no sample grid {grid}"));
+    let shape = gridwhistle_sample::multipolygon_from_geojson(&feature["geometry"]["coordinates"])
+        .expect("well-formed coordinates");
+    let point = shape
+        .interior_point()
+        .expect("a grid has an interior point");
+    (point.y(), point.x())
+}
+
+/// A well-formed report at `(lat, lng)`, observed at the test epoch.
+pub fn report_at(lat: f64, lng: f64, category: &str) -> v1::Report {
+    v1::Report {
+        category: format!("categories/{category}"),
+        description: "楼道堆放杂物，邻里争执".to_owned(),
+        location: Some(v1::Location {
+            latitude: lat,
+            longitude: lng,
+            coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+            accuracy_meters: 8.0,
+        }),
+        observe_time: Some(prost_types::Timestamp {
+            seconds: TEST_EPOCH.as_unix_millis() / 1000 - 600,
+            nanos: 0,
+        }),
+        parties: vec![v1::Party {
+            name: "张三丰".to_owned(),
+            phone: "13800138000".to_owned(),
+            id_number: "11010519491231002X".to_owned(),
+            relation: "住户".to_owned(),
+            masked: false,
+        }],
+        ..Default::default()
+    }
+}
+
+/// A new client-generated report id.
+pub fn new_report_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
