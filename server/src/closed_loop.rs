@@ -365,6 +365,7 @@ impl LoopService {
 
     #[instrument(skip_all, fields(report = %id))]
     pub async fn get_report(&self, actor: &Actor, id: ReportId) -> Result<ReportRecord, LoopError> {
+        self.authorize_report(actor)?;
         let record = self
             .store
             .get_report(ReportKey::Report(id))
@@ -528,6 +529,11 @@ impl LoopService {
     /// The case as its departments or a supervisor see it, with its timeline.
     #[instrument(skip_all, fields(case = %id))]
     pub async fn get_case(&self, actor: &Actor, id: CaseId) -> Result<CaseView, LoopError> {
+        // The role check comes before the lookup, so a role that may not read cases learns nothing.
+        let own = actor.department().map_or(&[][..], std::slice::from_ref);
+        actor
+            .authorize(Action::ReadCase { departments: own })
+            .map_err(|e| LoopError::Access(e, "case"))?;
         let report = self
             .store
             .get_report(ReportKey::Case(id))

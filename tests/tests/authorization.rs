@@ -1,0 +1,397 @@
+//! Authorisation per object as a table: every RPC of `ReportService` and `CaseService` × every role × {the caller's own object, another unit's object, a missing id}.
+//!
+//! Another unit's object and a missing id must get the same answer, so existence cannot be probed; the table must name every RPC the protos declare.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use gridwhistle_proto::v1;
+use gridwhistle_tests::district::{District, new_report_id, point_in_grid, report_at};
+use prost::Message as _;
+use tonic::Code;
+
+/// What a call's status says about authorisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Past authorisation: success, or a refusal about the object's state.
+    Allowed,
+    /// NOT_FOUND: missing or not the caller's.
+    Hidden,
+    /// PERMISSION_DENIED: the role may never do this.
+    Forbidden,
+    /// UNIMPLEMENTED: the RPC belongs to a later issue.
+    Pending,
+}
+
+impl fmt::Display for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+fn seen(code: Code) -> Seen {
+    match code {
+        Code::NotFound => Seen::Hidden,
+        Code::PermissionDenied => Seen::Forbidden,
+        Code::Unimplemented => Seen::Pending,
+        Code::Unauthenticated | Code::InvalidArgument | Code::Internal | Code::Unavailable => {
+            panic!("the table's requests must be well-formed and authenticated, got {code:?}")
+        }
+        _ => Seen::Allowed,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Own,
+    Other,
+    Missing,
+}
+
+const ROLES: [&str; 5] = [
+    "grid_worker",
+    "duty_officer",
+    "department_head",
+    "supervisor",
+    "admin",
+];
+
+use Seen::{Allowed as A, Forbidden as F, Hidden as H, Pending as P};
+
+/// Expected answers per role, in the order of [`ROLES`], each as (own, other, missing).
+type Row = [(Seen, Seen, Seen); 5];
+
+const FORBIDDEN: (Seen, Seen, Seen) = (F, F, F);
+const ALLOWED: (Seen, Seen, Seen) = (A, A, A);
+const OWN_ONLY: (Seen, Seen, Seen) = (A, H, H);
+const PENDING: (Seen, Seen, Seen) = (P, P, P);
+
+fn table() -> Vec<(&'static str, Row)> {
+    let report_of_author: Row = [OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN];
+    let grid_workers: Row = [ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN];
+    let departments: Row = [FORBIDDEN, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
+    let case_of_department: Row = [FORBIDDEN, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
+    vec![
+        ("ReportService.CreateReport", grid_workers),
+        ("ReportService.GetReport", report_of_author),
+        ("ReportService.ListMyReports", grid_workers),
+        ("ReportService.UploadAttachment", [PENDING; 5]),
+        ("ReportService.QueryUpload", [PENDING; 5]),
+        ("ReportService.PreviewRouting", [ALLOWED; 5]),
+        ("ReportService.ResolveOnSite", report_of_author),
+        ("ReportService.Whistle", report_of_author),
+        ("ReportService.VerifyResolution", report_of_author),
+        ("ReportService.WatchMyReports", grid_workers),
+        ("CaseService.ListInbox", departments),
+        ("CaseService.WatchInbox", departments),
+        (
+            "CaseService.GetCase",
+            // A supervisor watches every case: nothing is hidden from them, and a missing id is still missing.
+            [FORBIDDEN, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN],
+        ),
+        ("CaseService.ReportIn", case_of_department),
+        ("CaseService.RecordContact", case_of_department),
+        ("CaseService.PostProgress", case_of_department),
+        ("CaseService.ReturnCase", case_of_department),
+        ("CaseService.RequestExtension", case_of_department),
+        ("CaseService.CompleteCase", case_of_department),
+        ("CaseService.AcknowledgeSupervisionLetter", [PENDING; 5]),
+    ]
+}
+
+/// Every RPC the protos declare on the two services.
+fn declared_rpcs() -> BTreeSet<String> {
+    let set = prost_types::FileDescriptorSet::decode(gridwhistle_proto::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes");
+    set.file
+        .iter()
+        .flat_map(|file| file.service.iter())
+        .filter(|s| matches!(s.name(), "ReportService" | "CaseService"))
+        .flat_map(|s| {
+            s.method
+                .iter()
+                .map(move |m| format!("{}.{}", s.name(), m.name()))
+        })
+        .collect()
+}
+
+/// The objects the calls aim at.
+struct Names {
+    own_report: String,
+    own_case: String,
+    other_report: String,
+    other_case: String,
+}
+
+impl Names {
+    fn report(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_report.clone(),
+            Target::Other => self.other_report.clone(),
+            Target::Missing => format!("reports/{}", new_report_id()),
+        }
+    }
+
+    fn case(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_case.clone(),
+            Target::Other => self.other_case.clone(),
+            Target::Missing => format!("cases/{}", new_report_id()),
+        }
+    }
+}
+
+fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Code {
+    match result {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// Makes one well-formed call of `rpc` as the holder of `token` at `target`.
+async fn call(district: &District, token: &str, rpc: &str, names: &Names, target: Target) -> Code {
+    let mut reports = district.app.reports(token);
+    let mut cases = district.app.cases(token);
+    let (lat, lng) = point_in_grid("g-jianwai-1-01");
+    let report = names.report(target);
+    let case = names.case(target);
+    match rpc {
+        "ReportService.CreateReport" => code(
+            reports
+                .create_report(v1::CreateReportRequest {
+                    report_id: new_report_id(),
+                    report: Some(report_at(lat, lng, "neighbour-dispute")),
+                })
+                .await,
+        ),
+        "ReportService.GetReport" => code(
+            reports
+                .get_report(v1::GetReportRequest { name: report })
+                .await,
+        ),
+        "ReportService.ListMyReports" => code(
+            reports
+                .list_my_reports(v1::ListMyReportsRequest::default())
+                .await,
+        ),
+        "ReportService.UploadAttachment" => code(
+            reports
+                .upload_attachment(tokio_stream::iter(vec![v1::UploadAttachmentRequest {
+                    upload_id: uuid::Uuid::new_v4().to_string(),
+                    total_size_bytes: 1,
+                    sha256: "00".repeat(32),
+                    ..Default::default()
+                }]))
+                .await,
+        ),
+        "ReportService.QueryUpload" => code(
+            reports
+                .query_upload(v1::QueryUploadRequest {
+                    upload_id: uuid::Uuid::new_v4().to_string(),
+                })
+                .await,
+        ),
+        "ReportService.PreviewRouting" => code(
+            reports
+                .preview_routing(v1::PreviewRoutingRequest {
+                    location: report_at(lat, lng, "neighbour-dispute").location,
+                    category: "categories/neighbour-dispute".to_owned(),
+                })
+                .await,
+        ),
+        "ReportService.ResolveOnSite" => code(
+            reports
+                .resolve_on_site(v1::ResolveOnSiteRequest {
+                    name: report,
+                    resolution: "当场调解".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "ReportService.Whistle" => code(
+            reports
+                .whistle(v1::WhistleRequest {
+                    name: report,
+                    kind: v1::WhistleKind::Routine.into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "ReportService.VerifyResolution" => code(
+            reports
+                .verify_resolution(v1::VerifyResolutionRequest {
+                    name: report,
+                    accepted: true,
+                    satisfaction: 4,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "ReportService.WatchMyReports" => code(
+            reports
+                .watch_my_reports(v1::WatchMyReportsRequest::default())
+                .await,
+        ),
+        "CaseService.ListInbox" => code(cases.list_inbox(v1::ListInboxRequest::default()).await),
+        "CaseService.WatchInbox" => code(cases.watch_inbox(v1::WatchInboxRequest::default()).await),
+        "CaseService.GetCase" => code(cases.get_case(v1::GetCaseRequest { name: case }).await),
+        "CaseService.ReportIn" => code(
+            cases
+                .report_in(v1::ReportInRequest {
+                    name: case,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "CaseService.RecordContact" => code(
+            cases
+                .record_contact(v1::RecordContactRequest {
+                    name: case,
+                    note: "电话联系".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "CaseService.PostProgress" => code(
+            cases
+                .post_progress(v1::PostProgressRequest {
+                    name: case,
+                    text: "进展".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "CaseService.ReturnCase" => code(
+            cases
+                .return_case(v1::ReturnCaseRequest {
+                    name: case,
+                    reason: "不属于本部门".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "CaseService.RequestExtension" => code(
+            cases
+                .request_extension(v1::RequestExtensionRequest {
+                    name: case,
+                    stage: v1::DeadlineStage::Finish.into(),
+                    requested_due_time: Some(prost_types::Timestamp {
+                        seconds: 1_900_000_000,
+                        nanos: 0,
+                    }),
+                    reason: "需协调".to_owned(),
+                })
+                .await,
+        ),
+        "CaseService.CompleteCase" => code(
+            cases
+                .complete_case(v1::CompleteCaseRequest {
+                    name: case,
+                    result: "已处理".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "CaseService.AcknowledgeSupervisionLetter" => code(
+            cases
+                .acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest {
+                    name: format!("supervisionLetters/{}", new_report_id()),
+                    reply: "已整改".to_owned(),
+                })
+                .await,
+        ),
+        other => panic!("{other} has no call in the authorisation table"),
+    }
+}
+
+/// Files and whistles a report as `worker` in `grid`; returns the report and case names and the lead department.
+async fn whistled(district: &District, worker: &str, grid: &str) -> (String, String, String) {
+    let token = district.token(worker).await;
+    let (lat, lng) = point_in_grid(grid);
+    let mut reports = district.app.reports(&token);
+    let report = reports
+        .create_report(v1::CreateReportRequest {
+            report_id: new_report_id(),
+            report: Some(report_at(lat, lng, "neighbour-dispute")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    let case = reports
+        .whistle(v1::WhistleRequest {
+            name: report.name.clone(),
+            kind: v1::WhistleKind::Routine.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let lead = case.assignments[0]
+        .department
+        .trim_start_matches("departments/")
+        .to_owned();
+    (report.name, case.name, lead)
+}
+
+#[tokio::test]
+async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
+    let table = table();
+    let listed: BTreeSet<String> = table.iter().map(|(rpc, _)| (*rpc).to_owned()).collect();
+    assert_eq!(
+        listed,
+        declared_rpcs(),
+        "every RPC of ReportService and CaseService must have a row in the table"
+    );
+
+    let district = District::start(gridwhistle_tests::Backend::Sqlite).await;
+    let (own_report, own_case, lead) =
+        whistled(&district, "worker.g-jianwai-1-01", "g-jianwai-1-01").await;
+    let (other_report, other_case, other_lead) =
+        whistled(&district, "worker.g-sanlitun-3-01", "g-sanlitun-3-01").await;
+    assert_ne!(
+        lead, other_lead,
+        "the two cases belong to different departments"
+    );
+    let names = Names {
+        own_report,
+        own_case,
+        other_report,
+        other_case,
+    };
+    let users = [
+        "worker.g-jianwai-1-01".to_owned(),
+        format!("duty.{lead}"),
+        format!("head.{lead}"),
+        "supervisor".to_owned(),
+        "admin".to_owned(),
+    ];
+
+    let mut failures = Vec::new();
+    for (rpc, row) in &table {
+        for (i, expected) in row.iter().enumerate() {
+            let token = district.token(&users[i]).await;
+            let mut got = Vec::new();
+            for target in [Target::Own, Target::Other, Target::Missing] {
+                got.push(seen(call(&district, &token, rpc, &names, target).await));
+            }
+            let got = (got[0], got[1], got[2]);
+            if got != *expected {
+                failures.push(format!(
+                    "{rpc} as {}: expected {expected:?}, got {got:?}",
+                    ROLES[i]
+                ));
+            }
+            if got.1 != got.2 && got != (A, A, H) {
+                failures.push(format!(
+                    "{rpc} as {}: another unit's object and a missing id answer differently",
+                    ROLES[i]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
