@@ -213,7 +213,8 @@ fn report(args: &Args, scenario: Scenario, outcome: &Outcome, floor: Option<f64>
 async fn local_server(args: &Args) -> anyhow::Result<(SocketAddr, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let url = gridwhistle_server::config::sqlite_url(&dir.path().join("bench.db"));
-    let config = ServerConfig::with_defaults(url);
+    let mut config = ServerConfig::with_defaults(url);
+    config.attachment_dir = dir.path().join("attachments");
     let store = gridwhistle_server::app::open_store(&config).await?;
     let draft = UserDraft {
         username: Username::parse(&args.username)?,

@@ -21,6 +21,8 @@ pub enum Action<'a> {
     FileReport,
     /// Read or change a report: only its author.
     OwnReport { author: &'a UserId },
+    /// Upload a photo or video for a report, progress post or completion.
+    UploadAttachment,
     /// Use a department's inbox (duty officers and department heads).
     UseInbox,
     /// Act on a case as one of the departments it summoned.
@@ -73,6 +75,10 @@ impl Actor {
                 Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => {
                     Err(AccessError::Forbidden { role })
                 }
+            },
+            Action::UploadAttachment => match role {
+                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead => Ok(()),
+                Role::Supervisor | Role::Admin => Err(AccessError::Forbidden { role }),
             },
             Action::UseInbox => match role {
                 Role::DutyOfficer | Role::DepartmentHead => Ok(()),

@@ -21,7 +21,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{AdminApi, AuthApi, CaseApi, PendingDevices, PendingSupervision, ReportApi};
+use crate::api::{
+    AdminApi, AuthApi, CaseApi, PendingDevices, PendingSupervision, ReportApi, Uploads,
+};
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
@@ -46,6 +48,8 @@ pub enum ServeError {
     Routing(#[from] RoutingServiceError),
     #[error("demo data could not load")]
     Demo(#[from] crate::demo::DemoError),
+    #[error("the attachment directory is unusable")]
+    Attachments(#[source] std::io::Error),
     #[error("bad CORS origin {0:?}")]
     CorsOrigin(String),
 }
@@ -197,9 +201,17 @@ pub async fn run(
         config.closed_loop,
     ));
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let uploads = Uploads {
+        blobs: Arc::new(
+            crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
+                .map_err(ServeError::Attachments)?,
+        ),
+        max_bytes: config.max_attachment_bytes,
+    };
     let reports = ReportServiceServer::new(ReportApi::new(
         routing,
         service.clone(),
+        uploads,
         streams_stopped.clone(),
     ))
     .max_decoding_message_size(limit);

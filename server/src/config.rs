@@ -191,6 +191,9 @@ pub struct ServeArgs {
     /// How often to check the database for boundaries or a catalogue newer than the table in force (another replica's import), in seconds.
     #[arg(long, env = "GRIDWHISTLE_ROUTING_REFRESH_SECS", default_value_t = 5)]
     pub routing_refresh_secs: u64,
+    /// Largest attachment (photo or video) accepted, in bytes.
+    #[arg(long, env = "GRIDWHISTLE_MAX_ATTACHMENT_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_attachment_bytes: u64,
     /// How long a grid worker's phone may stay offline, in days: older observations are refused, and report idempotency keys are kept at least this long.
     #[arg(long, env = "GRIDWHISTLE_MAX_OFFLINE_DAYS", default_value_t = 14)]
     pub max_offline_days: u64,
@@ -252,6 +255,9 @@ pub struct ServerConfig {
     pub near_border_meters: f64,
     pub routing_refresh: Duration,
     pub closed_loop: crate::closed_loop::LoopSettings,
+    /// Where uploaded attachments are kept, content-addressed.
+    pub attachment_dir: PathBuf,
+    pub max_attachment_bytes: u64,
     pub demo: bool,
 }
 
@@ -274,6 +280,8 @@ impl ServerConfig {
             cors_allowed_origins: serve.cors_allowed_origins.clone(),
             near_border_meters: serve.near_border_meters,
             routing_refresh: Duration::from_secs(serve.routing_refresh_secs.max(1)),
+            attachment_dir: global.data_dir.join("attachments"),
+            max_attachment_bytes: serve.max_attachment_bytes,
             closed_loop: crate::closed_loop::LoopSettings {
                 max_offline: Duration::from_secs(serve.max_offline_days.max(1) * 24 * 3600),
                 clock_skew: Duration::from_secs(serve.clock_skew_secs),

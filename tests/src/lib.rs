@@ -58,6 +58,8 @@ pub struct TestApp {
     pub channel: Channel,
     pub clock: Arc<ManualClock>,
     pub database: TestDatabase,
+    /// Holds the attachment directory for as long as the app lives.
+    pub files: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -79,7 +81,12 @@ pub async fn spawn_app_with(database: TestDatabase, config: ServerConfig) -> Tes
         .expect("the test server starts")
 }
 
-async fn try_spawn_app(database: TestDatabase, config: ServerConfig) -> anyhow::Result<TestApp> {
+async fn try_spawn_app(
+    database: TestDatabase,
+    mut config: ServerConfig,
+) -> anyhow::Result<TestApp> {
+    let files = tempfile::tempdir()?;
+    config.attachment_dir = files.path().join("attachments");
     let clock = Arc::new(ManualClock::new(TEST_EPOCH));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -98,6 +105,7 @@ async fn try_spawn_app(database: TestDatabase, config: ServerConfig) -> anyhow::
         channel,
         clock,
         database,
+        files,
         shutdown: Some(shutdown_tx),
         server: Some(server),
     })

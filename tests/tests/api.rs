@@ -250,11 +250,7 @@ async fn later_issues_rpcs_need_a_token_and_then_answer_unimplemented() {
     let token = tokens.access_token.as_str();
     let codes = [
         app.cases(token)
-            .list_inbox(v1::ListInboxRequest::default())
-            .await
-            .unwrap_err(),
-        app.reports(token)
-            .whistle(v1::WhistleRequest::default())
+            .acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest::default())
             .await
             .unwrap_err(),
         app.devices(token)

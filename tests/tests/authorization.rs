@@ -71,12 +71,14 @@ fn table() -> Vec<(&'static str, Row)> {
     let grid_workers: Row = [ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN];
     let departments: Row = [FORBIDDEN, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
     let case_of_department: Row = [FORBIDDEN, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
+    let uploaders: Row = [ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
+    let upload_of_owner: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
     vec![
         ("ReportService.CreateReport", grid_workers),
         ("ReportService.GetReport", report_of_author),
         ("ReportService.ListMyReports", grid_workers),
-        ("ReportService.UploadAttachment", [PENDING; 5]),
-        ("ReportService.QueryUpload", [PENDING; 5]),
+        ("ReportService.UploadAttachment", uploaders),
+        ("ReportService.QueryUpload", upload_of_owner),
         ("ReportService.PreviewRouting", [ALLOWED; 5]),
         ("ReportService.ResolveOnSite", report_of_author),
         ("ReportService.Whistle", report_of_author),
@@ -117,6 +119,7 @@ fn declared_rpcs() -> BTreeSet<String> {
 
 /// The objects the calls aim at.
 struct Names {
+    other_upload: String,
     own_report: String,
     own_case: String,
     other_report: String,
@@ -174,23 +177,19 @@ async fn call(district: &District, token: &str, rpc: &str, names: &Names, target
                 .list_my_reports(v1::ListMyReportsRequest::default())
                 .await,
         ),
-        "ReportService.UploadAttachment" => code(
-            reports
-                .upload_attachment(tokio_stream::iter(vec![v1::UploadAttachmentRequest {
-                    upload_id: uuid::Uuid::new_v4().to_string(),
-                    total_size_bytes: 1,
-                    sha256: "00".repeat(32),
-                    ..Default::default()
-                }]))
-                .await,
-        ),
-        "ReportService.QueryUpload" => code(
-            reports
-                .query_upload(v1::QueryUploadRequest {
-                    upload_id: uuid::Uuid::new_v4().to_string(),
-                })
-                .await,
-        ),
+        "ReportService.UploadAttachment" => code(start_upload(&mut reports).await.1),
+        "ReportService.QueryUpload" => {
+            let upload_id = match target {
+                Target::Own => start_upload(&mut reports).await.0,
+                Target::Other => names.other_upload.clone(),
+                Target::Missing => uuid::Uuid::new_v4().to_string(),
+            };
+            code(
+                reports
+                    .query_upload(v1::QueryUploadRequest { upload_id })
+                    .await,
+            )
+        }
         "ReportService.PreviewRouting" => code(
             reports
                 .preview_routing(v1::PreviewRoutingRequest {
@@ -304,6 +303,25 @@ async fn call(district: &District, token: &str, rpc: &str, names: &Names, target
     }
 }
 
+/// Starts an upload as the client's user, sending no bytes yet.
+async fn start_upload(
+    reports: &mut v1::report_service_client::ReportServiceClient<gridwhistle_tests::Authed>,
+) -> (
+    String,
+    Result<tonic::Response<v1::UploadAttachmentResponse>, tonic::Status>,
+) {
+    let upload_id = uuid::Uuid::new_v4().to_string();
+    let started = reports
+        .upload_attachment(tokio_stream::iter(vec![v1::UploadAttachmentRequest {
+            upload_id: upload_id.clone(),
+            total_size_bytes: 1,
+            sha256: "00".repeat(32),
+            ..Default::default()
+        }]))
+        .await;
+    (upload_id, started)
+}
+
 /// Files and whistles a report as `worker` in `grid`; returns the report and case names and the lead department.
 async fn whistled(district: &District, worker: &str, grid: &str) -> (String, String, String) {
     let token = district.token(worker).await;
@@ -356,7 +374,11 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
         lead, other_lead,
         "the two cases belong to different departments"
     );
+    let other_token = district.token("worker.g-sanlitun-3-01").await;
+    let (other_upload, started) = start_upload(&mut district.app.reports(&other_token)).await;
+    started.unwrap();
     let names = Names {
+        other_upload,
         own_report,
         own_case,
         other_report,

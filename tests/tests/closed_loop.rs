@@ -589,3 +589,187 @@ async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_c
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
+
+/// A small but real JPEG header followed by filler: the server sniffs the type from these bytes.
+fn photo(len: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
+    bytes.extend((0..len - bytes.len()).map(|i| (i * 31 % 251) as u8));
+    bytes
+}
+
+fn crc32c(data: &[u8]) -> u32 {
+    gridwhistle_server::attachments::crc32c(data)
+}
+
+fn chunk(
+    upload_id: &str,
+    total: usize,
+    sha256: &str,
+    offset: usize,
+    data: &[u8],
+) -> v1::UploadAttachmentRequest {
+    v1::UploadAttachmentRequest {
+        upload_id: upload_id.to_owned(),
+        total_size_bytes: total as i64,
+        sha256: sha256.to_owned(),
+        offset: offset as i64,
+        data: data.to_vec(),
+        crc32c: crc32c(data),
+    }
+}
+
+#[tokio::test]
+async fn an_upload_resumes_after_a_broken_stream_and_the_report_references_it() {
+    use sha2::Digest as _;
+    let district = District::start(gridwhistle_tests::Backend::Sqlite).await;
+    let token = district.token(WORKER).await;
+    let mut reports = district.app.reports(&token);
+    let bytes = photo(300_000);
+    let sha = gridwhistle_server::attachments::hex(&sha2::Sha256::digest(&bytes));
+    let upload_id = uuid::Uuid::new_v4().to_string();
+    const CHUNK: usize = 64 * 1024;
+
+    // The first stream sends two chunks and then breaks: the client side fails mid-stream.
+    let (tx, rx) = tokio::sync::mpsc::channel::<v1::UploadAttachmentRequest>(4);
+    let broken = {
+        let mut reports = reports.clone();
+        tokio::spawn(async move {
+            reports
+                .upload_attachment(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+        })
+    };
+    tx.send(chunk(&upload_id, bytes.len(), &sha, 0, &bytes[..CHUNK]))
+        .await
+        .unwrap();
+    tx.send(chunk(
+        &upload_id,
+        bytes.len(),
+        &sha,
+        CHUNK,
+        &bytes[CHUNK..2 * CHUNK],
+    ))
+    .await
+    .unwrap();
+    // Wait until the server has committed both chunks, then cut the connection.
+    let mut committed = 0;
+    for _ in 0..500 {
+        committed = reports
+            .query_upload(v1::QueryUploadRequest {
+                upload_id: upload_id.clone(),
+            })
+            .await
+            .map(|r| r.into_inner().committed_size_bytes)
+            .unwrap_or(0);
+        if committed == (2 * CHUNK) as i64 {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(committed, (2 * CHUNK) as i64);
+    broken.abort();
+    drop(tx);
+
+    // A chunk at the wrong offset or with a bad checksum is refused, and the committed size stays.
+    let err = reports
+        .upload_attachment(tokio_stream::iter(vec![chunk(
+            &upload_id,
+            bytes.len(),
+            &sha,
+            0,
+            &bytes[..10],
+        )]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let mut bad = chunk(
+        &upload_id,
+        bytes.len(),
+        &sha,
+        2 * CHUNK,
+        &bytes[2 * CHUNK..3 * CHUNK],
+    );
+    bad.crc32c ^= 1;
+    let err = reports
+        .upload_attachment(tokio_stream::iter(vec![bad]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.get_details_bad_request().unwrap().field_violations[0].field,
+        "crc32c"
+    );
+
+    // Resume from the committed size.
+    let status = reports
+        .query_upload(v1::QueryUploadRequest {
+            upload_id: upload_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.committed_size_bytes, (2 * CHUNK) as i64);
+    assert_eq!(status.total_size_bytes, bytes.len() as i64);
+    let rest: Vec<v1::UploadAttachmentRequest> = bytes[2 * CHUNK..]
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, data)| chunk(&upload_id, bytes.len(), &sha, 2 * CHUNK + i * CHUNK, data))
+        .collect();
+    let done = reports
+        .upload_attachment(tokio_stream::iter(rest))
+        .await
+        .unwrap()
+        .into_inner();
+    let attachment = done.attachment.unwrap();
+    assert_eq!(attachment.name, format!("attachments/{sha}"));
+    assert_eq!(attachment.content_type, "image/jpeg");
+    assert_eq!(attachment.size_bytes, bytes.len() as i64);
+
+    // The report references the uploaded photo; an unknown one is refused by name.
+    let (lat, lng) = point_in_grid(GRID);
+    let mut report = report_at(lat, lng, "neighbour-dispute");
+    report.attachments = vec![attachment.name.clone()];
+    let filed = reports
+        .create_report(v1::CreateReportRequest {
+            report_id: new_report_id(),
+            report: Some(report.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(filed.attachments, vec![attachment.name]);
+    report.attachments = vec![format!("attachments/{}", "ab".repeat(32))];
+    let err = reports
+        .create_report(v1::CreateReportRequest {
+            report_id: new_report_id(),
+            report: Some(report),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.get_details_bad_request().unwrap().field_violations[0].field,
+        "report.attachments"
+    );
+
+    // Bytes that are not a photo or video are refused after the digest checks out.
+    let text = b"not a photo at all".to_vec();
+    let text_sha = gridwhistle_server::attachments::hex(&sha2::Sha256::digest(&text));
+    let err = reports
+        .upload_attachment(tokio_stream::iter(vec![chunk(
+            &uuid::Uuid::new_v4().to_string(),
+            text.len(),
+            &text_sha,
+            0,
+            &text,
+        )]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.get_details_bad_request().unwrap().field_violations[0].field,
+        "data"
+    );
+}

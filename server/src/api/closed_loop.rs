@@ -13,7 +13,8 @@ use super::convert::{Violations, resource_id, timestamp};
 use super::error::ApiError;
 use crate::closed_loop::{LoopError, LoopService};
 use crate::storage::{
-    AssignmentRecord, EventPosition, EventRecord, ExtensionRecord, ReportRecord, RoutingRecord,
+    AssignmentRecord, AttachmentRecord, EventPosition, EventRecord, ExtensionRecord, ReportRecord,
+    RoutingRecord,
 };
 
 pub(crate) const MAX_PARTIES: usize = 20;
@@ -508,6 +509,19 @@ pub(crate) fn extension_to_proto(case: &CaseId, x: &ExtensionRecord) -> v1::Exte
         decision_reason: x.decision_reason.clone().unwrap_or_default(),
         create_time: Some(timestamp(x.created_at)),
         decide_time: x.decided_at.map(timestamp),
+    }
+}
+
+pub(crate) fn size(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn attachment_to_proto(a: &AttachmentRecord) -> v1::Attachment {
+    v1::Attachment {
+        name: format!("attachments/{}", a.id),
+        content_type: a.content_type.clone(),
+        size_bytes: size(a.size),
+        create_time: Some(timestamp(a.created_at)),
     }
 }
 

@@ -15,4 +15,4 @@ pub use admin::AdminApi;
 pub use auth::AuthApi;
 pub use case::CaseApi;
 pub use pending::{PendingDevices, PendingSupervision};
-pub use report::ReportApi;
+pub use report::{ReportApi, Uploads};

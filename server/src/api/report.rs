@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::ReportId;
+use gridwhistle_domain::{Action, AttachmentId, ReportId, UploadId};
 use gridwhistle_proto::v1::{self, report_service_server::ReportService};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
@@ -14,16 +14,25 @@ use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller};
 use super::error::ApiError;
 use super::feed::follow;
-use super::pending::{BoxStream, pending};
+use super::pending::BoxStream;
 use super::routing::{category_name, decision_to_proto, position};
+use crate::attachments::{self, BlobStore};
 use crate::closed_loop::{LoopService, ReportDraft, Verdict};
 use crate::routing::Routing;
-use crate::storage::{EventFilter, ReportKey};
+use crate::storage::{AttachmentRecord, EventFilter, ReportKey};
+
+/// Where uploads go and how large one may be.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    pub blobs: Arc<dyn BlobStore>,
+    pub max_bytes: u64,
+}
 
 #[derive(Debug, Clone)]
 pub struct ReportApi {
     routing: Arc<Routing>,
     service: Arc<LoopService>,
+    uploads: Uploads,
     /// Turns true when the server stops, ending the watch streams.
     stop: watch::Receiver<bool>,
 }
@@ -32,11 +41,13 @@ impl ReportApi {
     pub fn new(
         routing: Arc<Routing>,
         service: Arc<LoopService>,
+        uploads: Uploads,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
             routing,
             service,
+            uploads,
             stop,
         }
     }
@@ -187,18 +198,116 @@ impl ReportService for ReportApi {
         }))
     }
 
+    #[instrument(skip_all)]
     async fn upload_attachment(
         &self,
-        _r: Request<Streaming<v1::UploadAttachmentRequest>>,
+        request: Request<Streaming<v1::UploadAttachmentRequest>>,
     ) -> Result<Response<v1::UploadAttachmentResponse>, Status> {
-        pending("ReportService.UploadAttachment")
+        let actor = caller(&request)?.actor.clone();
+        actor
+            .authorize(Action::UploadAttachment)
+            .map_err(|e| ApiError::access(e, "upload"))?;
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| ApiError::field("upload_id", "is required in the first message"))?;
+        let mut v = Violations::default();
+        let id = v.check("upload_id", UploadId::parse(&first.upload_id));
+        let total = match u64::try_from(first.total_size_bytes) {
+            Ok(n) if (1..=self.uploads.max_bytes).contains(&n) => Some(n),
+            _ => {
+                v.add(
+                    "total_size_bytes",
+                    format!("must be from 1 to {} bytes", self.uploads.max_bytes),
+                );
+                None
+            }
+        };
+        let digest = v.check("sha256", AttachmentId::parse(&first.sha256));
+        v.finish()?;
+        let (Some(id), Some(total), Some(digest)) = (id, total, digest) else {
+            return Err(ApiError::field("upload_id", "is invalid").into());
+        };
+        let store = self.service.store();
+        let upload = store
+            .start_upload(id, actor.user_id, total, digest.clone(), self.service.now())
+            .await
+            .map_err(ApiError::from)?;
+        if upload.owner != actor.user_id {
+            return Err(ApiError::NotFound { resource: "upload" }.into());
+        }
+        if upload.total_size != total || upload.sha256 != digest {
+            return Err(ApiError::FailedPrecondition(
+                "upload_id was started with another total_size_bytes or sha256".to_owned(),
+            )
+            .into());
+        }
+        if upload.completed {
+            return self.upload_answer(upload.committed_size, &digest).await;
+        }
+        let mut committed = upload.committed_size;
+        let mut message = Some(first);
+        loop {
+            if let Some(chunk) = message.take().filter(|m| !m.data.is_empty()) {
+                self.commit_chunk(id, total, committed, chunk).await?;
+                committed = store
+                    .get_upload(id)
+                    .await
+                    .map_err(ApiError::from)?
+                    .map_or(committed, |u| u.committed_size);
+            }
+            if committed == total {
+                break;
+            }
+            match stream.message().await? {
+                Some(next) => message = Some(next),
+                None => {
+                    return Ok(Response::new(v1::UploadAttachmentResponse {
+                        committed_size_bytes: loop_api::size(committed),
+                        attachment: None,
+                    }));
+                }
+            }
+        }
+        self.seal_upload(id, &digest, total).await?;
+        self.upload_answer(total, &digest).await
     }
 
+    #[instrument(skip_all)]
     async fn query_upload(
         &self,
-        _r: Request<v1::QueryUploadRequest>,
+        request: Request<v1::QueryUploadRequest>,
     ) -> Result<Response<v1::QueryUploadResponse>, Status> {
-        pending("ReportService.QueryUpload")
+        let actor = caller(&request)?.actor.clone();
+        actor
+            .authorize(Action::UploadAttachment)
+            .map_err(|e| ApiError::access(e, "upload"))?;
+        let mut v = Violations::default();
+        let id = v.check("upload_id", UploadId::parse(&request.get_ref().upload_id));
+        v.finish()?;
+        let id = id.ok_or_else(|| ApiError::field("upload_id", "is invalid"))?;
+        let store = self.service.store();
+        let upload = store
+            .get_upload(id)
+            .await
+            .map_err(ApiError::from)?
+            .filter(|u| u.owner == actor.user_id)
+            .ok_or(ApiError::NotFound { resource: "upload" })?;
+        let attachment = if upload.completed {
+            store
+                .get_attachment(&upload.sha256)
+                .await
+                .map_err(ApiError::from)?
+                .map(|a| loop_api::attachment_to_proto(&a))
+        } else {
+            None
+        };
+        Ok(Response::new(v1::QueryUploadResponse {
+            committed_size_bytes: loop_api::size(upload.committed_size),
+            total_size_bytes: loop_api::size(upload.total_size),
+            attachment,
+        }))
     }
 
     #[instrument(skip_all)]
@@ -346,11 +455,100 @@ impl ReportService for ReportApi {
 }
 
 fn hex_digest(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(out, "{b:02x}");
+    attachments::hex(&Sha256::digest(bytes))
+}
+
+impl ReportApi {
+    /// Checks one chunk, appends it durably, then records the new committed size.
+    async fn commit_chunk(
+        &self,
+        id: UploadId,
+        total: u64,
+        committed: u64,
+        chunk: v1::UploadAttachmentRequest,
+    ) -> Result<(), ApiError> {
+        if u64::try_from(chunk.offset).ok() != Some(committed) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "offset must equal the committed size, {committed}; ask QueryUpload after a broken stream"
+            )));
+        }
+        if attachments::crc32c(&chunk.data) != chunk.crc32c {
+            return Err(ApiError::field("crc32c", "does not match the chunk's data"));
+        }
+        let end = committed + chunk.data.len() as u64;
+        if end > total {
+            return Err(ApiError::field("data", "runs past total_size_bytes"));
+        }
+        self.uploads
+            .blobs
+            .append(id, committed, chunk.data)
+            .await
+            .map_err(ApiError::internal)?;
+        if !self
+            .service
+            .store()
+            .commit_upload(id, committed, end)
+            .await?
+        {
+            return Err(ApiError::Aborted);
+        }
+        Ok(())
     }
-    out
+
+    /// Checks the whole file's digest and type, then files it under its digest.
+    async fn seal_upload(
+        &self,
+        id: UploadId,
+        digest: &AttachmentId,
+        total: u64,
+    ) -> Result<(), ApiError> {
+        let blobs = &self.uploads.blobs;
+        let (actual, head) = blobs.inspect(id).await.map_err(ApiError::internal)?;
+        if attachments::hex(&actual) != digest.as_str() {
+            blobs.discard(id).await.map_err(ApiError::internal)?;
+            return Err(ApiError::field(
+                "sha256",
+                "does not match the bytes received; start a new upload",
+            ));
+        }
+        let Some(content_type) = attachments::sniff(&head) else {
+            blobs.discard(id).await.map_err(ApiError::internal)?;
+            return Err(ApiError::field(
+                "data",
+                "is not a JPEG, PNG, HEIC or MP4 file",
+            ));
+        };
+        blobs
+            .seal(id, digest.clone())
+            .await
+            .map_err(ApiError::internal)?;
+        let record = AttachmentRecord {
+            id: digest.clone(),
+            content_type: content_type.to_owned(),
+            size: total,
+            created_at: self.service.now(),
+        };
+        self.service.store().complete_upload(id, &record).await?;
+        Ok(())
+    }
+
+    async fn upload_answer(
+        &self,
+        committed: u64,
+        digest: &AttachmentId,
+    ) -> Result<Response<v1::UploadAttachmentResponse>, Status> {
+        let attachment = self
+            .service
+            .store()
+            .get_attachment(digest)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound {
+                resource: "attachment",
+            })?;
+        Ok(Response::new(v1::UploadAttachmentResponse {
+            committed_size_bytes: loop_api::size(committed),
+            attachment: Some(loop_api::attachment_to_proto(&attachment)),
+        }))
+    }
 }

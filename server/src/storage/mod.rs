@@ -7,6 +7,7 @@ mod entity;
 mod migration;
 mod records;
 mod routing;
+mod uploads;
 mod writer;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub use records::{
 pub use routing::{
     BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,
 };
+pub use uploads::{AttachmentRecord, UploadRecord};
 
 /// What went wrong in storage, by cause.
 #[derive(Debug, thiserror::Error)]

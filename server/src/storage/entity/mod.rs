@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 pub(super) mod assignment;
+pub(super) mod attachment;
 pub(super) mod boundary_generation;
 pub(super) mod case_event;
 pub(super) mod catalogue_category;

@@ -1,0 +1,166 @@
+//! Uploads and attachments: the committed size of each upload (which only grows) and the complete files by digest.
+
+use gridwhistle_domain::{AttachmentId, Timestamp, UploadId, UserId};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+
+use super::entity::{attachment, upload};
+use super::{StorageError, Store};
+
+/// An upload as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: UploadId,
+    pub owner: UserId,
+    pub total_size: u64,
+    pub sha256: AttachmentId,
+    pub committed_size: u64,
+    pub completed: bool,
+}
+
+/// A complete file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    pub id: AttachmentId,
+    pub content_type: String,
+    pub size: u64,
+    pub created_at: Timestamp,
+}
+
+fn corrupt(reason: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        entity: "upload",
+        reason: reason.to_string(),
+    }
+}
+
+fn size(value: i64) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(corrupt)
+}
+
+fn upload_from_model(m: upload::Model) -> Result<UploadRecord, StorageError> {
+    Ok(UploadRecord {
+        id: UploadId::parse(&m.id).map_err(corrupt)?,
+        owner: UserId::parse(&m.owner_id).map_err(corrupt)?,
+        total_size: size(m.total_size)?,
+        sha256: AttachmentId::parse(&m.sha256).map_err(corrupt)?,
+        committed_size: size(m.committed_size)?,
+        completed: m.completed_at_ms.is_some(),
+    })
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    pub async fn get_upload(&self, id: UploadId) -> Result<Option<UploadRecord>, StorageError> {
+        upload::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(upload_from_model)
+            .transpose()
+    }
+
+    /// Records a new upload, or returns the one already recorded under its id.
+    pub async fn start_upload(
+        &self,
+        id: UploadId,
+        owner: UserId,
+        total_size: u64,
+        sha256: AttachmentId,
+        now: Timestamp,
+    ) -> Result<UploadRecord, StorageError> {
+        upload::Entity::insert(upload::ActiveModel {
+            id: Set(id.to_string()),
+            owner_id: Set(owner.to_string()),
+            total_size: Set(signed(total_size)),
+            sha256: Set(sha256.as_str().to_owned()),
+            committed_size: Set(0),
+            created_at_ms: Set(now.as_unix_millis()),
+            completed_at_ms: Set(None),
+        })
+        .on_conflict(
+            OnConflict::column(upload::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(|err| StorageError::classify(err, "upload", "user"))?;
+        self.get_upload(id)
+            .await?
+            .ok_or(StorageError::NotFound { entity: "upload" })
+    }
+
+    /// Moves the committed size from `from` to `to`; false when another writer moved it first.
+    pub async fn commit_upload(
+        &self,
+        id: UploadId,
+        from: u64,
+        to: u64,
+    ) -> Result<bool, StorageError> {
+        let updated = upload::Entity::update_many()
+            .col_expr(upload::Column::CommittedSize, Expr::value(signed(to)))
+            .filter(upload::Column::Id.eq(id.to_string()))
+            .filter(upload::Column::CommittedSize.eq(signed(from)))
+            .filter(upload::Column::CompletedAtMs.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Records the complete file (once per digest) and marks the upload complete.
+    pub async fn complete_upload(
+        &self,
+        id: UploadId,
+        attachment: &AttachmentRecord,
+    ) -> Result<(), StorageError> {
+        let attachment = attachment.clone();
+        self.write(move |txn| {
+            Box::pin(async move {
+                attachment::Entity::insert(attachment::ActiveModel {
+                    sha256: Set(attachment.id.as_str().to_owned()),
+                    content_type: Set(attachment.content_type.clone()),
+                    size_bytes: Set(signed(attachment.size)),
+                    created_at_ms: Set(attachment.created_at.as_unix_millis()),
+                })
+                .on_conflict(
+                    OnConflict::column(attachment::Column::Sha256)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+                upload::Entity::update_many()
+                    .col_expr(
+                        upload::Column::CompletedAtMs,
+                        Expr::value(attachment.created_at.as_unix_millis()),
+                    )
+                    .filter(upload::Column::Id.eq(id.to_string()))
+                    .exec(txn)
+                    .await?;
+                Ok::<_, StorageError>(())
+            })
+        })
+        .await
+    }
+
+    pub async fn get_attachment(
+        &self,
+        id: &AttachmentId,
+    ) -> Result<Option<AttachmentRecord>, StorageError> {
+        attachment::Entity::find_by_id(id.as_str())
+            .one(&self.db)
+            .await?
+            .map(|m| {
+                Ok(AttachmentRecord {
+                    id: AttachmentId::parse(&m.sha256).map_err(corrupt)?,
+                    content_type: m.content_type,
+                    size: size(m.size_bytes)?,
+                    created_at: Timestamp::from_unix_millis(m.created_at_ms),
+                })
+            })
+            .transpose()
+    }
+}
