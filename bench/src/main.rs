@@ -13,6 +13,7 @@ use gridwhistle_dispatcher::{Clock, SystemClock};
 use gridwhistle_domain::{Binding, DisplayName, Password, Username};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
+use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_server::ServerConfig;
 use gridwhistle_server::directory::{self, UserDraft};
 use hdrhistogram::Histogram;
@@ -27,13 +28,15 @@ enum Scenario {
     Health,
     /// AuthService.WhoAmI: an authenticated no-op (JWT verification, no storage); the floor.
     Whoami,
+    /// ReportService.CreateReport as a grid worker of the demo district: validation, routing, a durable commit and the timeline event.
+    CreateReport,
 }
 
 #[derive(Debug, Parser)]
 #[command(name = "gridwhistle-bench", about)]
 struct Args {
     /// Scenarios to run, in order, each on a fresh measurement.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["health", "whoami"])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["health", "whoami", "create-report"])]
     scenario: Vec<Scenario>,
     /// A running server (http://host:port); without it a server starts in this process on a temporary SQLite database.
     #[arg(long)]
@@ -64,7 +67,17 @@ struct Args {
         default_value = "bench-password"
     )]
     password: String,
+    /// The grid worker who files reports in the create-report scenario (the demo district's).
+    #[arg(long, default_value = "worker.g-jianwai-1-01")]
+    worker_username: String,
+    #[arg(long, default_value = gridwhistle_server::demo::DEMO_PASSWORD, hide_default_value = true)]
+    worker_password: String,
+    /// The grid the worker's reports lie in.
+    #[arg(long, default_value = "g-jianwai-1-01")]
+    worker_grid: String,
 }
+
+const DEMO_GRIDS: &str = include_str!("../../server/demo/grids.geojson");
 
 /// What one caller measured.
 struct Tally {
@@ -76,6 +89,34 @@ struct Tally {
 struct Callers {
     channels: Vec<Channel>,
     bearer: MetadataValue<Ascii>,
+    /// The grid worker's token and a point in their grid, for filing reports.
+    worker: Option<(MetadataValue<Ascii>, f64, f64)>,
+}
+
+/// A realistic report: a description, a located point with its accuracy, one party.
+fn sample_report(lat: f64, lng: f64) -> v1::Report {
+    let now = SystemClock.now().as_unix_millis();
+    v1::Report {
+        category: "categories/neighbour-dispute".to_owned(),
+        description: "楼道堆放杂物，邻里因此争执，需要协调清理".to_owned(),
+        location: Some(v1::Location {
+            latitude: lat,
+            longitude: lng,
+            coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+            accuracy_meters: 8.0,
+        }),
+        observe_time: Some(prost_types::Timestamp {
+            seconds: now / 1000 - 60,
+            nanos: 0,
+        }),
+        parties: vec![v1::Party {
+            name: "张三丰".to_owned(),
+            phone: "13800138000".to_owned(),
+            relation: "住户".to_owned(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
 }
 
 impl Callers {
@@ -93,6 +134,23 @@ impl Callers {
                     .metadata_mut()
                     .insert("authorization", self.bearer.clone());
                 AuthServiceClient::new(channel).who_am_i(request).await?;
+            }
+            Scenario::CreateReport => {
+                let Some((bearer, lat, lng)) = &self.worker else {
+                    return Err(tonic::Status::failed_precondition(
+                        "no grid worker logged in",
+                    ));
+                };
+                let mut request = tonic::Request::new(v1::CreateReportRequest {
+                    report_id: uuid::Uuid::now_v7().to_string(),
+                    report: Some(sample_report(*lat, *lng)),
+                });
+                request
+                    .metadata_mut()
+                    .insert("authorization", bearer.clone());
+                ReportServiceClient::new(channel)
+                    .create_report(request)
+                    .await?;
             }
         }
         Ok(())
@@ -215,6 +273,8 @@ async fn local_server(args: &Args) -> anyhow::Result<(SocketAddr, tempfile::Temp
     let url = gridwhistle_server::config::sqlite_url(&dir.path().join("bench.db"));
     let mut config = ServerConfig::with_defaults(url);
     config.attachment_dir = dir.path().join("attachments");
+    // The sample district: its catalogue, grids and grid workers for the create-report scenario.
+    config.demo = true;
     let store = gridwhistle_server::app::open_store(&config).await?;
     let draft = UserDraft {
         username: Username::parse(&args.username)?,
@@ -271,9 +331,29 @@ async fn main() -> anyhow::Result<()> {
         .tokens
         .context("login returned no tokens")?
         .access_token;
+    let worker = if args.scenario.contains(&Scenario::CreateReport) {
+        let login = AuthServiceClient::new(channels[0].clone())
+            .login(v1::LoginRequest {
+                username: args.worker_username.clone(),
+                password: args.worker_password.clone(),
+            })
+            .await
+            .context("login as the grid worker (start the target with --demo)")?
+            .into_inner();
+        let token = login
+            .tokens
+            .context("login returned no tokens")?
+            .access_token;
+        let (lat, lng) = gridwhistle_sample::point_in_grid(DEMO_GRIDS, &args.worker_grid)
+            .context("the worker's grid is not in the demo district")?;
+        Some((format!("Bearer {token}").parse()?, lat, lng))
+    } else {
+        None
+    };
     let callers = Callers {
         channels,
         bearer: format!("Bearer {access}").parse()?,
+        worker,
     };
     println!(
         "target={target} connections={} warmup={}s duration={}s cores={}",

@@ -99,3 +99,15 @@ pub fn feature(
 pub fn feature_collection(features: Vec<serde_json::Value>) -> serde_json::Value {
     serde_json::json!({"type": "FeatureCollection", "features": features})
 }
+
+/// A WGS-84 point `(latitude, longitude)` inside the grid `grid_id` of a grids GeoJSON document such as `server/demo/grids.geojson`.
+pub fn point_in_grid(grids_geojson: &str, grid_id: &str) -> Option<(f64, f64)> {
+    use geo::InteriorPoint;
+    let grids: serde_json::Value = serde_json::from_str(grids_geojson).ok()?;
+    let feature = grids["features"]
+        .as_array()?
+        .iter()
+        .find(|f| f["properties"]["grid_id"] == grid_id)?;
+    let point = multipolygon_from_geojson(&feature["geometry"]["coordinates"])?.interior_point()?;
+    Some((point.y(), point.x()))
+}

@@ -2,10 +2,8 @@
 
 use std::collections::HashMap;
 
-use geo::InteriorPoint;
 use gridwhistle_proto::v1;
 use gridwhistle_server::ServerConfig;
-use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::database::{Backend, TestDatabase};
@@ -49,19 +47,8 @@ impl District {
 
 /// A WGS-84 point inside the sample grid `grid`, as `(latitude, longitude)`.
 pub fn point_in_grid(grid: &str) -> (f64, f64) {
-    let grids: Value = serde_json::from_str(GRIDS).expect("the sample grids parse");
-    let feature = grids["features"]
-        .as_array()
-        .expect("features")
-        .iter()
-        .find(|f| f["properties"]["grid_id"] == grid)
-        .unwrap_or_else(|| panic!("no sample grid {grid}"));
-    let shape = gridwhistle_sample::multipolygon_from_geojson(&feature["geometry"]["coordinates"])
-        .expect("well-formed coordinates");
-    let point = shape
-        .interior_point()
-        .expect("a grid has an interior point");
-    (point.y(), point.x())
+    gridwhistle_sample::point_in_grid(GRIDS, grid)
+        .unwrap_or_else(|| panic!("no sample grid {grid}"))
 }
 
 /// A well-formed report at `(lat, lng)`, observed at the test epoch.
