@@ -45,6 +45,49 @@ impl District {
     }
 }
 
+impl District {
+    /// Files a well-formed report as the demo grid worker `worker` at a point inside `grid`.
+    pub async fn file_report(&self, worker: &str, grid: &str, category: &str) -> v1::Report {
+        let (lat, lng) = point_in_grid(grid);
+        let token = self.token(worker).await;
+        self.app
+            .reports(&token)
+            .create_report(v1::CreateReportRequest {
+                report_id: new_report_id(),
+                report: Some(report_at(lat, lng, category)),
+            })
+            .await
+            .expect("the report is filed")
+            .into_inner()
+            .report
+            .expect("a report")
+    }
+
+    /// Whistles the report `name` as its author `worker`; returns the case.
+    pub async fn whistle(
+        &self,
+        worker: &str,
+        name: &str,
+        kind: v1::WhistleKind,
+        grade: v1::RiskGrade,
+    ) -> v1::Case {
+        let token = self.token(worker).await;
+        self.app
+            .reports(&token)
+            .whistle(v1::WhistleRequest {
+                name: name.to_owned(),
+                kind: kind.into(),
+                risk_grade: grade.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("the report is whistled")
+            .into_inner()
+            .case
+            .expect("a case")
+    }
+}
+
 /// A WGS-84 point inside the sample grid `grid`, as `(latitude, longitude)`.
 pub fn point_in_grid(grid: &str) -> (f64, f64) {
     gridwhistle_sample::point_in_grid(GRIDS, grid)

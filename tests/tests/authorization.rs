@@ -324,30 +324,17 @@ async fn start_upload(
 
 /// Files and whistles a report as `worker` in `grid`; returns the report and case names and the lead department.
 async fn whistled(district: &District, worker: &str, grid: &str) -> (String, String, String) {
-    let token = district.token(worker).await;
-    let (lat, lng) = point_in_grid(grid);
-    let mut reports = district.app.reports(&token);
-    let report = reports
-        .create_report(v1::CreateReportRequest {
-            report_id: new_report_id(),
-            report: Some(report_at(lat, lng, "neighbour-dispute")),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .report
-        .unwrap();
-    let case = reports
-        .whistle(v1::WhistleRequest {
-            name: report.name.clone(),
-            kind: v1::WhistleKind::Routine.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let report = district
+        .file_report(worker, grid, "neighbour-dispute")
+        .await;
+    let case = district
+        .whistle(
+            worker,
+            &report.name,
+            v1::WhistleKind::Routine,
+            v1::RiskGrade::Unspecified,
+        )
+        .await;
     let lead = case.assignments[0]
         .department
         .trim_start_matches("departments/")

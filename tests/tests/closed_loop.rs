@@ -38,20 +38,7 @@ fn username_of(department: &str) -> String {
 }
 
 async fn file_report(district: &District, category: &str) -> v1::Report {
-    let (lat, lng) = point_in_grid(GRID);
-    let token = district.token(WORKER).await;
-    district
-        .app
-        .reports(&token)
-        .create_report(v1::CreateReportRequest {
-            report_id: new_report_id(),
-            report: Some(report_at(lat, lng, category)),
-        })
-        .await
-        .expect("the report is filed")
-        .into_inner()
-        .report
-        .expect("a report")
+    district.file_report(WORKER, GRID, category).await
 }
 
 #[tokio::test]
@@ -440,21 +427,14 @@ async fn bad_reports_are_refused_naming_every_offending_field() {
 async fn parties_are_masked_for_supervisors_and_shown_to_the_summoned_departments() {
     let district = District::start(gridwhistle_tests::Backend::Sqlite).await;
     let report = file_report(&district, "neighbour-dispute").await;
-    let worker = district.token(WORKER).await;
     let case = district
-        .app
-        .reports(&worker)
-        .whistle(v1::WhistleRequest {
-            name: report.name.clone(),
-            kind: v1::WhistleKind::Emergency.into(),
-            risk_grade: v1::RiskGrade::A.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+        .whistle(
+            WORKER,
+            &report.name,
+            v1::WhistleKind::Emergency,
+            v1::RiskGrade::A,
+        )
+        .await;
     assert_eq!(case.risk_grade(), v1::RiskGrade::A);
     let supervisor = district.token("supervisor").await;
     let seen = district
@@ -498,20 +478,14 @@ async fn parties_are_masked_for_supervisors_and_shown_to_the_summoned_department
 async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_change_nothing() {
     let district = District::start(gridwhistle_tests::Backend::Sqlite).await;
     let report = file_report(&district, "neighbour-dispute").await;
-    let worker = district.token(WORKER).await;
     let case = district
-        .app
-        .reports(&worker)
-        .whistle(v1::WhistleRequest {
-            name: report.name.clone(),
-            kind: v1::WhistleKind::Routine.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+        .whistle(
+            WORKER,
+            &report.name,
+            v1::WhistleKind::Routine,
+            v1::RiskGrade::Unspecified,
+        )
+        .await;
     let lead = case.assignments[0].department.clone();
     let lead_token = district.token(&username_of(&lead)).await;
     let mut cases = district.app.cases(&lead_token);

@@ -11,7 +11,7 @@ use tracing::instrument;
 use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller};
 use super::error::ApiError;
-use super::feed::follow;
+use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
 use super::routing::position;
 use crate::closed_loop::{CaseAction, LoopService};
@@ -119,14 +119,7 @@ impl CaseService for CaseApi {
             .inbox_department(&actor)
             .map_err(ApiError::from)?;
         let store = self.service.store().clone();
-        let start = if request.get_ref().cursor.is_empty() {
-            store.event_horizon().await.map_err(ApiError::from)?
-        } else {
-            let mut v = Violations::default();
-            let cursor = v.check("cursor", loop_api::decode_cursor(&request.get_ref().cursor));
-            v.finish()?;
-            cursor.ok_or_else(|| ApiError::field("cursor", "is invalid"))?
-        };
+        let start = start_at(&store, &request.get_ref().cursor).await?;
         let reader = store.clone();
         let stream = follow(
             store,

@@ -14,6 +14,17 @@ use crate::storage::{EventFilter, EventPosition, EventRecord, Store};
 
 const BATCH: u64 = 200;
 
+/// Where a watch begins: after the client's cursor, or at the log's horizon when it sent none.
+pub(crate) async fn start_at(store: &Store, cursor: &str) -> Result<EventPosition, ApiError> {
+    if cursor.is_empty() {
+        return Ok(store.event_horizon().await?);
+    }
+    let mut v = super::convert::Violations::default();
+    let position = v.check("cursor", super::closed_loop::decode_cursor(cursor));
+    v.finish()?;
+    position.ok_or_else(|| ApiError::field("cursor", "is invalid"))
+}
+
 /// Streams every event matching `filter` after `start`, converted by `map` (which may skip one by answering `None`), until the client leaves or the server stops.
 pub(crate) fn follow<T, F, Fut>(
     store: Store,

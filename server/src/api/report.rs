@@ -13,7 +13,7 @@ use tracing::instrument;
 use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller};
 use super::error::ApiError;
-use super::feed::follow;
+use super::feed::{follow, start_at};
 use super::pending::BoxStream;
 use super::routing::{category_name, decision_to_proto, position};
 use crate::attachments::{self, BlobStore};
@@ -428,14 +428,7 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         let store = self.service.store().clone();
-        let start = if request.get_ref().cursor.is_empty() {
-            store.event_horizon().await.map_err(ApiError::from)?
-        } else {
-            let mut v = Violations::default();
-            let cursor = v.check("cursor", loop_api::decode_cursor(&request.get_ref().cursor));
-            v.finish()?;
-            cursor.ok_or_else(|| ApiError::field("cursor", "is invalid"))?
-        };
+        let start = start_at(&store, &request.get_ref().cursor).await?;
         let filter = EventFilter::Author(actor.user_id);
         let reader = store.clone();
         let stream = follow(store, filter, start, self.stop.clone(), move |event| {
