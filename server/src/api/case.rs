@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::closed_loop as loop_api;
-use super::convert::{PageRequest, Violations, caller};
+use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
@@ -57,7 +57,7 @@ fn parse_action(
     fields: impl FnOnce(&mut Violations) -> Option<CaseAction>,
 ) -> Result<(CaseId, CaseAction, Option<i64>), ApiError> {
     let mut v = Violations::default();
-    let id = loop_api::case_name(&mut v, "name", name);
+    let id = v.check("name", loop_api::case_name(name));
     let etag = loop_api::etag(&mut v, "etag", etag);
     let action = fields(&mut v);
     v.finish()?;
@@ -149,10 +149,7 @@ impl CaseService for CaseApi {
         request: Request<v1::GetCaseRequest>,
     ) -> Result<Response<v1::GetCaseResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
-        let mut v = Violations::default();
-        let id = loop_api::case_name(&mut v, "name", &request.get_ref().name);
-        v.finish()?;
-        let id = id.ok_or_else(|| ApiError::field("name", "is invalid"))?;
+        let id = only_field("name", loop_api::case_name(&request.get_ref().name))?;
         let view = self
             .service
             .get_case(&actor, id)

@@ -38,18 +38,14 @@ impl From<LoopError> for ApiError {
     }
 }
 
-pub(crate) fn report_name(v: &mut Violations, field: &str, name: &str) -> Option<ReportId> {
-    v.check(
-        field,
-        resource_id(name, "reports").and_then(|id| ReportId::parse(id).map_err(|e| e.to_string())),
-    )
+/// Parses a `reports/{report}` name.
+pub(crate) fn report_name(name: &str) -> Result<ReportId, String> {
+    resource_id(name, "reports").and_then(|id| ReportId::parse(id).map_err(|e| e.to_string()))
 }
 
-pub(crate) fn case_name(v: &mut Violations, field: &str, name: &str) -> Option<CaseId> {
-    v.check(
-        field,
-        resource_id(name, "cases").and_then(|id| CaseId::parse(id).map_err(|e| e.to_string())),
-    )
+/// Parses a `cases/{case}` name.
+pub(crate) fn case_name(name: &str) -> Result<CaseId, String> {
+    resource_id(name, "cases").and_then(|id| CaseId::parse(id).map_err(|e| e.to_string()))
 }
 
 /// An etag sent back by the client; empty means "no check".

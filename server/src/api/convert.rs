@@ -57,6 +57,11 @@ pub(crate) fn resource_id<'a>(value: &'a str, collection: &str) -> Result<&'a st
         .ok_or_else(|| format!("must be a resource name of the form {collection}/{{id}}"))
 }
 
+/// Parses a request whose only field to check is `field`, naming it when it is invalid.
+pub(crate) fn only_field<T, E: ToString>(field: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
+    parsed.map_err(|err| ApiError::field(field, err))
+}
+
 /// Collects every field violation of a request so the client learns of all of them at once.
 #[derive(Debug, Default)]
 pub(crate) struct Violations(Vec<FieldViolation>);

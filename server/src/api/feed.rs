@@ -19,10 +19,7 @@ pub(crate) async fn start_at(store: &Store, cursor: &str) -> Result<EventPositio
     if cursor.is_empty() {
         return Ok(store.event_horizon().await?);
     }
-    let mut v = super::convert::Violations::default();
-    let position = v.check("cursor", super::closed_loop::decode_cursor(cursor));
-    v.finish()?;
-    position.ok_or_else(|| ApiError::field("cursor", "is invalid"))
+    super::convert::only_field("cursor", super::closed_loop::decode_cursor(cursor))
 }
 
 /// Streams every event matching `filter` after `start`, converted by `map` (which may skip one by answering `None`), until the client leaves or the server stops.

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
 use super::closed_loop as loop_api;
-use super::convert::{PageRequest, Violations, caller};
+use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::BoxStream;
@@ -150,10 +150,7 @@ impl ReportService for ReportApi {
         request: Request<v1::GetReportRequest>,
     ) -> Result<Response<v1::GetReportResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
-        let mut v = Violations::default();
-        let id = loop_api::report_name(&mut v, "name", &request.get_ref().name);
-        v.finish()?;
-        let id = id.ok_or_else(|| ApiError::field("name", "is invalid"))?;
+        let id = only_field("name", loop_api::report_name(&request.get_ref().name))?;
         let record = self
             .service
             .get_report(&actor, id)
@@ -283,10 +280,7 @@ impl ReportService for ReportApi {
         actor
             .authorize(Action::UploadAttachment)
             .map_err(|e| ApiError::access(e, "upload"))?;
-        let mut v = Violations::default();
-        let id = v.check("upload_id", UploadId::parse(&request.get_ref().upload_id));
-        v.finish()?;
-        let id = id.ok_or_else(|| ApiError::field("upload_id", "is invalid"))?;
+        let id = only_field("upload_id", UploadId::parse(&request.get_ref().upload_id))?;
         let store = self.service.store();
         let upload = store
             .get_upload(id)
@@ -318,7 +312,7 @@ impl ReportService for ReportApi {
         let actor = caller(&request)?.actor.clone();
         let request = request.into_inner();
         let mut v = Violations::default();
-        let id = loop_api::report_name(&mut v, "name", &request.name);
+        let id = v.check("name", loop_api::report_name(&request.name));
         let resolution = loop_api::text(
             &mut v,
             "resolution",
@@ -348,7 +342,7 @@ impl ReportService for ReportApi {
         let actor = caller(&request)?.actor.clone();
         let request = request.into_inner();
         let mut v = Violations::default();
-        let id = loop_api::report_name(&mut v, "name", &request.name);
+        let id = v.check("name", loop_api::report_name(&request.name));
         let kind = v.check("kind", loop_api::whistle_kind_from_proto(request.kind));
         let grade = v
             .check("risk_grade", loop_api::grade_from_proto(request.risk_grade))
@@ -378,7 +372,7 @@ impl ReportService for ReportApi {
         let actor = caller(&request)?.actor.clone();
         let request = request.into_inner();
         let mut v = Violations::default();
-        let id = loop_api::report_name(&mut v, "name", &request.name);
+        let id = v.check("name", loop_api::report_name(&request.name));
         let etag = loop_api::etag(&mut v, "etag", &request.etag);
         let verdict = if request.accepted {
             match u8::try_from(request.satisfaction) {
