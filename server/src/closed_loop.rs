@@ -122,7 +122,6 @@ pub enum Verdict {
 pub struct CaseView {
     pub report: ReportRecord,
     pub timeline: Vec<EventRecord>,
-    pub extensions: Vec<ExtensionRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -410,11 +409,12 @@ impl LoopService {
         self.check_attachments(&actor.user_id, &attachments, "attachments")
             .await?;
         let actor = actor.clone();
-        self.change(ReportKey::Report(id), etag, move |record| {
+        let now = self.clock.now();
+        self.change(ReportKey::Report(id), etag, now, move |record| {
             own(&actor, record)?;
             let mut next = workflow(record);
             let changes = next.apply(&Step::ResolveOnSite)?;
-            settle(record, &next, None, record.updated_at);
+            settle(record, &next, None, now);
             record.resolution = Some(resolution.clone());
             let mut events = events_of(changes, &actor, |_| resolution.clone());
             if let Some(e) = events.first_mut() {
@@ -426,6 +426,7 @@ impl LoopService {
             })
         })
         .await
+        .map(|(record, _)| record)
     }
 
     /// Whistles a report: routes it and opens a case for the summoned departments.
@@ -443,7 +444,7 @@ impl LoopService {
         let table = self.routing.table();
         let actor = actor.clone();
         let now = self.clock.now();
-        self.change(ReportKey::Report(id), etag, move |record| {
+        self.change(ReportKey::Report(id), etag, now, move |record| {
             own(&actor, record)?;
             let decision = table
                 .route(record.location, &record.category)
@@ -483,6 +484,7 @@ impl LoopService {
             })
         })
         .await
+        .map(|(record, _)| record)
     }
 
     #[instrument(skip_all, fields(report = %id))]
@@ -495,7 +497,8 @@ impl LoopService {
     ) -> Result<ReportRecord, LoopError> {
         self.authorize_report(actor)?;
         let actor = actor.clone();
-        self.change(ReportKey::Report(id), etag, move |record| {
+        let now = self.clock.now();
+        self.change(ReportKey::Report(id), etag, now, move |record| {
             own(&actor, record)?;
             let mut next = workflow(record);
             let (step, text) = match &verdict {
@@ -505,7 +508,7 @@ impl LoopService {
                 Verdict::Reject { reason } => (Step::Reject, reason.clone()),
             };
             let changes = next.apply(&step)?;
-            settle(record, &next, None, record.updated_at);
+            settle(record, &next, None, now);
             if let (Some(case), Verdict::Accept { satisfaction }) = (record.case.as_mut(), &verdict)
             {
                 case.satisfaction = Some(*satisfaction);
@@ -524,6 +527,7 @@ impl LoopService {
             })
         })
         .await
+        .map(|(record, _)| record)
     }
 
     /// The case as its departments or a supervisor see it, with its timeline.
@@ -545,12 +549,7 @@ impl LoopService {
             })
             .map_err(|e| LoopError::Access(e, "case"))?;
         let timeline = self.store.timeline(&report.id).await?;
-        let extensions = self.store.extensions(&report.id).await?;
-        Ok(CaseView {
-            report,
-            timeline,
-            extensions,
-        })
+        Ok(CaseView { report, timeline })
     }
 
     pub async fn list_inbox(
@@ -601,8 +600,8 @@ impl LoopService {
         // Chosen once, so a retried write stores the same request.
         let extension_id =
             matches!(action, CaseAction::RequestExtension { .. }).then(ExtensionId::generate);
-        let record = self
-            .change(ReportKey::Case(id), etag, move |record| {
+        let (record, effects) = self
+            .change(ReportKey::Case(id), etag, now, move |record| {
                 actor
                     .authorize(Action::WorkCase {
                         departments: &record.departments(),
@@ -691,16 +690,7 @@ impl LoopService {
                 Ok(Effects { events, extension })
             })
             .await?;
-        let extension = match extension_id {
-            Some(id) => self
-                .store
-                .extensions(&record.id)
-                .await?
-                .into_iter()
-                .find(|x| x.id == id),
-            None => None,
-        };
-        Ok((record, extension))
+        Ok((record, effects.extension))
     }
 
     /// Refuses a role that may never touch reports before any lookup, so it learns nothing.
@@ -712,18 +702,18 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "report"))
     }
 
+    /// Applies `change` at `now`, the one instant the change and its events are stamped with.
     async fn change<F>(
         &self,
         key: ReportKey,
         etag: Option<i64>,
+        now: Timestamp,
         change: F,
-    ) -> Result<ReportRecord, LoopError>
+    ) -> Result<(ReportRecord, Effects), LoopError>
     where
-        F: FnMut(&mut ReportRecord) -> Result<Effects, LoopError> + Clone + Send + 'static,
+        F: FnOnce(&mut ReportRecord) -> Result<Effects, LoopError> + Clone + Send + 'static,
     {
-        let now = self.clock.now();
-        let record = self.store.update_report(key, etag, now, change).await?;
-        Ok(record)
+        Ok(self.store.update_report(key, etag, now, change).await?)
     }
 
     /// Logs that a caller saw a report's parties unmasked, without the data itself.

@@ -1,5 +1,7 @@
 //! Reports, cases, assignments and the case timeline: idempotent creation, version-checked changes that append their events in the same transaction, and the event log read in commit order.
 
+use std::collections::HashMap;
+
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
     AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId, CoordinateSystem,
@@ -488,22 +490,6 @@ fn event_from_model(m: case_event::Model) -> Result<EventRecord, StorageError> {
     })
 }
 
-fn extension_from_model(m: extension::Model) -> Result<ExtensionRecord, StorageError> {
-    Ok(ExtensionRecord {
-        id: ExtensionId::parse(&m.id).map_err(|e| corrupt("extension", e))?,
-        report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
-        department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("extension", e))?,
-        stage: parse("extension", &m.stage)?,
-        requested_due: ts(m.requested_due_ms),
-        reason: m.reason,
-        state: parse("extension", &m.state)?,
-        approved_due: m.approved_due_ms.map(ts),
-        decision_reason: m.decision_reason,
-        created_at: ts(m.created_at_ms),
-        decided_at: m.decided_at_ms.map(ts),
-    })
-}
-
 async fn insert_events(
     db: &impl ConnectionTrait,
     report: &ReportRecord,
@@ -552,13 +538,7 @@ async fn load_report(
     let Some(model) = found else {
         return Ok(None);
     };
-    let assignments = assignment::Entity::find()
-        .filter(assignment::Column::ReportId.eq(model.id.as_str()))
-        .order_by_asc(assignment::Column::SummonedAtMs)
-        .order_by_asc(assignment::Column::DepartmentId)
-        .all(db)
-        .await?;
-    report_from_model(model, assignments).map(Some)
+    Ok(with_assignments(db, vec![model]).await?.pop())
 }
 
 /// Loads many reports with their assignments, in the order of `models`.
@@ -567,23 +547,21 @@ async fn with_assignments(
     models: Vec<report::Model>,
 ) -> Result<Vec<ReportRecord>, StorageError> {
     let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
-    let mut all = if ids.is_empty() {
-        Vec::new()
-    } else {
-        assignment::Entity::find()
+    let mut by_report: HashMap<String, Vec<assignment::Model>> = HashMap::new();
+    if !ids.is_empty() {
+        // Their order is set by `sorted` when the records are built.
+        for a in assignment::Entity::find()
             .filter(assignment::Column::ReportId.is_in(ids))
-            .order_by_asc(assignment::Column::SummonedAtMs)
-            .order_by_asc(assignment::Column::DepartmentId)
             .all(db)
             .await?
-    };
+        {
+            by_report.entry(a.report_id.clone()).or_default().push(a);
+        }
+    }
     models
         .into_iter()
         .map(|m| {
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut all)
-                .into_iter()
-                .partition(|a| a.report_id == m.id);
-            all = rest;
+            let mine = by_report.remove(&m.id).unwrap_or_default();
             report_from_model(m, mine)
         })
         .collect()
@@ -792,7 +770,7 @@ impl Store {
         with_assignments(&self.db, models).await
     }
 
-    /// Applies a change to a report and its case: `change` edits the record and returns the events (at least one) and rows to append.
+    /// Applies a change to a report and its case: `change` edits the record and returns the events (at least one) and rows to append; both are returned as stored.
     ///
     /// With `expected_version` a concurrent change is [`UpdateError::Stale`]; without, the change is re-read and retried.
     #[instrument(skip_all, fields(key = ?key))]
@@ -802,13 +780,13 @@ impl Store {
         expected_version: Option<i64>,
         now: Timestamp,
         change: F,
-    ) -> Result<ReportRecord, UpdateError<E>>
+    ) -> Result<(ReportRecord, Effects), UpdateError<E>>
     where
-        F: FnMut(&mut ReportRecord) -> Result<Effects, E> + Clone + Send + 'static,
+        F: FnOnce(&mut ReportRecord) -> Result<Effects, E> + Clone + Send + 'static,
         E: Send + 'static,
     {
         for _ in 0..UNCHECKED_RETRIES {
-            let mut change = change.clone();
+            let change = change.clone();
             let attempt = self
                 .write(move |txn| {
                     Box::pin(async move {
@@ -875,12 +853,12 @@ impl Store {
                             .map_err(StorageError::from)?;
                         }
                         next.assignments = sorted(next.assignments);
-                        Ok(Some(next))
+                        Ok(Some((next, effects)))
                     })
                 })
                 .await?;
             match attempt {
-                Some(record) => return Ok(record),
+                Some(changed) => return Ok(changed),
                 None if expected_version.is_some() => return Err(UpdateError::Stale),
                 None => continue,
             }
@@ -898,19 +876,6 @@ impl Store {
             .await?
             .into_iter()
             .map(event_from_model)
-            .collect()
-    }
-
-    /// Extension requests on a report, oldest first.
-    pub async fn extensions(&self, id: &ReportId) -> Result<Vec<ExtensionRecord>, StorageError> {
-        extension::Entity::find()
-            .filter(extension::Column::ReportId.eq(id.to_string()))
-            .order_by_asc(extension::Column::CreatedAtMs)
-            .order_by_asc(extension::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(extension_from_model)
             .collect()
     }
 
