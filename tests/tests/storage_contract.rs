@@ -3,13 +3,15 @@
 use std::time::Duration;
 
 use gridwhistle_dispatcher::routing::rules::CategoryRule;
+use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
     Binding, DepartmentId, DepartmentType, DisplayName, GridId, Timestamp, UserId, Username,
 };
 use gridwhistle_domain::{CategoryId, RiskGrade};
+use gridwhistle_domain::{CoordinateSystem, GeoPoint, ReportId};
 use gridwhistle_server::storage::{
-    BoundaryKind, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid, NewRefreshToken,
-    NewUser, StorageError, Store, UserPatch,
+    BoundaryKind, CreateOutcome, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid,
+    NewRefreshToken, NewReport, NewUser, ReportKey, StorageError, Store, UserPatch,
 };
 use gridwhistle_tests::database::{Backend, TestDatabase, backends};
 
@@ -50,6 +52,7 @@ contract!(
     boundary_imports_form_generations_that_carry_the_other_kind_forward,
     a_grid_import_creates_and_renames_grids,
     catalogue_versions_replace_each_other_whole,
+    reports_filed_together_are_each_answered_on_their_own,
 );
 
 fn department(id: &str, priority: i32) -> NewDepartment {
@@ -548,5 +551,99 @@ mod checks {
         assert!(duplicate.is_err());
         let (version, _) = store.current_catalogue().await.unwrap().unwrap();
         assert_eq!(version, v2, "a failed import leaves the catalogue in force");
+    }
+
+    /// Concurrent creates share one commit: a fresh id is created once, a repeat within the batch is a replay or a conflict, and a row the database refuses fails alone.
+    pub(super) async fn reports_filed_together_are_each_answered_on_their_own(
+        store: &Store,
+        _: Backend,
+    ) {
+        store.insert_grids(&[grid("g-7")], T0).await.unwrap();
+        let author = store
+            .create_user(
+                user("worker", Binding::GridWorker(GridId::parse("g-7").unwrap())),
+                T0,
+            )
+            .await
+            .unwrap();
+        let new = |id: ReportId, author: UserId, hash: &str| NewReport {
+            id,
+            author,
+            grid: Some(GridId::parse("g-7").unwrap()),
+            category: CategoryId::parse("noise").unwrap(),
+            description: "施工噪音扰民".to_owned(),
+            location: Position {
+                point: GeoPoint::new(39.9087, 116.4605).unwrap(),
+                system: CoordinateSystem::Gcj02,
+                accuracy_m: 8.0,
+            },
+            observed_at: T0,
+            risk_grade: None,
+            parties: Vec::new(),
+            attachments: Vec::new(),
+            request_hash: hash.to_owned(),
+        };
+        let fresh: Vec<ReportId> = (0..40).map(|_| ReportId::generate()).collect();
+        let twice = ReportId::generate();
+        let orphan = ReportId::generate();
+        let mut filings = Vec::new();
+        for id in &fresh {
+            filings.push(new(*id, author.id, "a"));
+        }
+        // The same id three times in flight: once with a different payload.
+        filings.push(new(twice, author.id, "a"));
+        filings.push(new(twice, author.id, "a"));
+        filings.push(new(twice, author.id, "b"));
+        // An author the database does not know: its foreign key fails.
+        filings.push(new(orphan, UserId::generate(), "a"));
+        let pending: Vec<_> = filings
+            .into_iter()
+            .map(|filing| {
+                let store = store.clone();
+                tokio::spawn(async move { store.create_report(filing, T0).await })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(pending.len());
+        for task in pending {
+            answers.push(task.await.expect("filing task"));
+        }
+
+        let mut created = 0;
+        let mut replayed = 0;
+        let mut conflicts = 0;
+        for (i, answer) in answers.iter().enumerate() {
+            match answer {
+                Ok(CreateOutcome::Created(record)) => {
+                    created += 1;
+                    assert_eq!(record.version, 1);
+                }
+                Ok(CreateOutcome::Replayed(record)) => {
+                    replayed += 1;
+                    assert_eq!(record.id, twice);
+                }
+                Ok(CreateOutcome::Conflict) => conflicts += 1,
+                Err(err) => {
+                    assert_eq!(i, answers.len() - 1, "only the orphan fails: {err}");
+                    assert!(
+                        matches!(err, StorageError::NotFound { entity: "user" }),
+                        "{err:?}"
+                    );
+                }
+            }
+        }
+        // Whichever of the three `twice` filings came first created it; "b" conflicts unless it came first.
+        assert_eq!(created, fresh.len() + 1);
+        assert_eq!(replayed + conflicts, 2);
+        assert!(conflicts >= 1);
+        for id in fresh.iter().chain([&twice]) {
+            let stored = store.get_report(ReportKey::Report(*id)).await.unwrap();
+            assert_eq!(stored.version, 1);
+            let timeline = store.timeline(id).await.unwrap();
+            assert_eq!(timeline.len(), 1, "one Reported event for {id}");
+        }
+        assert!(matches!(
+            store.get_report(ReportKey::Report(orphan)).await,
+            Err(StorageError::NotFound { entity: "report" })
+        ));
     }
 }

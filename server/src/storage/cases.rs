@@ -12,7 +12,7 @@ use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
@@ -497,29 +497,191 @@ async fn insert_events(
     events: &[NewEvent],
     at: Timestamp,
 ) -> Result<(), StorageError> {
-    if events.is_empty() {
-        return Ok(());
-    }
     let models = events
         .iter()
         .zip(first_sequence..)
-        .map(|(e, sequence)| case_event::ActiveModel {
-            id: NotSet,
-            txid: NotSet,
-            report_id: Set(report.id.to_string()),
-            sequence: Set(sequence),
-            author_id: Set(report.author.to_string()),
-            kind: Set(e.kind.as_str().to_owned()),
-            actor_id: Set(e.actor.map(|a| a.to_string())),
-            department_id: Set(e.department.as_ref().map(|d| d.as_str().to_owned())),
-            at_ms: Set(ms(at)),
-            text: Set(e.text.clone()),
-            attachments: Set(ids_to_json(&e.attachments)),
-        });
+        .map(|(e, sequence)| event_model(report, sequence, e, at))
+        .collect::<Vec<_>>();
+    insert_event_models(db, models).await
+}
+
+fn event_model(
+    report: &ReportRecord,
+    sequence: i64,
+    e: &NewEvent,
+    at: Timestamp,
+) -> case_event::ActiveModel {
+    case_event::ActiveModel {
+        id: NotSet,
+        txid: NotSet,
+        report_id: Set(report.id.to_string()),
+        sequence: Set(sequence),
+        author_id: Set(report.author.to_string()),
+        kind: Set(e.kind.as_str().to_owned()),
+        actor_id: Set(e.actor.map(|a| a.to_string())),
+        department_id: Set(e.department.as_ref().map(|d| d.as_str().to_owned())),
+        at_ms: Set(ms(at)),
+        text: Set(e.text.clone()),
+        attachments: Set(ids_to_json(&e.attachments)),
+    }
+}
+
+async fn insert_event_models(
+    db: &impl ConnectionTrait,
+    models: Vec<case_event::ActiveModel>,
+) -> Result<(), StorageError> {
+    if models.is_empty() {
+        return Ok(());
+    }
     case_event::Entity::insert_many(models)
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// Files reports in `db` with one insert for the reports and one for their first events; answers each in order.
+///
+/// An id already stored, or repeated within the batch, is answered from the stored row: a replay when author and payload hash match, a conflict otherwise.
+/// A failure of the statement fails the whole call; the caller retries the rows one by one to find the culprit.
+pub(super) async fn file_reports(
+    db: &impl ConnectionTrait,
+    batch: &[(NewReport, Timestamp)],
+) -> Result<Vec<CreateOutcome>, StorageError> {
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    let firsts: Vec<&(NewReport, Timestamp)> = batch
+        .iter()
+        .filter(|(new, _)| seen.insert(new.id))
+        .collect();
+    let models = firsts.iter().map(|(new, now)| new_report_model(new, *now));
+    let mut statement = report::Entity::insert_many(models)
+        .on_conflict(
+            OnConflict::column(report::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .into_query();
+    statement.returning_col(report::Column::Id);
+    let inserted: std::collections::HashSet<String> = db
+        .query_all(&statement)
+        .await
+        .map_err(|err| StorageError::classify(err, "report", "user"))?
+        .into_iter()
+        .map(|row| row.try_get::<String>("", "id"))
+        .collect::<Result<_, _>>()?;
+
+    let mut created: HashMap<ReportId, ReportRecord> = HashMap::with_capacity(inserted.len());
+    let mut events = Vec::with_capacity(inserted.len());
+    for (new, now) in firsts {
+        if inserted.contains(&new.id.to_string()) {
+            let record = first_record(new, *now);
+            events.push(event_model(&record, 1, &reported(&record), *now));
+            created.insert(record.id, record);
+        }
+    }
+    insert_event_models(db, events).await?;
+
+    // Everything else was filed before, by an earlier request or earlier in this batch.
+    let others: Vec<String> = batch
+        .iter()
+        .filter(|(new, _)| !created.contains_key(&new.id))
+        .map(|(new, _)| new.id.to_string())
+        .collect();
+    let mut stored: HashMap<String, report::Model> = HashMap::with_capacity(others.len());
+    for chunk in others.chunks(FILTER_CHUNK) {
+        for model in report::Entity::find()
+            .filter(report::Column::Id.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            stored.insert(model.id.clone(), model);
+        }
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (new, _) in batch {
+        if let Some(record) = created.remove(&new.id) {
+            outcomes.push(CreateOutcome::Created(record));
+            continue;
+        }
+        let Some(existing) = stored.get(&new.id.to_string()) else {
+            // Present at insert time, so still present in this transaction.
+            return Err(StorageError::NotFound { entity: "report" });
+        };
+        if existing.author_id != new.author.to_string() || existing.request_hash != new.request_hash
+        {
+            outcomes.push(CreateOutcome::Conflict);
+        } else {
+            let record = report_from_model(existing.clone(), Vec::new())?;
+            outcomes.push(CreateOutcome::Replayed(as_first_answered(record)));
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Most ids one `IN (…)` filter carries.
+const FILTER_CHUNK: usize = 500;
+
+fn first_record(new: &NewReport, now: Timestamp) -> ReportRecord {
+    ReportRecord {
+        id: new.id,
+        author: new.author,
+        grid: new.grid.clone(),
+        category: new.category.clone(),
+        description: new.description.clone(),
+        location: new.location,
+        observed_at: new.observed_at,
+        created_at: now,
+        updated_at: now,
+        risk_grade: new.risk_grade,
+        parties: new.parties.clone(),
+        attachments: new.attachments.clone(),
+        state: ReportState::Open,
+        resolution: None,
+        version: 1,
+        case: None,
+        assignments: Vec::new(),
+    }
+}
+
+fn reported(record: &ReportRecord) -> NewEvent {
+    NewEvent {
+        kind: EventKind::Reported,
+        actor: Some(record.author),
+        department: None,
+        text: String::new(),
+        attachments: record.attachments.clone(),
+    }
+}
+
+fn new_report_model(new: &NewReport, now: Timestamp) -> report::ActiveModel {
+    report::ActiveModel {
+        id: Set(new.id.to_string()),
+        author_id: Set(new.author.to_string()),
+        grid_id: Set(new.grid.as_ref().map(|g| g.as_str().to_owned())),
+        category_id: Set(new.category.as_str().to_owned()),
+        description: Set(new.description.clone()),
+        latitude: Set(new.location.point.lat()),
+        longitude: Set(new.location.point.lng()),
+        coordinate_system: Set(new.location.system.as_str().to_owned()),
+        accuracy_m: Set(new.location.accuracy_m),
+        observed_at_ms: Set(ms(new.observed_at)),
+        created_at_ms: Set(ms(now)),
+        updated_at_ms: Set(ms(now)),
+        risk_grade: Set(new.risk_grade.map(|g| g.as_str().to_owned())),
+        parties: Set(parties_to_json(&new.parties)),
+        attachments: Set(ids_to_json(&new.attachments)),
+        request_hash: Set(new.request_hash.clone()),
+        state: Set(ReportState::Open.as_str().to_owned()),
+        resolution: Set(None),
+        version: Set(1),
+        case_id: Set(None),
+        case_state: Set(None),
+        whistle_kind: Set(None),
+        whistle_note: Set(None),
+        whistled_at_ms: Set(None),
+        routing: Set(None),
+        rework_count: Set(0),
+        satisfaction: Set(None),
+    }
 }
 
 async fn load_report(
@@ -586,9 +748,9 @@ impl Store {
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        match &self.writer {
-            Some(writer) => writer.write(f).await,
-            None => {
+        match self.backend {
+            Backend::Sqlite => self.writer.write(f).await,
+            Backend::Postgres => {
                 use sea_orm::TransactionTrait;
                 let txn = self.db.begin().await.map_err(StorageError::from)?;
                 match f(&txn).await {
@@ -609,98 +771,16 @@ impl Store {
     }
 
     /// Files a report and its first timeline event, or recognises a retry of one already filed.
+    ///
+    /// Reports are filed in batches by the group-commit writer on both databases: one insert for the reports and one for their events per commit.
     #[instrument(skip_all, fields(report = %new.id))]
     pub async fn create_report(
         &self,
         new: NewReport,
         now: Timestamp,
     ) -> Result<CreateOutcome, StorageError> {
-        self.write(move |txn| {
-            Box::pin(async move {
-                let record = ReportRecord {
-                    id: new.id,
-                    author: new.author,
-                    grid: new.grid,
-                    category: new.category,
-                    description: new.description,
-                    location: new.location,
-                    observed_at: new.observed_at,
-                    created_at: now,
-                    updated_at: now,
-                    risk_grade: new.risk_grade,
-                    parties: new.parties,
-                    attachments: new.attachments,
-                    state: ReportState::Open,
-                    resolution: None,
-                    version: 1,
-                    case: None,
-                    assignments: Vec::new(),
-                };
-                let model = report::ActiveModel {
-                    id: Set(record.id.to_string()),
-                    author_id: Set(record.author.to_string()),
-                    grid_id: Set(record.grid.as_ref().map(|g| g.as_str().to_owned())),
-                    category_id: Set(record.category.as_str().to_owned()),
-                    description: Set(record.description.clone()),
-                    latitude: Set(record.location.point.lat()),
-                    longitude: Set(record.location.point.lng()),
-                    coordinate_system: Set(record.location.system.as_str().to_owned()),
-                    accuracy_m: Set(record.location.accuracy_m),
-                    observed_at_ms: Set(ms(record.observed_at)),
-                    created_at_ms: Set(ms(now)),
-                    updated_at_ms: Set(ms(now)),
-                    risk_grade: Set(record.risk_grade.map(|g| g.as_str().to_owned())),
-                    parties: Set(parties_to_json(&record.parties)),
-                    attachments: Set(ids_to_json(&record.attachments)),
-                    request_hash: Set(new.request_hash.clone()),
-                    state: Set(record.state.as_str().to_owned()),
-                    resolution: Set(None),
-                    version: Set(1),
-                    case_id: Set(None),
-                    case_state: Set(None),
-                    whistle_kind: Set(None),
-                    whistle_note: Set(None),
-                    whistled_at_ms: Set(None),
-                    routing: Set(None),
-                    rework_count: Set(0),
-                    satisfaction: Set(None),
-                };
-                let inserted = report::Entity::insert(model)
-                    .on_conflict(
-                        OnConflict::column(report::Column::Id)
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .exec_without_returning(txn)
-                    .await
-                    .map_err(|err| StorageError::classify(err, "report", "user"))?;
-                if inserted == 0 {
-                    let existing = report::Entity::find_by_id(record.id.to_string())
-                        .one(txn)
-                        .await?
-                        .ok_or(StorageError::NotFound { entity: "report" })?;
-                    if existing.author_id != record.author.to_string()
-                        || existing.request_hash != new.request_hash
-                    {
-                        return Ok(CreateOutcome::Conflict);
-                    }
-                    let stored = report_from_model(existing, Vec::new())?;
-                    return Ok(CreateOutcome::Replayed(as_first_answered(stored)));
-                }
-                let event = NewEvent {
-                    kind: EventKind::Reported,
-                    actor: Some(record.author),
-                    department: None,
-                    text: String::new(),
-                    attachments: record.attachments.clone(),
-                };
-                insert_events(txn, &record, 1, &[event], now).await?;
-                Ok(CreateOutcome::Created(record))
-            })
-        })
-        .await
+        self.writer.file(new, now).await
     }
-
     /// The report (or the case's report) with its assignments.
     #[instrument(skip_all, fields(key = ?key))]
     pub async fn get_report(&self, key: ReportKey) -> Result<ReportRecord, StorageError> {

@@ -116,8 +116,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6772_6964_7768_6973;
 pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
-    /// SQLite's single group-commit writer; PostgreSQL runs writes concurrently.
-    writer: Option<writer::Writer>,
+    /// The group-commit writer: every write on SQLite, new reports on both databases.
+    writer: writer::Writer,
     /// Ticks after each committed write, to wake this process's streams.
     committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -151,8 +151,7 @@ impl Store {
             .await
             .map_err(StorageError::Connect)?;
         let committed = std::sync::Arc::new(tokio::sync::watch::Sender::new(0));
-        let writer = (backend == Backend::Sqlite)
-            .then(|| writer::Writer::spawn(db.clone(), committed.clone()));
+        let writer = writer::Writer::spawn(db.clone(), committed.clone());
         Ok(Self {
             db,
             backend,
