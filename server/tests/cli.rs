@@ -1,25 +1,16 @@
 //! The `gridwhistle` binary as an operator uses it: add the first admin on the command line, serve on the embedded default, log in, stop on SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridwhistle");
-
-fn gridwhistle(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("GRIDWHISTLE_DATABASE_URL")
-        .env("RUST_LOG", "info");
-    command
-}
+use support::{gridwhistle, serve};
 
 fn add_admin(data_dir: &std::path::Path, password: &str) -> std::process::Output {
     let mut child = gridwhistle(data_dir)
@@ -34,36 +25,6 @@ fn add_admin(data_dir: &std::path::Path, password: &str) -> std::process::Output
     writeln!(stdin, "{password}").expect("password written");
     drop(stdin);
     child.wait_with_output().expect("gridwhistle finishes")
-}
-
-/// Starts `serve` on port 0; returns the child, the address it logged, and every later log line.
-fn serve(data_dir: &std::path::Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = gridwhistle(data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("gridwhistle serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server logs its address");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-    };
-    (child, addr, rx)
 }
 
 #[tokio::test]
@@ -94,7 +55,7 @@ async fn the_first_admin_added_on_the_command_line_logs_in_to_a_fresh_sqlite_ser
         "the password never reaches a log"
     );
 
-    let (mut child, addr, log) = serve(&data_dir);
+    let (mut child, addr, log) = serve(&data_dir, &[]);
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
