@@ -1,5 +1,6 @@
 //! Gridwhistle's domain logic with no transport or database; it reaches the world only through small traits such as [`Clock`].
 
+pub mod calendar;
 pub mod clock;
 pub mod routing;
 pub mod workflow;
