@@ -1,0 +1,430 @@
+//! Time-limit policies: for a case's category, risk grade and whistle kind, the stages its deadlines go through, with reminders before each due time and an escalation ladder after it.
+//!
+//! A policy set is versioned as a whole; a case keeps the version it started with, so a later import never moves a running deadline.
+//! Everything here is pure: the calendar is passed in, nothing reads a clock.
+
+use std::time::Duration;
+
+use gridwhistle_domain::{CategoryId, DeadlineStage, RiskGrade, Timestamp, WhistleKind};
+
+use crate::calendar::{CalendarError, WorkingCalendar};
+
+/// How long a stage may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Wall-clock time, such as the 30 minutes to report in.
+    Wall(Duration),
+    /// Working time by the calendar (工作时).
+    WorkingTime(Duration),
+    /// Whole working days (工作日): due at the close of the n-th working day after the start day.
+    WorkingDays(u32),
+}
+
+impl Limit {
+    /// The due time of a stage that starts at `start`.
+    pub fn due(
+        &self,
+        calendar: &WorkingCalendar,
+        start: Timestamp,
+    ) -> Result<Timestamp, CalendarError> {
+        match *self {
+            Limit::Wall(d) => Ok(start.saturating_add(d)),
+            Limit::WorkingTime(d) => calendar.add_working_time(start, d),
+            Limit::WorkingDays(n) => calendar.add_working_days(start, n),
+        }
+    }
+
+    /// The instant `fraction` of the way from `start` to `due`, measured as the limit is: wall time for a wall limit, working time otherwise.
+    pub fn fraction_at(
+        &self,
+        calendar: &WorkingCalendar,
+        start: Timestamp,
+        due: Timestamp,
+        fraction: f64,
+    ) -> Result<Timestamp, CalendarError> {
+        match self {
+            Limit::Wall(_) => Ok(start.saturating_add(due.duration_since(start).mul_f64(fraction))),
+            Limit::WorkingTime(_) | Limit::WorkingDays(_) => {
+                let worked = calendar.working_time_between(start, due)?;
+                calendar.add_working_time(start, worked.mul_f64(fraction))
+            }
+        }
+    }
+}
+
+/// Who a firing notifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// The summoned department's duty officers.
+    DutyOfficers,
+    /// The summoned department's head.
+    DepartmentHead,
+    /// The district's supervisors (督办).
+    Supervisors,
+    DistrictLeader,
+}
+
+/// One rung of the escalation ladder, counted in wall time after the due time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LadderStep {
+    pub after: Duration,
+    pub audience: Audience,
+    /// Further notifications after the first.
+    pub repeat_count: u32,
+    pub repeat_interval: Duration,
+}
+
+/// A stage's limit, its reminders and its ladder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePolicy {
+    pub stage: DeadlineStage,
+    pub limit: Limit,
+    /// Fractions of the limit at which the duty officers are reminded, such as 0.5 and 0.8; ascending, each in (0, 1).
+    pub reminders: Vec<f64>,
+    /// Ascending by `after`.
+    pub ladder: Vec<LadderStep>,
+}
+
+/// The stages for the cases a (category, grade, kind) selector matches; `None` matches anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeLimitPolicy {
+    pub category: Option<CategoryId>,
+    pub grade: Option<RiskGrade>,
+    pub kind: Option<WhistleKind>,
+    pub stages: Vec<StagePolicy>,
+}
+
+/// Why a policy set was refused, naming the policy (by position) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policies[{index}]: {reason}")]
+pub struct PolicyError {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// A validated, versioned set of policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySet {
+    version: i64,
+    policies: Vec<TimeLimitPolicy>,
+}
+
+/// What a firing is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FiringKind {
+    /// Before the due time, at this fraction of the limit.
+    Reminder { fraction: f64 },
+    /// After the due time: ladder rung `step`, its `repeat`-th repetition (0 is the first notification).
+    Escalation { step: usize, repeat: u32 },
+}
+
+/// One scheduled firing of a deadline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Firing {
+    pub at: Timestamp,
+    pub kind: FiringKind,
+    pub audience: Audience,
+}
+
+impl PolicySet {
+    /// Validates `policies`: at most one policy per selector, each stage once per policy, reminders in (0, 1) ascending, ladder rungs ascending, a repeat interval when a rung repeats.
+    pub fn new(version: i64, policies: Vec<TimeLimitPolicy>) -> Result<Self, PolicyError> {
+        for (index, policy) in policies.iter().enumerate() {
+            let fail = |reason: String| Err(PolicyError { index, reason });
+            if policies[..index].iter().any(|p| {
+                p.category == policy.category && p.grade == policy.grade && p.kind == policy.kind
+            }) {
+                return fail("another policy has the same category, grade and kind".to_owned());
+            }
+            if policy.stages.is_empty() {
+                return fail("a policy needs at least one stage".to_owned());
+            }
+            for (i, stage) in policy.stages.iter().enumerate() {
+                if policy.stages[..i].iter().any(|s| s.stage == stage.stage) {
+                    return fail(format!("stage {:?} is given twice", stage.stage));
+                }
+                let zero = match stage.limit {
+                    Limit::Wall(d) | Limit::WorkingTime(d) => d.is_zero(),
+                    Limit::WorkingDays(n) => n == 0,
+                };
+                if zero {
+                    return fail(format!("stage {:?} has a zero limit", stage.stage));
+                }
+                if stage.reminders.iter().any(|f| !(*f > 0.0 && *f < 1.0))
+                    || stage.reminders.windows(2).any(|w| w[0] >= w[1])
+                {
+                    return fail(format!(
+                        "stage {:?}: reminders must be ascending fractions between 0 and 1",
+                        stage.stage
+                    ));
+                }
+                if stage.ladder.windows(2).any(|w| w[0].after >= w[1].after) {
+                    return fail(format!(
+                        "stage {:?}: ladder rungs must come in ascending order of time after due",
+                        stage.stage
+                    ));
+                }
+                if stage
+                    .ladder
+                    .iter()
+                    .any(|r| r.repeat_count > 0 && r.repeat_interval.is_zero())
+                {
+                    return fail(format!(
+                        "stage {:?}: a repeating rung needs a repeat interval",
+                        stage.stage
+                    ));
+                }
+            }
+        }
+        Ok(Self { version, policies })
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    pub fn policies(&self) -> &[TimeLimitPolicy] {
+        &self.policies
+    }
+
+    /// The policy for a case: the most specific match, where a category outweighs a grade and a grade outweighs a kind.
+    pub fn select(
+        &self,
+        category: &CategoryId,
+        grade: RiskGrade,
+        kind: WhistleKind,
+    ) -> Option<&TimeLimitPolicy> {
+        self.policies
+            .iter()
+            .filter(|p| {
+                p.category.as_ref().is_none_or(|c| c == category)
+                    && p.grade.is_none_or(|g| g == grade)
+                    && p.kind.is_none_or(|k| k == kind)
+            })
+            .max_by_key(|p| (p.category.is_some(), p.grade.is_some(), p.kind.is_some()))
+    }
+}
+
+impl TimeLimitPolicy {
+    pub fn stage(&self, stage: DeadlineStage) -> Option<&StagePolicy> {
+        self.stages.iter().find(|s| s.stage == stage)
+    }
+}
+
+impl StagePolicy {
+    /// Every firing of this stage for a deadline that started at `start` and is due at `due`, in time order: reminders, then the ladder with its repeats.
+    pub fn firings(
+        &self,
+        calendar: &WorkingCalendar,
+        start: Timestamp,
+        due: Timestamp,
+    ) -> Result<Vec<Firing>, CalendarError> {
+        let mut firings = Vec::with_capacity(self.reminders.len() + self.ladder.len());
+        for &fraction in &self.reminders {
+            firings.push(Firing {
+                at: self.limit.fraction_at(calendar, start, due, fraction)?,
+                kind: FiringKind::Reminder { fraction },
+                audience: Audience::DutyOfficers,
+            });
+        }
+        for (step, rung) in self.ladder.iter().enumerate() {
+            for repeat in 0..=rung.repeat_count {
+                let after = rung.after + rung.repeat_interval * repeat;
+                firings.push(Firing {
+                    at: due.saturating_add(after),
+                    kind: FiringKind::Escalation { step, repeat },
+                    audience: rung.audience,
+                });
+            }
+        }
+        // Stable: a reminder and an escalation at one instant keep the order above.
+        firings.sort_by_key(|f| f.at);
+        Ok(firings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minutes(m: u64) -> Duration {
+        Duration::from_secs(m * 60)
+    }
+
+    fn report_in(limit: Limit) -> StagePolicy {
+        StagePolicy {
+            stage: DeadlineStage::ReportIn,
+            limit,
+            reminders: vec![0.5, 0.8],
+            ladder: vec![
+                LadderStep {
+                    after: Duration::ZERO,
+                    audience: Audience::DutyOfficers,
+                    repeat_count: 0,
+                    repeat_interval: Duration::ZERO,
+                },
+                LadderStep {
+                    after: minutes(30),
+                    audience: Audience::DepartmentHead,
+                    repeat_count: 0,
+                    repeat_interval: Duration::ZERO,
+                },
+                LadderStep {
+                    after: minutes(120),
+                    audience: Audience::Supervisors,
+                    repeat_count: 2,
+                    repeat_interval: minutes(240),
+                },
+            ],
+        }
+    }
+
+    fn policy(
+        category: Option<&str>,
+        grade: Option<RiskGrade>,
+        kind: Option<WhistleKind>,
+        limit: Limit,
+    ) -> TimeLimitPolicy {
+        TimeLimitPolicy {
+            category: category.map(|c| CategoryId::parse(c).unwrap()),
+            grade,
+            kind,
+            stages: vec![report_in(limit)],
+        }
+    }
+
+    #[test]
+    fn the_most_specific_policy_wins_category_first() {
+        let set = PolicySet::new(
+            1,
+            vec![
+                policy(None, None, None, Limit::Wall(minutes(30))),
+                policy(None, Some(RiskGrade::A), None, Limit::Wall(minutes(15))),
+                policy(
+                    None,
+                    None,
+                    Some(WhistleKind::Emergency),
+                    Limit::Wall(minutes(10)),
+                ),
+                policy(Some("noise"), None, None, Limit::Wall(minutes(60))),
+            ],
+        )
+        .unwrap();
+        let limit = |category: &str, grade, kind| {
+            set.select(&CategoryId::parse(category).unwrap(), grade, kind)
+                .unwrap()
+                .stages[0]
+                .limit
+        };
+        assert_eq!(
+            limit("dispute", RiskGrade::C, WhistleKind::Routine),
+            Limit::Wall(minutes(30))
+        );
+        assert_eq!(
+            limit("dispute", RiskGrade::A, WhistleKind::Emergency),
+            Limit::Wall(minutes(15))
+        );
+        assert_eq!(
+            limit("dispute", RiskGrade::B, WhistleKind::Emergency),
+            Limit::Wall(minutes(10))
+        );
+        assert_eq!(
+            limit("noise", RiskGrade::A, WhistleKind::Emergency),
+            Limit::Wall(minutes(60))
+        );
+    }
+
+    #[test]
+    fn bad_policies_are_refused_naming_the_policy() {
+        let mut twice = policy(None, None, None, Limit::Wall(minutes(30)));
+        twice.stages.push(report_in(Limit::Wall(minutes(5))));
+        let mut late_reminder = policy(None, None, None, Limit::Wall(minutes(30)));
+        late_reminder.stages[0].reminders = vec![0.8, 0.5];
+        let mut unordered = policy(None, None, None, Limit::Wall(minutes(30)));
+        unordered.stages[0].ladder.reverse();
+        let mut no_interval = policy(None, None, None, Limit::Wall(minutes(30)));
+        no_interval.stages[0].ladder[2].repeat_interval = Duration::ZERO;
+        for (bad, words) in [
+            (twice, "given twice"),
+            (late_reminder, "reminders"),
+            (unordered, "ascending order"),
+            (no_interval, "repeat interval"),
+            (
+                policy(None, None, None, Limit::WorkingDays(0)),
+                "zero limit",
+            ),
+        ] {
+            let err = PolicySet::new(
+                1,
+                vec![
+                    policy(Some("noise"), None, None, Limit::Wall(minutes(1))),
+                    bad,
+                ],
+            )
+            .unwrap_err();
+            assert_eq!(err.index, 1);
+            assert!(err.reason.contains(words), "{err}");
+        }
+        let err = PolicySet::new(
+            1,
+            vec![
+                policy(None, Some(RiskGrade::A), None, Limit::Wall(minutes(1))),
+                policy(None, Some(RiskGrade::A), None, Limit::Wall(minutes(2))),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("same category"), "{err}");
+    }
+
+    #[test]
+    fn a_stage_fires_its_reminders_then_every_rung_and_repeat_in_order() {
+        let calendar = WorkingCalendar::official().unwrap();
+        let stage = report_in(Limit::Wall(minutes(30)));
+        // Monday 2 March 2026, 10:00 in Beijing.
+        let start = Timestamp::from_unix_millis(1_772_416_800_000);
+        let due = stage.limit.due(&calendar, start).unwrap();
+        assert_eq!(due, start.saturating_add(minutes(30)));
+        let got: Vec<(u64, FiringKind, Audience)> = stage
+            .firings(&calendar, start, due)
+            .unwrap()
+            .into_iter()
+            .map(|f| {
+                (
+                    f.at.duration_since(start).as_secs() / 60,
+                    f.kind,
+                    f.audience,
+                )
+            })
+            .collect();
+        use Audience::*;
+        use FiringKind::*;
+        assert_eq!(
+            got,
+            vec![
+                (15, Reminder { fraction: 0.5 }, DutyOfficers),
+                (24, Reminder { fraction: 0.8 }, DutyOfficers),
+                (30, Escalation { step: 0, repeat: 0 }, DutyOfficers),
+                (60, Escalation { step: 1, repeat: 0 }, DepartmentHead),
+                (150, Escalation { step: 2, repeat: 0 }, Supervisors),
+                (390, Escalation { step: 2, repeat: 1 }, Supervisors),
+                (630, Escalation { step: 2, repeat: 2 }, Supervisors),
+            ]
+        );
+    }
+
+    #[test]
+    fn working_day_reminders_count_working_time_not_wall_time() {
+        let calendar = WorkingCalendar::official().unwrap();
+        let mut stage = report_in(Limit::WorkingDays(1));
+        stage.reminders = vec![0.5];
+        stage.ladder.clear();
+        // Friday 13 February 2026, 17:00 in Beijing: the next working day is the make-up Saturday.
+        let start = Timestamp::from_unix_millis(1_770_973_200_000);
+        let due = stage.limit.due(&calendar, start).unwrap();
+        let firings = stage.firings(&calendar, start, due).unwrap();
+        // Working time from Friday 17:00 to Saturday 17:30 is 0.5 h + 7 h; half of it ends Saturday 13:45.
+        let saturday_1345 = Timestamp::from_unix_millis(1_771_047_900_000);
+        assert_eq!(firings[0].at, saturday_1345);
+        assert!(firings[0].at < due);
+    }
+}
