@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use gridwhistle_domain::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
@@ -245,6 +245,14 @@ impl WorkingHours {
         }
     }
 
+    /// The periods written `HH:MM-HH:MM`, as [`WorkingHours::parse`] reads them.
+    pub fn render(&self) -> Vec<String> {
+        self.periods
+            .iter()
+            .map(|&(s, e)| format!("{:02}:{:02}-{:02}:{:02}", s / 60, s % 60, e / 60, e % 60))
+            .collect()
+    }
+
     /// The periods as milliseconds after local midnight.
     fn periods_ms(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.periods
@@ -270,7 +278,7 @@ pub struct YearCalendar {
     working_days: BTreeSet<CivilDate>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct YearFile {
     year: i32,
@@ -285,13 +293,11 @@ struct YearFile {
     working_days: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HolidayFile {
-    #[allow(
-        dead_code,
-        reason = "documents the file; the calendar needs only the dates"
-    )]
+    /// Documents the file; the calendar needs only the dates.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     name: String,
     from: String,
     to: String,
@@ -378,6 +384,42 @@ impl YearCalendar {
             holidays,
             working_days,
         })
+    }
+
+    /// The year as its JSON file, holidays as runs of consecutive days; [`YearCalendar::from_json`] reads it back equal.
+    pub fn to_json(&self) -> String {
+        let mut holidays: Vec<HolidayFile> = Vec::new();
+        let mut run: Option<(CivilDate, CivilDate)> = None;
+        for date in self.holidays.iter().copied() {
+            run = match run {
+                Some((from, to)) if to.to_days() + 1 == date.to_days() => Some((from, date)),
+                Some((from, to)) => {
+                    holidays.push(HolidayFile {
+                        name: String::new(),
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    });
+                    Some((date, date))
+                }
+                None => Some((date, date)),
+            };
+        }
+        if let Some((from, to)) = run {
+            holidays.push(HolidayFile {
+                name: String::new(),
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        let file = YearFile {
+            year: self.year,
+            source: self.source.clone(),
+            time_zone: Some(self.zone.name.clone()),
+            periods: Some(self.hours.render()),
+            holidays,
+            working_days: self.working_days.iter().map(ToString::to_string).collect(),
+        };
+        serde_json::to_string_pretty(&file).unwrap_or_default()
     }
 
     pub fn holidays(&self) -> impl Iterator<Item = CivilDate> + '_ {
@@ -742,6 +784,14 @@ mod tests {
             year("", r#""2026-02-30""#),
             Err(CalendarError::InvalidDate(_))
         ));
+    }
+
+    #[test]
+    fn a_year_round_trips_through_its_json_file() {
+        for year in official_years().unwrap() {
+            let again = YearCalendar::from_json(&year.to_json()).unwrap();
+            assert_eq!(again, year);
+        }
     }
 
     #[test]

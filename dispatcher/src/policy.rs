@@ -243,6 +243,231 @@ impl StagePolicy {
     }
 }
 
+/// The policies file: what `serve --time-limits`, the stored versions and the shipped defaults are written in.
+///
+/// ```json
+/// {"policies": [{"category": null, "risk_grade": "A", "whistle_kind": null,
+///   "stages": [{"stage": "report_in", "limit": {"amount": 30, "unit": "minutes"},
+///     "reminders": [0.5, 0.8],
+///     "ladder": [{"after_minutes": 0, "audience": "duty_officers"},
+///                {"after_minutes": 120, "audience": "supervisors", "repeat_count": 3, "repeat_interval_minutes": 240}]}]}]}
+/// ```
+/// Units are `minutes`, `hours` and `days` of wall time, `working_hours` and `working_days`.
+pub mod file {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use gridwhistle_domain::{CategoryId, DeadlineStage, RiskGrade, WhistleKind};
+    use serde::{Deserialize, Serialize};
+
+    use super::{
+        Audience, LadderStep, Limit, PolicyError, PolicySet, StagePolicy, TimeLimitPolicy,
+    };
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        policies: Vec<PolicyFile>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PolicyFile {
+        #[serde(default)]
+        category: Option<String>,
+        #[serde(default)]
+        risk_grade: Option<String>,
+        #[serde(default)]
+        whistle_kind: Option<String>,
+        stages: Vec<StageFile>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StageFile {
+        stage: String,
+        limit: LimitFile,
+        #[serde(default)]
+        reminders: Vec<f64>,
+        #[serde(default)]
+        ladder: Vec<RungFile>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct LimitFile {
+        amount: u32,
+        unit: String,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RungFile {
+        after_minutes: u64,
+        audience: String,
+        #[serde(default)]
+        repeat_count: u32,
+        #[serde(default)]
+        repeat_interval_minutes: u64,
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    pub fn audience_as_str(audience: Audience) -> &'static str {
+        match audience {
+            Audience::DutyOfficers => "duty_officers",
+            Audience::DepartmentHead => "department_head",
+            Audience::Supervisors => "supervisors",
+            Audience::DistrictLeader => "district_leader",
+        }
+    }
+
+    fn audience(text: &str) -> Result<Audience, String> {
+        [
+            Audience::DutyOfficers,
+            Audience::DepartmentHead,
+            Audience::Supervisors,
+            Audience::DistrictLeader,
+        ]
+        .into_iter()
+        .find(|a| audience_as_str(*a) == text)
+        .ok_or_else(|| format!("unknown audience {text:?}"))
+    }
+
+    /// A limit from an amount and a unit name.
+    pub fn limit(amount: u32, unit: &str) -> Result<Limit, String> {
+        let wall = |minutes: u64| Limit::Wall(MINUTE * u32::try_from(minutes).unwrap_or(u32::MAX));
+        Ok(match unit {
+            "minutes" => wall(u64::from(amount)),
+            "hours" => wall(u64::from(amount) * 60),
+            "days" => wall(u64::from(amount) * 24 * 60),
+            "working_hours" => Limit::WorkingTime(MINUTE * 60 * amount),
+            "working_days" => Limit::WorkingDays(amount),
+            other => return Err(format!("unknown unit {other:?}")),
+        })
+    }
+
+    /// The amount and unit a limit is written with: the largest whole wall unit.
+    pub fn limit_parts(limit: Limit) -> (u32, &'static str) {
+        let whole = |d: Duration| u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX);
+        match limit {
+            Limit::Wall(d) => {
+                let minutes = whole(d);
+                if minutes % (24 * 60) == 0 {
+                    (minutes / (24 * 60), "days")
+                } else if minutes % 60 == 0 {
+                    (minutes / 60, "hours")
+                } else {
+                    (minutes, "minutes")
+                }
+            }
+            Limit::WorkingTime(d) => (whole(d) / 60, "working_hours"),
+            Limit::WorkingDays(n) => (n, "working_days"),
+        }
+    }
+
+    /// Parses and validates a policies file as `version`.
+    pub fn parse(version: i64, text: &str) -> Result<PolicySet, PolicyError> {
+        let file: File = serde_json::from_str(text).map_err(|e| PolicyError {
+            index: 0,
+            reason: format!("not a policies file: {e}"),
+        })?;
+        let mut policies = Vec::with_capacity(file.policies.len());
+        for (index, p) in file.policies.into_iter().enumerate() {
+            let fail = |reason: String| PolicyError { index, reason };
+            let category = p
+                .category
+                .as_deref()
+                .map(CategoryId::parse)
+                .transpose()
+                .map_err(|e| fail(format!("category: {e}")))?;
+            let grade = p
+                .risk_grade
+                .as_deref()
+                .map(RiskGrade::from_str)
+                .transpose()
+                .map_err(|e| fail(format!("risk_grade: {e}")))?;
+            let kind = p
+                .whistle_kind
+                .as_deref()
+                .map(WhistleKind::from_str)
+                .transpose()
+                .map_err(|e| fail(format!("whistle_kind: {e}")))?;
+            let mut stages = Vec::with_capacity(p.stages.len());
+            for s in p.stages {
+                let stage =
+                    DeadlineStage::from_str(&s.stage).map_err(|e| fail(format!("stage: {e}")))?;
+                let ladder = s
+                    .ladder
+                    .into_iter()
+                    .map(|r| {
+                        Ok(LadderStep {
+                            after: MINUTE * u32::try_from(r.after_minutes).unwrap_or(u32::MAX),
+                            audience: audience(&r.audience)?,
+                            repeat_count: r.repeat_count,
+                            repeat_interval: MINUTE
+                                * u32::try_from(r.repeat_interval_minutes).unwrap_or(u32::MAX),
+                        })
+                    })
+                    .collect::<Result<_, String>>()
+                    .map_err(fail)?;
+                stages.push(StagePolicy {
+                    stage,
+                    limit: limit(s.limit.amount, &s.limit.unit).map_err(fail)?,
+                    reminders: s.reminders,
+                    ladder,
+                });
+            }
+            policies.push(TimeLimitPolicy {
+                category,
+                grade,
+                kind,
+                stages,
+            });
+        }
+        PolicySet::new(version, policies)
+    }
+
+    /// Writes `set` as a policies file; `parse` reads it back to an equal set.
+    pub fn render(set: &PolicySet) -> String {
+        let policies = set
+            .policies()
+            .iter()
+            .map(|p| PolicyFile {
+                category: p.category.as_ref().map(|c| c.as_str().to_owned()),
+                risk_grade: p.grade.map(|g| g.as_str().to_owned()),
+                whistle_kind: p.kind.map(|k| k.as_str().to_owned()),
+                stages: p
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        let (amount, unit) = limit_parts(s.limit);
+                        StageFile {
+                            stage: s.stage.as_str().to_owned(),
+                            limit: LimitFile {
+                                amount,
+                                unit: unit.to_owned(),
+                            },
+                            reminders: s.reminders.clone(),
+                            ladder: s
+                                .ladder
+                                .iter()
+                                .map(|r| RungFile {
+                                    after_minutes: r.after.as_secs() / 60,
+                                    audience: audience_as_str(r.audience).to_owned(),
+                                    repeat_count: r.repeat_count,
+                                    repeat_interval_minutes: r.repeat_interval.as_secs() / 60,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        serde_json::to_string_pretty(&File { policies }).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +651,34 @@ mod tests {
         let saturday_1345 = Timestamp::from_unix_millis(1_771_047_900_000);
         assert_eq!(firings[0].at, saturday_1345);
         assert!(firings[0].at < due);
+    }
+
+    #[test]
+    fn the_policies_file_round_trips_and_names_bad_entries() {
+        let text = r#"{"policies": [
+            {"stages": [{"stage": "report_in", "limit": {"amount": 30, "unit": "minutes"}, "reminders": [0.5, 0.8],
+              "ladder": [{"after_minutes": 0, "audience": "duty_officers"},
+                         {"after_minutes": 30, "audience": "department_head"},
+                         {"after_minutes": 120, "audience": "supervisors", "repeat_count": 3, "repeat_interval_minutes": 240}]},
+              {"stage": "finish", "limit": {"amount": 7, "unit": "working_days"}}]},
+            {"risk_grade": "A", "stages": [{"stage": "finish", "limit": {"amount": 24, "unit": "hours"}}]},
+            {"whistle_kind": "emergency", "stages": [{"stage": "contact", "limit": {"amount": 4, "unit": "working_hours"}}]}
+        ]}"#;
+        let set = file::parse(3, text).unwrap();
+        assert_eq!(set.version(), 3);
+        assert_eq!(set.policies()[0].stages[0].ladder[2].repeat_count, 3);
+        assert_eq!(
+            set.policies()[1].stages[0].limit,
+            Limit::Wall(Duration::from_secs(24 * 3600))
+        );
+        assert_eq!(file::parse(3, &file::render(&set)).unwrap(), set);
+
+        let bad = r#"{"policies": [{"stages": [{"stage": "finish", "limit": {"amount": 1, "unit": "days"}}]},
+            {"risk_grade": "D", "stages": []}]}"#;
+        let err = file::parse(1, bad).unwrap_err();
+        assert_eq!(err.index, 1);
+        assert!(err.reason.contains("risk_grade"), "{err}");
+        let err = file::parse(1, r#"{"policies": [{"stages": [{"stage": "finish", "limit": {"amount": 1, "unit": "fortnights"}}]}]}"#).unwrap_err();
+        assert!(err.reason.contains("fortnights"), "{err}");
     }
 }
