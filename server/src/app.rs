@@ -29,6 +29,7 @@ use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
+use crate::time_limits::TimeLimits;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,10 @@ pub enum ServeError {
     Attachments(#[source] std::io::Error),
     #[error("bad CORS origin {0:?}")]
     CorsOrigin(String),
+    #[error("cannot read the time-limit policies file {0}")]
+    TimeLimitsFile(std::path::PathBuf, #[source] std::io::Error),
+    #[error("time limits could not load")]
+    TimeLimits(#[from] crate::time_limits::TimeLimitsError),
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -145,6 +150,16 @@ pub async fn run(
     if config.demo {
         crate::demo::load_if_empty(&store, &routing, &clock).await?;
     }
+    let time_limits_file = match &config.time_limits_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| ServeError::TimeLimitsFile(path.clone(), e))?,
+        ),
+        None => None,
+    };
+    let time_limits = Arc::new(
+        TimeLimits::load(store.clone(), clock.clone(), time_limits_file.as_deref()).await?,
+    );
     // Picks up other replicas' imports, and retries a rebuild that failed after an import committed.
     let (refresher_stop, refresher_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut refresher = AbortOnDrop(tokio::spawn({
@@ -189,9 +204,13 @@ pub async fn run(
         .layer(tonic_web::GrpcWebLayer::new());
 
     let auth = AuthServiceServer::new(AuthApi::new(authenticator)).max_decoding_message_size(limit);
-    let admin =
-        AdminServiceServer::new(AdminApi::new(store.clone(), clock.clone(), routing.clone()))
-            .max_decoding_message_size(config.max_import_bytes);
+    let admin = AdminServiceServer::new(AdminApi::new(
+        store.clone(),
+        clock.clone(),
+        routing.clone(),
+        time_limits.clone(),
+    ))
+    .max_decoding_message_size(config.max_import_bytes);
     let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
     let service = Arc::new(LoopService::new(
         store.clone(),

@@ -203,6 +203,9 @@ pub struct ServeArgs {
     /// Loads the sample district (departments, demo users, grids, jurisdictions, catalogue) into an empty database.
     #[arg(long, env = "GRIDWHISTLE_DEMO")]
     pub demo: bool,
+    /// A time-limit policies file (JSON, as `server/defaults/time_limits.json`), imported as a new version when it differs from the one in force; without it the shipped defaults are imported once.
+    #[arg(long, env = "GRIDWHISTLE_TIME_LIMITS_FILE")]
+    pub time_limits: Option<PathBuf>,
     /// Browser origins allowed to call over gRPC-Web, comma-separated; none allows any origin.
     #[arg(long, env = "GRIDWHISTLE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
@@ -259,6 +262,7 @@ pub struct ServerConfig {
     pub attachment_dir: PathBuf,
     pub max_attachment_bytes: u64,
     pub demo: bool,
+    pub time_limits_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -287,6 +291,7 @@ impl ServerConfig {
                 clock_skew: Duration::from_secs(serve.clock_skew_secs),
             },
             demo: serve.demo,
+            time_limits_file: serve.time_limits.clone(),
         }
     }
 

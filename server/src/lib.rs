@@ -12,6 +12,7 @@ pub mod directory;
 pub mod routing;
 pub mod storage;
 pub mod telemetry;
+pub mod time_limits;
 
 pub use app::{ServeError, run};
 pub use config::ServerConfig;

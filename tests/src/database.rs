@@ -37,13 +37,13 @@ pub fn backends() -> Vec<Backend> {
     backends
 }
 
-/// One test's own database.
-#[derive(Debug)]
+/// One test's own database; clones share it, and it is removed when the last clone drops (a restarted server reopens a clone).
+#[derive(Debug, Clone)]
 pub struct TestDatabase {
     backend: Backend,
     url: String,
-    _dir: Option<TempDir>,
-    postgres: Option<PostgresCleanup>,
+    _dir: Option<std::sync::Arc<TempDir>>,
+    postgres: Option<std::sync::Arc<PostgresCleanup>>,
 }
 
 #[derive(Debug)]
@@ -77,7 +77,7 @@ impl TestDatabase {
                 Self {
                     backend,
                     url,
-                    _dir: Some(dir),
+                    _dir: Some(std::sync::Arc::new(dir)),
                     postgres: None,
                 }
             }
@@ -96,7 +96,7 @@ impl TestDatabase {
                     backend,
                     url: with_database(&admin_url, &name),
                     _dir: None,
-                    postgres: Some(PostgresCleanup { admin_url, name }),
+                    postgres: Some(std::sync::Arc::new(PostgresCleanup { admin_url, name })),
                 }
             }
         }
@@ -122,7 +122,8 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some(cleanup) = self.postgres.take() else {
+        // Only the last clone removes the database.
+        let Some(cleanup) = self.postgres.take().and_then(std::sync::Arc::into_inner) else {
             return;
         };
         // Drop runs inside the test's runtime, which may be shutting down: use a runtime of our own on a plain thread.

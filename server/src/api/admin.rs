@@ -15,6 +15,7 @@ use super::convert::{
 };
 use super::error::ApiError;
 use super::routing::category_name;
+use super::time_limits;
 use crate::auth::password;
 use crate::directory::{self, DirectoryError, UserDraft};
 use crate::routing::Routing;
@@ -22,6 +23,7 @@ use crate::storage::{
     BoundaryGeneration, BoundaryKind, Department, DepartmentPatch, NewDepartment, Store, User,
     UserPatch,
 };
+use crate::time_limits::TimeLimits;
 use gridwhistle_dispatcher::routing::rules::CategoryRule;
 use gridwhistle_domain::RiskGrade;
 
@@ -30,14 +32,21 @@ pub struct AdminApi {
     store: Store,
     clock: Arc<dyn Clock>,
     routing: Arc<Routing>,
+    time_limits: Arc<TimeLimits>,
 }
 
 impl AdminApi {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, routing: Arc<Routing>) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        routing: Arc<Routing>,
+        time_limits: Arc<TimeLimits>,
+    ) -> Self {
         Self {
             store,
             clock,
             routing,
+            time_limits,
         }
     }
 }
@@ -220,11 +229,6 @@ fn optional<T>(
 }
 
 /// An admin RPC that a later issue implements: admins learn it is pending, everyone else that it is not theirs.
-fn admin_pending<R, T>(request: &Request<R>, rpc: &'static str) -> Result<Response<T>, Status> {
-    require_admin(request)?;
-    Err(ApiError::Unimplemented { rpc }.into())
-}
-
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     #[instrument(skip_all)]
@@ -641,31 +645,76 @@ impl AdminService for AdminApi {
         }))
     }
 
+    #[instrument(skip_all)]
     async fn import_time_limit_policies(
         &self,
         request: Request<v1::ImportTimeLimitPoliciesRequest>,
     ) -> Result<Response<v1::ImportTimeLimitPoliciesResponse>, Status> {
-        admin_pending(&request, "AdminService.ImportTimeLimitPolicies")
+        require_admin(&request)?;
+        let policies = time_limits::policies_from_proto(&request.into_inner().policies)?;
+        let version = self
+            .time_limits
+            .import(policies)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ImportTimeLimitPoliciesResponse {
+            version,
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn get_time_limit_policies(
         &self,
         request: Request<v1::GetTimeLimitPoliciesRequest>,
     ) -> Result<Response<v1::GetTimeLimitPoliciesResponse>, Status> {
-        admin_pending(&request, "AdminService.GetTimeLimitPolicies")
+        require_admin(&request)?;
+        let version = request.into_inner().version;
+        if version < 0 {
+            return Err(ApiError::field("version", "must not be negative").into());
+        }
+        let set = self
+            .time_limits
+            .policies((version > 0).then_some(version))
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound {
+                resource: "time-limit policies version",
+            })?;
+        Ok(Response::new(v1::GetTimeLimitPoliciesResponse {
+            policies: time_limits::policies_to_proto(&set),
+            version: set.version(),
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn put_working_calendar(
         &self,
         request: Request<v1::PutWorkingCalendarRequest>,
     ) -> Result<Response<v1::PutWorkingCalendarResponse>, Status> {
-        admin_pending(&request, "AdminService.PutWorkingCalendar")
+        require_admin(&request)?;
+        let year = time_limits::year_from_proto(request.into_inner().calendar.as_ref())?;
+        self.time_limits
+            .put_year(year.clone())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::PutWorkingCalendarResponse {
+            calendar: Some(time_limits::year_to_proto(&year)),
+        }))
     }
 
+    #[instrument(skip_all)]
     async fn get_working_calendar(
         &self,
         request: Request<v1::GetWorkingCalendarRequest>,
     ) -> Result<Response<v1::GetWorkingCalendarResponse>, Status> {
-        admin_pending(&request, "AdminService.GetWorkingCalendar")
+        require_admin(&request)?;
+        let year = request.into_inner().year;
+        let snapshot = self.time_limits.snapshot();
+        let calendar = snapshot.calendar.year(year).ok_or(ApiError::NotFound {
+            resource: "calendar year",
+        })?;
+        Ok(Response::new(v1::GetWorkingCalendarResponse {
+            calendar: Some(time_limits::year_to_proto(calendar)),
+        }))
     }
 }

@@ -178,7 +178,7 @@ pub(crate) fn whistle_kind_from_proto(value: i32) -> Result<WhistleKind, &'stati
     }
 }
 
-fn whistle_kind_to_proto(kind: WhistleKind) -> i32 {
+pub(crate) fn whistle_kind_to_proto(kind: WhistleKind) -> i32 {
     match kind {
         WhistleKind::Routine => v1::WhistleKind::Routine,
         WhistleKind::HardCase => v1::WhistleKind::HardCase,
@@ -248,7 +248,7 @@ pub(crate) fn stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str
     }
 }
 
-fn stage_to_proto(stage: DeadlineStage) -> i32 {
+pub(crate) fn stage_to_proto(stage: DeadlineStage) -> i32 {
     match stage {
         DeadlineStage::ReportIn => v1::DeadlineStage::ReportIn,
         DeadlineStage::Contact => v1::DeadlineStage::Contact,

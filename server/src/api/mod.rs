@@ -10,6 +10,7 @@ mod feed;
 mod pending;
 mod report;
 mod routing;
+mod time_limits;
 
 pub use admin::AdminApi;
 pub use auth::AuthApi;

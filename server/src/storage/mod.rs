@@ -7,6 +7,7 @@ mod entity;
 mod migration;
 mod records;
 mod routing;
+mod time_limits;
 mod uploads;
 mod writer;
 

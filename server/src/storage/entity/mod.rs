@@ -4,6 +4,7 @@
 pub(super) mod assignment;
 pub(super) mod attachment;
 pub(super) mod boundary_generation;
+pub(super) mod calendar_year;
 pub(super) mod case_event;
 pub(super) mod catalogue_category;
 pub(super) mod catalogue_version;
@@ -14,5 +15,6 @@ pub(super) mod import_lock;
 pub(super) mod refresh_token;
 pub(super) mod report;
 pub(super) mod signing_key;
+pub(super) mod time_limit_version;
 pub(super) mod upload;
 pub(super) mod user;

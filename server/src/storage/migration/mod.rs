@@ -5,6 +5,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m0001_foundation;
 mod m0002_routing;
 mod m0003_whistle_loop;
+mod m0004_time_limits;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_routing::Migration),
             Box::new(m0003_whistle_loop::Migration),
+            Box::new(m0004_time_limits::Migration),
         ]
     }
 }

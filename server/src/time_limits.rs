@@ -1,0 +1,183 @@
+//! The time-limit policies and working calendar in force, loaded from storage and swapped whole on import.
+//!
+//! At start-up the official calendar years shipped with Gridwhistle are stored where a year is missing (an admin's own version of a year is kept), and the shipped default policies are imported when none were.
+//! A policy set is versioned whole; a case keeps the version it started with, so every stored version stays readable.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use gridwhistle_dispatcher::Clock;
+use gridwhistle_dispatcher::calendar::{self, CalendarError, WorkingCalendar, YearCalendar};
+use gridwhistle_dispatcher::policy::{self, Limit, PolicyError, PolicySet, TimeLimitPolicy};
+use tracing::{info, warn};
+
+use crate::storage::{StorageError, Store};
+
+/// The policies that ship with Gridwhistle: limits from Beijing's 30-minute report-in rule, 12345's feedback limits and digital urban management's working-day stages.
+pub const DEFAULT_POLICIES: &str = include_str!("../defaults/time_limits.json");
+
+/// Why policies or a calendar year were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeLimitsError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Policies and calendar in force, read without locks.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub policies: PolicySet,
+    pub calendar: WorkingCalendar,
+}
+
+#[derive(Debug)]
+pub struct TimeLimits {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    current: ArcSwap<Snapshot>,
+    /// One import or calendar change at a time, so no swap loses another's.
+    change: tokio::sync::Mutex<()>,
+}
+
+impl TimeLimits {
+    /// Loads what is stored, first storing the shipped calendar years that are missing.
+    ///
+    /// `file` is the operator's policies file: imported as a new version when it differs from the version in force.
+    /// Without one, the shipped defaults are imported when no policies were ever imported.
+    pub async fn load(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        file: Option<&str>,
+    ) -> Result<Self, TimeLimitsError> {
+        let now = clock.now();
+        for year in calendar::official_years()? {
+            store
+                .put_calendar_year(year.year, year.to_json(), false, now)
+                .await?;
+        }
+        let calendar = stored_calendar(&store).await?;
+        let wanted = file
+            .map(|text| policy::file::parse(0, text).map(|set| policy::file::render(&set)))
+            .transpose()?;
+        let policies = match (store.current_time_limits().await?, wanted) {
+            (Some((version, body)), None) => policy::file::parse(version, &body)?,
+            (Some((version, body)), Some(wanted)) if body == wanted => {
+                policy::file::parse(version, &body)?
+            }
+            (_, wanted) => {
+                let body = match wanted {
+                    Some(body) => body,
+                    None => policy::file::render(&policy::file::parse(0, DEFAULT_POLICIES)?),
+                };
+                let version = store.import_time_limits(body.clone(), now).await?;
+                info!(
+                    version,
+                    from_file = file.is_some(),
+                    "time-limit policies imported at start-up"
+                );
+                policy::file::parse(version, &body)?
+            }
+        };
+        if let Err(err) = calendar.check_covers(now) {
+            // Serving on: deadlines counted in working time fail loudly case by case until the year is loaded.
+            warn!(error = %err, "the working calendar does not cover today");
+        }
+        let years: Vec<i32> = calendar.years().collect();
+        info!(
+            version = policies.version(),
+            ?years,
+            zone = calendar.zone().name(),
+            "time limits loaded"
+        );
+        Ok(Self {
+            store,
+            clock,
+            current: ArcSwap::from_pointee(Snapshot { policies, calendar }),
+            change: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Validates and stores `policies` as a new version and puts it in force.
+    ///
+    /// Policies that count working time are refused while the calendar lacks the current year: a missing year is an error at load, never a wrong due date later.
+    pub async fn import(&self, policies: Vec<TimeLimitPolicy>) -> Result<i64, TimeLimitsError> {
+        let _one = self.change.lock().await;
+        let set = PolicySet::new(0, policies)?;
+        let now = self.clock.now();
+        let current = self.snapshot();
+        let counts_working_time = set
+            .policies()
+            .iter()
+            .flat_map(|p| &p.stages)
+            .any(|s| matches!(s.limit, Limit::WorkingTime(_) | Limit::WorkingDays(_)));
+        if counts_working_time {
+            current.calendar.check_covers(now)?;
+        }
+        let body = policy::file::render(&set);
+        let version = self.store.import_time_limits(body.clone(), now).await?;
+        let policies = policy::file::parse(version, &body)?;
+        self.current.store(Arc::new(Snapshot {
+            policies,
+            calendar: current.calendar.clone(),
+        }));
+        info!(version, "time-limit policies imported");
+        Ok(version)
+    }
+
+    /// The current version, or the stored `version`.
+    pub async fn policies(
+        &self,
+        version: Option<i64>,
+    ) -> Result<Option<PolicySet>, TimeLimitsError> {
+        let current = self.snapshot();
+        match version {
+            None => Ok(Some(current.policies.clone())),
+            Some(v) if v == current.policies.version() => Ok(Some(current.policies.clone())),
+            Some(v) => match self.store.time_limits(v).await? {
+                Some(body) => Ok(Some(policy::file::parse(v, &body)?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Stores `year`, replacing that year, and puts the calendar with it in force; a year in another zone than the others is refused.
+    pub async fn put_year(&self, year: YearCalendar) -> Result<(), TimeLimitsError> {
+        let _one = self.change.lock().await;
+        let current = self.snapshot();
+        let mut years: Vec<YearCalendar> = current
+            .calendar
+            .years()
+            .filter(|y| *y != year.year)
+            .filter_map(|y| current.calendar.year(y).cloned())
+            .collect();
+        years.push(year.clone());
+        let calendar = WorkingCalendar::new(years)?;
+        self.store
+            .put_calendar_year(year.year, year.to_json(), true, self.clock.now())
+            .await?;
+        self.current.store(Arc::new(Snapshot {
+            policies: current.policies.clone(),
+            calendar,
+        }));
+        info!(year = year.year, "working calendar year stored");
+        Ok(())
+    }
+}
+
+async fn stored_calendar(store: &Store) -> Result<WorkingCalendar, TimeLimitsError> {
+    let years = store
+        .calendar_years()
+        .await?
+        .into_iter()
+        .map(|(_, body)| YearCalendar::from_json(&body))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WorkingCalendar::new(years)?)
+}

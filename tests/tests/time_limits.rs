@@ -1,0 +1,336 @@
+//! Time-limit policies and the working calendar through the admin API: shipped defaults, versioned imports, named validation errors, calendar years, and the refusal to count working time on a year the calendar lacks.
+
+use gridwhistle_domain::{Binding, Timestamp};
+use gridwhistle_proto::v1;
+use gridwhistle_tests::database::backends;
+use gridwhistle_tests::{TestDatabase, spawn_app_on};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+fn minutes(m: i64) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration {
+        seconds: m * 60,
+        nanos: 0,
+    })
+}
+
+fn stage(stage: v1::DeadlineStage, amount: i64, unit: v1::TimeUnit) -> v1::StagePolicy {
+    v1::StagePolicy {
+        stage: stage.into(),
+        limit: Some(v1::TimeLimit {
+            amount,
+            unit: unit.into(),
+        }),
+        reminder_fractions: vec![0.5, 0.8],
+        ladder: vec![
+            v1::LadderStep {
+                after: minutes(0),
+                audience: v1::EscalationAudience::DutyOfficers.into(),
+                ..Default::default()
+            },
+            v1::LadderStep {
+                after: minutes(120),
+                audience: v1::EscalationAudience::Supervisors.into(),
+                repeat_count: 3,
+                repeat_interval: minutes(240),
+            },
+        ],
+    }
+}
+
+fn policies() -> Vec<v1::TimeLimitPolicy> {
+    vec![
+        v1::TimeLimitPolicy {
+            category: "categories/-".to_owned(),
+            stages: vec![
+                stage(v1::DeadlineStage::ReportIn, 20, v1::TimeUnit::Minutes),
+                stage(v1::DeadlineStage::Finish, 5, v1::TimeUnit::WorkingDays),
+            ],
+            ..Default::default()
+        },
+        v1::TimeLimitPolicy {
+            category: "categories/noise".to_owned(),
+            risk_grade: v1::RiskGrade::A.into(),
+            stages: vec![stage(
+                v1::DeadlineStage::Finish,
+                4,
+                v1::TimeUnit::WorkingHours,
+            )],
+            ..Default::default()
+        },
+    ]
+}
+
+#[tokio::test]
+async fn the_shipped_defaults_are_version_one_and_imports_add_versions() {
+    for backend in backends() {
+        let app = spawn_app_on(TestDatabase::create(backend).await).await;
+        let mut admin = app.admin(&app.admin_token().await);
+
+        let defaults = admin
+            .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(defaults.version, 1, "{backend:?}");
+        let base = &defaults.policies[0];
+        assert_eq!(base.category, "categories/-");
+        let report_in = base
+            .stages
+            .iter()
+            .find(|s| s.stage() == v1::DeadlineStage::ReportIn)
+            .unwrap();
+        assert_eq!(
+            report_in.limit,
+            Some(v1::TimeLimit {
+                amount: 30,
+                unit: v1::TimeUnit::Minutes.into()
+            }),
+            "Beijing's 30 minutes to report in"
+        );
+        let emergency = defaults
+            .policies
+            .iter()
+            .find(|p| {
+                p.whistle_kind() == v1::WhistleKind::Emergency
+                    && p.risk_grade() == v1::RiskGrade::Unspecified
+            })
+            .unwrap();
+        let finish = emergency
+            .stages
+            .iter()
+            .find(|s| s.stage() == v1::DeadlineStage::Finish)
+            .unwrap();
+        assert_eq!(
+            finish.limit,
+            Some(v1::TimeLimit {
+                amount: 2,
+                unit: v1::TimeUnit::Hours.into()
+            }),
+            "12345's two hours for emergencies"
+        );
+
+        let imported = admin
+            .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest {
+                policies: policies(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(imported.version, 2);
+        let current = admin
+            .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest { version: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(current.version, 2);
+        assert_eq!(current.policies, policies(), "stored as imported");
+        let first = admin
+            .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest { version: 1 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            first.policies, defaults.policies,
+            "older versions stay readable"
+        );
+        let missing = admin
+            .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest { version: 99 })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound);
+
+        // A restart keeps the version in force and does not import the defaults again.
+        let database = app.database.clone();
+        app.stop().await.unwrap();
+        let app = spawn_app_on(database).await;
+        let token = app.login("admin", "admin-password-1").await.access_token;
+        let mut admin = app.admin(&token);
+        let after = admin
+            .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after.version, 2);
+    }
+}
+
+#[tokio::test]
+async fn bad_policies_are_refused_naming_the_field_and_nothing_is_stored() {
+    let app = gridwhistle_tests::spawn_app().await;
+    let mut admin = app.admin(&app.admin_token().await);
+    let mut bad = policies();
+    bad[1].stages[0].limit = Some(v1::TimeLimit {
+        amount: 0,
+        unit: v1::TimeUnit::Hours.into(),
+    });
+    bad[0].stages[1].ladder[0].audience = v1::EscalationAudience::Unspecified.into();
+    bad[1].category = "categories/".to_owned();
+    let err = admin
+        .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest { policies: bad })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        fields(&err),
+        [
+            "policies[0].stages[1].ladder[0]",
+            "policies[1].category",
+            "policies[1].stages[0].limit",
+        ]
+    );
+
+    let mut twice = policies();
+    twice[0]
+        .stages
+        .push(stage(v1::DeadlineStage::ReportIn, 5, v1::TimeUnit::Minutes));
+    let err = admin
+        .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest { policies: twice })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["policies[0]"]);
+    assert!(err.message().contains("invalid"), "{}", err.message());
+
+    let current = admin
+        .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.version, 1, "nothing was stored");
+
+    app.add_user("supervisor.li", "supervisor-password", Binding::Supervisor)
+        .await;
+    let token = app
+        .login("supervisor.li", "supervisor-password")
+        .await
+        .access_token;
+    let denied = app
+        .admin(&token)
+        .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_time_policies() {
+    let app = gridwhistle_tests::spawn_app().await;
+    let mut admin = app.admin(&app.admin_token().await);
+
+    let year = admin
+        .get_working_calendar(v1::GetWorkingCalendarRequest { year: 2026 })
+        .await
+        .unwrap()
+        .into_inner()
+        .calendar
+        .unwrap();
+    assert_eq!(year.time_zone, "Asia/Shanghai");
+    assert_eq!(year.periods.len(), 2);
+    assert!(year.holidays.contains(&"2026-02-23".to_owned()));
+    assert_eq!(
+        year.makeup_working_days,
+        [
+            "2026-01-04",
+            "2026-02-14",
+            "2026-02-28",
+            "2026-05-09",
+            "2026-09-20",
+            "2026-10-10"
+        ]
+    );
+    let missing = admin
+        .get_working_calendar(v1::GetWorkingCalendarRequest { year: 2028 })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // In 2028 the calendar has no year: policies counting working time are refused, wall-clock ones are not.
+    app.clock
+        .set(Timestamp::from_unix_millis(1_834_000_000_000));
+    let token = app.login("admin", "admin-password-1").await.access_token;
+    let mut admin = app.admin(&token);
+    let err = admin
+        .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest {
+            policies: policies(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("2028"), "{}", err.message());
+    let wall_only = vec![v1::TimeLimitPolicy {
+        category: "categories/-".to_owned(),
+        stages: vec![stage(
+            v1::DeadlineStage::ReportIn,
+            30,
+            v1::TimeUnit::Minutes,
+        )],
+        ..Default::default()
+    }];
+    admin
+        .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest {
+            policies: wall_only,
+        })
+        .await
+        .unwrap();
+
+    let year_2028 = v1::WorkingCalendar {
+        year: 2028,
+        time_zone: String::new(),
+        periods: vec![
+            v1::WorkingPeriod {
+                start: "08:30".to_owned(),
+                end: "12:00".to_owned(),
+            },
+            v1::WorkingPeriod {
+                start: "14:00".to_owned(),
+                end: "17:30".to_owned(),
+            },
+        ],
+        holidays: vec!["2028-01-01".to_owned()],
+        makeup_working_days: vec![],
+    };
+    let stored = admin
+        .put_working_calendar(v1::PutWorkingCalendarRequest {
+            calendar: Some(year_2028.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .calendar
+        .unwrap();
+    assert_eq!(stored.time_zone, "Asia/Shanghai");
+    assert_eq!(stored.periods, year_2028.periods);
+    admin
+        .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest {
+            policies: policies(),
+        })
+        .await
+        .expect("the year is known now");
+
+    let mut elsewhere = year_2028.clone();
+    elsewhere.year = 2029;
+    elsewhere.time_zone = "UTC+09:00".to_owned();
+    elsewhere.holidays = vec!["2029-13-01".to_owned()];
+    let err = admin
+        .put_working_calendar(v1::PutWorkingCalendarRequest {
+            calendar: Some(elsewhere.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["calendar.holidays[0]"]);
+    elsewhere.holidays.clear();
+    let err = admin
+        .put_working_calendar(v1::PutWorkingCalendarRequest {
+            calendar: Some(elsewhere),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["calendar"], "one zone for every year");
+}
