@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod deadlines;
 pub mod policy;
 pub mod routing;
 pub mod workflow;

@@ -1,0 +1,365 @@
+//! What a step of the closed loop does to a case's deadlines, decided by comparing the loop before and after the step.
+//!
+//! The lead department has three stages (report in, contact the parties, finish); an assisting department has report in.
+//! A department summoned (by a whistle or a re-route) starts its stages; reporting in, contacting and completing satisfy theirs; completing ends the rest;
+//! returning cancels the department's; a promotion to lead starts the lead's stages; a rejected result restarts the lead's finish (and contact, when the parties were never contacted); closing ends everything.
+//! Pure: the calendar and policy are passed in, and storage applies the changes in the same transaction as the step.
+
+use gridwhistle_domain::{
+    AssignmentRole, AssignmentState, CaseState, DeadlineStage, DepartmentId, Timestamp,
+};
+
+use crate::calendar::{CalendarError, WorkingCalendar};
+use crate::policy::TimeLimitPolicy;
+use crate::workflow::{Assignment, Loop};
+
+/// A deadline as it starts: for one department and stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub department: DepartmentId,
+    pub stage: DeadlineStage,
+    pub started_at: Timestamp,
+    pub due_at: Timestamp,
+    /// The first reminder or escalation; `None` when the stage has neither.
+    pub next_fire_at: Option<Timestamp>,
+}
+
+/// One change to a case's deadlines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadlineChange {
+    /// Starts the stage, or restarts it from the beginning when it ran before.
+    Start(Started),
+    /// The pending stage was met.
+    Satisfy {
+        department: DepartmentId,
+        stage: DeadlineStage,
+    },
+    /// The pending stage no longer applies.
+    Cancel {
+        department: DepartmentId,
+        stage: DeadlineStage,
+    },
+}
+
+/// The stages a department's role carries.
+pub fn stages_of(role: AssignmentRole) -> &'static [DeadlineStage] {
+    match role {
+        AssignmentRole::Lead => &[
+            DeadlineStage::ReportIn,
+            DeadlineStage::Contact,
+            DeadlineStage::Finish,
+        ],
+        AssignmentRole::Assist => &[DeadlineStage::ReportIn],
+    }
+}
+
+fn active(state: AssignmentState) -> bool {
+    matches!(
+        state,
+        AssignmentState::Summoned | AssignmentState::ReportedIn | AssignmentState::Contacted
+    )
+}
+
+/// The deadline changes of a step that turned `before` into `after` at `now`, under `policy` (none: the case has no deadlines).
+pub fn changes(
+    before: &Loop,
+    after: &Loop,
+    policy: Option<&TimeLimitPolicy>,
+    calendar: &WorkingCalendar,
+    now: Timestamp,
+) -> Result<Vec<DeadlineChange>, CalendarError> {
+    let Some(policy) = policy else {
+        return Ok(Vec::new());
+    };
+    let start = |out: &mut Vec<DeadlineChange>, department: &DepartmentId, stage: DeadlineStage| {
+        let Some(stage_policy) = policy.stage(stage) else {
+            return Ok(());
+        };
+        let due_at = stage_policy.limit.due(calendar, now)?;
+        let next_fire_at = stage_policy
+            .firings(calendar, now, due_at)?
+            .first()
+            .map(|f| f.at);
+        out.push(DeadlineChange::Start(Started {
+            department: department.clone(),
+            stage,
+            started_at: now,
+            due_at,
+            next_fire_at,
+        }));
+        Ok::<_, CalendarError>(())
+    };
+    let end = |out: &mut Vec<DeadlineChange>, a: &Assignment, satisfied: &[DeadlineStage]| {
+        for &stage in stages_of(AssignmentRole::Lead) {
+            let department = a.department.clone();
+            out.push(if satisfied.contains(&stage) {
+                DeadlineChange::Satisfy { department, stage }
+            } else {
+                DeadlineChange::Cancel { department, stage }
+            });
+        }
+    };
+
+    let mut out = Vec::new();
+    for a in &after.assignments {
+        let was = before
+            .assignments
+            .iter()
+            .find(|b| b.department == a.department);
+        match was {
+            None => {
+                if active(a.state) {
+                    for &stage in stages_of(a.role) {
+                        start(&mut out, &a.department, stage)?;
+                    }
+                }
+            }
+            Some(b) => {
+                if b.state == AssignmentState::Summoned
+                    && !matches!(
+                        a.state,
+                        AssignmentState::Summoned | AssignmentState::Returned
+                    )
+                {
+                    out.push(DeadlineChange::Satisfy {
+                        department: a.department.clone(),
+                        stage: DeadlineStage::ReportIn,
+                    });
+                }
+                if !b.contacted && a.contacted {
+                    out.push(DeadlineChange::Satisfy {
+                        department: a.department.clone(),
+                        stage: DeadlineStage::Contact,
+                    });
+                }
+                match (active(b.state), a.state) {
+                    (true, AssignmentState::Completed) => {
+                        end(&mut out, a, &[DeadlineStage::Finish]);
+                    }
+                    (true, AssignmentState::Returned) => end(&mut out, a, &[]),
+                    // A rejected result reopens the lead: its finish runs again, and contact when it never happened.
+                    (false, state) if active(state) && b.state == AssignmentState::Completed => {
+                        if !a.contacted {
+                            start(&mut out, &a.department, DeadlineStage::Contact)?;
+                        }
+                        start(&mut out, &a.department, DeadlineStage::Finish)?;
+                    }
+                    _ => {}
+                }
+                // Promoted to lead while working: the lead's stages after report in start now.
+                if b.role == AssignmentRole::Assist
+                    && a.role == AssignmentRole::Lead
+                    && active(a.state)
+                {
+                    // Its report-in deadline already runs.
+                    if !a.contacted {
+                        start(&mut out, &a.department, DeadlineStage::Contact)?;
+                    }
+                    start(&mut out, &a.department, DeadlineStage::Finish)?;
+                }
+            }
+        }
+    }
+    if before.case != Some(CaseState::Closed) && after.case == Some(CaseState::Closed) {
+        for a in &after.assignments {
+            end(&mut out, a, &[]);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use gridwhistle_domain::{CategoryId, RiskGrade, WhistleKind};
+
+    use super::*;
+    use crate::policy::{Limit, PolicySet, StagePolicy};
+    use crate::workflow::Step;
+
+    fn department(id: &str) -> DepartmentId {
+        DepartmentId::parse(id).unwrap()
+    }
+
+    fn policy() -> PolicySet {
+        let stage = |stage, limit| StagePolicy {
+            stage,
+            limit,
+            reminders: vec![0.5],
+            ladder: vec![],
+        };
+        PolicySet::new(
+            1,
+            vec![TimeLimitPolicy {
+                category: None,
+                grade: None,
+                kind: None,
+                stages: vec![
+                    stage(
+                        DeadlineStage::ReportIn,
+                        Limit::Wall(Duration::from_secs(1800)),
+                    ),
+                    stage(
+                        DeadlineStage::Contact,
+                        Limit::WorkingTime(Duration::from_secs(4 * 3600)),
+                    ),
+                    stage(DeadlineStage::Finish, Limit::WorkingDays(7)),
+                ],
+            }],
+        )
+        .unwrap()
+    }
+
+    /// Applies `step` and returns the deadline changes as short strings.
+    fn step(state: &mut Loop, step: Step, now: Timestamp) -> Vec<String> {
+        let set = policy();
+        let calendar = WorkingCalendar::official().unwrap();
+        let selected = set.select(
+            &CategoryId::parse("dispute").unwrap(),
+            RiskGrade::C,
+            WhistleKind::Routine,
+        );
+        let before = state.clone();
+        state.apply(&step).unwrap();
+        changes(&before, state, selected, &calendar, now)
+            .unwrap()
+            .into_iter()
+            .map(|c| match c {
+                DeadlineChange::Start(s) => format!(
+                    "start {} {} due+{}m",
+                    s.department,
+                    s.stage,
+                    s.due_at.duration_since(now).as_secs() / 60
+                ),
+                DeadlineChange::Satisfy { department, stage } => {
+                    format!("satisfy {department} {stage}")
+                }
+                DeadlineChange::Cancel { department, stage } => {
+                    format!("cancel {department} {stage}")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_loop_starts_satisfies_restarts_and_ends_deadlines() {
+        // Monday 2 March 2026, 10:00 in Beijing.
+        let now = Timestamp::from_unix_millis(1_772_416_800_000);
+        let (lead, assist) = (department("street-a"), department("police-a"));
+        let mut state = Loop::new_report();
+        assert_eq!(
+            step(
+                &mut state,
+                Step::Whistle {
+                    summoned: vec![
+                        (lead.clone(), AssignmentRole::Lead),
+                        (assist.clone(), AssignmentRole::Assist)
+                    ]
+                },
+                now
+            ),
+            [
+                "start street-a report_in due+30m",
+                // Four working hours from 10:00: 12:00, then 13:30 to 15:30.
+                "start street-a contact due+330m",
+                // Close of the seventh working day after Monday: Wednesday 11 March, 17:30.
+                "start street-a finish due+13410m",
+                "start police-a report_in due+30m",
+            ]
+        );
+        assert_eq!(
+            step(&mut state, Step::ReportIn(lead.clone()), now),
+            ["satisfy street-a report_in"]
+        );
+        assert_eq!(
+            step(&mut state, Step::RecordContact(lead.clone()), now),
+            ["satisfy street-a contact"]
+        );
+        assert!(step(&mut state, Step::PostProgress(lead.clone()), now).is_empty());
+        assert_eq!(
+            step(&mut state, Step::Complete(lead.clone()), now),
+            [
+                "cancel street-a report_in",
+                "cancel street-a contact",
+                "satisfy street-a finish"
+            ]
+        );
+        assert_eq!(
+            step(&mut state, Step::Reject, now),
+            ["start street-a finish due+13410m"],
+            "contacted before, so only the finish runs again"
+        );
+        step(&mut state, Step::Complete(lead.clone()), now);
+        let closed = step(&mut state, Step::Accept, now);
+        assert!(
+            closed.contains(&"cancel police-a report_in".to_owned()),
+            "{closed:?}"
+        );
+    }
+
+    #[test]
+    fn a_return_cancels_and_the_promoted_assist_takes_the_lead_stages() {
+        let now = Timestamp::from_unix_millis(1_772_416_800_000);
+        let (lead, assist) = (department("street-a"), department("street-b"));
+        let mut state = Loop::new_report();
+        step(
+            &mut state,
+            Step::Whistle {
+                summoned: vec![
+                    (lead.clone(), AssignmentRole::Lead),
+                    (assist.clone(), AssignmentRole::Assist),
+                ],
+            },
+            now,
+        );
+        step(&mut state, Step::ReportIn(assist.clone()), now);
+        assert_eq!(
+            step(
+                &mut state,
+                Step::Return {
+                    department: lead.clone(),
+                    rerouted: vec![(assist.clone(), AssignmentRole::Lead)],
+                },
+                now
+            ),
+            [
+                "cancel street-a report_in",
+                "cancel street-a contact",
+                "cancel street-a finish",
+                "start street-b contact due+330m",
+                "start street-b finish due+13410m",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_policy_means_no_deadlines_and_a_missing_year_is_an_error() {
+        let calendar = WorkingCalendar::official().unwrap();
+        let before = Loop::new_report();
+        let mut after = before.clone();
+        after
+            .apply(&Step::Whistle {
+                summoned: vec![(department("street-a"), AssignmentRole::Lead)],
+            })
+            .unwrap();
+        let now = Timestamp::from_unix_millis(1_772_416_800_000);
+        assert!(
+            changes(&before, &after, None, &calendar, now)
+                .unwrap()
+                .is_empty()
+        );
+        let set = policy();
+        let late_2026 = Timestamp::from_unix_millis(1_798_700_000_000);
+        assert_eq!(
+            changes(
+                &before,
+                &after,
+                set.policies().first(),
+                &calendar,
+                late_2026
+            ),
+            Err(CalendarError::MissingYear(2027))
+        );
+    }
+}
