@@ -164,13 +164,15 @@ pub async fn run(
     let (refresher_stop, refresher_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut refresher = AbortOnDrop(tokio::spawn({
         let routing = routing.clone();
+        let time_limits = time_limits.clone();
         let period = config.routing_refresh;
         async move {
-            routing
-                .keep_fresh(period, async {
+            tokio::select! {
+                () = routing.keep_fresh(period, async {
                     let _ = refresher_stopped.await;
-                })
-                .await;
+                }) => {}
+                () = time_limits.keep_fresh(period) => {}
+            }
         }
     }));
     let limit = config.max_message_bytes;
@@ -215,6 +217,7 @@ pub async fn run(
     let service = Arc::new(LoopService::new(
         store.clone(),
         routing.clone(),
+        time_limits.clone(),
         clock.clone(),
         config.closed_loop,
     ));

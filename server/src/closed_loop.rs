@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridwhistle_dispatcher::Clock;
+use gridwhistle_dispatcher::calendar::CalendarError;
+use gridwhistle_dispatcher::deadlines;
 use gridwhistle_dispatcher::routing::rules::{Decision, Position, Role as RoutedRole, Rule};
 use gridwhistle_dispatcher::workflow::{Assignment, Change, IllegalStep, Loop, Step};
 use gridwhistle_domain::{
@@ -19,6 +21,7 @@ use crate::storage::{
     InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord, RoutingRecord,
     StorageError, Store, UpdateError,
 };
+use crate::time_limits::TimeLimits;
 
 /// Limits on what grid workers' phones may send.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +55,12 @@ pub enum LoopError {
     Conflict,
     #[error("the object changed since it was read")]
     Stale,
+    /// A deadline cannot be computed: the working calendar lacks a year.
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    /// The case's policy version was imported by another replica and is not loaded here yet.
+    #[error("time-limit policies version {0} is not loaded yet")]
+    PolicyNotLoaded(i64),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -128,6 +137,7 @@ pub struct CaseView {
 pub struct LoopService {
     store: Store,
     routing: Arc<Routing>,
+    time_limits: Arc<TimeLimits>,
     clock: Arc<dyn Clock>,
     settings: LoopSettings,
 }
@@ -262,12 +272,14 @@ impl LoopService {
     pub fn new(
         store: Store,
         routing: Arc<Routing>,
+        time_limits: Arc<TimeLimits>,
         clock: Arc<dyn Clock>,
         settings: LoopSettings,
     ) -> Self {
         Self {
             store,
             routing,
+            time_limits,
             clock,
             settings,
         }
@@ -421,6 +433,7 @@ impl LoopService {
                 e.attachments = attachments.clone();
             }
             Ok(Effects {
+                deadlines: Vec::new(),
                 events,
                 extension: None,
             })
@@ -469,10 +482,13 @@ impl LoopService {
                 routing: routing_record(&decision),
                 rework_count: 0,
                 satisfaction: None,
+                // Set with the deadlines, by `change`.
+                policy_version: None,
             });
             settle(record, &next, Some(&decision), now);
             let explanation = decision.explanation.clone();
             Ok(Effects {
+                deadlines: Vec::new(),
                 events: events_of(changes, &actor, |_| {
                     if note.is_empty() {
                         explanation.clone()
@@ -522,6 +538,7 @@ impl LoopService {
                 }
             }
             Ok(Effects {
+                deadlines: Vec::new(),
                 events: events_of(changes, &actor, |_| text.clone()),
                 extension: None,
             })
@@ -687,7 +704,11 @@ impl LoopService {
                 if let Some(first) = events.first_mut() {
                     first.attachments = attachments.clone();
                 }
-                Ok(Effects { events, extension })
+                Ok(Effects {
+                    events,
+                    extension,
+                    deadlines: Vec::new(),
+                })
             })
             .await?;
         Ok((record, effects.extension))
@@ -702,7 +723,9 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "report"))
     }
 
-    /// Applies `change` at `now`, the one instant the change and its events are stamped with.
+    /// Applies `change` at `now`, the one instant the change and its events are stamped with, with the deadlines it starts, satisfies or cancels.
+    ///
+    /// A whistle stamps the case with the policy version in force; every later change counts under that version.
     async fn change<F>(
         &self,
         key: ReportKey,
@@ -713,7 +736,38 @@ impl LoopService {
     where
         F: FnOnce(&mut ReportRecord) -> Result<Effects, LoopError> + Clone + Send + 'static,
     {
-        Ok(self.store.update_report(key, etag, now, change).await?)
+        let time_limits = self.time_limits.clone();
+        let with_deadlines = move |record: &mut ReportRecord| {
+            let before = workflow(record);
+            let mut effects = change(record)?;
+            let after = workflow(record);
+            let snapshot = time_limits.snapshot();
+            let Some(case) = record.case.as_mut() else {
+                return Ok(effects);
+            };
+            if before.case.is_none() {
+                case.policy_version = Some(snapshot.policies.version());
+            }
+            // A case whistled before policies existed has no deadlines.
+            let Some(version) = case.policy_version else {
+                return Ok(effects);
+            };
+            let set = time_limits
+                .version(version)
+                .ok_or(LoopError::PolicyNotLoaded(version))?;
+            let policy = set.select(
+                &record.category,
+                record.risk_grade.unwrap_or(RiskGrade::C),
+                case.kind,
+            );
+            effects.deadlines =
+                deadlines::changes(&before, &after, policy, &snapshot.calendar, now)?;
+            Ok(effects)
+        };
+        Ok(self
+            .store
+            .update_report(key, etag, now, with_deadlines)
+            .await?)
     }
 
     /// Logs that a caller saw a report's parties unmasked, without the data itself.

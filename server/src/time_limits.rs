@@ -39,6 +39,8 @@ pub struct TimeLimits {
     store: Store,
     clock: Arc<dyn Clock>,
     current: ArcSwap<Snapshot>,
+    /// Every stored version: a case counts its deadlines under the version it started with.
+    versions: std::sync::RwLock<std::collections::HashMap<i64, Arc<PolicySet>>>,
     /// One import or calendar change at a time, so no swap loses another's.
     change: tokio::sync::Mutex<()>,
 }
@@ -93,12 +95,71 @@ impl TimeLimits {
             zone = calendar.zone().name(),
             "time limits loaded"
         );
+        let mut versions = std::collections::HashMap::new();
+        for (version, body) in store.all_time_limits().await? {
+            versions.insert(version, Arc::new(policy::file::parse(version, &body)?));
+        }
         Ok(Self {
             store,
             clock,
             current: ArcSwap::from_pointee(Snapshot { policies, calendar }),
+            versions: std::sync::RwLock::new(versions),
             change: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// A stored version, if this process has loaded it.
+    pub fn version(&self, version: i64) -> Option<Arc<PolicySet>> {
+        self.versions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&version)
+            .cloned()
+    }
+
+    /// Picks up versions and calendar years another replica stored; the newest version becomes the one in force.
+    pub async fn refresh(&self) -> Result<(), TimeLimitsError> {
+        let _one = self.change.lock().await;
+        let known = self
+            .versions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let mut newest = None;
+        for (version, body) in self.store.time_limits_after(known).await? {
+            let set = Arc::new(policy::file::parse(version, &body)?);
+            self.remember(set.clone());
+            newest = Some(set);
+        }
+        let calendar = stored_calendar(&self.store).await?;
+        let current = self.snapshot();
+        self.current.store(Arc::new(Snapshot {
+            policies: newest.map_or_else(|| current.policies.clone(), |s| (*s).clone()),
+            calendar,
+        }));
+        Ok(())
+    }
+
+    /// Refreshes every `period`, forever; a failed refresh is logged and retried on the next tick.
+    pub async fn keep_fresh(&self, period: std::time::Duration) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = self.refresh().await {
+                warn!(error = %err, "time limits refresh failed; retrying on the next tick");
+            }
+        }
+    }
+
+    fn remember(&self, set: Arc<PolicySet>) {
+        self.versions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(set.version(), set);
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -124,6 +185,7 @@ impl TimeLimits {
         let body = policy::file::render(&set);
         let version = self.store.import_time_limits(body.clone(), now).await?;
         let policies = policy::file::parse(version, &body)?;
+        self.remember(Arc::new(policies.clone()));
         self.current.store(Arc::new(Snapshot {
             policies,
             calendar: current.calendar.clone(),

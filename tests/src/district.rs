@@ -46,6 +46,11 @@ impl District {
 }
 
 impl District {
+    /// Forgets every cached token, e.g. after the test clock jumped past their expiry.
+    pub async fn forget_tokens(&self) {
+        self.tokens.lock().await.clear();
+    }
+
     /// Files a well-formed report as the demo grid worker `worker` at a point inside `grid`.
     pub async fn file_report(&self, worker: &str, grid: &str, category: &str) -> v1::Report {
         let (lat, lng) = point_in_grid(grid);

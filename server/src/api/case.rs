@@ -46,8 +46,12 @@ impl CaseApi {
     }
 }
 
-fn case_of(actor: &gridwhistle_domain::Actor, record: &ReportRecord) -> Option<v1::Case> {
-    loop_api::case_to_proto(actor, record)
+fn case_of(
+    actor: &gridwhistle_domain::Actor,
+    record: &ReportRecord,
+    now: gridwhistle_domain::Timestamp,
+) -> Option<v1::Case> {
+    loop_api::case_to_proto(actor, record, now)
 }
 
 /// Parses the case name and etag every action carries, with the action's own fields.
@@ -100,9 +104,13 @@ impl CaseService for CaseApi {
             .list_inbox(&actor, InboxFilter { state, risk_grade }, after, page.size)
             .await
             .map_err(ApiError::from)?;
+        let now = self.service.now();
         Ok(Response::new(v1::ListInboxResponse {
             next_page_token: page.next_token(&records, |r| r.id.to_string()),
-            cases: records.iter().filter_map(|r| case_of(&actor, r)).collect(),
+            cases: records
+                .iter()
+                .filter_map(|r| case_of(&actor, r, now))
+                .collect(),
         }))
     }
 
@@ -156,7 +164,7 @@ impl CaseService for CaseApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::GetCaseResponse {
-            case: case_of(&actor, &view.report),
+            case: case_of(&actor, &view.report, self.service.now()),
             timeline: view.timeline.iter().map(loop_api::event_to_proto).collect(),
         }))
     }
@@ -177,7 +185,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::ReportInResponse {
-            case: case_of(&actor, &record),
+            case: case_of(&actor, &record, self.service.now()),
         }))
     }
 
@@ -198,7 +206,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::RecordContactResponse {
-            case: case_of(&actor, &record),
+            case: case_of(&actor, &record, self.service.now()),
         }))
     }
 
@@ -216,7 +224,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::PostProgressResponse {
-            case: case_of(&actor, &record),
+            case: case_of(&actor, &record, self.service.now()),
         }))
     }
 
@@ -233,7 +241,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::ReturnCaseResponse {
-            case: case_of(&actor, &record),
+            case: case_of(&actor, &record, self.service.now()),
         }))
     }
 
@@ -279,7 +287,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::CompleteCaseResponse {
-            case: case_of(&actor, &record),
+            case: case_of(&actor, &record, self.service.now()),
         }))
     }
 

@@ -13,8 +13,8 @@ use super::convert::{Violations, resource_id, timestamp};
 use super::error::ApiError;
 use crate::closed_loop::{LoopError, LoopService};
 use crate::storage::{
-    AssignmentRecord, AttachmentRecord, EventPosition, EventRecord, ExtensionRecord, ReportRecord,
-    RoutingRecord,
+    AssignmentRecord, AttachmentRecord, DeadlineRecord, DeadlineState, EventPosition, EventRecord,
+    ExtensionRecord, ReportRecord, RoutingRecord,
 };
 
 pub(crate) const MAX_PARTIES: usize = 20;
@@ -33,6 +33,8 @@ impl From<LoopError> for ApiError {
                 "report_id was already used for a report with a different payload".to_owned(),
             ),
             LoopError::Stale => ApiError::Aborted,
+            LoopError::Calendar(err) => ApiError::FailedPrecondition(err.to_string()),
+            LoopError::PolicyNotLoaded(_) => ApiError::Unavailable,
             LoopError::Storage(err) => err.into(),
         }
     }
@@ -442,12 +444,33 @@ fn routing_to_proto(r: &RoutingRecord) -> v1::RoutingDecision {
     }
 }
 
-fn assignment_to_proto(a: &AssignmentRecord) -> v1::Assignment {
+/// A department's share with its deadlines; a pending deadline past its due time reads as breached.
+fn assignment_to_proto(
+    a: &AssignmentRecord,
+    deadlines: &[DeadlineRecord],
+    now: Timestamp,
+) -> v1::Assignment {
     v1::Assignment {
         department: format!("departments/{}", a.department),
         role: role_to_proto(a.role),
         state: assignment_state_to_proto(a.state),
-        deadlines: Vec::new(),
+        deadlines: deadlines
+            .iter()
+            .filter(|d| d.department == a.department)
+            .map(|d| v1::Deadline {
+                stage: stage_to_proto(d.stage),
+                due_time: Some(timestamp(d.due_at)),
+                state: match d.state {
+                    DeadlineState::Pending if now >= d.due_at => v1::DeadlineState::Breached,
+                    DeadlineState::Pending => v1::DeadlineState::Pending,
+                    DeadlineState::Satisfied => v1::DeadlineState::Satisfied,
+                    DeadlineState::Cancelled => v1::DeadlineState::Cancelled,
+                }
+                .into(),
+                escalation_level: i32::try_from(d.escalation_level).unwrap_or(i32::MAX),
+                satisfy_time: d.satisfied_at.map(timestamp),
+            })
+            .collect(),
         report_in_time: a.report_in_at.map(timestamp),
         complete_time: a.complete_at.map(timestamp),
         result: a.result.clone().unwrap_or_default(),
@@ -456,7 +479,7 @@ fn assignment_to_proto(a: &AssignmentRecord) -> v1::Assignment {
 }
 
 /// The case of a whistled report; `None` before the whistle.
-pub(crate) fn case_to_proto(actor: &Actor, r: &ReportRecord) -> Option<v1::Case> {
+pub(crate) fn case_to_proto(actor: &Actor, r: &ReportRecord, now: Timestamp) -> Option<v1::Case> {
     let case = r.case.as_ref()?;
     Some(v1::Case {
         name: format!("cases/{}", case.id),
@@ -468,7 +491,11 @@ pub(crate) fn case_to_proto(actor: &Actor, r: &ReportRecord) -> Option<v1::Case>
         whistle_kind: whistle_kind_to_proto(case.kind),
         parties: parties_for(actor, r),
         state: case_state_to_proto(case.state),
-        assignments: r.assignments.iter().map(assignment_to_proto).collect(),
+        assignments: r
+            .assignments
+            .iter()
+            .map(|a| assignment_to_proto(a, &r.deadlines, now))
+            .collect(),
         routing: Some(routing_to_proto(&case.routing)),
         rework_count: i32::try_from(case.rework_count).unwrap_or(i32::MAX),
         create_time: Some(timestamp(case.whistled_at)),

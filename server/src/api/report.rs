@@ -360,7 +360,7 @@ impl ReportService for ReportApi {
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::WhistleResponse {
             report: Some(loop_api::report_to_proto(&actor, &record)),
-            case: loop_api::case_to_proto(&actor, &record),
+            case: loop_api::case_to_proto(&actor, &record, self.service.now()),
         }))
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use gridwhistle_dispatcher::deadlines::DeadlineChange;
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
     AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId, CoordinateSystem,
@@ -17,7 +18,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::entity::{assignment, case_event, extension, report, upload};
+use super::entity::{assignment, case_event, deadline, extension, report, upload};
 use super::writer::BoxFuture;
 use super::{Backend, StorageError, Store};
 
@@ -59,6 +60,8 @@ pub struct ReportRecord {
     pub version: i64,
     pub case: Option<CaseRecord>,
     pub assignments: Vec<AssignmentRecord>,
+    /// Every deadline the case ever started, by department and stage.
+    pub deadlines: Vec<DeadlineRecord>,
 }
 
 impl ReportRecord {
@@ -88,6 +91,8 @@ pub struct CaseRecord {
     pub routing: RoutingRecord,
     pub rework_count: u32,
     pub satisfaction: Option<u8>,
+    /// The time-limit policy version the case keeps; `None` for a case whistled before policies existed.
+    pub policy_version: Option<i64>,
 }
 
 /// The routing decision a whistle (or a re-route) used, kept as it was.
@@ -129,6 +134,48 @@ pub struct AssignmentRecord {
     pub complete_at: Option<Timestamp>,
     pub result: Option<String>,
     pub result_attachments: Vec<AttachmentId>,
+}
+
+/// One stage of one department's share of a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineRecord {
+    pub department: DepartmentId,
+    pub stage: DeadlineStage,
+    pub policy_version: i64,
+    pub started_at: Timestamp,
+    pub due_at: Timestamp,
+    pub state: DeadlineState,
+    pub satisfied_at: Option<Timestamp>,
+    /// Ladder firings so far.
+    pub escalation_level: u32,
+    pub next_fire_at: Option<Timestamp>,
+}
+
+/// Where a deadline stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineState {
+    Pending,
+    Satisfied,
+    Cancelled,
+}
+
+impl DeadlineState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeadlineState::Pending => "pending",
+            DeadlineState::Satisfied => "satisfied",
+            DeadlineState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StorageError> {
+        match text {
+            "pending" => Ok(DeadlineState::Pending),
+            "satisfied" => Ok(DeadlineState::Satisfied),
+            "cancelled" => Ok(DeadlineState::Cancelled),
+            other => Err(corrupt("deadline", format!("unknown state {other:?}"))),
+        }
+    }
 }
 
 /// A timeline entry to append.
@@ -195,6 +242,8 @@ pub struct Effects {
     /// At least one: every change is on the timeline.
     pub events: Vec<NewEvent>,
     pub extension: Option<ExtensionRecord>,
+    /// Deadlines the change starts, satisfies or cancels, under the case's policy version.
+    pub deadlines: Vec<DeadlineChange>,
 }
 
 /// How `CreateReport` went.
@@ -361,9 +410,24 @@ fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assignment::Acti
     }
 }
 
+fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, StorageError> {
+    Ok(DeadlineRecord {
+        department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("deadline", e))?,
+        stage: parse("deadline", &m.stage)?,
+        policy_version: m.policy_version,
+        started_at: ts(m.started_at_ms),
+        due_at: ts(m.due_at_ms),
+        state: DeadlineState::parse(&m.state)?,
+        satisfied_at: m.satisfied_at_ms.map(ts),
+        escalation_level: u32::try_from(m.escalation_level).map_err(|e| corrupt("deadline", e))?,
+        next_fire_at: m.next_fire_at_ms.map(ts),
+    })
+}
+
 fn report_from_model(
     m: report::Model,
     assignments: Vec<assignment::Model>,
+    deadlines: Vec<deadline::Model>,
 ) -> Result<ReportRecord, StorageError> {
     let point = GeoPoint::new(m.latitude, m.longitude).map_err(|e| corrupt("report", e))?;
     let system: CoordinateSystem = parse("report", &m.coordinate_system)?;
@@ -381,6 +445,7 @@ fn report_from_model(
                 .satisfaction
                 .map(|s| u8::try_from(s).map_err(|e| corrupt("report", e)))
                 .transpose()?,
+            policy_version: m.policy_version,
         }),
         None => None,
     };
@@ -417,6 +482,10 @@ fn report_from_model(
                 .map(assignment_from_model)
                 .collect::<Result<_, _>>()?,
         ),
+        deadlines: deadlines
+            .into_iter()
+            .map(deadline_from_model)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -463,6 +532,7 @@ fn report_changes(r: &ReportRecord) -> report::ActiveModel {
         routing: Set(case.map(|c| serde_json::to_string(&c.routing).unwrap_or_default())),
         rework_count: Set(case.map_or(0, |c| i32::try_from(c.rework_count).unwrap_or(i32::MAX))),
         satisfaction: Set(case.and_then(|c| c.satisfaction.map(i32::from))),
+        policy_version: Set(case.and_then(|c| c.policy_version)),
     }
 }
 
@@ -610,7 +680,7 @@ pub(super) async fn file_reports(
         {
             outcomes.push(CreateOutcome::Conflict);
         } else {
-            let record = report_from_model(existing.clone(), Vec::new())?;
+            let record = report_from_model(existing.clone(), Vec::new(), Vec::new())?;
             outcomes.push(CreateOutcome::Replayed(as_first_answered(record)));
         }
     }
@@ -639,6 +709,7 @@ fn first_record(new: &NewReport, now: Timestamp) -> ReportRecord {
         version: 1,
         case: None,
         assignments: Vec::new(),
+        deadlines: Vec::new(),
     }
 }
 
@@ -681,6 +752,7 @@ fn new_report_model(new: &NewReport, now: Timestamp) -> report::ActiveModel {
         routing: Set(None),
         rework_count: Set(0),
         satisfaction: Set(None),
+        policy_version: Set(None),
     }
 }
 
@@ -703,28 +775,126 @@ async fn load_report(
     Ok(with_assignments(db, vec![model]).await?.pop())
 }
 
+/// Writes deadline changes: a start inserts or restarts the (report, department, stage) row; satisfying and cancelling touch only a pending row.
+async fn apply_deadlines(
+    txn: &DatabaseTransaction,
+    report: &ReportId,
+    policy_version: Option<i64>,
+    changes: &[DeadlineChange],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let report = report.to_string();
+    for change in changes {
+        match change {
+            DeadlineChange::Start(s) => {
+                let version = policy_version.ok_or_else(|| {
+                    corrupt(
+                        "deadline",
+                        "a deadline started on a case without a policy version",
+                    )
+                })?;
+                deadline::Entity::insert(deadline::ActiveModel {
+                    id: NotSet,
+                    report_id: Set(report.clone()),
+                    department_id: Set(s.department.as_str().to_owned()),
+                    stage: Set(s.stage.as_str().to_owned()),
+                    policy_version: Set(version),
+                    started_at_ms: Set(ms(s.started_at)),
+                    due_at_ms: Set(ms(s.due_at)),
+                    state: Set(DeadlineState::Pending.as_str().to_owned()),
+                    satisfied_at_ms: Set(None),
+                    escalation_level: Set(0),
+                    next_step: Set(0),
+                    next_fire_at_ms: Set(s.next_fire_at.map(ms)),
+                    claimed_by: Set(None),
+                    claimed_until_ms: Set(None),
+                })
+                .on_conflict(
+                    OnConflict::columns([
+                        deadline::Column::ReportId,
+                        deadline::Column::DepartmentId,
+                        deadline::Column::Stage,
+                    ])
+                    .update_columns([
+                        deadline::Column::PolicyVersion,
+                        deadline::Column::StartedAtMs,
+                        deadline::Column::DueAtMs,
+                        deadline::Column::State,
+                        deadline::Column::SatisfiedAtMs,
+                        deadline::Column::EscalationLevel,
+                        deadline::Column::NextStep,
+                        deadline::Column::NextFireAtMs,
+                        deadline::Column::ClaimedBy,
+                        deadline::Column::ClaimedUntilMs,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await
+                .map_err(|e| StorageError::classify(e, "deadline", "department"))?;
+            }
+            DeadlineChange::Satisfy { department, stage }
+            | DeadlineChange::Cancel { department, stage } => {
+                let (state, satisfied_at) = match change {
+                    DeadlineChange::Satisfy { .. } => (DeadlineState::Satisfied, Some(ms(now))),
+                    _ => (DeadlineState::Cancelled, None),
+                };
+                deadline::Entity::update_many()
+                    .col_expr(deadline::Column::State, Expr::value(state.as_str()))
+                    .col_expr(deadline::Column::SatisfiedAtMs, Expr::value(satisfied_at))
+                    .col_expr(
+                        deadline::Column::NextFireAtMs,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .filter(deadline::Column::ReportId.eq(report.as_str()))
+                    .filter(deadline::Column::DepartmentId.eq(department.as_str()))
+                    .filter(deadline::Column::Stage.eq(stage.as_str()))
+                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Loads many reports with their assignments, in the order of `models`.
 async fn with_assignments(
     db: &impl ConnectionTrait,
     models: Vec<report::Model>,
 ) -> Result<Vec<ReportRecord>, StorageError> {
-    let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
+    // Only a whistled report has assignments and deadlines.
+    let ids: Vec<String> = models
+        .iter()
+        .filter(|m| m.case_id.is_some())
+        .map(|m| m.id.clone())
+        .collect();
     let mut by_report: HashMap<String, Vec<assignment::Model>> = HashMap::new();
+    let mut deadlines_of: HashMap<String, Vec<deadline::Model>> = HashMap::new();
     if !ids.is_empty() {
         // Their order is set by `sorted` when the records are built.
         for a in assignment::Entity::find()
-            .filter(assignment::Column::ReportId.is_in(ids))
+            .filter(assignment::Column::ReportId.is_in(ids.clone()))
             .all(db)
             .await?
         {
             by_report.entry(a.report_id.clone()).or_default().push(a);
+        }
+        for d in deadline::Entity::find()
+            .filter(deadline::Column::ReportId.is_in(ids))
+            .order_by_asc(deadline::Column::Id)
+            .all(db)
+            .await?
+        {
+            deadlines_of.entry(d.report_id.clone()).or_default().push(d);
         }
     }
     models
         .into_iter()
         .map(|m| {
             let mine = by_report.remove(&m.id).unwrap_or_default();
-            report_from_model(m, mine)
+            let deadlines = deadlines_of.remove(&m.id).unwrap_or_default();
+            report_from_model(m, mine, deadlines)
         })
         .collect()
 }
@@ -737,6 +907,7 @@ fn as_first_answered(mut record: ReportRecord) -> ReportRecord {
     record.updated_at = record.created_at;
     record.case = None;
     record.assignments.clear();
+    record.deadlines.clear();
     record
 }
 
@@ -932,7 +1103,19 @@ impl Store {
                             .await
                             .map_err(StorageError::from)?;
                         }
+                        let policy_version = next.case.as_ref().and_then(|c| c.policy_version);
+                        apply_deadlines(txn, &next.id, policy_version, &effects.deadlines, now)
+                            .await?;
                         next.assignments = sorted(next.assignments);
+                        next.deadlines = deadline::Entity::find()
+                            .filter(deadline::Column::ReportId.eq(id.as_str()))
+                            .order_by_asc(deadline::Column::Id)
+                            .all(txn)
+                            .await
+                            .map_err(StorageError::from)?
+                            .into_iter()
+                            .map(deadline_from_model)
+                            .collect::<Result<_, _>>()?;
                         Ok(Some((next, effects)))
                     })
                 })

@@ -25,9 +25,9 @@ use sea_orm_migration::MigratorTrait;
 use tracing::instrument;
 
 pub use cases::{
-    AssignmentRecord, CaseRecord, CreateOutcome, Effects, EventFilter, EventPosition, EventRecord,
-    ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord,
-    RoutingRecord, UpdateError,
+    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineRecord, DeadlineState, Effects,
+    EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter, NewEvent, NewReport,
+    ReportKey, ReportRecord, RoutedRecord, RoutingRecord, UpdateError,
 };
 use entity::{department, grid, refresh_token, signing_key, user};
 pub use records::{

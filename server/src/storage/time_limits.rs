@@ -2,7 +2,7 @@
 
 use gridwhistle_domain::Timestamp;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tracing::instrument;
 
 use super::entity::{calendar_year, time_limit_version};
@@ -33,6 +33,26 @@ impl Store {
             .one(&self.db)
             .await?
             .map(|m| (m.version, m.body)))
+    }
+
+    /// Every version and its file, oldest first.
+    pub async fn all_time_limits(&self) -> Result<Vec<(i64, String)>, StorageError> {
+        self.time_limits_after(0).await
+    }
+
+    /// The versions newer than `version`, oldest first.
+    pub async fn time_limits_after(
+        &self,
+        version: i64,
+    ) -> Result<Vec<(i64, String)>, StorageError> {
+        Ok(time_limit_version::Entity::find()
+            .filter(time_limit_version::Column::Version.gt(version))
+            .order_by_asc(time_limit_version::Column::Version)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| (m.version, m.body))
+            .collect())
     }
 
     /// One version's file.

@@ -8,6 +8,7 @@ pub(super) mod calendar_year;
 pub(super) mod case_event;
 pub(super) mod catalogue_category;
 pub(super) mod catalogue_version;
+pub(super) mod deadline;
 pub(super) mod department;
 pub(super) mod extension;
 pub(super) mod grid;

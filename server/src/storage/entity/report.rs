@@ -44,6 +44,8 @@ pub struct Model {
     pub routing: Option<String>,
     pub rework_count: i32,
     pub satisfaction: Option<i32>,
+    /// The time-limit policy version the case started with.
+    pub policy_version: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

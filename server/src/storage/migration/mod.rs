@@ -6,6 +6,7 @@ mod m0001_foundation;
 mod m0002_routing;
 mod m0003_whistle_loop;
 mod m0004_time_limits;
+mod m0005_deadlines;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_routing::Migration),
             Box::new(m0003_whistle_loop::Migration),
             Box::new(m0004_time_limits::Migration),
+            Box::new(m0005_deadlines::Migration),
         ]
     }
 }

@@ -1,0 +1,31 @@
+//! The `deadlines` table: one stage of one department's share of a case, with where its reminders and escalations stand.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deadlines")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub report_id: String,
+    pub department_id: String,
+    pub stage: String,
+    pub policy_version: i64,
+    pub started_at_ms: i64,
+    pub due_at_ms: i64,
+    /// `pending`, `satisfied` or `cancelled`.
+    pub state: String,
+    pub satisfied_at_ms: Option<i64>,
+    /// Ladder firings so far.
+    pub escalation_level: i32,
+    /// Index of the next firing in the stage's schedule.
+    pub next_step: i32,
+    pub next_fire_at_ms: Option<i64>,
+    pub claimed_by: Option<String>,
+    pub claimed_until_ms: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,234 @@
+//! Deadlines through the API: a whistle starts each summoned department's stages under the policy version in force, steps satisfy them in the same change, a rejection restarts the lead's finish, and a case keeps its version after a new import.
+
+use std::time::Duration;
+
+use gridwhistle_proto::v1;
+use gridwhistle_tests::database::backends;
+use gridwhistle_tests::district::District;
+
+const WORKER: &str = "worker.g-jianwai-1-01";
+const GRID: &str = "g-jianwai-1-01";
+
+fn duty(department: &str) -> String {
+    format!(
+        "duty.{}",
+        department
+            .strip_prefix("departments/")
+            .expect("a department name")
+    )
+}
+
+/// Beijing local time of a timestamp, `YYYY-MM-DD HH:MM`.
+fn beijing(t: &prost_types::Timestamp) -> String {
+    let local = t.seconds + 8 * 3600;
+    let days = local.div_euclid(86_400);
+    let minutes = local.rem_euclid(86_400) / 60;
+    let date = gridwhistle_dispatcher::calendar::CivilDate::from_days(days);
+    format!("{date} {:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// (stage, due in Beijing time, state) of a department's deadlines.
+fn deadlines(
+    case: &v1::Case,
+    department: &str,
+) -> Vec<(v1::DeadlineStage, String, v1::DeadlineState)> {
+    case.assignments
+        .iter()
+        .find(|a| a.department == department)
+        .expect("the department is on the case")
+        .deadlines
+        .iter()
+        .map(|d| (d.stage(), beijing(d.due_time.as_ref().unwrap()), d.state()))
+        .collect()
+}
+
+#[tokio::test]
+async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_policy_version() {
+    use v1::DeadlineStage::{Contact, Finish, ReportIn};
+    use v1::DeadlineState::{Breached, Pending, Satisfied};
+    for backend in backends() {
+        let district = District::start(backend).await;
+        // The test clock stands at Monday 2 March 2026, 09:00 in Beijing.
+        let report = district
+            .file_report(WORKER, GRID, "neighbour-dispute")
+            .await;
+        let case = district
+            .whistle(
+                WORKER,
+                &report.name,
+                v1::WhistleKind::Routine,
+                v1::RiskGrade::Unspecified,
+            )
+            .await;
+        let lead = case.assignments[0].department.clone();
+        let assist = case.assignments[1].department.clone();
+        assert_eq!(
+            deadlines(&case, &lead),
+            [
+                (ReportIn, "2026-03-02 09:30".to_owned(), Pending),
+                // Four working hours: 09:00–12:00 and 13:30–14:30.
+                (Contact, "2026-03-02 14:30".to_owned(), Pending),
+                // The close of the seventh working day after Monday.
+                (Finish, "2026-03-11 17:30".to_owned(), Pending),
+            ],
+            "{backend:?}"
+        );
+        assert_eq!(
+            deadlines(&case, &assist),
+            [(ReportIn, "2026-03-02 09:30".to_owned(), Pending)]
+        );
+
+        // Forty minutes on, nobody has reported in: both report-in deadlines read as breached.
+        district.app.clock.advance(Duration::from_secs(40 * 60));
+        let lead_token = district.token(&duty(&lead)).await;
+        let mut lead_cases = district.app.cases(&lead_token);
+        let view = lead_cases
+            .get_case(v1::GetCaseRequest {
+                name: case.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(deadlines(&view, &assist)[0].2, Breached);
+
+        let reported = lead_cases
+            .report_in(v1::ReportInRequest {
+                name: case.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        let mine = &reported
+            .assignments
+            .iter()
+            .find(|a| a.department == lead)
+            .unwrap()
+            .deadlines;
+        assert_eq!(mine[0].state(), Satisfied);
+        assert_eq!(
+            mine[0].satisfy_time.as_ref().map(beijing).as_deref(),
+            Some("2026-03-02 09:40")
+        );
+
+        // A new policy version does not move the running case: version 2 finishes in one working day.
+        let admin = district.token("admin").await;
+        let mut current = district
+            .app
+            .admin(&admin)
+            .get_time_limit_policies(v1::GetTimeLimitPoliciesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .policies;
+        for policy in &mut current {
+            for stage in &mut policy.stages {
+                if stage.stage() == Finish {
+                    stage.limit = Some(v1::TimeLimit {
+                        amount: 1,
+                        unit: v1::TimeUnit::WorkingDays.into(),
+                    });
+                }
+            }
+        }
+        let version = district
+            .app
+            .admin(&admin)
+            .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest { policies: current })
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+        assert_eq!(version, 2);
+
+        lead_cases
+            .record_contact(v1::RecordContactRequest {
+                name: case.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let completed = lead_cases
+            .complete_case(v1::CompleteCaseRequest {
+                name: case.name.clone(),
+                result: "已调解".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(
+            deadlines(&completed, &lead),
+            [
+                (ReportIn, "2026-03-02 09:30".to_owned(), Satisfied),
+                (Contact, "2026-03-02 14:30".to_owned(), Satisfied),
+                (Finish, "2026-03-11 17:30".to_owned(), Satisfied),
+            ]
+        );
+
+        // Rejected on Tuesday at 10:00: the lead's finish runs again, seven working days under the case's version 1.
+        district
+            .app
+            .clock
+            .set(gridwhistle_domain::Timestamp::from_unix_millis(
+                1_772_503_200_000,
+            ));
+        // A day later every access token has expired.
+        district.forget_tokens().await;
+        let mut lead_cases = district.app.cases(&district.token(&duty(&lead)).await);
+        let worker = district.token(WORKER).await;
+        district
+            .app
+            .reports(&worker)
+            .verify_resolution(v1::VerifyResolutionRequest {
+                name: report.name.clone(),
+                accepted: false,
+                reason: "仍有争执".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let reopened = lead_cases
+            .get_case(v1::GetCaseRequest {
+                name: case.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(
+            deadlines(&reopened, &lead)[2],
+            (Finish, "2026-03-12 17:30".to_owned(), Pending)
+        );
+        assert_eq!(
+            deadlines(&reopened, &assist)[0].2,
+            Breached,
+            "the assisting department never reported in"
+        );
+
+        // A new whistle counts under version 2.
+        let second = district
+            .file_report(WORKER, GRID, "neighbour-dispute")
+            .await;
+        let second = district
+            .whistle(
+                WORKER,
+                &second.name,
+                v1::WhistleKind::Routine,
+                v1::RiskGrade::Unspecified,
+            )
+            .await;
+        let second_lead = second.assignments[0].department.clone();
+        assert_eq!(
+            deadlines(&second, &second_lead)[2],
+            (Finish, "2026-03-04 17:30".to_owned(), Pending)
+        );
+    }
+}
