@@ -178,6 +178,18 @@ impl Zone {
         Timestamp::from_unix_millis(local_ms - self.offset_ms)
     }
 
+    /// `t` as local `YYYY-MM-DD HH:MM`.
+    pub fn format(&self, t: Timestamp) -> String {
+        let local = self.local_ms(t);
+        let minutes = local.rem_euclid(DAY_MS) / MINUTE_MS;
+        format!(
+            "{} {:02}:{:02}",
+            CivilDate::from_days(local.div_euclid(DAY_MS)),
+            minutes / 60,
+            minutes % 60
+        )
+    }
+
     /// The local date of `t`.
     pub fn date(&self, t: Timestamp) -> CivilDate {
         CivilDate::from_days(self.local_ms(t).div_euclid(DAY_MS))

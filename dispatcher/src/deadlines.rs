@@ -39,6 +39,14 @@ pub enum DeadlineChange {
         department: DepartmentId,
         stage: DeadlineStage,
     },
+    /// The engine fired step `fired_step`: the schedule moves on to the next step.
+    Advance {
+        department: DepartmentId,
+        stage: DeadlineStage,
+        fired_step: u32,
+        next_fire_at: Option<Timestamp>,
+        escalation_level: u32,
+    },
 }
 
 /// The stages a department's role carries.
@@ -238,6 +246,7 @@ mod tests {
                 DeadlineChange::Cancel { department, stage } => {
                     format!("cancel {department} {stage}")
                 }
+                DeadlineChange::Advance { .. } => unreachable!("steps never advance a schedule"),
             })
             .collect()
     }

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod clock;
 pub mod deadlines;
+pub mod engine;
 pub mod policy;
 pub mod routing;
 pub mod workflow;

@@ -27,9 +27,11 @@ use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
+use crate::deadline_engine::EngineStore;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
 use crate::time_limits::TimeLimits;
+use gridwhistle_dispatcher::engine::Engine;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,11 @@ pub enum ServeError {
     #[error("time limits could not load")]
     TimeLimits(#[from] crate::time_limits::TimeLimitsError),
 }
+
+/// How far ahead the deadline engine holds firings in memory.
+const ENGINE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most deadline rows one engine load reads.
+const ENGINE_BATCH: usize = 10_000;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -214,10 +221,30 @@ pub async fn run(
     ))
     .max_decoding_message_size(config.max_import_bytes);
     let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
+    let deadline_wake = Arc::new(tokio::sync::Notify::new());
+    let engine = Arc::new(Engine::new(
+        EngineStore::new(store.clone(), time_limits.clone()),
+        clock.clone(),
+        ENGINE_WINDOW,
+        ENGINE_BATCH,
+        deadline_wake.clone(),
+    ));
+    let (engine_stop, engine_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut engine_task = config.deadline_engine.then(|| {
+        let engine = engine.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            engine
+                .run(async {
+                    let _ = engine_stopped.await;
+                })
+                .await;
+        }))
+    });
     let service = Arc::new(LoopService::new(
         store.clone(),
         routing.clone(),
         time_limits.clone(),
+        deadline_wake,
         clock.clone(),
         config.closed_loop,
     ));
@@ -271,6 +298,10 @@ pub async fn run(
         () = shutdown => {}
     }
     let _ = refresher_stop.send(());
+    let _ = engine_stop.send(());
+    if let Some(task) = engine_task.as_mut() {
+        let _ = (&mut task.0).await;
+    }
     // Watch streams never end on their own; they must, for the drain to finish.
     let _ = stop_streams.send(true);
     let _ = (&mut refresher.0).await;

@@ -138,6 +138,8 @@ pub struct LoopService {
     store: Store,
     routing: Arc<Routing>,
     time_limits: Arc<TimeLimits>,
+    /// Wakes the deadline engine when a change starts a deadline.
+    deadline_wake: Arc<tokio::sync::Notify>,
     clock: Arc<dyn Clock>,
     settings: LoopSettings,
 }
@@ -273,6 +275,7 @@ impl LoopService {
         store: Store,
         routing: Arc<Routing>,
         time_limits: Arc<TimeLimits>,
+        deadline_wake: Arc<tokio::sync::Notify>,
         clock: Arc<dyn Clock>,
         settings: LoopSettings,
     ) -> Self {
@@ -280,6 +283,7 @@ impl LoopService {
             store,
             routing,
             time_limits,
+            deadline_wake,
             clock,
             settings,
         }
@@ -434,6 +438,7 @@ impl LoopService {
             }
             Ok(Effects {
                 deadlines: Vec::new(),
+                notifications: Vec::new(),
                 events,
                 extension: None,
             })
@@ -489,6 +494,7 @@ impl LoopService {
             let explanation = decision.explanation.clone();
             Ok(Effects {
                 deadlines: Vec::new(),
+                notifications: Vec::new(),
                 events: events_of(changes, &actor, |_| {
                     if note.is_empty() {
                         explanation.clone()
@@ -539,6 +545,7 @@ impl LoopService {
             }
             Ok(Effects {
                 deadlines: Vec::new(),
+                notifications: Vec::new(),
                 events: events_of(changes, &actor, |_| text.clone()),
                 extension: None,
             })
@@ -708,6 +715,7 @@ impl LoopService {
                     events,
                     extension,
                     deadlines: Vec::new(),
+                    notifications: Vec::new(),
                 })
             })
             .await?;
@@ -764,10 +772,18 @@ impl LoopService {
                 deadlines::changes(&before, &after, policy, &snapshot.calendar, now)?;
             Ok(effects)
         };
-        Ok(self
+        let (record, effects) = self
             .store
             .update_report(key, etag, now, with_deadlines)
-            .await?)
+            .await?;
+        if effects
+            .deadlines
+            .iter()
+            .any(|d| matches!(d, deadlines::DeadlineChange::Start(_)))
+        {
+            self.deadline_wake.notify_one();
+        }
+        Ok((record, effects))
     }
 
     /// Logs that a caller saw a report's parties unmasked, without the data itself.

@@ -206,6 +206,9 @@ pub struct ServeArgs {
     /// A time-limit policies file (JSON, as `server/defaults/time_limits.json`), imported as a new version when it differs from the one in force; without it the shipped defaults are imported once.
     #[arg(long, env = "GRIDWHISTLE_TIME_LIMITS_FILE")]
     pub time_limits: Option<PathBuf>,
+    /// Runs the deadline engine in this process (`false` for a replica that only serves the API).
+    #[arg(long, env = "GRIDWHISTLE_DEADLINE_ENGINE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub deadline_engine: bool,
     /// Browser origins allowed to call over gRPC-Web, comma-separated; none allows any origin.
     #[arg(long, env = "GRIDWHISTLE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
@@ -263,6 +266,7 @@ pub struct ServerConfig {
     pub max_attachment_bytes: u64,
     pub demo: bool,
     pub time_limits_file: Option<PathBuf>,
+    pub deadline_engine: bool,
 }
 
 impl ServerConfig {
@@ -292,6 +296,7 @@ impl ServerConfig {
             },
             demo: serve.demo,
             time_limits_file: serve.time_limits.clone(),
+            deadline_engine: serve.deadline_engine,
         }
     }
 

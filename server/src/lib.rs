@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod closed_loop;
 pub mod config;
+pub mod deadline_engine;
 pub mod demo;
 pub mod directory;
 pub mod routing;

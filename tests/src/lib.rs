@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use gridwhistle_dispatcher::engine::Engine;
 use gridwhistle_dispatcher::{Clock, ManualClock};
 use gridwhistle_domain::{Binding, DisplayName, Password, Timestamp, Username};
 use gridwhistle_proto::v1;
@@ -17,8 +18,10 @@ use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_proto::v1::supervision_service_client::SupervisionServiceClient;
+use gridwhistle_server::deadline_engine::EngineStore;
 use gridwhistle_server::directory::{self, UserDraft};
 use gridwhistle_server::storage::User;
+use gridwhistle_server::time_limits::TimeLimits;
 use gridwhistle_server::{ServeError, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -87,6 +90,8 @@ async fn try_spawn_app(
 ) -> anyhow::Result<TestApp> {
     let files = tempfile::tempdir()?;
     config.attachment_dir = files.path().join("attachments");
+    // Tests drive deadline engines of their own on the test clock (`TestApp::engine`).
+    config.deadline_engine = false;
     let clock = Arc::new(ManualClock::new(TEST_EPOCH));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -136,6 +141,24 @@ async fn connect(
 }
 
 impl TestApp {
+    /// A deadline engine over this app's database on its test clock: call `run_due` after moving the clock. Several may run at once, like replicas.
+    pub async fn engine(&self) -> Engine<EngineStore> {
+        let store = self.database.store().await;
+        let clock = self.clock.clone() as Arc<dyn Clock>;
+        let time_limits = Arc::new(
+            TimeLimits::load(store.clone(), clock.clone(), None)
+                .await
+                .expect("time limits load"),
+        );
+        Engine::new(
+            EngineStore::new(store, time_limits),
+            clock,
+            Duration::from_secs(60),
+            10_000,
+            Arc::new(tokio::sync::Notify::new()),
+        )
+    }
+
     pub fn auth(&self) -> AuthServiceClient<Channel> {
         AuthServiceClient::new(self.channel.clone())
     }

@@ -232,3 +232,156 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
         );
     }
 }
+
+/// Moves the test clock to Monday 2 March 2026 at `hh:mm` in Beijing.
+fn monday_at(district: &District, hh: i64, mm: i64) {
+    let ms = 1_772_380_800_000 + (hh * 60 + mm) * 60_000;
+    district
+        .app
+        .clock
+        .set(gridwhistle_domain::Timestamp::from_unix_millis(ms));
+}
+
+#[tokio::test]
+async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_firing_happens_once()
+ {
+    use v1::CaseEventKind as K;
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let report = district
+            .file_report(WORKER, GRID, "neighbour-dispute")
+            .await;
+        let case = district
+            .whistle(
+                WORKER,
+                &report.name,
+                v1::WhistleKind::Routine,
+                v1::RiskGrade::Unspecified,
+            )
+            .await;
+        let lead = case.assignments[0].department.clone();
+        let assist = case.assignments[1].department.clone();
+        // Two engines on one database, as two replicas would run.
+        let (a, b) = (district.app.engine().await, district.app.engine().await);
+        let both = || async {
+            let (x, y) = tokio::join!(a.run_due(), b.run_due());
+            let (x, y) = (x.unwrap(), y.unwrap());
+            assert!(
+                x.lateness.iter().chain(&y.lateness).all(|l| l.is_zero()),
+                "{x:?} {y:?}"
+            );
+            x.fired + y.fired
+        };
+
+        assert_eq!(
+            both().await,
+            0,
+            "{backend:?}: nothing is due at the whistle"
+        );
+        // One millisecond before half of the 30 minutes: never early.
+        district
+            .app
+            .clock
+            .set(gridwhistle_domain::Timestamp::from_unix_millis(
+                1_772_380_800_000 + (9 * 60 + 15) * 60_000 - 1,
+            ));
+        assert_eq!(both().await, 0);
+        monday_at(&district, 9, 15);
+        assert_eq!(both().await, 2, "both report-in deadlines at 50%");
+        monday_at(&district, 9, 24);
+        assert_eq!(both().await, 2, "both at 80%");
+        monday_at(&district, 9, 30);
+        assert_eq!(both().await, 2, "both breached: the duty officers again");
+
+        district.forget_tokens().await;
+        district
+            .app
+            .cases(&district.token(&duty(&lead)).await)
+            .report_in(v1::ReportInRequest {
+                name: case.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        monday_at(&district, 10, 0);
+        assert_eq!(
+            both().await,
+            1,
+            "only the assist's head: the lead reported in"
+        );
+        monday_at(&district, 11, 0);
+        assert_eq!(
+            both().await,
+            1,
+            "half the lead's four working hours to contact"
+        );
+        monday_at(&district, 11, 30);
+        assert_eq!(
+            both().await,
+            1,
+            "two hours after the assist's due time: supervisors"
+        );
+
+        district.forget_tokens().await;
+        let view = district
+            .app
+            .cases(&district.token(&duty(&lead)).await)
+            .get_case(v1::GetCaseRequest {
+                name: case.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let case_view = view.case.clone().unwrap();
+        let assist_report_in = &case_view
+            .assignments
+            .iter()
+            .find(|x| x.department == assist)
+            .unwrap()
+            .deadlines[0];
+        assert_eq!(assist_report_in.escalation_level, 3);
+        let fired: Vec<(K, String)> = view
+            .timeline
+            .iter()
+            .filter(|e| matches!(e.kind(), K::Reminder | K::Escalated))
+            .map(|e| (e.kind(), e.department.clone()))
+            .collect();
+        assert_eq!(
+            fired.iter().filter(|(k, _)| *k == K::Reminder).count(),
+            5,
+            "{fired:?}"
+        );
+        assert_eq!(
+            fired
+                .iter()
+                .filter(|(k, d)| *k == K::Escalated && *d == assist)
+                .count(),
+            3
+        );
+        assert!(
+            view.timeline
+                .iter()
+                .any(|e| e.text.contains("escalated to supervisors")),
+            "{:?}",
+            view.timeline
+        );
+
+        let id = gridwhistle_domain::ReportId::parse(report.name.strip_prefix("reports/").unwrap())
+            .unwrap();
+        let outbox = district
+            .app
+            .database
+            .store()
+            .await
+            .outbox_of(&id)
+            .await
+            .unwrap();
+        assert_eq!(outbox.len(), 9, "one notification per firing: {outbox:?}");
+        let supervisors: Vec<_> = outbox
+            .iter()
+            .filter(|(audience, ..)| audience == "supervisors")
+            .collect();
+        assert_eq!(supervisors.len(), 1);
+        assert_eq!(supervisors[0].2, None, "supervisors are district-wide");
+    }
+}

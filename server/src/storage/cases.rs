@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::entity::{assignment, case_event, deadline, extension, report, upload};
+use super::entity::{assignment, case_event, deadline, extension, notification, report, upload};
 use super::writer::BoxFuture;
 use super::{Backend, StorageError, Store};
 
@@ -148,7 +148,20 @@ pub struct DeadlineRecord {
     pub satisfied_at: Option<Timestamp>,
     /// Ladder firings so far.
     pub escalation_level: u32,
+    /// Index of the next firing in the stage's schedule.
+    pub next_step: u32,
     pub next_fire_at: Option<Timestamp>,
+}
+
+/// A notification for the outbox, written with the change's first event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub department: Option<DepartmentId>,
+    /// `duty_officers`, `department_head`, `supervisors` or `district_leader`.
+    pub audience: &'static str,
+    /// `reminder` or `escalation`.
+    pub kind: &'static str,
+    pub stage: Option<DeadlineStage>,
 }
 
 /// Where a deadline stands.
@@ -244,6 +257,8 @@ pub struct Effects {
     pub extension: Option<ExtensionRecord>,
     /// Deadlines the change starts, satisfies or cancels, under the case's policy version.
     pub deadlines: Vec<DeadlineChange>,
+    /// Notifications for the outbox, caused by the change's first event.
+    pub notifications: Vec<NewNotification>,
 }
 
 /// How `CreateReport` went.
@@ -420,6 +435,7 @@ fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, StorageErro
         state: DeadlineState::parse(&m.state)?,
         satisfied_at: m.satisfied_at_ms.map(ts),
         escalation_level: u32::try_from(m.escalation_level).map_err(|e| corrupt("deadline", e))?,
+        next_step: u32::try_from(m.next_step).map_err(|e| corrupt("deadline", e))?,
         next_fire_at: m.next_fire_at_ms.map(ts),
     })
 }
@@ -853,8 +869,74 @@ async fn apply_deadlines(
                     .exec(txn)
                     .await?;
             }
+            DeadlineChange::Advance {
+                department,
+                stage,
+                fired_step,
+                next_fire_at,
+                escalation_level,
+            } => {
+                deadline::Entity::update_many()
+                    .col_expr(
+                        deadline::Column::NextStep,
+                        Expr::value(i32::try_from(*fired_step + 1).unwrap_or(i32::MAX)),
+                    )
+                    .col_expr(
+                        deadline::Column::NextFireAtMs,
+                        Expr::value(next_fire_at.map(ms)),
+                    )
+                    .col_expr(
+                        deadline::Column::EscalationLevel,
+                        Expr::value(i32::try_from(*escalation_level).unwrap_or(i32::MAX)),
+                    )
+                    .col_expr(
+                        deadline::Column::ClaimedBy,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        deadline::Column::ClaimedUntilMs,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .filter(deadline::Column::ReportId.eq(report.as_str()))
+                    .filter(deadline::Column::DepartmentId.eq(department.as_str()))
+                    .filter(deadline::Column::Stage.eq(stage.as_str()))
+                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                    .filter(
+                        deadline::Column::NextStep
+                            .eq(i32::try_from(*fired_step).unwrap_or(i32::MAX)),
+                    )
+                    .exec(txn)
+                    .await?;
+            }
         }
     }
+    Ok(())
+}
+
+/// Writes the outbox rows of a change whose first event has `sequence`.
+async fn insert_notifications(
+    txn: &DatabaseTransaction,
+    report: &ReportId,
+    sequence: i64,
+    notifications: &[NewNotification],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    if notifications.is_empty() {
+        return Ok(());
+    }
+    notification::Entity::insert_many(notifications.iter().map(|n| notification::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        report_id: Set(report.to_string()),
+        department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
+        audience: Set(n.audience.to_owned()),
+        kind: Set(n.kind.to_owned()),
+        stage: Set(n.stage.map(|s| s.as_str().to_owned())),
+        event_sequence: Set(sequence),
+        created_at_ms: Set(ms(now)),
+        state: Set("queued".to_owned()),
+    }))
+    .exec_without_returning(txn)
+    .await?;
     Ok(())
 }
 
@@ -986,6 +1068,54 @@ impl Store {
         with_assignments(&self.db, models).await
     }
 
+    /// The outbox rows a report's events caused, oldest first: (audience, kind, department, stage).
+    pub async fn outbox_of(
+        &self,
+        report: &ReportId,
+    ) -> Result<Vec<(String, String, Option<String>, Option<String>)>, StorageError> {
+        Ok(notification::Entity::find()
+            .filter(notification::Column::ReportId.eq(report.to_string()))
+            .order_by_asc(notification::Column::EventSequence)
+            .order_by_asc(notification::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|n| (n.audience, n.kind, n.department_id, n.stage))
+            .collect())
+    }
+
+    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`.
+    pub async fn due_deadlines(
+        &self,
+        until: Timestamp,
+        limit: u64,
+    ) -> Result<Vec<gridwhistle_dispatcher::engine::Due>, StorageError> {
+        deadline::Entity::find()
+            .filter(deadline::Column::NextFireAtMs.lte(ms(until)))
+            .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+            .order_by_asc(deadline::Column::NextFireAtMs)
+            .order_by_asc(deadline::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(gridwhistle_dispatcher::engine::Due {
+                    id: m.id,
+                    report: ReportId::parse(&m.report_id).map_err(|e| corrupt("deadline", e))?,
+                    department: DepartmentId::parse(&m.department_id)
+                        .map_err(|e| corrupt("deadline", e))?,
+                    stage: parse("deadline", &m.stage)?,
+                    policy_version: m.policy_version,
+                    started_at: ts(m.started_at_ms),
+                    due_at: ts(m.due_at_ms),
+                    next_step: u32::try_from(m.next_step).map_err(|e| corrupt("deadline", e))?,
+                    fire_at: ts(m.next_fire_at_ms.unwrap_or(m.due_at_ms)),
+                })
+            })
+            .collect()
+    }
+
     /// Lists the cases a department is summoned to, by report id, starting after `after`.
     #[instrument(skip_all, fields(department = %department, limit))]
     pub async fn list_inbox(
@@ -1106,6 +1236,14 @@ impl Store {
                         let policy_version = next.case.as_ref().and_then(|c| c.policy_version);
                         apply_deadlines(txn, &next.id, policy_version, &effects.deadlines, now)
                             .await?;
+                        insert_notifications(
+                            txn,
+                            &next.id,
+                            current.version + 1,
+                            &effects.notifications,
+                            now,
+                        )
+                        .await?;
                         next.assignments = sorted(next.assignments);
                         next.deadlines = deadline::Entity::find()
                             .filter(deadline::Column::ReportId.eq(id.as_str()))

@@ -26,8 +26,8 @@ use tracing::instrument;
 
 pub use cases::{
     AssignmentRecord, CaseRecord, CreateOutcome, DeadlineRecord, DeadlineState, Effects,
-    EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter, NewEvent, NewReport,
-    ReportKey, ReportRecord, RoutedRecord, RoutingRecord, UpdateError,
+    EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter, NewEvent,
+    NewNotification, NewReport, ReportKey, ReportRecord, RoutedRecord, RoutingRecord, UpdateError,
 };
 use entity::{department, grid, refresh_token, signing_key, user};
 pub use records::{

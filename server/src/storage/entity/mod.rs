@@ -13,6 +13,7 @@ pub(super) mod department;
 pub(super) mod extension;
 pub(super) mod grid;
 pub(super) mod import_lock;
+pub(super) mod notification;
 pub(super) mod refresh_token;
 pub(super) mod report;
 pub(super) mod signing_key;

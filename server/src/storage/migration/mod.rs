@@ -7,6 +7,7 @@ mod m0002_routing;
 mod m0003_whistle_loop;
 mod m0004_time_limits;
 mod m0005_deadlines;
+mod m0006_outbox;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_whistle_loop::Migration),
             Box::new(m0004_time_limits::Migration),
             Box::new(m0005_deadlines::Migration),
+            Box::new(m0006_outbox::Migration),
         ]
     }
 }

@@ -1,0 +1,258 @@
+//! The deadline engine: fires each deadline's reminders and escalations at their time, never before, reading time from the injected clock.
+//!
+//! It keeps only the due-soon window in memory: an ordered map of the firings due within `window`, loaded from storage, in the style of mini-redis's expiry task.
+//! A deadline started in this process wakes it (`Engine::wake`); other replicas' deadlines are picked up when the window is reloaded, at the latest every half window.
+//! Each firing is one storage transaction that checks the deadline still stands where the engine saw it, so a firing takes effect once however many engines try it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridwhistle_domain::{DeadlineStage, DepartmentId, ReportId, Timestamp};
+use tokio::sync::Notify;
+
+use crate::Clock;
+use crate::calendar::{CalendarError, WorkingCalendar};
+use crate::policy::{Firing, FiringKind, TimeLimitPolicy};
+
+/// A deadline whose next firing falls inside the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub id: i64,
+    pub report: ReportId,
+    pub department: DepartmentId,
+    pub stage: DeadlineStage,
+    pub policy_version: i64,
+    pub started_at: Timestamp,
+    pub due_at: Timestamp,
+    /// Index of the firing due in the stage's schedule.
+    pub next_step: u32,
+    pub fire_at: Timestamp,
+}
+
+/// What one firing does, decided from the policy: the firing, where the schedule goes next, and the escalation level after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub firing: Firing,
+    pub next_fire_at: Option<Timestamp>,
+    pub escalation_level: u32,
+}
+
+/// The firing at `due.next_step` of its stage's schedule; `None` when the policy has no such step (nothing is left to fire).
+pub fn plan(
+    due: &Due,
+    policy: Option<&TimeLimitPolicy>,
+    calendar: &WorkingCalendar,
+) -> Result<Option<Plan>, CalendarError> {
+    let Some(stage) = policy.and_then(|p| p.stage(due.stage)) else {
+        return Ok(None);
+    };
+    let firings = stage.firings(calendar, due.started_at, due.due_at)?;
+    let step = due.next_step as usize;
+    let Some(firing) = firings.get(step).copied() else {
+        return Ok(None);
+    };
+    let escalation_level = firings[..=step]
+        .iter()
+        .filter(|f| matches!(f.kind, FiringKind::Escalation { .. }))
+        .count() as u32;
+    Ok(Some(Plan {
+        firing,
+        next_fire_at: firings.get(step + 1).map(|f| f.at),
+        escalation_level,
+    }))
+}
+
+/// Storage as the engine needs it.
+pub trait DeadlineStore: Send + Sync + 'static {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`.
+    fn due_until(
+        &self,
+        until: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Due>, Self::Error>> + Send;
+
+    /// Fires `due` in one transaction if the deadline is still pending at the same step and time; returns its next firing time, or `None` when nothing more is due (or it no longer stood).
+    fn fire(
+        &self,
+        due: &Due,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Fired, Self::Error>> + Send;
+}
+
+/// How a firing attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    /// Fired; the deadline's next firing, if any.
+    Fired { next: Option<Timestamp> },
+    /// The deadline was satisfied, cancelled or already fired (by another engine): nothing was written.
+    Stale,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub fired: u64,
+    pub stale: u64,
+    /// How late each firing was, against its scheduled time.
+    pub lateness: Vec<Duration>,
+}
+
+/// The engine; share it with `Arc` and run [`Engine::run`] on a task.
+#[derive(Debug)]
+pub struct Engine<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    window: Duration,
+    batch: usize,
+    wake: Arc<Notify>,
+    state: tokio::sync::Mutex<Window>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    /// Firings due by `loaded_until`, by time then id.
+    entries: BTreeMap<(Timestamp, i64), Due>,
+    /// Everything due up to this instant is in `entries`; `None` before the first load or after a wake.
+    loaded_until: Option<Timestamp>,
+    /// When the window was last loaded, to reload at least every half window.
+    loaded_at: Option<Timestamp>,
+}
+
+impl<S: DeadlineStore> Engine<S> {
+    /// `window` is how far ahead firings are held in memory; `batch` how many rows one load reads at most; `wake` is notified by whoever starts or moves a deadline.
+    pub fn new(
+        store: S,
+        clock: Arc<dyn Clock>,
+        window: Duration,
+        batch: usize,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            window,
+            batch: batch.max(1),
+            wake,
+            state: tokio::sync::Mutex::new(Window::default()),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Tells the engine a deadline was started or moved in this process, so it reloads before sleeping on.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Fires everything due at the clock's current time; returns what it did. Never fires before a firing's time.
+    pub async fn run_due(&self) -> Result<Pass, S::Error> {
+        let mut window = self.state.lock().await;
+        let mut pass = Pass::default();
+        loop {
+            let now = self.clock.now();
+            let due_now = window
+                .entries
+                .first_key_value()
+                .is_some_and(|(&(at, _), _)| at <= now);
+            // What is due in memory fires first; the window is reloaded only when nothing in it is due.
+            if !due_now && self.stale(&window, now) {
+                self.load(&mut window, now).await?;
+            }
+            let Some((&(at, id), _)) = window.entries.first_key_value() else {
+                return Ok(pass);
+            };
+            if at > now {
+                return Ok(pass);
+            }
+            let Some(due) = window.entries.remove(&(at, id)) else {
+                continue;
+            };
+            match self.store.fire(&due, now).await? {
+                Fired::Fired { next } => {
+                    pass.fired += 1;
+                    pass.lateness.push(now.duration_since(at));
+                    if let Some(next) = next
+                        && window.loaded_until.is_some_and(|until| next <= until)
+                    {
+                        let mut again = due;
+                        again.next_step += 1;
+                        again.fire_at = next;
+                        window.entries.insert((next, id), again);
+                    }
+                }
+                Fired::Stale => pass.stale += 1,
+            }
+        }
+    }
+
+    /// The next instant something in the window is due, or when the window must be reloaded.
+    pub async fn next_wake(&self) -> Option<Timestamp> {
+        let window = self.state.lock().await;
+        let reload = window
+            .loaded_at
+            .map(|at| at.saturating_add(self.window / 2));
+        let first = window.entries.first_key_value().map(|(&(at, _), _)| at);
+        match (first, reload) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires on time until `stop` completes, sleeping between firings; a wake-up reloads the window.
+    pub async fn run(&self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            if let Err(err) = self.run_due().await {
+                tracing::warn!(error = %err, "deadline engine pass failed; retrying shortly");
+                self.forget().await;
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+            let now = self.clock.now();
+            let sleep = self
+                .next_wake()
+                .await
+                .map_or(self.window / 2, |at| at.duration_since(now));
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.wake.notified() => self.forget().await,
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Drops the window so the next pass reloads it.
+    pub async fn forget(&self) {
+        let mut window = self.state.lock().await;
+        window.loaded_until = None;
+    }
+
+    fn stale(&self, window: &Window, now: Timestamp) -> bool {
+        let reloaded_lately = window
+            .loaded_at
+            .is_some_and(|at| now < at.saturating_add(self.window / 2));
+        !(reloaded_lately && window.loaded_until.is_some_and(|until| now < until))
+    }
+
+    async fn load(&self, window: &mut Window, now: Timestamp) -> Result<(), S::Error> {
+        let horizon = now.saturating_add(self.window);
+        let rows = self.store.due_until(horizon, self.batch).await?;
+        // A full batch may have left rows unread: the window then ends at the last row read, and is reloaded when that instant comes.
+        window.loaded_until = Some(if rows.len() == self.batch {
+            rows.last().map_or(horizon, |d| d.fire_at)
+        } else {
+            horizon
+        });
+        window.entries = rows.into_iter().map(|d| ((d.fire_at, d.id), d)).collect();
+        window.loaded_at = Some(now);
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! The deadline engine's storage side: due rows, and each firing as one version-checked change of its case, with the timeline event and the outbox rows written in the same transaction.
+//!
+//! The check inside the change (still pending, at the same step and time) is what makes a firing take effect once: a satisfied deadline, or one another engine fired first, is left alone.
+
+use std::sync::Arc;
+
+use gridwhistle_dispatcher::calendar::CalendarError;
+use gridwhistle_dispatcher::deadlines::DeadlineChange;
+use gridwhistle_dispatcher::engine::{self, DeadlineStore, Due, Fired};
+use gridwhistle_dispatcher::policy::{Audience, FiringKind, file::audience_as_str};
+use gridwhistle_domain::{EventKind, RiskGrade, Timestamp};
+
+use crate::storage::{
+    DeadlineState, Effects, NewEvent, NewNotification, ReportKey, StorageError, Store, UpdateError,
+};
+use crate::time_limits::TimeLimits;
+
+/// Why a firing was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum FireError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error("time-limit policies version {0} is not loaded yet")]
+    PolicyNotLoaded(i64),
+    /// The deadline no longer stands where the engine saw it.
+    #[error("the deadline moved on")]
+    Stale,
+}
+
+/// [`DeadlineStore`] over the database.
+#[derive(Debug, Clone)]
+pub struct EngineStore {
+    store: Store,
+    time_limits: Arc<TimeLimits>,
+}
+
+impl EngineStore {
+    pub fn new(store: Store, time_limits: Arc<TimeLimits>) -> Self {
+        Self { store, time_limits }
+    }
+}
+
+impl DeadlineStore for EngineStore {
+    type Error = FireError;
+
+    async fn due_until(&self, until: Timestamp, limit: usize) -> Result<Vec<Due>, FireError> {
+        Ok(self
+            .store
+            .due_deadlines(until, u64::try_from(limit).unwrap_or(u64::MAX))
+            .await?)
+    }
+
+    async fn fire(&self, due: &Due, now: Timestamp) -> Result<Fired, FireError> {
+        let time_limits = self.time_limits.clone();
+        let seen = due.clone();
+        let outcome = self
+            .store
+            .update_report(ReportKey::Report(due.report), None, now, move |record| {
+                let standing = record.deadlines.iter().find(|d| {
+                    d.department == seen.department
+                        && d.stage == seen.stage
+                        && d.state == DeadlineState::Pending
+                        && d.next_step == seen.next_step
+                        && d.next_fire_at == Some(seen.fire_at)
+                });
+                let (Some(case), Some(standing)) = (record.case.as_ref(), standing) else {
+                    return Err(FireError::Stale);
+                };
+                let level = standing.escalation_level;
+                let set = time_limits
+                    .version(seen.policy_version)
+                    .ok_or(FireError::PolicyNotLoaded(seen.policy_version))?;
+                let policy = set.select(
+                    &record.category,
+                    record.risk_grade.unwrap_or(RiskGrade::C),
+                    case.kind,
+                );
+                let snapshot = time_limits.snapshot();
+                let Some(plan) = engine::plan(&seen, policy, &snapshot.calendar)? else {
+                    // The policy has no such step: nothing more fires for this deadline.
+                    return Ok(Effects {
+                        deadlines: vec![advance(&seen, None, level)],
+                        ..Effects::default()
+                    });
+                };
+                let due_at = snapshot.calendar.zone().format(seen.due_at);
+                let audience = audience_as_str(plan.firing.audience);
+                let (kind, text, notification) = match plan.firing.kind {
+                    FiringKind::Reminder { fraction } => (
+                        EventKind::Reminder,
+                        format!(
+                            "{} due {due_at}: {:.0}% of the time limit has passed",
+                            seen.stage,
+                            fraction * 100.0
+                        ),
+                        "reminder",
+                    ),
+                    FiringKind::Escalation { step, repeat } => (
+                        EventKind::Escalated,
+                        format!(
+                            "{} was due {due_at}: escalated to {audience} (ladder step {}{})",
+                            seen.stage,
+                            step + 1,
+                            if repeat > 0 {
+                                format!(", repeat {repeat}")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                        "escalation",
+                    ),
+                };
+                let department = match plan.firing.audience {
+                    Audience::DutyOfficers | Audience::DepartmentHead => {
+                        Some(seen.department.clone())
+                    }
+                    Audience::Supervisors | Audience::DistrictLeader => None,
+                };
+                Ok(Effects {
+                    events: vec![NewEvent {
+                        kind,
+                        actor: None,
+                        department: Some(seen.department.clone()),
+                        text,
+                        attachments: Vec::new(),
+                    }],
+                    deadlines: vec![advance(&seen, plan.next_fire_at, plan.escalation_level)],
+                    notifications: vec![NewNotification {
+                        department,
+                        audience,
+                        kind: notification,
+                        stage: Some(seen.stage),
+                    }],
+                    ..Effects::default()
+                })
+            })
+            .await;
+        match outcome {
+            Ok((_, effects)) => Ok(match effects.deadlines.first() {
+                Some(DeadlineChange::Advance { next_fire_at, .. })
+                    if !effects.events.is_empty() =>
+                {
+                    Fired::Fired {
+                        next: *next_fire_at,
+                    }
+                }
+                _ => Fired::Stale,
+            }),
+            Err(UpdateError::Refused(FireError::Stale) | UpdateError::NotFound) => Ok(Fired::Stale),
+            Err(UpdateError::Refused(err)) => Err(err),
+            Err(UpdateError::Storage(err)) => Err(err.into()),
+            // Another change to the case won the race: the next pass sees where the deadline stands now.
+            Err(UpdateError::Stale) => Ok(Fired::Stale),
+        }
+    }
+}
+
+fn advance(due: &Due, next_fire_at: Option<Timestamp>, escalation_level: u32) -> DeadlineChange {
+    DeadlineChange::Advance {
+        department: due.department.clone(),
+        stage: due.stage,
+        fired_step: due.next_step,
+        next_fire_at,
+        escalation_level,
+    }
+}

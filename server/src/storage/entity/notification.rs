@@ -1,0 +1,27 @@
+//! The `notifications` table: the outbox of notifications, written with the events that cause them.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "notifications")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub report_id: String,
+    pub department_id: Option<String>,
+    /// `duty_officers`, `department_head`, `supervisors` or `district_leader`.
+    pub audience: String,
+    /// `reminder` or `escalation`.
+    pub kind: String,
+    pub stage: Option<String>,
+    /// The timeline event that caused it.
+    pub event_sequence: i64,
+    pub created_at_ms: i64,
+    /// `queued` until the push sender takes it.
+    pub state: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
