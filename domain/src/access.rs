@@ -29,6 +29,8 @@ pub enum Action<'a> {
     WorkCase { departments: &'a [DepartmentId] },
     /// Read a case: its departments, or any supervisor.
     ReadCase { departments: &'a [DepartmentId] },
+    /// Watch the district's overdue work and escalations (督办): supervisors.
+    Supervise,
 }
 
 /// Why an action is refused.
@@ -96,6 +98,12 @@ impl Actor {
                 Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
                 Role::Supervisor => Ok(()),
                 Role::GridWorker | Role::Admin => Err(AccessError::Forbidden { role }),
+            },
+            Action::Supervise => match role {
+                Role::Supervisor => Ok(()),
+                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Admin => {
+                    Err(AccessError::Forbidden { role })
+                }
             },
         }
     }

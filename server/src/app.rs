@@ -20,9 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{
-    AdminApi, AuthApi, CaseApi, PendingDevices, PendingSupervision, ReportApi, Uploads,
-};
+use crate::api::{AdminApi, AuthApi, CaseApi, PendingDevices, ReportApi, SupervisionApi, Uploads};
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
@@ -192,7 +190,7 @@ pub async fn run(
     health.set_serving::<ReportServiceServer<ReportApi>>().await;
     health.set_serving::<CaseServiceServer<CaseApi>>().await;
     health
-        .set_serving::<SupervisionServiceServer<PendingSupervision>>()
+        .set_serving::<SupervisionServiceServer<SupervisionApi>>()
         .await;
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
 
@@ -263,10 +261,14 @@ pub async fn run(
         streams_stopped.clone(),
     ))
     .max_decoding_message_size(limit);
-    let cases = CaseServiceServer::new(CaseApi::new(service, streams_stopped))
+    let cases = CaseServiceServer::new(CaseApi::new(service, streams_stopped.clone()))
         .max_decoding_message_size(limit);
-    let supervision =
-        SupervisionServiceServer::new(PendingSupervision).max_decoding_message_size(limit);
+    let supervision = SupervisionServiceServer::new(SupervisionApi::new(
+        store.clone(),
+        clock.clone(),
+        streams_stopped.clone(),
+    ))
+    .max_decoding_message_size(limit);
 
     let local_addr = listener.local_addr().ok();
     let router = Server::builder()

@@ -132,6 +132,8 @@ impl DeadlineStore for EngineStore {
                         audience,
                         kind: notification,
                         stage: Some(seen.stage),
+                        escalation_level: plan.escalation_level,
+                        due_at: Some(seen.due_at),
                     }],
                     ..Effects::default()
                 })

@@ -383,5 +383,67 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
             .collect();
         assert_eq!(supervisors.len(), 1);
         assert_eq!(supervisors[0].2, None, "supervisors are district-wide");
+
+        // Supervisors see it: the overdue list, and the escalations replayed from the start of the log.
+        let mut supervision = district
+            .app
+            .supervision(&district.token("supervisor").await);
+        let overdue = supervision
+            .list_overdue(v1::ListOverdueRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        assert_eq!(overdue.len(), 1, "{overdue:?}");
+        assert_eq!(overdue[0].case, case.name);
+        assert_eq!(overdue[0].department, assist);
+        assert_eq!(overdue[0].stage(), v1::DeadlineStage::ReportIn);
+        assert_eq!(overdue[0].escalation_level, 3);
+        assert_eq!(overdue[0].risk_grade(), v1::RiskGrade::C);
+        let none = supervision
+            .list_overdue(v1::ListOverdueRequest {
+                stage: v1::DeadlineStage::Contact.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        assert!(none.is_empty());
+        let mut escalations = supervision
+            .watch_escalations(v1::WatchEscalationsRequest {
+                cursor: "0.0".to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let next = tokio::time::timeout(Duration::from_secs(10), escalations.message())
+                .await
+                .expect("the escalations keep coming")
+                .unwrap()
+                .unwrap()
+                .escalation
+                .unwrap();
+            seen.push((next.department, next.escalation_level, next.audience));
+        }
+        // The two 09:30 firings may commit in either order.
+        seen.sort();
+        let mut expected = vec![
+            (lead.clone(), 1, "duty_officers".to_owned()),
+            (assist.clone(), 1, "duty_officers".to_owned()),
+            (assist.clone(), 2, "department_head".to_owned()),
+            (assist.clone(), 3, "supervisors".to_owned()),
+        ];
+        expected.sort();
+        assert_eq!(seen, expected);
+        let denied = district
+            .app
+            .supervision(&district.token(&duty(&lead)).await)
+            .list_overdue(v1::ListOverdueRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     }
 }

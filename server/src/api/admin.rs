@@ -203,7 +203,7 @@ fn user_to_proto(u: User) -> v1::User {
     }
 }
 
-fn department_name(name: &str) -> Result<DepartmentId, String> {
+pub(crate) fn department_name(name: &str) -> Result<DepartmentId, String> {
     resource_id(name, "departments")
         .and_then(|id| DepartmentId::parse(id).map_err(|e| e.to_string()))
 }

@@ -10,10 +10,12 @@ mod feed;
 mod pending;
 mod report;
 mod routing;
+mod supervision;
 mod time_limits;
 
 pub use admin::AdminApi;
 pub use auth::AuthApi;
 pub use case::CaseApi;
-pub use pending::{PendingDevices, PendingSupervision};
+pub use pending::PendingDevices;
 pub use report::{ReportApi, Uploads};
+pub use supervision::SupervisionApi;

@@ -54,15 +54,3 @@ pending_service! {
         stream watch_notifications(v1::WatchNotificationsRequest) -> WatchNotificationsStream<v1::WatchNotificationsResponse> = "DeviceService.WatchNotifications";
     }
 }
-
-pending_service! {
-    /// `SupervisionService`: deadlines, escalations and KPIs (the deadline issue).
-    PendingSupervision: v1::supervision_service_server::SupervisionService {
-        fn list_overdue(v1::ListOverdueRequest) -> v1::ListOverdueResponse = "SupervisionService.ListOverdue";
-        fn decide_extension(v1::DecideExtensionRequest) -> v1::DecideExtensionResponse = "SupervisionService.DecideExtension";
-        fn reassign_case(v1::ReassignCaseRequest) -> v1::ReassignCaseResponse = "SupervisionService.ReassignCase";
-        fn issue_supervision_letter(v1::IssueSupervisionLetterRequest) -> v1::IssueSupervisionLetterResponse = "SupervisionService.IssueSupervisionLetter";
-        fn get_department_stats(v1::GetDepartmentStatsRequest) -> v1::GetDepartmentStatsResponse = "SupervisionService.GetDepartmentStats";
-        stream watch_escalations(v1::WatchEscalationsRequest) -> WatchEscalationsStream<v1::WatchEscalationsResponse> = "SupervisionService.WatchEscalations";
-    }
-}

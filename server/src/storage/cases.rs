@@ -162,6 +162,40 @@ pub struct NewNotification {
     /// `reminder` or `escalation`.
     pub kind: &'static str,
     pub stage: Option<DeadlineStage>,
+    /// For deadline firings: the escalation level after it, and the due time.
+    pub escalation_level: u32,
+    pub due_at: Option<Timestamp>,
+}
+
+/// An escalation as supervisors see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationRecord {
+    pub case: CaseId,
+    pub department: Option<DepartmentId>,
+    pub stage: Option<DeadlineStage>,
+    pub audience: String,
+    pub escalation_level: u32,
+    pub due_at: Option<Timestamp>,
+}
+
+/// A pending deadline past its due time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueRecord {
+    pub deadline: i64,
+    pub case: CaseId,
+    pub department: DepartmentId,
+    pub stage: DeadlineStage,
+    pub due_at: Timestamp,
+    pub risk_grade: Option<RiskGrade>,
+    pub escalation_level: u32,
+}
+
+/// Which overdue deadlines to list.
+#[derive(Debug, Clone, Default)]
+pub struct OverdueFilter {
+    pub department: Option<DepartmentId>,
+    pub risk_grade: Option<RiskGrade>,
+    pub stage: Option<DeadlineStage>,
 }
 
 /// Where a deadline stands.
@@ -231,6 +265,8 @@ pub enum EventFilter {
     Author(UserId),
     /// Every event of the cases the department is summoned to.
     Department(DepartmentId),
+    /// Every event of one kind, on every case.
+    Kind(EventKind),
 }
 
 /// A department's request for more time.
@@ -932,6 +968,8 @@ async fn insert_notifications(
         kind: Set(n.kind.to_owned()),
         stage: Set(n.stage.map(|s| s.as_str().to_owned())),
         event_sequence: Set(sequence),
+        escalation_level: Set(i32::try_from(n.escalation_level).unwrap_or(i32::MAX)),
+        due_at_ms: Set(n.due_at.map(ms)),
         created_at_ms: Set(ms(now)),
         state: Set("queued".to_owned()),
     }))
@@ -1066,6 +1104,115 @@ impl Store {
         }
         let models = query.limit(limit).all(&self.db).await?;
         with_assignments(&self.db, models).await
+    }
+
+    /// The escalation that event `sequence` of `report` recorded, if it was one.
+    pub async fn escalation_of(
+        &self,
+        report: &ReportId,
+        sequence: i64,
+    ) -> Result<Option<EscalationRecord>, StorageError> {
+        let Some(n) = notification::Entity::find()
+            .filter(notification::Column::ReportId.eq(report.to_string()))
+            .filter(notification::Column::EventSequence.eq(sequence))
+            .filter(notification::Column::Kind.eq("escalation"))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(case) = report::Entity::find_by_id(report.to_string())
+            .one(&self.db)
+            .await?
+            .and_then(|r| r.case_id)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EscalationRecord {
+            case: CaseId::parse(&case).map_err(|e| corrupt("report", e))?,
+            department: n
+                .department_id
+                .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("notification", e)))
+                .transpose()?,
+            stage: n.stage.map(|s| parse("notification", &s)).transpose()?,
+            audience: n.audience,
+            escalation_level: u32::try_from(n.escalation_level)
+                .map_err(|e| corrupt("notification", e))?,
+            due_at: n.due_at_ms.map(ts),
+        }))
+    }
+
+    /// Pending deadlines due at or before `now`, by due time then id, after the `(due, id)` position `after`.
+    pub async fn list_overdue(
+        &self,
+        now: Timestamp,
+        filter: &OverdueFilter,
+        after: Option<(Timestamp, i64)>,
+        limit: u64,
+    ) -> Result<Vec<OverdueRecord>, StorageError> {
+        let mut query = deadline::Entity::find()
+            .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+            .filter(deadline::Column::DueAtMs.lte(ms(now)));
+        if let Some(department) = &filter.department {
+            query = query.filter(deadline::Column::DepartmentId.eq(department.as_str()));
+        }
+        if let Some(stage) = filter.stage {
+            query = query.filter(deadline::Column::Stage.eq(stage.as_str()));
+        }
+        if let Some(grade) = filter.risk_grade {
+            let mut graded = Query::select();
+            graded
+                .column(report::Column::Id)
+                .from(report::Entity)
+                .and_where(report::Column::RiskGrade.eq(grade.as_str()));
+            query = query.filter(deadline::Column::ReportId.in_subquery(graded));
+        }
+        if let Some((due, id)) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(deadline::Column::DueAtMs.gt(ms(due)))
+                    .add(
+                        Condition::all()
+                            .add(deadline::Column::DueAtMs.eq(ms(due)))
+                            .add(deadline::Column::Id.gt(id)),
+                    ),
+            );
+        }
+        let rows = query
+            .order_by_asc(deadline::Column::DueAtMs)
+            .order_by_asc(deadline::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let ids: Vec<String> = rows.iter().map(|d| d.report_id.clone()).collect();
+        let reports: HashMap<String, report::Model> = report::Entity::find()
+            .filter(report::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        rows.into_iter()
+            .filter_map(|d| {
+                let r = reports.get(&d.report_id)?;
+                Some((d, r.case_id.clone()?, r.risk_grade.clone()))
+            })
+            .map(|(d, case, grade)| {
+                Ok(OverdueRecord {
+                    deadline: d.id,
+                    case: CaseId::parse(&case).map_err(|e| corrupt("report", e))?,
+                    department: DepartmentId::parse(&d.department_id)
+                        .map_err(|e| corrupt("deadline", e))?,
+                    stage: parse("deadline", &d.stage)?,
+                    due_at: ts(d.due_at_ms),
+                    risk_grade: grade
+                        .map(|g| parse::<RiskGrade>("report", &g))
+                        .transpose()?,
+                    escalation_level: u32::try_from(d.escalation_level)
+                        .map_err(|e| corrupt("deadline", e))?,
+                })
+            })
+            .collect()
     }
 
     /// The outbox rows a report's events caused, oldest first: (audience, kind, department, stage).
@@ -1331,6 +1478,7 @@ impl Store {
                     .and_where(assignment::Column::DepartmentId.eq(department.as_str()));
                 query.filter(case_event::Column::ReportId.in_subquery(summoned))
             }
+            EventFilter::Kind(kind) => query.filter(case_event::Column::Kind.eq(kind.as_str())),
         };
         query = match self.backend {
             Backend::Sqlite => query.filter(case_event::Column::Id.gt(after.id)),

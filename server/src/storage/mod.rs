@@ -26,8 +26,9 @@ use tracing::instrument;
 
 pub use cases::{
     AssignmentRecord, CaseRecord, CreateOutcome, DeadlineRecord, DeadlineState, Effects,
-    EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter, NewEvent,
-    NewNotification, NewReport, ReportKey, ReportRecord, RoutedRecord, RoutingRecord, UpdateError,
+    EscalationRecord, EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter,
+    NewEvent, NewNotification, NewReport, OverdueFilter, OverdueRecord, ReportKey, ReportRecord,
+    RoutedRecord, RoutingRecord, UpdateError,
 };
 use entity::{department, grid, refresh_token, signing_key, user};
 pub use records::{

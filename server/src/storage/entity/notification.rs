@@ -16,6 +16,9 @@ pub struct Model {
     pub stage: Option<String>,
     /// The timeline event that caused it.
     pub event_sequence: i64,
+    /// The deadline's escalation level after the firing, and its due time.
+    pub escalation_level: i32,
+    pub due_at_ms: Option<i64>,
     pub created_at_ms: i64,
     /// `queued` until the push sender takes it.
     pub state: String,

@@ -21,6 +21,8 @@ enum Notifications {
     Kind,
     Stage,
     EventSequence,
+    EscalationLevel,
+    DueAtMs,
     CreatedAtMs,
     State,
 }
@@ -48,6 +50,12 @@ impl MigrationTrait for Migration {
                             .big_integer()
                             .not_null(),
                     )
+                    .col(
+                        ColumnDef::new(Notifications::EscalationLevel)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Notifications::DueAtMs).big_integer().null())
                     .col(
                         ColumnDef::new(Notifications::CreatedAtMs)
                             .big_integer()

@@ -1,0 +1,185 @@
+//! `SupervisionService`: the district's overdue work and escalations for supervisors; extensions, reassignment, letters and KPIs are still pending.
+
+use gridwhistle_domain::{Action, EventKind, Timestamp};
+use gridwhistle_proto::v1::{self, supervision_service_server::SupervisionService};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::admin::department_name;
+use super::closed_loop::{self as loop_api, grade_from_proto, grade_to_proto, stage_to_proto};
+use super::convert::{PageRequest, Violations, caller, timestamp};
+use super::error::ApiError;
+use super::feed::{follow, start_at};
+use super::pending::{BoxStream, pending};
+use crate::storage::{EventFilter, OverdueFilter, Store};
+
+#[derive(Debug)]
+pub struct SupervisionApi {
+    store: Store,
+    clock: std::sync::Arc<dyn gridwhistle_dispatcher::Clock>,
+    stop: watch::Receiver<bool>,
+}
+
+impl SupervisionApi {
+    pub fn new(
+        store: Store,
+        clock: std::sync::Arc<dyn gridwhistle_dispatcher::Clock>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self { store, clock, stop }
+    }
+}
+
+fn supervise<T>(request: &Request<T>) -> Result<(), Status> {
+    caller(request)?
+        .actor
+        .authorize(Action::Supervise)
+        .map_err(|e| ApiError::access(e, "supervision").into())
+}
+
+/// Parses a `{due_ms}.{id}` position from a page token.
+fn overdue_position(key: &str) -> Result<(Timestamp, i64), &'static str> {
+    let (due, id) = key
+        .split_once('.')
+        .ok_or("is not a token this server issued")?;
+    match (due.parse(), id.parse()) {
+        (Ok(due), Ok(id)) => Ok((Timestamp::from_unix_millis(due), id)),
+        _ => Err("is not a token this server issued"),
+    }
+}
+
+#[tonic::async_trait]
+impl SupervisionService for SupervisionApi {
+    #[instrument(skip_all)]
+    async fn list_overdue(
+        &self,
+        request: Request<v1::ListOverdueRequest>,
+    ) -> Result<Response<v1::ListOverdueResponse>, Status> {
+        supervise(&request)?;
+        let r = request.into_inner();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let mut v = Violations::default();
+        let after = page
+            .after
+            .as_deref()
+            .and_then(|key| v.check("page_token", overdue_position(key)));
+        let department = if r.department.is_empty() {
+            None
+        } else {
+            v.check("department", department_name(&r.department))
+        };
+        let risk_grade = v
+            .check("risk_grade", grade_from_proto(r.risk_grade))
+            .flatten();
+        let stage = if r.stage == i32::from(v1::DeadlineStage::Unspecified) {
+            None
+        } else {
+            v.check("stage", loop_api::stage_from_proto(r.stage))
+        };
+        v.finish()?;
+        let filter = OverdueFilter {
+            department,
+            risk_grade,
+            stage,
+        };
+        let items = self
+            .store
+            .list_overdue(self.clock.now(), &filter, after, page.size)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListOverdueResponse {
+            next_page_token: page.next_token(&items, |o| {
+                format!("{}.{}", o.due_at.as_unix_millis(), o.deadline)
+            }),
+            items: items
+                .iter()
+                .map(|o| v1::OverdueItem {
+                    case: format!("cases/{}", o.case),
+                    department: format!("departments/{}", o.department),
+                    stage: stage_to_proto(o.stage),
+                    due_time: Some(timestamp(o.due_at)),
+                    risk_grade: grade_to_proto(o.risk_grade),
+                    escalation_level: i32::try_from(o.escalation_level).unwrap_or(i32::MAX),
+                })
+                .collect(),
+        }))
+    }
+
+    type WatchEscalationsStream = BoxStream<v1::WatchEscalationsResponse>;
+
+    #[instrument(skip_all)]
+    async fn watch_escalations(
+        &self,
+        request: Request<v1::WatchEscalationsRequest>,
+    ) -> Result<Response<Self::WatchEscalationsStream>, Status> {
+        supervise(&request)?;
+        let start = start_at(&self.store, &request.get_ref().cursor).await?;
+        let reader = self.store.clone();
+        let stream = follow(
+            self.store.clone(),
+            EventFilter::Kind(EventKind::Escalated),
+            start,
+            self.stop.clone(),
+            move |event| {
+                let reader = reader.clone();
+                async move {
+                    let Some(e) = reader.escalation_of(&event.report, event.sequence).await? else {
+                        return Ok(None);
+                    };
+                    Ok(Some(v1::WatchEscalationsResponse {
+                        escalation: Some(v1::Escalation {
+                            case: format!("cases/{}", e.case),
+                            department: event
+                                .department
+                                .as_ref()
+                                .map(|d| format!("departments/{d}"))
+                                .unwrap_or_default(),
+                            stage: e
+                                .stage
+                                .map_or(v1::DeadlineStage::Unspecified.into(), stage_to_proto),
+                            escalation_level: i32::try_from(e.escalation_level).unwrap_or(i32::MAX),
+                            audience: e.audience,
+                            due_time: e.due_at.map(timestamp),
+                            fire_time: Some(timestamp(event.at)),
+                        }),
+                        cursor: loop_api::encode_cursor(event.position),
+                    }))
+                }
+            },
+        );
+        Ok(Response::new(stream))
+    }
+
+    async fn decide_extension(
+        &self,
+        request: Request<v1::DecideExtensionRequest>,
+    ) -> Result<Response<v1::DecideExtensionResponse>, Status> {
+        supervise(&request)?;
+        pending("SupervisionService.DecideExtension")
+    }
+
+    async fn reassign_case(
+        &self,
+        request: Request<v1::ReassignCaseRequest>,
+    ) -> Result<Response<v1::ReassignCaseResponse>, Status> {
+        supervise(&request)?;
+        pending("SupervisionService.ReassignCase")
+    }
+
+    async fn issue_supervision_letter(
+        &self,
+        request: Request<v1::IssueSupervisionLetterRequest>,
+    ) -> Result<Response<v1::IssueSupervisionLetterResponse>, Status> {
+        supervise(&request)?;
+        pending("SupervisionService.IssueSupervisionLetter")
+    }
+
+    async fn get_department_stats(
+        &self,
+        request: Request<v1::GetDepartmentStatsRequest>,
+    ) -> Result<Response<v1::GetDepartmentStatsResponse>, Status> {
+        supervise(&request)?;
+        pending("SupervisionService.GetDepartmentStats")
+    }
+}
