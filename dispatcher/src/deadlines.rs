@@ -10,7 +10,7 @@ use gridwhistle_domain::{
 };
 
 use crate::calendar::{CalendarError, WorkingCalendar};
-use crate::policy::TimeLimitPolicy;
+use crate::policy::{FiringKind, StagePolicy, TimeLimitPolicy};
 use crate::workflow::{Assignment, Loop};
 
 /// A deadline as it starts: for one department and stage.
@@ -39,6 +39,15 @@ pub enum DeadlineChange {
         department: DepartmentId,
         stage: DeadlineStage,
     },
+    /// An approved extension moved the due time: the schedule resumes at `next_step`, the first firing of the new schedule still ahead.
+    Move {
+        department: DepartmentId,
+        stage: DeadlineStage,
+        due_at: Timestamp,
+        next_step: u32,
+        next_fire_at: Option<Timestamp>,
+        escalation_level: u32,
+    },
     /// The engine fired step `fired_step`: the schedule moves on to the next step.
     Advance {
         department: DepartmentId,
@@ -47,6 +56,31 @@ pub enum DeadlineChange {
         next_fire_at: Option<Timestamp>,
         escalation_level: u32,
     },
+}
+
+/// Moves a running deadline that started at `started_at` to `due_at` at `now`: the schedule is recomputed, firings already behind `now` are not repeated, and the escalation level counts the escalations behind `now`.
+pub fn moved(
+    department: &DepartmentId,
+    stage: &StagePolicy,
+    calendar: &WorkingCalendar,
+    started_at: Timestamp,
+    due_at: Timestamp,
+    now: Timestamp,
+) -> Result<DeadlineChange, CalendarError> {
+    let firings = stage.firings(calendar, started_at, due_at)?;
+    let behind = firings.iter().take_while(|f| f.at <= now).count();
+    let escalation_level = firings[..behind]
+        .iter()
+        .filter(|f| matches!(f.kind, FiringKind::Escalation { .. }))
+        .count() as u32;
+    Ok(DeadlineChange::Move {
+        department: department.clone(),
+        stage: stage.stage,
+        due_at,
+        next_step: behind as u32,
+        next_fire_at: firings.get(behind).map(|f| f.at),
+        escalation_level,
+    })
 }
 
 /// The stages a department's role carries.
@@ -246,7 +280,9 @@ mod tests {
                 DeadlineChange::Cancel { department, stage } => {
                     format!("cancel {department} {stage}")
                 }
-                DeadlineChange::Advance { .. } => unreachable!("steps never advance a schedule"),
+                DeadlineChange::Advance { .. } | DeadlineChange::Move { .. } => {
+                    unreachable!("steps never advance or move a schedule")
+                }
             })
             .collect()
     }
@@ -340,6 +376,30 @@ mod tests {
                 "start street-b finish due+13410m",
             ]
         );
+    }
+
+    #[test]
+    fn an_extension_resumes_the_schedule_after_what_already_fired() {
+        let set = policy();
+        let finish = set.policies()[0].stage(DeadlineStage::Finish).unwrap();
+        let calendar = WorkingCalendar::official().unwrap();
+        let lead = department("street-a");
+        // Started Monday 2 March 2026 10:00; 50% reminder fired; on Friday 6 March the due time moves to Friday 20 March 17:30.
+        let started = Timestamp::from_unix_millis(1_772_416_800_000);
+        let friday = Timestamp::from_unix_millis(1_772_416_800_000 + 4 * 86_400_000);
+        let new_due = Timestamp::from_unix_millis(1_773_999_000_000);
+        let DeadlineChange::Move {
+            next_step,
+            next_fire_at,
+            escalation_level,
+            ..
+        } = moved(&lead, finish, &calendar, started, new_due, friday).unwrap()
+        else {
+            panic!("a move");
+        };
+        // Half of the working time up to the new due time lies after Friday: the reminder fires again, later.
+        assert_eq!((next_step, escalation_level), (0, 0));
+        assert!(next_fire_at.is_some_and(|at| at > friday && at < new_due));
     }
 
     #[test]

@@ -261,11 +261,10 @@ pub async fn run(
         streams_stopped.clone(),
     ))
     .max_decoding_message_size(limit);
-    let cases = CaseServiceServer::new(CaseApi::new(service, streams_stopped.clone()))
+    let cases = CaseServiceServer::new(CaseApi::new(service.clone(), streams_stopped.clone()))
         .max_decoding_message_size(limit);
     let supervision = SupervisionServiceServer::new(SupervisionApi::new(
-        store.clone(),
-        clock.clone(),
+        service.clone(),
         streams_stopped.clone(),
     ))
     .max_decoding_message_size(limit);

@@ -17,9 +17,9 @@ use tracing::{info, instrument};
 
 use crate::routing::Routing;
 use crate::storage::{
-    AssignmentRecord, CaseRecord, CreateOutcome, Effects, EventRecord, ExtensionRecord,
-    InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord, RoutingRecord,
-    StorageError, Store, UpdateError,
+    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Effects, EventRecord,
+    ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord,
+    RoutingRecord, StorageError, Store, UpdateError,
 };
 use crate::time_limits::TimeLimits;
 
@@ -437,10 +437,9 @@ impl LoopService {
                 e.attachments = attachments.clone();
             }
             Ok(Effects {
-                deadlines: Vec::new(),
-                notifications: Vec::new(),
                 events,
                 extension: None,
+                ..Effects::default()
             })
         })
         .await
@@ -493,8 +492,6 @@ impl LoopService {
             settle(record, &next, Some(&decision), now);
             let explanation = decision.explanation.clone();
             Ok(Effects {
-                deadlines: Vec::new(),
-                notifications: Vec::new(),
                 events: events_of(changes, &actor, |_| {
                     if note.is_empty() {
                         explanation.clone()
@@ -503,6 +500,7 @@ impl LoopService {
                     }
                 }),
                 extension: None,
+                ..Effects::default()
             })
         })
         .await
@@ -544,10 +542,9 @@ impl LoopService {
                 }
             }
             Ok(Effects {
-                deadlines: Vec::new(),
-                notifications: Vec::new(),
                 events: events_of(changes, &actor, |_| text.clone()),
                 extension: None,
+                ..Effects::default()
             })
         })
         .await
@@ -714,8 +711,7 @@ impl LoopService {
                 Ok(Effects {
                     events,
                     extension,
-                    deadlines: Vec::new(),
-                    notifications: Vec::new(),
+                    ..Effects::default()
                 })
             })
             .await?;
@@ -768,22 +764,140 @@ impl LoopService {
                 record.risk_grade.unwrap_or(RiskGrade::C),
                 case.kind,
             );
-            effects.deadlines =
-                deadlines::changes(&before, &after, policy, &snapshot.calendar, now)?;
+            effects.deadlines.extend(deadlines::changes(
+                &before,
+                &after,
+                policy,
+                &snapshot.calendar,
+                now,
+            )?);
             Ok(effects)
         };
         let (record, effects) = self
             .store
             .update_report(key, etag, now, with_deadlines)
             .await?;
-        if effects
-            .deadlines
-            .iter()
-            .any(|d| matches!(d, deadlines::DeadlineChange::Start(_)))
-        {
+        if effects.deadlines.iter().any(|d| {
+            matches!(
+                d,
+                deadlines::DeadlineChange::Start(_) | deadlines::DeadlineChange::Move { .. }
+            )
+        }) {
             self.deadline_wake.notify_one();
         }
         Ok((record, effects))
+    }
+
+    /// A supervisor approves or refuses a pending extension; approval moves the pending deadline's due time and resumes its schedule after what already fired.
+    #[instrument(skip_all, fields(case = %case, extension = %id))]
+    pub async fn decide_extension(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        id: ExtensionId,
+        approved: bool,
+        approved_due: Option<Timestamp>,
+        reason: String,
+    ) -> Result<(ReportRecord, ExtensionRecord), LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "extension"))?;
+        let extension = self
+            .store
+            .extension(&case, &id)
+            .await
+            .map_err(hidden_if_missing("extension"))?;
+        if extension.state != ExtensionState::Pending {
+            return Err(
+                IllegalStep(format!("the extension was already {}", extension.state)).into(),
+            );
+        }
+        let now = self.clock.now();
+        let due = approved.then(|| approved_due.unwrap_or(extension.requested_due));
+        if due.is_some_and(|due| due <= now) {
+            return Err(LoopError::Field {
+                field: "approved_due_time",
+                reason: "must be in the future".to_owned(),
+            });
+        }
+        let decided = ExtensionRecord {
+            state: if approved {
+                ExtensionState::Approved
+            } else {
+                ExtensionState::Refused
+            },
+            approved_due: due,
+            decision_reason: Some(reason).filter(|r| !r.is_empty()),
+            decided_at: Some(now),
+            ..extension
+        };
+        let actor = actor.clone();
+        let time_limits = self.time_limits.clone();
+        let written = decided.clone();
+        self.change(ReportKey::Case(case), None, now, move |record| {
+            let snapshot = time_limits.snapshot();
+            let mut moved = Vec::new();
+            let pending = record.deadlines.iter().find(|d| {
+                d.department == written.department
+                    && d.stage == written.stage
+                    && d.state == DeadlineState::Pending
+            });
+            if let (Some(due), Some(d), Some(case)) =
+                (written.approved_due, pending, record.case.as_ref())
+            {
+                let set = time_limits
+                    .version(d.policy_version)
+                    .ok_or(LoopError::PolicyNotLoaded(d.policy_version))?;
+                let stage = set
+                    .select(
+                        &record.category,
+                        record.risk_grade.unwrap_or(RiskGrade::C),
+                        case.kind,
+                    )
+                    .and_then(|p| p.stage(d.stage));
+                moved.push(match stage {
+                    Some(stage) => deadlines::moved(
+                        &d.department,
+                        stage,
+                        &snapshot.calendar,
+                        d.started_at,
+                        due,
+                        now,
+                    )?,
+                    None => deadlines::DeadlineChange::Move {
+                        department: d.department.clone(),
+                        stage: d.stage,
+                        due_at: due,
+                        next_step: d.next_step,
+                        next_fire_at: None,
+                        escalation_level: d.escalation_level,
+                    },
+                });
+            }
+            let text = match (written.approved_due, &written.decision_reason) {
+                (Some(due), _) => format!(
+                    "{} extension approved: due {}",
+                    written.stage,
+                    snapshot.calendar.zone().format(due)
+                ),
+                (None, Some(reason)) => format!("{} extension refused: {reason}", written.stage),
+                (None, None) => format!("{} extension refused", written.stage),
+            };
+            Ok(Effects {
+                events: vec![NewEvent {
+                    kind: EventKind::ExtensionDecided,
+                    actor: Some(actor.user_id),
+                    department: Some(written.department.clone()),
+                    text,
+                    attachments: Vec::new(),
+                }],
+                deadlines: moved,
+                decided_extension: Some(written.clone()),
+                ..Effects::default()
+            })
+        })
+        .await
+        .map(|(record, _)| (record, decided))
     }
 
     /// Logs that a caller saw a report's parties unmasked, without the data itself.

@@ -257,7 +257,7 @@ async fn later_issues_rpcs_need_a_token_and_then_answer_unimplemented() {
             .await
             .unwrap_err(),
         app.supervision(token)
-            .decide_extension(v1::DecideExtensionRequest::default())
+            .reassign_case(v1::ReassignCaseRequest::default())
             .await
             .unwrap_err(),
     ];

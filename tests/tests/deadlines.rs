@@ -447,3 +447,133 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     }
 }
+
+#[tokio::test]
+async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_decision_does_not() {
+    use v1::DeadlineStage::Finish;
+    use v1::DeadlineState::Pending;
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let report = district
+            .file_report(WORKER, GRID, "neighbour-dispute")
+            .await;
+        let case = district
+            .whistle(
+                WORKER,
+                &report.name,
+                v1::WhistleKind::Routine,
+                v1::RiskGrade::Unspecified,
+            )
+            .await;
+        let lead = case.assignments[0].department.clone();
+        let mut lead_cases = district.app.cases(&district.token(&duty(&lead)).await);
+        let ask = |seconds: i64| v1::RequestExtensionRequest {
+            name: case.name.clone(),
+            stage: Finish.into(),
+            requested_due_time: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            reason: "需协调物业".to_owned(),
+        };
+        // Friday 20 March 2026, 17:30 in Beijing.
+        let requested = lead_cases
+            .request_extension(ask(1_773_999_000))
+            .await
+            .unwrap()
+            .into_inner()
+            .extension
+            .unwrap();
+
+        let denied = district
+            .app
+            .supervision(&district.token(&duty(&lead)).await)
+            .decide_extension(v1::DecideExtensionRequest {
+                name: requested.name.clone(),
+                approved: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{backend:?}");
+
+        let mut supervision = district
+            .app
+            .supervision(&district.token("supervisor").await);
+        let approved = supervision
+            .decide_extension(v1::DecideExtensionRequest {
+                name: requested.name.clone(),
+                approved: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .extension
+            .unwrap();
+        assert_eq!(approved.state(), v1::ExtensionState::Approved);
+        let again = supervision
+            .decide_extension(v1::DecideExtensionRequest {
+                name: requested.name.clone(),
+                approved: false,
+                reason: "改变主意".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+
+        let view = lead_cases
+            .get_case(v1::GetCaseRequest {
+                name: case.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            deadlines(&view.case.unwrap(), &lead)[2],
+            (Finish, "2026-03-20 17:30".to_owned(), Pending)
+        );
+        assert!(
+            view.timeline
+                .iter()
+                .any(|e| e.kind() == v1::CaseEventKind::ExtensionDecided
+                    && e.text.contains("approved: due 2026-03-20 17:30"))
+        );
+
+        // A refusal needs a reason and leaves the due time where it is.
+        let second = lead_cases
+            .request_extension(ask(1_774_603_800))
+            .await
+            .unwrap()
+            .into_inner()
+            .extension
+            .unwrap();
+        let no_reason = supervision
+            .decide_extension(v1::DecideExtensionRequest {
+                name: second.name.clone(),
+                approved: false,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(no_reason.code(), tonic::Code::InvalidArgument);
+        supervision
+            .decide_extension(v1::DecideExtensionRequest {
+                name: second.name.clone(),
+                approved: false,
+                reason: "期限足够".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let view = lead_cases
+            .get_case(v1::GetCaseRequest {
+                name: case.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            deadlines(&view.case.unwrap(), &lead)[2].1,
+            "2026-03-20 17:30"
+        );
+    }
+}

@@ -80,6 +80,7 @@ impl From<StorageError> for ApiError {
         match err {
             StorageError::NotFound { entity } => ApiError::NotFound { resource: entity },
             StorageError::AlreadyExists { entity } => ApiError::AlreadyExists { resource: entity },
+            StorageError::Precondition(reason) => ApiError::FailedPrecondition(reason.to_owned()),
             StorageError::CommitFailed(_) | StorageError::WriterStopped => {
                 error!(error = %err, "write not committed");
                 ApiError::Unavailable

@@ -1,6 +1,8 @@
 //! `SupervisionService`: the district's overdue work and escalations for supervisors; extensions, reassignment, letters and KPIs are still pending.
 
-use gridwhistle_domain::{Action, EventKind, Timestamp};
+use std::sync::Arc;
+
+use gridwhistle_domain::{Action, CaseId, EventKind, ExtensionId, Timestamp};
 use gridwhistle_proto::v1::{self, supervision_service_server::SupervisionService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -12,23 +14,38 @@ use super::convert::{PageRequest, Violations, caller, timestamp};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
+use crate::closed_loop::LoopService;
 use crate::storage::{EventFilter, OverdueFilter, Store};
 
 #[derive(Debug)]
 pub struct SupervisionApi {
+    service: Arc<LoopService>,
     store: Store,
-    clock: std::sync::Arc<dyn gridwhistle_dispatcher::Clock>,
     stop: watch::Receiver<bool>,
 }
 
 impl SupervisionApi {
-    pub fn new(
-        store: Store,
-        clock: std::sync::Arc<dyn gridwhistle_dispatcher::Clock>,
-        stop: watch::Receiver<bool>,
-    ) -> Self {
-        Self { store, clock, stop }
+    pub fn new(service: Arc<LoopService>, stop: watch::Receiver<bool>) -> Self {
+        Self {
+            store: service.store().clone(),
+            service,
+            stop,
+        }
     }
+}
+
+/// Parses `cases/{case}/extensions/{extension}`.
+fn extension_name(name: &str) -> Result<(CaseId, ExtensionId), String> {
+    let rest = name
+        .strip_prefix("cases/")
+        .ok_or("must be cases/{case}/extensions/{extension}")?;
+    let (case, extension) = rest
+        .split_once("/extensions/")
+        .ok_or("must be cases/{case}/extensions/{extension}")?;
+    Ok((
+        CaseId::parse(case).map_err(|e| e.to_string())?,
+        ExtensionId::parse(extension).map_err(|e| e.to_string())?,
+    ))
 }
 
 fn supervise<T>(request: &Request<T>) -> Result<(), Status> {
@@ -85,7 +102,7 @@ impl SupervisionService for SupervisionApi {
         };
         let items = self
             .store
-            .list_overdue(self.clock.now(), &filter, after, page.size)
+            .list_overdue(self.service.now(), &filter, after, page.size)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ListOverdueResponse {
@@ -151,12 +168,36 @@ impl SupervisionService for SupervisionApi {
         Ok(Response::new(stream))
     }
 
+    #[instrument(skip_all)]
     async fn decide_extension(
         &self,
         request: Request<v1::DecideExtensionRequest>,
     ) -> Result<Response<v1::DecideExtensionResponse>, Status> {
         supervise(&request)?;
-        pending("SupervisionService.DecideExtension")
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let name = v.check("name", extension_name(&r.name));
+        let due = r
+            .approved_due_time
+            .as_ref()
+            .and_then(|t| loop_api::time(&mut v, "approved_due_time", Some(t)));
+        if !r.approved && r.reason.trim().is_empty() {
+            v.add("reason", "is required when refusing");
+        }
+        let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, false);
+        v.finish()?;
+        let Some((case, id)) = name else {
+            return Err(ApiError::field("name", "is invalid").into());
+        };
+        let (_, extension) = self
+            .service
+            .decide_extension(&actor, case, id, r.approved, due, reason)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::DecideExtensionResponse {
+            extension: Some(loop_api::extension_to_proto(&case, &extension)),
+        }))
     }
 
     async fn reassign_case(

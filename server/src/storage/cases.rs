@@ -295,6 +295,8 @@ pub struct Effects {
     pub deadlines: Vec<DeadlineChange>,
     /// Notifications for the outbox, caused by the change's first event.
     pub notifications: Vec<NewNotification>,
+    /// A supervisor's decision on a pending extension; the change fails if it is no longer pending.
+    pub decided_extension: Option<ExtensionRecord>,
 }
 
 /// How `CreateReport` went.
@@ -905,6 +907,35 @@ async fn apply_deadlines(
                     .exec(txn)
                     .await?;
             }
+            DeadlineChange::Move {
+                department,
+                stage,
+                due_at,
+                next_step,
+                next_fire_at,
+                escalation_level,
+            } => {
+                deadline::Entity::update_many()
+                    .col_expr(deadline::Column::DueAtMs, Expr::value(ms(*due_at)))
+                    .col_expr(
+                        deadline::Column::NextStep,
+                        Expr::value(i32::try_from(*next_step).unwrap_or(i32::MAX)),
+                    )
+                    .col_expr(
+                        deadline::Column::NextFireAtMs,
+                        Expr::value(next_fire_at.map(ms)),
+                    )
+                    .col_expr(
+                        deadline::Column::EscalationLevel,
+                        Expr::value(i32::try_from(*escalation_level).unwrap_or(i32::MAX)),
+                    )
+                    .filter(deadline::Column::ReportId.eq(report.as_str()))
+                    .filter(deadline::Column::DepartmentId.eq(department.as_str()))
+                    .filter(deadline::Column::Stage.eq(stage.as_str()))
+                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                    .exec(txn)
+                    .await?;
+            }
             DeadlineChange::Advance {
                 department,
                 stage,
@@ -1104,6 +1135,42 @@ impl Store {
         }
         let models = query.limit(limit).all(&self.db).await?;
         with_assignments(&self.db, models).await
+    }
+
+    /// The extension `id` of the case `case`, with its report.
+    pub async fn extension(
+        &self,
+        case: &CaseId,
+        id: &ExtensionId,
+    ) -> Result<ExtensionRecord, StorageError> {
+        let report = report::Entity::find()
+            .filter(report::Column::CaseId.eq(case.to_string()))
+            .one(&self.db)
+            .await?
+            .ok_or(StorageError::NotFound {
+                entity: "extension",
+            })?;
+        let m = extension::Entity::find_by_id(id.to_string())
+            .filter(extension::Column::ReportId.eq(report.id))
+            .one(&self.db)
+            .await?
+            .ok_or(StorageError::NotFound {
+                entity: "extension",
+            })?;
+        Ok(ExtensionRecord {
+            id: *id,
+            report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
+            department: DepartmentId::parse(&m.department_id)
+                .map_err(|e| corrupt("extension", e))?,
+            stage: parse("extension", &m.stage)?,
+            requested_due: ts(m.requested_due_ms),
+            reason: m.reason,
+            state: parse("extension", &m.state)?,
+            approved_due: m.approved_due_ms.map(ts),
+            decision_reason: m.decision_reason,
+            created_at: ts(m.created_at_ms),
+            decided_at: m.decided_at_ms.map(ts),
+        })
     }
 
     /// The escalation that event `sequence` of `report` recorded, if it was one.
@@ -1379,6 +1446,34 @@ impl Store {
                             .exec_without_returning(txn)
                             .await
                             .map_err(StorageError::from)?;
+                        }
+                        if let Some(x) = &effects.decided_extension {
+                            let decided = extension::Entity::update_many()
+                                .col_expr(extension::Column::State, Expr::value(x.state.as_str()))
+                                .col_expr(
+                                    extension::Column::ApprovedDueMs,
+                                    Expr::value(x.approved_due.map(ms)),
+                                )
+                                .col_expr(
+                                    extension::Column::DecisionReason,
+                                    Expr::value(x.decision_reason.clone()),
+                                )
+                                .col_expr(
+                                    extension::Column::DecidedAtMs,
+                                    Expr::value(x.decided_at.map(ms)),
+                                )
+                                .filter(extension::Column::Id.eq(x.id.to_string()))
+                                .filter(
+                                    extension::Column::State.eq(ExtensionState::Pending.as_str()),
+                                )
+                                .exec(txn)
+                                .await
+                                .map_err(StorageError::from)?;
+                            if decided.rows_affected == 0 {
+                                return Err(UpdateError::Storage(StorageError::Precondition(
+                                    "the extension was already decided",
+                                )));
+                            }
                         }
                         let policy_version = next.case.as_ref().and_then(|c| c.policy_version);
                         apply_deadlines(txn, &next.id, policy_version, &effects.deadlines, now)

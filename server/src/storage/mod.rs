@@ -64,6 +64,9 @@ pub enum StorageError {
     CommitFailed(String),
     #[error("the writer stopped before answering")]
     WriterStopped,
+    /// The stored object is no longer in the state the change needs.
+    #[error("{0}")]
+    Precondition(&'static str),
 }
 
 impl StorageError {
