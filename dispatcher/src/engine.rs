@@ -68,9 +68,12 @@ pub fn plan(
 pub trait DeadlineStore: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`.
+    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`, read at `now`.
+    ///
+    /// With several engines on one database, an implementation may claim the rows it returns for a lease, so the others skip them until the lease runs out.
     fn due_until(
         &self,
+        now: Timestamp,
         until: Timestamp,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Due>, Self::Error>> + Send;
@@ -244,7 +247,7 @@ impl<S: DeadlineStore> Engine<S> {
 
     async fn load(&self, window: &mut Window, now: Timestamp) -> Result<(), S::Error> {
         let horizon = now.saturating_add(self.window);
-        let rows = self.store.due_until(horizon, self.batch).await?;
+        let rows = self.store.due_until(now, horizon, self.batch).await?;
         // A full batch may have left rows unread: the window then ends at the last row read, and is reloaded when that instant comes.
         window.loaded_until = Some(if rows.len() == self.batch {
             rows.last().map_or(horizon, |d| d.fire_at)

@@ -29,26 +29,46 @@ pub enum FireError {
     Stale,
 }
 
+/// How long an engine's claim on due rows lasts past the window it loaded them for; a replica that dies loses its claims this long after.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// [`DeadlineStore`] over the database.
 #[derive(Debug, Clone)]
 pub struct EngineStore {
     store: Store,
     time_limits: Arc<TimeLimits>,
+    /// Names this engine's claims on PostgreSQL.
+    owner: String,
 }
 
 impl EngineStore {
     pub fn new(store: Store, time_limits: Arc<TimeLimits>) -> Self {
-        Self { store, time_limits }
+        Self {
+            store,
+            time_limits,
+            owner: uuid::Uuid::new_v4().to_string(),
+        }
     }
 }
 
 impl DeadlineStore for EngineStore {
     type Error = FireError;
 
-    async fn due_until(&self, until: Timestamp, limit: usize) -> Result<Vec<Due>, FireError> {
+    async fn due_until(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Due>, FireError> {
         Ok(self
             .store
-            .due_deadlines(until, u64::try_from(limit).unwrap_or(u64::MAX))
+            .claim_due_deadlines(
+                &self.owner,
+                now,
+                until,
+                until.saturating_add(CLAIM_LEASE),
+                u64::try_from(limit).unwrap_or(u64::MAX),
+            )
             .await?)
     }
 

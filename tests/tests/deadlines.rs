@@ -577,3 +577,55 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
         );
     }
 }
+
+#[tokio::test]
+async fn on_postgresql_claimed_rows_are_skipped_until_the_claim_runs_out() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| *b == gridwhistle_tests::Backend::Postgres)
+    else {
+        return;
+    };
+    let district = District::start(backend).await;
+    let report = district
+        .file_report(WORKER, GRID, "neighbour-dispute")
+        .await;
+    district
+        .whistle(
+            WORKER,
+            &report.name,
+            v1::WhistleKind::Routine,
+            v1::RiskGrade::Unspecified,
+        )
+        .await;
+    monday_at(&district, 9, 15);
+    let now = gridwhistle_dispatcher::Clock::now(district.app.clock.as_ref());
+    // A replica claims both due reminders and dies before firing them.
+    let store = district.app.database.store().await;
+    let window = Duration::from_secs(60);
+    let claimed = store
+        .claim_due_deadlines(
+            "replica-that-died",
+            now,
+            now.saturating_add(window),
+            now.saturating_add(window + gridwhistle_server::deadline_engine::CLAIM_LEASE),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let engine = district.app.engine().await;
+    assert_eq!(
+        engine.run_due().await.unwrap().fired,
+        0,
+        "claimed elsewhere"
+    );
+    // Once the claim has run out, the living engine takes the rows over, late but once.
+    district.app.clock.set(now.saturating_add(
+        window + gridwhistle_server::deadline_engine::CLAIM_LEASE + Duration::from_millis(1),
+    ));
+    let pass = engine.run_due().await.unwrap();
+    assert_eq!(pass.fired, 2);
+    assert!(pass.lateness.iter().all(|l| *l > Duration::from_secs(90)));
+    assert_eq!(engine.run_due().await.unwrap().fired, 0);
+}

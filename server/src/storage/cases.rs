@@ -1299,19 +1299,53 @@ impl Store {
     }
 
     /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`.
-    pub async fn due_deadlines(
+    ///
+    /// On PostgreSQL the rows are claimed for `owner` until `lease_until` with `FOR UPDATE SKIP LOCKED`, so engines on other replicas skip them; a claim that ran out (its engine died) is taken over.
+    /// On SQLite one process runs the engine and rows are read plainly.
+    pub async fn claim_due_deadlines(
         &self,
+        owner: &str,
+        now: Timestamp,
         until: Timestamp,
+        lease_until: Timestamp,
         limit: u64,
     ) -> Result<Vec<gridwhistle_dispatcher::engine::Due>, StorageError> {
-        deadline::Entity::find()
-            .filter(deadline::Column::NextFireAtMs.lte(ms(until)))
-            .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
-            .order_by_asc(deadline::Column::NextFireAtMs)
-            .order_by_asc(deadline::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?
+        let models = match self.backend {
+            Backend::Sqlite => {
+                deadline::Entity::find()
+                    .filter(deadline::Column::NextFireAtMs.lte(ms(until)))
+                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                    .order_by_asc(deadline::Column::NextFireAtMs)
+                    .order_by_asc(deadline::Column::Id)
+                    .limit(limit)
+                    .all(&self.db)
+                    .await?
+            }
+            Backend::Postgres => {
+                let mut claimed = deadline::Entity::find()
+                    .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+                        sea_orm::DbBackend::Postgres,
+                        "UPDATE deadlines SET claimed_by = $1, claimed_until_ms = $2 \
+                         WHERE id IN (SELECT id FROM deadlines \
+                           WHERE state = 'pending' AND next_fire_at_ms <= $3 \
+                             AND (claimed_until_ms IS NULL OR claimed_until_ms < $4 OR claimed_by = $1) \
+                           ORDER BY next_fire_at_ms, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                         RETURNING *",
+                        [
+                            owner.into(),
+                            ms(lease_until).into(),
+                            ms(until).into(),
+                            ms(now).into(),
+                            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                        ],
+                    ))
+                    .all(&self.db)
+                    .await?;
+                claimed.sort_by_key(|m| (m.next_fire_at_ms, m.id));
+                claimed
+            }
+        };
+        models
             .into_iter()
             .map(|m| {
                 Ok(gridwhistle_dispatcher::engine::Due {
