@@ -54,6 +54,8 @@ pub enum ServeError {
     CorsOrigin(String),
     #[error("cannot read the time-limit policies file {0}")]
     TimeLimitsFile(std::path::PathBuf, #[source] std::io::Error),
+    #[error("cannot keep this replica's id")]
+    ReplicaId(#[source] std::io::Error),
     #[error("time limits could not load")]
     TimeLimits(#[from] crate::time_limits::TimeLimitsError),
 }
@@ -220,8 +222,10 @@ pub async fn run(
     .max_decoding_message_size(config.max_import_bytes);
     let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
     let deadline_wake = Arc::new(tokio::sync::Notify::new());
+    let replica = crate::deadline_engine::replica_id(&config.replica_id_file)
+        .map_err(ServeError::ReplicaId)?;
     let engine = Arc::new(Engine::new(
-        EngineStore::new(store.clone(), time_limits.clone()),
+        EngineStore::new(store.clone(), time_limits.clone(), replica),
         clock.clone(),
         ENGINE_WINDOW,
         ENGINE_BATCH,

@@ -263,6 +263,8 @@ pub struct ServerConfig {
     pub closed_loop: crate::closed_loop::LoopSettings,
     /// Where uploaded attachments are kept, content-addressed.
     pub attachment_dir: PathBuf,
+    /// Holds this replica's id, so a restarted replica resumes its own deadline claims at once.
+    pub replica_id_file: PathBuf,
     pub max_attachment_bytes: u64,
     pub demo: bool,
     pub time_limits_file: Option<PathBuf>,
@@ -289,6 +291,7 @@ impl ServerConfig {
             near_border_meters: serve.near_border_meters,
             routing_refresh: Duration::from_secs(serve.routing_refresh_secs.max(1)),
             attachment_dir: global.data_dir.join("attachments"),
+            replica_id_file: global.data_dir.join("replica-id"),
             max_attachment_bytes: serve.max_attachment_bytes,
             closed_loop: crate::closed_loop::LoopSettings {
                 max_offline: Duration::from_secs(serve.max_offline_days.max(1) * 24 * 3600),

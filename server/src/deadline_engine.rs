@@ -42,13 +42,33 @@ pub struct EngineStore {
 }
 
 impl EngineStore {
-    pub fn new(store: Store, time_limits: Arc<TimeLimits>) -> Self {
+    /// `owner` names this replica's claims; a replica that restarts under the same name resumes its claims at once.
+    pub fn new(store: Store, time_limits: Arc<TimeLimits>, owner: String) -> Self {
         Self {
             store,
             time_limits,
-            owner: uuid::Uuid::new_v4().to_string(),
+            owner,
         }
     }
+}
+
+/// This replica's id, kept in `path` (created on first use), so that it survives restarts.
+pub fn replica_id(path: &std::path::Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Ok(_) => write_replica_id(path),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => write_replica_id(path),
+        Err(err) => Err(err),
+    }
+}
+
+fn write_replica_id(path: &std::path::Path) -> std::io::Result<String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(path, &id)?;
+    Ok(id)
 }
 
 impl DeadlineStore for EngineStore {

@@ -90,6 +90,7 @@ async fn try_spawn_app(
 ) -> anyhow::Result<TestApp> {
     let files = tempfile::tempdir()?;
     config.attachment_dir = files.path().join("attachments");
+    config.replica_id_file = files.path().join("replica-id");
     // Tests drive deadline engines of their own on the test clock (`TestApp::engine`).
     config.deadline_engine = false;
     let clock = Arc::new(ManualClock::new(TEST_EPOCH));
@@ -151,7 +152,7 @@ impl TestApp {
                 .expect("time limits load"),
         );
         Engine::new(
-            EngineStore::new(store, time_limits),
+            EngineStore::new(store, time_limits, uuid::Uuid::new_v4().to_string()),
             clock,
             Duration::from_secs(60),
             10_000,

@@ -1,0 +1,280 @@
+//! Crash safety of the deadline engine: 10,000 deadlines fall due within about a minute while the server is killed with SIGKILL three times.
+//! Afterwards every deadline fired exactly once (one escalation event and one outbox row each) and none fired before its due time.
+//!
+//! Runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set (required under `TEST_INTEGRATION=1`).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gridwhistle_dispatcher::Clock as _;
+use gridwhistle_dispatcher::SystemClock;
+use gridwhistle_proto::v1;
+use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
+use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use tokio::sync::Semaphore;
+use tonic::transport::{Channel, Endpoint};
+
+use support::serve;
+
+const WORKER: &str = "worker.g-jianwai-1-01";
+const GRID: &str = "g-jianwai-1-01";
+/// Each whistle summons two departments, each with a report-in deadline.
+const WHISTLES: usize = 5_000;
+const DEADLINES: i64 = 2 * WHISTLES as i64;
+const KILLS: usize = 3;
+
+/// One stage, due one minute after the whistle, with one escalation at the due time: one firing per deadline.
+const POLICIES: &str = r#"{"policies": [{"stages": [{"stage": "report_in",
+    "limit": {"amount": 1, "unit": "minutes"},
+    "ladder": [{"after_minutes": 0, "audience": "duty_officers"}]}]}]}"#;
+
+fn channel(addr: &str) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("an address")
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .connect_lazy()
+}
+
+fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    request
+}
+
+/// Files and whistles one report at `at`.
+async fn whistle_one(channel: Channel, token: &str, at: (f64, f64)) {
+    let now = SystemClock.now().as_unix_millis() / 1000;
+    let mut reports = ReportServiceClient::new(channel);
+    let report = reports
+        .create_report(authorized(
+            v1::CreateReportRequest {
+                report_id: uuid::Uuid::now_v7().to_string(),
+                report: Some(v1::Report {
+                    category: "categories/neighbour-dispute".to_owned(),
+                    description: "楼道堆放杂物".to_owned(),
+                    location: Some(v1::Location {
+                        latitude: at.0,
+                        longitude: at.1,
+                        coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+                        accuracy_meters: 5.0,
+                    }),
+                    observe_time: Some(prost_types::Timestamp {
+                        seconds: now - 60,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+            },
+            token,
+        ))
+        .await
+        .expect("the report is filed")
+        .into_inner()
+        .report
+        .expect("a report");
+    let case = reports
+        .whistle(authorized(
+            v1::WhistleRequest {
+                name: report.name,
+                kind: v1::WhistleKind::Routine.into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("the report is whistled")
+        .into_inner()
+        .case
+        .expect("a case");
+    assert_eq!(case.assignments.len(), 2);
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("the query runs")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
+    let mut urls = vec![None];
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    match &admin {
+        Some(admin) => {
+            let name = format!("gw_deadline_crash_{}", uuid::Uuid::new_v4().simple());
+            let db = Database::connect(admin).await.expect("PostgreSQL answers");
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create the test database");
+            db.close().await.expect("close");
+            let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
+            urls.push(Some((format!("{base}/{name}"), name)));
+        }
+        None => assert!(
+            !std::env::var("TEST_INTEGRATION").is_ok_and(|v| v == "1"),
+            "TEST_INTEGRATION=1 but TEST_DATABASE_URL is not set"
+        ),
+    }
+    for url in urls {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("time_limits.json");
+        std::fs::write(&policies, POLICIES).unwrap();
+        let mut args = vec![
+            "--demo".to_owned(),
+            "--time-limits".to_owned(),
+            policies.display().to_string(),
+        ];
+        let database_url = match &url {
+            Some((url, _)) => url.clone(),
+            None => gridwhistle_server::config::sqlite_url(&dir.path().join("gridwhistle.db")),
+        };
+        args.extend(["--database-url".to_owned(), database_url.clone()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (mut child, addr, _log) = serve(dir.path(), &args);
+        let token = AuthServiceClient::new(channel(&addr))
+            .login(v1::LoginRequest {
+                username: WORKER.to_owned(),
+                password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
+            })
+            .await
+            .expect("the demo worker logs in")
+            .into_inner()
+            .tokens
+            .expect("tokens")
+            .access_token;
+        let at = gridwhistle_sample::point_in_grid(include_str!("../demo/grids.geojson"), GRID)
+            .expect("the sample grid");
+
+        // Whistle as fast as 16 callers can: the deadlines fall due one minute after each whistle.
+        let started = Instant::now();
+        let shared = channel(&addr);
+        let permits = Arc::new(Semaphore::new(16));
+        let mut tasks = Vec::with_capacity(WHISTLES);
+        for _ in 0..WHISTLES {
+            let permit = permits.clone().acquire_owned().await.unwrap();
+            let (channel, token) = (shared.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                whistle_one(channel, &token, at).await;
+                drop(permit);
+            }));
+        }
+        for task in tasks {
+            task.await.expect("a whistle");
+        }
+        let span = started.elapsed();
+        assert!(
+            span < Duration::from_secs(55),
+            "whistling took {span:?}: the deadlines would fall due before the kills"
+        );
+
+        // Kill the server three times while the deadlines fall due.
+        tokio::time::sleep(Duration::from_secs(60).saturating_sub(started.elapsed())).await;
+        let step = span.max(Duration::from_secs(3)) / (KILLS as u32 + 1);
+        for _ in 0..KILLS {
+            tokio::time::sleep(step).await;
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            let (restarted, _, _) = serve(dir.path(), &args);
+            child = restarted;
+        }
+        // Wait for the last deadline, plus time for the restarted engine to catch up.
+        tokio::time::sleep(
+            (span + Duration::from_secs(62)).saturating_sub(started.elapsed())
+                + Duration::from_secs(5),
+        )
+        .await;
+
+        let db = Database::connect(&database_url)
+            .await
+            .expect("the database");
+        let mut waited = 0;
+        while count(
+            &db,
+            "SELECT COUNT(*) FROM deadlines WHERE next_fire_at_ms IS NOT NULL",
+        )
+        .await
+            > 0
+        {
+            waited += 1;
+            assert!(
+                waited < 60,
+                "deadlines still waiting a minute after they fell due"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM deadlines").await,
+            DEADLINES
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM case_events WHERE kind = 'escalated'"
+            )
+            .await,
+            DEADLINES,
+            "one escalation event per deadline"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM (SELECT report_id, department_id FROM case_events \
+                 WHERE kind = 'escalated' GROUP BY report_id, department_id HAVING COUNT(*) <> 1) t"
+            )
+            .await,
+            0,
+            "no deadline fired twice"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM case_events e JOIN deadlines d \
+                 ON d.report_id = e.report_id AND d.department_id = e.department_id \
+                 WHERE e.kind = 'escalated' AND e.at_ms < d.due_at_ms"
+            )
+            .await,
+            0,
+            "no deadline fired early"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM notifications WHERE kind = 'escalation'"
+            )
+            .await,
+            DEADLINES,
+            "one outbox row per firing"
+        );
+        eprintln!(
+            "{DEADLINES} deadlines whistled in {span:?} fired once each across {KILLS} SIGKILLs on {}",
+            if db.get_database_backend() == DbBackend::Postgres {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
+        );
+        db.close().await.expect("close");
+        if let (Some(admin), Some((_, name))) = (&admin, &url) {
+            let db = Database::connect(admin).await.expect("PostgreSQL answers");
+            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("drop the test database");
+            db.close().await.expect("close");
+        }
+    }
+}
