@@ -3,6 +3,8 @@
 //!
 //! Runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set (required under `TEST_INTEGRATION=1`).
 
+#[path = "support/client.rs"]
+mod client;
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,8 +18,9 @@ use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::{Mutex, watch};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use client::{authorized, channel};
 use support::serve;
 
 const WORKER: &str = "worker.g-jianwai-1-01";
@@ -56,14 +59,6 @@ async fn databases() -> Vec<Option<String>> {
     urls
 }
 
-fn channel(addr: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("an address")
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
-        .connect_lazy()
-}
-
 /// A point inside the worker's grid, from the sample district's own geometry.
 fn point() -> (f64, f64) {
     gridwhistle_sample::point_in_grid(include_str!("../demo/grids.geojson"), GRID)
@@ -91,15 +86,6 @@ fn request(id: &uuid::Uuid, (lat, lng): (f64, f64)) -> v1::CreateReportRequest {
             ..Default::default()
         }),
     }
-}
-
-fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
 }
 
 /// Files reports back to back; retries each one, with the same id and payload, until the server says OK.

@@ -3,6 +3,8 @@
 //!
 //! Runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set (required under `TEST_INTEGRATION=1`).
 
+#[path = "support/client.rs"]
+mod client;
 mod support;
 
 use std::sync::Arc;
@@ -15,8 +17,9 @@ use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use client::{authorized, channel};
 use support::serve;
 
 const WORKER: &str = "worker.g-jianwai-1-01";
@@ -30,23 +33,6 @@ const KILLS: usize = 3;
 const POLICIES: &str = r#"{"policies": [{"stages": [{"stage": "report_in",
     "limit": {"amount": 1, "unit": "minutes"},
     "ladder": [{"after_minutes": 0, "audience": "duty_officers"}]}]}]}"#;
-
-fn channel(addr: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("an address")
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10))
-        .connect_lazy()
-}
-
-fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
-}
 
 /// Files and whistles one report at `at`.
 async fn whistle_one(channel: Channel, token: &str, at: (f64, f64)) {
