@@ -445,6 +445,81 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
             .await
             .unwrap_err();
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+        // The afternoon: the lead's contact deadline runs its course, the assist's last rung repeats.
+        monday_at(&district, 13, 42);
+        assert_eq!(both().await, 1, "80% of the lead's contact time");
+        monday_at(&district, 14, 30);
+        assert_eq!(
+            both().await,
+            1,
+            "the lead's contact is due: its duty officers"
+        );
+        monday_at(&district, 15, 30);
+        assert_eq!(
+            both().await,
+            2,
+            "the lead's head, and the assist's supervisors again (first repeat)"
+        );
+        // Completing the case ends the lead's contact and finish: its 18:30 rung never fires.
+        district.forget_tokens().await;
+        district
+            .app
+            .cases(&district.token(&duty(&lead)).await)
+            .complete_case(v1::CompleteCaseRequest {
+                name: case.name.clone(),
+                result: "已调解".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        monday_at(&district, 18, 30);
+        assert_eq!(both().await, 0, "cancelled by completion");
+        monday_at(&district, 19, 30);
+        assert_eq!(both().await, 1, "second repeat");
+        monday_at(&district, 23, 30);
+        assert_eq!(both().await, 1, "third and last repeat");
+        monday_at(&district, 23, 59);
+        assert_eq!(both().await, 0, "the ladder is exhausted");
+        district.forget_tokens().await;
+        let view = district
+            .app
+            .cases(&district.token(&duty(&lead)).await)
+            .get_case(v1::GetCaseRequest {
+                name: case.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(
+            deadlines(&view, &assist)[0].2,
+            v1::DeadlineState::Breached,
+            "still pending, and past due"
+        );
+        let levels: Vec<i32> = view
+            .assignments
+            .iter()
+            .find(|a| a.department == assist)
+            .unwrap()
+            .deadlines
+            .iter()
+            .map(|d| d.escalation_level)
+            .collect();
+        assert_eq!(levels, [6], "three rungs and three repeats");
+        let lead_states: Vec<v1::DeadlineState> = deadlines(&view, &lead)
+            .into_iter()
+            .map(|(_, _, state)| state)
+            .collect();
+        assert_eq!(
+            lead_states,
+            [
+                v1::DeadlineState::Satisfied,
+                v1::DeadlineState::Cancelled,
+                v1::DeadlineState::Satisfied
+            ]
+        );
     }
 }
 
