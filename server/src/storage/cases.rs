@@ -1521,15 +1521,18 @@ impl Store {
                         )
                         .await?;
                         next.assignments = sorted(next.assignments);
-                        next.deadlines = deadline::Entity::find()
-                            .filter(deadline::Column::ReportId.eq(id.as_str()))
-                            .order_by_asc(deadline::Column::Id)
-                            .all(txn)
-                            .await
-                            .map_err(StorageError::from)?
-                            .into_iter()
-                            .map(deadline_from_model)
-                            .collect::<Result<_, _>>()?;
+                        // The rows were loaded with the report; read them back only when the change wrote some.
+                        if !effects.deadlines.is_empty() {
+                            next.deadlines = deadline::Entity::find()
+                                .filter(deadline::Column::ReportId.eq(id.as_str()))
+                                .order_by_asc(deadline::Column::Id)
+                                .all(txn)
+                                .await
+                                .map_err(StorageError::from)?
+                                .into_iter()
+                                .map(deadline_from_model)
+                                .collect::<Result<_, _>>()?;
+                        }
                         Ok(Some((next, effects)))
                     })
                 })
