@@ -21,7 +21,7 @@ use crate::storage::{
     ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord,
     RoutingRecord, StorageError, Store, UpdateError,
 };
-use crate::time_limits::TimeLimits;
+use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 
 /// Limits on what grid workers' phones may send.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +59,8 @@ pub enum LoopError {
     #[error(transparent)]
     Calendar(#[from] CalendarError),
     /// The case's policy version was imported by another replica and is not loaded here yet.
-    #[error("time-limit policies version {0} is not loaded yet")]
-    PolicyNotLoaded(i64),
+    #[error(transparent)]
+    PolicyNotLoaded(#[from] PolicyNotLoaded),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -756,18 +756,12 @@ impl LoopService {
             let Some(version) = case.policy_version else {
                 return Ok(effects);
             };
-            let set = time_limits
-                .version(version)
-                .ok_or(LoopError::PolicyNotLoaded(version))?;
-            let policy = set.select(
-                &record.category,
-                record.risk_grade.unwrap_or(RiskGrade::C),
-                case.kind,
-            );
+            let policy =
+                time_limits.case_policy(version, &record.category, record.risk_grade, case.kind)?;
             effects.deadlines.extend(deadlines::changes(
                 &before,
                 &after,
-                policy,
+                policy.as_ref(),
                 &snapshot.calendar,
                 now,
             )?);
@@ -845,16 +839,13 @@ impl LoopService {
             if let (Some(due), Some(d), Some(case)) =
                 (written.approved_due, pending, record.case.as_ref())
             {
-                let set = time_limits
-                    .version(d.policy_version)
-                    .ok_or(LoopError::PolicyNotLoaded(d.policy_version))?;
-                let stage = set
-                    .select(
-                        &record.category,
-                        record.risk_grade.unwrap_or(RiskGrade::C),
-                        case.kind,
-                    )
-                    .and_then(|p| p.stage(d.stage));
+                let policy = time_limits.case_policy(
+                    d.policy_version,
+                    &record.category,
+                    record.risk_grade,
+                    case.kind,
+                )?;
+                let stage = policy.as_ref().and_then(|p| p.stage(d.stage));
                 moved.push(match stage {
                     Some(stage) => deadlines::moved(
                         &d.department,

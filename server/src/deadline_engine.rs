@@ -8,12 +8,12 @@ use gridwhistle_dispatcher::calendar::CalendarError;
 use gridwhistle_dispatcher::deadlines::DeadlineChange;
 use gridwhistle_dispatcher::engine::{self, DeadlineStore, Due, Fired};
 use gridwhistle_dispatcher::policy::{Audience, FiringKind, file::audience_as_str};
-use gridwhistle_domain::{EventKind, RiskGrade, Timestamp};
+use gridwhistle_domain::{EventKind, Timestamp};
 
 use crate::storage::{
     DeadlineState, Effects, NewEvent, NewNotification, ReportKey, StorageError, Store, UpdateError,
 };
-use crate::time_limits::TimeLimits;
+use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 
 /// Why a firing was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +22,8 @@ pub enum FireError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Calendar(#[from] CalendarError),
-    #[error("time-limit policies version {0} is not loaded yet")]
-    PolicyNotLoaded(i64),
+    #[error(transparent)]
+    PolicyNotLoaded(#[from] PolicyNotLoaded),
     /// The deadline no longer stands where the engine saw it.
     #[error("the deadline moved on")]
     Stale,
@@ -109,16 +109,14 @@ impl DeadlineStore for EngineStore {
                     return Err(FireError::Stale);
                 };
                 let level = standing.escalation_level;
-                let set = time_limits
-                    .version(seen.policy_version)
-                    .ok_or(FireError::PolicyNotLoaded(seen.policy_version))?;
-                let policy = set.select(
+                let policy = time_limits.case_policy(
+                    seen.policy_version,
                     &record.category,
-                    record.risk_grade.unwrap_or(RiskGrade::C),
+                    record.risk_grade,
                     case.kind,
-                );
+                )?;
                 let snapshot = time_limits.snapshot();
-                let Some(plan) = engine::plan(&seen, policy, &snapshot.calendar)? else {
+                let Some(plan) = engine::plan(&seen, policy.as_ref(), &snapshot.calendar)? else {
                     // The policy has no such step: nothing more fires for this deadline.
                     return Ok(Effects {
                         deadlines: vec![advance(&seen, None, level)],

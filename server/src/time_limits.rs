@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_dispatcher::calendar::{self, CalendarError, WorkingCalendar, YearCalendar};
 use gridwhistle_dispatcher::policy::{self, Limit, PolicyError, PolicySet, TimeLimitPolicy};
+use gridwhistle_domain::{CategoryId, RiskGrade, WhistleKind};
 use tracing::{info, warn};
 
 use crate::storage::{StorageError, Store};
@@ -26,6 +27,11 @@ pub enum TimeLimitsError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// A case's policy version is not loaded in this process yet (another replica imported it); retrying after the next refresh succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("time-limit policies version {0} is not loaded yet")]
+pub struct PolicyNotLoaded(pub i64);
 
 /// Policies and calendar in force, read without locks.
 #[derive(Debug)]
@@ -115,6 +121,20 @@ impl TimeLimits {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&version)
             .cloned()
+    }
+
+    /// The policy a case counts under: in the case's `version`, the most specific match for its category, grade (C when unset) and whistle kind; `None` when no policy matches.
+    pub fn case_policy(
+        &self,
+        version: i64,
+        category: &CategoryId,
+        grade: Option<RiskGrade>,
+        kind: WhistleKind,
+    ) -> Result<Option<TimeLimitPolicy>, PolicyNotLoaded> {
+        let set = self.version(version).ok_or(PolicyNotLoaded(version))?;
+        Ok(set
+            .select(category, grade.unwrap_or(RiskGrade::C), kind)
+            .cloned())
     }
 
     /// Picks up versions and calendar years another replica stored; the newest version becomes the one in force.
