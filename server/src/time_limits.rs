@@ -26,6 +26,9 @@ pub enum TimeLimitsError {
     Calendar(#[from] CalendarError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The version in force was not among those just read: storage changed under the load.
+    #[error(transparent)]
+    NotLoaded(#[from] PolicyNotLoaded),
 }
 
 /// A case's policy version is not loaded in this process yet (another replica imported it); retrying after the next refresh succeeds.
@@ -71,25 +74,31 @@ impl TimeLimits {
         let wanted = file
             .map(|text| policy::file::parse(0, text).map(|set| policy::file::render(&set)))
             .transpose()?;
-        let policies = match (store.current_time_limits().await?, wanted) {
-            (Some((version, body)), None) => policy::file::parse(version, &body)?,
-            (Some((version, body)), Some(wanted)) if body == wanted => {
-                policy::file::parse(version, &body)?
-            }
+        let version = match (store.current_time_limits().await?, wanted) {
+            (Some((version, _)), None) => version,
+            (Some((version, body)), Some(wanted)) if body == wanted => version,
             (_, wanted) => {
                 let body = match wanted {
                     Some(body) => body,
                     None => policy::file::render(&policy::file::parse(0, DEFAULT_POLICIES)?),
                 };
-                let version = store.import_time_limits(body.clone(), now).await?;
+                let version = store.import_time_limits(body, now).await?;
                 info!(
                     version,
                     from_file = file.is_some(),
                     "time-limit policies imported at start-up"
                 );
-                policy::file::parse(version, &body)?
+                version
             }
         };
+        let mut versions = std::collections::HashMap::new();
+        for (stored, body) in store.all_time_limits().await? {
+            versions.insert(stored, Arc::new(policy::file::parse(stored, &body)?));
+        }
+        let policies = versions
+            .get(&version)
+            .map(|set| PolicySet::clone(set))
+            .ok_or(PolicyNotLoaded(version))?;
         if let Err(err) = calendar.check_covers(now) {
             // Serving on: deadlines counted in working time fail loudly case by case until the year is loaded.
             warn!(error = %err, "the working calendar does not cover today");
@@ -101,10 +110,6 @@ impl TimeLimits {
             zone = calendar.zone().name(),
             "time limits loaded"
         );
-        let mut versions = std::collections::HashMap::new();
-        for (version, body) in store.all_time_limits().await? {
-            versions.insert(version, Arc::new(policy::file::parse(version, &body)?));
-        }
         Ok(Self {
             store,
             clock,
@@ -204,6 +209,7 @@ impl TimeLimits {
         }
         let body = policy::file::render(&set);
         let version = self.store.import_time_limits(body.clone(), now).await?;
+        // Read back from the stored file, so this process counts exactly what every other replica will.
         let policies = policy::file::parse(version, &body)?;
         self.remember(Arc::new(policies.clone()));
         self.current.store(Arc::new(Snapshot {

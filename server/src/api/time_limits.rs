@@ -296,6 +296,7 @@ impl From<TimeLimitsError> for ApiError {
             }
             TimeLimitsError::Calendar(e) => ApiError::field("calendar", e),
             TimeLimitsError::Storage(e) => ApiError::from(e),
+            TimeLimitsError::NotLoaded(_) => ApiError::Unavailable,
         }
     }
 }
