@@ -554,13 +554,9 @@ pub(crate) fn encode_cursor(p: EventPosition) -> String {
 }
 
 pub(crate) fn decode_cursor(value: &str) -> Result<EventPosition, &'static str> {
-    let (txid, id) = value
-        .split_once('.')
-        .ok_or("is not a cursor this server issued")?;
-    match (txid.parse(), id.parse()) {
-        (Ok(txid), Ok(id)) => Ok(EventPosition { txid, id }),
-        _ => Err("is not a cursor this server issued"),
-    }
+    super::convert::number_pair(value)
+        .map(|(txid, id)| EventPosition { txid, id })
+        .ok_or("is not a cursor this server issued")
 }
 
 /// How often a stream looks for other replicas' events when nothing woke it.

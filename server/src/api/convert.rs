@@ -130,6 +130,12 @@ impl PageRequest {
     }
 }
 
+/// Parses the `{a}.{b}` pair of integers that cursors and positional page tokens are written as.
+pub(crate) fn number_pair(value: &str) -> Option<(i64, i64)> {
+    let (a, b) = value.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
 const PAGE_TOKEN_PREFIX: &str = "v1:";
 
 fn encode_page_token(last_key: &str) -> String {

@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use super::admin::department_name;
 use super::closed_loop::{self as loop_api, grade_from_proto, grade_to_proto, stage_to_proto};
-use super::convert::{PageRequest, Violations, caller, timestamp};
+use super::convert::{PageRequest, Violations, caller, number_pair, timestamp};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
@@ -57,13 +57,9 @@ fn supervise<T>(request: &Request<T>) -> Result<(), Status> {
 
 /// Parses a `{due_ms}.{id}` position from a page token.
 fn overdue_position(key: &str) -> Result<(Timestamp, i64), &'static str> {
-    let (due, id) = key
-        .split_once('.')
-        .ok_or("is not a token this server issued")?;
-    match (due.parse(), id.parse()) {
-        (Ok(due), Ok(id)) => Ok((Timestamp::from_unix_millis(due), id)),
-        _ => Err("is not a token this server issued"),
-    }
+    number_pair(key)
+        .map(|(due, id)| (Timestamp::from_unix_millis(due), id))
+        .ok_or("is not a token this server issued")
 }
 
 #[tonic::async_trait]
