@@ -132,7 +132,7 @@ pub fn changes(
         Ok::<_, CalendarError>(())
     };
     let end = |out: &mut Vec<DeadlineChange>, a: &Assignment, satisfied: &[DeadlineStage]| {
-        for &stage in stages_of(AssignmentRole::Lead) {
+        for &stage in stages_of(a.role) {
             let department = a.department.clone();
             out.push(if satisfied.contains(&stage) {
                 DeadlineChange::Satisfy { department, stage }

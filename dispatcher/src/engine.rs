@@ -144,10 +144,6 @@ impl<S: DeadlineStore> Engine<S> {
         }
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     /// Tells the engine a deadline was started or moved in this process, so it reloads before sleeping on.
     pub fn wake(&self) {
         self.wake.notify_one();
