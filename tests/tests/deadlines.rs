@@ -42,6 +42,35 @@ fn deadlines(
         .collect()
 }
 
+/// Files a report in the worker's grid and whistles it as a routine case of the category's grade.
+async fn whistled(district: &District) -> (v1::Report, v1::Case) {
+    let report = district
+        .file_report(WORKER, GRID, "neighbour-dispute")
+        .await;
+    let case = district
+        .whistle(
+            WORKER,
+            &report.name,
+            v1::WhistleKind::Routine,
+            v1::RiskGrade::Unspecified,
+        )
+        .await;
+    (report, case)
+}
+
+/// The case `name` and its timeline as the demo user `username` sees them.
+async fn view_as(district: &District, username: &str, name: &str) -> v1::GetCaseResponse {
+    district
+        .app
+        .cases(&district.token(username).await)
+        .get_case(v1::GetCaseRequest {
+            name: name.to_owned(),
+        })
+        .await
+        .expect("the case is visible")
+        .into_inner()
+}
+
 #[tokio::test]
 async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_policy_version() {
     use v1::DeadlineStage::{Contact, Finish, ReportIn};
@@ -49,17 +78,7 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
     for backend in backends() {
         let district = District::start(backend).await;
         // The test clock stands at Monday 2 March 2026, 09:00 in Beijing.
-        let report = district
-            .file_report(WORKER, GRID, "neighbour-dispute")
-            .await;
-        let case = district
-            .whistle(
-                WORKER,
-                &report.name,
-                v1::WhistleKind::Routine,
-                v1::RiskGrade::Unspecified,
-            )
-            .await;
+        let (report, case) = whistled(&district).await;
         let lead = case.assignments[0].department.clone();
         let assist = case.assignments[1].department.clone();
         assert_eq!(
@@ -82,13 +101,8 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
         district.app.clock.advance(Duration::from_secs(40 * 60));
         let lead_token = district.token(&duty(&lead)).await;
         let mut lead_cases = district.app.cases(&lead_token);
-        let view = lead_cases
-            .get_case(v1::GetCaseRequest {
-                name: case.name.clone(),
-            })
+        let view = view_as(&district, &duty(&lead), &case.name)
             .await
-            .unwrap()
-            .into_inner()
             .case
             .unwrap();
         assert_eq!(deadlines(&view, &assist)[0].2, Breached);
@@ -181,7 +195,6 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
             ));
         // A day later every access token has expired.
         district.forget_tokens().await;
-        let mut lead_cases = district.app.cases(&district.token(&duty(&lead)).await);
         let worker = district.token(WORKER).await;
         district
             .app
@@ -194,13 +207,8 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
             })
             .await
             .unwrap();
-        let reopened = lead_cases
-            .get_case(v1::GetCaseRequest {
-                name: case.name.clone(),
-            })
+        let reopened = view_as(&district, &duty(&lead), &case.name)
             .await
-            .unwrap()
-            .into_inner()
             .case
             .unwrap();
         assert_eq!(
@@ -214,17 +222,7 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
         );
 
         // A new whistle counts under version 2.
-        let second = district
-            .file_report(WORKER, GRID, "neighbour-dispute")
-            .await;
-        let second = district
-            .whistle(
-                WORKER,
-                &second.name,
-                v1::WhistleKind::Routine,
-                v1::RiskGrade::Unspecified,
-            )
-            .await;
+        let (_, second) = whistled(&district).await;
         let second_lead = second.assignments[0].department.clone();
         assert_eq!(
             deadlines(&second, &second_lead)[2],
@@ -248,17 +246,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
     use v1::CaseEventKind as K;
     for backend in backends() {
         let district = District::start(backend).await;
-        let report = district
-            .file_report(WORKER, GRID, "neighbour-dispute")
-            .await;
-        let case = district
-            .whistle(
-                WORKER,
-                &report.name,
-                v1::WhistleKind::Routine,
-                v1::RiskGrade::Unspecified,
-            )
-            .await;
+        let (report, case) = whistled(&district).await;
         let lead = case.assignments[0].department.clone();
         let assist = case.assignments[1].department.clone();
         // Two engines on one database, as two replicas would run.
@@ -323,15 +311,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         );
 
         district.forget_tokens().await;
-        let view = district
-            .app
-            .cases(&district.token(&duty(&lead)).await)
-            .get_case(v1::GetCaseRequest {
-                name: case.name.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let view = view_as(&district, &duty(&lead), &case.name).await;
         let case_view = view.case.clone().unwrap();
         let assist_report_in = &case_view
             .assignments
@@ -482,15 +462,8 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         monday_at(&district, 23, 59);
         assert_eq!(both().await, 0, "the ladder is exhausted");
         district.forget_tokens().await;
-        let view = district
-            .app
-            .cases(&district.token(&duty(&lead)).await)
-            .get_case(v1::GetCaseRequest {
-                name: case.name.clone(),
-            })
+        let view = view_as(&district, &duty(&lead), &case.name)
             .await
-            .unwrap()
-            .into_inner()
             .case
             .unwrap();
         assert_eq!(
@@ -529,17 +502,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
     use v1::DeadlineState::Pending;
     for backend in backends() {
         let district = District::start(backend).await;
-        let report = district
-            .file_report(WORKER, GRID, "neighbour-dispute")
-            .await;
-        let case = district
-            .whistle(
-                WORKER,
-                &report.name,
-                v1::WhistleKind::Routine,
-                v1::RiskGrade::Unspecified,
-            )
-            .await;
+        let (_, case) = whistled(&district).await;
         let lead = case.assignments[0].department.clone();
         let mut lead_cases = district.app.cases(&district.token(&duty(&lead)).await);
         let ask = |seconds: i64| v1::RequestExtensionRequest {
@@ -595,13 +558,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
 
-        let view = lead_cases
-            .get_case(v1::GetCaseRequest {
-                name: case.name.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let view = view_as(&district, &duty(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2],
             (Finish, "2026-03-20 17:30".to_owned(), Pending)
@@ -639,13 +596,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             })
             .await
             .unwrap();
-        let view = lead_cases
-            .get_case(v1::GetCaseRequest {
-                name: case.name.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let view = view_as(&district, &duty(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2].1,
             "2026-03-20 17:30"
@@ -662,17 +613,7 @@ async fn on_postgresql_claimed_rows_are_skipped_until_the_claim_runs_out() {
         return;
     };
     let district = District::start(backend).await;
-    let report = district
-        .file_report(WORKER, GRID, "neighbour-dispute")
-        .await;
-    district
-        .whistle(
-            WORKER,
-            &report.name,
-            v1::WhistleKind::Routine,
-            v1::RiskGrade::Unspecified,
-        )
-        .await;
+    whistled(&district).await;
     monday_at(&district, 9, 15);
     let now = gridwhistle_dispatcher::Clock::now(district.app.clock.as_ref());
     // A replica claims both due reminders and dies before firing them.
