@@ -78,12 +78,14 @@ pub trait DeadlineStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Due>, Self::Error>> + Send;
 
-    /// Fires `due` in one transaction if the deadline is still pending at the same step and time; returns its next firing time, or `None` when nothing more is due (or it no longer stood).
+    /// Fires each of `batch` whose deadline is still pending at the same step and time, in one transaction; answers one [`Fired`] per firing, in order.
+    ///
+    /// The batch holds at most one firing per deadline.
     fn fire(
         &self,
-        due: &Due,
+        batch: &[Due],
         now: Timestamp,
-    ) -> impl Future<Output = Result<Fired, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Fired>, Self::Error>> + Send;
 }
 
 /// How a firing attempt went.
@@ -103,6 +105,9 @@ pub struct Pass {
     /// How late each firing was, against its scheduled time.
     pub lateness: Vec<Duration>,
 }
+
+/// Most firings one transaction carries: large enough that a burst due at one instant costs few commits, small enough that one transaction stays short.
+pub const FIRE_BATCH: usize = 256;
 
 /// The engine; share it with `Arc` and run [`Engine::run`] on a task.
 #[derive(Debug)]
@@ -149,7 +154,7 @@ impl<S: DeadlineStore> Engine<S> {
         self.wake.notify_one();
     }
 
-    /// Fires everything due at the clock's current time; returns what it did. Never fires before a firing's time.
+    /// Fires everything due at the clock's current time, [`FIRE_BATCH`] firings to a transaction; returns what it did. Never fires before a firing's time.
     pub async fn run_due(&self) -> Result<Pass, S::Error> {
         let mut window = self.state.lock().await;
         let mut pass = Pass::default();
@@ -163,29 +168,35 @@ impl<S: DeadlineStore> Engine<S> {
             if !due_now && self.stale(&window, now) {
                 self.load(&mut window, now).await?;
             }
-            let Some((&(at, id), _)) = window.entries.first_key_value() else {
-                return Ok(pass);
-            };
-            if at > now {
+            let mut batch = Vec::new();
+            while batch.len() < FIRE_BATCH {
+                match window.entries.first_entry() {
+                    Some(entry) if entry.key().0 <= now => batch.push(entry.remove()),
+                    _ => break,
+                }
+            }
+            if batch.is_empty() {
                 return Ok(pass);
             }
-            let Some(due) = window.entries.remove(&(at, id)) else {
-                continue;
-            };
-            match self.store.fire(&due, now).await? {
-                Fired::Fired { next } => {
-                    pass.fired += 1;
-                    pass.lateness.push(now.duration_since(at));
-                    if let Some(next) = next
-                        && window.loaded_until.is_some_and(|until| next <= until)
-                    {
-                        let mut again = due;
-                        again.next_step += 1;
-                        again.fire_at = next;
-                        window.entries.insert((next, id), again);
+            let outcomes = self.store.fire(&batch, now).await?;
+            // Lateness counts until the firing took effect: its transaction committed.
+            let done = self.clock.now();
+            for (due, outcome) in batch.into_iter().zip(outcomes) {
+                match outcome {
+                    Fired::Fired { next } => {
+                        pass.fired += 1;
+                        pass.lateness.push(done.duration_since(due.fire_at));
+                        if let Some(next) = next
+                            && window.loaded_until.is_some_and(|until| next <= until)
+                        {
+                            let mut again = due;
+                            again.next_step += 1;
+                            again.fire_at = next;
+                            window.entries.insert((next, again.id), again);
+                        }
                     }
+                    Fired::Stale => pass.stale += 1,
                 }
-                Fired::Stale => pass.stale += 1,
             }
         }
     }

@@ -1,6 +1,6 @@
-//! The deadline engine's storage side: due rows, and each firing as one version-checked change of its case, with the timeline event and the outbox rows written in the same transaction.
+//! The deadline engine's storage side: due rows, and a batch of firings as one transaction appending to their cases: each firing's timeline event, its deadline's next step and its outbox row.
 //!
-//! The check inside the change (still pending, at the same step and time) is what makes a firing take effect once: a satisfied deadline, or one another engine fired first, is left alone.
+//! The check inside the transaction (still pending, at the same step and time, against the case read there) is what makes a firing take effect once: a satisfied deadline, or one another engine fired first, is left alone.
 
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use gridwhistle_dispatcher::policy::{Audience, FiringKind, file::audience_as_str
 use gridwhistle_domain::{EventKind, Timestamp};
 
 use crate::storage::{
-    DeadlineState, Effects, NewEvent, NewNotification, ReportKey, StorageError, Store, UpdateError,
+    DeadlineState, Effects, NewEvent, NewNotification, ReportRecord, StorageError, Store,
+    UpdateError,
 };
 use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 
@@ -24,9 +25,6 @@ pub enum FireError {
     Calendar(#[from] CalendarError),
     #[error(transparent)]
     PolicyNotLoaded(#[from] PolicyNotLoaded),
-    /// The deadline no longer stands where the engine saw it.
-    #[error("the deadline moved on")]
-    Stale,
 }
 
 /// How long an engine's claim on due rows lasts past the window it loaded them for; a replica that dies loses its claims this long after.
@@ -92,109 +90,131 @@ impl DeadlineStore for EngineStore {
             .await?)
     }
 
-    async fn fire(&self, due: &Due, now: Timestamp) -> Result<Fired, FireError> {
+    async fn fire(&self, batch: &[Due], now: Timestamp) -> Result<Vec<Fired>, FireError> {
         let time_limits = self.time_limits.clone();
-        let seen = due.clone();
+        let seen = batch.to_vec();
+        let reports = seen.iter().map(|d| d.report).collect();
         let outcome = self
             .store
-            .update_report(ReportKey::Report(due.report), None, now, move |record| {
-                let standing = record.deadlines.iter().find(|d| {
-                    d.department == seen.department
-                        && d.stage == seen.stage
-                        && d.state == DeadlineState::Pending
-                        && d.next_step == seen.next_step
-                        && d.next_fire_at == Some(seen.fire_at)
-                });
-                let (Some(case), Some(standing)) = (record.case.as_ref(), standing) else {
-                    return Err(FireError::Stale);
-                };
-                let level = standing.escalation_level;
-                let policy = time_limits.case_policy(
-                    seen.policy_version,
-                    &record.category,
-                    record.risk_grade,
-                    case.kind,
-                )?;
-                let snapshot = time_limits.snapshot();
-                let Some(plan) = engine::plan(&seen, policy.as_ref(), &snapshot.calendar)? else {
-                    // The policy has no such step: nothing more fires for this deadline.
-                    return Ok(Effects {
-                        deadlines: vec![advance(&seen, None, level)],
-                        ..Effects::default()
-                    });
-                };
-                let due_at = snapshot.calendar.zone().format(seen.due_at);
-                let audience = audience_as_str(plan.firing.audience);
-                let (kind, text, notification) = match plan.firing.kind {
-                    FiringKind::Reminder { fraction } => (
-                        EventKind::Reminder,
-                        format!(
-                            "{} due {due_at}: {:.0}% of the time limit has passed",
-                            seen.stage,
-                            fraction * 100.0
-                        ),
-                        "reminder",
-                    ),
-                    FiringKind::Escalation { step, repeat } => (
-                        EventKind::Escalated,
-                        format!(
-                            "{} was due {due_at}: escalated to {audience} (ladder step {}{})",
-                            seen.stage,
-                            step + 1,
-                            if repeat > 0 {
-                                format!(", repeat {repeat}")
-                            } else {
-                                String::new()
-                            }
-                        ),
-                        "escalation",
-                    ),
-                };
-                let department = match plan.firing.audience {
-                    Audience::DutyOfficers | Audience::DepartmentHead => {
-                        Some(seen.department.clone())
+            .append_to_reports(reports, now, move |records| {
+                let mut changes = Vec::new();
+                let mut outcomes = Vec::with_capacity(seen.len());
+                for due in &seen {
+                    let record = records.iter().find(|r| r.id == due.report);
+                    match record.map(|r| decide(r, due, &time_limits)) {
+                        Some(Ok(Some((effects, fired)))) => {
+                            changes.push((due.report, effects));
+                            outcomes.push(fired);
+                        }
+                        Some(Ok(None)) | None => outcomes.push(Fired::Stale),
+                        // One deadline the policy or calendar cannot place must not hold up the rest: it is tried again at the next reload.
+                        Some(Err(err)) => {
+                            tracing::warn!(deadline = due.id, error = %err, "deadline firing skipped; retried at the next reload");
+                            outcomes.push(Fired::Stale);
+                        }
                     }
-                    Audience::Supervisors | Audience::DistrictLeader => None,
-                };
-                Ok(Effects {
-                    events: vec![NewEvent {
-                        kind,
-                        actor: None,
-                        department: Some(seen.department.clone()),
-                        text,
-                        attachments: Vec::new(),
-                    }],
-                    deadlines: vec![advance(&seen, plan.next_fire_at, plan.escalation_level)],
-                    notifications: vec![NewNotification {
-                        department,
-                        audience,
-                        kind: notification,
-                        stage: Some(seen.stage),
-                        escalation_level: plan.escalation_level,
-                        due_at: Some(seen.due_at),
-                    }],
-                    ..Effects::default()
-                })
+                }
+                Ok::<_, FireError>((changes, outcomes))
             })
             .await;
         match outcome {
-            Ok((_, effects)) => Ok(match effects.deadlines.first() {
-                Some(DeadlineChange::Advance { next_fire_at, .. })
-                    if !effects.events.is_empty() =>
-                {
-                    Fired::Fired {
-                        next: *next_fire_at,
-                    }
-                }
-                _ => Fired::Stale,
-            }),
-            Err(UpdateError::Refused(FireError::Stale) | UpdateError::NotFound) => Ok(Fired::Stale),
+            Ok(outcomes) => Ok(outcomes),
             Err(UpdateError::Refused(err)) => Err(err),
             Err(UpdateError::Storage(err)) => Err(err.into()),
-            // Another change to the case won the race: the next pass sees where the deadline stands now.
-            Err(UpdateError::Stale) => Ok(Fired::Stale),
+            // Something moved under the batch: the next pass sees where each deadline stands now.
+            Err(UpdateError::Stale | UpdateError::NotFound) => Ok(vec![Fired::Stale; batch.len()]),
         }
     }
+}
+
+/// What firing `seen` does to `record`: the effects and the firing's outcome, or `None` when the deadline no longer stands where the engine saw it.
+fn decide(
+    record: &ReportRecord,
+    seen: &Due,
+    time_limits: &TimeLimits,
+) -> Result<Option<(Effects, Fired)>, FireError> {
+    let standing = record.deadlines.iter().find(|d| {
+        d.department == seen.department
+            && d.stage == seen.stage
+            && d.state == DeadlineState::Pending
+            && d.next_step == seen.next_step
+            && d.next_fire_at == Some(seen.fire_at)
+    });
+    let (Some(case), Some(standing)) = (record.case.as_ref(), standing) else {
+        return Ok(None);
+    };
+    let level = standing.escalation_level;
+    let policy = time_limits.case_policy(
+        seen.policy_version,
+        &record.category,
+        record.risk_grade,
+        case.kind,
+    )?;
+    let snapshot = time_limits.snapshot();
+    let Some(plan) = engine::plan(seen, policy.as_ref(), &snapshot.calendar)? else {
+        // The policy has no such step: nothing more fires for this deadline.
+        let effects = Effects {
+            deadlines: vec![advance(seen, None, level)],
+            ..Effects::default()
+        };
+        return Ok(Some((effects, Fired::Stale)));
+    };
+    let due_at = snapshot.calendar.zone().format(seen.due_at);
+    let audience = audience_as_str(plan.firing.audience);
+    let (kind, text, notification) = match plan.firing.kind {
+        FiringKind::Reminder { fraction } => (
+            EventKind::Reminder,
+            format!(
+                "{} due {due_at}: {:.0}% of the time limit has passed",
+                seen.stage,
+                fraction * 100.0
+            ),
+            "reminder",
+        ),
+        FiringKind::Escalation { step, repeat } => (
+            EventKind::Escalated,
+            format!(
+                "{} was due {due_at}: escalated to {audience} (ladder step {}{})",
+                seen.stage,
+                step + 1,
+                if repeat > 0 {
+                    format!(", repeat {repeat}")
+                } else {
+                    String::new()
+                }
+            ),
+            "escalation",
+        ),
+    };
+    let department = match plan.firing.audience {
+        Audience::DutyOfficers | Audience::DepartmentHead => Some(seen.department.clone()),
+        Audience::Supervisors | Audience::DistrictLeader => None,
+    };
+    let effects = Effects {
+        events: vec![NewEvent {
+            kind,
+            actor: None,
+            department: Some(seen.department.clone()),
+            text,
+            attachments: Vec::new(),
+        }],
+        deadlines: vec![advance(seen, plan.next_fire_at, plan.escalation_level)],
+        notifications: vec![NewNotification {
+            department,
+            audience,
+            kind: notification,
+            stage: Some(seen.stage),
+            escalation_level: plan.escalation_level,
+            due_at: Some(seen.due_at),
+        }],
+        ..Effects::default()
+    };
+    Ok(Some((
+        effects,
+        Fired::Fired {
+            next: plan.next_fire_at,
+        },
+    )))
 }
 
 fn advance(due: &Due, next_fire_at: Option<Timestamp>, escalation_level: u32) -> DeadlineChange {

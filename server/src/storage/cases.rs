@@ -629,7 +629,7 @@ async fn insert_events(
     insert_event_models(db, models).await
 }
 
-fn event_model(
+pub(super) fn event_model(
     report: &ReportRecord,
     sequence: i64,
     e: &NewEvent,
@@ -650,16 +650,18 @@ fn event_model(
     }
 }
 
-async fn insert_event_models(
+pub(super) async fn insert_event_models(
     db: &impl ConnectionTrait,
     models: Vec<case_event::ActiveModel>,
 ) -> Result<(), StorageError> {
-    if models.is_empty() {
-        return Ok(());
+    // Chunks keep the bound values under SQLite's limit of 32,766.
+    let mut models = models.into_iter().peekable();
+    while models.peek().is_some() {
+        let chunk: Vec<_> = models.by_ref().take(500).collect();
+        case_event::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
     }
-    case_event::Entity::insert_many(models)
-        .exec_without_returning(db)
-        .await?;
     Ok(())
 }
 
@@ -830,7 +832,7 @@ async fn load_report(
 }
 
 /// Writes deadline changes: a start inserts or restarts the (report, department, stage) row; satisfying and cancelling touch only a pending row.
-async fn apply_deadlines(
+pub(super) async fn apply_deadlines(
     txn: &DatabaseTransaction,
     report: &ReportId,
     policy_version: Option<i64>,
@@ -991,26 +993,39 @@ async fn insert_notifications(
     if notifications.is_empty() {
         return Ok(());
     }
-    notification::Entity::insert_many(notifications.iter().map(|n| notification::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        report_id: Set(report.to_string()),
-        department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
-        audience: Set(n.audience.to_owned()),
-        kind: Set(n.kind.to_owned()),
-        stage: Set(n.stage.map(|s| s.as_str().to_owned())),
-        event_sequence: Set(sequence),
-        escalation_level: Set(i32::try_from(n.escalation_level).unwrap_or(i32::MAX)),
-        due_at_ms: Set(n.due_at.map(ms)),
-        created_at_ms: Set(ms(now)),
-        state: Set("queued".to_owned()),
-    }))
-    .exec_without_returning(txn)
-    .await?;
+    notification::Entity::insert_many(notification_models(report, sequence, notifications, now))
+        .exec_without_returning(txn)
+        .await?;
     Ok(())
 }
 
+/// The outbox rows of a change whose first event has `sequence`, each with a fresh time-ordered id.
+pub(super) fn notification_models(
+    report: &ReportId,
+    sequence: i64,
+    notifications: &[NewNotification],
+    now: Timestamp,
+) -> Vec<notification::ActiveModel> {
+    notifications
+        .iter()
+        .map(|n| notification::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            report_id: Set(report.to_string()),
+            department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
+            audience: Set(n.audience.to_owned()),
+            kind: Set(n.kind.to_owned()),
+            stage: Set(n.stage.map(|s| s.as_str().to_owned())),
+            event_sequence: Set(sequence),
+            escalation_level: Set(i32::try_from(n.escalation_level).unwrap_or(i32::MAX)),
+            due_at_ms: Set(n.due_at.map(ms)),
+            created_at_ms: Set(ms(now)),
+            state: Set("queued".to_owned()),
+        })
+        .collect()
+}
+
 /// Loads many reports with their assignments, in the order of `models`.
-async fn with_assignments(
+pub(super) async fn with_assignments(
     db: &impl ConnectionTrait,
     models: Vec<report::Model>,
 ) -> Result<Vec<ReportRecord>, StorageError> {

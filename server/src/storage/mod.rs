@@ -2,6 +2,7 @@
 //!
 //! Entities stay private here; callers see domain records and [`StorageError`], never a table shape or a `DbErr`.
 
+mod batch;
 mod cases;
 mod entity;
 mod migration;

@@ -1,0 +1,287 @@
+//! Appending to many cases in one transaction: the deadline engine's firings, where a burst due at one instant must not cost a commit, a report read and a handful of statements per firing.
+//!
+//! The reports are read in one query (locked in id order on PostgreSQL, so batches of several engines cannot deadlock and no concurrent change slips between reading and writing), and the writes are a few multi-row statements whatever the batch's size.
+
+use std::collections::HashMap;
+
+use gridwhistle_dispatcher::deadlines::DeadlineChange;
+use gridwhistle_domain::{ReportId, Timestamp};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
+};
+use tracing::instrument;
+
+use super::cases::{
+    Effects, ReportRecord, UpdateError, apply_deadlines, event_model, insert_event_models,
+    notification_models, with_assignments,
+};
+use super::entity::{notification, report};
+use super::{Backend, StorageError, Store};
+
+/// Most rows one multi-row statement carries; keeps the bound values under SQLite's limit of 32,766.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A multi-row statement `{head} (VALUES (…), …) AS v {tail}` with `rows` bound in order, each row `width` values wide.
+fn values_statement(
+    backend: Backend,
+    head: &str,
+    tail: &str,
+    width: usize,
+    rows: Vec<Vec<Value>>,
+) -> Statement {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows.len() * width * 5);
+    sql.push_str(head);
+    sql.push_str(" (VALUES ");
+    let mut values = Vec::with_capacity(rows.len() * width);
+    for (r, row) in rows.into_iter().enumerate() {
+        debug_assert_eq!(row.len(), width);
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for (c, value) in row.into_iter().enumerate() {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            values.push(value);
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&values.len().to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(") AS v ");
+    sql.push_str(tail);
+    let db = match backend {
+        Backend::Sqlite => DbBackend::Sqlite,
+        Backend::Postgres => DbBackend::Postgres,
+    };
+    Statement::from_sql_and_values(db, sql, values)
+}
+
+/// Runs `rows` through `values_statement` in chunks; answers how many rows were changed in all.
+async fn execute_values(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    head: &str,
+    tail: &str,
+    width: usize,
+    rows: Vec<Vec<Value>>,
+) -> Result<u64, StorageError> {
+    let mut changed = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Value>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let statement = values_statement(backend, head, tail, width, chunk);
+        changed += txn.execute_raw(statement).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
+impl Store {
+    /// Appends to many reports in one transaction what `decide` makes of them: timeline events, deadline changes and outbox rows, each report's version moved on by its events.
+    ///
+    /// `decide` sees the reports as they stand inside the transaction and answers the effects for each report it changes (several entries for one report are applied in order) with a value passed back to the caller.
+    /// The reports themselves are not changed beyond their version; effects carrying an extension are refused as corrupt.
+    /// Should a report or deadline not be where `decide` saw it, the whole batch is rolled back as [`UpdateError::Stale`].
+    #[instrument(skip_all, fields(reports = reports.len()))]
+    pub async fn append_to_reports<T, E, F>(
+        &self,
+        reports: Vec<ReportId>,
+        now: Timestamp,
+        decide: F,
+    ) -> Result<T, UpdateError<E>>
+    where
+        F: FnOnce(&[ReportRecord]) -> Result<(Vec<(ReportId, Effects)>, T), E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let backend = self.backend;
+        self.write(move |txn| {
+            Box::pin(async move {
+                let mut ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut records = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = report::Entity::find()
+                        .filter(report::Column::Id.is_in(chunk.iter().cloned()))
+                        .order_by_asc(report::Column::Id);
+                    if backend == Backend::Postgres {
+                        query = query.lock_exclusive();
+                    }
+                    let models = query.all(txn).await.map_err(StorageError::from)?;
+                    records.extend(with_assignments(txn, models).await?);
+                }
+                let (changes, answer) = decide(&records).map_err(UpdateError::Refused)?;
+                write_effects(txn, backend, &records, changes, now).await?;
+                Ok(answer)
+            })
+        })
+        .await
+    }
+}
+
+/// Writes the effects `decide` chose, in a few multi-row statements.
+async fn write_effects<E>(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    records: &[ReportRecord],
+    changes: Vec<(ReportId, Effects)>,
+    now: Timestamp,
+) -> Result<(), UpdateError<E>> {
+    let by_id: HashMap<ReportId, &ReportRecord> = records.iter().map(|r| (r.id, r)).collect();
+    // Each report's next event sequence, from its version: its events so far.
+    let mut next_sequence: HashMap<ReportId, i64> = HashMap::new();
+    let mut events = Vec::new();
+    let mut notifications: Vec<notification::ActiveModel> = Vec::new();
+    let mut advances = Vec::new();
+    for (id, effects) in changes {
+        let record =
+            by_id
+                .get(&id)
+                .copied()
+                .ok_or(UpdateError::Storage(StorageError::NotFound {
+                    entity: "report",
+                }))?;
+        if effects.extension.is_some() || effects.decided_extension.is_some() {
+            return Err(UpdateError::Storage(StorageError::Corrupt {
+                entity: "report",
+                reason: "a batched change carried an extension".to_owned(),
+            }));
+        }
+        let sequence = next_sequence.entry(id).or_insert(record.version + 1);
+        let first = *sequence;
+        for event in &effects.events {
+            events.push(event_model(record, *sequence, event, now));
+            *sequence += 1;
+        }
+        notifications.extend(notification_models(&id, first, &effects.notifications, now));
+        let (advance, other): (Vec<_>, Vec<_>) = effects
+            .deadlines
+            .into_iter()
+            .partition(|d| matches!(d, DeadlineChange::Advance { .. }));
+        advances.extend(advance.into_iter().map(|d| (id, d)));
+        if !other.is_empty() {
+            let version = record.case.as_ref().and_then(|c| c.policy_version);
+            apply_deadlines(txn, &id, version, &other, now).await?;
+        }
+    }
+
+    let versions: Vec<Vec<Value>> = next_sequence
+        .iter()
+        .filter_map(|(id, next)| {
+            let record = by_id.get(id)?;
+            (*next > record.version + 1).then(|| {
+                vec![
+                    id.to_string().into(),
+                    (*next - 1).into(),
+                    record.version.into(),
+                ]
+            })
+        })
+        .collect();
+    let expected = versions.len() as u64;
+    let updated = execute_values(
+        txn,
+        backend,
+        &format!(
+            "UPDATE reports SET version = v.column2, updated_at_ms = {} FROM",
+            now.as_unix_millis()
+        ),
+        "WHERE reports.id = v.column1 AND reports.version = v.column3",
+        3,
+        versions,
+    )
+    .await?;
+    if updated != expected {
+        return Err(UpdateError::Stale);
+    }
+
+    let expected = advances.len() as u64;
+    let rows: Vec<Vec<Value>> = advances
+        .into_iter()
+        .filter_map(|(id, change)| match change {
+            DeadlineChange::Advance {
+                department,
+                stage,
+                fired_step,
+                next_fire_at,
+                escalation_level,
+            } => Some(vec![
+                id.to_string().into(),
+                department.as_str().to_owned().into(),
+                stage.as_str().to_owned().into(),
+                i32::try_from(fired_step).unwrap_or(i32::MAX).into(),
+                i32::try_from(fired_step + 1).unwrap_or(i32::MAX).into(),
+                next_fire_at.map(|t| t.as_unix_millis()).into(),
+                i32::try_from(escalation_level).unwrap_or(i32::MAX).into(),
+            ]),
+            _ => None,
+        })
+        .collect();
+    let advanced = execute_values(
+        txn,
+        backend,
+        "UPDATE deadlines SET next_step = v.column5, next_fire_at_ms = v.column6, \
+         escalation_level = v.column7, claimed_by = NULL, claimed_until_ms = NULL FROM",
+        "WHERE deadlines.report_id = v.column1 AND deadlines.department_id = v.column2 \
+         AND deadlines.stage = v.column3 AND deadlines.state = 'pending' \
+         AND deadlines.next_step = v.column4",
+        7,
+        rows,
+    )
+    .await?;
+    if advanced != expected {
+        return Err(UpdateError::Stale);
+    }
+
+    insert_event_models(txn, events).await?;
+    let mut notifications = notifications.into_iter().peekable();
+    while notifications.peek().is_some() {
+        let chunk: Vec<_> = notifications.by_ref().take(ROWS_PER_STATEMENT).collect();
+        notification::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await
+            .map_err(StorageError::from)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_values_statement_numbers_postgres_placeholders_in_row_order() {
+        let statement = values_statement(
+            Backend::Postgres,
+            "UPDATE t SET a = v.column2 FROM",
+            "WHERE t.id = v.column1",
+            2,
+            vec![vec![1.into(), 2.into()], vec![3.into(), 4.into()]],
+        );
+        assert_eq!(
+            statement.sql,
+            "UPDATE t SET a = v.column2 FROM (VALUES ($1, $2), ($3, $4)) AS v WHERE t.id = v.column1"
+        );
+        assert_eq!(statement.values.map(|v| v.0.len()), Some(4));
+    }
+
+    #[test]
+    fn a_values_statement_uses_question_marks_on_sqlite() {
+        let statement = values_statement(
+            Backend::Sqlite,
+            "UPDATE t SET a = v.column2 FROM",
+            "WHERE t.id = v.column1",
+            2,
+            vec![vec![1.into(), 2.into()]],
+        );
+        assert_eq!(
+            statement.sql,
+            "UPDATE t SET a = v.column2 FROM (VALUES (?, ?)) AS v WHERE t.id = v.column1"
+        );
+    }
+}
