@@ -32,6 +32,32 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a fixed offset: it runs at real speed from another instant, for drills and benchmarks that must live through a given moment (a Monday 09:00) now.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    offset_millis: i64,
+}
+
+impl ShiftedClock {
+    /// A clock that reads `then` at the real instant `at`.
+    pub fn mapping(at: Timestamp, then: Timestamp) -> Self {
+        Self {
+            offset_millis: then.as_unix_millis().saturating_sub(at.as_unix_millis()),
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(
+            SystemClock
+                .now()
+                .as_unix_millis()
+                .saturating_add(self.offset_millis),
+        )
+    }
+}
+
 /// A clock that moves only when told to, for tests.
 #[derive(Debug)]
 pub struct ManualClock {
@@ -84,6 +110,17 @@ mod tests {
         assert_eq!(clock.now(), Timestamp::from_unix_millis(91_000));
         clock.set(Timestamp::from_unix_millis(5));
         assert_eq!(clock.now(), Timestamp::from_unix_millis(5));
+    }
+
+    #[test]
+    fn a_shifted_clock_reads_the_mapped_instant_and_runs_at_real_speed() {
+        let real = SystemClock.now();
+        let then = Timestamp::from_unix_millis(1_000_000);
+        let clock = ShiftedClock::mapping(real, then);
+        let read = clock.now();
+        // The real clock moved on a little between the two readings, never back.
+        assert!(read >= then);
+        assert!(read.duration_since(then) < Duration::from_secs(60));
     }
 
     #[test]

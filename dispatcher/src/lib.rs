@@ -8,4 +8,4 @@ pub mod policy;
 pub mod routing;
 pub mod workflow;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
