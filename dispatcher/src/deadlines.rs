@@ -2,7 +2,7 @@
 //!
 //! The lead department has three stages (report in, contact the parties, finish); an assisting department has report in.
 //! A department summoned (by a whistle or a re-route) starts its stages; reporting in, contacting and completing satisfy theirs; completing ends the rest;
-//! returning cancels the department's; a promotion to lead starts the lead's stages; a rejected result restarts the lead's finish (and contact, when the parties were never contacted); closing ends everything.
+//! returning or being withdrawn cancels the department's; a promotion to lead starts the lead's stages and a demotion to assist cancels them; a department summoned again starts afresh; a rejected result restarts the lead's finish (and contact, when the parties were never contacted); closing ends everything.
 //! Pure: the calendar and policy are passed in, and storage applies the changes in the same transaction as the step.
 
 use gridwhistle_domain::{
@@ -96,10 +96,7 @@ pub fn stages_of(role: AssignmentRole) -> &'static [DeadlineStage] {
 }
 
 fn active(state: AssignmentState) -> bool {
-    matches!(
-        state,
-        AssignmentState::Summoned | AssignmentState::ReportedIn | AssignmentState::Contacted
-    )
+    state.is_active()
 }
 
 /// The deadline changes of a step that turned `before` into `after` at `now`, under `policy` (none: the case has no deadlines).
@@ -160,7 +157,9 @@ pub fn changes(
                 if b.state == AssignmentState::Summoned
                     && !matches!(
                         a.state,
-                        AssignmentState::Summoned | AssignmentState::Returned
+                        AssignmentState::Summoned
+                            | AssignmentState::Returned
+                            | AssignmentState::Withdrawn
                     )
                 {
                     out.push(DeadlineChange::Satisfy {
@@ -178,7 +177,15 @@ pub fn changes(
                     (true, AssignmentState::Completed) => {
                         end(&mut out, a, &[DeadlineStage::Finish]);
                     }
-                    (true, AssignmentState::Returned) => end(&mut out, a, &[]),
+                    (true, AssignmentState::Returned | AssignmentState::Withdrawn) => {
+                        end(&mut out, a, &[]);
+                    }
+                    // Summoned again by a supervisor after it left the case: every stage of its role starts afresh.
+                    (false, AssignmentState::Summoned) => {
+                        for &stage in stages_of(a.role) {
+                            start(&mut out, &a.department, stage)?;
+                        }
+                    }
                     // A rejected result reopens the lead: its finish runs again, and contact when it never happened.
                     (false, state) if active(state) && b.state == AssignmentState::Completed => {
                         if !a.contacted {
@@ -188,9 +195,23 @@ pub fn changes(
                     }
                     _ => {}
                 }
+                // Made an assist while working: the lead's stages after report in no longer apply.
+                if b.role == AssignmentRole::Lead
+                    && a.role == AssignmentRole::Assist
+                    && active(b.state)
+                    && active(a.state)
+                {
+                    for stage in [DeadlineStage::Contact, DeadlineStage::Finish] {
+                        out.push(DeadlineChange::Cancel {
+                            department: a.department.clone(),
+                            stage,
+                        });
+                    }
+                }
                 // Promoted to lead while working: the lead's stages after report in start now.
                 if b.role == AssignmentRole::Assist
                     && a.role == AssignmentRole::Lead
+                    && active(b.state)
                     && active(a.state)
                 {
                     // Its report-in deadline already runs.
@@ -375,6 +396,76 @@ mod tests {
                 "start street-b contact due+330m",
                 "start street-b finish due+13410m",
             ]
+        );
+    }
+
+    #[test]
+    fn a_reassignment_withdraws_demotes_promotes_and_summons_afresh() {
+        let now = Timestamp::from_unix_millis(1_772_416_800_000);
+        let (lead, assist, other) = (
+            department("street-a"),
+            department("police-a"),
+            department("housing-a"),
+        );
+        let mut state = Loop::new_report();
+        step(
+            &mut state,
+            Step::Whistle {
+                summoned: vec![
+                    (lead.clone(), AssignmentRole::Lead),
+                    (assist.clone(), AssignmentRole::Assist),
+                ],
+            },
+            now,
+        );
+        step(&mut state, Step::ReportIn(lead.clone()), now);
+        assert_eq!(
+            step(
+                &mut state,
+                Step::Reassign {
+                    lead: assist.clone(),
+                    assists: vec![lead.clone()],
+                },
+                now
+            ),
+            [
+                "cancel street-a contact",
+                "cancel street-a finish",
+                "start police-a contact due+330m",
+                "start police-a finish due+13410m",
+            ],
+            "the old lead keeps its met report-in; the new lead's report-in already runs"
+        );
+        assert_eq!(
+            step(
+                &mut state,
+                Step::Reassign {
+                    lead: other.clone(),
+                    assists: vec![],
+                },
+                now
+            ),
+            [
+                "cancel street-a report_in",
+                "cancel police-a report_in",
+                "cancel police-a contact",
+                "cancel police-a finish",
+                "start housing-a report_in due+30m",
+                "start housing-a contact due+330m",
+                "start housing-a finish due+13410m",
+            ]
+        );
+        assert_eq!(
+            step(
+                &mut state,
+                Step::Reassign {
+                    lead: other.clone(),
+                    assists: vec![assist.clone()],
+                },
+                now
+            ),
+            ["start police-a report_in due+30m"],
+            "a withdrawn department named again is summoned afresh"
         );
     }
 

@@ -27,10 +27,7 @@ impl Assignment {
     }
 
     fn is_active(&self) -> bool {
-        matches!(
-            self.state,
-            AssignmentState::Summoned | AssignmentState::ReportedIn | AssignmentState::Contacted
-        )
+        self.state.is_active()
     }
 }
 
@@ -65,6 +62,11 @@ pub enum Step {
     },
     Accept,
     Reject,
+    /// A supervisor names the case's lead and assisting departments by hand (disputed or unroutable cases): departments not named are withdrawn, named ones keep their progress in their new role, and the rest are summoned.
+    Reassign {
+        lead: DepartmentId,
+        assists: Vec<DepartmentId>,
+    },
 }
 
 /// One change a step made, for the timeline.
@@ -111,11 +113,16 @@ impl Loop {
             .collect()
     }
 
-    /// Departments that returned the case: routing must not choose them again.
+    /// Departments that returned the case or were withdrawn from it: routing must not choose them again.
     pub fn returned(&self) -> Vec<DepartmentId> {
         self.assignments
             .iter()
-            .filter(|a| a.state == AssignmentState::Returned)
+            .filter(|a| {
+                matches!(
+                    a.state,
+                    AssignmentState::Returned | AssignmentState::Withdrawn
+                )
+            })
             .map(|a| a.department.clone())
             .collect()
     }
@@ -216,6 +223,7 @@ impl Loop {
                 self.case = Some(CaseState::Closed);
                 Ok(vec![Change::new(EventKind::Verified, None)])
             }
+            Step::Reassign { lead, assists } => self.reassign(lead, assists),
             Step::Reject => {
                 self.expect_report(ReportState::AwaitingVerification, "rejected")?;
                 self.report = ReportState::Whistled;
@@ -237,6 +245,56 @@ impl Loop {
                 Ok(vec![Change::new(EventKind::Rejected, Some(&lead))])
             }
         }
+    }
+
+    fn reassign(
+        &mut self,
+        lead: &DepartmentId,
+        assists: &[DepartmentId],
+    ) -> Result<Vec<Change>, IllegalStep> {
+        match self.case {
+            None => return Err(illegal("the report was not whistled")),
+            Some(CaseState::Closed) => return Err(illegal("the case is closed")),
+            Some(CaseState::AwaitingVerification) => {
+                return Err(illegal(
+                    "the lead completed and the grid worker is verifying; reassign after a rejection",
+                ));
+            }
+            Some(CaseState::Open | CaseState::AwaitingSupervisor) => {}
+        }
+        if assists.contains(lead) {
+            return Err(illegal("the lead department cannot also assist"));
+        }
+        let named = |d: &DepartmentId| {
+            if d == lead {
+                Some(AssignmentRole::Lead)
+            } else {
+                assists.contains(d).then_some(AssignmentRole::Assist)
+            }
+        };
+        for a in &mut self.assignments {
+            match named(&a.department) {
+                // An assist that already finished its part keeps it; a new lead still has the whole case to do.
+                Some(AssignmentRole::Assist)
+                    if a.state == AssignmentState::Completed
+                        && a.role == AssignmentRole::Assist => {}
+                Some(role) if a.is_active() => a.role = role,
+                Some(role) => {
+                    *a = Assignment::summoned(a.department.clone(), role);
+                }
+                None if a.is_active() => a.state = AssignmentState::Withdrawn,
+                None => {}
+            }
+        }
+        for (d, role) in std::iter::once((lead, AssignmentRole::Lead))
+            .chain(assists.iter().map(|d| (d, AssignmentRole::Assist)))
+        {
+            if !self.assignments.iter().any(|a| a.department == *d) {
+                self.assignments.push(Assignment::summoned(d.clone(), role));
+            }
+        }
+        self.settle_lead();
+        Ok(vec![Change::new(EventKind::Reassigned, Some(lead))])
     }
 
     fn expect_report(&self, expected: ReportState, verb: &str) -> Result<(), IllegalStep> {
@@ -430,6 +488,47 @@ mod tests {
                 ok verified | closed closed [housing:lead:completed police:assist:summoned] rework=0
                 illegal: the report is closed; only a report that is awaiting_verification can be rejected | closed closed [housing:lead:completed police:assist:summoned] rework=0
                 illegal: the case is closed; cannot complete | closed closed [housing:lead:completed police:assist:summoned] rework=0
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_supervisor_reassigns_keeping_progress_withdrawing_the_unnamed_and_summoning_the_new() {
+        let reassign = |lead: &str, assists: &[&str]| Step::Reassign {
+            lead: dept(lead),
+            assists: assists.iter().map(|d| dept(d)).collect(),
+        };
+        check(
+            &[
+                reassign("housing", &[]),
+                whistle(),
+                Step::ReportIn(dept("police")),
+                reassign("police", &["police"]),
+                reassign("police", &["parks"]),
+                Step::ReportIn(dept("housing")),
+                reassign("housing", &["police"]),
+                Step::Return {
+                    department: dept("housing"),
+                    rerouted: vec![],
+                },
+                reassign("parks", &["housing"]),
+                Step::ReportIn(dept("parks")),
+                Step::Complete(dept("parks")),
+                reassign("police", &[]),
+            ],
+            expect![[r#"
+                illegal: the report was not whistled | open - [] rework=0
+                ok whistled | whistled open [housing:lead:summoned police:assist:summoned] rework=0
+                ok reported_in@police | whistled open [housing:lead:summoned police:assist:reported_in] rework=0
+                illegal: the lead department cannot also assist | whistled open [housing:lead:summoned police:assist:reported_in] rework=0
+                ok reassigned@police | whistled open [housing:lead:withdrawn police:lead:reported_in parks:assist:summoned] rework=0
+                illegal: the department's assignment is withdrawn; cannot report in | whistled open [housing:lead:withdrawn police:lead:reported_in parks:assist:summoned] rework=0
+                ok reassigned@housing | whistled open [housing:lead:summoned police:assist:reported_in parks:assist:withdrawn] rework=0
+                ok returned@housing | whistled awaiting_supervisor [housing:lead:returned police:assist:reported_in parks:assist:withdrawn] rework=0
+                ok reassigned@parks | whistled open [housing:assist:summoned police:assist:withdrawn parks:lead:summoned] rework=0
+                ok reported_in@parks | whistled open [housing:assist:summoned police:assist:withdrawn parks:lead:reported_in] rework=0
+                ok completed@parks | awaiting_verification awaiting_verification [housing:assist:summoned police:assist:withdrawn parks:lead:completed] rework=0
+                illegal: the lead completed and the grid worker is verifying; reassign after a rejection | awaiting_verification awaiting_verification [housing:assist:summoned police:assist:withdrawn parks:lead:completed] rework=0
             "#]],
         );
     }

@@ -36,6 +36,18 @@ pub enum AssignmentState {
     Contacted,
     Completed,
     Returned,
+    /// Taken off the case by a supervisor's reassignment.
+    Withdrawn,
+}
+
+impl AssignmentState {
+    /// Whether the department is still on the case and not finished with it.
+    pub const fn is_active(self) -> bool {
+        matches!(
+            self,
+            AssignmentState::Summoned | AssignmentState::ReportedIn | AssignmentState::Contacted
+        )
+    }
 }
 
 /// Whether a department leads the work (主办) or assists (协办).
@@ -154,6 +166,7 @@ text_enum!(AssignmentState, "assignment state" {
     Contacted => "contacted",
     Completed => "completed",
     Returned => "returned",
+    Withdrawn => "withdrawn",
 });
 text_enum!(AssignmentRole, "assignment role" {
     Lead => "lead",

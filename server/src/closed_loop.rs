@@ -1,5 +1,6 @@
 //! The closed loop as a service: reports, whistles, department work and verification, each one authorised against the object, checked by the state machine and stored with its timeline events in one write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -889,6 +890,89 @@ impl LoopService {
         })
         .await
         .map(|(record, _)| (record, decided))
+    }
+
+    /// A supervisor names a case's lead and assisting departments by hand (disputed or unroutable cases); the state machine decides what happens to each department, and the deadlines follow.
+    #[instrument(skip_all, fields(case = %id))]
+    pub async fn reassign(
+        &self,
+        actor: &Actor,
+        id: CaseId,
+        lead: DepartmentId,
+        assists: Vec<DepartmentId>,
+        reason: String,
+        etag: Option<i64>,
+    ) -> Result<ReportRecord, LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        // Every named department must exist; its type is recorded on a new assignment.
+        let mut types = HashMap::new();
+        let named = std::iter::once(("lead_department", &lead))
+            .chain(assists.iter().map(|d| ("assisting_departments", d)));
+        for (field, department) in named {
+            match self.store.get_department(department).await {
+                Ok(found) => {
+                    types.insert(department.clone(), found.department_type);
+                }
+                Err(StorageError::NotFound { .. }) => {
+                    return Err(LoopError::Field {
+                        field,
+                        reason: format!("departments/{department} does not exist"),
+                    });
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let now = self.clock.now();
+        let actor = actor.clone();
+        let text = format!(
+            "lead {lead}{}{}",
+            if assists.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = assists.iter().map(DepartmentId::as_str).collect();
+                format!(", assisting {}", names.join(", "))
+            },
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
+        );
+        let step = Step::Reassign { lead, assists };
+        self.change(ReportKey::Case(id), etag, now, move |record| {
+            let before = workflow(record);
+            let mut next = before.clone();
+            let changes = next.apply(&step)?;
+            settle(record, &next, None, now);
+            for a in &mut record.assignments {
+                if let Some(kind) = types.get(&a.department)
+                    && a.department_type.is_empty()
+                {
+                    a.department_type = kind.as_str().to_owned();
+                }
+                // Summoned again after leaving the case: its share starts over.
+                let was_active = before
+                    .assignments
+                    .iter()
+                    .any(|b| b.department == a.department && b.state.is_active());
+                if a.state == AssignmentState::Summoned && !was_active {
+                    a.summoned_at = now;
+                    a.report_in_at = None;
+                    a.complete_at = None;
+                    a.result = None;
+                    a.result_attachments.clear();
+                    a.jurisdiction = None;
+                }
+            }
+            Ok(Effects {
+                events: events_of(changes, &actor, |_| text.clone()),
+                ..Effects::default()
+            })
+        })
+        .await
+        .map(|(record, _)| record)
     }
 
     /// Logs that a caller saw a report's parties unmasked, without the data itself.

@@ -222,6 +222,7 @@ pub(crate) fn assignment_state_from_proto(
         Ok(v1::AssignmentState::Contacted) => Ok(Some(AssignmentState::Contacted)),
         Ok(v1::AssignmentState::Completed) => Ok(Some(AssignmentState::Completed)),
         Ok(v1::AssignmentState::Returned) => Ok(Some(AssignmentState::Returned)),
+        Ok(v1::AssignmentState::Withdrawn) => Ok(Some(AssignmentState::Withdrawn)),
         Err(_) => Err("is not a known assignment state"),
     }
 }
@@ -233,6 +234,7 @@ fn assignment_state_to_proto(state: AssignmentState) -> i32 {
         AssignmentState::Contacted => v1::AssignmentState::Contacted,
         AssignmentState::Completed => v1::AssignmentState::Completed,
         AssignmentState::Returned => v1::AssignmentState::Returned,
+        AssignmentState::Withdrawn => v1::AssignmentState::Withdrawn,
     }
     .into()
 }

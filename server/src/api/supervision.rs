@@ -1,4 +1,4 @@
-//! `SupervisionService`: the district's overdue work and escalations for supervisors; extensions, reassignment, letters and KPIs are still pending.
+//! `SupervisionService`: the district's overdue work, escalations, extension decisions and reassignment for supervisors; letters and KPIs are still pending.
 
 use std::sync::Arc;
 
@@ -196,12 +196,42 @@ impl SupervisionService for SupervisionApi {
         }))
     }
 
+    #[instrument(skip_all)]
     async fn reassign_case(
         &self,
         request: Request<v1::ReassignCaseRequest>,
     ) -> Result<Response<v1::ReassignCaseResponse>, Status> {
         supervise(&request)?;
-        pending("SupervisionService.ReassignCase")
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let case = v.check("name", loop_api::case_name(&r.name));
+        let lead = v.check("lead_department", department_name(&r.lead_department));
+        let mut assists = Vec::with_capacity(r.assisting_departments.len());
+        for (i, name) in r.assisting_departments.iter().enumerate() {
+            let field = format!("assisting_departments[{i}]");
+            if let Some(d) = v.check(&field, department_name(name)) {
+                if assists.contains(&d) || lead.as_ref() == Some(&d) {
+                    v.add(&field, "names a department twice");
+                } else {
+                    assists.push(d);
+                }
+            }
+        }
+        let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, false);
+        let etag = loop_api::etag(&mut v, "etag", &r.etag);
+        v.finish()?;
+        let (Some(case), Some(lead)) = (case, lead) else {
+            return Err(ApiError::field("name", "is invalid").into());
+        };
+        let record = self
+            .service
+            .reassign(&actor, case, lead, assists, reason, etag)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ReassignCaseResponse {
+            case: loop_api::case_to_proto(&actor, &record, self.service.now()),
+        }))
     }
 
     async fn issue_supervision_letter(
