@@ -6,7 +6,7 @@
 //! Pure: the calendar and policy are passed in, and storage applies the changes in the same transaction as the step.
 
 use gridwhistle_domain::{
-    AssignmentRole, AssignmentState, CaseState, DeadlineStage, DepartmentId, Timestamp,
+    AssignmentRole, AssignmentState, CaseState, DeadlineStage, DepartmentId, LetterId, Timestamp,
 };
 
 use crate::calendar::{CalendarError, WorkingCalendar};
@@ -22,6 +22,8 @@ pub struct Started {
     pub due_at: Timestamp,
     /// The first reminder or escalation; `None` when the stage has neither.
     pub next_fire_at: Option<Timestamp>,
+    /// The supervision letter whose reply this deadline awaits; `None` for the loop's stages.
+    pub letter: Option<LetterId>,
 }
 
 /// One change to a case's deadlines.
@@ -48,8 +50,14 @@ pub enum DeadlineChange {
         next_fire_at: Option<Timestamp>,
         escalation_level: u32,
     },
-    /// The engine fired step `fired_step`: the schedule moves on to the next step.
+    /// The department answered the supervision letter: its reply deadline is met.
+    LetterAnswered {
+        department: DepartmentId,
+        letter: LetterId,
+    },
+    /// The engine fired step `fired_step` of the deadline stored as `deadline`: the schedule moves on to the next step.
     Advance {
+        deadline: i64,
         department: DepartmentId,
         stage: DeadlineStage,
         fired_step: u32,
@@ -125,6 +133,7 @@ pub fn changes(
             started_at: now,
             due_at,
             next_fire_at,
+            letter: None,
         }));
         Ok::<_, CalendarError>(())
     };
@@ -301,8 +310,10 @@ mod tests {
                 DeadlineChange::Cancel { department, stage } => {
                     format!("cancel {department} {stage}")
                 }
-                DeadlineChange::Advance { .. } | DeadlineChange::Move { .. } => {
-                    unreachable!("steps never advance or move a schedule")
+                DeadlineChange::Advance { .. }
+                | DeadlineChange::Move { .. }
+                | DeadlineChange::LetterAnswered { .. } => {
+                    unreachable!("steps never advance or move a schedule, nor answer letters")
                 }
             })
             .collect()

@@ -107,7 +107,9 @@ pub struct Pass {
 }
 
 /// Most firings one transaction carries: large enough that a burst due at one instant costs few commits, small enough that one transaction stays short.
-pub const FIRE_BATCH: usize = 256;
+pub const FIRE_BATCH: usize = 1024;
+/// The first transaction of a pass carries at most this many firings.
+const FIRST_BATCH: usize = 32;
 
 /// The engine; share it with `Arc` and run [`Engine::run`] on a task.
 #[derive(Debug)]
@@ -154,10 +156,12 @@ impl<S: DeadlineStore> Engine<S> {
         self.wake.notify_one();
     }
 
-    /// Fires everything due at the clock's current time, [`FIRE_BATCH`] firings to a transaction; returns what it did. Never fires before a firing's time.
+    /// Fires everything due at the clock's current time, up to [`FIRE_BATCH`] firings to a transaction; returns what it did. Never fires before a firing's time.
     pub async fn run_due(&self) -> Result<Pass, S::Error> {
         let mut window = self.state.lock().await;
         let mut pass = Pass::default();
+        // The first firings of a pass go out in a small transaction, so a lone or first-due firing is never kept waiting behind a large one; batches grow while more is due.
+        let mut size = FIRST_BATCH;
         loop {
             let now = self.clock.now();
             let due_now = window
@@ -169,7 +173,7 @@ impl<S: DeadlineStore> Engine<S> {
                 self.load(&mut window, now).await?;
             }
             let mut batch = Vec::new();
-            while batch.len() < FIRE_BATCH {
+            while batch.len() < size {
                 match window.entries.first_entry() {
                     Some(entry) if entry.key().0 <= now => batch.push(entry.remove()),
                     _ => break,
@@ -178,6 +182,7 @@ impl<S: DeadlineStore> Engine<S> {
             if batch.is_empty() {
                 return Ok(pass);
             }
+            size = (size * 2).min(FIRE_BATCH);
             let outcomes = self.store.fire(&batch, now).await?;
             // Lateness counts until the firing took effect: its transaction committed.
             let done = self.clock.now();

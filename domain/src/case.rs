@@ -105,6 +105,8 @@ pub enum EventKind {
     Escalated,
     Reassigned,
     SupervisionLetter,
+    /// The department answered a supervision letter about the case.
+    LetterAnswered,
 }
 
 /// A stored enum text that names no variant.
@@ -206,6 +208,7 @@ text_enum!(EventKind, "event kind" {
     Escalated => "escalated",
     Reassigned => "reassigned",
     SupervisionLetter => "supervision_letter",
+    LetterAnswered => "letter_answered",
 });
 
 /// Free text a user typed, trimmed, non-empty when required, and within a length in characters.

@@ -168,6 +168,11 @@ uuid_id!(
     ExtensionId,
     v7_only: true
 );
+uuid_id!(
+    /// A supervision letter (督办函), named by the UUID the supervisor's console generated: the idempotency key of issuing it.
+    LetterId,
+    v7_only: false
+);
 
 /// An uploaded file, named by the SHA-256 of its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

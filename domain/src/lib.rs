@@ -14,8 +14,8 @@ pub use case::{
     MaskedParty, Party, PartyError, PhoneNumber, ReportState, TextError, WhistleKind, check_text,
 };
 pub use ids::{
-    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, ReportId,
-    UploadId, UserId,
+    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, LetterId,
+    ReportId, UploadId, UserId,
 };
 pub use location::{CoordinateSystem, GeoPoint, LocationError};
 pub use risk::RiskGrade;

@@ -16,6 +16,10 @@ use gridwhistle_domain::{
 };
 use tracing::{info, instrument};
 
+mod letters;
+
+pub use letters::LetterDraft;
+
 use crate::routing::Routing;
 use crate::storage::{
     AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Effects, EventRecord,
@@ -49,11 +53,15 @@ pub enum LoopError {
     Access(AccessError, &'static str),
     /// A named request field is invalid for a reason only the service can know (clock, catalogue).
     #[error("{field}: {reason}")]
-    Field { field: &'static str, reason: String },
+    Field {
+        field: std::borrow::Cow<'static, str>,
+        reason: String,
+    },
     #[error(transparent)]
     Illegal(#[from] IllegalStep),
-    #[error("the id was used before for another report")]
-    Conflict,
+    /// The client's id, named by its field, was used before for another request.
+    #[error("the id was used before for another request")]
+    Conflict(&'static str),
     #[error("the object changed since it was read")]
     Stale,
     /// A deadline cannot be computed: the working calendar lacks a year.
@@ -311,13 +319,13 @@ impl LoopService {
         let now = self.clock.now();
         if draft.observed_at > now.saturating_add(self.settings.clock_skew) {
             return Err(LoopError::Field {
-                field: "report.observe_time",
+                field: "report.observe_time".into(),
                 reason: "is in the future".to_owned(),
             });
         }
         if now.duration_since(draft.observed_at) > self.settings.max_offline {
             return Err(LoopError::Field {
-                field: "report.observe_time",
+                field: "report.observe_time".into(),
                 reason: format!(
                     "is older than the {}-day offline limit",
                     self.settings.max_offline.as_secs() / 86_400
@@ -327,7 +335,7 @@ impl LoopService {
         let table = self.routing.table();
         if table.category(&draft.category).is_none() {
             return Err(LoopError::Field {
-                field: "report.category",
+                field: "report.category".into(),
                 reason: format!("unknown category {}", draft.category),
             });
         }
@@ -355,7 +363,7 @@ impl LoopService {
         match self.store.create_report(new, now).await? {
             CreateOutcome::Created(record) => Ok((record, false)),
             CreateOutcome::Replayed(record) => Ok((record, true)),
-            CreateOutcome::Conflict => Err(LoopError::Conflict),
+            CreateOutcome::Conflict => Err(LoopError::Conflict("report_id")),
         }
     }
 
@@ -373,7 +381,7 @@ impl LoopService {
         match missing.first() {
             None => Ok(()),
             Some(first) => Err(LoopError::Field {
-                field,
+                field: field.into(),
                 reason: format!("attachments/{first} was not uploaded by the caller"),
             }),
         }
@@ -467,7 +475,7 @@ impl LoopService {
             let decision = table
                 .route(record.location, &record.category)
                 .map_err(|e| LoopError::Field {
-                    field: "name",
+                    field: "name".into(),
                     reason: format!("the report cannot be routed: {e}"),
                 })?;
             let default_grade = table
@@ -671,7 +679,7 @@ impl LoopService {
                         let rerouted = table
                             .route_excluding(record.location, &record.category, &excluded)
                             .map_err(|e| LoopError::Field {
-                                field: "name",
+                                field: "name".into(),
                                 reason: format!("the case cannot be re-routed: {e}"),
                             })?;
                         let step = Step::Return {
@@ -811,7 +819,7 @@ impl LoopService {
         let due = approved.then(|| approved_due.unwrap_or(extension.requested_due));
         if due.is_some_and(|due| due <= now) {
             return Err(LoopError::Field {
-                field: "approved_due_time",
+                field: "approved_due_time".into(),
                 reason: "must be in the future".to_owned(),
             });
         }
@@ -917,7 +925,7 @@ impl LoopService {
                 }
                 Err(StorageError::NotFound { .. }) => {
                     return Err(LoopError::Field {
-                        field,
+                        field: field.into(),
                         reason: format!("departments/{department} does not exist"),
                     });
                 }

@@ -2,6 +2,7 @@
 //!
 //! The check inside the transaction (still pending, at the same step and time, against the case read there) is what makes a firing take effect once: a satisfied deadline, or one another engine fired first, is left alone.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use gridwhistle_dispatcher::calendar::CalendarError;
@@ -97,10 +98,11 @@ impl DeadlineStore for EngineStore {
         let outcome = self
             .store
             .append_to_reports(reports, now, move |records| {
+                let by_id: HashMap<_, _> = records.iter().map(|r| (r.id, r)).collect();
                 let mut changes = Vec::new();
                 let mut outcomes = Vec::with_capacity(seen.len());
                 for due in &seen {
-                    let record = records.iter().find(|r| r.id == due.report);
+                    let record = by_id.get(&due.report).copied();
                     match record.map(|r| decide(r, due, &time_limits)) {
                         Some(Ok(Some((effects, fired)))) => {
                             changes.push((due.report, effects));
@@ -134,7 +136,8 @@ fn decide(
     time_limits: &TimeLimits,
 ) -> Result<Option<(Effects, Fired)>, FireError> {
     let standing = record.deadlines.iter().find(|d| {
-        d.department == seen.department
+        d.id == seen.id
+            && d.department == seen.department
             && d.stage == seen.stage
             && d.state == DeadlineState::Pending
             && d.next_step == seen.next_step
@@ -219,6 +222,7 @@ fn decide(
 
 fn advance(due: &Due, next_fire_at: Option<Timestamp>, escalation_level: u32) -> DeadlineChange {
     DeadlineChange::Advance {
+        deadline: due.id,
         department: due.department.clone(),
         stage: due.stage,
         fired_step: due.next_step,

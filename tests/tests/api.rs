@@ -248,16 +248,12 @@ async fn later_issues_rpcs_need_a_token_and_then_answer_unimplemented() {
     assert_eq!(no_token.code(), Code::Unauthenticated);
     let token = tokens.access_token.as_str();
     let codes = [
-        app.cases(token)
-            .acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest::default())
-            .await
-            .unwrap_err(),
         app.devices(token)
             .register_device(v1::RegisterDeviceRequest::default())
             .await
             .unwrap_err(),
         app.supervision(token)
-            .reassign_case(v1::ReassignCaseRequest::default())
+            .get_department_stats(v1::GetDepartmentStatsRequest::default())
             .await
             .unwrap_err(),
     ];

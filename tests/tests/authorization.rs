@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use gridwhistle_dispatcher::Clock as _;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::district::{District, new_report_id, point_in_grid, report_at};
 use prost::Message as _;
@@ -56,7 +57,7 @@ const ROLES: [&str; 5] = [
     "admin",
 ];
 
-use Seen::{Allowed as A, Forbidden as F, Hidden as H, Pending as P};
+use Seen::{Allowed as A, Forbidden as F, Hidden as H};
 
 /// Expected answers per role, in the order of [`ROLES`], each as (own, other, missing).
 type Row = [(Seen, Seen, Seen); 5];
@@ -64,7 +65,6 @@ type Row = [(Seen, Seen, Seen); 5];
 const FORBIDDEN: (Seen, Seen, Seen) = (F, F, F);
 const ALLOWED: (Seen, Seen, Seen) = (A, A, A);
 const OWN_ONLY: (Seen, Seen, Seen) = (A, H, H);
-const PENDING: (Seen, Seen, Seen) = (P, P, P);
 
 fn table() -> Vec<(&'static str, Row)> {
     let report_of_author: Row = [OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN];
@@ -97,7 +97,10 @@ fn table() -> Vec<(&'static str, Row)> {
         ("CaseService.ReturnCase", case_of_department),
         ("CaseService.RequestExtension", case_of_department),
         ("CaseService.CompleteCase", case_of_department),
-        ("CaseService.AcknowledgeSupervisionLetter", [PENDING; 5]),
+        (
+            "CaseService.AcknowledgeSupervisionLetter",
+            case_of_department,
+        ),
     ]
 }
 
@@ -124,6 +127,8 @@ struct Names {
     own_case: String,
     other_report: String,
     other_case: String,
+    own_letter: String,
+    other_letter: String,
 }
 
 impl Names {
@@ -132,6 +137,14 @@ impl Names {
             Target::Own => self.own_report.clone(),
             Target::Other => self.other_report.clone(),
             Target::Missing => format!("reports/{}", new_report_id()),
+        }
+    }
+
+    fn letter(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_letter.clone(),
+            Target::Other => self.other_letter.clone(),
+            Target::Missing => format!("supervisionLetters/{}", uuid::Uuid::new_v4()),
         }
     }
 
@@ -294,7 +307,7 @@ async fn call(district: &District, token: &str, rpc: &str, names: &Names, target
         "CaseService.AcknowledgeSupervisionLetter" => code(
             cases
                 .acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest {
-                    name: format!("supervisionLetters/{}", new_report_id()),
+                    name: names.letter(target),
                     reply: "已整改".to_owned(),
                 })
                 .await,
@@ -342,6 +355,30 @@ async fn whistled(district: &District, worker: &str, grid: &str) -> (String, Str
     (report.name, case.name, lead)
 }
 
+/// A supervision letter to `department` about `case`, reply due in a day; returns its name.
+async fn letter(district: &District, department: &str, case: &str) -> String {
+    let due = district.app.clock.now().as_unix_millis() / 1000 + 24 * 3600;
+    district
+        .app
+        .supervision(&district.token("supervisor").await)
+        .issue_supervision_letter(v1::IssueSupervisionLetterRequest {
+            letter_id: uuid::Uuid::new_v4().to_string(),
+            department: format!("departments/{department}"),
+            cases: vec![case.to_owned()],
+            text: "请说明办理进展".to_owned(),
+            reply_due_time: Some(prost_types::Timestamp {
+                seconds: due,
+                nanos: 0,
+            }),
+        })
+        .await
+        .expect("the supervisor issues a letter")
+        .into_inner()
+        .letter
+        .expect("a letter")
+        .name
+}
+
 #[tokio::test]
 async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     let table = table();
@@ -364,12 +401,16 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     let other_token = district.token("worker.g-sanlitun-3-01").await;
     let (other_upload, started) = start_upload(&mut district.app.reports(&other_token)).await;
     started.unwrap();
+    let own_letter = letter(&district, &lead, &own_case).await;
+    let other_letter = letter(&district, &other_lead, &other_case).await;
     let names = Names {
         other_upload,
         own_report,
         own_case,
         other_report,
         other_case,
+        own_letter,
+        other_letter,
     };
     let users = [
         "worker.g-jianwai-1-01".to_owned(),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use gridwhistle_dispatcher::Clock as _;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
 use gridwhistle_tests::district::District;
@@ -189,4 +190,283 @@ async fn a_supervisor_reassigns_a_case_withdrawing_the_lead_and_promoting_the_as
             .into_inner();
         assert!(inbox.cases.iter().any(|c| c.name == case.name));
     }
+}
+
+/// A timeline's events of one kind, as (department, text).
+fn events_of(view: &v1::GetCaseResponse, kind: v1::CaseEventKind) -> Vec<(String, String)> {
+    view.timeline
+        .iter()
+        .filter(|e| e.kind() == kind)
+        .map(|e| (e.department.clone(), e.text.clone()))
+        .collect()
+}
+
+/// The letter-reply deadline of `department` on `case`, as (state, escalation level).
+fn letter_deadline(case: &v1::Case, department: &str) -> Option<(v1::DeadlineState, i32)> {
+    assignment(case, department)
+        .deadlines
+        .iter()
+        .find(|d| d.stage() == v1::DeadlineStage::LetterReply)
+        .map(|d| (d.state(), d.escalation_level))
+}
+
+#[tokio::test]
+async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_and_is_answered_once()
+ {
+    use v1::CaseEventKind as K;
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let first = whistled(&district).await;
+        let second = whistled(&district).await;
+        let street = first.assignments[0].department.clone();
+        let police = first.assignments[1].department.clone();
+        let supervisor = district.token("supervisor").await;
+        let mut supervision = district.app.supervision(&supervisor);
+        let now = district.app.clock.now();
+        let letter_id = uuid::Uuid::new_v4().to_string();
+        // Reply within two hours of the test clock (Monday 09:00).
+        let issue = |id: &str, department: &str, cases: Vec<String>, text: &str| {
+            v1::IssueSupervisionLetterRequest {
+                letter_id: id.to_owned(),
+                department: department.to_owned(),
+                cases,
+                text: text.to_owned(),
+                reply_due_time: Some(prost_types::Timestamp {
+                    seconds: now.as_unix_millis() / 1000 + 2 * 3600,
+                    nanos: 0,
+                }),
+            }
+        };
+        let both = vec![first.name.clone(), second.name.clone()];
+        const TEXT: &str = "两起邻里纠纷久拖未决，请于两小时内书面说明";
+
+        for (bad, field) in [
+            (
+                issue("not-a-uuid", &street, both.clone(), TEXT),
+                "letter_id",
+            ),
+            (
+                issue(&letter_id, "street-x", both.clone(), TEXT),
+                "department",
+            ),
+            (issue(&letter_id, &street, vec![], TEXT), "cases"),
+            (
+                issue(
+                    &letter_id,
+                    &street,
+                    vec![first.name.clone(), first.name.clone()],
+                    TEXT,
+                ),
+                "cases[1]",
+            ),
+            (issue(&letter_id, &street, both.clone(), ""), "text"),
+            (
+                issue(&letter_id, "departments/no-such", both.clone(), TEXT),
+                "department",
+            ),
+            (
+                issue(&letter_id, "departments/housing", both.clone(), TEXT),
+                "cases[0]",
+            ),
+        ] {
+            let err = supervision.issue_supervision_letter(bad).await.unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{backend:?} {err:?}");
+            assert_eq!(field_of(&err), field, "{err:?}");
+        }
+        let mut past = issue(&letter_id, &street, both.clone(), TEXT);
+        past.reply_due_time = Some(prost_types::Timestamp {
+            seconds: now.as_unix_millis() / 1000 - 60,
+            nanos: 0,
+        });
+        let err = supervision
+            .issue_supervision_letter(past)
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(&err), "reply_due_time");
+        let err = district
+            .app
+            .supervision(&district.token(&duty(&street)).await)
+            .issue_supervision_letter(issue(&letter_id, &street, both.clone(), TEXT))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+
+        let letter = supervision
+            .issue_supervision_letter(issue(&letter_id, &street, both.clone(), TEXT))
+            .await
+            .expect("the supervisor issues the letter")
+            .into_inner()
+            .letter
+            .unwrap();
+        assert_eq!(letter.name, format!("supervisionLetters/{letter_id}"));
+        assert_eq!(
+            (letter.department.as_str(), letter.cases.clone()),
+            (street.as_str(), both.clone())
+        );
+        assert!(letter.acknowledge_time.is_none());
+        // A retry answers the same letter; the id with another text is refused.
+        let again = supervision
+            .issue_supervision_letter(issue(&letter_id, &street, both.clone(), TEXT))
+            .await
+            .unwrap()
+            .into_inner()
+            .letter
+            .unwrap();
+        assert_eq!(again, letter);
+        let err = supervision
+            .issue_supervision_letter(issue(&letter_id, &street, both.clone(), "另一份"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+
+        // On both timelines once; the reply date is a deadline on the first case.
+        for case in [&first, &second] {
+            let view = view_as(&district, &supervisor, &case.name).await;
+            let letters = events_of(&view, K::SupervisionLetter);
+            assert_eq!(letters.len(), 1, "{backend:?}");
+            assert_eq!(letters[0].0, street);
+            assert!(letters[0].1.contains(&letter.name) && letters[0].1.contains(TEXT));
+        }
+        let view = view_as(&district, &supervisor, &first.name).await;
+        assert_eq!(
+            letter_deadline(view.case.as_ref().unwrap(), &street),
+            Some((v1::DeadlineState::Pending, 0))
+        );
+
+        // Two hours on, unanswered: the reply deadline escalates to the department head.
+        district.app.clock.advance(Duration::from_secs(2 * 3600));
+        district.app.engine().await.run_due().await.unwrap();
+        district.forget_tokens().await;
+        let supervisor = district.token("supervisor").await;
+        let mut supervision = district.app.supervision(&supervisor);
+        let overdue = supervision
+            .list_overdue(v1::ListOverdueRequest {
+                stage: v1::DeadlineStage::LetterReply.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        assert_eq!(overdue.len(), 1, "{overdue:?}");
+        assert_eq!(
+            (
+                overdue[0].case.as_str(),
+                overdue[0].department.as_str(),
+                overdue[0].escalation_level
+            ),
+            (first.name.as_str(), street.as_str(), 1)
+        );
+        let mut escalations = supervision
+            .watch_escalations(v1::WatchEscalationsRequest {
+                cursor: "0.0".to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let letter_rung = loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), escalations.message())
+                .await
+                .expect("the escalations keep coming")
+                .unwrap()
+                .unwrap()
+                .escalation
+                .unwrap();
+            if next.stage() == v1::DeadlineStage::LetterReply {
+                break next;
+            }
+        };
+        assert_eq!(
+            (
+                letter_rung.department.as_str(),
+                letter_rung.audience.as_str()
+            ),
+            (street.as_str(), "department_head")
+        );
+
+        // Only the letter's department answers it; a retry with the same reply is answered as stored.
+        let answer = |reply: &str| v1::AcknowledgeSupervisionLetterRequest {
+            name: letter.name.clone(),
+            reply: reply.to_owned(),
+        };
+        let err = district
+            .app
+            .cases(&district.token(&duty(&police)).await)
+            .acknowledge_supervision_letter(answer("与我无关"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        let err = district
+            .app
+            .cases(&supervisor)
+            .acknowledge_supervision_letter(answer("代答"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        let mut street_cases = district.app.cases(&district.token(&duty(&street)).await);
+        let err = street_cases
+            .acknowledge_supervision_letter(answer(""))
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(&err), "reply");
+        const REPLY: &str = "已约谈双方，拟于周三前调解完毕";
+        let answered = street_cases
+            .acknowledge_supervision_letter(answer(REPLY))
+            .await
+            .expect("the street office answers")
+            .into_inner()
+            .letter
+            .unwrap();
+        assert_eq!(answered.reply, REPLY);
+        assert!(answered.acknowledge_time.is_some());
+        let retried = street_cases
+            .acknowledge_supervision_letter(answer(REPLY))
+            .await
+            .unwrap()
+            .into_inner()
+            .letter
+            .unwrap();
+        assert_eq!(retried, answered);
+        let err = street_cases
+            .acknowledge_supervision_letter(answer("改口"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition);
+
+        let view = view_as(&district, &supervisor, &first.name).await;
+        assert_eq!(
+            letter_deadline(view.case.as_ref().unwrap(), &street),
+            Some((v1::DeadlineState::Satisfied, 1))
+        );
+        for case in [&first, &second] {
+            let view = view_as(&district, &supervisor, &case.name).await;
+            assert_eq!(events_of(&view, K::SupervisionLetterAnswered).len(), 1);
+        }
+        // Answered: nothing more escalates for the letter.
+        district
+            .app
+            .clock
+            .advance(Duration::from_secs(3 * 24 * 3600));
+        district.app.engine().await.run_due().await.unwrap();
+        district.forget_tokens().await;
+        let supervisor = district.token("supervisor").await;
+        let view = view_as(&district, &supervisor, &first.name).await;
+        assert_eq!(
+            letter_deadline(view.case.as_ref().unwrap(), &street),
+            Some((v1::DeadlineState::Satisfied, 1))
+        );
+    }
+}
+
+/// The case `name` and its timeline as `token`'s holder sees them.
+async fn view_as(district: &District, token: &str, name: &str) -> v1::GetCaseResponse {
+    district
+        .app
+        .cases(token)
+        .get_case(v1::GetCaseRequest {
+            name: name.to_owned(),
+        })
+        .await
+        .expect("the case is visible")
+        .into_inner()
 }

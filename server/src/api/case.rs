@@ -12,7 +12,7 @@ use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
-use super::pending::{BoxStream, pending};
+use super::pending::BoxStream;
 use super::routing::position;
 use crate::closed_loop::{CaseAction, LoopService};
 use crate::storage::{EventFilter, InboxFilter, ReportRecord};
@@ -291,10 +291,27 @@ impl CaseService for CaseApi {
         }))
     }
 
+    #[instrument(skip_all)]
     async fn acknowledge_supervision_letter(
         &self,
-        _request: Request<v1::AcknowledgeSupervisionLetterRequest>,
+        request: Request<v1::AcknowledgeSupervisionLetterRequest>,
     ) -> Result<Response<v1::AcknowledgeSupervisionLetterResponse>, Status> {
-        pending("CaseService.AcknowledgeSupervisionLetter")
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check("name", loop_api::letter_name(&r.name));
+        let reply = loop_api::text(&mut v, "reply", &r.reply, loop_api::LONG_TEXT, true);
+        v.finish()?;
+        let Some(id) = id else {
+            return Err(ApiError::field("name", "is invalid").into());
+        };
+        let letter = self
+            .service
+            .answer_letter(&actor, id, reply)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::AcknowledgeSupervisionLetterResponse {
+            letter: Some(loop_api::letter_to_proto(&letter)),
+        }))
     }
 }

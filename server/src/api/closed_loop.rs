@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use gridwhistle_domain::{
     Actor, AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, DeadlineStage,
-    EventKind, ExtensionState, IdNumber, Party, PhoneNumber, ReportId, ReportState, RiskGrade,
-    Timestamp, WhistleKind, check_text,
+    EventKind, ExtensionState, IdNumber, LetterId, Party, PhoneNumber, ReportId, ReportState,
+    RiskGrade, Timestamp, WhistleKind, check_text,
 };
 use gridwhistle_proto::v1;
 
@@ -14,7 +14,7 @@ use super::error::ApiError;
 use crate::closed_loop::{LoopError, LoopService};
 use crate::storage::{
     AssignmentRecord, AttachmentRecord, DeadlineRecord, DeadlineState, EventPosition, EventRecord,
-    ExtensionRecord, ReportRecord, RoutingRecord,
+    ExtensionRecord, LetterRecord, ReportRecord, RoutingRecord,
 };
 
 pub(crate) const MAX_PARTIES: usize = 20;
@@ -29,14 +29,35 @@ impl From<LoopError> for ApiError {
             LoopError::Access(err, resource) => ApiError::access(err, resource),
             LoopError::Field { field, reason } => ApiError::field(field, reason),
             LoopError::Illegal(step) => ApiError::FailedPrecondition(step.0),
-            LoopError::Conflict => ApiError::Conflict(
-                "report_id was already used for a report with a different payload".to_owned(),
-            ),
+            LoopError::Conflict(field) => {
+                ApiError::Conflict(format!("{field} was already used with a different payload"))
+            }
             LoopError::Stale => ApiError::Aborted,
             LoopError::Calendar(err) => ApiError::FailedPrecondition(err.to_string()),
             LoopError::PolicyNotLoaded(_) => ApiError::Unavailable,
             LoopError::Storage(err) => err.into(),
         }
+    }
+}
+
+/// Parses a `supervisionLetters/{letter}` name.
+pub(crate) fn letter_name(name: &str) -> Result<LetterId, String> {
+    resource_id(name, "supervisionLetters")
+        .and_then(|id| LetterId::parse(id).map_err(|e| e.to_string()))
+}
+
+/// A supervision letter as the API shows it.
+pub(crate) fn letter_to_proto(letter: &LetterRecord) -> v1::SupervisionLetter {
+    v1::SupervisionLetter {
+        name: format!("supervisionLetters/{}", letter.id),
+        department: format!("departments/{}", letter.department),
+        cases: letter.cases.iter().map(|c| format!("cases/{c}")).collect(),
+        text: letter.text.clone(),
+        issuer: format!("users/{}", letter.issuer),
+        create_time: Some(timestamp(letter.created_at)),
+        reply_due_time: Some(timestamp(letter.reply_due)),
+        acknowledge_time: letter.answered_at.map(timestamp),
+        reply: letter.reply.clone().unwrap_or_default(),
     }
 }
 
@@ -240,13 +261,19 @@ fn assignment_state_to_proto(state: AssignmentState) -> i32 {
 }
 
 pub(crate) fn stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
+    match any_stage_from_proto(value)? {
+        DeadlineStage::LetterReply => Err("a supervision letter's reply is not a case stage"),
+        stage => Ok(stage),
+    }
+}
+
+/// Any stage a deadline can have, supervision letters' replies included.
+pub(crate) fn any_stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
     match v1::DeadlineStage::try_from(value) {
         Ok(v1::DeadlineStage::ReportIn) => Ok(DeadlineStage::ReportIn),
         Ok(v1::DeadlineStage::Contact) => Ok(DeadlineStage::Contact),
         Ok(v1::DeadlineStage::Finish) => Ok(DeadlineStage::Finish),
-        Ok(v1::DeadlineStage::LetterReply) => {
-            Err("a supervision letter's reply is not a case stage")
-        }
+        Ok(v1::DeadlineStage::LetterReply) => Ok(DeadlineStage::LetterReply),
         Ok(v1::DeadlineStage::Unspecified) => Err("must be specified"),
         Err(_) => Err("is not a known stage"),
     }
@@ -300,6 +327,7 @@ fn event_kind_to_proto(kind: EventKind) -> i32 {
         EventKind::Escalated => K::Escalated,
         EventKind::Reassigned => K::Reassigned,
         EventKind::SupervisionLetter => K::SupervisionLetter,
+        EventKind::LetterAnswered => K::SupervisionLetterAnswered,
     }
     .into()
 }

@@ -57,6 +57,12 @@ pub(crate) fn resource_id<'a>(value: &'a str, collection: &str) -> Result<&'a st
         .ok_or_else(|| format!("must be a resource name of the form {collection}/{{id}}"))
 }
 
+/// The SHA-256 of a request's idempotent part, to tell a retry (the same bytes: prost encodes a message deterministically) from a reuse of its id.
+pub(crate) fn request_hash(message: &impl prost::Message) -> String {
+    use sha2::Digest as _;
+    crate::attachments::hex(&sha2::Sha256::digest(message.encode_to_vec()))
+}
+
 /// Parses a request whose only field to check is `field`, naming it when it is invalid.
 pub(crate) fn only_field<T, E: ToString>(field: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
     parsed.map_err(|err| ApiError::field(field, err))

@@ -4,14 +4,12 @@ use std::sync::Arc;
 
 use gridwhistle_domain::{Action, AttachmentId, ReportId, UploadId};
 use gridwhistle_proto::v1::{self, report_service_server::ReportService};
-use prost::Message as _;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
 use super::closed_loop as loop_api;
-use super::convert::{PageRequest, Violations, caller, only_field};
+use super::convert::{PageRequest, Violations, caller, only_field, request_hash};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::BoxStream;
@@ -96,8 +94,7 @@ impl ReportService for ReportApi {
             v.finish()?;
             return Err(ApiError::field("report", "is required").into());
         };
-        // A retry sends the same bytes; prost encodes a message deterministically.
-        let request_hash = hex_digest(&report.encode_to_vec());
+        let request_hash = request_hash(&report);
         let category = v.check("report.category", category_name(&report.category));
         let location = position(&mut v, "report.location", report.location.as_ref());
         let observed_at =
@@ -439,10 +436,6 @@ impl ReportService for ReportApi {
         });
         Ok(Response::new(stream))
     }
-}
-
-fn hex_digest(bytes: &[u8]) -> String {
-    attachments::hex(&Sha256::digest(bytes))
 }
 
 impl ReportApi {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{Action, CaseId, EventKind, ExtensionId, Timestamp};
+use gridwhistle_domain::{Action, CaseId, EventKind, ExtensionId, LetterId, Timestamp};
 use gridwhistle_proto::v1::{self, supervision_service_server::SupervisionService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -10,12 +10,15 @@ use tracing::instrument;
 
 use super::admin::department_name;
 use super::closed_loop::{self as loop_api, grade_from_proto, grade_to_proto, stage_to_proto};
-use super::convert::{PageRequest, Violations, caller, number_pair, timestamp};
+use super::convert::{PageRequest, Violations, caller, number_pair, request_hash, timestamp};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
-use crate::closed_loop::LoopService;
+use crate::closed_loop::{LetterDraft, LoopService};
 use crate::storage::{EventFilter, OverdueFilter, Store};
+
+/// Most cases one supervision letter may name.
+const MAX_LETTER_CASES: usize = 50;
 
 #[derive(Debug)]
 pub struct SupervisionApi {
@@ -88,7 +91,7 @@ impl SupervisionService for SupervisionApi {
         let stage = if r.stage == i32::from(v1::DeadlineStage::Unspecified) {
             None
         } else {
-            v.check("stage", loop_api::stage_from_proto(r.stage))
+            v.check("stage", loop_api::any_stage_from_proto(r.stage))
         };
         v.finish()?;
         let filter = OverdueFilter {
@@ -234,12 +237,65 @@ impl SupervisionService for SupervisionApi {
         }))
     }
 
+    #[instrument(skip_all)]
     async fn issue_supervision_letter(
         &self,
         request: Request<v1::IssueSupervisionLetterRequest>,
     ) -> Result<Response<v1::IssueSupervisionLetterResponse>, Status> {
         supervise(&request)?;
-        pending("SupervisionService.IssueSupervisionLetter")
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let request_hash = request_hash(&r);
+        let mut v = Violations::default();
+        let id = v.check(
+            "letter_id",
+            LetterId::parse(&r.letter_id).map_err(|e| e.to_string()),
+        );
+        let department = v.check("department", department_name(&r.department));
+        if r.cases.is_empty() {
+            v.add("cases", "name at least one case");
+        }
+        if r.cases.len() > MAX_LETTER_CASES {
+            v.add("cases", format!("at most {MAX_LETTER_CASES} cases"));
+        }
+        let mut cases = Vec::with_capacity(r.cases.len());
+        for (i, name) in r.cases.iter().enumerate() {
+            let field = format!("cases[{i}]");
+            if let Some(case) = v.check(&field, loop_api::case_name(name)) {
+                if cases.contains(&case) {
+                    v.add(&field, "names a case twice");
+                } else {
+                    cases.push(case);
+                }
+            }
+        }
+        let text = loop_api::text(&mut v, "text", &r.text, loop_api::LONG_TEXT, true);
+        let reply_due = r
+            .reply_due_time
+            .as_ref()
+            .and_then(|t| loop_api::time(&mut v, "reply_due_time", Some(t)));
+        v.finish()?;
+        let (Some(id), Some(department)) = (id, department) else {
+            return Err(ApiError::field("letter_id", "is invalid").into());
+        };
+        let letter = self
+            .service
+            .issue_letter(
+                &actor,
+                LetterDraft {
+                    id,
+                    department,
+                    cases,
+                    text,
+                    reply_due,
+                    request_hash,
+                },
+            )
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::IssueSupervisionLetterResponse {
+            letter: Some(loop_api::letter_to_proto(&letter)),
+        }))
     }
 
     async fn get_department_stats(

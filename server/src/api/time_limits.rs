@@ -8,7 +8,6 @@ use gridwhistle_dispatcher::calendar::{
 use gridwhistle_dispatcher::policy::{
     Audience, LadderStep, Limit, PolicySet, StagePolicy, TimeLimitPolicy,
 };
-use gridwhistle_domain::DeadlineStage;
 use gridwhistle_proto::v1;
 
 use super::closed_loop::{grade_from_proto, grade_to_proto, stage_to_proto, whistle_kind_to_proto};
@@ -44,7 +43,10 @@ pub(crate) fn policies_from_proto(
         let mut stages = Vec::with_capacity(p.stages.len());
         for (j, s) in p.stages.iter().enumerate() {
             let g = |name: &str| format!("policies[{i}].stages[{j}].{name}");
-            let stage = v.check(&g("stage"), policy_stage_from_proto(s.stage));
+            let stage = v.check(
+                &g("stage"),
+                super::closed_loop::any_stage_from_proto(s.stage),
+            );
             let limit = match &s.limit {
                 None => {
                     v.add(&g("limit"), "is required");
@@ -83,17 +85,6 @@ fn kind_or_any(value: i32) -> Result<Option<gridwhistle_domain::WhistleKind>, &'
         return Ok(None);
     }
     super::closed_loop::whistle_kind_from_proto(value).map(Some)
-}
-
-fn policy_stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
-    match v1::DeadlineStage::try_from(value) {
-        Ok(v1::DeadlineStage::ReportIn) => Ok(DeadlineStage::ReportIn),
-        Ok(v1::DeadlineStage::Contact) => Ok(DeadlineStage::Contact),
-        Ok(v1::DeadlineStage::Finish) => Ok(DeadlineStage::Finish),
-        Ok(v1::DeadlineStage::LetterReply) => Ok(DeadlineStage::LetterReply),
-        Ok(v1::DeadlineStage::Unspecified) => Err("must be specified"),
-        Err(_) => Err("is not a known stage"),
-    }
 }
 
 fn limit_from_proto(limit: &v1::TimeLimit) -> Result<Limit, String> {

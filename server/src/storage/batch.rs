@@ -101,20 +101,7 @@ impl Store {
         let backend = self.backend;
         self.write(move |txn| {
             Box::pin(async move {
-                let mut ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                let mut records = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                    let mut query = report::Entity::find()
-                        .filter(report::Column::Id.is_in(chunk.iter().cloned()))
-                        .order_by_asc(report::Column::Id);
-                    if backend == Backend::Postgres {
-                        query = query.lock_exclusive();
-                    }
-                    let models = query.all(txn).await.map_err(StorageError::from)?;
-                    records.extend(with_assignments(txn, models).await?);
-                }
+                let records = lock_reports(txn, backend, &reports).await?;
                 let (changes, answer) = decide(&records).map_err(UpdateError::Refused)?;
                 write_effects(txn, backend, &records, changes, now).await?;
                 Ok(answer)
@@ -124,8 +111,31 @@ impl Store {
     }
 }
 
-/// Writes the effects `decide` chose, in a few multi-row statements.
-async fn write_effects<E>(
+/// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their rows are locked in id order, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
+pub(super) async fn lock_reports(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    reports: &[ReportId],
+) -> Result<Vec<ReportRecord>, StorageError> {
+    let mut ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut query = report::Entity::find()
+            .filter(report::Column::Id.is_in(chunk.iter().cloned()))
+            .order_by_asc(report::Column::Id);
+        if backend == Backend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let models = query.all(txn).await?;
+        records.extend(with_assignments(txn, models).await?);
+    }
+    Ok(records)
+}
+
+/// Writes the effects a batch decided on, in a few multi-row statements; each report's version moves on by its events.
+pub(super) async fn write_effects<E>(
     txn: &DatabaseTransaction,
     backend: Backend,
     records: &[ReportRecord],
@@ -205,15 +215,14 @@ async fn write_effects<E>(
         .into_iter()
         .filter_map(|(id, change)| match change {
             DeadlineChange::Advance {
-                department,
-                stage,
+                deadline,
                 fired_step,
                 next_fire_at,
                 escalation_level,
+                ..
             } => Some(vec![
+                deadline.into(),
                 id.to_string().into(),
-                department.as_str().to_owned().into(),
-                stage.as_str().to_owned().into(),
                 i32::try_from(fired_step).unwrap_or(i32::MAX).into(),
                 i32::try_from(fired_step + 1).unwrap_or(i32::MAX).into(),
                 next_fire_at.map(|t| t.as_unix_millis()).into(),
@@ -225,12 +234,11 @@ async fn write_effects<E>(
     let advanced = execute_values(
         txn,
         backend,
-        "UPDATE deadlines SET next_step = v.column5, next_fire_at_ms = v.column6, \
-         escalation_level = v.column7, claimed_by = NULL, claimed_until_ms = NULL FROM",
-        "WHERE deadlines.report_id = v.column1 AND deadlines.department_id = v.column2 \
-         AND deadlines.stage = v.column3 AND deadlines.state = 'pending' \
-         AND deadlines.next_step = v.column4",
-        7,
+        "UPDATE deadlines SET next_step = v.column4, next_fire_at_ms = v.column5, \
+         escalation_level = v.column6, claimed_by = NULL, claimed_until_ms = NULL FROM",
+        "WHERE deadlines.id = v.column1 AND deadlines.report_id = v.column2 \
+         AND deadlines.state = 'pending' AND deadlines.next_step = v.column3",
+        6,
         rows,
     )
     .await?;

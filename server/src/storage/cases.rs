@@ -7,7 +7,8 @@ use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
     AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId, CoordinateSystem,
     DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState, GeoPoint, GridId,
-    IdNumber, Party, PhoneNumber, ReportId, ReportState, RiskGrade, Timestamp, UserId, WhistleKind,
+    IdNumber, LetterId, Party, PhoneNumber, ReportId, ReportState, RiskGrade, Timestamp, UserId,
+    WhistleKind,
 };
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
@@ -139,6 +140,10 @@ pub struct AssignmentRecord {
 /// One stage of one department's share of a case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadlineRecord {
+    /// The stored row's id.
+    pub id: i64,
+    /// The supervision letter whose reply this deadline awaits; `None` for the loop's stages.
+    pub letter: Option<LetterId>,
     pub department: DepartmentId,
     pub stage: DeadlineStage,
     pub policy_version: i64,
@@ -465,6 +470,12 @@ fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assignment::Acti
 
 fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, StorageError> {
     Ok(DeadlineRecord {
+        id: m.id,
+        letter: if m.letter_id.is_empty() {
+            None
+        } else {
+            Some(LetterId::parse(&m.letter_id).map_err(|e| corrupt("deadline", e))?)
+        },
         department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("deadline", e))?,
         stage: parse("deadline", &m.stage)?,
         policy_version: m.policy_version,
@@ -864,12 +875,14 @@ pub(super) async fn apply_deadlines(
                     next_fire_at_ms: Set(s.next_fire_at.map(ms)),
                     claimed_by: Set(None),
                     claimed_until_ms: Set(None),
+                    letter_id: Set(s.letter.map(|l| l.to_string()).unwrap_or_default()),
                 })
                 .on_conflict(
                     OnConflict::columns([
                         deadline::Column::ReportId,
                         deadline::Column::DepartmentId,
                         deadline::Column::Stage,
+                        deadline::Column::LetterId,
                     ])
                     .update_columns([
                         deadline::Column::PolicyVersion,
@@ -905,6 +918,26 @@ pub(super) async fn apply_deadlines(
                     .filter(deadline::Column::ReportId.eq(report.as_str()))
                     .filter(deadline::Column::DepartmentId.eq(department.as_str()))
                     .filter(deadline::Column::Stage.eq(stage.as_str()))
+                    .filter(deadline::Column::LetterId.eq(""))
+                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                    .exec(txn)
+                    .await?;
+            }
+            DeadlineChange::LetterAnswered { department, letter } => {
+                deadline::Entity::update_many()
+                    .col_expr(
+                        deadline::Column::State,
+                        Expr::value(DeadlineState::Satisfied.as_str()),
+                    )
+                    .col_expr(deadline::Column::SatisfiedAtMs, Expr::value(ms(now)))
+                    .col_expr(
+                        deadline::Column::NextFireAtMs,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .filter(deadline::Column::ReportId.eq(report.as_str()))
+                    .filter(deadline::Column::DepartmentId.eq(department.as_str()))
+                    .filter(deadline::Column::Stage.eq(DeadlineStage::LetterReply.as_str()))
+                    .filter(deadline::Column::LetterId.eq(letter.to_string()))
                     .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
                     .exec(txn)
                     .await?;
@@ -934,16 +967,17 @@ pub(super) async fn apply_deadlines(
                     .filter(deadline::Column::ReportId.eq(report.as_str()))
                     .filter(deadline::Column::DepartmentId.eq(department.as_str()))
                     .filter(deadline::Column::Stage.eq(stage.as_str()))
+                    .filter(deadline::Column::LetterId.eq(""))
                     .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
                     .exec(txn)
                     .await?;
             }
             DeadlineChange::Advance {
-                department,
-                stage,
+                deadline,
                 fired_step,
                 next_fire_at,
                 escalation_level,
+                ..
             } => {
                 deadline::Entity::update_many()
                     .col_expr(
@@ -966,9 +1000,8 @@ pub(super) async fn apply_deadlines(
                         deadline::Column::ClaimedUntilMs,
                         Expr::value(Option::<i64>::None),
                     )
+                    .filter(deadline::Column::Id.eq(*deadline))
                     .filter(deadline::Column::ReportId.eq(report.as_str()))
-                    .filter(deadline::Column::DepartmentId.eq(department.as_str()))
-                    .filter(deadline::Column::Stage.eq(stage.as_str()))
                     .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
                     .filter(
                         deadline::Column::NextStep

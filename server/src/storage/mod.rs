@@ -5,6 +5,7 @@
 mod batch;
 mod cases;
 mod entity;
+mod letters;
 mod migration;
 mod records;
 mod routing;
@@ -32,6 +33,7 @@ pub use cases::{
     RoutedRecord, RoutingRecord, UpdateError,
 };
 use entity::{department, grid, refresh_token, signing_key, user};
+pub use letters::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};
 pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,

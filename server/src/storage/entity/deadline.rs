@@ -23,6 +23,8 @@ pub struct Model {
     pub next_fire_at_ms: Option<i64>,
     pub claimed_by: Option<String>,
     pub claimed_until_ms: Option<i64>,
+    /// The supervision letter whose reply this deadline awaits; empty for the loop's stages.
+    pub letter_id: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

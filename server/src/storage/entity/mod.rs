@@ -17,6 +17,8 @@ pub(super) mod notification;
 pub(super) mod refresh_token;
 pub(super) mod report;
 pub(super) mod signing_key;
+pub(super) mod supervision_letter;
+pub(super) mod supervision_letter_case;
 pub(super) mod time_limit_version;
 pub(super) mod upload;
 pub(super) mod user;

@@ -8,6 +8,7 @@ mod m0003_whistle_loop;
 mod m0004_time_limits;
 mod m0005_deadlines;
 mod m0006_outbox;
+mod m0007_supervision_letters;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_time_limits::Migration),
             Box::new(m0005_deadlines::Migration),
             Box::new(m0006_outbox::Migration),
+            Box::new(m0007_supervision_letters::Migration),
         ]
     }
 }

@@ -1,0 +1,294 @@
+//! Supervision letters (督办函) as a service: a supervisor writes to one department about cases it is on, with a reply-by date that is itself a deadline with its own escalation; the department answers once.
+
+use gridwhistle_dispatcher::deadlines::{DeadlineChange, Started};
+use gridwhistle_domain::{
+    Action, Actor, CaseId, CaseState, DeadlineStage, DepartmentId, EventKind, LetterId, Timestamp,
+};
+use tracing::instrument;
+
+use super::{LoopError, LoopService, hidden_if_missing};
+use crate::storage::{
+    AnswerOutcome, Effects, IssueOutcome, LetterRecord, NewEvent, NewLetter, NewNotification,
+    ReportKey, ReportRecord, StorageError,
+};
+
+/// A letter as the supervisor's console sent it, parsed.
+#[derive(Debug, Clone)]
+pub struct LetterDraft {
+    pub id: LetterId,
+    pub department: DepartmentId,
+    pub cases: Vec<CaseId>,
+    pub text: String,
+    /// `None` takes the reply limit of the first case's time limits.
+    pub reply_due: Option<Timestamp>,
+    /// SHA-256 of the request, to tell a retry from a reuse of the id.
+    pub request_hash: String,
+}
+
+fn field(name: impl Into<std::borrow::Cow<'static, str>>, reason: impl Into<String>) -> LoopError {
+    LoopError::Field {
+        field: name.into(),
+        reason: reason.into(),
+    }
+}
+
+impl LoopService {
+    /// Issues a supervision letter; a retry with the same id and request answers the stored letter.
+    ///
+    /// The letter lands on every case's timeline, its reply-by date becomes a deadline on the first case (escalating by the `letter_reply` stage of that case's time limits), and the department's head is notified, all in one transaction.
+    #[instrument(skip_all, fields(letter = %draft.id))]
+    pub async fn issue_letter(
+        &self,
+        actor: &Actor,
+        draft: LetterDraft,
+    ) -> Result<LetterRecord, LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "supervision letter"))?;
+        // A retry answers the stored letter before anything else is checked: its cases may have moved on since.
+        match self.store.letter(&draft.id).await {
+            Ok(stored) if stored.request_hash == draft.request_hash => return Ok(stored),
+            Ok(_) => return Err(LoopError::Conflict("letter_id")),
+            Err(StorageError::NotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+        match self.store.get_department(&draft.department).await {
+            Ok(_) => {}
+            Err(StorageError::NotFound { .. }) => {
+                return Err(field("department", "does not exist"));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let mut first = None;
+        for (i, case) in draft.cases.iter().enumerate() {
+            let name = format!("cases[{i}]");
+            let record = match self.store.get_report(ReportKey::Case(*case)).await {
+                Ok(record) => record,
+                Err(StorageError::NotFound { .. }) => return Err(field(name, "does not exist")),
+                Err(err) => return Err(err.into()),
+            };
+            if !record.departments().contains(&draft.department) {
+                return Err(field(name, "the department is not summoned to this case"));
+            }
+            if record.case.as_ref().map(|c| c.state) == Some(CaseState::Closed) {
+                return Err(field(name, "the case is closed"));
+            }
+            first.get_or_insert(record);
+        }
+        let first = first.ok_or_else(|| field("cases", "at least one case is required"))?;
+        let now = self.clock.now();
+        let (due, next_fire_at) = self.reply_schedule(&first, draft.reply_due, now)?;
+        let letter = draft.id;
+        let department = draft.department.clone();
+        let text = format!(
+            "supervisionLetters/{letter} to {department}, reply by {}: {}",
+            self.time_limits.snapshot().calendar.zone().format(due),
+            draft.text
+        );
+        let issuer = actor.user_id;
+        let new = NewLetter {
+            id: draft.id,
+            department: draft.department,
+            issuer,
+            text: draft.text,
+            cases: draft.cases,
+            reply_due: due,
+            request_hash: draft.request_hash,
+        };
+        let outcome = self
+            .store
+            .issue_letter(new, now, move |records| {
+                Ok::<_, LoopError>(
+                    records
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            let mut effects = Effects {
+                                events: vec![NewEvent {
+                                    kind: EventKind::SupervisionLetter,
+                                    actor: Some(issuer),
+                                    department: Some(department.clone()),
+                                    text: text.clone(),
+                                    attachments: Vec::new(),
+                                }],
+                                ..Effects::default()
+                            };
+                            // One reply deadline and one notification per letter, on its first case.
+                            if i == 0 {
+                                effects.deadlines.push(DeadlineChange::Start(Started {
+                                    department: department.clone(),
+                                    stage: DeadlineStage::LetterReply,
+                                    started_at: now,
+                                    due_at: due,
+                                    next_fire_at,
+                                    letter: Some(letter),
+                                }));
+                                effects.notifications.push(NewNotification {
+                                    department: Some(department.clone()),
+                                    audience: "department_head",
+                                    kind: "supervision_letter",
+                                    stage: Some(DeadlineStage::LetterReply),
+                                    escalation_level: 0,
+                                    due_at: Some(due),
+                                });
+                            }
+                            (r.id, effects)
+                        })
+                        .collect(),
+                )
+            })
+            .await?;
+        match outcome {
+            IssueOutcome::Issued(letter) => {
+                self.deadline_wake.notify_one();
+                Ok(letter)
+            }
+            IssueOutcome::Replayed(letter) => Ok(letter),
+            IssueOutcome::Conflict => Err(LoopError::Conflict("letter_id")),
+        }
+    }
+
+    /// The reply-by instant and the deadline's first firing under the first case's time limits.
+    fn reply_schedule(
+        &self,
+        first: &ReportRecord,
+        requested: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(Timestamp, Option<Timestamp>), LoopError> {
+        let snapshot = self.time_limits.snapshot();
+        let stage = match first.case.as_ref() {
+            Some(case) => {
+                let version = case
+                    .policy_version
+                    .unwrap_or_else(|| snapshot.policies.version());
+                self.time_limits
+                    .case_policy(version, &first.category, first.risk_grade, case.kind)?
+                    .and_then(|p| p.stage(DeadlineStage::LetterReply).cloned())
+            }
+            None => None,
+        };
+        let due = match (requested, &stage) {
+            (Some(due), _) if due <= now => {
+                return Err(field("reply_due_time", "must be in the future"));
+            }
+            (Some(due), _) => due,
+            (None, Some(stage)) => stage.limit.due(&snapshot.calendar, now)?,
+            (None, None) => {
+                return Err(field(
+                    "reply_due_time",
+                    "is required: the case's time limits set no reply limit for letters",
+                ));
+            }
+        };
+        let next_fire_at = match &stage {
+            Some(stage) => stage
+                .firings(&snapshot.calendar, now, due)?
+                .first()
+                .map(|f| f.at),
+            None => None,
+        };
+        Ok((due, next_fire_at))
+    }
+
+    /// The department answers a letter sent to it; answering again with the same reply answers the letter as stored.
+    #[instrument(skip_all, fields(letter = %id))]
+    pub async fn answer_letter(
+        &self,
+        actor: &Actor,
+        id: LetterId,
+        reply: String,
+    ) -> Result<LetterRecord, LoopError> {
+        actor
+            .authorize(Action::UseInbox)
+            .map_err(|e| LoopError::Access(e, "supervision letter"))?;
+        let letter = self
+            .store
+            .letter(&id)
+            .await
+            .map_err(hidden_if_missing("supervision letter"))?;
+        actor
+            .authorize(Action::WorkCase {
+                departments: std::slice::from_ref(&letter.department),
+            })
+            .map_err(|e| LoopError::Access(e, "supervision letter"))?;
+        if letter.answered_at.is_some() {
+            return answered_before(letter, &reply);
+        }
+        let now = self.clock.now();
+        let by = actor.user_id;
+        let text = reply.clone();
+        let outcome = self
+            .store
+            .answer_letter(id, reply.clone(), by, now, move |letter, records| {
+                Ok::<_, LoopError>(
+                    records
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            let mut effects = Effects {
+                                events: vec![NewEvent {
+                                    kind: EventKind::LetterAnswered,
+                                    actor: Some(by),
+                                    department: Some(letter.department.clone()),
+                                    text: format!("supervisionLetters/{}: {text}", letter.id),
+                                    attachments: Vec::new(),
+                                }],
+                                ..Effects::default()
+                            };
+                            if i == 0 {
+                                effects.deadlines.push(DeadlineChange::LetterAnswered {
+                                    department: letter.department.clone(),
+                                    letter: letter.id,
+                                });
+                            }
+                            (r.id, effects)
+                        })
+                        .collect(),
+                )
+            })
+            .await?;
+        match outcome {
+            AnswerOutcome::Answered(letter) => Ok(letter),
+            AnswerOutcome::AlreadyAnswered(letter) => answered_before(letter, &reply),
+        }
+    }
+}
+
+/// A letter answered before: the same reply is a retry, another is refused.
+fn answered_before(letter: LetterRecord, reply: &str) -> Result<LetterRecord, LoopError> {
+    if letter.reply.as_deref() == Some(reply) {
+        Ok(letter)
+    } else {
+        Err(gridwhistle_dispatcher::workflow::IllegalStep(
+            "the letter was already answered with another reply".to_owned(),
+        )
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_reply_is_a_retry_and_another_is_refused() {
+        let letter = LetterRecord {
+            id: LetterId::generate(),
+            department: DepartmentId::parse("housing").unwrap(),
+            issuer: gridwhistle_domain::UserId::generate(),
+            text: "请于三日内书面答复".to_owned(),
+            cases: Vec::new(),
+            reply_due: Timestamp::from_unix_millis(0),
+            created_at: Timestamp::from_unix_millis(0),
+            answered_at: Some(Timestamp::from_unix_millis(1)),
+            answered_by: None,
+            reply: Some("已整改".to_owned()),
+            request_hash: String::new(),
+        };
+        assert!(answered_before(letter.clone(), "已整改").is_ok());
+        assert!(matches!(
+            answered_before(letter, "另一答复"),
+            Err(LoopError::Illegal(_))
+        ));
+    }
+}

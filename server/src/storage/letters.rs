@@ -1,0 +1,316 @@
+//! Supervision letters (督办函): issued idempotently on the supervisor's letter id, with their timeline events, reply deadline and outbox row in the same transaction, and answered once by the department.
+
+use std::collections::HashMap;
+
+use gridwhistle_domain::{CaseId, DepartmentId, LetterId, ReportId, Timestamp, UserId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use tracing::instrument;
+
+use super::batch::{lock_reports, write_effects};
+use super::cases::{Effects, ReportRecord, UpdateError};
+use super::entity::{report, supervision_letter, supervision_letter_case};
+use super::{Backend, StorageError, Store};
+
+/// A letter as the supervisor issues it.
+#[derive(Debug, Clone)]
+pub struct NewLetter {
+    pub id: LetterId,
+    pub department: DepartmentId,
+    pub issuer: UserId,
+    pub text: String,
+    pub cases: Vec<CaseId>,
+    pub reply_due: Timestamp,
+    /// SHA-256 of the issuing request, to tell a retry from a reuse of the id.
+    pub request_hash: String,
+}
+
+/// A stored letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterRecord {
+    pub id: LetterId,
+    pub department: DepartmentId,
+    pub issuer: UserId,
+    pub text: String,
+    /// In the order the supervisor named them.
+    pub cases: Vec<CaseId>,
+    pub reply_due: Timestamp,
+    pub created_at: Timestamp,
+    pub answered_at: Option<Timestamp>,
+    pub answered_by: Option<UserId>,
+    pub reply: Option<String>,
+    /// SHA-256 of the issuing request.
+    pub request_hash: String,
+}
+
+/// How issuing a letter went.
+#[derive(Debug, Clone)]
+pub enum IssueOutcome {
+    Issued(LetterRecord),
+    /// The same id and request were issued before: the letter as stored.
+    Replayed(LetterRecord),
+    /// The id was used before for another request.
+    Conflict,
+}
+
+/// How answering a letter went.
+#[derive(Debug, Clone)]
+pub enum AnswerOutcome {
+    Answered(LetterRecord),
+    /// The letter was answered before; nothing was written.
+    AlreadyAnswered(LetterRecord),
+}
+
+fn corrupt(reason: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        entity: "supervision letter",
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads a letter with its cases, locked on PostgreSQL when `lock` is set.
+async fn load_letter(
+    db: &impl ConnectionTrait,
+    backend: Backend,
+    id: &LetterId,
+    lock: bool,
+) -> Result<Option<LetterRecord>, StorageError> {
+    let mut query = supervision_letter::Entity::find_by_id(id.to_string());
+    if lock && backend == Backend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let Some(m) = query.one(db).await? else {
+        return Ok(None);
+    };
+    let reports: Vec<String> = supervision_letter_case::Entity::find()
+        .filter(supervision_letter_case::Column::LetterId.eq(id.to_string()))
+        .order_by_asc(supervision_letter_case::Column::Position)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.report_id)
+        .collect();
+    let mut case_of: HashMap<String, String> = report::Entity::find()
+        .filter(report::Column::Id.is_in(reports.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|r| Some((r.id, r.case_id?)))
+        .collect();
+    let cases = reports
+        .iter()
+        .map(|r| {
+            let case = case_of
+                .remove(r)
+                .ok_or_else(|| corrupt("a case is missing"))?;
+            CaseId::parse(&case).map_err(corrupt)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(LetterRecord {
+        id: *id,
+        department: DepartmentId::parse(&m.department_id).map_err(corrupt)?,
+        issuer: UserId::parse(&m.issuer_id).map_err(corrupt)?,
+        text: m.text,
+        cases,
+        reply_due: Timestamp::from_unix_millis(m.reply_due_at_ms),
+        created_at: Timestamp::from_unix_millis(m.created_at_ms),
+        answered_at: m.answered_at_ms.map(Timestamp::from_unix_millis),
+        answered_by: m
+            .answered_by
+            .map(|u| UserId::parse(&u).map_err(corrupt))
+            .transpose()?,
+        reply: m.reply,
+        request_hash: m.request_hash,
+    }))
+}
+
+/// The reports of `cases`, in the order named, locked on PostgreSQL; `None` when one is missing.
+async fn reports_of_cases(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    cases: &[CaseId],
+) -> Result<Option<Vec<ReportRecord>>, StorageError> {
+    let names: Vec<String> = cases.iter().map(ToString::to_string).collect();
+    let ids: Vec<ReportId> = report::Entity::find()
+        .select_only()
+        .column(report::Column::Id)
+        .filter(report::Column::CaseId.is_in(names))
+        .into_tuple::<String>()
+        .all(txn)
+        .await?
+        .iter()
+        .map(|id| ReportId::parse(id).map_err(corrupt))
+        .collect::<Result<_, _>>()?;
+    let records = lock_reports(txn, backend, &ids).await?;
+    let by_case: HashMap<CaseId, &ReportRecord> = records
+        .iter()
+        .filter_map(|r| Some((r.case.as_ref()?.id, r)))
+        .collect();
+    let ordered: Option<Vec<ReportRecord>> = cases
+        .iter()
+        .map(|c| by_case.get(c).map(|r| (*r).clone()))
+        .collect();
+    Ok(ordered)
+}
+
+impl Store {
+    /// The letter `id` with its cases.
+    pub async fn letter(&self, id: &LetterId) -> Result<LetterRecord, StorageError> {
+        load_letter(&self.db, self.backend, id, false)
+            .await?
+            .ok_or(StorageError::NotFound {
+                entity: "supervision letter",
+            })
+    }
+
+    /// Issues `new`: stores the letter and its cases and appends to the cases what `decide` makes of them (timeline events, the reply deadline, outbox rows), in one transaction.
+    ///
+    /// A letter id stored before answers from the stored letter: a replay when the request hash matches, a conflict otherwise.
+    #[instrument(skip_all, fields(letter = %new.id))]
+    pub async fn issue_letter<E, F>(
+        &self,
+        new: NewLetter,
+        now: Timestamp,
+        decide: F,
+    ) -> Result<IssueOutcome, UpdateError<E>>
+    where
+        F: FnOnce(&[ReportRecord]) -> Result<Vec<(ReportId, Effects)>, E> + Send + 'static,
+        E: Send + 'static,
+    {
+        let backend = self.backend;
+        self.write(move |txn| {
+            Box::pin(async move {
+                let inserted =
+                    supervision_letter::Entity::insert(supervision_letter::ActiveModel {
+                        id: Set(new.id.to_string()),
+                        department_id: Set(new.department.as_str().to_owned()),
+                        issuer_id: Set(new.issuer.to_string()),
+                        text: Set(new.text.clone()),
+                        reply_due_at_ms: Set(new.reply_due.as_unix_millis()),
+                        created_at_ms: Set(now.as_unix_millis()),
+                        request_hash: Set(new.request_hash.clone()),
+                        answered_at_ms: Set(None),
+                        answered_by: Set(None),
+                        reply: Set(None),
+                    })
+                    .on_conflict(
+                        OnConflict::column(supervision_letter::Column::Id)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(|e| StorageError::classify(e, "supervision letter", "department"))?;
+                if inserted == 0 {
+                    let stored = supervision_letter::Entity::find_by_id(new.id.to_string())
+                        .one(txn)
+                        .await
+                        .map_err(StorageError::from)?
+                        .ok_or(UpdateError::NotFound)?;
+                    if stored.request_hash != new.request_hash {
+                        return Ok(IssueOutcome::Conflict);
+                    }
+                    let letter = load_letter(txn, backend, &new.id, false)
+                        .await?
+                        .ok_or(UpdateError::NotFound)?;
+                    return Ok(IssueOutcome::Replayed(letter));
+                }
+                let records = reports_of_cases(txn, backend, &new.cases)
+                    .await?
+                    .ok_or(UpdateError::NotFound)?;
+                supervision_letter_case::Entity::insert_many(records.iter().zip(0..).map(
+                    |(r, position)| supervision_letter_case::ActiveModel {
+                        letter_id: Set(new.id.to_string()),
+                        report_id: Set(r.id.to_string()),
+                        position: Set(position),
+                    },
+                ))
+                .exec_without_returning(txn)
+                .await
+                .map_err(StorageError::from)?;
+                let changes = decide(&records).map_err(UpdateError::Refused)?;
+                write_effects(txn, backend, &records, changes, now).await?;
+                Ok(IssueOutcome::Issued(LetterRecord {
+                    id: new.id,
+                    department: new.department,
+                    issuer: new.issuer,
+                    text: new.text,
+                    cases: new.cases,
+                    reply_due: new.reply_due,
+                    created_at: now,
+                    answered_at: None,
+                    answered_by: None,
+                    reply: None,
+                    request_hash: new.request_hash,
+                }))
+            })
+        })
+        .await
+    }
+
+    /// Records the department's reply to letter `id` by `by`, and appends to its cases what `decide` makes of them (events, the satisfied reply deadline), in one transaction; a letter answered before is left as it is.
+    #[instrument(skip_all, fields(letter = %id))]
+    pub async fn answer_letter<E, F>(
+        &self,
+        id: LetterId,
+        reply: String,
+        by: UserId,
+        now: Timestamp,
+        decide: F,
+    ) -> Result<AnswerOutcome, UpdateError<E>>
+    where
+        F: FnOnce(&LetterRecord, &[ReportRecord]) -> Result<Vec<(ReportId, Effects)>, E>
+            + Send
+            + 'static,
+        E: Send + 'static,
+    {
+        let backend = self.backend;
+        self.write(move |txn| {
+            Box::pin(async move {
+                let letter = load_letter(txn, backend, &id, true)
+                    .await?
+                    .ok_or(UpdateError::NotFound)?;
+                if letter.answered_at.is_some() {
+                    return Ok(AnswerOutcome::AlreadyAnswered(letter));
+                }
+                let answered = supervision_letter::Entity::update_many()
+                    .col_expr(
+                        supervision_letter::Column::AnsweredAtMs,
+                        Expr::value(now.as_unix_millis()),
+                    )
+                    .col_expr(
+                        supervision_letter::Column::AnsweredBy,
+                        Expr::value(by.to_string()),
+                    )
+                    .col_expr(
+                        supervision_letter::Column::Reply,
+                        Expr::value(reply.clone()),
+                    )
+                    .filter(supervision_letter::Column::Id.eq(id.to_string()))
+                    .filter(supervision_letter::Column::AnsweredAtMs.is_null())
+                    .exec(txn)
+                    .await
+                    .map_err(StorageError::from)?;
+                if answered.rows_affected != 1 {
+                    return Err(UpdateError::Stale);
+                }
+                let records = reports_of_cases(txn, backend, &letter.cases)
+                    .await?
+                    .ok_or(UpdateError::NotFound)?;
+                let changes = decide(&letter, &records).map_err(UpdateError::Refused)?;
+                write_effects(txn, backend, &records, changes, now).await?;
+                Ok(AnswerOutcome::Answered(LetterRecord {
+                    answered_at: Some(now),
+                    answered_by: Some(by),
+                    reply: Some(reply),
+                    ..letter
+                }))
+            })
+        })
+        .await
+    }
+}
