@@ -93,6 +93,16 @@ impl District {
     }
 }
 
+/// The demo duty officer's username of `department`, given as `departments/{department}`.
+pub fn duty_officer(department: &str) -> String {
+    format!(
+        "duty.{}",
+        department
+            .strip_prefix("departments/")
+            .expect("a department name")
+    )
+}
+
 /// A WGS-84 point inside the sample grid `grid`, as `(latitude, longitude)`.
 pub fn point_in_grid(grid: &str) -> (f64, f64) {
     gridwhistle_sample::point_in_grid(GRIDS, grid)

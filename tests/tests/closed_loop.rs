@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
-use gridwhistle_tests::district::{District, new_report_id, point_in_grid, report_at};
+use gridwhistle_tests::district::{
+    District, duty_officer, new_report_id, point_in_grid, report_at,
+};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -26,15 +28,6 @@ async fn take<T>(stream: &mut tonic::Streaming<T>, n: usize) -> Vec<T> {
         out.push(next);
     }
     out
-}
-
-fn username_of(department: &str) -> String {
-    format!(
-        "duty.{}",
-        department
-            .strip_prefix("departments/")
-            .expect("a department name")
-    )
 }
 
 async fn file_report(district: &District, category: &str) -> v1::Report {
@@ -87,8 +80,8 @@ async fn the_whole_loop_runs_with_rework_and_every_step_is_on_the_timeline_and_t
         assert_eq!(departments[0].1, v1::AssignmentRole::Lead);
         assert!(lead.starts_with("departments/street-"), "{lead}");
         assert!(assist.starts_with("departments/police-"), "{assist}");
-        let lead_token = district.token(&username_of(&lead)).await;
-        let assist_token = district.token(&username_of(&assist)).await;
+        let lead_token = district.token(&duty_officer(&lead)).await;
+        let assist_token = district.token(&duty_officer(&assist)).await;
         let mut lead_cases = district.app.cases(&lead_token);
         let mut assist_cases = district.app.cases(&assist_token);
 
@@ -458,7 +451,7 @@ async fn parties_are_masked_for_supervisors_and_shown_to_the_summoned_department
         ),
         ("张**", "138****8000", "110105********002X")
     );
-    let lead = username_of(&case.assignments[0].department);
+    let lead = duty_officer(&case.assignments[0].department);
     let lead_token = district.token(&lead).await;
     let shown = district
         .app
@@ -487,7 +480,7 @@ async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_c
         )
         .await;
     let lead = case.assignments[0].department.clone();
-    let lead_token = district.token(&username_of(&lead)).await;
+    let lead_token = district.token(&duty_officer(&lead)).await;
     let mut cases = district.app.cases(&lead_token);
 
     let err = cases

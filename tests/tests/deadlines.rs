@@ -4,19 +4,10 @@ use std::time::Duration;
 
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
-use gridwhistle_tests::district::District;
+use gridwhistle_tests::district::{District, duty_officer};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
 const GRID: &str = "g-jianwai-1-01";
-
-fn duty(department: &str) -> String {
-    format!(
-        "duty.{}",
-        department
-            .strip_prefix("departments/")
-            .expect("a department name")
-    )
-}
 
 /// Beijing local time of a timestamp, `YYYY-MM-DD HH:MM`.
 fn beijing(t: &prost_types::Timestamp) -> String {
@@ -99,9 +90,9 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
 
         // Forty minutes on, nobody has reported in: both report-in deadlines read as breached.
         district.app.clock.advance(Duration::from_secs(40 * 60));
-        let lead_token = district.token(&duty(&lead)).await;
+        let lead_token = district.token(&duty_officer(&lead)).await;
         let mut lead_cases = district.app.cases(&lead_token);
-        let view = view_as(&district, &duty(&lead), &case.name)
+        let view = view_as(&district, &duty_officer(&lead), &case.name)
             .await
             .case
             .unwrap();
@@ -207,7 +198,7 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
             })
             .await
             .unwrap();
-        let reopened = view_as(&district, &duty(&lead), &case.name)
+        let reopened = view_as(&district, &duty_officer(&lead), &case.name)
             .await
             .case
             .unwrap();
@@ -284,7 +275,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         district.forget_tokens().await;
         district
             .app
-            .cases(&district.token(&duty(&lead)).await)
+            .cases(&district.token(&duty_officer(&lead)).await)
             .report_in(v1::ReportInRequest {
                 name: case.name.clone(),
                 ..Default::default()
@@ -311,7 +302,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         );
 
         district.forget_tokens().await;
-        let view = view_as(&district, &duty(&lead), &case.name).await;
+        let view = view_as(&district, &duty_officer(&lead), &case.name).await;
         let case_view = view.case.clone().unwrap();
         let assist_report_in = &case_view
             .assignments
@@ -420,7 +411,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         assert_eq!(seen, expected);
         let denied = district
             .app
-            .supervision(&district.token(&duty(&lead)).await)
+            .supervision(&district.token(&duty_officer(&lead)).await)
             .list_overdue(v1::ListOverdueRequest::default())
             .await
             .unwrap_err();
@@ -445,7 +436,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         district.forget_tokens().await;
         district
             .app
-            .cases(&district.token(&duty(&lead)).await)
+            .cases(&district.token(&duty_officer(&lead)).await)
             .complete_case(v1::CompleteCaseRequest {
                 name: case.name.clone(),
                 result: "已调解".to_owned(),
@@ -462,7 +453,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         monday_at(&district, 23, 59);
         assert_eq!(both().await, 0, "the ladder is exhausted");
         district.forget_tokens().await;
-        let view = view_as(&district, &duty(&lead), &case.name)
+        let view = view_as(&district, &duty_officer(&lead), &case.name)
             .await
             .case
             .unwrap();
@@ -504,7 +495,9 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
         let district = District::start(backend).await;
         let (_, case) = whistled(&district).await;
         let lead = case.assignments[0].department.clone();
-        let mut lead_cases = district.app.cases(&district.token(&duty(&lead)).await);
+        let mut lead_cases = district
+            .app
+            .cases(&district.token(&duty_officer(&lead)).await);
         let ask = |seconds: i64| v1::RequestExtensionRequest {
             name: case.name.clone(),
             stage: Finish.into(),
@@ -522,7 +515,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
 
         let denied = district
             .app
-            .supervision(&district.token(&duty(&lead)).await)
+            .supervision(&district.token(&duty_officer(&lead)).await)
             .decide_extension(v1::DecideExtensionRequest {
                 name: requested.name.clone(),
                 approved: true,
@@ -558,7 +551,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
 
-        let view = view_as(&district, &duty(&lead), &case.name).await;
+        let view = view_as(&district, &duty_officer(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2],
             (Finish, "2026-03-20 17:30".to_owned(), Pending)
@@ -596,7 +589,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             })
             .await
             .unwrap();
-        let view = view_as(&district, &duty(&lead), &case.name).await;
+        let view = view_as(&district, &duty_officer(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2].1,
             "2026-03-20 17:30"

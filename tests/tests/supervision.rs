@@ -5,21 +5,12 @@ use std::time::Duration;
 use gridwhistle_dispatcher::Clock as _;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
-use gridwhistle_tests::district::District;
+use gridwhistle_tests::district::{District, duty_officer};
 use tonic::Code;
 use tonic_types::StatusExt;
 
 const WORKER: &str = "worker.g-jianwai-1-01";
 const GRID: &str = "g-jianwai-1-01";
-
-fn duty(department: &str) -> String {
-    format!(
-        "duty.{}",
-        department
-            .strip_prefix("departments/")
-            .expect("a department name")
-    )
-}
 
 /// Files a neighbour dispute in the worker's grid and whistles it: the street office leads, the police assist.
 async fn whistled(district: &District) -> v1::Case {
@@ -71,7 +62,7 @@ async fn a_supervisor_reassigns_a_case_withdrawing_the_lead_and_promoting_the_as
         // The police report in as assistants before the supervisor steps in.
         let etag = district
             .app
-            .cases(&district.token(&duty(&police)).await)
+            .cases(&district.token(&duty_officer(&police)).await)
             .report_in(v1::ReportInRequest {
                 name: case.name.clone(),
                 ..Default::default()
@@ -108,7 +99,7 @@ async fn a_supervisor_reassigns_a_case_withdrawing_the_lead_and_promoting_the_as
         // Only supervisors reassign.
         let err = district
             .app
-            .supervision(&district.token(&duty(&street)).await)
+            .supervision(&district.token(&duty_officer(&street)).await)
             .reassign_case(request(&police, &[], ""))
             .await
             .unwrap_err();
@@ -173,7 +164,7 @@ async fn a_supervisor_reassigns_a_case_withdrawing_the_lead_and_promoting_the_as
         // The withdrawn street office can no longer work the case; the housing bureau sees it in its inbox.
         let err = district
             .app
-            .cases(&district.token(&duty(&street)).await)
+            .cases(&district.token(&duty_officer(&street)).await)
             .report_in(v1::ReportInRequest {
                 name: case.name.clone(),
                 ..Default::default()
@@ -183,7 +174,7 @@ async fn a_supervisor_reassigns_a_case_withdrawing_the_lead_and_promoting_the_as
         assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
         let inbox = district
             .app
-            .cases(&district.token(&duty(&housing)).await)
+            .cases(&district.token(&duty_officer(&housing)).await)
             .list_inbox(v1::ListInboxRequest::default())
             .await
             .unwrap()
@@ -285,7 +276,7 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
         assert_eq!(field_of(&err), "reply_due_time");
         let err = district
             .app
-            .supervision(&district.token(&duty(&street)).await)
+            .supervision(&district.token(&duty_officer(&street)).await)
             .issue_supervision_letter(issue(&letter_id, &street, both.clone(), TEXT))
             .await
             .unwrap_err();
@@ -391,7 +382,7 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
         };
         let err = district
             .app
-            .cases(&district.token(&duty(&police)).await)
+            .cases(&district.token(&duty_officer(&police)).await)
             .acknowledge_supervision_letter(answer("与我无关"))
             .await
             .unwrap_err();
@@ -403,7 +394,9 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
-        let mut street_cases = district.app.cases(&district.token(&duty(&street)).await);
+        let mut street_cases = district
+            .app
+            .cases(&district.token(&duty_officer(&street)).await);
         let err = street_cases
             .acknowledge_supervision_letter(answer(""))
             .await

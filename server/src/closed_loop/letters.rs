@@ -2,7 +2,8 @@
 
 use gridwhistle_dispatcher::deadlines::{DeadlineChange, Started};
 use gridwhistle_domain::{
-    Action, Actor, CaseId, CaseState, DeadlineStage, DepartmentId, EventKind, LetterId, Timestamp,
+    Action, Actor, CaseId, CaseState, DeadlineStage, DepartmentId, EventKind, LetterId, ReportId,
+    Timestamp,
 };
 use tracing::instrument;
 
@@ -98,44 +99,32 @@ impl LoopService {
         let outcome = self
             .store
             .issue_letter(new, now, move |records| {
-                Ok::<_, LoopError>(
-                    records
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| {
-                            let mut effects = Effects {
-                                events: vec![NewEvent {
-                                    kind: EventKind::SupervisionLetter,
-                                    actor: Some(issuer),
-                                    department: Some(department.clone()),
-                                    text: text.clone(),
-                                    attachments: Vec::new(),
-                                }],
-                                ..Effects::default()
-                            };
-                            // One reply deadline and one notification per letter, on its first case.
-                            if i == 0 {
-                                effects.deadlines.push(DeadlineChange::Start(Started {
-                                    department: department.clone(),
-                                    stage: DeadlineStage::LetterReply,
-                                    started_at: now,
-                                    due_at: due,
-                                    next_fire_at,
-                                    letter: Some(letter),
-                                }));
-                                effects.notifications.push(NewNotification {
-                                    department: Some(department.clone()),
-                                    audience: "department_head",
-                                    kind: "supervision_letter",
-                                    stage: Some(DeadlineStage::LetterReply),
-                                    escalation_level: 0,
-                                    due_at: Some(due),
-                                });
-                            }
-                            (r.id, effects)
-                        })
-                        .collect(),
-                )
+                let event = NewEvent {
+                    kind: EventKind::SupervisionLetter,
+                    actor: Some(issuer),
+                    department: Some(department.clone()),
+                    text,
+                    attachments: Vec::new(),
+                };
+                // One reply deadline and one notification per letter, on its first case.
+                Ok::<_, LoopError>(on_every_case(records, event, |first| {
+                    first.deadlines.push(DeadlineChange::Start(Started {
+                        department: department.clone(),
+                        stage: DeadlineStage::LetterReply,
+                        started_at: now,
+                        due_at: due,
+                        next_fire_at,
+                        letter: Some(letter),
+                    }));
+                    first.notifications.push(NewNotification {
+                        department: Some(department.clone()),
+                        audience: "department_head",
+                        kind: "supervision_letter",
+                        stage: Some(DeadlineStage::LetterReply),
+                        escalation_level: 0,
+                        due_at: Some(due),
+                    });
+                }))
             })
             .await?;
         match outcome {
@@ -220,31 +209,19 @@ impl LoopService {
         let outcome = self
             .store
             .answer_letter(id, reply.clone(), by, now, move |letter, records| {
-                Ok::<_, LoopError>(
-                    records
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| {
-                            let mut effects = Effects {
-                                events: vec![NewEvent {
-                                    kind: EventKind::LetterAnswered,
-                                    actor: Some(by),
-                                    department: Some(letter.department.clone()),
-                                    text: format!("supervisionLetters/{}: {text}", letter.id),
-                                    attachments: Vec::new(),
-                                }],
-                                ..Effects::default()
-                            };
-                            if i == 0 {
-                                effects.deadlines.push(DeadlineChange::LetterAnswered {
-                                    department: letter.department.clone(),
-                                    letter: letter.id,
-                                });
-                            }
-                            (r.id, effects)
-                        })
-                        .collect(),
-                )
+                let event = NewEvent {
+                    kind: EventKind::LetterAnswered,
+                    actor: Some(by),
+                    department: Some(letter.department.clone()),
+                    text: format!("supervisionLetters/{}: {text}", letter.id),
+                    attachments: Vec::new(),
+                };
+                Ok::<_, LoopError>(on_every_case(records, event, |first| {
+                    first.deadlines.push(DeadlineChange::LetterAnswered {
+                        department: letter.department.clone(),
+                        letter: letter.id,
+                    });
+                }))
             })
             .await?;
         match outcome {
@@ -252,6 +229,28 @@ impl LoopService {
             AnswerOutcome::AlreadyAnswered(letter) => answered_before(letter, &reply),
         }
     }
+}
+
+/// The same timeline event on every case of a letter, with what `on_first` adds to the first case.
+fn on_every_case(
+    records: &[ReportRecord],
+    event: NewEvent,
+    on_first: impl FnOnce(&mut Effects),
+) -> Vec<(ReportId, Effects)> {
+    let mut changes: Vec<(ReportId, Effects)> = records
+        .iter()
+        .map(|r| {
+            let effects = Effects {
+                events: vec![event.clone()],
+                ..Effects::default()
+            };
+            (r.id, effects)
+        })
+        .collect();
+    if let Some((_, first)) = changes.first_mut() {
+        on_first(first);
+    }
+    changes
 }
 
 /// A letter answered before: the same reply is a retry, another is refused.
