@@ -122,6 +122,45 @@ pub struct Engine<S> {
     state: tokio::sync::Mutex<Window>,
 }
 
+/// Takes up to `size` firings due at `now` from the window, earliest first.
+fn take_due(window: &mut Window, now: Timestamp, size: usize) -> Vec<Due> {
+    let mut batch = Vec::new();
+    while batch.len() < size {
+        match window.entries.first_entry() {
+            Some(entry) if entry.key().0 <= now => batch.push(entry.remove()),
+            _ => break,
+        }
+    }
+    batch
+}
+
+/// Counts a batch's outcomes and puts each fired deadline's next firing back into the window when it falls inside it.
+fn settle(
+    window: &mut Window,
+    pass: &mut Pass,
+    batch: Vec<Due>,
+    outcomes: Vec<Fired>,
+    done: Timestamp,
+) {
+    for (due, outcome) in batch.into_iter().zip(outcomes) {
+        match outcome {
+            Fired::Fired { next } => {
+                pass.fired += 1;
+                pass.lateness.push(done.duration_since(due.fire_at));
+                if let Some(next) = next
+                    && window.loaded_until.is_some_and(|until| next <= until)
+                {
+                    let mut again = due;
+                    again.next_step += 1;
+                    again.fire_at = next;
+                    window.entries.insert((next, again.id), again);
+                }
+            }
+            Fired::Stale => pass.stale += 1,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Window {
     /// Firings due by `loaded_until`, by time then id.
@@ -172,37 +211,28 @@ impl<S: DeadlineStore> Engine<S> {
             if !due_now && self.stale(&window, now) {
                 self.load(&mut window, now).await?;
             }
-            let mut batch = Vec::new();
-            while batch.len() < size {
-                match window.entries.first_entry() {
-                    Some(entry) if entry.key().0 <= now => batch.push(entry.remove()),
-                    _ => break,
-                }
-            }
+            let batch = take_due(&mut window, now, size);
             if batch.is_empty() {
                 return Ok(pass);
             }
+            // At full size a second batch goes out beside the first: one is prepared and checked while the other commits.
+            let beside = if size == FIRE_BATCH {
+                take_due(&mut window, now, size)
+            } else {
+                Vec::new()
+            };
             size = (size * 2).min(FIRE_BATCH);
-            let outcomes = self.store.fire(&batch, now).await?;
+            let (outcomes, beside_outcomes) = tokio::join!(self.store.fire(&batch, now), async {
+                if beside.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.store.fire(&beside, now).await
+                }
+            });
             // Lateness counts until the firing took effect: its transaction committed.
             let done = self.clock.now();
-            for (due, outcome) in batch.into_iter().zip(outcomes) {
-                match outcome {
-                    Fired::Fired { next } => {
-                        pass.fired += 1;
-                        pass.lateness.push(done.duration_since(due.fire_at));
-                        if let Some(next) = next
-                            && window.loaded_until.is_some_and(|until| next <= until)
-                        {
-                            let mut again = due;
-                            again.next_step += 1;
-                            again.fire_at = next;
-                            window.entries.insert((next, again.id), again);
-                        }
-                    }
-                    Fired::Stale => pass.stale += 1,
-                }
-            }
+            settle(&mut window, &mut pass, batch, outcomes?, done);
+            settle(&mut window, &mut pass, beside, beside_outcomes?, done);
         }
     }
 

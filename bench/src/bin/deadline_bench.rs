@@ -462,6 +462,10 @@ async fn templates(target: &Target, plan: Plan, args: &Args) -> anyhow::Result<(
             .await?
             .close()
             .await?;
+        // A database that grew to this size in service has planner statistics; a copy made from a template has only what the template had.
+        let db = Database::connect(&target.url(name)).await?;
+        db.execute_unprepared("ANALYZE").await?;
+        db.close().await?;
     }
     Ok((base, seeded))
 }

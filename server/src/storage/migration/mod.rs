@@ -9,6 +9,7 @@ mod m0004_time_limits;
 mod m0005_deadlines;
 mod m0006_outbox;
 mod m0007_supervision_letters;
+mod m0008_deadline_order;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_deadlines::Migration),
             Box::new(m0006_outbox::Migration),
             Box::new(m0007_supervision_letters::Migration),
+            Box::new(m0008_deadline_order::Migration),
         ]
     }
 }
