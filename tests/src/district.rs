@@ -68,6 +68,18 @@ impl District {
             .expect("a report")
     }
 
+    /// The case `name` and its timeline as the demo user `username` sees them.
+    pub async fn case_as(&self, username: &str, name: &str) -> v1::GetCaseResponse {
+        self.app
+            .cases(&self.token(username).await)
+            .get_case(v1::GetCaseRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .expect("the case is visible")
+            .into_inner()
+    }
+
     /// Whistles the report `name` as its author `worker`; returns the case.
     pub async fn whistle(
         &self,

@@ -49,19 +49,6 @@ async fn whistled(district: &District) -> (v1::Report, v1::Case) {
     (report, case)
 }
 
-/// The case `name` and its timeline as the demo user `username` sees them.
-async fn view_as(district: &District, username: &str, name: &str) -> v1::GetCaseResponse {
-    district
-        .app
-        .cases(&district.token(username).await)
-        .get_case(v1::GetCaseRequest {
-            name: name.to_owned(),
-        })
-        .await
-        .expect("the case is visible")
-        .into_inner()
-}
-
 #[tokio::test]
 async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_policy_version() {
     use v1::DeadlineStage::{Contact, Finish, ReportIn};
@@ -92,7 +79,8 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
         district.app.clock.advance(Duration::from_secs(40 * 60));
         let lead_token = district.token(&duty_officer(&lead)).await;
         let mut lead_cases = district.app.cases(&lead_token);
-        let view = view_as(&district, &duty_officer(&lead), &case.name)
+        let view = district
+            .case_as(&duty_officer(&lead), &case.name)
             .await
             .case
             .unwrap();
@@ -198,7 +186,8 @@ async fn deadlines_start_at_the_whistle_are_met_by_the_steps_and_keep_the_case_p
             })
             .await
             .unwrap();
-        let reopened = view_as(&district, &duty_officer(&lead), &case.name)
+        let reopened = district
+            .case_as(&duty_officer(&lead), &case.name)
             .await
             .case
             .unwrap();
@@ -302,7 +291,7 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         );
 
         district.forget_tokens().await;
-        let view = view_as(&district, &duty_officer(&lead), &case.name).await;
+        let view = district.case_as(&duty_officer(&lead), &case.name).await;
         let case_view = view.case.clone().unwrap();
         let assist_report_in = &case_view
             .assignments
@@ -453,7 +442,8 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
         monday_at(&district, 23, 59);
         assert_eq!(both().await, 0, "the ladder is exhausted");
         district.forget_tokens().await;
-        let view = view_as(&district, &duty_officer(&lead), &case.name)
+        let view = district
+            .case_as(&duty_officer(&lead), &case.name)
             .await
             .case
             .unwrap();
@@ -551,7 +541,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
 
-        let view = view_as(&district, &duty_officer(&lead), &case.name).await;
+        let view = district.case_as(&duty_officer(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2],
             (Finish, "2026-03-20 17:30".to_owned(), Pending)
@@ -589,7 +579,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             })
             .await
             .unwrap();
-        let view = view_as(&district, &duty_officer(&lead), &case.name).await;
+        let view = district.case_as(&duty_officer(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2].1,
             "2026-03-20 17:30"

@@ -312,13 +312,13 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
 
         // On both timelines once; the reply date is a deadline on the first case.
         for case in [&first, &second] {
-            let view = view_as(&district, &supervisor, &case.name).await;
+            let view = district.case_as("supervisor", &case.name).await;
             let letters = events_of(&view, K::SupervisionLetter);
             assert_eq!(letters.len(), 1, "{backend:?}");
             assert_eq!(letters[0].0, street);
             assert!(letters[0].1.contains(&letter.name) && letters[0].1.contains(TEXT));
         }
-        let view = view_as(&district, &supervisor, &first.name).await;
+        let view = district.case_as("supervisor", &first.name).await;
         assert_eq!(
             letter_deadline(view.case.as_ref().unwrap(), &street),
             Some((v1::DeadlineState::Pending, 0))
@@ -426,13 +426,13 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
 
-        let view = view_as(&district, &supervisor, &first.name).await;
+        let view = district.case_as("supervisor", &first.name).await;
         assert_eq!(
             letter_deadline(view.case.as_ref().unwrap(), &street),
             Some((v1::DeadlineState::Satisfied, 1))
         );
         for case in [&first, &second] {
-            let view = view_as(&district, &supervisor, &case.name).await;
+            let view = district.case_as("supervisor", &case.name).await;
             assert_eq!(events_of(&view, K::SupervisionLetterAnswered).len(), 1);
         }
         // Answered: nothing more escalates for the letter.
@@ -442,24 +442,10 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
             .advance(Duration::from_secs(3 * 24 * 3600));
         district.app.engine().await.run_due().await.unwrap();
         district.forget_tokens().await;
-        let supervisor = district.token("supervisor").await;
-        let view = view_as(&district, &supervisor, &first.name).await;
+        let view = district.case_as("supervisor", &first.name).await;
         assert_eq!(
             letter_deadline(view.case.as_ref().unwrap(), &street),
             Some((v1::DeadlineState::Satisfied, 1))
         );
     }
-}
-
-/// The case `name` and its timeline as `token`'s holder sees them.
-async fn view_as(district: &District, token: &str, name: &str) -> v1::GetCaseResponse {
-    district
-        .app
-        .cases(token)
-        .get_case(v1::GetCaseRequest {
-            name: name.to_owned(),
-        })
-        .await
-        .expect("the case is visible")
-        .into_inner()
 }
