@@ -625,12 +625,14 @@ async fn run_target(target: Target, plan: Plan, args: &Args) -> anyhow::Result<F
     let dir = tempfile::tempdir()?;
     let mut figures = Figures::default();
 
-    target.create("run", Some(&base)).await?;
-    figures.rss_empty = idle_memory(&target.url("run"), dir.path()).await?;
-    target.drop("run").await?;
+    // Named for this process, so two benchmarks on one machine never share a database.
+    let run = format!("run-{}", std::process::id());
+    target.create(&run, Some(&base)).await?;
+    figures.rss_empty = idle_memory(&target.url(&run), dir.path()).await?;
+    target.drop(&run).await?;
 
-    target.create("run", Some(&seeded)).await?;
-    let url = target.url("run");
+    target.create(&run, Some(&seeded)).await?;
+    let url = target.url(&run);
     let db = Database::connect(&url).await?;
     let pending = scalar(
         &db,
@@ -643,7 +645,7 @@ async fn run_target(target: Target, plan: Plan, args: &Args) -> anyhow::Result<F
         target.label()
     );
     burst(&url, dir.path(), plan, &mut figures).await?;
-    target.drop("run").await?;
+    target.drop(&run).await?;
     Ok(figures)
 }
 
