@@ -301,3 +301,123 @@ impl<S: DeadlineStore> Engine<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use gridwhistle_domain::{DeadlineStage, DepartmentId, ReportId};
+
+    use super::*;
+    use crate::ManualClock;
+
+    /// Deadlines in memory, each with one firing; records every batch it is handed.
+    #[derive(Debug, Default)]
+    struct Memory {
+        pending: Mutex<Vec<Due>>,
+        batches: Mutex<Vec<Vec<Due>>>,
+    }
+
+    impl DeadlineStore for Arc<Memory> {
+        type Error = std::convert::Infallible;
+
+        async fn due_until(
+            &self,
+            _now: Timestamp,
+            until: Timestamp,
+            limit: usize,
+        ) -> Result<Vec<Due>, Self::Error> {
+            let mut due: Vec<Due> = self
+                .pending
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|d| d.fire_at <= until)
+                .cloned()
+                .collect();
+            due.sort_by_key(|d| (d.fire_at, d.id));
+            due.truncate(limit);
+            Ok(due)
+        }
+
+        async fn fire(&self, batch: &[Due], now: Timestamp) -> Result<Vec<Fired>, Self::Error> {
+            let mut pending = self.pending.lock().unwrap();
+            let outcomes = batch
+                .iter()
+                .map(|due| {
+                    assert!(due.fire_at <= now, "fired early: {due:?} at {now:?}");
+                    match pending.iter().position(|p| p.id == due.id) {
+                        Some(at) => {
+                            pending.remove(at);
+                            Fired::Fired { next: None }
+                        }
+                        None => Fired::Stale,
+                    }
+                })
+                .collect();
+            self.batches.lock().unwrap().push(batch.to_vec());
+            Ok(outcomes)
+        }
+    }
+
+    fn due(id: i64, fire_at: Timestamp) -> Due {
+        Due {
+            id,
+            report: ReportId::generate(),
+            department: DepartmentId::parse("street-a").unwrap(),
+            stage: DeadlineStage::ReportIn,
+            policy_version: 1,
+            started_at: fire_at,
+            due_at: fire_at,
+            next_step: 0,
+            fire_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_fires_once_never_early_in_batches_that_grow_from_small_to_two_side_by_side() {
+        let at = Timestamp::from_unix_millis(1_796_000_400_000);
+        let memory = Arc::new(Memory::default());
+        *memory.pending.lock().unwrap() = (0..5_000).map(|id| due(id, at)).collect();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+            at.as_unix_millis() - 1,
+        )));
+        let engine = Engine::new(
+            memory.clone(),
+            clock.clone(),
+            Duration::from_secs(60),
+            10_000,
+            Arc::new(Notify::new()),
+        );
+        assert_eq!(
+            engine.run_due().await.unwrap().fired,
+            0,
+            "one millisecond early"
+        );
+        clock.advance(Duration::from_millis(1));
+        let pass = engine.run_due().await.unwrap();
+        assert_eq!((pass.fired, pass.stale), (5_000, 0));
+        assert!(memory.pending.lock().unwrap().is_empty());
+        let sizes: Vec<usize> = memory
+            .batches
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .collect();
+        // 32 + 64 + … + 512 = 992; then full batches go out in pairs, side by side: 1,024 and 1,024, then 1,024 and the last 936.
+        assert_eq!(sizes, [32, 64, 128, 256, 512, 1024, 1024, 1024, 936]);
+        let mut ids: Vec<i64> = memory
+            .batches
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(|d| d.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 5_000, "each deadline was handed over once");
+        assert_eq!(engine.run_due().await.unwrap().fired, 0, "nothing is left");
+    }
+}
