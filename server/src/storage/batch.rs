@@ -13,14 +13,11 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::cases::{
-    Effects, ReportRecord, UpdateError, apply_deadlines, event_model, insert_event_models,
-    notification_models, with_assignments,
+    Effects, ROWS_PER_STATEMENT, ReportRecord, UpdateError, apply_deadlines, event_model,
+    insert_chunked, notification_models, with_assignments,
 };
 use super::entity::{notification, report};
 use super::{Backend, StorageError, Store};
-
-/// Most rows one multi-row statement carries; keeps the bound values under SQLite's limit of 32,766.
-const ROWS_PER_STATEMENT: usize = 500;
 
 /// A multi-row statement `{head} (VALUES (…), …) AS v {tail}` with `rows` bound in order, each row `width` values wide.
 fn values_statement(
@@ -246,15 +243,8 @@ pub(super) async fn write_effects<E>(
         return Err(UpdateError::Stale);
     }
 
-    insert_event_models(txn, events).await?;
-    let mut notifications = notifications.into_iter().peekable();
-    while notifications.peek().is_some() {
-        let chunk: Vec<_> = notifications.by_ref().take(ROWS_PER_STATEMENT).collect();
-        notification::Entity::insert_many(chunk)
-            .exec_without_returning(txn)
-            .await
-            .map_err(StorageError::from)?;
-    }
+    insert_chunked(txn, events).await?;
+    insert_chunked(txn, notifications).await?;
     Ok(())
 }
 

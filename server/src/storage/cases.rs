@@ -12,6 +12,7 @@ use gridwhistle_domain::{
 };
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
+    ActiveModelTrait,
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
@@ -637,7 +638,7 @@ async fn insert_events(
         .zip(first_sequence..)
         .map(|(e, sequence)| event_model(report, sequence, e, at))
         .collect::<Vec<_>>();
-    insert_event_models(db, models).await
+    insert_chunked(db, models).await
 }
 
 pub(super) fn event_model(
@@ -661,15 +662,21 @@ pub(super) fn event_model(
     }
 }
 
-pub(super) async fn insert_event_models(
+/// Most rows or ids one statement carries: the bound values stay under SQLite's limit of 32,766.
+pub(super) const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts `models` with as few statements as [`ROWS_PER_STATEMENT`] allows.
+pub(super) async fn insert_chunked<A>(
     db: &impl ConnectionTrait,
-    models: Vec<case_event::ActiveModel>,
-) -> Result<(), StorageError> {
-    // Chunks keep the bound values under SQLite's limit of 32,766.
+    models: Vec<A>,
+) -> Result<(), StorageError>
+where
+    A: ActiveModelTrait + Send,
+{
     let mut models = models.into_iter().peekable();
     while models.peek().is_some() {
-        let chunk: Vec<_> = models.by_ref().take(500).collect();
-        case_event::Entity::insert_many(chunk)
+        let chunk: Vec<A> = models.by_ref().take(ROWS_PER_STATEMENT).collect();
+        A::Entity::insert_many(chunk)
             .exec_without_returning(db)
             .await?;
     }
@@ -715,7 +722,7 @@ pub(super) async fn file_reports(
             created.insert(record.id, record);
         }
     }
-    insert_event_models(db, events).await?;
+    insert_chunked(db, events).await?;
 
     // Everything else was filed before, by an earlier request or earlier in this batch.
     let others: Vec<String> = batch
@@ -724,7 +731,7 @@ pub(super) async fn file_reports(
         .map(|(new, _)| new.id.to_string())
         .collect();
     let mut stored: HashMap<String, report::Model> = HashMap::with_capacity(others.len());
-    for chunk in others.chunks(FILTER_CHUNK) {
+    for chunk in others.chunks(ROWS_PER_STATEMENT) {
         for model in report::Entity::find()
             .filter(report::Column::Id.is_in(chunk.iter().cloned()))
             .all(db)
@@ -753,9 +760,6 @@ pub(super) async fn file_reports(
     }
     Ok(outcomes)
 }
-
-/// Most ids one `IN (…)` filter carries.
-const FILTER_CHUNK: usize = 500;
 
 fn first_record(new: &NewReport, now: Timestamp) -> ReportRecord {
     ReportRecord {
@@ -1023,13 +1027,11 @@ async fn insert_notifications(
     notifications: &[NewNotification],
     now: Timestamp,
 ) -> Result<(), StorageError> {
-    if notifications.is_empty() {
-        return Ok(());
-    }
-    notification::Entity::insert_many(notification_models(report, sequence, notifications, now))
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    insert_chunked(
+        txn,
+        notification_models(report, sequence, notifications, now),
+    )
+    .await
 }
 
 /// The outbox rows of a change whose first event has `sequence`, each with a fresh time-ordered id.
