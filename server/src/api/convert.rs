@@ -84,6 +84,29 @@ impl Violations {
         }
     }
 
+    /// Parses each of `names` with `parse`, naming `{field}[i]` when one is invalid, repeats an earlier one or is among `taken`; `what` names the kind of thing named.
+    pub(crate) fn distinct<T: PartialEq, E: ToString>(
+        &mut self,
+        field: &str,
+        names: &[String],
+        taken: &[T],
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Vec<T> {
+        let mut parsed = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            if let Some(value) = self.check(&field, parse(name)) {
+                if parsed.contains(&value) || taken.contains(&value) {
+                    self.add(&field, format!("names a {what} twice"));
+                } else {
+                    parsed.push(value);
+                }
+            }
+        }
+        parsed
+    }
+
     pub(crate) fn add(&mut self, field: &str, description: impl ToString) {
         self.0.push(FieldViolation::new(field, description));
     }

@@ -1,4 +1,4 @@
-//! `SupervisionService`: the district's overdue work, escalations, extension decisions and reassignment for supervisors; letters and KPIs are still pending.
+//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment and supervision letters; department KPIs are still pending.
 
 use std::sync::Arc;
 
@@ -210,17 +210,13 @@ impl SupervisionService for SupervisionApi {
         let mut v = Violations::default();
         let case = v.check("name", loop_api::case_name(&r.name));
         let lead = v.check("lead_department", department_name(&r.lead_department));
-        let mut assists = Vec::with_capacity(r.assisting_departments.len());
-        for (i, name) in r.assisting_departments.iter().enumerate() {
-            let field = format!("assisting_departments[{i}]");
-            if let Some(d) = v.check(&field, department_name(name)) {
-                if assists.contains(&d) || lead.as_ref() == Some(&d) {
-                    v.add(&field, "names a department twice");
-                } else {
-                    assists.push(d);
-                }
-            }
-        }
+        let assists = v.distinct(
+            "assisting_departments",
+            &r.assisting_departments,
+            lead.as_slice(),
+            "department",
+            department_name,
+        );
         let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, false);
         let etag = loop_api::etag(&mut v, "etag", &r.etag);
         v.finish()?;
@@ -258,17 +254,7 @@ impl SupervisionService for SupervisionApi {
         if r.cases.len() > MAX_LETTER_CASES {
             v.add("cases", format!("at most {MAX_LETTER_CASES} cases"));
         }
-        let mut cases = Vec::with_capacity(r.cases.len());
-        for (i, name) in r.cases.iter().enumerate() {
-            let field = format!("cases[{i}]");
-            if let Some(case) = v.check(&field, loop_api::case_name(name)) {
-                if cases.contains(&case) {
-                    v.add(&field, "names a case twice");
-                } else {
-                    cases.push(case);
-                }
-            }
-        }
+        let cases = v.distinct("cases", &r.cases, &[], "case", loop_api::case_name);
         let text = loop_api::text(&mut v, "text", &r.text, loop_api::LONG_TEXT, true);
         let reply_due = r
             .reply_due_time
