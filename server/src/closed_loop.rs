@@ -22,7 +22,7 @@ pub use letters::LetterDraft;
 
 use crate::routing::Routing;
 use crate::storage::{
-    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Effects, EventRecord,
+    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Department, Effects, EventRecord,
     ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord,
     RoutingRecord, StorageError, Store, UpdateError,
 };
@@ -225,6 +225,15 @@ fn settle(record: &mut ReportRecord, next: &Loop, decision: Option<&Decision>, n
     }
     for a in &next.assignments {
         if let Some(stored) = record.assignment_mut(&a.department) {
+            // Summoned again after leaving the case: its share starts over.
+            if a.state == AssignmentState::Summoned && !stored.state.is_active() {
+                stored.summoned_at = now;
+                stored.report_in_at = None;
+                stored.complete_at = None;
+                stored.result = None;
+                stored.result_attachments.clear();
+                stored.jurisdiction = None;
+            }
             stored.role = a.role;
             stored.state = a.state;
             stored.contacted = a.contacted;
@@ -919,18 +928,8 @@ impl LoopService {
         let named = std::iter::once(("lead_department", &lead))
             .chain(assists.iter().map(|d| ("assisting_departments", d)));
         for (field, department) in named {
-            match self.store.get_department(department).await {
-                Ok(found) => {
-                    types.insert(department.clone(), found.department_type);
-                }
-                Err(StorageError::NotFound { .. }) => {
-                    return Err(LoopError::Field {
-                        field: field.into(),
-                        reason: format!("departments/{department} does not exist"),
-                    });
-                }
-                Err(err) => return Err(err.into()),
-            }
+            let found = self.named_department(field, department).await?;
+            types.insert(department.clone(), found.department_type);
         }
         let now = self.clock.now();
         let actor = actor.clone();
@@ -950,8 +949,7 @@ impl LoopService {
         );
         let step = Step::Reassign { lead, assists };
         self.change(ReportKey::Case(id), etag, now, move |record| {
-            let before = workflow(record);
-            let mut next = before.clone();
+            let mut next = workflow(record);
             let changes = next.apply(&step)?;
             settle(record, &next, None, now);
             for a in &mut record.assignments {
@@ -959,19 +957,6 @@ impl LoopService {
                     && a.department_type.is_empty()
                 {
                     a.department_type = kind.as_str().to_owned();
-                }
-                // Summoned again after leaving the case: its share starts over.
-                let was_active = before
-                    .assignments
-                    .iter()
-                    .any(|b| b.department == a.department && b.state.is_active());
-                if a.state == AssignmentState::Summoned && !was_active {
-                    a.summoned_at = now;
-                    a.report_in_at = None;
-                    a.complete_at = None;
-                    a.result = None;
-                    a.result_attachments.clear();
-                    a.jurisdiction = None;
                 }
             }
             Ok(Effects {
@@ -981,6 +966,22 @@ impl LoopService {
         })
         .await
         .map(|(record, _)| record)
+    }
+
+    /// The department a request names in `field`; a missing one is that field's error.
+    async fn named_department(
+        &self,
+        field: &'static str,
+        id: &DepartmentId,
+    ) -> Result<Department, LoopError> {
+        match self.store.get_department(id).await {
+            Ok(found) => Ok(found),
+            Err(StorageError::NotFound { .. }) => Err(LoopError::Field {
+                field: field.into(),
+                reason: format!("departments/{id} does not exist"),
+            }),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Logs that a caller saw a report's parties unmasked, without the data itself.

@@ -53,13 +53,8 @@ impl LoopService {
             Err(StorageError::NotFound { .. }) => {}
             Err(err) => return Err(err.into()),
         }
-        match self.store.get_department(&draft.department).await {
-            Ok(_) => {}
-            Err(StorageError::NotFound { .. }) => {
-                return Err(field("department", "does not exist"));
-            }
-            Err(err) => return Err(err.into()),
-        }
+        self.named_department("department", &draft.department)
+            .await?;
         let mut first = None;
         for (i, case) in draft.cases.iter().enumerate() {
             let name = format!("cases[{i}]");
