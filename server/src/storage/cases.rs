@@ -345,12 +345,6 @@ pub struct InboxFilter {
     pub risk_grade: Option<RiskGrade>,
 }
 
-const ACTIVE_ASSIGNMENT_STATES: [AssignmentState; 3] = [
-    AssignmentState::Summoned,
-    AssignmentState::ReportedIn,
-    AssignmentState::Contacted,
-];
-
 /// How often a change without an etag re-reads and retries when a concurrent change won.
 const UNCHECKED_RETRIES: usize = 8;
 
@@ -1425,8 +1419,9 @@ impl Store {
     ) -> Result<Vec<ReportRecord>, StorageError> {
         let states: Vec<&str> = match filter.state {
             Some(state) => vec![state.as_str()],
-            None => ACTIVE_ASSIGNMENT_STATES
+            None => AssignmentState::ALL
                 .iter()
+                .filter(|s| s.is_active())
                 .map(|s| s.as_str())
                 .collect(),
         };
