@@ -4,7 +4,9 @@ pub mod calendar;
 pub mod clock;
 pub mod deadlines;
 pub mod engine;
+pub mod notify;
 pub mod policy;
+pub mod push;
 pub mod routing;
 pub mod workflow;
 

@@ -30,6 +30,12 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    /// The instant `duration` earlier, saturating at the start of representable time.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+
     /// How long after `earlier` this instant is, or zero when it is not later.
     pub fn duration_since(self, earlier: Timestamp) -> Duration {
         let millis = self.0.saturating_sub(earlier.0).max(0);

@@ -1,0 +1,509 @@
+//! Push delivery without IO of its own: what a push carries, the [`PushGateway`] each channel (FCM, Huawei Push Kit…) implements, the retry policy, and the [`Sender`] that drains the outbox through an [`OutboxStore`].
+//!
+//! A push is a hint; the inbox is the record. So the sender trades nothing for durability: a delivery is claimed for a lease before it is sent and settled after, and one whose outcome was never recorded (a crash) is sent again when its lease runs out.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridwhistle_domain::Timestamp;
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+use crate::Clock;
+use crate::notify::NoticeKind;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The vendor channel a device's token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Fcm,
+    Huawei,
+    Xiaomi,
+    Oppo,
+    Vivo,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::Fcm,
+        Channel::Huawei,
+        Channel::Xiaomi,
+        Channel::Oppo,
+        Channel::Vivo,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Fcm => "fcm",
+            Channel::Huawei => "huawei",
+            Channel::Xiaomi => "xiaomi",
+            Channel::Oppo => "oppo",
+            Channel::Vivo => "vivo",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// One push to one device. It carries no personal data: an opaque notification id, the subject's name and kind, and a generic title and body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushMessage {
+    /// The device's token with its channel.
+    pub token: String,
+    /// The notification's id, as the inbox names it.
+    pub notification: String,
+    pub kind: NoticeKind,
+    /// "cases/{case}" or "reports/{report}".
+    pub subject: String,
+    /// A repeat with the same key replaces the earlier push on the device instead of stacking (one per subject and stage).
+    pub collapse_key: String,
+    /// Wake the phone: grade A cases and escalations.
+    pub urgent: bool,
+    pub title: &'static str,
+    pub body: &'static str,
+}
+
+impl fmt::Debug for PushMessage {
+    // Tokens are credentials to a user's phone: never in a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushMessage")
+            .field("token", &"<redacted>")
+            .field("notification", &self.notification)
+            .field("kind", &self.kind)
+            .field("subject", &self.subject)
+            .field("collapse_key", &self.collapse_key)
+            .field("urgent", &self.urgent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one send went, as the channel answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Delivered,
+    /// The token is no longer valid (FCM `UNREGISTERED` or 404): deactivate the device.
+    Unregistered,
+    /// The channel refused the message itself (FCM `INVALID_ARGUMENT`): retrying cannot help.
+    Rejected {
+        reason: String,
+    },
+    /// A transient failure (quota, 429, 5xx, timeout): try again, not before `after` when the channel said so.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+}
+
+/// A push channel. Sending is the only IO the sender does, and it is done here.
+pub trait PushGateway: Send + Sync + fmt::Debug {
+    fn channel(&self) -> Channel;
+
+    /// Sends one message; the gateway holds its own concurrency cap.
+    fn send<'a>(&'a self, message: &'a PushMessage) -> BoxFuture<'a, SendOutcome>;
+}
+
+/// Exponential backoff with jitter, a cap, and a number of attempts after which a delivery is dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub cap: Duration,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 2 s, 4 s, 8 s… capped at 5 min, 8 attempts: about 15 minutes of trying before the inbox alone must do.
+    fn default() -> Self {
+        Self {
+            first: Duration::from_secs(2),
+            cap: Duration::from_secs(300),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait after failed attempt number `attempts` (1 is the first), or `None` when the delivery is out of attempts.
+    ///
+    /// The wait is drawn in [base/2, base] from `seed` (so replicas retrying a burst do not stampede together) and is never shorter than the channel's `Retry-After`.
+    pub fn backoff(
+        &self,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        seed: u64,
+    ) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let doublings = attempts.saturating_sub(1).min(30);
+        let base = self.first.saturating_mul(1 << doublings).min(self.cap);
+        let half = base / 2;
+        let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+        let jitter = if spread == 0 {
+            0
+        } else {
+            splitmix64(seed) % (spread + 1)
+        };
+        let wait = half + Duration::from_millis(jitter);
+        Some(retry_after.map_or(wait, |after| wait.max(after)))
+    }
+}
+
+/// A well-mixed 64-bit hash of `x` (splitmix64's finaliser).
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A stable seed from a delivery's id and attempt, so a retry's jitter needs no random source.
+fn seed(id: &str, attempts: u32) -> u64 {
+    id.bytes()
+        .fold(u64::from(attempts), |h, b| splitmix64(h ^ u64::from(b)))
+}
+
+/// One claimed delivery: a notification to one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub channel: Channel,
+    /// Attempts before this one.
+    pub attempts: u32,
+    pub message: PushMessage,
+}
+
+/// What becomes of a delivery after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Sent,
+    /// The device's token is invalid: the device is deactivated and the delivery dropped.
+    TokenInvalid,
+    /// The channel refused the message: dropped without retrying.
+    Rejected {
+        reason: String,
+    },
+    /// Queued again for `at`.
+    Retry {
+        at: Timestamp,
+        reason: String,
+    },
+    /// Out of attempts: dead-lettered, for supervisors to see.
+    Dead {
+        reason: String,
+    },
+}
+
+/// Storage as the sender needs it.
+pub trait OutboxStore: Send + Sync + 'static {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Puts back this sender's claims from before a restart, so they are sent at once rather than after their lease.
+    fn release_claims(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Claims up to `limit` deliveries due at `now` until `lease_until`, for devices on `channels`.
+    ///
+    /// New notifications are expanded into one delivery per active device of their recipients here; a notification created before `stale_before` is not pushed (the inbox has it), nor one whose deadline stage was met or cancelled since it was queued.
+    fn take(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        stale_before: Timestamp,
+        channels: &[Channel],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Delivery>, Self::Error>> + Send;
+
+    /// Records the outcome of attempts, in one transaction.
+    fn settle(
+        &self,
+        settled: Vec<(Delivery, Settlement)>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// When the earliest queued retry is due, if any.
+    fn next_retry(&self) -> impl Future<Output = Result<Option<Timestamp>, Self::Error>> + Send;
+}
+
+/// How the sender works.
+#[derive(Debug, Clone, Copy)]
+pub struct SenderConfig {
+    /// Deliveries claimed at once.
+    pub batch: usize,
+    /// Sends in flight at once, across channels.
+    pub concurrency: usize,
+    /// How long a claim lasts; a sender that died has its deliveries sent again after it.
+    pub lease: Duration,
+    /// Notifications older than this are left to the inbox.
+    pub max_age: Duration,
+    pub retry: RetryPolicy,
+    /// How often an idle sender looks for work other replicas queued.
+    pub poll: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        Self {
+            batch: 500,
+            concurrency: 100,
+            lease: Duration::from_secs(60),
+            max_age: Duration::from_secs(3600),
+            retry: RetryPolicy::default(),
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one drain did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drained {
+    pub sent: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub dead: u64,
+}
+
+/// Outcomes recorded in one transaction at most.
+const SETTLE_BATCH: usize = 1_000;
+
+/// Drains the outbox through the gateways.
+#[derive(Debug)]
+pub struct Sender<S> {
+    store: S,
+    gateways: HashMap<Channel, Arc<dyn PushGateway>>,
+    clock: Arc<dyn Clock>,
+    config: SenderConfig,
+    wake: Arc<Notify>,
+}
+
+impl<S: OutboxStore> Sender<S> {
+    /// A sender over `gateways`; `wake` is notified when new notifications are committed.
+    pub fn new(
+        store: S,
+        gateways: Vec<Arc<dyn PushGateway>>,
+        clock: Arc<dyn Clock>,
+        config: SenderConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            gateways: gateways.into_iter().map(|g| (g.channel(), g)).collect(),
+            clock,
+            config,
+            wake,
+        }
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        self.gateways.keys().copied().collect()
+    }
+
+    /// Sends everything due now, then returns: claims are taken while earlier sends are in flight and outcomes are recorded in batches as they arrive, so the channel is never idle waiting on the database.
+    pub async fn run_due(&self) -> Result<Drained, S::Error> {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let (done, mut outcomes) = mpsc::unbounded_channel::<(Delivery, SendOutcome)>();
+        let channels = self.channels();
+        // Owns the last sender of `done` besides the spawned sends, so the channel closes when the last send answers.
+        let produce = async move {
+            loop {
+                let now = self.clock.now();
+                let batch = self
+                    .store
+                    .take(
+                        now,
+                        now.saturating_add(self.config.lease),
+                        now.saturating_sub(self.config.max_age),
+                        &channels,
+                        self.config.batch,
+                    )
+                    .await?;
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                for delivery in batch {
+                    let Some(gateway) = self.gateways.get(&delivery.channel).cloned() else {
+                        continue;
+                    };
+                    // Closed only when dropped, which cannot happen while this future runs.
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        return Ok(());
+                    };
+                    let done = done.clone();
+                    tokio::spawn(async move {
+                        let outcome = gateway.send(&delivery.message).await;
+                        drop(permit);
+                        let _ = done.send((delivery, outcome));
+                    });
+                }
+            }
+        };
+        let settle = async {
+            let mut drained = Drained::default();
+            let mut batch = Vec::new();
+            while let Some(first) = outcomes.recv().await {
+                batch.push(first);
+                while batch.len() < SETTLE_BATCH {
+                    match outcomes.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let now = self.clock.now();
+                let settled: Vec<_> = batch
+                    .drain(..)
+                    .map(|(delivery, outcome)| {
+                        let settlement = self.settlement(&delivery, outcome, now);
+                        match settlement {
+                            Settlement::Sent => drained.sent += 1,
+                            Settlement::Retry { .. } => drained.retried += 1,
+                            Settlement::TokenInvalid | Settlement::Rejected { .. } => {
+                                drained.dropped += 1;
+                            }
+                            Settlement::Dead { .. } => drained.dead += 1,
+                        }
+                        (delivery, settlement)
+                    })
+                    .collect();
+                self.store.settle(settled, now).await?;
+            }
+            Ok::<_, S::Error>(drained)
+        };
+        let (produced, drained) = tokio::join!(produce, settle);
+        produced?;
+        drained
+    }
+
+    /// What an attempt's outcome makes of the delivery.
+    fn settlement(&self, delivery: &Delivery, outcome: SendOutcome, now: Timestamp) -> Settlement {
+        match outcome {
+            SendOutcome::Delivered => Settlement::Sent,
+            SendOutcome::Unregistered => Settlement::TokenInvalid,
+            SendOutcome::Rejected { reason } => {
+                tracing::warn!(delivery = %delivery.id, %reason, "push refused by the channel; not retried");
+                Settlement::Rejected { reason }
+            }
+            SendOutcome::Retry { after, reason } => {
+                let attempts = delivery.attempts + 1;
+                match self
+                    .config
+                    .retry
+                    .backoff(attempts, after, seed(&delivery.id, attempts))
+                {
+                    Some(wait) => Settlement::Retry {
+                        at: now.saturating_add(wait),
+                        reason,
+                    },
+                    None => {
+                        tracing::warn!(delivery = %delivery.id, attempts, %reason, "push dead-lettered");
+                        Settlement::Dead { reason }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains the outbox until `stop` completes: after each drain it sleeps until the next retry is due, new notifications wake it, or the poll period passes (for other replicas' notifications).
+    pub async fn run(&self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        if let Err(err) = self.store.release_claims().await {
+            tracing::warn!(error = %err, "push sender could not release its earlier claims");
+        }
+        loop {
+            let mut sleep = self.config.poll;
+            match self.run_due().await {
+                Ok(drained) if drained != Drained::default() => {
+                    tracing::debug!(?drained, "push sender drained the outbox");
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "push sender pass failed; retrying shortly")
+                }
+            }
+            match self.store.next_retry().await {
+                Ok(Some(at)) => sleep = sleep.min(at.duration_since(self.clock.now())),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "push sender could not read its next retry")
+                }
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_jitter_band_and_stops_at_the_cap() {
+        let policy = RetryPolicy::default();
+        for attempts in 1..policy.max_attempts {
+            let base = policy
+                .first
+                .saturating_mul(1 << (attempts - 1))
+                .min(policy.cap);
+            for s in 0..50 {
+                let wait = policy.backoff(attempts, None, s).unwrap();
+                assert!(
+                    wait >= base / 2 && wait <= base,
+                    "{attempts}: {wait:?} vs {base:?}"
+                );
+            }
+        }
+        assert_eq!(policy.backoff(policy.max_attempts, None, 7), None);
+    }
+
+    #[test]
+    fn backoff_never_comes_before_retry_after() {
+        let policy = RetryPolicy::default();
+        let wait = policy
+            .backoff(1, Some(Duration::from_secs(120)), 3)
+            .unwrap();
+        assert_eq!(wait, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn jitter_spreads_a_burst_of_retries() {
+        let policy = RetryPolicy::default();
+        let waits: std::collections::HashSet<_> = (0..100)
+            .map(|i| {
+                policy
+                    .backoff(3, None, seed(&format!("n{i}/d"), 3))
+                    .unwrap()
+            })
+            .collect();
+        assert!(waits.len() > 50, "{} distinct waits", waits.len());
+    }
+
+    #[test]
+    fn a_message_never_prints_its_token() {
+        let message = PushMessage {
+            token: "secret-device-token".into(),
+            notification: "n1".into(),
+            kind: NoticeKind::Escalation,
+            subject: "cases/c1".into(),
+            collapse_key: "c1/report_in".into(),
+            urgent: true,
+            title: "t",
+            body: "b",
+        };
+        assert!(!format!("{message:?}").contains("secret-device-token"));
+    }
+
+    #[test]
+    fn every_channel_has_a_text_form_that_parses_back() {
+        for channel in Channel::ALL {
+            assert_eq!(Channel::parse(channel.as_str()), Some(channel));
+        }
+    }
+}
