@@ -20,16 +20,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{AdminApi, AuthApi, CaseApi, PendingDevices, ReportApi, SupervisionApi, Uploads};
+use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, ReportApi, SupervisionApi, Uploads};
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::deadline_engine::EngineStore;
+use crate::push::OutboxDb;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
 use crate::time_limits::TimeLimits;
 use gridwhistle_dispatcher::engine::Engine;
+use gridwhistle_dispatcher::push::Sender;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub enum ServeError {
     ReplicaId(#[source] std::io::Error),
     #[error("time limits could not load")]
     TimeLimits(#[from] crate::time_limits::TimeLimitsError),
+    #[error("push delivery could not be set up")]
+    Push(#[from] crate::push::PushSetupError),
 }
 
 /// How far ahead the deadline engine holds firings in memory.
@@ -186,9 +190,7 @@ pub async fn run(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AuthServiceServer<AuthApi>>().await;
-    health
-        .set_serving::<DeviceServiceServer<PendingDevices>>()
-        .await;
+    health.set_serving::<DeviceServiceServer<DeviceApi>>().await;
     health.set_serving::<ReportServiceServer<ReportApi>>().await;
     health.set_serving::<CaseServiceServer<CaseApi>>().await;
     health
@@ -220,12 +222,11 @@ pub async fn run(
         time_limits.clone(),
     ))
     .max_decoding_message_size(config.max_import_bytes);
-    let devices = DeviceServiceServer::new(PendingDevices).max_decoding_message_size(limit);
     let deadline_wake = Arc::new(tokio::sync::Notify::new());
     let replica = crate::deadline_engine::replica_id(&config.replica_id_file)
         .map_err(ServeError::ReplicaId)?;
     let engine = Arc::new(Engine::new(
-        EngineStore::new(store.clone(), time_limits.clone(), replica),
+        EngineStore::new(store.clone(), time_limits.clone(), replica.clone()),
         clock.clone(),
         ENGINE_WINDOW,
         ENGINE_BATCH,
@@ -251,6 +252,51 @@ pub async fn run(
         config.closed_loop,
     ));
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let devices = DeviceServiceServer::new(DeviceApi::new(
+        store.clone(),
+        clock.clone(),
+        streams_stopped.clone(),
+    ))
+    .max_decoding_message_size(limit);
+    let gateways = crate::push::gateways(&config.push, clock.clone())?;
+    if gateways.is_empty() {
+        info!(
+            "no push channel configured (--fcm-credentials): notifications reach the in-app inbox only"
+        );
+    } else {
+        let channels: Vec<_> = gateways.iter().map(|g| g.channel().as_str()).collect();
+        info!(
+            ?channels,
+            sender = config.push.sender,
+            "push channels configured"
+        );
+    }
+    let (sender_stop, sender_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut sender_task = (config.push.sender && !gateways.is_empty()).then(|| {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let sender = Sender::new(
+            OutboxDb::new(store.clone(), replica.clone()),
+            gateways,
+            clock.clone(),
+            config.push.sender_config,
+            wake.clone(),
+        );
+        let mut commits = store.subscribe_commits();
+        AbortOnDrop(tokio::spawn(async move {
+            // Every commit may have queued notifications; the sender's own idle passes write nothing, so this does not feed itself.
+            let waker = async {
+                while commits.changed().await.is_ok() {
+                    wake.notify_one();
+                }
+            };
+            tokio::select! {
+                () = sender.run(async {
+                    let _ = sender_stopped.await;
+                }) => {}
+                () = waker => {}
+            }
+        }))
+    });
     let uploads = Uploads {
         blobs: Arc::new(
             crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
@@ -305,6 +351,10 @@ pub async fn run(
     let _ = refresher_stop.send(());
     let _ = engine_stop.send(());
     if let Some(task) = engine_task.as_mut() {
+        let _ = (&mut task.0).await;
+    }
+    let _ = sender_stop.send(());
+    if let Some(task) = sender_task.as_mut() {
         let _ = (&mut task.0).await;
     }
     // Watch streams never end on their own; they must, for the drain to finish.

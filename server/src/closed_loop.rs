@@ -7,6 +7,7 @@ use std::time::Duration;
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_dispatcher::calendar::CalendarError;
 use gridwhistle_dispatcher::deadlines;
+use gridwhistle_dispatcher::notify::{self, Notice, Recipient};
 use gridwhistle_dispatcher::routing::rules::{Decision, Position, Role as RoutedRole, Rule};
 use gridwhistle_dispatcher::workflow::{Assignment, Change, IllegalStep, Loop, Step};
 use gridwhistle_domain::{
@@ -23,8 +24,8 @@ pub use letters::LetterDraft;
 use crate::routing::Routing;
 use crate::storage::{
     AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Department, Effects, EventRecord,
-    ExtensionRecord, InboxFilter, NewEvent, NewReport, ReportKey, ReportRecord, RoutedRecord,
-    RoutingRecord, StorageError, Store, UpdateError,
+    ExtensionRecord, InboxFilter, NewEvent, NewNotification, NewReport, ReportKey, ReportRecord,
+    RoutedRecord, RoutingRecord, StorageError, Store, UpdateError,
 };
 use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 
@@ -195,6 +196,24 @@ fn summoned(decision: &Decision) -> Vec<(DepartmentId, AssignmentRole)> {
         .iter()
         .map(|s| (s.department.clone(), role_of(s.role)))
         .collect()
+}
+
+/// The outbox row of a step's notice; `author` filed the report.
+fn notification_of(notice: Notice, author: &UserId) -> NewNotification {
+    let (department, audience, recipient) = match notice.recipient {
+        Recipient::DutyOfficers(d) => (Some(d), "duty_officers", None),
+        Recipient::Supervisors => (None, "supervisors", None),
+        Recipient::Reporter => (None, "reporter", Some(author.clone())),
+    };
+    NewNotification {
+        department,
+        audience,
+        kind: notice.kind,
+        recipient,
+        stage: None,
+        escalation_level: 0,
+        due_at: None,
+    }
 }
 
 /// The state machine's view of a stored report.
@@ -763,6 +782,11 @@ impl LoopService {
             let before = workflow(record);
             let mut effects = change(record)?;
             let after = workflow(record);
+            effects.notifications.extend(
+                notify::on_step(&before, &after)
+                    .into_iter()
+                    .map(|notice| notification_of(notice, &record.author)),
+            );
             let snapshot = time_limits.snapshot();
             let Some(case) = record.case.as_mut() else {
                 return Ok(effects);

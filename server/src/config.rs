@@ -212,6 +212,28 @@ pub struct ServeArgs {
     /// Browser origins allowed to call over gRPC-Web, comma-separated; none allows any origin.
     #[arg(long, env = "GRIDWHISTLE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+    /// A Firebase service-account key (JSON) for pushes over FCM; without it the server runs with the in-app inbox only.
+    #[arg(long, env = "GRIDWHISTLE_FCM_CREDENTIALS")]
+    pub fcm_credentials: Option<PathBuf>,
+    /// Where FCM's HTTP v1 API is (a local endpoint for tests and drills).
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_FCM_BASE_URL",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    pub fcm_base_url: String,
+    /// The OAuth2 token endpoint; by default the key's `token_uri`.
+    #[arg(long, env = "GRIDWHISTLE_FCM_TOKEN_URL")]
+    pub fcm_token_url: Option<String>,
+    /// Pushes in flight at once per channel.
+    #[arg(long, env = "GRIDWHISTLE_PUSH_CONCURRENCY", default_value_t = 100)]
+    pub push_concurrency: usize,
+    /// A push taking longer than this is abandoned and retried, in seconds.
+    #[arg(long, env = "GRIDWHISTLE_PUSH_TIMEOUT_SECS", default_value_t = 10)]
+    pub push_timeout_secs: u64,
+    /// Runs the push sender in this process (`false` for a replica that only serves the API).
+    #[arg(long, env = "GRIDWHISTLE_PUSH_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub push_sender: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +291,7 @@ pub struct ServerConfig {
     pub demo: bool,
     pub time_limits_file: Option<PathBuf>,
     pub deadline_engine: bool,
+    pub push: crate::push::PushSettings,
 }
 
 impl ServerConfig {
@@ -300,6 +323,18 @@ impl ServerConfig {
             demo: serve.demo,
             time_limits_file: serve.time_limits.clone(),
             deadline_engine: serve.deadline_engine,
+            push: crate::push::PushSettings {
+                fcm_credentials: serve.fcm_credentials.clone(),
+                fcm_base_url: serve.fcm_base_url.clone(),
+                fcm_token_url: serve.fcm_token_url.clone(),
+                concurrency: serve.push_concurrency.max(1),
+                timeout: Duration::from_secs(serve.push_timeout_secs.max(1)),
+                sender: serve.push_sender,
+                sender_config: gridwhistle_dispatcher::push::SenderConfig {
+                    concurrency: serve.push_concurrency.max(1),
+                    ..Default::default()
+                },
+            },
         }
     }
 

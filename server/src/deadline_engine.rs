@@ -8,7 +8,8 @@ use std::sync::Arc;
 use gridwhistle_dispatcher::calendar::CalendarError;
 use gridwhistle_dispatcher::deadlines::DeadlineChange;
 use gridwhistle_dispatcher::engine::{self, DeadlineStore, Due, Fired};
-use gridwhistle_dispatcher::policy::{Audience, FiringKind, file::audience_as_str};
+use gridwhistle_dispatcher::notify::NoticeKind;
+use gridwhistle_dispatcher::policy::{FiringKind, file::audience_as_str};
 use gridwhistle_domain::{EventKind, Timestamp};
 
 use crate::storage::{
@@ -172,7 +173,7 @@ fn decide(
                 seen.stage,
                 fraction * 100.0
             ),
-            "reminder",
+            NoticeKind::Reminder,
         ),
         FiringKind::Escalation { step, repeat } => (
             EventKind::Escalated,
@@ -186,12 +187,8 @@ fn decide(
                     String::new()
                 }
             ),
-            "escalation",
+            NoticeKind::Escalation,
         ),
-    };
-    let department = match plan.firing.audience {
-        Audience::DutyOfficers | Audience::DepartmentHead => Some(seen.department.clone()),
-        Audience::Supervisors | Audience::DistrictLeader => None,
     };
     let effects = Effects {
         events: vec![NewEvent {
@@ -203,9 +200,11 @@ fn decide(
         }],
         deadlines: vec![advance(seen, plan.next_fire_at, plan.escalation_level)],
         notifications: vec![NewNotification {
-            department,
+            // The department the deadline is about, whoever hears of it: the sender checks its stage before pushing.
+            department: Some(seen.department.clone()),
             audience,
             kind: notification,
+            recipient: None,
             stage: Some(seen.stage),
             escalation_level: plan.escalation_level,
             due_at: Some(seen.due_at),

@@ -1,4 +1,4 @@
-//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment and supervision letters; department KPIs are still pending.
+//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment, supervision letters and pushes given up on (dead letters); department KPIs are still pending.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use tracing::instrument;
 use super::admin::department_name;
 use super::closed_loop::{self as loop_api, grade_from_proto, grade_to_proto, stage_to_proto};
 use super::convert::{PageRequest, Violations, caller, number_pair, request_hash, timestamp};
+use super::devices::{channel_to_proto, kind_to_proto};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
@@ -290,5 +291,42 @@ impl SupervisionService for SupervisionApi {
     ) -> Result<Response<v1::GetDepartmentStatsResponse>, Status> {
         supervise(&request)?;
         pending("SupervisionService.GetDepartmentStats")
+    }
+
+    #[instrument(skip_all)]
+    async fn list_dead_letters(
+        &self,
+        request: Request<v1::ListDeadLettersRequest>,
+    ) -> Result<Response<v1::ListDeadLettersResponse>, Status> {
+        supervise(&request)?;
+        let r = request.into_inner();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let dead = self
+            .store
+            .dead_letters(page.after.as_deref(), page.size)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListDeadLettersResponse {
+            next_page_token: page.next_token(&dead, |d| d.id.clone()),
+            dead_letters: dead
+                .iter()
+                .map(|d| v1::DeadLetter {
+                    notification: format!("notifications/{}", d.notification),
+                    kind: kind_to_proto(d.kind).into(),
+                    subject: d.subject.clone(),
+                    department: d
+                        .department
+                        .as_ref()
+                        .map(|d| format!("departments/{d}"))
+                        .unwrap_or_default(),
+                    audience: d.audience.clone(),
+                    channel: channel_to_proto(d.channel).into(),
+                    attempts: i32::try_from(d.attempts).unwrap_or(i32::MAX),
+                    last_error: d.last_error.clone().unwrap_or_default(),
+                    create_time: Some(timestamp(d.created_at)),
+                    dead_time: Some(timestamp(d.dead_at)),
+                })
+                .collect(),
+        }))
     }
 }

@@ -1,6 +1,7 @@
 //! Supervision letters (督办函) as a service: a supervisor writes to one department about cases it is on, with a reply-by date that is itself a deadline with its own escalation; the department answers once.
 
 use gridwhistle_dispatcher::deadlines::{DeadlineChange, Started};
+use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_domain::{
     Action, Actor, CaseId, CaseState, DeadlineStage, DepartmentId, EventKind, LetterId, ReportId,
     Timestamp,
@@ -114,7 +115,8 @@ impl LoopService {
                     first.notifications.push(NewNotification {
                         department: Some(department.clone()),
                         audience: "department_head",
-                        kind: "supervision_letter",
+                        kind: NoticeKind::SupervisionLetter,
+                        recipient: None,
                         stage: Some(DeadlineStage::LetterReply),
                         escalation_level: 0,
                         due_at: Some(due),

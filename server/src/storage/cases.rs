@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use gridwhistle_dispatcher::deadlines::DeadlineChange;
+use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
     AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, CategoryId, CoordinateSystem,
@@ -163,10 +164,11 @@ pub struct DeadlineRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
     pub department: Option<DepartmentId>,
-    /// `duty_officers`, `department_head`, `supervisors` or `district_leader`.
+    /// `duty_officers`, `department_head`, `supervisors`, `district_leader` or `reporter`.
     pub audience: &'static str,
-    /// `reminder` or `escalation`.
-    pub kind: &'static str,
+    pub kind: NoticeKind,
+    /// The one user it is for, when the audience is `reporter`.
+    pub recipient: Option<UserId>,
     pub stage: Option<DeadlineStage>,
     /// For deadline firings: the escalation level after it, and the due time.
     pub escalation_level: u32,
@@ -243,7 +245,7 @@ pub struct NewEvent {
 }
 
 /// Where an event sits in commit order: the writing transaction (PostgreSQL; 0 on SQLite), then the row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventPosition {
     pub txid: i64,
     pub id: i64,
@@ -1042,13 +1044,14 @@ pub(super) fn notification_models(
             report_id: Set(report.to_string()),
             department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
             audience: Set(n.audience.to_owned()),
-            kind: Set(n.kind.to_owned()),
+            kind: Set(n.kind.as_str().to_owned()),
             stage: Set(n.stage.map(|s| s.as_str().to_owned())),
             event_sequence: Set(sequence),
             escalation_level: Set(i32::try_from(n.escalation_level).unwrap_or(i32::MAX)),
             due_at_ms: Set(n.due_at.map(ms)),
             created_at_ms: Set(ms(now)),
             state: Set("queued".to_owned()),
+            recipient_user_id: Set(n.recipient.as_ref().map(ToString::to_string)),
         })
         .collect()
 }

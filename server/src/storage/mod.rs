@@ -7,6 +7,7 @@ mod cases;
 mod entity;
 mod letters;
 mod migration;
+mod push;
 mod records;
 mod routing;
 mod time_limits;
@@ -34,6 +35,7 @@ pub use cases::{
 };
 use entity::{department, grid, refresh_token, signing_key, user};
 pub use letters::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};
+pub use push::{DeadLetterRecord, DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice};
 pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,

@@ -11,7 +11,7 @@ pub struct Model {
     pub department_id: Option<String>,
     /// `duty_officers`, `department_head`, `supervisors` or `district_leader`.
     pub audience: String,
-    /// `reminder` or `escalation`.
+    /// A `NoticeKind` text form: `case_assigned`, `reminder`, `escalation`, `supervision_letter`…
     pub kind: String,
     pub stage: Option<String>,
     /// The timeline event that caused it.
@@ -20,8 +20,10 @@ pub struct Model {
     pub escalation_level: i32,
     pub due_at_ms: Option<i64>,
     pub created_at_ms: i64,
-    /// `queued` until the push sender takes it.
+    /// `queued` until the push sender expands it into deliveries (`expanded`), or finds it satisfied (`skipped`) or too old to push (`expired`).
     pub state: String,
+    /// The one user it is for, when its audience is `reporter`.
+    pub recipient_user_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m0005_deadlines;
 mod m0006_outbox;
 mod m0007_supervision_letters;
 mod m0008_deadline_order;
+mod m0009_push;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_outbox::Migration),
             Box::new(m0007_supervision_letters::Migration),
             Box::new(m0008_deadline_order::Migration),
+            Box::new(m0009_push::Migration),
         ]
     }
 }

@@ -1,0 +1,982 @@
+//! Devices, the push sender's deliveries and the in-app inbox.
+//!
+//! The outbox (`notifications`) is written by the loop, the deadline engine and supervision letters in the transaction of the event that causes each row.
+//! The sender expands a row into one delivery per active device of its recipients, claims deliveries for a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), and settles each after its attempt.
+//! The inbox is a view of the same rows: a user's entries are those addressed to their role and unit, in commit order for streams.
+
+use gridwhistle_dispatcher::notify::NoticeKind;
+use gridwhistle_dispatcher::push::{Channel, Delivery, PushMessage, Settlement};
+use gridwhistle_domain::{DepartmentId, RiskGrade, Timestamp, UserId};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, Value};
+use tracing::instrument;
+
+use super::cases::EventPosition;
+use super::{Backend, StorageError, Store};
+
+/// How many values one statement binds at most (SQLite's default limit is 32,766).
+const MAX_BINDS: usize = 10_000;
+
+/// A statement built piece by piece with placeholders in the backend's style.
+struct Sql {
+    backend: Backend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            text: String::with_capacity(256),
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            Backend::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.values.len().to_string());
+            }
+        }
+        self
+    }
+
+    /// `(v1, v2, …)`, for `IN`.
+    fn list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
+        self.text.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(value);
+        }
+        self.text.push(')');
+        self
+    }
+
+    fn build(self) -> Statement {
+        let db = match self.backend {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        };
+        Statement::from_sql_and_values(db, self.text, self.values)
+    }
+}
+
+fn corrupt(reason: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        entity: "push",
+        reason: reason.to_string(),
+    }
+}
+
+fn get<T: sea_orm::TryGetable>(row: &QueryResult, column: &str) -> Result<T, StorageError> {
+    row.try_get("", column)
+        .map_err(|e| corrupt(format!("{column}: {e}")))
+}
+
+/// A device as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub user: UserId,
+    pub platform: String,
+    pub channel: Channel,
+    pub app_version: String,
+    pub locale: String,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A device to register; the token is a credential to the phone and never printed.
+#[derive(Clone)]
+pub struct NewDevice {
+    pub id: String,
+    pub push_token: String,
+    pub platform: String,
+    pub channel: Channel,
+    pub app_version: String,
+    pub locale: String,
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whose inbox: the audience a user belongs to by their role and unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxScope {
+    DutyOfficers(DepartmentId),
+    DepartmentHead(DepartmentId),
+    Supervisors,
+    /// A grid worker: the notifications about their own reports.
+    Reporter(UserId),
+    /// Nobody addresses admins.
+    Nobody,
+}
+
+impl InboxScope {
+    /// The `WHERE` condition on `notifications n` selecting this scope's rows.
+    fn condition(&self, sql: &mut Sql) {
+        match self {
+            InboxScope::DutyOfficers(d) => {
+                sql.push("n.audience = 'duty_officers' AND n.department_id = ")
+                    .bind(d.as_str());
+            }
+            InboxScope::DepartmentHead(d) => {
+                sql.push("n.audience = 'department_head' AND n.department_id = ")
+                    .bind(d.as_str());
+            }
+            InboxScope::Supervisors => {
+                sql.push("n.audience IN ('supervisors', 'district_leader')");
+            }
+            InboxScope::Reporter(user) => {
+                sql.push("n.audience = 'reporter' AND n.recipient_user_id = ")
+                    .bind(user.to_string());
+            }
+            InboxScope::Nobody => {
+                sql.push("1 = 0");
+            }
+        }
+    }
+}
+
+/// One inbox entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    pub id: String,
+    pub kind: NoticeKind,
+    /// "cases/{case}" or "reports/{report}".
+    pub subject: String,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+    /// Where it stands in commit order, for streams.
+    pub position: InboxPosition,
+}
+
+/// A stream position: the causing event's position, then the notification's id among that event's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InboxPosition {
+    pub event: EventPosition,
+    pub id: String,
+}
+
+/// A delivery given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRecord {
+    pub notification: String,
+    pub kind: NoticeKind,
+    pub subject: String,
+    pub department: Option<DepartmentId>,
+    pub audience: String,
+    pub channel: Channel,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub dead_at: Timestamp,
+    /// The delivery's id, for paging.
+    pub id: String,
+}
+
+/// The columns every inbox query reads, from `notifications n` joined with its event `e` and report `r`.
+const ENTRY_COLUMNS: &str = "n.id AS id, n.kind AS kind, n.audience AS audience, n.report_id AS report_id, \
+     r.case_id AS case_id, n.created_at_ms AS created_at_ms, e.txid AS txid, e.id AS event_id";
+
+fn subject(audience: &str, report: &str, case: Option<String>) -> String {
+    match case {
+        Some(case) if audience != "reporter" => format!("cases/{case}"),
+        _ => format!("reports/{report}"),
+    }
+}
+
+fn entry(row: &QueryResult, read_at: Option<i64>) -> Result<InboxEntry, StorageError> {
+    let kind: String = get(row, "kind")?;
+    let audience: String = get(row, "audience")?;
+    let report: String = get(row, "report_id")?;
+    let id: String = get(row, "id")?;
+    Ok(InboxEntry {
+        kind: NoticeKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
+        subject: subject(&audience, &report, get(row, "case_id")?),
+        created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
+        read_at: read_at.map(Timestamp::from_unix_millis),
+        position: InboxPosition {
+            event: EventPosition {
+                txid: get(row, "txid")?,
+                id: get(row, "event_id")?,
+            },
+            id: id.clone(),
+        },
+        id,
+    })
+}
+
+fn device_from(row: &QueryResult) -> Result<DeviceRecord, StorageError> {
+    let channel: String = get(row, "channel")?;
+    let user: String = get(row, "user_id")?;
+    Ok(DeviceRecord {
+        id: get(row, "id")?,
+        user: UserId::parse(&user).map_err(corrupt)?,
+        platform: get(row, "platform")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel:?}")))?,
+        app_version: get(row, "app_version")?,
+        locale: get(row, "locale")?,
+        active: get(row, "active")?,
+        created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
+        updated_at: Timestamp::from_unix_millis(get(row, "updated_at_ms")?),
+    })
+}
+
+/// The condition on `notifications n` that its deadline stage is no longer pending: nothing to push about.
+const STAGE_MET: &str = "n.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deadlines dl \
+     WHERE dl.report_id = n.report_id AND dl.department_id = n.department_id \
+     AND dl.stage = n.stage AND dl.state = 'pending')";
+
+impl Store {
+    /// Registers `device` for `user`, or refreshes it: idempotent on the device's id.
+    ///
+    /// An installation that changes hands (another user logs in on the phone) moves to the new user, and any other installation holding the same token is deactivated, so a push reaches one user's phone once.
+    #[instrument(skip_all, fields(device = %device.id))]
+    pub async fn register_device(
+        &self,
+        user: &UserId,
+        device: NewDevice,
+        now: Timestamp,
+    ) -> Result<DeviceRecord, StorageError> {
+        let backend = self.backend;
+        let user = user.to_string();
+        self.write(move |txn| {
+            Box::pin(async move {
+                let mut sql = Sql::new(backend);
+                sql.push("UPDATE devices SET active = FALSE, updated_at_ms = ")
+                    .bind(now.as_unix_millis())
+                    .push(" WHERE channel = ")
+                    .bind(device.channel.as_str())
+                    .push(" AND push_token = ")
+                    .bind(device.push_token.clone())
+                    .push(" AND id <> ")
+                    .bind(device.id.clone())
+                    .push(" AND active");
+                txn.execute_raw(sql.build()).await?;
+                let mut sql = Sql::new(backend);
+                sql.push(
+                    "INSERT INTO devices (id, user_id, push_token, platform, channel, app_version, \
+                     locale, active, created_at_ms, updated_at_ms) VALUES (",
+                )
+                .bind(device.id.clone())
+                .push(", ")
+                .bind(user)
+                .push(", ")
+                .bind(device.push_token)
+                .push(", ")
+                .bind(device.platform)
+                .push(", ")
+                .bind(device.channel.as_str())
+                .push(", ")
+                .bind(device.app_version)
+                .push(", ")
+                .bind(device.locale)
+                .push(", TRUE, ")
+                .bind(now.as_unix_millis())
+                .push(", ")
+                .bind(now.as_unix_millis())
+                .push(
+                    ") ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, \
+                     push_token = excluded.push_token, platform = excluded.platform, \
+                     channel = excluded.channel, app_version = excluded.app_version, \
+                     locale = excluded.locale, active = TRUE, updated_at_ms = excluded.updated_at_ms \
+                     RETURNING *",
+                );
+                let row = txn
+                    .query_one_raw(sql.build())
+                    .await?
+                    .ok_or_else(|| corrupt("upsert returned no row"))?;
+                device_from(&row)
+            })
+        })
+        .await
+    }
+
+    /// Removes `user`'s device; another user's device, or none, is `NotFound`.
+    #[instrument(skip_all, fields(device = %id))]
+    pub async fn unregister_device(&self, user: &UserId, id: &str) -> Result<(), StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("DELETE FROM devices WHERE id = ")
+            .bind(id.to_owned())
+            .push(" AND user_id = ")
+            .bind(user.to_string());
+        let statement = sql.build();
+        let deleted = self
+            .write(move |txn| {
+                Box::pin(async move {
+                    Ok::<_, StorageError>(txn.execute_raw(statement).await?.rows_affected())
+                })
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(StorageError::NotFound { entity: "device" });
+        }
+        Ok(())
+    }
+
+    /// `user`'s devices, by id.
+    pub async fn devices_of(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT * FROM devices WHERE user_id = ")
+            .bind(user.to_string())
+            .push(" ORDER BY id");
+        self.db
+            .query_all_raw(sql.build())
+            .await?
+            .iter()
+            .map(device_from)
+            .collect()
+    }
+
+    /// The newest entries of `scope`'s inbox as `user` has read it, older than `before` (a notification id) when given; and how many are unread in all.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn inbox(
+        &self,
+        user: &UserId,
+        scope: &InboxScope,
+        unread_only: bool,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<InboxEntry>, u64), StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT ")
+            .push(ENTRY_COLUMNS)
+            .push(", nr.read_at_ms AS read_at_ms FROM notifications n \
+                   JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
+                   JOIN reports r ON r.id = n.report_id \
+                   LEFT JOIN notification_reads nr ON nr.notification_id = n.id AND nr.user_id = ")
+            .bind(user.to_string())
+            .push(" WHERE ");
+        scope.condition(&mut sql);
+        if unread_only {
+            sql.push(" AND nr.read_at_ms IS NULL");
+        }
+        if let Some(before) = before {
+            sql.push(" AND n.id < ").bind(before.to_owned());
+        }
+        sql.push(" ORDER BY n.id DESC LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let entries = self
+            .db
+            .query_all_raw(sql.build())
+            .await?
+            .iter()
+            .map(|row| entry(row, get(row, "read_at_ms")?))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut sql = Sql::new(self.backend);
+        sql.push(
+            "SELECT COUNT(*) AS unread FROM notifications n \
+             LEFT JOIN notification_reads nr ON nr.notification_id = n.id AND nr.user_id = ",
+        )
+        .bind(user.to_string())
+        .push(" WHERE ");
+        scope.condition(&mut sql);
+        sql.push(" AND nr.read_at_ms IS NULL");
+        let unread: i64 = match self.db.query_one_raw(sql.build()).await? {
+            Some(row) => get(&row, "unread")?,
+            None => 0,
+        };
+        Ok((entries, u64::try_from(unread).unwrap_or(0)))
+    }
+
+    /// Marks read the entries of `scope`'s inbox named in `ids` and, with `all_before`, every entry created before it; ids outside the inbox are ignored. Answers how many were newly marked.
+    #[instrument(skip_all, fields(ids = ids.len()))]
+    pub async fn mark_read(
+        &self,
+        user: &UserId,
+        scope: &InboxScope,
+        ids: Vec<String>,
+        all_before: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let backend = self.backend;
+        let user = user.to_string();
+        let scope = scope.clone();
+        self.write(move |txn| {
+            Box::pin(async move {
+                let mut marked = 0;
+                for chunk in ids.chunks(MAX_BINDS) {
+                    marked += mark(txn, backend, &user, &scope, Some(chunk), None, now).await?;
+                }
+                if let Some(before) = all_before {
+                    marked += mark(txn, backend, &user, &scope, None, Some(before), now).await?;
+                }
+                Ok::<_, StorageError>(marked)
+            })
+        })
+        .await
+    }
+
+    /// Entries of `scope`'s inbox after `after`, in commit order, at most `limit`.
+    ///
+    /// Each entry takes its causing event's position (written in the same transaction), so the event log's commit-order guarantee carries over: on PostgreSQL only transactions older than every running one are read.
+    pub async fn inbox_after(
+        &self,
+        scope: &InboxScope,
+        after: &InboxPosition,
+        limit: u64,
+    ) -> Result<Vec<InboxEntry>, StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT ").push(ENTRY_COLUMNS).push(
+            " FROM notifications n \
+                 JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
+                 JOIN reports r ON r.id = n.report_id WHERE ",
+        );
+        scope.condition(&mut sql);
+        match self.backend {
+            Backend::Sqlite => {
+                sql.push(" AND (e.id > ")
+                    .bind(after.event.id)
+                    .push(" OR (e.id = ")
+                    .bind(after.event.id)
+                    .push(" AND n.id > ")
+                    .bind(after.id.clone())
+                    .push(")) ORDER BY e.id, n.id");
+            }
+            Backend::Postgres => {
+                sql.push(" AND (e.txid > ")
+                    .bind(after.event.txid)
+                    .push(" OR (e.txid = ")
+                    .bind(after.event.txid)
+                    .push(" AND (e.id > ")
+                    .bind(after.event.id)
+                    .push(" OR (e.id = ")
+                    .bind(after.event.id)
+                    .push(" AND n.id > ")
+                    .bind(after.id.clone())
+                    .push("))))")
+                    .push(" AND e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+                    .push(" ORDER BY e.txid, e.id, n.id");
+            }
+        }
+        sql.push(" LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.db
+            .query_all_raw(sql.build())
+            .await?
+            .iter()
+            .map(|row| entry(row, None))
+            .collect()
+    }
+
+    /// Puts back `owner`'s claims from before a restart.
+    pub async fn release_push_claims(&self, owner: &str) -> Result<(), StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("UPDATE push_deliveries SET claimed_until_ms = 0 WHERE claimed_by = ")
+            .bind(owner.to_owned())
+            .push(" AND state = 'queued'");
+        let statement = sql.build();
+        self.write(move |txn| {
+            Box::pin(async move {
+                txn.execute_raw(statement).await?;
+                Ok::<_, StorageError>(())
+            })
+        })
+        .await
+    }
+
+    /// Claims deliveries for `owner` (see [`gridwhistle_dispatcher::push::OutboxStore::take`]) in one transaction: due retries and deliveries whose claim ran out first, then new notifications expanded into deliveries.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn take_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        stale_before: Timestamp,
+        channels: &[Channel],
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        if channels.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Nothing to do is the common case: answer it without a write.
+        if !self.outbox_has_work(now).await? {
+            return Ok(Vec::new());
+        }
+        let backend = self.backend;
+        let owner = owner.to_owned();
+        let channels: Vec<&'static str> = channels.iter().map(|c| c.as_str()).collect();
+        self.write(move |txn| {
+            Box::pin(async move {
+                let mut claimed = claim_due(txn, backend, &owner, now, lease_until, limit).await?;
+                if claimed.len() < limit {
+                    let room = limit - claimed.len();
+                    claimed.extend(
+                        expand(
+                            txn,
+                            backend,
+                            &owner,
+                            now,
+                            lease_until,
+                            stale_before,
+                            &channels,
+                            room,
+                        )
+                        .await?,
+                    );
+                }
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                load_deliveries(txn, backend, &claimed, now).await
+            })
+        })
+        .await
+    }
+
+    /// Whether any notification waits to be expanded or any delivery is due.
+    async fn outbox_has_work(&self, now: Timestamp) -> Result<bool, StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications WHERE state = 'queued') \
+             OR EXISTS (SELECT 1 FROM push_deliveries WHERE state = 'queued' AND next_attempt_at_ms <= ",
+        )
+        .bind(now.as_unix_millis())
+        .push(" AND claimed_until_ms < ")
+        .bind(now.as_unix_millis())
+        .push(") THEN 1 ELSE 0 END AS BIGINT) AS work");
+        let row = self.db.query_one_raw(sql.build()).await?;
+        match row {
+            Some(row) => Ok(get::<i64>(&row, "work")? == 1),
+            None => Ok(false),
+        }
+    }
+
+    /// Records attempts' outcomes in one transaction; a device whose token was reported invalid is deactivated with it.
+    #[instrument(skip_all, fields(settled = settled.len()))]
+    pub async fn settle_deliveries(
+        &self,
+        settled: Vec<(Delivery, Settlement)>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        let backend = self.backend;
+        self.write(move |txn| {
+            Box::pin(async move {
+                let mut sent = Vec::new();
+                let mut invalid = Vec::new();
+                for (delivery, settlement) in settled {
+                    match settlement {
+                        Settlement::Sent => sent.push(delivery.id),
+                        Settlement::TokenInvalid => invalid.push(delivery.id),
+                        Settlement::Rejected { reason } => {
+                            finish(txn, backend, &delivery.id, "dropped", &reason, now).await?;
+                        }
+                        Settlement::Dead { reason } => {
+                            finish(txn, backend, &delivery.id, "dead", &reason, now).await?;
+                        }
+                        Settlement::Retry { at, reason } => {
+                            let mut sql = Sql::new(backend);
+                            sql.push(
+                                "UPDATE push_deliveries SET attempts = attempts + 1, \
+                                 claimed_by = NULL, claimed_until_ms = 0, next_attempt_at_ms = ",
+                            )
+                            .bind(at.as_unix_millis())
+                            .push(", last_error = ")
+                            .bind(reason)
+                            .push(", updated_at_ms = ")
+                            .bind(now.as_unix_millis())
+                            .push(" WHERE id = ")
+                            .bind(delivery.id)
+                            .push(" AND state = 'queued'");
+                            txn.execute_raw(sql.build()).await?;
+                        }
+                    }
+                }
+                for chunk in sent.chunks(MAX_BINDS) {
+                    let mut sql = Sql::new(backend);
+                    sql.push(
+                        "UPDATE push_deliveries SET state = 'sent', attempts = attempts + 1, \
+                         claimed_by = NULL, claimed_until_ms = 0, last_error = NULL, updated_at_ms = ",
+                    )
+                    .bind(now.as_unix_millis())
+                    .push(" WHERE state = 'queued' AND id IN ")
+                    .list(chunk.iter().cloned());
+                    txn.execute_raw(sql.build()).await?;
+                }
+                for chunk in invalid.chunks(MAX_BINDS) {
+                    let mut sql = Sql::new(backend);
+                    sql.push("UPDATE devices SET active = FALSE, updated_at_ms = ")
+                        .bind(now.as_unix_millis())
+                        .push(" WHERE id IN (SELECT device_id FROM push_deliveries WHERE id IN ")
+                        .list(chunk.iter().cloned())
+                        .push(")");
+                    txn.execute_raw(sql.build()).await?;
+                    let mut sql = Sql::new(backend);
+                    sql.push(
+                        "UPDATE push_deliveries SET state = 'dropped', attempts = attempts + 1, \
+                         claimed_by = NULL, claimed_until_ms = 0, last_error = 'UNREGISTERED', updated_at_ms = ",
+                    )
+                    .bind(now.as_unix_millis())
+                    .push(" WHERE state = 'queued' AND id IN ")
+                    .list(chunk.iter().cloned());
+                    txn.execute_raw(sql.build()).await?;
+                }
+                Ok::<_, StorageError>(())
+            })
+        })
+        .await
+    }
+
+    /// When the earliest queued delivery may be tried next, claims counted.
+    pub async fn next_push_retry(&self) -> Result<Option<Timestamp>, StorageError> {
+        let row = self
+            .db
+            .query_one_raw(Sql::new(self.backend).push(
+                "SELECT MIN(CASE WHEN claimed_until_ms > next_attempt_at_ms THEN claimed_until_ms \
+                 ELSE next_attempt_at_ms END) AS next FROM push_deliveries WHERE state = 'queued'",
+            ).build_owned())
+            .await?;
+        let next: Option<i64> = match row {
+            Some(row) => get(&row, "next")?,
+            None => None,
+        };
+        Ok(next.map(Timestamp::from_unix_millis))
+    }
+
+    /// Deliveries given up on, newest first, after the delivery id `before` when given.
+    pub async fn dead_letters(
+        &self,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<DeadLetterRecord>, StorageError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push(
+            "SELECT pd.id AS id, pd.attempts AS attempts, pd.last_error AS last_error, \
+             pd.updated_at_ms AS dead_at_ms, d.channel AS channel, n.id AS notification_id, \
+             n.kind AS kind, n.audience AS audience, n.department_id AS department_id, \
+             n.report_id AS report_id, r.case_id AS case_id, n.created_at_ms AS created_at_ms \
+             FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
+             JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
+             WHERE pd.state = 'dead'",
+        );
+        if let Some(before) = before {
+            sql.push(" AND pd.id < ").bind(before.to_owned());
+        }
+        sql.push(" ORDER BY pd.id DESC LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.db
+            .query_all_raw(sql.build())
+            .await?
+            .iter()
+            .map(|row| {
+                let kind: String = get(row, "kind")?;
+                let channel: String = get(row, "channel")?;
+                let audience: String = get(row, "audience")?;
+                let department: Option<String> = get(row, "department_id")?;
+                let attempts: i32 = get(row, "attempts")?;
+                Ok(DeadLetterRecord {
+                    id: get(row, "id")?,
+                    notification: get(row, "notification_id")?,
+                    kind: NoticeKind::parse(&kind)
+                        .ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
+                    subject: subject(
+                        &audience,
+                        &get::<String>(row, "report_id")?,
+                        get(row, "case_id")?,
+                    ),
+                    department: department
+                        .map(|d| DepartmentId::parse(&d).map_err(corrupt))
+                        .transpose()?,
+                    audience,
+                    channel: Channel::parse(&channel)
+                        .ok_or_else(|| corrupt(format!("channel {channel:?}")))?,
+                    attempts: u32::try_from(attempts).map_err(corrupt)?,
+                    last_error: get(row, "last_error")?,
+                    created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
+                    dead_at: Timestamp::from_unix_millis(get(row, "dead_at_ms")?),
+                })
+            })
+            .collect()
+    }
+
+    /// How many deliveries stand in each state, and how many notifications wait to be expanded: for tests and the benchmark.
+    pub async fn push_counts(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        let rows = self
+            .db
+            .query_all_raw(Sql::new(self.backend).push(
+                "SELECT 'delivery:' || state AS state, COUNT(*) AS n FROM push_deliveries GROUP BY state \
+                 UNION ALL SELECT 'notification:' || state AS state, COUNT(*) AS n FROM notifications GROUP BY state \
+                 ORDER BY state",
+            ).build_owned())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = get(row, "n")?;
+                Ok((get(row, "state")?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+}
+
+impl Sql {
+    fn build_owned(&mut self) -> Statement {
+        let taken = std::mem::replace(self, Sql::new(self.backend));
+        taken.build()
+    }
+}
+
+/// Marks read, for `user`, the entries of `scope` named by `ids` or created before `before`.
+async fn mark(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    user: &str,
+    scope: &InboxScope,
+    ids: Option<&[String]>,
+    before: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<u64, StorageError> {
+    let mut sql = Sql::new(backend);
+    sql.push("INSERT INTO notification_reads (user_id, notification_id, read_at_ms) SELECT ")
+        .bind(user.to_owned())
+        .push(", n.id, ")
+        .bind(now.as_unix_millis())
+        .push(" FROM notifications n WHERE ");
+    scope.condition(&mut sql);
+    if let Some(ids) = ids {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        sql.push(" AND n.id IN ").list(ids.iter().cloned());
+    }
+    if let Some(before) = before {
+        sql.push(" AND n.created_at_ms < ")
+            .bind(before.as_unix_millis());
+    }
+    sql.push(" ON CONFLICT (user_id, notification_id) DO NOTHING");
+    Ok(txn.execute_raw(sql.build()).await?.rows_affected())
+}
+
+/// Ends a delivery in `state` with its last error.
+async fn finish(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    id: &str,
+    state: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let mut sql = Sql::new(backend);
+    sql.push("UPDATE push_deliveries SET state = ")
+        .bind(state.to_owned())
+        .push(", attempts = attempts + 1, claimed_by = NULL, claimed_until_ms = 0, last_error = ")
+        .bind(reason.to_owned())
+        .push(", updated_at_ms = ")
+        .bind(now.as_unix_millis())
+        .push(" WHERE id = ")
+        .bind(id.to_owned())
+        .push(" AND state = 'queued'");
+    txn.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+/// Claims queued deliveries that are due and not claimed (retries, and those whose sender died); answers their ids.
+async fn claim_due(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: usize,
+) -> Result<Vec<String>, StorageError> {
+    let mut sql = Sql::new(backend);
+    sql.push("UPDATE push_deliveries SET claimed_by = ")
+        .bind(owner.to_owned())
+        .push(", claimed_until_ms = ")
+        .bind(lease_until.as_unix_millis())
+        .push(
+            " WHERE id IN (SELECT id FROM push_deliveries WHERE state = 'queued' \
+             AND next_attempt_at_ms <= ",
+        )
+        .bind(now.as_unix_millis())
+        .push(" AND claimed_until_ms < ")
+        .bind(now.as_unix_millis())
+        .push(" ORDER BY next_attempt_at_ms LIMIT ")
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    if backend == Backend::Postgres {
+        sql.push(" FOR UPDATE SKIP LOCKED");
+    }
+    sql.push(") RETURNING id");
+    txn.query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect()
+}
+
+/// Expands up to `room` deliveries' worth of queued notifications: each becomes `expired` (too old to push), `skipped` (its stage was met) or `expanded` into one claimed delivery per active device of its recipients on `channels`. Answers the new deliveries' ids.
+#[allow(clippy::too_many_arguments)]
+async fn expand(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    stale_before: Timestamp,
+    channels: &[&'static str],
+    room: usize,
+) -> Result<Vec<String>, StorageError> {
+    // A notification usually reaches a few devices; taking as many notifications as there is room for deliveries bounds the batch well enough.
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT id FROM notifications WHERE state = 'queued' ORDER BY id LIMIT ")
+        .bind(i64::try_from(room).unwrap_or(i64::MAX));
+    if backend == Backend::Postgres {
+        sql.push(" FOR UPDATE SKIP LOCKED");
+    }
+    let ids: Vec<String> = txn
+        .query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(backend);
+    sql.push("UPDATE notifications SET state = CASE WHEN created_at_ms < ")
+        .bind(stale_before.as_unix_millis())
+        .push(" THEN 'expired' WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.id = notifications.id AND ")
+        .push(STAGE_MET)
+        .push(") THEN 'skipped' ELSE 'expanded' END WHERE id IN ")
+        .list(ids.iter().cloned());
+    txn.execute_raw(sql.build()).await?;
+
+    // Recipients by audience: duty officers and heads of the notification's department, every supervisor, or the one grid worker.
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "INSERT INTO push_deliveries (id, notification_id, device_id, state, attempts, \
+         next_attempt_at_ms, claimed_by, claimed_until_ms, last_error, created_at_ms, updated_at_ms) \
+         SELECT n.id || '/' || d.id, n.id, d.id, 'queued', 0, ",
+    )
+    .bind(now.as_unix_millis())
+    .push(", ")
+    .bind(owner.to_owned())
+    .push(", ")
+    .bind(lease_until.as_unix_millis())
+    .push(", NULL, ")
+    .bind(now.as_unix_millis())
+    .push(", ")
+    .bind(now.as_unix_millis())
+    .push(
+        " FROM notifications n JOIN users u ON \
+         ((n.audience = 'duty_officers' AND u.role = 'duty_officer' AND u.department_id = n.department_id) \
+         OR (n.audience = 'department_head' AND u.role = 'department_head' AND u.department_id = n.department_id) \
+         OR (n.audience IN ('supervisors', 'district_leader') AND u.role = 'supervisor') \
+         OR (n.audience = 'reporter' AND u.id = n.recipient_user_id)) \
+         JOIN devices d ON d.user_id = u.id \
+         WHERE n.state = 'expanded' AND NOT u.disabled AND d.active AND d.channel IN ",
+    )
+    .list(channels.iter().copied())
+    .push(" AND n.id IN ")
+    .list(ids.iter().cloned())
+    .push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    txn.query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect()
+}
+
+/// Reads what the claimed deliveries need to be sent; those whose stage was met since they were queued, or whose device was deactivated, are settled here and left out.
+async fn load_deliveries(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    claimed: &[String],
+    now: Timestamp,
+) -> Result<Vec<Delivery>, StorageError> {
+    let mut deliveries = Vec::with_capacity(claimed.len());
+    for chunk in claimed.chunks(MAX_BINDS) {
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "UPDATE push_deliveries SET state = 'skipped', claimed_by = NULL, updated_at_ms = ",
+        )
+        .bind(now.as_unix_millis())
+        .push(
+            " WHERE id IN (SELECT pd.id FROM push_deliveries pd \
+                 JOIN notifications n ON n.id = pd.notification_id \
+                 JOIN devices d ON d.id = pd.device_id WHERE pd.id IN ",
+        )
+        .list(chunk.iter().cloned())
+        .push(" AND (NOT d.active OR (")
+        .push(STAGE_MET)
+        .push(")))");
+        txn.execute_raw(sql.build()).await?;
+
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "SELECT pd.id AS id, pd.attempts AS attempts, d.push_token AS push_token, \
+             d.channel AS channel, d.locale AS locale, n.id AS notification_id, n.kind AS kind, \
+             n.audience AS audience, n.stage AS stage, n.report_id AS report_id, \
+             r.case_id AS case_id, r.risk_grade AS risk_grade \
+             FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
+             JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
+             WHERE pd.state = 'queued' AND pd.id IN ",
+        )
+        .list(chunk.iter().cloned())
+        .push(" ORDER BY pd.id");
+        for row in txn.query_all_raw(sql.build()).await? {
+            deliveries.push(delivery_from(&row)?);
+        }
+    }
+    Ok(deliveries)
+}
+
+fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
+    let kind: String = get(row, "kind")?;
+    let kind = NoticeKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?;
+    let channel: String = get(row, "channel")?;
+    let channel =
+        Channel::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel:?}")))?;
+    let audience: String = get(row, "audience")?;
+    let report: String = get(row, "report_id")?;
+    let case: Option<String> = get(row, "case_id")?;
+    let stage: Option<String> = get(row, "stage")?;
+    let grade: Option<String> = get(row, "risk_grade")?;
+    let locale: String = get(row, "locale")?;
+    let attempts: i32 = get(row, "attempts")?;
+    let grade_a = grade
+        .as_deref()
+        .and_then(|g| g.parse::<RiskGrade>().ok())
+        .is_some_and(|g| g == RiskGrade::A);
+    let subject = subject(&audience, &report, case);
+    // One slot per subject and stage (or kind) on the phone: a repeat replaces, a different matter stacks.
+    let collapse_key = format!(
+        "{}/{}",
+        subject.rsplit('/').next().unwrap_or_default(),
+        stage.as_deref().unwrap_or(kind.as_str())
+    );
+    let (title, body) = kind.generic_text(locale.is_empty() || locale.starts_with("zh"));
+    Ok(Delivery {
+        id: get(row, "id")?,
+        channel,
+        attempts: u32::try_from(attempts).map_err(corrupt)?,
+        message: PushMessage {
+            token: get(row, "push_token")?,
+            notification: get(row, "notification_id")?,
+            kind,
+            subject,
+            collapse_key,
+            urgent: grade_a || kind.always_urgent(),
+            title,
+            body,
+        },
+    })
+}
