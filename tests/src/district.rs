@@ -20,9 +20,16 @@ pub struct District {
 
 impl District {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts the district with `configure` applied to the server's configuration; the push sender is off unless `configure` turns it on.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut ServerConfig)) -> Self {
         let database = TestDatabase::create(backend).await;
         let mut config = ServerConfig::with_defaults(database.url().to_owned());
         config.demo = true;
+        config.push.sender = false;
+        configure(&mut config);
         Self {
             app: spawn_app_with(database, config).await,
             tokens: Mutex::new(HashMap::new()),

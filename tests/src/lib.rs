@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gridwhistle_dispatcher::engine::Engine;
+use gridwhistle_dispatcher::push::{Sender, SenderConfig};
 use gridwhistle_dispatcher::{Clock, ManualClock};
 use gridwhistle_domain::{Binding, DisplayName, Password, Timestamp, Username};
+use gridwhistle_fake_fcm::{FakeFcm, Options as FakeOptions};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::admin_service_client::AdminServiceClient;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
@@ -20,6 +22,8 @@ use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_proto::v1::supervision_service_client::SupervisionServiceClient;
 use gridwhistle_server::deadline_engine::EngineStore;
 use gridwhistle_server::directory::{self, UserDraft};
+use gridwhistle_server::push::OutboxDb;
+use gridwhistle_server::push::fcm::{FcmClient, FcmSettings, ServiceAccount};
 use gridwhistle_server::storage::User;
 use gridwhistle_server::time_limits::TimeLimits;
 use gridwhistle_server::{ServeError, ServerConfig};
@@ -32,6 +36,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 pub use database::{Backend, TestDatabase};
+
+/// How long a push may take before the client gives up on it in tests; the fake's `Hang` fault outlasts it.
+pub const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// 2026-03-02T01:00:00Z, a Monday 09:00 in Beijing: where every test clock starts.
 pub const TEST_EPOCH: Timestamp = Timestamp::from_unix_millis(1_772_413_200_000);
@@ -63,6 +70,8 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// Holds the attachment directory for as long as the app lives.
     pub files: tempfile::TempDir,
+    /// The local FCM the server's push channel points at.
+    pub fcm: FakeFcm,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -74,7 +83,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on `database` and port 0, with a manual clock at [`TEST_EPOCH`].
 pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
-    let config = ServerConfig::with_defaults(database.url().to_owned());
+    let mut config = ServerConfig::with_defaults(database.url().to_owned());
+    // Tests drive push senders of their own on the test clock (`TestApp::push_sender`), unless they ask for the server's.
+    config.push.sender = false;
     spawn_app_with(database, config).await
 }
 
@@ -93,6 +104,12 @@ async fn try_spawn_app(
     config.replica_id_file = files.path().join("replica-id");
     // Tests drive deadline engines of their own on the test clock (`TestApp::engine`).
     config.deadline_engine = false;
+    let fcm = FakeFcm::start(FakeOptions::default()).await?;
+    let key = files.path().join("fcm-service-account.json");
+    std::fs::write(&key, fcm.service_account_json())?;
+    config.push.fcm_credentials = Some(key);
+    config.push.fcm_base_url = fcm.base_url();
+    config.push.timeout = PUSH_TIMEOUT;
     let clock = Arc::new(ManualClock::new(TEST_EPOCH));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -112,6 +129,7 @@ async fn try_spawn_app(
         clock,
         database,
         files,
+        fcm,
         shutdown: Some(shutdown_tx),
         server: Some(server),
     })
@@ -156,6 +174,33 @@ impl TestApp {
             clock,
             Duration::from_secs(60),
             10_000,
+            Arc::new(tokio::sync::Notify::new()),
+        )
+    }
+
+    /// A push sender over this app's database on its test clock, sending to the app's fake FCM through the real FCM client: call `run_due` after moving the clock.
+    pub async fn push_sender(&self, config: SenderConfig) -> Sender<OutboxDb> {
+        let clock = self.clock.clone() as Arc<dyn Clock>;
+        let fcm = FcmClient::new(
+            FcmSettings {
+                account: ServiceAccount::from_json(&self.fcm.service_account_json())
+                    .expect("the fake's key parses"),
+                base_url: self.fcm.base_url(),
+                token_url: None,
+                concurrency: config.concurrency,
+                timeout: PUSH_TIMEOUT,
+            },
+            clock.clone(),
+        )
+        .expect("the FCM client builds");
+        Sender::new(
+            OutboxDb::new(
+                self.database.store().await,
+                uuid::Uuid::new_v4().to_string(),
+            ),
+            vec![Arc::new(fcm)],
+            clock,
+            config,
             Arc::new(tokio::sync::Notify::new()),
         )
     }

@@ -336,13 +336,28 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
             .outbox_of(&id)
             .await
             .unwrap();
-        assert_eq!(outbox.len(), 9, "one notification per firing: {outbox:?}");
+        let firings: Vec<_> = outbox
+            .iter()
+            .filter(|(_, kind, ..)| kind == "reminder" || kind == "escalation")
+            .collect();
+        assert_eq!(firings.len(), 9, "one notification per firing: {outbox:?}");
+        assert!(
+            outbox
+                .iter()
+                .filter(|(_, kind, ..)| kind == "case_assigned")
+                .all(|(audience, ..)| audience == "duty_officers"),
+            "the whistle told the summoned departments' duty officers: {outbox:?}"
+        );
         let supervisors: Vec<_> = outbox
             .iter()
             .filter(|(audience, ..)| audience == "supervisors")
             .collect();
         assert_eq!(supervisors.len(), 1);
-        assert_eq!(supervisors[0].2, None, "supervisors are district-wide");
+        assert_eq!(
+            supervisors[0].2.as_deref(),
+            assist.strip_prefix("departments/"),
+            "the escalation names the department it is about, though supervisors are district-wide"
+        );
 
         // Supervisors see it: the overdue list, and the escalations replayed from the start of the log.
         let mut supervision = district
