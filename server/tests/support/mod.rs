@@ -49,3 +49,62 @@ pub(crate) fn serve(data_dir: &Path, args: &[&str]) -> (Child, String, Receiver<
     };
     (child, addr, rx)
 }
+
+/// A database for one run of a crash test: a SQLite file in the run's data directory, or a fresh PostgreSQL database dropped by [`CrashDatabase::drop_database`].
+#[derive(Debug)]
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+pub(crate) struct CrashDatabase {
+    /// `None` for SQLite: the server's default in its data directory.
+    pub(crate) postgres: Option<(String, String)>,
+}
+
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+impl CrashDatabase {
+    /// SQLite, and PostgreSQL when `TEST_DATABASE_URL` is set (required under `TEST_INTEGRATION=1`), each in a database named after `prefix`.
+    pub(crate) async fn all(prefix: &str) -> Vec<CrashDatabase> {
+        use sea_orm::{ConnectionTrait, Database};
+        let mut all = vec![CrashDatabase { postgres: None }];
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin) => {
+                let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+                let db = Database::connect(&admin).await.expect("PostgreSQL answers");
+                db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the test database");
+                db.close().await.expect("close");
+                let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
+                all.push(CrashDatabase {
+                    postgres: Some((format!("{base}/{name}"), name)),
+                });
+            }
+            None => assert!(
+                !std::env::var("TEST_INTEGRATION").is_ok_and(|v| v == "1"),
+                "TEST_INTEGRATION=1 but TEST_DATABASE_URL is not set"
+            ),
+        }
+        all
+    }
+
+    /// The URL the server opens, given its data directory.
+    pub(crate) fn url(&self, data_dir: &Path) -> String {
+        match &self.postgres {
+            Some((url, _)) => url.clone(),
+            None => gridwhistle_server::config::sqlite_url(&data_dir.join("gridwhistle.db")),
+        }
+    }
+
+    /// Drops the PostgreSQL database, if this is one.
+    pub(crate) async fn drop_database(self) {
+        use sea_orm::{ConnectionTrait, Database};
+        if let Some((_, name)) = self.postgres {
+            let admin = std::env::var("TEST_DATABASE_URL").expect("set when PostgreSQL ran");
+            let db = Database::connect(&admin).await.expect("PostgreSQL answers");
+            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("drop the test database");
+        }
+    }
+}
