@@ -173,8 +173,10 @@ fn seed(id: &str, attempts: u32) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub id: String,
+    /// The device's id.
+    pub device: String,
     pub channel: Channel,
-    /// Attempts before this one.
+    /// Attempts before this one; 0 for a notification's first push to the device, which has no record yet.
     pub attempts: u32,
     pub message: PushMessage,
 }
@@ -207,9 +209,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Puts back this sender's claims from before a restart, so they are sent at once rather than after their lease.
     fn release_claims(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Claims up to `limit` deliveries due at `now` until `lease_until`, for devices on `channels`.
+    /// Claims deliveries due at `now` until `lease_until`, for devices on `channels`: retries, and up to `limit` notifications expanded into one delivery per active device of their recipients.
     ///
-    /// New notifications are expanded into one delivery per active device of their recipients here; a notification created before `stale_before` is not pushed (the inbox has it), nor one whose deadline stage was met or cancelled since it was queued.
+    /// A notification's first deliveries (`attempts == 0`) all come in one answer, and the notification stays claimed until [`settle`](Self::settle) names it finished. A notification created before `stale_before` is not pushed (the inbox has it), nor one whose deadline stage was met or cancelled since it was queued.
     fn take(
         &self,
         now: Timestamp,
@@ -219,10 +221,11 @@ pub trait OutboxStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Delivery>, Self::Error>> + Send;
 
-    /// Records the outcome of attempts, in one transaction.
+    /// Records the outcome of attempts, in one transaction, and releases the `finished` notifications, whose first deliveries are now all recorded.
     fn settle(
         &self,
         settled: Vec<(Delivery, Settlement)>,
+        finished: Vec<String>,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
@@ -249,7 +252,7 @@ pub struct SenderConfig {
 impl Default for SenderConfig {
     fn default() -> Self {
         Self {
-            batch: 500,
+            batch: 200,
             concurrency: 100,
             lease: Duration::from_secs(60),
             max_age: Duration::from_secs(3600),
@@ -269,7 +272,9 @@ pub struct Drained {
 }
 
 /// Outcomes recorded in one transaction at most.
-const SETTLE_BATCH: usize = 1_000;
+const SETTLE_BATCH: usize = 2_000;
+/// How long outcomes are gathered after the first before they are recorded: long enough to share a commit among hundreds at full speed, short against a lease.
+const SETTLE_WAIT: Duration = Duration::from_millis(50);
 
 /// Drains the outbox through the gateways.
 #[derive(Debug)]
@@ -308,8 +313,12 @@ impl<S: OutboxStore> Sender<S> {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let (done, mut outcomes) = mpsc::unbounded_channel::<(Delivery, SendOutcome)>();
         let channels = self.channels();
-        // Owns the last sender of `done` besides the spawned sends, so the channel closes when the last send answers.
-        let produce = async move {
+        // Claims run one batch ahead of the sends, so the channel never waits on the database: with 100 sends in flight, a batch in flight lasts a few milliseconds, a claim longer.
+        let (claimed, mut ready) = mpsc::channel::<Vec<Delivery>>(1);
+        // First deliveries not yet recorded, per notification: a notification is finished when its count reaches zero.
+        let outstanding = std::sync::Mutex::new(HashMap::<String, usize>::new());
+        let outstanding = &outstanding;
+        let claim = async move {
             loop {
                 let now = self.clock.now();
                 let batch = self
@@ -322,16 +331,27 @@ impl<S: OutboxStore> Sender<S> {
                         self.config.batch,
                     )
                     .await?;
-                if batch.is_empty() {
-                    return Ok(());
+                {
+                    let mut counts = outstanding.lock().unwrap_or_else(|p| p.into_inner());
+                    for d in batch.iter().filter(|d| d.attempts == 0) {
+                        *counts.entry(d.message.notification.clone()).or_default() += 1;
+                    }
                 }
+                if batch.is_empty() || claimed.send(batch).await.is_err() {
+                    return Ok::<_, S::Error>(());
+                }
+            }
+        };
+        // Owns the last sender of `done` besides the spawned sends, so the channel closes when the last send answers.
+        let dispatch = async move {
+            while let Some(batch) = ready.recv().await {
                 for delivery in batch {
                     let Some(gateway) = self.gateways.get(&delivery.channel).cloned() else {
                         continue;
                     };
                     // Closed only when dropped, which cannot happen while this future runs.
                     let Ok(permit) = permits.clone().acquire_owned().await else {
-                        return Ok(());
+                        return;
                     };
                     let done = done.clone();
                     tokio::spawn(async move {
@@ -347,13 +367,28 @@ impl<S: OutboxStore> Sender<S> {
             let mut batch = Vec::new();
             while let Some(first) = outcomes.recv().await {
                 batch.push(first);
+                // Gather what arrives shortly after, so a commit records many outcomes, not one.
+                let until = tokio::time::Instant::now() + SETTLE_WAIT;
                 while batch.len() < SETTLE_BATCH {
-                    match outcomes.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
+                    match tokio::time::timeout_at(until, outcomes.recv()).await {
+                        Ok(Some(next)) => batch.push(next),
+                        Ok(None) | Err(_) => break,
                     }
                 }
                 let now = self.clock.now();
+                let mut finished = Vec::new();
+                {
+                    let mut counts = outstanding.lock().unwrap_or_else(|p| p.into_inner());
+                    for (d, _) in batch.iter().filter(|(d, _)| d.attempts == 0) {
+                        if let Some(count) = counts.get_mut(&d.message.notification) {
+                            *count -= 1;
+                            if *count == 0 {
+                                counts.remove(&d.message.notification);
+                                finished.push(d.message.notification.clone());
+                            }
+                        }
+                    }
+                }
                 let settled: Vec<_> = batch
                     .drain(..)
                     .map(|(delivery, outcome)| {
@@ -369,12 +404,12 @@ impl<S: OutboxStore> Sender<S> {
                         (delivery, settlement)
                     })
                     .collect();
-                self.store.settle(settled, now).await?;
+                self.store.settle(settled, finished, now).await?;
             }
             Ok::<_, S::Error>(drained)
         };
-        let (produced, drained) = tokio::join!(produce, settle);
-        produced?;
+        let (claimed, (), drained) = tokio::join!(claim, dispatch, settle);
+        claimed?;
         drained
     }
 

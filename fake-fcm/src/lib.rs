@@ -110,19 +110,73 @@ impl Default for Options {
 pub struct FakeFcm {
     addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the server's own runtime, when it has one.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for FakeFcm {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
 impl FakeFcm {
-    /// Starts the fake on an ephemeral local port.
+    /// Starts the fake on an ephemeral local port, on the caller's runtime.
     pub async fn start(options: Options) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let (addr, state, router) = Self::prepare(&listener, options)?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self {
+            addr,
+            state,
+            task: Some(task),
+            stop: None,
+        })
+    }
+
+    /// Starts the fake on a thread and runtime of its own, as a remote service would be: a benchmark's client then never shares its runtime's workers with the server's connection tasks.
+    pub fn start_apart(options: Options) -> std::io::Result<Self> {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener)?
+        };
+        let (addr, state, router) = Self::prepare(&listener, options)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("fake-fcm".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        _ = axum::serve(listener, router) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        Ok(Self {
+            addr,
+            state,
+            task: None,
+            stop: Some(stop),
+        })
+    }
+
+    fn prepare(
+        listener: &tokio::net::TcpListener,
+        options: Options,
+    ) -> std::io::Result<(SocketAddr, Arc<State>, axum::Router)> {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             script: Mutex::new(Script::default()),
@@ -144,10 +198,7 @@ impl FakeFcm {
                 async move { route(&state, &uri, &headers, body).await }
             }
         });
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Self { addr, state, task })
+        Ok((addr, state, router))
     }
 
     /// `http://127.0.0.1:{port}`, FCM's base URL for the client.
@@ -190,6 +241,14 @@ impl FakeFcm {
     /// Revokes every access token issued so far, as if they had expired early: the next send with one is refused with 401.
     pub fn expire_access_tokens(&self) {
         self.state.script().access_tokens.clear();
+    }
+
+    /// Issues an access token without the OAuth exchange, for a benchmark's plain client.
+    pub fn issue_access_token(&self) -> String {
+        let n = self.state.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let access = format!("fake-access-token-{n}");
+        self.state.script().access_tokens.insert(access.clone());
+        access
     }
 
     /// Access tokens issued so far.

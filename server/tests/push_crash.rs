@@ -213,7 +213,7 @@ async fn every_queued_push_is_sent_after_three_sigkills() {
             kill(&mut child);
             let queued = count(
                 &db,
-                "SELECT (SELECT COUNT(*) FROM notifications WHERE state = 'queued') \
+                "SELECT (SELECT COUNT(*) FROM notifications WHERE state IN ('queued', 'sending')) \
                  + (SELECT COUNT(*) FROM push_deliveries WHERE state = 'queued')",
             )
             .await;
@@ -226,7 +226,7 @@ async fn every_queued_push_is_sent_after_three_sigkills() {
         let mut waited = 0;
         while count(
             &db,
-            "SELECT (SELECT COUNT(*) FROM notifications WHERE state = 'queued') \
+            "SELECT (SELECT COUNT(*) FROM notifications WHERE state IN ('queued', 'sending')) \
              + (SELECT COUNT(*) FROM push_deliveries WHERE state = 'queued')",
         )
         .await

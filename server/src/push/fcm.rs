@@ -41,6 +41,8 @@ enum TokenError {
     Status(StatusCode),
     #[error("the token endpoint's answer is unreadable")]
     Body(#[source] serde_json::Error),
+    #[error("the access token cannot be sent in a header")]
+    Malformed,
 }
 
 /// The fields of a Google service-account key file the client uses.
@@ -102,6 +104,8 @@ struct TokenAnswer {
 #[derive(Debug, Clone)]
 struct Cached {
     token: Arc<str>,
+    /// `Bearer {token}`, made once per token rather than once per send.
+    header: http::HeaderValue,
     refresh_at: Timestamp,
 }
 
@@ -128,16 +132,16 @@ impl fmt::Debug for AccessTokens {
 }
 
 impl AccessTokens {
-    fn current(&self) -> Option<Arc<str>> {
+    fn current(&self) -> Option<(Arc<str>, http::HeaderValue)> {
         let now = self.clock.now();
         let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         cached
             .as_ref()
             .filter(|c| now < c.refresh_at)
-            .map(|c| c.token.clone())
+            .map(|c| (c.token.clone(), c.header.clone()))
     }
 
-    async fn get(&self) -> Result<Arc<str>, TokenError> {
+    async fn get(&self) -> Result<(Arc<str>, http::HeaderValue), TokenError> {
         if let Some(token) = self.current() {
             return Ok(token);
         }
@@ -180,13 +184,17 @@ impl AccessTokens {
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(TokenError::Body)?;
         let lifetime = Duration::from_secs(answer.expires_in);
         let margin = REFRESH_MARGIN.min(lifetime / 2);
+        let mut header = http::HeaderValue::from_str(&format!("Bearer {}", answer.access_token))
+            .map_err(|_| TokenError::Malformed)?;
+        header.set_sensitive(true);
         let token: Arc<str> = answer.access_token.into();
         *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
             token: token.clone(),
+            header: header.clone(),
             refresh_at: now.saturating_add(lifetime - margin),
         });
         tracing::debug!(expires_in = answer.expires_in, "fcm access token refreshed");
-        Ok(token)
+        Ok((token, header))
     }
 
     /// Forgets `token` after FCM refused it, unless another refresh already replaced it.
@@ -264,7 +272,7 @@ impl FcmClient {
         let body = message_body(message);
         // A token FCM refuses (expired early, revoked) is replaced once at once; a second refusal waits for a retry.
         for first in [true, false] {
-            let token = match self.tokens.get().await {
+            let (token, bearer) = match self.tokens.get().await {
                 Ok(token) => token,
                 Err(err) => {
                     tracing::warn!(error = %err, "fcm access token unavailable");
@@ -277,7 +285,7 @@ impl FcmClient {
             let response = self
                 .http
                 .post(&self.send_url)
-                .bearer_auth(&*token)
+                .header(http::header::AUTHORIZATION, bearer)
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
                 .timeout(self.timeout)
@@ -307,13 +315,10 @@ impl FcmClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = if status.is_success() {
-                Vec::new()
-            } else {
-                match response.bytes().await {
-                    Ok(bytes) => bytes.to_vec(),
-                    Err(_) => Vec::new(),
-                }
+            // Read to the end even on success: the stream stays open (and counts against FCM's limit on concurrent streams) until its body is done, so the cap must cover it.
+            let body = match response.bytes().await {
+                Ok(bytes) if !status.is_success() => bytes.to_vec(),
+                Ok(_) | Err(_) => Vec::new(),
             };
             return classify(status, retry_after, &body);
         }
@@ -334,6 +339,59 @@ impl PushGateway for FcmClient {
     }
 }
 
+/// The v1 request body, borrowed from the message: written straight to bytes, with no JSON tree in between.
+#[derive(Serialize)]
+struct Body<'a> {
+    message: Message<'a>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    token: &'a str,
+    notification: Notification<'a>,
+    data: Data<'a>,
+    android: Android<'a>,
+    apns: Apns<'a>,
+}
+
+#[derive(Serialize)]
+struct Notification<'a> {
+    title: &'a str,
+    body: &'a str,
+}
+
+#[derive(Serialize)]
+struct Data<'a> {
+    notification: &'a str,
+    kind: &'a str,
+    subject: &'a str,
+}
+
+#[derive(Serialize)]
+struct Android<'a> {
+    priority: &'a str,
+    collapse_key: &'a str,
+    notification: AndroidNotification<'a>,
+}
+
+#[derive(Serialize)]
+struct AndroidNotification<'a> {
+    tag: &'a str,
+}
+
+#[derive(Serialize)]
+struct Apns<'a> {
+    headers: ApnsHeaders<'a>,
+}
+
+#[derive(Serialize)]
+struct ApnsHeaders<'a> {
+    #[serde(rename = "apns-priority")]
+    priority: &'a str,
+    #[serde(rename = "apns-collapse-id")]
+    collapse_id: &'a str,
+}
+
 /// The v1 request body: generic text, ids only, priority and collapse settings for Android and APNs.
 fn message_body(message: &PushMessage) -> Vec<u8> {
     let (android_priority, apns_priority) = if message.urgent {
@@ -341,30 +399,35 @@ fn message_body(message: &PushMessage) -> Vec<u8> {
     } else {
         ("NORMAL", "5")
     };
-    serde_json::json!({
-        "message": {
-            "token": message.token,
-            "notification": { "title": message.title, "body": message.body },
-            "data": {
-                "notification": message.notification,
-                "kind": message.kind.as_str(),
-                "subject": message.subject,
+    let body = Body {
+        message: Message {
+            token: &message.token,
+            notification: Notification {
+                title: message.title,
+                body: message.body,
             },
-            "android": {
-                "priority": android_priority,
-                "collapse_key": message.collapse_key,
-                "notification": { "tag": message.collapse_key },
+            data: Data {
+                notification: &message.notification,
+                kind: message.kind.as_str(),
+                subject: &message.subject,
             },
-            "apns": {
-                "headers": {
-                    "apns-priority": apns_priority,
-                    "apns-collapse-id": message.collapse_key,
+            android: Android {
+                priority: android_priority,
+                collapse_key: &message.collapse_key,
+                notification: AndroidNotification {
+                    tag: &message.collapse_key,
                 },
             },
-        }
-    })
-    .to_string()
-    .into_bytes()
+            apns: Apns {
+                headers: ApnsHeaders {
+                    priority: apns_priority,
+                    collapse_id: &message.collapse_key,
+                },
+            },
+        },
+    };
+    // Serialising borrowed strings into a Vec cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 #[derive(Deserialize, Default)]

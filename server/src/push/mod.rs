@@ -99,9 +99,10 @@ impl OutboxStore for OutboxDb {
     async fn settle(
         &self,
         settled: Vec<(Delivery, Settlement)>,
+        finished: Vec<String>,
         now: Timestamp,
     ) -> Result<(), StorageError> {
-        self.store.settle_deliveries(settled, now).await
+        self.store.settle_deliveries(settled, finished, now).await
     }
 
     async fn next_retry(&self) -> Result<Option<Timestamp>, StorageError> {

@@ -1052,6 +1052,8 @@ pub(super) fn notification_models(
             created_at_ms: Set(ms(now)),
             state: Set("queued".to_owned()),
             recipient_user_id: Set(n.recipient.as_ref().map(ToString::to_string)),
+            claimed_by: Set(None),
+            claimed_until_ms: Set(0),
         })
         .collect()
 }

@@ -480,14 +480,22 @@ impl Store {
 
     /// Puts back `owner`'s claims from before a restart.
     pub async fn release_push_claims(&self, owner: &str) -> Result<(), StorageError> {
-        let mut sql = Sql::new(self.backend);
-        sql.push("UPDATE push_deliveries SET claimed_until_ms = 0 WHERE claimed_by = ")
+        let mut deliveries = Sql::new(self.backend);
+        deliveries
+            .push("UPDATE push_deliveries SET claimed_until_ms = 0 WHERE claimed_by = ")
             .bind(owner.to_owned())
             .push(" AND state = 'queued'");
-        let statement = sql.build();
+        let deliveries = deliveries.build();
+        let mut notifications = Sql::new(self.backend);
+        notifications
+            .push("UPDATE notifications SET claimed_until_ms = 0 WHERE claimed_by = ")
+            .bind(owner.to_owned())
+            .push(" AND state = 'sending'");
+        let notifications = notifications.build();
         self.write(move |txn| {
             Box::pin(async move {
-                txn.execute_raw(statement).await?;
+                txn.execute_raw(deliveries).await?;
+                txn.execute_raw(notifications).await?;
                 Ok::<_, StorageError>(())
             })
         })
@@ -517,27 +525,24 @@ impl Store {
         let channels: Vec<&'static str> = channels.iter().map(|c| c.as_str()).collect();
         self.write(move |txn| {
             Box::pin(async move {
-                let mut claimed = claim_due(txn, backend, &owner, now, lease_until, limit).await?;
-                if claimed.len() < limit {
-                    let room = limit - claimed.len();
-                    claimed.extend(
-                        expand(
-                            txn,
-                            backend,
-                            &owner,
-                            now,
-                            lease_until,
-                            stale_before,
-                            &channels,
-                            room,
-                        )
-                        .await?,
-                    );
+                let retries = claim_due(txn, backend, &owner, now, lease_until, limit).await?;
+                let mut deliveries = load_deliveries(txn, backend, &retries, now).await?;
+                if retries.len() < limit {
+                    let room = limit - retries.len();
+                    let fresh = expand(
+                        txn,
+                        backend,
+                        &owner,
+                        now,
+                        lease_until,
+                        stale_before,
+                        &channels,
+                        room,
+                    )
+                    .await?;
+                    deliveries.extend(fresh);
                 }
-                if claimed.is_empty() {
-                    return Ok(Vec::new());
-                }
-                load_deliveries(txn, backend, &claimed, now).await
+                Ok(deliveries)
             })
         })
         .await
@@ -548,7 +553,11 @@ impl Store {
         let mut sql = Sql::new(self.backend);
         sql.push(
             "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications WHERE state = 'queued') \
-             OR EXISTS (SELECT 1 FROM push_deliveries WHERE state = 'queued' AND next_attempt_at_ms <= ",
+             OR EXISTS (SELECT 1 FROM notifications WHERE state = 'sending' AND claimed_until_ms < ",
+        )
+        .bind(now.as_unix_millis())
+        .push(
+            ") OR EXISTS (SELECT 1 FROM push_deliveries WHERE state = 'queued' AND next_attempt_at_ms <= ",
         )
         .bind(now.as_unix_millis())
         .push(" AND claimed_until_ms < ")
@@ -561,72 +570,80 @@ impl Store {
         }
     }
 
-    /// Records attempts' outcomes in one transaction; a device whose token was reported invalid is deactivated with it.
+    /// Records attempts' outcomes in one transaction: each delivery's row is written (a first attempt) or moved on (a retry) with one multi-row upsert; a device whose token was reported invalid is deactivated; and the `finished` notifications, every delivery of which is now recorded, are released.
     #[instrument(skip_all, fields(settled = settled.len()))]
     pub async fn settle_deliveries(
         &self,
         settled: Vec<(Delivery, Settlement)>,
+        finished: Vec<String>,
         now: Timestamp,
     ) -> Result<(), StorageError> {
         let backend = self.backend;
         self.write(move |txn| {
             Box::pin(async move {
-                let mut sent = Vec::new();
                 let mut invalid = Vec::new();
+                let mut rows = Vec::with_capacity(settled.len());
                 for (delivery, settlement) in settled {
-                    match settlement {
-                        Settlement::Sent => sent.push(delivery.id),
-                        Settlement::TokenInvalid => invalid.push(delivery.id),
-                        Settlement::Rejected { reason } => {
-                            finish(txn, backend, &delivery.id, "dropped", &reason, now).await?;
+                    let (state, next_attempt, error) = match settlement {
+                        Settlement::Sent => ("sent", now, None),
+                        Settlement::TokenInvalid => {
+                            invalid.push(delivery.device.clone());
+                            ("dropped", now, Some("UNREGISTERED".to_owned()))
                         }
-                        Settlement::Dead { reason } => {
-                            finish(txn, backend, &delivery.id, "dead", &reason, now).await?;
-                        }
-                        Settlement::Retry { at, reason } => {
-                            let mut sql = Sql::new(backend);
-                            sql.push(
-                                "UPDATE push_deliveries SET attempts = attempts + 1, \
-                                 claimed_by = NULL, claimed_until_ms = 0, next_attempt_at_ms = ",
-                            )
-                            .bind(at.as_unix_millis())
-                            .push(", last_error = ")
-                            .bind(reason)
-                            .push(", updated_at_ms = ")
-                            .bind(now.as_unix_millis())
-                            .push(" WHERE id = ")
-                            .bind(delivery.id)
-                            .push(" AND state = 'queued'");
-                            txn.execute_raw(sql.build()).await?;
-                        }
-                    }
+                        Settlement::Rejected { reason } => ("dropped", now, Some(reason)),
+                        Settlement::Dead { reason } => ("dead", now, Some(reason)),
+                        Settlement::Retry { at, reason } => ("queued", at, Some(reason)),
+                    };
+                    rows.push(vec![
+                        Value::from(delivery.id),
+                        Value::from(delivery.message.notification),
+                        Value::from(delivery.device),
+                        Value::from(state),
+                        Value::from(next_attempt.as_unix_millis()),
+                        Value::from(error),
+                    ]);
                 }
-                for chunk in sent.chunks(MAX_BINDS) {
+                // 6 values a row: well under every database's limit on binds per statement.
+                for chunk in rows.chunks(MAX_BINDS / 6) {
                     let mut sql = Sql::new(backend);
                     sql.push(
-                        "UPDATE push_deliveries SET state = 'sent', attempts = attempts + 1, \
-                         claimed_by = NULL, claimed_until_ms = 0, last_error = NULL, updated_at_ms = ",
-                    )
-                    .bind(now.as_unix_millis())
-                    .push(" WHERE state = 'queued' AND id IN ")
-                    .list(chunk.iter().cloned());
+                        "INSERT INTO push_deliveries (id, notification_id, device_id, state, \
+                         next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
+                         created_at_ms, updated_at_ms) VALUES ",
+                    );
+                    for (r, row) in chunk.iter().enumerate() {
+                        sql.push(if r == 0 { "(" } else { ", (" });
+                        for value in row {
+                            sql.bind(value.clone()).push(", ");
+                        }
+                        sql.push("1, NULL, 0, ")
+                            .bind(now.as_unix_millis())
+                            .push(", ")
+                            .bind(now.as_unix_millis())
+                            .push(")");
+                    }
+                    sql.push(
+                        " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                         next_attempt_at_ms = excluded.next_attempt_at_ms, last_error = excluded.last_error, \
+                         attempts = push_deliveries.attempts + 1, claimed_by = NULL, claimed_until_ms = 0, \
+                         updated_at_ms = excluded.updated_at_ms WHERE push_deliveries.state = 'queued'",
+                    );
                     txn.execute_raw(sql.build()).await?;
                 }
                 for chunk in invalid.chunks(MAX_BINDS) {
                     let mut sql = Sql::new(backend);
                     sql.push("UPDATE devices SET active = FALSE, updated_at_ms = ")
                         .bind(now.as_unix_millis())
-                        .push(" WHERE id IN (SELECT device_id FROM push_deliveries WHERE id IN ")
-                        .list(chunk.iter().cloned())
-                        .push(")");
+                        .push(" WHERE id IN ")
+                        .list(chunk.iter().cloned());
                     txn.execute_raw(sql.build()).await?;
+                }
+                for chunk in finished.chunks(MAX_BINDS) {
                     let mut sql = Sql::new(backend);
                     sql.push(
-                        "UPDATE push_deliveries SET state = 'dropped', attempts = attempts + 1, \
-                         claimed_by = NULL, claimed_until_ms = 0, last_error = 'UNREGISTERED', updated_at_ms = ",
+                        "UPDATE notifications SET state = 'expanded', claimed_by = NULL \
+                         WHERE state = 'sending' AND id IN ",
                     )
-                    .bind(now.as_unix_millis())
-                    .push(" WHERE state = 'queued' AND id IN ")
                     .list(chunk.iter().cloned());
                     txn.execute_raw(sql.build()).await?;
                 }
@@ -765,29 +782,6 @@ async fn mark(
     Ok(txn.execute_raw(sql.build()).await?.rows_affected())
 }
 
-/// Ends a delivery in `state` with its last error.
-async fn finish(
-    txn: &DatabaseTransaction,
-    backend: Backend,
-    id: &str,
-    state: &str,
-    reason: &str,
-    now: Timestamp,
-) -> Result<(), StorageError> {
-    let mut sql = Sql::new(backend);
-    sql.push("UPDATE push_deliveries SET state = ")
-        .bind(state.to_owned())
-        .push(", attempts = attempts + 1, claimed_by = NULL, claimed_until_ms = 0, last_error = ")
-        .bind(reason.to_owned())
-        .push(", updated_at_ms = ")
-        .bind(now.as_unix_millis())
-        .push(" WHERE id = ")
-        .bind(id.to_owned())
-        .push(" AND state = 'queued'");
-    txn.execute_raw(sql.build()).await?;
-    Ok(())
-}
-
 /// Claims queued deliveries that are due and not claimed (retries, and those whose sender died); answers their ids.
 async fn claim_due(
     txn: &DatabaseTransaction,
@@ -822,7 +816,9 @@ async fn claim_due(
         .collect()
 }
 
-/// Expands up to `room` deliveries' worth of queued notifications: each becomes `expired` (too old to push), `skipped` (its stage was met) or `expanded` into one claimed delivery per active device of its recipients on `channels`. Answers the new deliveries' ids.
+/// Claims up to `room` notifications that wait to be pushed (queued, or claimed by a sender whose lease ran out) and answers their deliveries, one per active device of their recipients on `channels` that has no delivery recorded yet.
+///
+/// A notification too old to push becomes `expired`, one whose stage was met `skipped`, and one with nobody to push to `expanded` at once; the rest stay `sending`, claimed for the lease, until the sender records every one of their deliveries. No delivery row is written here: each is written once, with its outcome.
 #[allow(clippy::too_many_arguments)]
 async fn expand(
     txn: &DatabaseTransaction,
@@ -833,69 +829,163 @@ async fn expand(
     stale_before: Timestamp,
     channels: &[&'static str],
     room: usize,
-) -> Result<Vec<String>, StorageError> {
-    // A notification usually reaches a few devices; taking as many notifications as there is room for deliveries bounds the batch well enough.
+) -> Result<Vec<Delivery>, StorageError> {
     let mut sql = Sql::new(backend);
-    sql.push("SELECT id FROM notifications WHERE state = 'queued' ORDER BY id LIMIT ")
-        .bind(i64::try_from(room).unwrap_or(i64::MAX));
+    sql.push(
+        "SELECT id, state FROM notifications WHERE state = 'queued' \
+         OR (state = 'sending' AND claimed_until_ms < ",
+    )
+    .bind(now.as_unix_millis())
+    .push(") ORDER BY id LIMIT ")
+    .bind(i64::try_from(room).unwrap_or(i64::MAX));
     if backend == Backend::Postgres {
         sql.push(" FOR UPDATE SKIP LOCKED");
     }
-    let ids: Vec<String> = txn
-        .query_all_raw(sql.build())
-        .await?
-        .iter()
-        .map(|row| get(row, "id"))
-        .collect::<Result<_, _>>()?;
-    if ids.is_empty() {
+    let rows = txn.query_all_raw(sql.build()).await?;
+    if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let mut ids = Vec::with_capacity(rows.len());
+    // Claimed before by a sender that died: some of their deliveries may be recorded already.
+    let mut reclaimed = Vec::new();
+    for row in &rows {
+        let id: String = get(row, "id")?;
+        if get::<String>(row, "state")? == "sending" {
+            reclaimed.push(id.clone());
+        }
+        ids.push(id);
+    }
     let mut sql = Sql::new(backend);
-    sql.push("UPDATE notifications SET state = CASE WHEN created_at_ms < ")
+    sql.push("UPDATE notifications SET claimed_by = ")
+        .bind(owner.to_owned())
+        .push(", claimed_until_ms = ")
+        .bind(lease_until.as_unix_millis())
+        .push(", state = CASE WHEN created_at_ms < ")
         .bind(stale_before.as_unix_millis())
         .push(" THEN 'expired' WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.id = notifications.id AND ")
         .push(STAGE_MET)
-        .push(") THEN 'skipped' ELSE 'expanded' END WHERE id IN ")
+        .push(") THEN 'skipped' ELSE 'sending' END WHERE id IN ")
         .list(ids.iter().cloned());
     txn.execute_raw(sql.build()).await?;
 
-    // Recipients by audience: duty officers and heads of the notification's department, every supervisor, or the one grid worker.
-    let mut sql = Sql::new(backend);
-    sql.push(
-        "INSERT INTO push_deliveries (id, notification_id, device_id, state, attempts, \
-         next_attempt_at_ms, claimed_by, claimed_until_ms, last_error, created_at_ms, updated_at_ms) \
-         SELECT n.id || '/' || d.id, n.id, d.id, 'queued', 0, ",
-    )
-    .bind(now.as_unix_millis())
-    .push(", ")
-    .bind(owner.to_owned())
-    .push(", ")
-    .bind(lease_until.as_unix_millis())
-    .push(", NULL, ")
-    .bind(now.as_unix_millis())
-    .push(", ")
-    .bind(now.as_unix_millis())
-    .push(
-        " FROM notifications n JOIN users u ON \
-         ((n.audience = 'duty_officers' AND u.role = 'duty_officer' AND u.department_id = n.department_id) \
-         OR (n.audience = 'department_head' AND u.role = 'department_head' AND u.department_id = n.department_id) \
-         OR (n.audience IN ('supervisors', 'district_leader') AND u.role = 'supervisor') \
-         OR (n.audience = 'reporter' AND u.id = n.recipient_user_id)) \
-         JOIN devices d ON d.user_id = u.id \
-         WHERE n.state = 'expanded' AND NOT u.disabled AND d.active AND d.channel IN ",
-    )
-    .list(channels.iter().copied())
-    .push(" AND n.id IN ")
-    .list(ids.iter().cloned())
-    .push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-    txn.query_all_raw(sql.build())
-        .await?
+    let fresh: Vec<String> = ids
         .iter()
-        .map(|row| get(row, "id"))
-        .collect()
+        .filter(|id| !reclaimed.contains(id))
+        .cloned()
+        .collect();
+    let mut deliveries = recipients(txn, backend, channels, &fresh, false).await?;
+    if !reclaimed.is_empty() {
+        deliveries.extend(recipients(txn, backend, channels, &reclaimed, true).await?);
+    }
+    // Nobody to push to: done already.
+    let reached: std::collections::HashSet<&str> = deliveries
+        .iter()
+        .map(|d| d.message.notification.as_str())
+        .collect();
+    let idle: Vec<String> = ids
+        .iter()
+        .filter(|id| !reached.contains(id.as_str()))
+        .cloned()
+        .collect();
+    if !idle.is_empty() {
+        let mut sql = Sql::new(backend);
+        sql.push("UPDATE notifications SET state = 'expanded', claimed_by = NULL WHERE state = 'sending' AND id IN ")
+            .list(idle);
+        txn.execute_raw(sql.build()).await?;
+    }
+    Ok(deliveries)
 }
 
-/// Reads what the claimed deliveries need to be sent; those whose stage was met since they were queued, or whose device was deactivated, are settled here and left out.
+/// One delivery per active device of the recipients of `notifications` (claimed, `sending`) on `channels`; with `unrecorded_only`, leaving out devices whose delivery is already recorded.
+async fn recipients(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    channels: &[&'static str],
+    notifications: &[String],
+    unrecorded_only: bool,
+) -> Result<Vec<Delivery>, StorageError> {
+    if notifications.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Recipients by audience, one indexed join each: the duty officers or head of the notification's department, every supervisor, or the one grid worker.
+    const AUDIENCES: [(&str, &str); 3] = [
+        (
+            "u.department_id = n.department_id AND u.role = \
+             CASE n.audience WHEN 'duty_officers' THEN 'duty_officer' ELSE 'department_head' END",
+            "n.audience IN ('duty_officers', 'department_head')",
+        ),
+        (
+            "u.role = 'supervisor'",
+            "n.audience IN ('supervisors', 'district_leader')",
+        ),
+        ("u.id = n.recipient_user_id", "n.audience = 'reporter'"),
+    ];
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "SELECT n.id AS notification_id, n.kind AS kind, n.audience AS audience, n.stage AS stage, \
+         n.report_id AS report_id, r.case_id AS case_id, r.risk_grade AS risk_grade \
+         FROM notifications n JOIN reports r ON r.id = n.report_id WHERE n.id IN ",
+    )
+    .list(notifications.iter().cloned());
+    let mut notices = std::collections::HashMap::with_capacity(notifications.len());
+    for row in txn.query_all_raw(sql.build()).await? {
+        notices.insert(get::<String>(&row, "notification_id")?, notice_from(&row)?);
+    }
+
+    // The per-device part only, read by position: this runs for every push.
+    let mut sql = Sql::new(backend);
+    for (i, (join, audience)) in AUDIENCES.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(
+            "SELECT n.id, d.id, d.push_token, d.channel, d.locale \
+             FROM notifications n JOIN users u ON ",
+        )
+        .push(join)
+        .push(" JOIN devices d ON d.user_id = u.id WHERE ")
+        .push(audience)
+        .push(" AND n.state = 'sending' AND NOT u.disabled AND d.active AND d.channel IN ")
+        .list(channels.iter().copied())
+        .push(" AND n.id IN ")
+        .list(notifications.iter().cloned());
+        if unrecorded_only {
+            sql.push(
+                " AND NOT EXISTS (SELECT 1 FROM push_deliveries pd WHERE pd.id = n.id || '/' || d.id)",
+            );
+        }
+    }
+    sql.push(" ORDER BY 1, 2");
+    let rows = txn.query_all_raw(sql.build()).await?;
+    let mut deliveries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let at = |i: usize| -> Result<String, StorageError> {
+            row.try_get_by_index(i)
+                .map_err(|e| corrupt(format!("recipient column {i}: {e}")))
+        };
+        let notification = at(0)?;
+        let notice = notices
+            .get(&notification)
+            .ok_or_else(|| corrupt("a recipient of an unread notification"))?;
+        deliveries.push(delivery(
+            notification,
+            notice,
+            at(1)?,
+            at(2)?,
+            &at(3)?,
+            &at(4)?,
+            0,
+        )?);
+    }
+    Ok(deliveries)
+}
+
+/// What a delivery needs besides its id, device and attempts, from `notifications n`, `devices d` and `reports r`.
+const DELIVERY_COLUMNS: &str = "d.push_token AS push_token, d.channel AS channel, d.locale AS locale, \
+     n.id AS notification_id, n.kind AS kind, n.audience AS audience, n.stage AS stage, \
+     n.report_id AS report_id, r.case_id AS case_id, r.risk_grade AS risk_grade";
+
+/// Reads what claimed retries need to be sent; those whose stage was met since they were queued, or whose device was deactivated, are settled as skipped and left out.
 async fn load_deliveries(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -904,34 +994,17 @@ async fn load_deliveries(
 ) -> Result<Vec<Delivery>, StorageError> {
     let mut deliveries = Vec::with_capacity(claimed.len());
     for chunk in claimed.chunks(MAX_BINDS) {
+        skip_stale(txn, backend, chunk, now).await?;
         let mut sql = Sql::new(backend);
-        sql.push(
-            "UPDATE push_deliveries SET state = 'skipped', claimed_by = NULL, updated_at_ms = ",
-        )
-        .bind(now.as_unix_millis())
-        .push(
-            " WHERE id IN (SELECT pd.id FROM push_deliveries pd \
-                 JOIN notifications n ON n.id = pd.notification_id \
-                 JOIN devices d ON d.id = pd.device_id WHERE pd.id IN ",
-        )
-        .list(chunk.iter().cloned())
-        .push(" AND (NOT d.active OR (")
-        .push(STAGE_MET)
-        .push(")))");
-        txn.execute_raw(sql.build()).await?;
-
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "SELECT pd.id AS id, pd.attempts AS attempts, d.push_token AS push_token, \
-             d.channel AS channel, d.locale AS locale, n.id AS notification_id, n.kind AS kind, \
-             n.audience AS audience, n.stage AS stage, n.report_id AS report_id, \
-             r.case_id AS case_id, r.risk_grade AS risk_grade \
-             FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
-             JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
-             WHERE pd.state = 'queued' AND pd.id IN ",
-        )
-        .list(chunk.iter().cloned())
-        .push(" ORDER BY pd.id");
+        sql.push("SELECT pd.id AS id, pd.device_id AS device_id, pd.attempts AS attempts, ")
+            .push(DELIVERY_COLUMNS)
+            .push(
+                " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
+                 JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
+                 WHERE pd.state = 'queued' AND pd.id IN ",
+            )
+            .list(chunk.iter().cloned())
+            .push(" ORDER BY pd.id");
         for row in txn.query_all_raw(sql.build()).await? {
             deliveries.push(delivery_from(&row)?);
         }
@@ -939,19 +1012,46 @@ async fn load_deliveries(
     Ok(deliveries)
 }
 
-fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
+/// Settles as `skipped` those of `ids` whose stage was met or whose device was deactivated since they were queued.
+async fn skip_stale(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    ids: &[String],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let mut sql = Sql::new(backend);
+    sql.push("UPDATE push_deliveries SET state = 'skipped', claimed_by = NULL, updated_at_ms = ")
+        .bind(now.as_unix_millis())
+        .push(
+            " WHERE id IN (SELECT pd.id FROM push_deliveries pd \
+             JOIN notifications n ON n.id = pd.notification_id \
+             JOIN devices d ON d.id = pd.device_id WHERE pd.id IN ",
+        )
+        .list(ids.iter().cloned())
+        .push(" AND (NOT d.active OR (")
+        .push(STAGE_MET)
+        .push(")))");
+    txn.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+/// What every push of one notification shares.
+struct Notice {
+    kind: NoticeKind,
+    subject: String,
+    collapse_key: String,
+    urgent: bool,
+}
+
+/// A notification's shared part, from the columns `kind`, `audience`, `stage`, `report_id`, `case_id` and `risk_grade`.
+fn notice_from(row: &QueryResult) -> Result<Notice, StorageError> {
     let kind: String = get(row, "kind")?;
     let kind = NoticeKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?;
-    let channel: String = get(row, "channel")?;
-    let channel =
-        Channel::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel:?}")))?;
     let audience: String = get(row, "audience")?;
     let report: String = get(row, "report_id")?;
     let case: Option<String> = get(row, "case_id")?;
     let stage: Option<String> = get(row, "stage")?;
     let grade: Option<String> = get(row, "risk_grade")?;
-    let locale: String = get(row, "locale")?;
-    let attempts: i32 = get(row, "attempts")?;
     let grade_a = grade
         .as_deref()
         .and_then(|g| g.parse::<RiskGrade>().ok())
@@ -963,20 +1063,58 @@ fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
         subject.rsplit('/').next().unwrap_or_default(),
         stage.as_deref().unwrap_or(kind.as_str())
     );
-    let (title, body) = kind.generic_text(locale.is_empty() || locale.starts_with("zh"));
+    Ok(Notice {
+        kind,
+        subject,
+        collapse_key,
+        urgent: grade_a || kind.always_urgent(),
+    })
+}
+
+/// One device's delivery of `notice`.
+#[allow(clippy::too_many_arguments)]
+fn delivery(
+    notification: String,
+    notice: &Notice,
+    device: String,
+    token: String,
+    channel: &str,
+    locale: &str,
+    attempts: u32,
+) -> Result<Delivery, StorageError> {
+    let channel = Channel::parse(channel).ok_or_else(|| corrupt(format!("channel {channel:?}")))?;
+    let (title, body) = notice
+        .kind
+        .generic_text(locale.is_empty() || locale.starts_with("zh"));
     Ok(Delivery {
-        id: get(row, "id")?,
+        id: format!("{notification}/{device}"),
+        device,
         channel,
-        attempts: u32::try_from(attempts).map_err(corrupt)?,
+        attempts,
         message: PushMessage {
-            token: get(row, "push_token")?,
-            notification: get(row, "notification_id")?,
-            kind,
-            subject,
-            collapse_key,
-            urgent: grade_a || kind.always_urgent(),
+            token,
+            notification,
+            kind: notice.kind,
+            subject: notice.subject.clone(),
+            collapse_key: notice.collapse_key.clone(),
+            urgent: notice.urgent,
             title,
             body,
         },
     })
+}
+
+/// A retry's delivery, from a row with the notification's columns and the device's.
+fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
+    let notice = notice_from(row)?;
+    let attempts: i32 = get(row, "attempts")?;
+    delivery(
+        get(row, "notification_id")?,
+        &notice,
+        get(row, "device_id")?,
+        get(row, "push_token")?,
+        &get::<String>(row, "channel")?,
+        &get::<String>(row, "locale")?,
+        u32::try_from(attempts).map_err(corrupt)?,
+    )
 }

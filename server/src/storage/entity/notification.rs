@@ -20,10 +20,13 @@ pub struct Model {
     pub escalation_level: i32,
     pub due_at_ms: Option<i64>,
     pub created_at_ms: i64,
-    /// `queued` until the push sender expands it into deliveries (`expanded`), or finds it satisfied (`skipped`) or too old to push (`expired`).
+    /// `queued` until a push sender claims it (`sending`) and has recorded a delivery for every device (`expanded`), or finds its stage met (`skipped`) or it too old to push (`expired`).
     pub state: String,
     /// The one user it is for, when its audience is `reporter`.
     pub recipient_user_id: Option<String>,
+    /// The sender pushing it (`sending`), and until when.
+    pub claimed_by: Option<String>,
+    pub claimed_until_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

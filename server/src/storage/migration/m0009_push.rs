@@ -1,4 +1,4 @@
-//! Push delivery: devices with their tokens, one delivery row per notification and device (claimed for a lease, retried with backoff, dead-lettered), the outbox's recipient for a grid worker, and each user's read marks for the inbox.
+//! Push delivery: devices with their tokens, a claim (lease) on each notification while its pushes are in flight, one delivery row per notification and device written with its outcome (retried with backoff, dead-lettered), the outbox's recipient for a grid worker, and each user's read marks for the inbox.
 
 use sea_orm_migration::prelude::*;
 
@@ -27,7 +27,11 @@ const STATEMENTS: &[&str] = &[
     )",
     "CREATE INDEX ix_devices_user ON devices (user_id)",
     "CREATE INDEX ix_devices_token ON devices (channel, push_token)",
+    // The push sender finds a notification's recipients by role and department.
+    "CREATE INDEX ix_users_role_department ON users (role, department_id)",
     "ALTER TABLE notifications ADD COLUMN recipient_user_id TEXT NULL",
+    "ALTER TABLE notifications ADD COLUMN claimed_by TEXT NULL",
+    "ALTER TABLE notifications ADD COLUMN claimed_until_ms BIGINT NOT NULL DEFAULT 0",
     "CREATE INDEX ix_notifications_audience ON notifications (audience, department_id, id)",
     "CREATE INDEX ix_notifications_recipient ON notifications (recipient_user_id, id)",
     "CREATE TABLE push_deliveries (
@@ -44,7 +48,7 @@ const STATEMENTS: &[&str] = &[
         updated_at_ms BIGINT NOT NULL
     )",
     "CREATE INDEX ix_push_deliveries_queued ON push_deliveries (next_attempt_at_ms) WHERE state = 'queued'",
-    "CREATE INDEX ix_push_deliveries_state ON push_deliveries (state, updated_at_ms)",
+    "CREATE INDEX ix_push_deliveries_dead ON push_deliveries (id) WHERE state = 'dead'",
     "CREATE TABLE notification_reads (
         user_id TEXT NOT NULL,
         notification_id TEXT NOT NULL,
@@ -70,7 +74,10 @@ impl MigrationTrait for Migration {
             "DROP TABLE push_deliveries",
             "DROP INDEX ix_notifications_recipient",
             "DROP INDEX ix_notifications_audience",
+            "ALTER TABLE notifications DROP COLUMN claimed_until_ms",
+            "ALTER TABLE notifications DROP COLUMN claimed_by",
             "ALTER TABLE notifications DROP COLUMN recipient_user_id",
+            "DROP INDEX ix_users_role_department",
             "DROP TABLE devices",
         ] {
             db.execute_unprepared(statement).await?;
