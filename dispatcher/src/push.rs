@@ -367,12 +367,17 @@ impl<S: OutboxStore> Sender<S> {
             let mut batch = Vec::new();
             while let Some(first) = outcomes.recv().await {
                 batch.push(first);
-                // Gather what arrives shortly after, so a commit records many outcomes, not one.
-                let until = tokio::time::Instant::now() + SETTLE_WAIT;
+                // Gather what arrives shortly after, so a commit records many outcomes, not one (one timer a batch).
+                let gathering = tokio::time::sleep(SETTLE_WAIT);
+                tokio::pin!(gathering);
                 while batch.len() < SETTLE_BATCH {
-                    match tokio::time::timeout_at(until, outcomes.recv()).await {
-                        Ok(Some(next)) => batch.push(next),
-                        Ok(None) | Err(_) => break,
+                    tokio::select! {
+                        biased;
+                        next = outcomes.recv() => match next {
+                            Some(next) => batch.push(next),
+                            None => break,
+                        },
+                        () = &mut gathering => break,
                     }
                 }
                 let now = self.clock.now();

@@ -430,6 +430,8 @@ async fn main() -> anyhow::Result<()> {
     let mut last_floor = floor(&fcm, &args).await?;
     floors.push(last_floor);
     for round in 1..=args.rounds {
+        let memory = memory_round(&fcm, &args).await?;
+        println!("round {round}: sender without a database {memory:>7.0} msg/s");
         for (t, target) in targets.iter().enumerate() {
             let rate = target.round(&fcm, &args).await?;
             let next_floor = floor(&fcm, &args).await?;
@@ -464,4 +466,103 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// Deliveries from memory and outcomes to nowhere: what the sender and FCM client cost without the database, for comparison.
+#[derive(Debug)]
+struct MemoryOutbox {
+    queue: std::sync::Mutex<Vec<gridwhistle_dispatcher::push::Delivery>>,
+}
+
+impl gridwhistle_dispatcher::push::OutboxStore for MemoryOutbox {
+    type Error = std::io::Error;
+
+    async fn release_claims(&self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn take(
+        &self,
+        _now: gridwhistle_domain::Timestamp,
+        _lease_until: gridwhistle_domain::Timestamp,
+        _stale_before: gridwhistle_domain::Timestamp,
+        _channels: &[gridwhistle_dispatcher::push::Channel],
+        limit: usize,
+    ) -> Result<Vec<gridwhistle_dispatcher::push::Delivery>, Self::Error> {
+        let mut queue = self
+            .queue
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
+        let at = queue.len().saturating_sub(limit * 5);
+        Ok(queue.split_off(at))
+    }
+
+    async fn settle(
+        &self,
+        _settled: Vec<(
+            gridwhistle_dispatcher::push::Delivery,
+            gridwhistle_dispatcher::push::Settlement,
+        )>,
+        _finished: Vec<String>,
+        _now: gridwhistle_domain::Timestamp,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn next_retry(&self) -> Result<Option<gridwhistle_domain::Timestamp>, Self::Error> {
+        Ok(None)
+    }
+}
+
+async fn memory_round(fcm: &FakeFcm, args: &Args) -> anyhow::Result<f64> {
+    use gridwhistle_dispatcher::notify::NoticeKind;
+    use gridwhistle_dispatcher::push::{Channel as PushChannel, Delivery, PushMessage};
+    let queue = (0..args.messages)
+        .map(|n| Delivery {
+            id: format!("{n}"),
+            device: format!("d{}", n % 5),
+            channel: PushChannel::Fcm,
+            attempts: 0,
+            message: PushMessage {
+                token: format!("tok-{}", n % 5),
+                notification: format!("00000000-0000-7000-8000-{:012}", n / 5),
+                kind: NoticeKind::CaseAssigned,
+                subject: "cases/00000000-0000-7000-8000-000000000000".into(),
+                collapse_key: "c/case_assigned".into(),
+                urgent: false,
+                title: "t",
+                body: "b",
+            },
+        })
+        .collect();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = FcmClient::new(
+        FcmSettings {
+            account: ServiceAccount::from_json(&fcm.service_account_json())?,
+            base_url: fcm.base_url(),
+            token_url: None,
+            concurrency: args.concurrency,
+            timeout: Duration::from_secs(10),
+        },
+        clock.clone(),
+    )?;
+    let sender = Sender::new(
+        MemoryOutbox {
+            queue: std::sync::Mutex::new(queue),
+        },
+        vec![Arc::new(client)],
+        clock,
+        SenderConfig {
+            concurrency: args.concurrency,
+            ..SenderConfig::default()
+        },
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let started = Instant::now();
+    let drained = sender.run_due().await?;
+    let elapsed = started.elapsed();
+    if drained.sent != args.messages as u64 {
+        bail!("memory round sent {drained:?}");
+    }
+    Ok(args.messages as f64 / elapsed.as_secs_f64())
 }

@@ -62,6 +62,20 @@ impl Sql {
         self
     }
 
+    /// `(SELECT * FROM (VALUES (n, d), …) AS v)`, for a row-value `IN` on a delivery's key.
+    fn keys<'k>(&mut self, keys: impl IntoIterator<Item = &'k (String, String)>) -> &mut Self {
+        self.text.push_str("(SELECT * FROM (VALUES ");
+        for (i, (notification, device)) in keys.into_iter().enumerate() {
+            self.text.push_str(if i > 0 { ", (" } else { "(" });
+            self.bind(notification.clone());
+            self.text.push_str(", ");
+            self.bind(device.clone());
+            self.text.push(')');
+        }
+        self.text.push_str(") AS v)");
+        self
+    }
+
     fn build(self) -> Statement {
         let db = match self.backend {
             Backend::Sqlite => DbBackend::Sqlite,
@@ -595,7 +609,6 @@ impl Store {
                         Settlement::Retry { at, reason } => ("queued", at, Some(reason)),
                     };
                     rows.push(vec![
-                        Value::from(delivery.id),
                         Value::from(delivery.message.notification),
                         Value::from(delivery.device),
                         Value::from(state),
@@ -603,27 +616,25 @@ impl Store {
                         Value::from(error),
                     ]);
                 }
-                // 6 values a row: well under every database's limit on binds per statement.
-                for chunk in rows.chunks(MAX_BINDS / 6) {
+                // 5 values a row: well under every database's limit on binds per statement.
+                for chunk in rows.chunks(MAX_BINDS / 5) {
                     let mut sql = Sql::new(backend);
                     sql.push(
-                        "INSERT INTO push_deliveries (id, notification_id, device_id, state, \
+                        "INSERT INTO push_deliveries (notification_id, device_id, state, \
                          next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
                          created_at_ms, updated_at_ms) VALUES ",
                     );
+                    // The time is written inline: it is a number, and every row shares it.
+                    let at = now.as_unix_millis().to_string();
                     for (r, row) in chunk.iter().enumerate() {
                         sql.push(if r == 0 { "(" } else { ", (" });
                         for value in row {
                             sql.bind(value.clone()).push(", ");
                         }
-                        sql.push("1, NULL, 0, ")
-                            .bind(now.as_unix_millis())
-                            .push(", ")
-                            .bind(now.as_unix_millis())
-                            .push(")");
+                        sql.push("1, NULL, 0, ").push(&at).push(", ").push(&at).push(")");
                     }
                     sql.push(
-                        " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                         " ON CONFLICT (notification_id, device_id) DO UPDATE SET state = excluded.state, \
                          next_attempt_at_ms = excluded.next_attempt_at_ms, last_error = excluded.last_error, \
                          attempts = push_deliveries.attempts + 1, claimed_by = NULL, claimed_until_ms = 0, \
                          updated_at_ms = excluded.updated_at_ms WHERE push_deliveries.state = 'queued'",
@@ -677,7 +688,7 @@ impl Store {
     ) -> Result<Vec<DeadLetterRecord>, StorageError> {
         let mut sql = Sql::new(self.backend);
         sql.push(
-            "SELECT pd.id AS id, pd.attempts AS attempts, pd.last_error AS last_error, \
+            "SELECT pd.notification_id || '/' || pd.device_id AS id, pd.attempts AS attempts, pd.last_error AS last_error, \
              pd.updated_at_ms AS dead_at_ms, d.channel AS channel, n.id AS notification_id, \
              n.kind AS kind, n.audience AS audience, n.department_id AS department_id, \
              n.report_id AS report_id, r.case_id AS case_id, n.created_at_ms AS created_at_ms \
@@ -686,9 +697,16 @@ impl Store {
              WHERE pd.state = 'dead'",
         );
         if let Some(before) = before {
-            sql.push(" AND pd.id < ").bind(before.to_owned());
+            let (notification, device) = before.split_once('/').unwrap_or((before, ""));
+            sql.push(" AND (pd.notification_id < ")
+                .bind(notification.to_owned())
+                .push(" OR (pd.notification_id = ")
+                .bind(notification.to_owned())
+                .push(" AND pd.device_id < ")
+                .bind(device.to_owned())
+                .push("))");
         }
-        sql.push(" ORDER BY pd.id DESC LIMIT ")
+        sql.push(" ORDER BY pd.notification_id DESC, pd.device_id DESC LIMIT ")
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
         self.db
             .query_all_raw(sql.build())
@@ -782,7 +800,7 @@ async fn mark(
     Ok(txn.execute_raw(sql.build()).await?.rows_affected())
 }
 
-/// Claims queued deliveries that are due and not claimed (retries, and those whose sender died); answers their ids.
+/// Claims queued deliveries that are due and not claimed (retries, and those whose sender died); answers their keys (notification, device).
 async fn claim_due(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -790,15 +808,15 @@ async fn claim_due(
     now: Timestamp,
     lease_until: Timestamp,
     limit: usize,
-) -> Result<Vec<String>, StorageError> {
+) -> Result<Vec<(String, String)>, StorageError> {
     let mut sql = Sql::new(backend);
     sql.push("UPDATE push_deliveries SET claimed_by = ")
         .bind(owner.to_owned())
         .push(", claimed_until_ms = ")
         .bind(lease_until.as_unix_millis())
         .push(
-            " WHERE id IN (SELECT id FROM push_deliveries WHERE state = 'queued' \
-             AND next_attempt_at_ms <= ",
+            " WHERE (notification_id, device_id) IN (SELECT notification_id, device_id \
+             FROM push_deliveries WHERE state = 'queued' AND next_attempt_at_ms <= ",
         )
         .bind(now.as_unix_millis())
         .push(" AND claimed_until_ms < ")
@@ -808,11 +826,11 @@ async fn claim_due(
     if backend == Backend::Postgres {
         sql.push(" FOR UPDATE SKIP LOCKED");
     }
-    sql.push(") RETURNING id");
+    sql.push(") RETURNING notification_id, device_id");
     txn.query_all_raw(sql.build())
         .await?
         .iter()
-        .map(|row| get(row, "id"))
+        .map(|row| Ok((get(row, "notification_id")?, get(row, "device_id")?)))
         .collect()
 }
 
@@ -951,11 +969,11 @@ async fn recipients(
         .list(notifications.iter().cloned());
         if unrecorded_only {
             sql.push(
-                " AND NOT EXISTS (SELECT 1 FROM push_deliveries pd WHERE pd.id = n.id || '/' || d.id)",
+                " AND NOT EXISTS (SELECT 1 FROM push_deliveries pd \
+                 WHERE pd.notification_id = n.id AND pd.device_id = d.id)",
             );
         }
     }
-    sql.push(" ORDER BY 1, 2");
     let rows = txn.query_all_raw(sql.build()).await?;
     let mut deliveries = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -989,22 +1007,22 @@ const DELIVERY_COLUMNS: &str = "d.push_token AS push_token, d.channel AS channel
 async fn load_deliveries(
     txn: &DatabaseTransaction,
     backend: Backend,
-    claimed: &[String],
+    claimed: &[(String, String)],
     now: Timestamp,
 ) -> Result<Vec<Delivery>, StorageError> {
     let mut deliveries = Vec::with_capacity(claimed.len());
-    for chunk in claimed.chunks(MAX_BINDS) {
+    for chunk in claimed.chunks(MAX_BINDS / 2) {
         skip_stale(txn, backend, chunk, now).await?;
         let mut sql = Sql::new(backend);
-        sql.push("SELECT pd.id AS id, pd.device_id AS device_id, pd.attempts AS attempts, ")
+        sql.push("SELECT pd.device_id AS device_id, pd.attempts AS attempts, ")
             .push(DELIVERY_COLUMNS)
             .push(
                 " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
                  JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
-                 WHERE pd.state = 'queued' AND pd.id IN ",
+                 WHERE pd.state = 'queued' AND (pd.notification_id, pd.device_id) IN ",
             )
-            .list(chunk.iter().cloned())
-            .push(" ORDER BY pd.id");
+            .keys(chunk)
+            .push(" ORDER BY pd.notification_id, pd.device_id");
         for row in txn.query_all_raw(sql.build()).await? {
             deliveries.push(delivery_from(&row)?);
         }
@@ -1012,22 +1030,25 @@ async fn load_deliveries(
     Ok(deliveries)
 }
 
-/// Settles as `skipped` those of `ids` whose stage was met or whose device was deactivated since they were queued.
+/// Settles as `skipped` those of `keys` whose stage was met or whose device was deactivated since they were queued.
 async fn skip_stale(
     txn: &DatabaseTransaction,
     backend: Backend,
-    ids: &[String],
+    keys: &[(String, String)],
     now: Timestamp,
 ) -> Result<(), StorageError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     let mut sql = Sql::new(backend);
     sql.push("UPDATE push_deliveries SET state = 'skipped', claimed_by = NULL, updated_at_ms = ")
         .bind(now.as_unix_millis())
         .push(
-            " WHERE id IN (SELECT pd.id FROM push_deliveries pd \
-             JOIN notifications n ON n.id = pd.notification_id \
-             JOIN devices d ON d.id = pd.device_id WHERE pd.id IN ",
+            " WHERE (notification_id, device_id) IN (SELECT pd.notification_id, pd.device_id \
+             FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
+             JOIN devices d ON d.id = pd.device_id WHERE (pd.notification_id, pd.device_id) IN ",
         )
-        .list(ids.iter().cloned())
+        .keys(keys)
         .push(" AND (NOT d.active OR (")
         .push(STAGE_MET)
         .push(")))");

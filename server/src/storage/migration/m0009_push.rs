@@ -35,7 +35,6 @@ const STATEMENTS: &[&str] = &[
     "CREATE INDEX ix_notifications_audience ON notifications (audience, department_id, id)",
     "CREATE INDEX ix_notifications_recipient ON notifications (recipient_user_id, id)",
     "CREATE TABLE push_deliveries (
-        id TEXT NOT NULL PRIMARY KEY,
         notification_id TEXT NOT NULL,
         device_id TEXT NOT NULL,
         state TEXT NOT NULL,
@@ -45,10 +44,11 @@ const STATEMENTS: &[&str] = &[
         claimed_until_ms BIGINT NOT NULL,
         last_error TEXT NULL,
         created_at_ms BIGINT NOT NULL,
-        updated_at_ms BIGINT NOT NULL
+        updated_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (notification_id, device_id)
     )",
     "CREATE INDEX ix_push_deliveries_queued ON push_deliveries (next_attempt_at_ms) WHERE state = 'queued'",
-    "CREATE INDEX ix_push_deliveries_dead ON push_deliveries (id) WHERE state = 'dead'",
+    "CREATE INDEX ix_push_deliveries_dead ON push_deliveries (notification_id, device_id) WHERE state = 'dead'",
     "CREATE TABLE notification_reads (
         user_id TEXT NOT NULL,
         notification_id TEXT NOT NULL,
