@@ -203,7 +203,7 @@ fn notification_of(notice: Notice, author: &UserId) -> NewNotification {
     let (department, audience, recipient) = match notice.recipient {
         Recipient::DutyOfficers(d) => (Some(d), "duty_officers", None),
         Recipient::Supervisors => (None, "supervisors", None),
-        Recipient::Reporter => (None, "reporter", Some(author.clone())),
+        Recipient::Reporter => (None, "reporter", Some(*author)),
     };
     NewNotification {
         department,

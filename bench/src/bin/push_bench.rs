@@ -2,6 +2,8 @@
 //!
 //! The outbox is seeded through the real API (a whistle and the duty officer's phones on the demo district), then widened with copies of the whistle's notification.
 
+#![allow(clippy::print_stdout, reason = "the benchmark's report is its output")]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -41,7 +41,7 @@ impl DeviceApi {
 /// Whose inbox the caller reads: the audience of their role and unit.
 pub(crate) fn inbox_scope(actor: &Actor) -> InboxScope {
     match &actor.binding {
-        Binding::GridWorker(_) => InboxScope::Reporter(actor.user_id.clone()),
+        Binding::GridWorker(_) => InboxScope::Reporter(actor.user_id),
         Binding::DutyOfficer(d) => InboxScope::DutyOfficers(d.clone()),
         Binding::DepartmentHead(d) => InboxScope::DepartmentHead(d.clone()),
         Binding::Supervisor => InboxScope::Supervisors,
@@ -193,7 +193,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<v1::RegisterDeviceRequest>,
     ) -> Result<Response<v1::RegisterDeviceResponse>, Status> {
-        let user = caller(&request)?.actor.user_id.clone();
+        let user = caller(&request)?.actor.user_id;
         let r = request.into_inner();
         let mut v = Violations::default();
         let id = v.check("device_id", device_id(&r.device_id));
@@ -240,11 +240,11 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<v1::UnregisterDeviceRequest>,
     ) -> Result<Response<v1::UnregisterDeviceResponse>, Status> {
-        let user = caller(&request)?.actor.user_id.clone();
+        let user = caller(&request)?.actor.user_id;
         let name = &request.get_ref().name;
         let id = super::convert::only_field(
             "name",
-            resource_id(name, "devices").and_then(|id| device_id(id)),
+            resource_id(name, "devices").and_then(device_id),
         )?;
         self.store
             .unregister_device(&user, &id)
