@@ -16,12 +16,11 @@ use gridwhistle_dispatcher::clock::{Clock as _, SystemClock};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
-use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::{Mutex, watch};
 use tonic::transport::Channel;
 
 use client::{authorized, channel};
-use support::serve;
+use support::{CrashDatabase, serve};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
 const GRID: &str = "g-jianwai-1-01";
@@ -29,35 +28,6 @@ const CLIENTS: usize = 16;
 const KILLS: usize = 3;
 /// Acknowledged reports to wait for between kills.
 const ACKS_PER_ROUND: usize = 150;
-
-/// The database URL for each backend under test; `None` is SQLite in the data directory.
-async fn databases() -> Vec<Option<String>> {
-    let mut urls = vec![None];
-    let required = std::env::var("TEST_INTEGRATION").is_ok_and(|v| v == "1");
-    match std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        Some(admin) => {
-            let name = format!("gw_crash_{}", uuid::Uuid::new_v4().simple());
-            let db = Database::connect(&admin).await.expect("PostgreSQL answers");
-            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create the test database");
-            db.close().await.expect("close");
-            let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
-            urls.push(Some(format!("{base}/{name}")));
-        }
-        None => {
-            assert!(
-                !required,
-                "TEST_INTEGRATION=1 but TEST_DATABASE_URL is not set"
-            );
-            eprintln!("note: TEST_DATABASE_URL not set; PostgreSQL variant skipped");
-        }
-    }
-    urls
-}
 
 /// A point inside the worker's grid, from the sample district's own geometry.
 fn point() -> (f64, f64) {
@@ -164,12 +134,13 @@ fn kill(child: &mut std::process::Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_acknowledged_before_sigkill_are_stored_exactly_once_after_restart() {
-    for url in databases().await {
+    for database in CrashDatabase::all("gw_crash").await {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec!["--demo".to_owned()];
-        if let Some(url) = &url {
-            args.extend(["--database-url".to_owned(), url.clone()]);
-        }
+        let args = [
+            "--demo".to_owned(),
+            "--database-url".to_owned(),
+            database.url(dir.path()),
+        ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (mut child, addr, _log) = serve(dir.path(), &args);
         let token = login(&addr).await;
@@ -275,25 +246,13 @@ async fn reports_acknowledged_before_sigkill_are_stored_exactly_once_after_resta
         eprintln!(
             "{} reports acknowledged across {KILLS} SIGKILLs on {} ({retries} calls retried); all present once",
             acked.len(),
-            if url.is_some() {
+            if database.postgres.is_some() {
                 "PostgreSQL"
             } else {
                 "SQLite"
             }
         );
         kill(&mut child);
-        if let Some(url) = url {
-            drop_database(&url).await;
-        }
+        database.drop_database().await;
     }
-}
-
-async fn drop_database(url: &str) {
-    let admin = std::env::var("TEST_DATABASE_URL").expect("set when PostgreSQL ran");
-    let (_, name) = url.rsplit_once('/').expect("a database URL has a path");
-    let db = Database::connect(&admin).await.expect("PostgreSQL answers");
-    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop the test database");
-    db.close().await.expect("close");
 }

@@ -10,17 +10,12 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gridwhistle_dispatcher::Clock as _;
-use gridwhistle_dispatcher::SystemClock;
-use gridwhistle_proto::v1;
-use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
-use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{Database, DbBackend};
 use tokio::sync::Semaphore;
 use tonic::transport::Channel;
 
-use client::{authorized, channel};
-use support::serve;
+use client::{channel, login, whistle_dispute};
+use support::{CrashDatabase, count, serve};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
 const GRID: &str = "g-jianwai-1-01";
@@ -34,86 +29,15 @@ const POLICIES: &str = r#"{"policies": [{"stages": [{"stage": "report_in",
     "limit": {"amount": 1, "unit": "minutes"},
     "ladder": [{"after_minutes": 0, "audience": "duty_officers"}]}]}]}"#;
 
-/// Files and whistles one report at `at`.
+/// Files and whistles one report at `at`: two departments are summoned.
 async fn whistle_one(channel: Channel, token: &str, at: (f64, f64)) {
-    let now = SystemClock.now().as_unix_millis() / 1000;
-    let mut reports = ReportServiceClient::new(channel);
-    let report = reports
-        .create_report(authorized(
-            v1::CreateReportRequest {
-                report_id: uuid::Uuid::now_v7().to_string(),
-                report: Some(v1::Report {
-                    category: "categories/neighbour-dispute".to_owned(),
-                    description: "楼道堆放杂物".to_owned(),
-                    location: Some(v1::Location {
-                        latitude: at.0,
-                        longitude: at.1,
-                        coordinate_system: v1::CoordinateSystem::Wgs84.into(),
-                        accuracy_meters: 5.0,
-                    }),
-                    observe_time: Some(prost_types::Timestamp {
-                        seconds: now - 60,
-                        nanos: 0,
-                    }),
-                    ..Default::default()
-                }),
-            },
-            token,
-        ))
-        .await
-        .expect("the report is filed")
-        .into_inner()
-        .report
-        .expect("a report");
-    let case = reports
-        .whistle(authorized(
-            v1::WhistleRequest {
-                name: report.name,
-                kind: v1::WhistleKind::Routine.into(),
-                ..Default::default()
-            },
-            token,
-        ))
-        .await
-        .expect("the report is whistled")
-        .into_inner()
-        .case
-        .expect("a case");
+    let case = whistle_dispute(channel, token, at).await;
     assert_eq!(case.assignments.len(), 2);
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("the query runs")
-        .expect("a row");
-    row.try_get_by_index::<i64>(0).expect("a count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
-    let mut urls = vec![None];
-    let admin = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    match &admin {
-        Some(admin) => {
-            let name = format!("gw_deadline_crash_{}", uuid::Uuid::new_v4().simple());
-            let db = Database::connect(admin).await.expect("PostgreSQL answers");
-            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create the test database");
-            db.close().await.expect("close");
-            let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
-            urls.push(Some((format!("{base}/{name}"), name)));
-        }
-        None => assert!(
-            !std::env::var("TEST_INTEGRATION").is_ok_and(|v| v == "1"),
-            "TEST_INTEGRATION=1 but TEST_DATABASE_URL is not set"
-        ),
-    }
-    for url in urls {
+    for database in CrashDatabase::all("gw_deadline_crash").await {
         let dir = tempfile::tempdir().unwrap();
         let policies = dir.path().join("time_limits.json");
         std::fs::write(&policies, POLICIES).unwrap();
@@ -122,24 +46,11 @@ async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
             "--time-limits".to_owned(),
             policies.display().to_string(),
         ];
-        let database_url = match &url {
-            Some((url, _)) => url.clone(),
-            None => gridwhistle_server::config::sqlite_url(&dir.path().join("gridwhistle.db")),
-        };
+        let database_url = database.url(dir.path());
         args.extend(["--database-url".to_owned(), database_url.clone()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (mut child, addr, _log) = serve(dir.path(), &args);
-        let token = AuthServiceClient::new(channel(&addr))
-            .login(v1::LoginRequest {
-                username: WORKER.to_owned(),
-                password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
-            })
-            .await
-            .expect("the demo worker logs in")
-            .into_inner()
-            .tokens
-            .expect("tokens")
-            .access_token;
+        let token = login(channel(&addr), WORKER).await;
         let at = gridwhistle_sample::point_in_grid(include_str!("../demo/grids.geojson"), GRID)
             .expect("the sample grid");
 
@@ -255,12 +166,6 @@ async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
             }
         );
         db.close().await.expect("close");
-        if let (Some(admin), Some((_, name))) = (&admin, &url) {
-            let db = Database::connect(admin).await.expect("PostgreSQL answers");
-            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .expect("drop the test database");
-            db.close().await.expect("close");
-        }
+        database.drop_database().await;
     }
 }

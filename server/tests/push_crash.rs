@@ -14,15 +14,12 @@ use std::time::Duration;
 
 use gridwhistle_fake_fcm::{FakeFcm, Options};
 use gridwhistle_proto::v1;
-use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
-use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tokio::sync::Semaphore;
-use tonic::transport::Channel;
 
-use client::{authorized, channel};
-use support::{CrashDatabase, serve};
+use client::{authorized, channel, login, whistle_dispute};
+use support::{CrashDatabase, count, serve};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
 const GRID: &str = "g-jianwai-1-01";
@@ -31,87 +28,6 @@ const WHISTLES: usize = 150;
 const PHONES: usize = 5;
 const KILLS: usize = 3;
 const CONCURRENCY: usize = 4;
-
-async fn login(channel: Channel, username: &str) -> String {
-    AuthServiceClient::new(channel)
-        .login(v1::LoginRequest {
-            username: username.to_owned(),
-            password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
-        })
-        .await
-        .expect("the demo user logs in")
-        .into_inner()
-        .tokens
-        .expect("tokens")
-        .access_token
-}
-
-/// Files and whistles one report; answers the summoned departments.
-async fn whistle_one(channel: Channel, token: &str, at: (f64, f64)) -> Vec<String> {
-    let mut reports = ReportServiceClient::new(channel);
-    let mut report = report_at(at);
-    report.observe_time = Some(prost_types::Timestamp {
-        seconds: gridwhistle_dispatcher::Clock::now(&gridwhistle_dispatcher::SystemClock)
-            .as_unix_millis()
-            / 1000
-            - 60,
-        nanos: 0,
-    });
-    let report = reports
-        .create_report(authorized(
-            v1::CreateReportRequest {
-                report_id: uuid::Uuid::now_v7().to_string(),
-                report: Some(report),
-            },
-            token,
-        ))
-        .await
-        .expect("the report is filed")
-        .into_inner()
-        .report
-        .expect("a report");
-    reports
-        .whistle(authorized(
-            v1::WhistleRequest {
-                name: report.name,
-                kind: v1::WhistleKind::Routine.into(),
-                ..Default::default()
-            },
-            token,
-        ))
-        .await
-        .expect("the report is whistled")
-        .into_inner()
-        .case
-        .expect("a case")
-        .assignments
-        .into_iter()
-        .map(|a| a.department)
-        .collect()
-}
-
-fn report_at(at: (f64, f64)) -> v1::Report {
-    v1::Report {
-        category: "categories/neighbour-dispute".to_owned(),
-        description: "楼道堆放杂物".to_owned(),
-        location: Some(v1::Location {
-            latitude: at.0,
-            longitude: at.1,
-            coordinate_system: v1::CoordinateSystem::Wgs84.into(),
-            accuracy_meters: 5.0,
-        }),
-        ..Default::default()
-    }
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("the query runs")
-        .expect("a row");
-    row.try_get_by_index::<i64>(0).expect("a count")
-}
 
 fn kill(child: &mut Child) {
     child.kill().expect("SIGKILL");
@@ -154,7 +70,12 @@ async fn every_queued_push_is_sent_after_three_sigkills() {
             .expect("the sample grid");
 
         // Learn the departments this grid and category summon, and give their duty officers phones.
-        let departments = whistle_one(shared.clone(), &worker, at).await;
+        let departments: Vec<String> = whistle_dispute(shared.clone(), &worker, at)
+            .await
+            .assignments
+            .into_iter()
+            .map(|a| a.department)
+            .collect();
         let mut tokens = HashSet::new();
         for department in &departments {
             let officer = format!("duty.{}", department.strip_prefix("departments/").unwrap());
@@ -185,7 +106,7 @@ async fn every_queued_push_is_sent_after_three_sigkills() {
             let permit = permits.clone().acquire_owned().await.unwrap();
             let (channel, token) = (shared.clone(), worker.clone());
             tasks.push(tokio::spawn(async move {
-                whistle_one(channel, &token, at).await;
+                whistle_dispute(channel, &token, at).await;
                 drop(permit);
             }));
         }

@@ -87,6 +87,18 @@ impl District {
             .into_inner()
     }
 
+    /// Files a neighbour dispute as the demo grid worker of `g-jianwai-1-01` and whistles it with `grade` (the street office leads, the police assist); returns the report and the case.
+    pub async fn whistle_dispute(&self, grade: v1::RiskGrade) -> (v1::Report, v1::Case) {
+        const WORKER: &str = "worker.g-jianwai-1-01";
+        let report = self
+            .file_report(WORKER, "g-jianwai-1-01", "neighbour-dispute")
+            .await;
+        let case = self
+            .whistle(WORKER, &report.name, v1::WhistleKind::Routine, grade)
+            .await;
+        (report, case)
+    }
+
     /// Whistles the report `name` as its author `worker`; returns the case.
     pub async fn whistle(
         &self,

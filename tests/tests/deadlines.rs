@@ -7,7 +7,6 @@ use gridwhistle_tests::database::backends;
 use gridwhistle_tests::district::{District, duty_officer};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
-const GRID: &str = "g-jianwai-1-01";
 
 /// Beijing local time of a timestamp, `YYYY-MM-DD HH:MM`.
 fn beijing(t: &prost_types::Timestamp) -> String {
@@ -35,18 +34,7 @@ fn deadlines(
 
 /// Files a report in the worker's grid and whistles it as a routine case of the category's grade.
 async fn whistled(district: &District) -> (v1::Report, v1::Case) {
-    let report = district
-        .file_report(WORKER, GRID, "neighbour-dispute")
-        .await;
-    let case = district
-        .whistle(
-            WORKER,
-            &report.name,
-            v1::WhistleKind::Routine,
-            v1::RiskGrade::Unspecified,
-        )
-        .await;
-    (report, case)
+    district.whistle_dispute(v1::RiskGrade::Unspecified).await
 }
 
 #[tokio::test]

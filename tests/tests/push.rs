@@ -12,21 +12,10 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 
 const WORKER: &str = "worker.g-jianwai-1-01";
-const GRID: &str = "g-jianwai-1-01";
 
-/// Files and whistles a neighbour dispute; returns the case.
+/// Files and whistles a neighbour dispute of grade B; returns the case.
 async fn whistled(district: &District) -> v1::Case {
-    let report = district
-        .file_report(WORKER, GRID, "neighbour-dispute")
-        .await;
-    district
-        .whistle(
-            WORKER,
-            &report.name,
-            v1::WhistleKind::Routine,
-            v1::RiskGrade::B,
-        )
-        .await
+    district.whistle_dispute(v1::RiskGrade::B).await.1
 }
 
 async fn register(district: &District, user: &str, token: &str) -> v1::Device {
@@ -382,17 +371,7 @@ async fn whistle_end_to_end(backend: Backend) {
         .unwrap()
         .into_inner();
 
-    let report = district
-        .file_report(WORKER, GRID, "neighbour-dispute")
-        .await;
-    let case = district
-        .whistle(
-            WORKER,
-            &report.name,
-            v1::WhistleKind::Routine,
-            v1::RiskGrade::A,
-        )
-        .await;
+    let (_, case) = district.whistle_dispute(v1::RiskGrade::A).await;
     assert_eq!(case.assignments[0].department, lead);
 
     // The stream brings the new notification, and only it.

@@ -9,22 +9,9 @@ use gridwhistle_tests::district::{District, duty_officer};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-const WORKER: &str = "worker.g-jianwai-1-01";
-const GRID: &str = "g-jianwai-1-01";
-
 /// Files a neighbour dispute in the worker's grid and whistles it: the street office leads, the police assist.
 async fn whistled(district: &District) -> v1::Case {
-    let report = district
-        .file_report(WORKER, GRID, "neighbour-dispute")
-        .await;
-    district
-        .whistle(
-            WORKER,
-            &report.name,
-            v1::WhistleKind::Routine,
-            v1::RiskGrade::Unspecified,
-        )
-        .await
+    district.whistle_dispute(v1::RiskGrade::Unspecified).await.1
 }
 
 fn assignment<'a>(case: &'a v1::Case, department: &str) -> &'a v1::Assignment {

@@ -289,6 +289,35 @@ async fn widen(db: &DatabaseConnection, lead: &str, notifications: usize) -> any
     Ok(())
 }
 
+/// A sender over `outbox` with the real FCM client on the fake, on the system clock.
+fn sender<S: gridwhistle_dispatcher::push::OutboxStore>(
+    outbox: S,
+    fcm: &FakeFcm,
+    args: &Args,
+) -> anyhow::Result<Sender<S>> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = FcmClient::new(
+        FcmSettings {
+            account: ServiceAccount::from_json(&fcm.service_account_json())?,
+            base_url: fcm.base_url(),
+            token_url: None,
+            concurrency: args.concurrency,
+            timeout: Duration::from_secs(10),
+        },
+        clock.clone(),
+    )?;
+    Ok(Sender::new(
+        outbox,
+        vec![Arc::new(client)],
+        clock,
+        SenderConfig {
+            concurrency: args.concurrency,
+            ..SenderConfig::default()
+        },
+        Arc::new(tokio::sync::Notify::new()),
+    ))
+}
+
 /// A seeded outbox database with a sender over it.
 struct Target {
     name: &'static str,
@@ -310,27 +339,7 @@ impl Target {
         let lead = seed_through_the_api(url, dir.path(), args).await?;
         let db = Database::connect(url).await?;
         let store = Store::connect(url, PoolSettings::default()).await?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let client = FcmClient::new(
-            FcmSettings {
-                account: ServiceAccount::from_json(&fcm.service_account_json())?,
-                base_url: fcm.base_url(),
-                token_url: None,
-                concurrency: args.concurrency,
-                timeout: Duration::from_secs(10),
-            },
-            clock.clone(),
-        )?;
-        let sender = Sender::new(
-            OutboxDb::new(store, "push-bench".to_owned()),
-            vec![Arc::new(client)],
-            clock,
-            SenderConfig {
-                concurrency: args.concurrency,
-                ..SenderConfig::default()
-            },
-            Arc::new(tokio::sync::Notify::new()),
-        );
+        let sender = sender(OutboxDb::new(store, "push-bench".to_owned()), fcm, args)?;
         Ok(Self {
             name,
             lead,
@@ -537,29 +546,13 @@ async fn memory_round(fcm: &FakeFcm, args: &Args) -> anyhow::Result<f64> {
             },
         })
         .collect();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let client = FcmClient::new(
-        FcmSettings {
-            account: ServiceAccount::from_json(&fcm.service_account_json())?,
-            base_url: fcm.base_url(),
-            token_url: None,
-            concurrency: args.concurrency,
-            timeout: Duration::from_secs(10),
-        },
-        clock.clone(),
-    )?;
-    let sender = Sender::new(
+    let sender = sender(
         MemoryOutbox {
             queue: std::sync::Mutex::new(queue),
         },
-        vec![Arc::new(client)],
-        clock,
-        SenderConfig {
-            concurrency: args.concurrency,
-            ..SenderConfig::default()
-        },
-        Arc::new(tokio::sync::Notify::new()),
-    );
+        fcm,
+        args,
+    )?;
     let started = Instant::now();
     let drained = sender.run_due().await?;
     let elapsed = started.elapsed();

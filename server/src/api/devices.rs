@@ -7,14 +7,13 @@ use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::push::Channel;
 use gridwhistle_domain::{Actor, Binding};
 use gridwhistle_proto::v1::{self, device_service_server::DeviceService};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
-use tracing::{instrument, warn};
+use tracing::instrument;
 
-use super::closed_loop::STREAM_POLL;
 use super::convert::{PageRequest, Violations, caller, resource_id, timestamp};
 use super::error::ApiError;
+use super::feed::{Page, follow_log};
 use super::pending::BoxStream;
 use crate::storage::{
     DeviceRecord, EventPosition, InboxEntry, InboxPosition, InboxScope, NewDevice, Store,
@@ -242,10 +241,8 @@ impl DeviceService for DeviceApi {
     ) -> Result<Response<v1::UnregisterDeviceResponse>, Status> {
         let user = caller(&request)?.actor.user_id;
         let name = &request.get_ref().name;
-        let id = super::convert::only_field(
-            "name",
-            resource_id(name, "devices").and_then(device_id),
-        )?;
+        let id =
+            super::convert::only_field("name", resource_id(name, "devices").and_then(device_id))?;
         self.store
             .unregister_device(&user, &id)
             .await
@@ -351,52 +348,34 @@ impl DeviceService for DeviceApi {
     }
 }
 
-/// Streams `scope`'s inbox after `start` until the client leaves or the server stops: it reads after each commit of this process, and polls for other replicas'.
+/// Streams `scope`'s inbox after `start` until the client leaves or the server stops.
 fn follow_inbox(
     store: Store,
     scope: InboxScope,
     start: InboxPosition,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> BoxStream<v1::WatchNotificationsResponse> {
-    let (tx, rx) = mpsc::channel::<Result<v1::WatchNotificationsResponse, Status>>(64);
-    let mut commits = store.subscribe_commits();
-    tokio::spawn(async move {
-        let mut position = start;
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let batch = match store.inbox_after(&scope, &position, STREAM_BATCH).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    warn!(error = %err, "inbox stream read failed");
-                    let _ = tx.send(Err(ApiError::from(err).into())).await;
-                    return;
-                }
-            };
-            let full = batch.len() as u64 == STREAM_BATCH;
-            for entry in batch {
-                position = entry.position.clone();
-                let item = v1::WatchNotificationsResponse {
-                    notification: Some(notification_to_proto(&entry)),
-                    cursor: encode_cursor(&entry.position),
-                };
-                if tx.send(Ok(item)).await.is_err() {
-                    return;
-                }
-            }
-            if full {
-                continue;
-            }
-            tokio::select! {
-                _ = commits.changed() => {}
-                () = tokio::time::sleep(STREAM_POLL) => {}
-                _ = stop.changed() => {}
-                () = tx.closed() => return,
-            }
+    let reader = store.clone();
+    let scope = std::sync::Arc::new(scope);
+    follow_log(&store, start, stop, move |position| {
+        let (reader, scope) = (reader.clone(), scope.clone());
+        async move {
+            let entries = reader.inbox_after(&scope, &position, STREAM_BATCH).await?;
+            Ok(Page {
+                full: entries.len() as u64 == STREAM_BATCH,
+                items: entries
+                    .into_iter()
+                    .map(|entry| {
+                        let item = v1::WatchNotificationsResponse {
+                            notification: Some(notification_to_proto(&entry)),
+                            cursor: encode_cursor(&entry.position),
+                        };
+                        (entry.position, Some(item))
+                    })
+                    .collect(),
+            })
         }
-    });
-    Box::pin(ReceiverStream::new(rx))
+    })
 }
 
 #[cfg(test)]

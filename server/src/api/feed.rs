@@ -27,13 +27,50 @@ pub(crate) fn follow<T, F, Fut>(
     store: Store,
     filter: EventFilter,
     start: EventPosition,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     map: F,
 ) -> BoxStream<T>
 where
     T: Send + 'static,
-    F: Fn(EventRecord) -> Fut + Send + 'static,
+    F: Fn(EventRecord) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Option<T>, ApiError>> + Send,
+{
+    let map = std::sync::Arc::new(map);
+    let reader = store.clone();
+    let filter = std::sync::Arc::new(filter);
+    follow_log(&store, start, stop, move |position| {
+        let (reader, filter, map) = (reader.clone(), filter.clone(), map.clone());
+        async move {
+            let batch = reader.events_after(&filter, position, BATCH).await?;
+            let full = batch.len() as u64 == BATCH;
+            let mut items = Vec::with_capacity(batch.len());
+            for event in batch {
+                let at = event.position;
+                items.push((at, map(event).await?));
+            }
+            Ok(Page { items, full })
+        }
+    })
+}
+
+/// One read of a log after a position: each entry with its position (`None` to skip it on the stream), and whether the read was cut short.
+pub(crate) struct Page<P, T> {
+    pub(crate) items: Vec<(P, Option<T>)>,
+    pub(crate) full: bool,
+}
+
+/// Streams a log after `start`, reading pages with `read`, until the client leaves or the server stops: it reads again after each commit of this process, and polls for other replicas' writes.
+pub(crate) fn follow_log<P, T, F, Fut>(
+    store: &Store,
+    start: P,
+    mut stop: watch::Receiver<bool>,
+    read: F,
+) -> BoxStream<T>
+where
+    P: Clone + Send + 'static,
+    T: Send + 'static,
+    F: Fn(P) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Page<P, T>, ApiError>> + Send,
 {
     let (tx, rx) = mpsc::channel::<Result<T, Status>>(64);
     let mut commits = store.subscribe_commits();
@@ -43,31 +80,23 @@ where
             if *stop.borrow() {
                 return;
             }
-            let batch = match store.events_after(&filter, position, BATCH).await {
-                Ok(batch) => batch,
+            let page = match read(position.clone()).await {
+                Ok(page) => page,
                 Err(err) => {
-                    warn!(error = %err, "event stream read failed");
-                    let _ = tx.send(Err(ApiError::from(err).into())).await;
+                    warn!(error = %err, "stream read failed");
+                    let _ = tx.send(Err(err.into())).await;
                     return;
                 }
             };
-            let full = batch.len() as u64 == BATCH;
-            for event in batch {
-                position = event.position;
-                match map(event).await {
-                    Ok(Some(item)) => {
-                        if tx.send(Ok(item)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(err) => {
-                        let _ = tx.send(Err(err.into())).await;
-                        return;
-                    }
+            for (at, item) in page.items {
+                position = at;
+                if let Some(item) = item
+                    && tx.send(Ok(item)).await.is_err()
+                {
+                    return;
                 }
             }
-            if full {
+            if page.full {
                 continue;
             }
             tokio::select! {

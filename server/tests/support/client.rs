@@ -22,3 +22,73 @@ pub(crate) fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     );
     request
 }
+
+/// Logs the demo user `username` in; answers the access token.
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+pub(crate) async fn login(channel: Channel, username: &str) -> String {
+    gridwhistle_proto::v1::auth_service_client::AuthServiceClient::new(channel)
+        .login(gridwhistle_proto::v1::LoginRequest {
+            username: username.to_owned(),
+            password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
+        })
+        .await
+        .expect("the demo user logs in")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token
+}
+
+/// Files a neighbour dispute at `at`, seen a minute ago by the system clock the server runs on, and whistles it; answers the case.
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+pub(crate) async fn whistle_dispute(
+    channel: Channel,
+    token: &str,
+    at: (f64, f64),
+) -> gridwhistle_proto::v1::Case {
+    use gridwhistle_dispatcher::Clock as _;
+    use gridwhistle_proto::v1;
+    let mut reports = v1::report_service_client::ReportServiceClient::new(channel);
+    let seen = gridwhistle_dispatcher::SystemClock.now().as_unix_millis() / 1000 - 60;
+    let report = reports
+        .create_report(authorized(
+            v1::CreateReportRequest {
+                report_id: uuid::Uuid::now_v7().to_string(),
+                report: Some(v1::Report {
+                    category: "categories/neighbour-dispute".to_owned(),
+                    description: "楼道堆放杂物".to_owned(),
+                    location: Some(v1::Location {
+                        latitude: at.0,
+                        longitude: at.1,
+                        coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+                        accuracy_meters: 5.0,
+                    }),
+                    observe_time: Some(prost_types::Timestamp {
+                        seconds: seen,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+            },
+            token,
+        ))
+        .await
+        .expect("the report is filed")
+        .into_inner()
+        .report
+        .expect("a report");
+    reports
+        .whistle(authorized(
+            v1::WhistleRequest {
+                name: report.name,
+                kind: v1::WhistleKind::Routine.into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("the report is whistled")
+        .into_inner()
+        .case
+        .expect("a case")
+}

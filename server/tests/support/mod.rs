@@ -108,3 +108,18 @@ impl CrashDatabase {
         }
     }
 }
+
+/// The single number `sql` answers.
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+pub(crate) async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("the query runs")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a count")
+}
