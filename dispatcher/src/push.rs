@@ -318,6 +318,7 @@ impl<S: OutboxStore> Sender<S> {
         // First deliveries not yet recorded, per notification: a notification is finished when its count reaches zero.
         let outstanding = std::sync::Mutex::new(HashMap::<String, usize>::new());
         let outstanding = &outstanding;
+        let channels = &channels;
         let claim = async move {
             loop {
                 let now = self.clock.now();
@@ -327,7 +328,7 @@ impl<S: OutboxStore> Sender<S> {
                         now,
                         now.saturating_add(self.config.lease),
                         now.saturating_sub(self.config.max_age),
-                        &channels,
+                        channels,
                         self.config.batch,
                     )
                     .await?;

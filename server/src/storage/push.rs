@@ -49,6 +49,17 @@ impl Sql {
         self
     }
 
+    /// ` IN (v1, v2, …)` on SQLite; ` = ANY($n)` with one array parameter on PostgreSQL, so the statement's text, and its prepared plan, stay the same whatever the number of values.
+    fn any(&mut self, values: impl IntoIterator<Item = String>) -> &mut Self {
+        match self.backend {
+            Backend::Sqlite => self.push(" IN ").list(values),
+            Backend::Postgres => self
+                .push(" = ANY(")
+                .bind(text_array(values.into_iter()))
+                .push(")"),
+        }
+    }
+
     /// `(v1, v2, …)`, for `IN`.
     fn list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
         self.text.push('(');
@@ -83,6 +94,14 @@ impl Sql {
         };
         Statement::from_sql_and_values(db, self.text, self.values)
     }
+}
+
+/// A PostgreSQL `text[]` parameter.
+fn text_array(values: impl Iterator<Item = String>) -> Value {
+    Value::Array(
+        sea_orm::sea_query::ArrayType::String,
+        Some(Box::new(values.map(Value::from).collect())),
+    )
 }
 
 fn corrupt(reason: impl ToString) -> StorageError {
@@ -616,30 +635,8 @@ impl Store {
                         Value::from(error),
                     ]);
                 }
-                // 5 values a row: well under every database's limit on binds per statement.
                 for chunk in rows.chunks(MAX_BINDS / 5) {
-                    let mut sql = Sql::new(backend);
-                    sql.push(
-                        "INSERT INTO push_deliveries (notification_id, device_id, state, \
-                         next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
-                         created_at_ms, updated_at_ms) VALUES ",
-                    );
-                    // The time is written inline: it is a number, and every row shares it.
-                    let at = now.as_unix_millis().to_string();
-                    for (r, row) in chunk.iter().enumerate() {
-                        sql.push(if r == 0 { "(" } else { ", (" });
-                        for value in row {
-                            sql.bind(value.clone()).push(", ");
-                        }
-                        sql.push("1, NULL, 0, ").push(&at).push(", ").push(&at).push(")");
-                    }
-                    sql.push(
-                         " ON CONFLICT (notification_id, device_id) DO UPDATE SET state = excluded.state, \
-                         next_attempt_at_ms = excluded.next_attempt_at_ms, last_error = excluded.last_error, \
-                         attempts = push_deliveries.attempts + 1, claimed_by = NULL, claimed_until_ms = 0, \
-                         updated_at_ms = excluded.updated_at_ms WHERE push_deliveries.state = 'queued'",
-                    );
-                    txn.execute_raw(sql.build()).await?;
+                    record(txn, backend, chunk, now).await?;
                 }
                 for chunk in invalid.chunks(MAX_BINDS) {
                     let mut sql = Sql::new(backend);
@@ -653,9 +650,9 @@ impl Store {
                     let mut sql = Sql::new(backend);
                     sql.push(
                         "UPDATE notifications SET state = 'expanded', claimed_by = NULL \
-                         WHERE state = 'sending' AND id IN ",
+                         WHERE state = 'sending' AND id",
                     )
-                    .list(chunk.iter().cloned());
+                    .any(chunk.iter().cloned());
                     txn.execute_raw(sql.build()).await?;
                 }
                 Ok::<_, StorageError>(())
@@ -800,6 +797,80 @@ async fn mark(
     Ok(txn.execute_raw(sql.build()).await?.rows_affected())
 }
 
+/// How a delivery's row is written: inserted with its first outcome, or moved on from `queued` by a retry's.
+const RECORD_CONFLICT: &str = " ON CONFLICT (notification_id, device_id) DO UPDATE SET state = excluded.state, \
+     next_attempt_at_ms = excluded.next_attempt_at_ms, last_error = excluded.last_error, \
+     attempts = push_deliveries.attempts + 1, claimed_by = NULL, claimed_until_ms = 0, \
+     updated_at_ms = excluded.updated_at_ms WHERE push_deliveries.state = 'queued'";
+
+/// Writes the outcome rows `rows` (notification, device, state, next attempt, last error): one multi-row `VALUES` on SQLite; on PostgreSQL one `UNNEST` of five arrays, a statement whose text (and prepared plan) is the same for every batch.
+async fn record(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    rows: &[Vec<Value>],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let mut sql = Sql::new(backend);
+    match backend {
+        Backend::Sqlite => {
+            sql.push(
+                "INSERT INTO push_deliveries (notification_id, device_id, state, \
+                 next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
+                 created_at_ms, updated_at_ms) VALUES ",
+            );
+            // The time is written inline: it is a number, and every row shares it.
+            let at = now.as_unix_millis().to_string();
+            for (r, row) in rows.iter().enumerate() {
+                sql.push(if r == 0 { "(" } else { ", (" });
+                for value in row {
+                    sql.bind(value.clone()).push(", ");
+                }
+                sql.push("1, NULL, 0, ")
+                    .push(&at)
+                    .push(", ")
+                    .push(&at)
+                    .push(")");
+            }
+        }
+        Backend::Postgres => {
+            let column = |c: usize| rows.iter().map(move |row| row[c].clone());
+            let texts = |c: usize| {
+                text_array(column(c).map(|v| match v {
+                    Value::String(Some(s)) => s,
+                    _ => String::new(),
+                }))
+            };
+            let times = Value::Array(
+                sea_orm::sea_query::ArrayType::BigInt,
+                Some(Box::new(column(3).collect())),
+            );
+            sql.push(
+                "INSERT INTO push_deliveries (notification_id, device_id, state, \
+                 next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
+                 created_at_ms, updated_at_ms) \
+                 SELECT n, d, s, a, NULLIF(e, ''), 1, NULL, 0, ",
+            )
+            .bind(now.as_unix_millis())
+            .push(", ")
+            .bind(now.as_unix_millis())
+            .push(" FROM UNNEST(")
+            .bind(texts(0))
+            .push("::text[], ")
+            .bind(texts(1))
+            .push("::text[], ")
+            .bind(texts(2))
+            .push("::text[], ")
+            .bind(times)
+            .push("::bigint[], ")
+            .bind(texts(4))
+            .push("::text[]) AS t(n, d, s, a, e) WHERE TRUE");
+        }
+    }
+    sql.push(RECORD_CONFLICT);
+    txn.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
 /// Claims queued deliveries that are due and not claimed (retries, and those whose sender died); answers their keys (notification, device).
 async fn claim_due(
     txn: &DatabaseTransaction,
@@ -882,8 +953,8 @@ async fn expand(
         .bind(stale_before.as_unix_millis())
         .push(" THEN 'expired' WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.id = notifications.id AND ")
         .push(STAGE_MET)
-        .push(") THEN 'skipped' ELSE 'sending' END WHERE id IN ")
-        .list(ids.iter().cloned());
+        .push(") THEN 'skipped' ELSE 'sending' END WHERE id")
+        .any(ids.iter().cloned());
     txn.execute_raw(sql.build()).await?;
 
     let fresh: Vec<String> = ids
@@ -907,8 +978,8 @@ async fn expand(
         .collect();
     if !idle.is_empty() {
         let mut sql = Sql::new(backend);
-        sql.push("UPDATE notifications SET state = 'expanded', claimed_by = NULL WHERE state = 'sending' AND id IN ")
-            .list(idle);
+        sql.push("UPDATE notifications SET state = 'expanded', claimed_by = NULL WHERE state = 'sending' AND id")
+            .any(idle);
         txn.execute_raw(sql.build()).await?;
     }
     Ok(deliveries)
@@ -942,9 +1013,9 @@ async fn recipients(
     sql.push(
         "SELECT n.id AS notification_id, n.kind AS kind, n.audience AS audience, n.stage AS stage, \
          n.report_id AS report_id, r.case_id AS case_id, r.risk_grade AS risk_grade \
-         FROM notifications n JOIN reports r ON r.id = n.report_id WHERE n.id IN ",
+         FROM notifications n JOIN reports r ON r.id = n.report_id WHERE n.id",
     )
-    .list(notifications.iter().cloned());
+    .any(notifications.iter().cloned());
     let mut notices = std::collections::HashMap::with_capacity(notifications.len());
     for row in txn.query_all_raw(sql.build()).await? {
         notices.insert(get::<String>(&row, "notification_id")?, notice_from(&row)?);
@@ -965,8 +1036,8 @@ async fn recipients(
         .push(audience)
         .push(" AND n.state = 'sending' AND NOT u.disabled AND d.active AND d.channel IN ")
         .list(channels.iter().copied())
-        .push(" AND n.id IN ")
-        .list(notifications.iter().cloned());
+        .push(" AND n.id")
+        .any(notifications.iter().cloned());
         if unrecorded_only {
             sql.push(
                 " AND NOT EXISTS (SELECT 1 FROM push_deliveries pd \
