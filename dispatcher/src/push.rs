@@ -247,6 +247,8 @@ pub struct SenderConfig {
     pub retry: RetryPolicy,
     /// How often an idle sender looks for work other replicas queued.
     pub poll: Duration,
+    /// How long outcomes are gathered after the first before they are recorded: long enough to share a commit among hundreds at full speed, short against the lease.
+    pub settle_wait: Duration,
 }
 
 impl Default for SenderConfig {
@@ -258,6 +260,7 @@ impl Default for SenderConfig {
             max_age: Duration::from_secs(3600),
             retry: RetryPolicy::default(),
             poll: Duration::from_secs(2),
+            settle_wait: Duration::from_millis(50),
         }
     }
 }
@@ -273,8 +276,6 @@ pub struct Drained {
 
 /// Outcomes recorded in one transaction at most.
 const SETTLE_BATCH: usize = 2_000;
-/// How long outcomes are gathered after the first before they are recorded: long enough to share a commit among hundreds at full speed, short against a lease.
-const SETTLE_WAIT: Duration = Duration::from_millis(50);
 
 /// Drains the outbox through the gateways.
 #[derive(Debug)]
@@ -347,6 +348,10 @@ impl<S: OutboxStore> Sender<S> {
         let dispatch = async move {
             while let Some(batch) = ready.recv().await {
                 for delivery in batch {
+                    // Outcomes can no longer be recorded (the database failed): send nothing more, so the claims run out and are retried rather than sent twice.
+                    if done.is_closed() {
+                        return;
+                    }
                     let Some(gateway) = self.gateways.get(&delivery.channel).cloned() else {
                         continue;
                     };
@@ -363,13 +368,14 @@ impl<S: OutboxStore> Sender<S> {
                 }
             }
         };
-        let settle = async {
+        // Owns the receiver: when recording fails, the dispatcher sees the channel closed and stops sending.
+        let settle = async move {
             let mut drained = Drained::default();
             let mut batch = Vec::new();
             while let Some(first) = outcomes.recv().await {
                 batch.push(first);
                 // Gather what arrives shortly after, so a commit records many outcomes, not one (one timer a batch).
-                let gathering = tokio::time::sleep(SETTLE_WAIT);
+                let gathering = tokio::time::sleep(self.config.settle_wait);
                 tokio::pin!(gathering);
                 while batch.len() < SETTLE_BATCH {
                     tokio::select! {
@@ -524,6 +530,108 @@ mod tests {
             })
             .collect();
         assert!(waits.len() > 50, "{} distinct waits", waits.len());
+    }
+
+    /// Deliveries from memory; every attempt to record outcomes fails.
+    #[derive(Debug)]
+    struct BrokenRecords {
+        queue: std::sync::Mutex<Vec<Delivery>>,
+    }
+
+    impl OutboxStore for BrokenRecords {
+        type Error = std::io::Error;
+
+        async fn release_claims(&self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        async fn take(
+            &self,
+            _now: Timestamp,
+            _lease_until: Timestamp,
+            _stale_before: Timestamp,
+            _channels: &[Channel],
+            limit: usize,
+        ) -> Result<Vec<Delivery>, Self::Error> {
+            let mut queue = self.queue.lock().unwrap();
+            let at = queue.len().saturating_sub(limit);
+            Ok(queue.split_off(at))
+        }
+
+        async fn settle(
+            &self,
+            _settled: Vec<(Delivery, Settlement)>,
+            _finished: Vec<String>,
+            _now: Timestamp,
+        ) -> Result<(), Self::Error> {
+            Err(std::io::Error::other("the database is down"))
+        }
+
+        async fn next_retry(&self) -> Result<Option<Timestamp>, Self::Error> {
+            Ok(None)
+        }
+    }
+
+    /// Answers every push as delivered, after yielding, and counts them.
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl PushGateway for Counting {
+        fn channel(&self) -> Channel {
+            Channel::Fcm
+        }
+
+        fn send<'a>(&'a self, _message: &'a PushMessage) -> BoxFuture<'a, SendOutcome> {
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                SendOutcome::Delivered
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_cannot_record_outcomes_stops_sending() {
+        let queue = (0..1_000)
+            .map(|n| Delivery {
+                id: format!("n{n}/d"),
+                device: "d".into(),
+                channel: Channel::Fcm,
+                attempts: 0,
+                message: PushMessage {
+                    token: "tok".into(),
+                    notification: format!("n{n}"),
+                    kind: NoticeKind::CaseAssigned,
+                    subject: "cases/c".into(),
+                    collapse_key: "c/case_assigned".into(),
+                    urgent: false,
+                    title: "t",
+                    body: "b",
+                },
+            })
+            .collect();
+        let gateway = Arc::new(Counting::default());
+        let sender = Sender::new(
+            BrokenRecords {
+                queue: std::sync::Mutex::new(queue),
+            },
+            vec![gateway.clone() as Arc<dyn PushGateway>],
+            Arc::new(crate::ManualClock::new(Timestamp::from_unix_millis(0))),
+            SenderConfig {
+                batch: 10,
+                concurrency: 2,
+                // Record each outcome as it comes, so the first failure is met at once.
+                settle_wait: Duration::ZERO,
+                ..SenderConfig::default()
+            },
+            Arc::new(Notify::new()),
+        );
+        assert!(sender.run_due().await.is_err());
+        let sent = gateway.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            sent < 100,
+            "{sent} of 1,000 pushes went out after the first record failed"
+        );
     }
 
     #[test]
