@@ -1022,23 +1022,32 @@ async fn recipients(
         notices.insert(get::<String>(&row, "notification_id")?, notice_from(&row)?);
     }
 
-    // The per-device part only, read by position: this runs for every push.
+    // The per-device part, one row per notification: its devices' id, token, channel and locale, joined by tabs and newlines (none of them may hold either), since handing rows over costs more than the bytes in them.
     let mut sql = Sql::new(backend);
+    sql.push("SELECT nid, ").push(match backend {
+        Backend::Sqlite => "group_concat(device, char(10))",
+        Backend::Postgres => "string_agg(device, chr(10))",
+    });
+    sql.push(" FROM (");
     for (i, (join, audience)) in AUDIENCES.iter().enumerate() {
         if i > 0 {
             sql.push(" UNION ALL ");
         }
-        sql.push(
-            "SELECT n.id, d.id, d.push_token, d.channel, d.locale \
-             FROM notifications n JOIN users u ON ",
-        )
-        .push(join)
-        .push(" JOIN devices d ON d.user_id = u.id WHERE ")
-        .push(audience)
-        .push(" AND n.state = 'sending' AND NOT u.disabled AND d.active AND d.channel IN ")
-        .list(channels.iter().copied())
-        .push(" AND n.id")
-        .any(notifications.iter().cloned());
+        let tab = tab(backend);
+        sql.push("SELECT n.id AS nid, d.id || ")
+            .push(tab)
+            .push(" || d.push_token || ")
+            .push(tab)
+            .push(" || d.channel || ")
+            .push(tab)
+            .push(" || d.locale AS device FROM notifications n JOIN users u ON ")
+            .push(join)
+            .push(" JOIN devices d ON d.user_id = u.id WHERE ")
+            .push(audience)
+            .push(" AND n.state = 'sending' AND NOT u.disabled AND d.active AND d.channel IN ")
+            .list(channels.iter().copied())
+            .push(" AND n.id")
+            .any(notifications.iter().cloned());
         if unrecorded_only {
             sql.push(
                 " AND NOT EXISTS (SELECT 1 FROM push_deliveries pd \
@@ -1046,9 +1055,9 @@ async fn recipients(
             );
         }
     }
-    let rows = txn.query_all_raw(sql.build()).await?;
-    let mut deliveries = Vec::with_capacity(rows.len());
-    for row in &rows {
+    sql.push(") AS recipients GROUP BY nid");
+    let mut deliveries = Vec::new();
+    for row in txn.query_all_raw(sql.build()).await? {
         let at = |i: usize| -> Result<String, StorageError> {
             row.try_get_by_index(i)
                 .map_err(|e| corrupt(format!("recipient column {i}: {e}")))
@@ -1057,17 +1066,33 @@ async fn recipients(
         let notice = notices
             .get(&notification)
             .ok_or_else(|| corrupt("a recipient of an unread notification"))?;
-        deliveries.push(delivery(
-            notification,
-            notice,
-            at(1)?,
-            at(2)?,
-            &at(3)?,
-            &at(4)?,
-            0,
-        )?);
+        for device in at(1)?.split('\n') {
+            let mut fields = device.split('\t');
+            let (Some(id), Some(token), Some(channel), Some(locale)) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(corrupt("a recipient device without its four fields"));
+            };
+            deliveries.push(delivery(
+                notification.clone(),
+                notice,
+                id.to_owned(),
+                token.to_owned(),
+                channel,
+                locale,
+                0,
+            )?);
+        }
     }
     Ok(deliveries)
+}
+
+/// A tab, in each database's SQL.
+fn tab(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "char(9)",
+        Backend::Postgres => "chr(9)",
+    }
 }
 
 /// What a delivery needs besides its id, device and attempts, from `notifications n`, `devices d` and `reports r`.
