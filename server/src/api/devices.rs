@@ -117,7 +117,7 @@ fn device_to_proto(d: &DeviceRecord) -> v1::Device {
 fn notification_to_proto(e: &InboxEntry) -> v1::Notification {
     let (title, body) = e.kind.generic_text(true);
     v1::Notification {
-        name: format!("notifications/{}", e.id),
+        name: format!("notifications/{}", e.position.id),
         kind: kind_to_proto(e.kind).into(),
         subject: e.subject.clone(),
         title: title.to_owned(),
@@ -270,7 +270,7 @@ impl DeviceService for DeviceApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ListNotificationsResponse {
-            next_page_token: page.next_token(&entries, |e| e.id.clone()),
+            next_page_token: page.next_token(&entries, |e| e.position.id.clone()),
             notifications: entries.iter().map(notification_to_proto).collect(),
             unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
         }))

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use gridwhistle_dispatcher::deadlines::DeadlineChange;
 use gridwhistle_domain::{ReportId, Timestamp};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
 };
 use tracing::instrument;
 
@@ -17,6 +17,7 @@ use super::cases::{
     insert_chunked, notification_models, with_assignments,
 };
 use super::entity::{notification, report};
+use super::sql::Sql;
 use super::{Backend, StorageError, Store};
 
 /// A multi-row statement `{head} (VALUES (…), …) AS v {tail}` with `rows` bound in order, each row `width` values wide.
@@ -27,35 +28,21 @@ fn values_statement(
     width: usize,
     rows: Vec<Vec<Value>>,
 ) -> Statement {
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows.len() * width * 5);
-    sql.push_str(head);
-    sql.push_str(" (VALUES ");
-    let mut values = Vec::with_capacity(rows.len() * width);
+    let mut sql = Sql::with_capacity(
+        backend,
+        head.len() + tail.len() + rows.len() * width * 5,
+        rows.len() * width,
+    );
+    sql.push(head).push(" (VALUES ");
     for (r, row) in rows.into_iter().enumerate() {
         debug_assert_eq!(row.len(), width);
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for (c, value) in row.into_iter().enumerate() {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            values.push(value);
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&values.len().to_string());
-                }
-            }
+        if r > 0 {
+            sql.push(", ");
         }
-        sql.push(')');
+        sql.list(row);
     }
-    sql.push_str(") AS v ");
-    sql.push_str(tail);
-    let db = match backend {
-        Backend::Sqlite => DbBackend::Sqlite,
-        Backend::Postgres => DbBackend::Postgres,
-    };
-    Statement::from_sql_and_values(db, sql, values)
+    sql.push(") AS v ").push(tail);
+    sql.build()
 }
 
 /// Runs `rows` through `values_statement` in chunks; answers how many rows were changed in all.

@@ -10,6 +10,7 @@ mod migration;
 mod push;
 mod records;
 mod routing;
+mod sql;
 mod time_limits;
 mod uploads;
 mod writer;

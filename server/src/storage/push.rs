@@ -7,108 +7,31 @@
 use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::push::{Channel, Delivery, PushMessage, Settlement};
 use gridwhistle_domain::{DepartmentId, RiskGrade, Timestamp, UserId};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, Value};
 use tracing::instrument;
 
 use super::cases::EventPosition;
+use super::sql::{Sql, text_array};
 use super::{Backend, StorageError, Store};
 
 /// How many values one statement binds at most (SQLite's default limit is 32,766).
 const MAX_BINDS: usize = 10_000;
-
-/// A statement built piece by piece with placeholders in the backend's style.
-struct Sql {
-    backend: Backend,
-    text: String,
-    values: Vec<Value>,
-}
-
-impl Sql {
-    fn new(backend: Backend) -> Self {
-        Self {
-            backend,
-            text: String::with_capacity(256),
-            values: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
-        self.values.push(value.into());
-        match self.backend {
-            Backend::Sqlite => self.text.push('?'),
-            Backend::Postgres => {
-                self.text.push('$');
-                self.text.push_str(&self.values.len().to_string());
-            }
-        }
-        self
-    }
-
-    /// ` IN (v1, v2, …)` on SQLite; ` = ANY($n)` with one array parameter on PostgreSQL, so the statement's text, and its prepared plan, stay the same whatever the number of values.
-    fn any(&mut self, values: impl IntoIterator<Item = String>) -> &mut Self {
-        match self.backend {
-            Backend::Sqlite => self.push(" IN ").list(values),
-            Backend::Postgres => self
-                .push(" = ANY(")
-                .bind(text_array(values.into_iter()))
-                .push(")"),
-        }
-    }
-
-    /// `(v1, v2, …)`, for `IN`.
-    fn list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
-        self.text.push('(');
-        for (i, value) in values.into_iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.bind(value);
-        }
-        self.text.push(')');
-        self
-    }
-
-    /// `(SELECT * FROM (VALUES (n, d), …) AS v)`, for a row-value `IN` on a delivery's key.
-    fn keys<'k>(&mut self, keys: impl IntoIterator<Item = &'k (String, String)>) -> &mut Self {
-        self.text.push_str("(SELECT * FROM (VALUES ");
-        for (i, (notification, device)) in keys.into_iter().enumerate() {
-            self.text.push_str(if i > 0 { ", (" } else { "(" });
-            self.bind(notification.clone());
-            self.text.push_str(", ");
-            self.bind(device.clone());
-            self.text.push(')');
-        }
-        self.text.push_str(") AS v)");
-        self
-    }
-
-    fn build(self) -> Statement {
-        let db = match self.backend {
-            Backend::Sqlite => DbBackend::Sqlite,
-            Backend::Postgres => DbBackend::Postgres,
-        };
-        Statement::from_sql_and_values(db, self.text, self.values)
-    }
-}
-
-/// A PostgreSQL `text[]` parameter.
-fn text_array(values: impl Iterator<Item = String>) -> Value {
-    Value::Array(
-        sea_orm::sea_query::ArrayType::String,
-        Some(Box::new(values.map(Value::from).collect())),
-    )
-}
 
 fn corrupt(reason: impl ToString) -> StorageError {
     StorageError::Corrupt {
         entity: "push",
         reason: reason.to_string(),
     }
+}
+
+/// A stored notification kind, or the row is corrupt.
+fn kind_of(text: &str) -> Result<NoticeKind, StorageError> {
+    NoticeKind::parse(text).ok_or_else(|| corrupt(format!("kind {text:?}")))
+}
+
+/// A stored push channel, or the row is corrupt.
+fn channel_of(text: &str) -> Result<Channel, StorageError> {
+    Channel::parse(text).ok_or_else(|| corrupt(format!("channel {text:?}")))
 }
 
 fn get<T: sea_orm::TryGetable>(row: &QueryResult, column: &str) -> Result<T, StorageError> {
@@ -191,13 +114,12 @@ impl InboxScope {
 /// One inbox entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxEntry {
-    pub id: String,
     pub kind: NoticeKind,
     /// "cases/{case}" or "reports/{report}".
     pub subject: String,
     pub created_at: Timestamp,
     pub read_at: Option<Timestamp>,
-    /// Where it stands in commit order, for streams.
+    /// Where it stands in commit order, for streams; its `id` is the notification's.
     pub position: InboxPosition,
 }
 
@@ -225,9 +147,13 @@ pub struct DeadLetterRecord {
     pub id: String,
 }
 
-/// The columns every inbox query reads, from `notifications n` joined with its event `e` and report `r`.
-const ENTRY_COLUMNS: &str = "n.id AS id, n.kind AS kind, n.audience AS audience, n.report_id AS report_id, \
-     r.case_id AS case_id, n.created_at_ms AS created_at_ms, e.txid AS txid, e.id AS event_id";
+/// What every inbox query reads: the notification `n` with the event `e` that caused it and its report `r`.
+const ENTRY_SELECT: &str = "SELECT n.id AS id, n.kind AS kind, n.audience AS audience, \
+     n.report_id AS report_id, r.case_id AS case_id, n.created_at_ms AS created_at_ms, \
+     e.txid AS txid, e.id AS event_id";
+const ENTRY_FROM: &str = " FROM notifications n \
+     JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
+     JOIN reports r ON r.id = n.report_id";
 
 fn subject(audience: &str, report: &str, case: Option<String>) -> String {
     match case {
@@ -240,9 +166,8 @@ fn entry(row: &QueryResult, read_at: Option<i64>) -> Result<InboxEntry, StorageE
     let kind: String = get(row, "kind")?;
     let audience: String = get(row, "audience")?;
     let report: String = get(row, "report_id")?;
-    let id: String = get(row, "id")?;
     Ok(InboxEntry {
-        kind: NoticeKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
+        kind: kind_of(&kind)?,
         subject: subject(&audience, &report, get(row, "case_id")?),
         created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
         read_at: read_at.map(Timestamp::from_unix_millis),
@@ -251,9 +176,8 @@ fn entry(row: &QueryResult, read_at: Option<i64>) -> Result<InboxEntry, StorageE
                 txid: get(row, "txid")?,
                 id: get(row, "event_id")?,
             },
-            id: id.clone(),
+            id: get(row, "id")?,
         },
-        id,
     })
 }
 
@@ -264,7 +188,7 @@ fn device_from(row: &QueryResult) -> Result<DeviceRecord, StorageError> {
         id: get(row, "id")?,
         user: UserId::parse(&user).map_err(corrupt)?,
         platform: get(row, "platform")?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt(format!("channel {channel:?}")))?,
+        channel: channel_of(&channel)?,
         app_version: get(row, "app_version")?,
         locale: get(row, "locale")?,
         active: get(row, "active")?,
@@ -390,12 +314,10 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<InboxEntry>, u64), StorageError> {
         let mut sql = Sql::new(self.backend);
-        sql.push("SELECT ")
-            .push(ENTRY_COLUMNS)
-            .push(", nr.read_at_ms AS read_at_ms FROM notifications n \
-                   JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
-                   JOIN reports r ON r.id = n.report_id \
-                   LEFT JOIN notification_reads nr ON nr.notification_id = n.id AND nr.user_id = ")
+        sql.push(ENTRY_SELECT)
+            .push(", nr.read_at_ms AS read_at_ms")
+            .push(ENTRY_FROM)
+            .push(" LEFT JOIN notification_reads nr ON nr.notification_id = n.id AND nr.user_id = ")
             .bind(user.to_string())
             .push(" WHERE ");
         scope.condition(&mut sql);
@@ -469,11 +391,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<InboxEntry>, StorageError> {
         let mut sql = Sql::new(self.backend);
-        sql.push("SELECT ").push(ENTRY_COLUMNS).push(
-            " FROM notifications n \
-                 JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
-                 JOIN reports r ON r.id = n.report_id WHERE ",
-        );
+        sql.push(ENTRY_SELECT).push(ENTRY_FROM).push(" WHERE ");
         scope.condition(&mut sql);
         match self.backend {
             Backend::Sqlite => {
@@ -627,14 +545,15 @@ impl Store {
                         Settlement::Dead { reason } => ("dead", now, Some(reason)),
                         Settlement::Retry { at, reason } => ("queued", at, Some(reason)),
                     };
-                    rows.push(vec![
-                        Value::from(delivery.message.notification),
-                        Value::from(delivery.device),
-                        Value::from(state),
-                        Value::from(next_attempt.as_unix_millis()),
-                        Value::from(error),
-                    ]);
+                    rows.push(Outcome {
+                        notification: delivery.message.notification,
+                        device: delivery.device,
+                        state,
+                        next_attempt,
+                        error,
+                    });
                 }
+                // Five values a row on SQLite: well under its limit on binds per statement.
                 for chunk in rows.chunks(MAX_BINDS / 5) {
                     record(txn, backend, chunk, now).await?;
                 }
@@ -665,10 +584,11 @@ impl Store {
     pub async fn next_push_retry(&self) -> Result<Option<Timestamp>, StorageError> {
         let row = self
             .db
-            .query_one_raw(Sql::new(self.backend).push(
+            .query_one_raw(Sql::text(
+                self.backend,
                 "SELECT MIN(CASE WHEN claimed_until_ms > next_attempt_at_ms THEN claimed_until_ms \
                  ELSE next_attempt_at_ms END) AS next FROM push_deliveries WHERE state = 'queued'",
-            ).build_owned())
+            ))
             .await?;
         let next: Option<i64> = match row {
             Some(row) => get(&row, "next")?,
@@ -718,8 +638,7 @@ impl Store {
                 Ok(DeadLetterRecord {
                     id: get(row, "id")?,
                     notification: get(row, "notification_id")?,
-                    kind: NoticeKind::parse(&kind)
-                        .ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
+                    kind: kind_of(&kind)?,
                     subject: subject(
                         &audience,
                         &get::<String>(row, "report_id")?,
@@ -729,8 +648,7 @@ impl Store {
                         .map(|d| DepartmentId::parse(&d).map_err(corrupt))
                         .transpose()?,
                     audience,
-                    channel: Channel::parse(&channel)
-                        .ok_or_else(|| corrupt(format!("channel {channel:?}")))?,
+                    channel: channel_of(&channel)?,
                     attempts: u32::try_from(attempts).map_err(corrupt)?,
                     last_error: get(row, "last_error")?,
                     created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
@@ -744,11 +662,12 @@ impl Store {
     pub async fn push_counts(&self) -> Result<Vec<(String, u64)>, StorageError> {
         let rows = self
             .db
-            .query_all_raw(Sql::new(self.backend).push(
+            .query_all_raw(Sql::text(
+                self.backend,
                 "SELECT 'delivery:' || state AS state, COUNT(*) AS n FROM push_deliveries GROUP BY state \
                  UNION ALL SELECT 'notification:' || state AS state, COUNT(*) AS n FROM notifications GROUP BY state \
                  ORDER BY state",
-            ).build_owned())
+            ))
             .await?;
         rows.iter()
             .map(|row| {
@@ -756,13 +675,6 @@ impl Store {
                 Ok((get(row, "state")?, u64::try_from(n).unwrap_or(0)))
             })
             .collect()
-    }
-}
-
-impl Sql {
-    fn build_owned(&mut self) -> Statement {
-        let taken = std::mem::replace(self, Sql::new(self.backend));
-        taken.build()
     }
 }
 
@@ -803,29 +715,44 @@ const RECORD_CONFLICT: &str = " ON CONFLICT (notification_id, device_id) DO UPDA
      attempts = push_deliveries.attempts + 1, claimed_by = NULL, claimed_until_ms = 0, \
      updated_at_ms = excluded.updated_at_ms WHERE push_deliveries.state = 'queued'";
 
-/// Writes the outcome rows `rows` (notification, device, state, next attempt, last error): one multi-row `VALUES` on SQLite; on PostgreSQL one `UNNEST` of five arrays, a statement whose text (and prepared plan) is the same for every batch.
+/// One attempt's outcome, as its delivery's row records it.
+struct Outcome {
+    notification: String,
+    device: String,
+    state: &'static str,
+    next_attempt: Timestamp,
+    error: Option<String>,
+}
+
+/// Writes the outcome rows `rows`: one multi-row `VALUES` on SQLite; on PostgreSQL one `UNNEST` of five arrays, a statement whose text (and prepared plan) is the same for every batch.
 async fn record(
     txn: &DatabaseTransaction,
     backend: Backend,
-    rows: &[Vec<Value>],
+    rows: &[Outcome],
     now: Timestamp,
 ) -> Result<(), StorageError> {
+    const COLUMNS: &str = "INSERT INTO push_deliveries (notification_id, device_id, state, \
+         next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
+         created_at_ms, updated_at_ms) ";
     let mut sql = Sql::new(backend);
+    sql.push(COLUMNS);
     match backend {
         Backend::Sqlite => {
-            sql.push(
-                "INSERT INTO push_deliveries (notification_id, device_id, state, \
-                 next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
-                 created_at_ms, updated_at_ms) VALUES ",
-            );
+            sql.push("VALUES ");
             // The time is written inline: it is a number, and every row shares it.
             let at = now.as_unix_millis().to_string();
             for (r, row) in rows.iter().enumerate() {
-                sql.push(if r == 0 { "(" } else { ", (" });
-                for value in row {
-                    sql.bind(value.clone()).push(", ");
-                }
-                sql.push("1, NULL, 0, ")
+                sql.push(if r == 0 { "(" } else { ", (" })
+                    .bind(row.notification.clone())
+                    .push(", ")
+                    .bind(row.device.clone())
+                    .push(", ")
+                    .bind(row.state)
+                    .push(", ")
+                    .bind(row.next_attempt.as_unix_millis())
+                    .push(", ")
+                    .bind(row.error.clone())
+                    .push(", 1, NULL, 0, ")
                     .push(&at)
                     .push(", ")
                     .push(&at)
@@ -833,37 +760,31 @@ async fn record(
             }
         }
         Backend::Postgres => {
-            let column = |c: usize| rows.iter().map(move |row| row[c].clone());
-            let texts = |c: usize| {
-                text_array(column(c).map(|v| match v {
-                    Value::String(Some(s)) => s,
-                    _ => String::new(),
-                }))
-            };
+            let texts = |f: fn(&Outcome) -> String| text_array(rows.iter().map(f));
             let times = Value::Array(
                 sea_orm::sea_query::ArrayType::BigInt,
-                Some(Box::new(column(3).collect())),
+                Some(Box::new(
+                    rows.iter()
+                        .map(|r| Value::from(r.next_attempt.as_unix_millis()))
+                        .collect(),
+                )),
             );
-            sql.push(
-                "INSERT INTO push_deliveries (notification_id, device_id, state, \
-                 next_attempt_at_ms, last_error, attempts, claimed_by, claimed_until_ms, \
-                 created_at_ms, updated_at_ms) \
-                 SELECT n, d, s, a, NULLIF(e, ''), 1, NULL, 0, ",
-            )
-            .bind(now.as_unix_millis())
-            .push(", ")
-            .bind(now.as_unix_millis())
-            .push(" FROM UNNEST(")
-            .bind(texts(0))
-            .push("::text[], ")
-            .bind(texts(1))
-            .push("::text[], ")
-            .bind(texts(2))
-            .push("::text[], ")
-            .bind(times)
-            .push("::bigint[], ")
-            .bind(texts(4))
-            .push("::text[]) AS t(n, d, s, a, e) WHERE TRUE");
+            // A text[] cannot hold NULL through sea-query: no error travels as '' and is turned back by NULLIF.
+            sql.push("SELECT n, d, s, a, NULLIF(e, ''), 1, NULL, 0, ")
+                .bind(now.as_unix_millis())
+                .push(", ")
+                .bind(now.as_unix_millis())
+                .push(" FROM UNNEST(")
+                .bind(texts(|r| r.notification.clone()))
+                .push("::text[], ")
+                .bind(texts(|r| r.device.clone()))
+                .push("::text[], ")
+                .bind(texts(|r| r.state.to_owned()))
+                .push("::text[], ")
+                .bind(times)
+                .push("::bigint[], ")
+                .bind(texts(|r| r.error.clone().unwrap_or_default()))
+                .push("::text[]) AS t(n, d, s, a, e) WHERE TRUE");
         }
     }
     sql.push(RECORD_CONFLICT);
@@ -1164,7 +1085,7 @@ struct Notice {
 /// A notification's shared part, from the columns `kind`, `audience`, `stage`, `report_id`, `case_id` and `risk_grade`.
 fn notice_from(row: &QueryResult) -> Result<Notice, StorageError> {
     let kind: String = get(row, "kind")?;
-    let kind = NoticeKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?;
+    let kind = kind_of(&kind)?;
     let audience: String = get(row, "audience")?;
     let report: String = get(row, "report_id")?;
     let case: Option<String> = get(row, "case_id")?;
@@ -1200,7 +1121,7 @@ fn delivery(
     locale: &str,
     attempts: u32,
 ) -> Result<Delivery, StorageError> {
-    let channel = Channel::parse(channel).ok_or_else(|| corrupt(format!("channel {channel:?}")))?;
+    let channel = channel_of(channel)?;
     let (title, body) = notice
         .kind
         .generic_text(locale.is_empty() || locale.starts_with("zh"));
