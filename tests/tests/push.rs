@@ -348,6 +348,25 @@ async fn devices_belong_to_their_user_and_bad_fields_are_named() {
         .await
         .unwrap();
     assert!(store.devices_of(&worker).await.unwrap().is_empty());
+
+    // The inbox's fields are checked like the rest: a timestamp out of range is named.
+    let status = devices
+        .mark_notifications_read(v1::MarkNotificationsReadRequest {
+            names: vec!["notifications/not-a-uuid".into()],
+            all_before: Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: -1,
+            }),
+        })
+        .await
+        .unwrap_err();
+    let details = tonic_types::StatusExt::get_details_bad_request(&status).unwrap();
+    let fields: Vec<_> = details
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, ["names[0]", "all_before"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

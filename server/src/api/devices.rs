@@ -296,12 +296,11 @@ impl DeviceService for DeviceApi {
                 "must name at most 1000 notifications; use all_before for more",
             );
         }
-        let all_before = r.all_before.map(|t| {
-            gridwhistle_domain::Timestamp::from_unix_millis(
-                t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000),
-            )
-        });
-        if r.names.is_empty() && all_before.is_none() {
+        let all_before = r
+            .all_before
+            .as_ref()
+            .and_then(|t| super::closed_loop::time(&mut v, "all_before", Some(t)));
+        if r.names.is_empty() && r.all_before.is_none() {
             v.add("names", "name at least one notification, or set all_before");
         }
         v.finish()?;
