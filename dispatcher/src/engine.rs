@@ -4,9 +4,11 @@
 //! A deadline started in this process wakes it (`Engine::wake`); other replicas' deadlines are picked up when the window is reloaded, at the latest every half window.
 //! Each firing is one storage transaction that checks the deadline still stands where the engine saw it, so a firing takes effect once however many engines try it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use gridwhistle_domain::{DeadlineStage, DepartmentId, ReportId, Timestamp};
@@ -68,13 +70,14 @@ pub fn plan(
 pub trait DeadlineStore: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`, read at `now`.
+    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`, read at `now`; with `after`, only those after that (firing time, id) in that order, to read on past a window cut short.
     ///
     /// With several engines on one database, an implementation may claim the rows it returns for a lease, so the others skip them until the lease runs out.
     fn due_until(
         &self,
         now: Timestamp,
         until: Timestamp,
+        after: Option<(Timestamp, i64)>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Due>, Self::Error>> + Send;
 
@@ -108,6 +111,8 @@ pub struct Pass {
 
 /// Most firings one transaction carries: large enough that a burst due at one instant costs few commits, small enough that one transaction stays short.
 pub const FIRE_BATCH: usize = 1024;
+/// Most transactions of firings one engine has in flight: one is prepared and checked while others commit.
+pub const FIRES_IN_FLIGHT: usize = 3;
 /// The first transaction of a pass carries at most this many firings.
 const FIRST_BATCH: usize = 32;
 
@@ -169,6 +174,8 @@ struct Window {
     loaded_until: Option<Timestamp>,
     /// When the window was last loaded, to reload at least every half window.
     loaded_at: Option<Timestamp>,
+    /// Where the last load stopped when it reached its row limit: more may be due by `loaded_until` than it read.
+    read_to: Option<(Timestamp, i64)>,
 }
 
 impl<S: DeadlineStore> Engine<S> {
@@ -195,44 +202,132 @@ impl<S: DeadlineStore> Engine<S> {
         self.wake.notify_one();
     }
 
-    /// Fires everything due at the clock's current time, up to [`FIRE_BATCH`] firings to a transaction; returns what it did. Never fires before a firing's time.
+    /// Fires everything due at the clock's current time, up to [`FIRE_BATCH`] firings to a transaction and [`FIRES_IN_FLIGHT`] transactions at once; returns what it did. Never fires before a firing's time.
+    ///
+    /// While a burst drains a window that was cut short at the load's row limit, the next rows are loaded beside the firings, so loading never stalls them.
     pub async fn run_due(&self) -> Result<Pass, S::Error> {
-        let mut window = self.state.lock().await;
+        let mut guard = self.state.lock().await;
+        let window = &mut *guard;
         let mut pass = Pass::default();
         // The first firings of a pass go out in a small transaction, so a lone or first-due firing is never kept waiting behind a large one; batches grow while more is due.
         let mut size = FIRST_BATCH;
+        let mut firing: Vec<InFlight<'_, S::Error>> = Vec::new();
+        let mut loading: Option<Loading<'_, S::Error>> = None;
+        // Firings in flight, and those settled while a load was out: a load's snapshot may still show them where they were.
+        let mut busy: HashSet<(i64, u32)> = HashSet::new();
+        let mut failed = None;
         loop {
             let now = self.clock.now();
-            let due_now = window
-                .entries
-                .first_key_value()
-                .is_some_and(|(&(at, _), _)| at <= now);
-            // What is due in memory fires first; the window is reloaded only when nothing in it is due.
-            if !due_now && self.stale(&window, now) {
-                self.load(&mut window, now).await?;
-            }
-            let batch = take_due(&mut window, now, size);
-            if batch.is_empty() {
-                return Ok(pass);
-            }
-            // At full size a second batch goes out beside the first: one is prepared and checked while the other commits.
-            let beside = if size == FIRE_BATCH {
-                take_due(&mut window, now, size)
-            } else {
-                Vec::new()
-            };
-            size = (size * 2).min(FIRE_BATCH);
-            let (outcomes, beside_outcomes) = tokio::join!(self.store.fire(&batch, now), async {
-                if beside.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    self.store.fire(&beside, now).await
+            if failed.is_none()
+                && loading.is_none()
+                && let Some(read) = self.needs_load(window, now)
+            {
+                busy.clear();
+                busy.extend(firing.iter().flat_map(|f| f.keys.iter().copied()));
+                let horizon = now.saturating_add(self.window);
+                let after = match read {
+                    Read::Whole => None,
+                    Read::After(key) => Some(key),
+                };
+                if firing.is_empty() {
+                    // Nothing is in flight: what the load finds decides whether this pass goes on.
+                    let rows = self
+                        .store
+                        .due_until(now, horizon, after, self.batch)
+                        .await?;
+                    self.install(window, now, read, rows, &busy);
+                    continue;
                 }
-            });
-            // Lateness counts until the firing took effect: its transaction committed.
-            let done = self.clock.now();
-            settle(&mut window, &mut pass, batch, outcomes?, done);
-            settle(&mut window, &mut pass, beside, beside_outcomes?, done);
+                loading = Some(Box::pin(async move {
+                    let rows = self.store.due_until(now, horizon, after, self.batch).await;
+                    Done::Loaded(now, read, rows)
+                }));
+            }
+            while failed.is_none() && firing.len() < FIRES_IN_FLIGHT {
+                let batch = take_due(window, now, size);
+                if batch.is_empty() {
+                    break;
+                }
+                size = (size * 2).min(FIRE_BATCH);
+                busy.extend(batch.iter().map(|d| (d.id, d.next_step)));
+                firing.push(InFlight::start(&self.store, batch, now));
+            }
+            if firing.is_empty() && loading.is_none() {
+                return failed.map_or(Ok(pass), Err);
+            }
+            match next_done(&mut firing, &mut loading).await {
+                Done::Fired(batch, outcome) => {
+                    if loading.is_none() {
+                        for due in &batch {
+                            busy.remove(&(due.id, due.next_step));
+                        }
+                    }
+                    match outcome {
+                        // Lateness counts until the firing took effect: its transaction committed.
+                        Ok(outcomes) => {
+                            settle(window, &mut pass, batch, outcomes, self.clock.now());
+                        }
+                        // What this batch held is read again at the next load.
+                        Err(err) => {
+                            failed.get_or_insert(err);
+                        }
+                    }
+                }
+                Done::Loaded(at, read, Ok(rows)) => {
+                    if failed.is_none() {
+                        self.install(window, at, read, rows, &busy);
+                    }
+                }
+                Done::Loaded(_, _, Err(err)) => {
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+    }
+
+    /// What to load now, if anything: the whole window when nothing in it is due and it is stale; the rows after it when it was cut short at the load's row limit and is running low.
+    fn needs_load(&self, window: &Window, now: Timestamp) -> Option<Read> {
+        let due_now = window
+            .entries
+            .first_key_value()
+            .is_some_and(|(&(at, _), _)| at <= now);
+        if !due_now {
+            return self.stale(window, now).then_some(Read::Whole);
+        }
+        match window.read_to {
+            Some(key) if window.entries.len() <= self.batch / 2 => Some(Read::After(key)),
+            _ => None,
+        }
+    }
+
+    /// Takes in what a load read at `at`: the rows it found but none of `busy`, beside what the window still holds up to where the load reached.
+    fn install(
+        &self,
+        window: &mut Window,
+        at: Timestamp,
+        read: Read,
+        rows: Vec<Due>,
+        busy: &HashSet<(i64, u32)>,
+    ) {
+        let horizon = at.saturating_add(self.window);
+        // A full load may have left rows unread: the window then ends at the last row read, and the rows after it are read before it runs dry.
+        let read_to = if rows.len() == self.batch {
+            rows.last().map(|d| (d.fire_at, d.id))
+        } else {
+            None
+        };
+        let until = read_to.map_or(horizon, |(at, _)| at);
+        window.entries.retain(|&(fire_at, _), _| fire_at <= until);
+        for due in rows {
+            if !busy.contains(&(due.id, due.next_step)) {
+                window.entries.insert((due.fire_at, due.id), due);
+            }
+        }
+        window.loaded_until = Some(until);
+        window.read_to = read_to;
+        // Reading on does not look again at what is due before the window's end: only a whole load counts as one.
+        if read == Read::Whole {
+            window.loaded_at = Some(at);
         }
     }
 
@@ -278,6 +373,7 @@ impl<S: DeadlineStore> Engine<S> {
     pub async fn forget(&self) {
         let mut window = self.state.lock().await;
         window.loaded_until = None;
+        window.entries.clear();
     }
 
     fn stale(&self, window: &Window, now: Timestamp) -> bool {
@@ -286,20 +382,71 @@ impl<S: DeadlineStore> Engine<S> {
             .is_some_and(|at| now < at.saturating_add(self.window / 2));
         !(reloaded_lately && window.loaded_until.is_some_and(|until| now < until))
     }
+}
 
-    async fn load(&self, window: &mut Window, now: Timestamp) -> Result<(), S::Error> {
-        let horizon = now.saturating_add(self.window);
-        let rows = self.store.due_until(now, horizon, self.batch).await?;
-        // A full batch may have left rows unread: the window then ends at the last row read, and is reloaded when that instant comes.
-        window.loaded_until = Some(if rows.len() == self.batch {
-            rows.last().map_or(horizon, |d| d.fire_at)
-        } else {
-            horizon
-        });
-        window.entries = rows.into_iter().map(|d| ((d.fire_at, d.id), d)).collect();
-        window.loaded_at = Some(now);
-        Ok(())
+/// A future boxed to sit in a list beside others of its kind.
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A batch's transaction in flight.
+struct InFlight<'a, E> {
+    keys: Vec<(i64, u32)>,
+    /// Answers [`Done::Fired`].
+    done: Boxed<'a, Done<E>>,
+}
+
+impl<'a, E> InFlight<'a, E> {
+    fn start<S: DeadlineStore<Error = E>>(store: &'a S, batch: Vec<Due>, now: Timestamp) -> Self {
+        Self {
+            keys: batch.iter().map(|d| (d.id, d.next_step)).collect(),
+            done: Box::pin(async move {
+                let outcome = store.fire(&batch, now).await;
+                Done::Fired(batch, outcome)
+            }),
+        }
     }
+}
+
+/// Which rows a load reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Everything due within the window.
+    Whole,
+    /// What is due after this (time, id), where a load cut short stopped.
+    After((Timestamp, i64)),
+}
+
+/// A window load in flight; answers [`Done::Loaded`].
+type Loading<'a, E> = Boxed<'a, Done<E>>;
+
+/// A firing's transaction or a load, finished.
+enum Done<E> {
+    /// The batch, and how its firings went.
+    Fired(Vec<Due>, Result<Vec<Fired>, E>),
+    /// When a load read, which rows, and what it found.
+    Loaded(Timestamp, Read, Result<Vec<Due>, E>),
+}
+
+/// Waits for the first of the firings or the load to finish.
+async fn next_done<E>(
+    firing: &mut Vec<InFlight<'_, E>>,
+    loading: &mut Option<Loading<'_, E>>,
+) -> Done<E> {
+    std::future::poll_fn(|cx| {
+        for i in 0..firing.len() {
+            if let Poll::Ready(done) = firing[i].done.as_mut().poll(cx) {
+                firing.remove(i);
+                return Poll::Ready(done);
+            }
+        }
+        if let Some(load) = loading.as_mut()
+            && let Poll::Ready(done) = load.as_mut().poll(cx)
+        {
+            *loading = None;
+            return Poll::Ready(done);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -316,6 +463,9 @@ mod tests {
     struct Memory {
         pending: Mutex<Vec<Due>>,
         batches: Mutex<Vec<Vec<Due>>>,
+        /// Per load, how many firings were in flight beside it.
+        loads: Mutex<Vec<usize>>,
+        in_flight: Mutex<usize>,
     }
 
     impl DeadlineStore for Arc<Memory> {
@@ -325,14 +475,17 @@ mod tests {
             &self,
             _now: Timestamp,
             until: Timestamp,
+            after: Option<(Timestamp, i64)>,
             limit: usize,
         ) -> Result<Vec<Due>, Self::Error> {
+            let beside = *self.in_flight.lock().unwrap();
+            self.loads.lock().unwrap().push(beside);
             let mut due: Vec<Due> = self
                 .pending
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|d| d.fire_at <= until)
+                .filter(|d| d.fire_at <= until && after.is_none_or(|key| (d.fire_at, d.id) > key))
                 .cloned()
                 .collect();
             due.sort_by_key(|d| (d.fire_at, d.id));
@@ -341,6 +494,10 @@ mod tests {
         }
 
         async fn fire(&self, batch: &[Due], now: Timestamp) -> Result<Vec<Fired>, Self::Error> {
+            // In flight across one yield, as a transaction is while it commits.
+            *self.in_flight.lock().unwrap() += batch.len();
+            tokio::task::yield_now().await;
+            *self.in_flight.lock().unwrap() -= batch.len();
             let mut pending = self.pending.lock().unwrap();
             let outcomes = batch
                 .iter()
@@ -375,7 +532,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_fires_once_never_early_in_batches_that_grow_from_small_to_two_side_by_side() {
+    async fn a_burst_fires_once_never_early_in_batches_that_grow_from_small_to_full() {
         let at = Timestamp::from_unix_millis(1_796_000_400_000);
         let memory = Arc::new(Memory::default());
         *memory.pending.lock().unwrap() = (0..5_000).map(|id| due(id, at)).collect();
@@ -405,7 +562,7 @@ mod tests {
             .iter()
             .map(Vec::len)
             .collect();
-        // 32 + 64 + … + 512 = 992; then full batches go out in pairs, side by side: 1,024 and 1,024, then 1,024 and the last 936.
+        // 32 + 64 + … + 512 = 992, then full batches of 1,024 and the last 936, up to three transactions in flight at once.
         assert_eq!(sizes, [32, 64, 128, 256, 512, 1024, 1024, 1024, 936]);
         let mut ids: Vec<i64> = memory
             .batches
@@ -418,6 +575,37 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 5_000, "each deadline was handed over once");
+        assert_eq!(engine.run_due().await.unwrap().fired, 0, "nothing is left");
+    }
+
+    #[tokio::test]
+    async fn a_burst_larger_than_a_load_is_read_on_beside_the_firings_and_fires_each_deadline_once()
+    {
+        let at = Timestamp::from_unix_millis(1_796_000_400_000);
+        let memory = Arc::new(Memory::default());
+        *memory.pending.lock().unwrap() = (0..20_000).map(|id| due(id, at)).collect();
+        let clock = Arc::new(ManualClock::new(at));
+        // A load reads at most 8,000 rows: the burst needs several.
+        let engine = Engine::new(
+            memory.clone(),
+            clock.clone(),
+            Duration::from_secs(60),
+            8_000,
+            Arc::new(Notify::new()),
+        );
+        let pass = engine.run_due().await.unwrap();
+        assert_eq!(
+            (pass.fired, pass.stale),
+            (20_000, 0),
+            "no firing was handed over twice, though loads read rows still in flight"
+        );
+        assert!(memory.pending.lock().unwrap().is_empty());
+        let loads = memory.loads.lock().unwrap().clone();
+        assert!(loads.len() >= 3, "{loads:?}");
+        assert!(
+            loads.iter().any(|&beside| beside > 0),
+            "a load went out beside firings: {loads:?}"
+        );
         assert_eq!(engine.run_due().await.unwrap().fired, 0, "nothing is left");
     }
 }

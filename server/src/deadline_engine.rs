@@ -13,7 +13,7 @@ use gridwhistle_dispatcher::policy::{FiringKind, file::audience_as_str};
 use gridwhistle_domain::{EventKind, Timestamp};
 
 use crate::storage::{
-    DeadlineState, Effects, NewEvent, NewNotification, ReportRecord, StorageError, Store,
+    DeadlineState, Effects, FiringTarget, NewEvent, NewNotification, StorageError, Store,
     UpdateError,
 };
 use crate::time_limits::{PolicyNotLoaded, TimeLimits};
@@ -78,6 +78,7 @@ impl DeadlineStore for EngineStore {
         &self,
         now: Timestamp,
         until: Timestamp,
+        after: Option<(Timestamp, i64)>,
         limit: usize,
     ) -> Result<Vec<Due>, FireError> {
         Ok(self
@@ -86,6 +87,7 @@ impl DeadlineStore for EngineStore {
                 &self.owner,
                 now,
                 until,
+                after,
                 until.saturating_add(CLAIM_LEASE),
                 u64::try_from(limit).unwrap_or(u64::MAX),
             )
@@ -95,16 +97,16 @@ impl DeadlineStore for EngineStore {
     async fn fire(&self, batch: &[Due], now: Timestamp) -> Result<Vec<Fired>, FireError> {
         let time_limits = self.time_limits.clone();
         let seen = batch.to_vec();
-        let reports = seen.iter().map(|d| d.report).collect();
+        let deadlines = seen.iter().map(|d| (d.report, d.id)).collect();
         let outcome = self
             .store
-            .append_to_reports(reports, now, move |records| {
-                let by_id: HashMap<_, _> = records.iter().map(|r| (r.id, r)).collect();
+            .append_firings(deadlines, now, move |targets| {
+                let by_id: HashMap<_, _> = targets.iter().map(|t| (t.head.id, t)).collect();
                 let mut changes = Vec::new();
                 let mut outcomes = Vec::with_capacity(seen.len());
                 for due in &seen {
-                    let record = by_id.get(&due.report).copied();
-                    match record.map(|r| decide(r, due, &time_limits)) {
+                    let target = by_id.get(&due.report).copied();
+                    match target.map(|t| decide(t, due, &time_limits)) {
                         Some(Ok(Some((effects, fired)))) => {
                             changes.push((due.report, effects));
                             outcomes.push(fired);
@@ -130,13 +132,13 @@ impl DeadlineStore for EngineStore {
     }
 }
 
-/// What firing `seen` does to `record`: the effects and the firing's outcome, or `None` when the deadline no longer stands where the engine saw it.
+/// What firing `seen` does to `target`: the effects and the firing's outcome, or `None` when the deadline no longer stands where the engine saw it.
 fn decide(
-    record: &ReportRecord,
+    target: &FiringTarget,
     seen: &Due,
     time_limits: &TimeLimits,
 ) -> Result<Option<(Effects, Fired)>, FireError> {
-    let standing = record.deadlines.iter().find(|d| {
+    let standing = target.deadlines.iter().find(|d| {
         d.id == seen.id
             && d.department == seen.department
             && d.stage == seen.stage
@@ -144,15 +146,15 @@ fn decide(
             && d.next_step == seen.next_step
             && d.next_fire_at == Some(seen.fire_at)
     });
-    let (Some(case), Some(standing)) = (record.case.as_ref(), standing) else {
+    let (Some(kind), Some(standing)) = (target.kind, standing) else {
         return Ok(None);
     };
     let level = standing.escalation_level;
     let policy = time_limits.case_policy(
         seen.policy_version,
-        &record.category,
-        record.risk_grade,
-        case.kind,
+        &target.category,
+        target.risk_grade,
+        kind,
     )?;
     let snapshot = time_limits.snapshot();
     let Some(plan) = engine::plan(seen, policy.as_ref(), &snapshot.calendar)? else {

@@ -610,6 +610,7 @@ async fn on_postgresql_claimed_rows_are_skipped_until_the_claim_runs_out() {
             "replica-that-died",
             now,
             now.saturating_add(window),
+            None,
             now.saturating_add(window + gridwhistle_server::deadline_engine::CLAIM_LEASE),
             100,
         )

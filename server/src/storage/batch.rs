@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use gridwhistle_dispatcher::deadlines::DeadlineChange;
-use gridwhistle_domain::{ReportId, Timestamp};
+use gridwhistle_domain::{CategoryId, ReportId, RiskGrade, Timestamp, UserId, WhistleKind};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement, Value,
@@ -13,10 +13,11 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::cases::{
-    Effects, ROWS_PER_STATEMENT, ReportRecord, UpdateError, apply_deadlines, event_model,
-    insert_chunked, notification_models, with_assignments,
+    DeadlineRecord, Effects, ROWS_PER_STATEMENT, ReportHead, ReportRecord, UpdateError,
+    apply_deadlines, corrupt, deadline_from_model, event_model, insert_chunked,
+    notification_models, parse, with_assignments,
 };
-use super::entity::{notification, report};
+use super::entity::{deadline, notification, report};
 use super::sql::Sql;
 use super::{Backend, StorageError, Store};
 
@@ -87,12 +88,127 @@ impl Store {
             Box::pin(async move {
                 let records = lock_reports(txn, backend, &reports).await?;
                 let (changes, answer) = decide(&records).map_err(UpdateError::Refused)?;
-                write_effects(txn, backend, &records, changes, now).await?;
+                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
+                write_effects(txn, backend, &heads, changes, now).await?;
                 Ok(answer)
             })
         })
         .await
     }
+}
+
+/// A report as the deadline engine reads it to fire some of its deadlines: what picks its policy, and those deadlines as they stand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiringTarget {
+    pub head: ReportHead,
+    pub category: CategoryId,
+    pub risk_grade: Option<RiskGrade>,
+    /// The case's whistle kind; `None` for a report never whistled.
+    pub kind: Option<WhistleKind>,
+    /// Those of the deadlines asked for that belong to this report.
+    pub deadlines: Vec<DeadlineRecord>,
+}
+
+impl Store {
+    /// Like [`Store::append_to_reports`], for the deadline engine's firings: `decide` sees only what firing needs (each report's policy key and the named deadlines), read in two light statements instead of whole reports with their parties, routing and assignments.
+    #[instrument(skip_all, fields(deadlines = deadlines.len()))]
+    pub async fn append_firings<T, E, F>(
+        &self,
+        deadlines: Vec<(ReportId, i64)>,
+        now: Timestamp,
+        decide: F,
+    ) -> Result<T, UpdateError<E>>
+    where
+        F: FnOnce(&[FiringTarget]) -> Result<(Vec<(ReportId, Effects)>, T), E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let backend = self.backend;
+        self.write(move |txn| {
+            Box::pin(async move {
+                let targets = lock_firing_targets(txn, backend, &deadlines).await?;
+                let (changes, answer) = decide(&targets).map_err(UpdateError::Refused)?;
+                let heads: Vec<ReportHead> = targets.into_iter().map(|t| t.head).collect();
+                write_effects(txn, backend, &heads, changes, now).await?;
+                Ok(answer)
+            })
+        })
+        .await
+    }
+}
+
+/// Reads the reports of `deadlines` (locked in id order on PostgreSQL, as [`lock_reports`] does) and the deadlines themselves.
+async fn lock_firing_targets(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    deadlines: &[(ReportId, i64)],
+) -> Result<Vec<FiringTarget>, StorageError> {
+    let mut reports: Vec<String> = deadlines.iter().map(|(r, _)| r.to_string()).collect();
+    reports.sort_unstable();
+    reports.dedup();
+    // PostgreSQL takes one array parameter whatever the count; SQLite's bound values are limited.
+    let chunk = match backend {
+        Backend::Sqlite => ROWS_PER_STATEMENT,
+        Backend::Postgres => usize::MAX,
+    };
+    let mut targets = Vec::with_capacity(reports.len());
+    for ids in reports.chunks(chunk) {
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "SELECT id, author_id, version, category_id, risk_grade, whistle_kind, policy_version \
+             FROM reports WHERE id",
+        )
+        .any(ids.iter().cloned())
+        .push(" ORDER BY id");
+        if backend == Backend::Postgres {
+            sql.push(" FOR UPDATE");
+        }
+        for row in txn.query_all_raw(sql.build()).await? {
+            let (id, author, version, category, grade, kind, policy_version): (
+                String,
+                String,
+                i64,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<i64>,
+            ) = row.try_get_many_by_index()?;
+            targets.push(FiringTarget {
+                head: ReportHead {
+                    id: ReportId::parse(&id).map_err(|e| corrupt("report", e))?,
+                    author: UserId::parse(&author).map_err(|e| corrupt("report", e))?,
+                    version,
+                    policy_version,
+                },
+                category: CategoryId::parse(&category).map_err(|e| corrupt("report", e))?,
+                risk_grade: grade.map(|g| parse("report", &g)).transpose()?,
+                kind: kind.map(|k| parse("report", &k)).transpose()?,
+                deadlines: Vec::new(),
+            });
+        }
+    }
+    let at: HashMap<ReportId, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.head.id, i))
+        .collect();
+    for ids in deadlines.chunks(chunk) {
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT * FROM deadlines WHERE id")
+            .any_i64(ids.iter().map(|(_, d)| *d));
+        for model in deadline::Entity::find()
+            .from_raw_sql(sql.build())
+            .all(txn)
+            .await?
+        {
+            let report = ReportId::parse(&model.report_id).map_err(|e| corrupt("deadline", e))?;
+            // A deadline whose report was not asked for with it is left out, as if missing.
+            if let Some(&i) = at.get(&report) {
+                targets[i].deadlines.push(deadline_from_model(model)?);
+            }
+        }
+    }
+    Ok(targets)
 }
 
 /// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their rows are locked in id order, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
@@ -122,11 +238,11 @@ pub(super) async fn lock_reports(
 pub(super) async fn write_effects<E>(
     txn: &DatabaseTransaction,
     backend: Backend,
-    records: &[ReportRecord],
+    heads: &[ReportHead],
     changes: Vec<(ReportId, Effects)>,
     now: Timestamp,
 ) -> Result<(), UpdateError<E>> {
-    let by_id: HashMap<ReportId, &ReportRecord> = records.iter().map(|r| (r.id, r)).collect();
+    let by_id: HashMap<ReportId, &ReportHead> = heads.iter().map(|r| (r.id, r)).collect();
     // Each report's next event sequence, from its version: its events so far.
     let mut next_sequence: HashMap<ReportId, i64> = HashMap::new();
     let mut events = Vec::new();
@@ -149,7 +265,13 @@ pub(super) async fn write_effects<E>(
         let sequence = next_sequence.entry(id).or_insert(record.version + 1);
         let first = *sequence;
         for event in &effects.events {
-            events.push(event_model(record, *sequence, event, now));
+            events.push(event_model(
+                &record.id,
+                &record.author,
+                *sequence,
+                event,
+                now,
+            ));
             *sequence += 1;
         }
         notifications.extend(notification_models(&id, first, &effects.notifications, now));
@@ -159,8 +281,7 @@ pub(super) async fn write_effects<E>(
             .partition(|d| matches!(d, DeadlineChange::Advance { .. }));
         advances.extend(advance.into_iter().map(|d| (id, d)));
         if !other.is_empty() {
-            let version = record.case.as_ref().and_then(|c| c.policy_version);
-            apply_deadlines(txn, &id, version, &other, now).await?;
+            apply_deadlines(txn, &id, record.policy_version, &other, now).await?;
         }
     }
 

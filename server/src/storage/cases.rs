@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::entity::{assignment, case_event, deadline, extension, notification, report, upload};
+use super::sql::Sql;
 use super::writer::BoxFuture;
 use super::{Backend, StorageError, Store};
 
@@ -67,7 +68,27 @@ pub struct ReportRecord {
     pub deadlines: Vec<DeadlineRecord>,
 }
 
+/// What appending events to a report needs of it: whose it is, and where its timeline and policy stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportHead {
+    pub id: ReportId,
+    pub author: UserId,
+    /// How many timeline events the report has.
+    pub version: i64,
+    /// The case's time-limit policy version, for deadlines it starts.
+    pub policy_version: Option<i64>,
+}
+
 impl ReportRecord {
+    pub fn head(&self) -> ReportHead {
+        ReportHead {
+            id: self.id,
+            author: self.author,
+            version: self.version,
+            policy_version: self.case.as_ref().and_then(|c| c.policy_version),
+        }
+    }
+
     /// The departments summoned to the case, whatever their state.
     pub fn departments(&self) -> Vec<DepartmentId> {
         self.assignments
@@ -361,7 +382,7 @@ struct PartyJson {
     relation: String,
 }
 
-fn corrupt(entity: &'static str, reason: impl ToString) -> StorageError {
+pub(super) fn corrupt(entity: &'static str, reason: impl ToString) -> StorageError {
     StorageError::Corrupt {
         entity,
         reason: reason.to_string(),
@@ -417,7 +438,10 @@ fn ids_from_json(entity: &'static str, text: &str) -> Result<Vec<AttachmentId>, 
         .collect()
 }
 
-fn parse<T: std::str::FromStr>(entity: &'static str, text: &str) -> Result<T, StorageError>
+pub(super) fn parse<T: std::str::FromStr>(
+    entity: &'static str,
+    text: &str,
+) -> Result<T, StorageError>
 where
     T::Err: std::fmt::Display,
 {
@@ -465,7 +489,7 @@ fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assignment::Acti
     }
 }
 
-fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, StorageError> {
+pub(super) fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, StorageError> {
     Ok(DeadlineRecord {
         id: m.id,
         letter: if m.letter_id.is_empty() {
@@ -632,13 +656,14 @@ async fn insert_events(
     let models = events
         .iter()
         .zip(first_sequence..)
-        .map(|(e, sequence)| event_model(report, sequence, e, at))
+        .map(|(e, sequence)| event_model(&report.id, &report.author, sequence, e, at))
         .collect::<Vec<_>>();
     insert_chunked(db, models).await
 }
 
 pub(super) fn event_model(
-    report: &ReportRecord,
+    report: &ReportId,
+    author: &UserId,
     sequence: i64,
     e: &NewEvent,
     at: Timestamp,
@@ -646,9 +671,9 @@ pub(super) fn event_model(
     case_event::ActiveModel {
         id: NotSet,
         txid: NotSet,
-        report_id: Set(report.id.to_string()),
+        report_id: Set(report.to_string()),
         sequence: Set(sequence),
-        author_id: Set(report.author.to_string()),
+        author_id: Set(author.to_string()),
         kind: Set(e.kind.as_str().to_owned()),
         actor_id: Set(e.actor.map(|a| a.to_string())),
         department_id: Set(e.department.as_ref().map(|d| d.as_str().to_owned())),
@@ -714,7 +739,13 @@ pub(super) async fn file_reports(
     for (new, now) in firsts {
         if inserted.contains(&new.id.to_string()) {
             let record = first_record(new, *now);
-            events.push(event_model(&record, 1, &reported(&record), *now));
+            events.push(event_model(
+                &record.id,
+                &record.author,
+                1,
+                &reported(&record),
+                *now,
+            ));
             created.insert(record.id, record);
         }
     }
@@ -1347,7 +1378,7 @@ impl Store {
             .collect())
     }
 
-    /// Pending deadlines whose next firing is at or before `until`, earliest first, at most `limit`.
+    /// Pending deadlines whose next firing is at or before `until` (and after `after`, a (firing time, id) where an earlier read stopped), earliest first, at most `limit`.
     ///
     /// On PostgreSQL the rows are claimed for `owner` until `lease_until` with `FOR UPDATE SKIP LOCKED`, so engines on other replicas skip them; a claim that ran out (its engine died) is taken over.
     /// On SQLite one process runs the engine and rows are read plainly.
@@ -1356,44 +1387,47 @@ impl Store {
         owner: &str,
         now: Timestamp,
         until: Timestamp,
+        after: Option<(Timestamp, i64)>,
         lease_until: Timestamp,
         limit: u64,
     ) -> Result<Vec<gridwhistle_dispatcher::engine::Due>, StorageError> {
-        let models = match self.backend {
-            Backend::Sqlite => {
-                deadline::Entity::find()
-                    .filter(deadline::Column::NextFireAtMs.lte(ms(until)))
-                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
-                    .order_by_asc(deadline::Column::NextFireAtMs)
-                    .order_by_asc(deadline::Column::Id)
-                    .limit(limit)
-                    .all(&self.db)
-                    .await?
-            }
-            Backend::Postgres => {
-                let mut claimed = deadline::Entity::find()
-                    .from_raw_sql(sea_orm::Statement::from_sql_and_values(
-                        sea_orm::DbBackend::Postgres,
-                        "UPDATE deadlines SET claimed_by = $1, claimed_until_ms = $2 \
-                         WHERE id IN (SELECT id FROM deadlines \
-                           WHERE state = 'pending' AND next_fire_at_ms <= $3 \
-                             AND (claimed_until_ms IS NULL OR claimed_until_ms < $4 OR claimed_by = $1) \
-                           ORDER BY next_fire_at_ms, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-                         RETURNING *",
-                        [
-                            owner.into(),
-                            ms(lease_until).into(),
-                            ms(until).into(),
-                            ms(now).into(),
-                            i64::try_from(limit).unwrap_or(i64::MAX).into(),
-                        ],
-                    ))
-                    .all(&self.db)
-                    .await?;
-                claimed.sort_by_key(|m| (m.next_fire_at_ms, m.id));
-                claimed
-            }
-        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut sql = Sql::new(self.backend);
+        if self.backend == Backend::Postgres {
+            sql.push("UPDATE deadlines SET claimed_by = ")
+                .bind(owner.to_owned())
+                .push(", claimed_until_ms = ")
+                .bind(ms(lease_until))
+                .push(" WHERE id IN (SELECT id FROM deadlines");
+        } else {
+            sql.push("SELECT * FROM deadlines");
+        }
+        sql.push(" WHERE state = 'pending' AND next_fire_at_ms <= ")
+            .bind(ms(until));
+        if let Some((at, id)) = after {
+            sql.push(" AND (next_fire_at_ms, id) > (")
+                .bind(ms(at))
+                .push(", ")
+                .bind(id)
+                .push(")");
+        }
+        if self.backend == Backend::Postgres {
+            sql.push(" AND (claimed_until_ms IS NULL OR claimed_until_ms < ")
+                .bind(ms(now))
+                .push(" OR claimed_by = ")
+                .bind(owner.to_owned())
+                .push(")");
+        }
+        sql.push(" ORDER BY next_fire_at_ms, id LIMIT ").bind(limit);
+        if self.backend == Backend::Postgres {
+            sql.push(" FOR UPDATE SKIP LOCKED) RETURNING *");
+        }
+        let mut models = deadline::Entity::find()
+            .from_raw_sql(sql.build())
+            .all(&self.db)
+            .await?;
+        // RETURNING follows no order.
+        models.sort_by_key(|m| (m.next_fire_at_ms, m.id));
         models
             .into_iter()
             .map(|m| {

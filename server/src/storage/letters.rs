@@ -12,7 +12,7 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::batch::{lock_reports, write_effects};
-use super::cases::{Effects, ReportRecord, UpdateError};
+use super::cases::{Effects, ReportHead, ReportRecord, UpdateError};
 use super::entity::{report, supervision_letter, supervision_letter_case};
 use super::{Backend, StorageError, Store};
 
@@ -233,7 +233,8 @@ impl Store {
                 .await
                 .map_err(StorageError::from)?;
                 let changes = decide(&records).map_err(UpdateError::Refused)?;
-                write_effects(txn, backend, &records, changes, now).await?;
+                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
+                write_effects(txn, backend, &heads, changes, now).await?;
                 Ok(IssueOutcome::Issued(LetterRecord {
                     id: new.id,
                     department: new.department,
@@ -302,7 +303,8 @@ impl Store {
                     .await?
                     .ok_or(UpdateError::NotFound)?;
                 let changes = decide(&letter, &records).map_err(UpdateError::Refused)?;
-                write_effects(txn, backend, &records, changes, now).await?;
+                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
+                write_effects(txn, backend, &heads, changes, now).await?;
                 Ok(AnswerOutcome::Answered(LetterRecord {
                     answered_at: Some(now),
                     answered_by: Some(by),

@@ -28,11 +28,12 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use tracing::instrument;
 
+pub use batch::FiringTarget;
 pub use cases::{
     AssignmentRecord, CaseRecord, CreateOutcome, DeadlineRecord, DeadlineState, Effects,
     EscalationRecord, EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter,
-    NewEvent, NewNotification, NewReport, OverdueFilter, OverdueRecord, ReportKey, ReportRecord,
-    RoutedRecord, RoutingRecord, UpdateError,
+    NewEvent, NewNotification, NewReport, OverdueFilter, OverdueRecord, ReportHead, ReportKey,
+    ReportRecord, RoutedRecord, RoutingRecord, UpdateError,
 };
 use entity::{department, grid, refresh_token, signing_key, user};
 pub use letters::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};

@@ -60,6 +60,20 @@ impl Sql {
         }
     }
 
+    /// [`Sql::any`] over integer keys: a `bigint[]` parameter on PostgreSQL.
+    pub(super) fn any_i64(&mut self, values: impl IntoIterator<Item = i64>) -> &mut Self {
+        match self.backend {
+            Backend::Sqlite => self.push(" IN ").list(values),
+            Backend::Postgres => self
+                .push(" = ANY(")
+                .bind(Value::Array(
+                    sea_orm::sea_query::ArrayType::BigInt,
+                    Some(Box::new(values.into_iter().map(Value::from).collect())),
+                ))
+                .push(")"),
+        }
+    }
+
     /// `(v1, v2, …)`, for `IN` or one row of `VALUES`.
     pub(super) fn list<V: Into<Value>>(
         &mut self,
