@@ -11,6 +11,7 @@ mod m0006_outbox;
 mod m0007_supervision_letters;
 mod m0008_deadline_order;
 mod m0009_push;
+mod m0010_firing_path;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_supervision_letters::Migration),
             Box::new(m0008_deadline_order::Migration),
             Box::new(m0009_push::Migration),
+            Box::new(m0010_firing_path::Migration),
         ]
     }
 }
