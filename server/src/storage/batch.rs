@@ -65,38 +65,6 @@ async fn execute_values(
     Ok(changed)
 }
 
-impl Store {
-    /// Appends to many reports in one transaction what `decide` makes of them: timeline events, deadline changes and outbox rows, each report's version moved on by its events.
-    ///
-    /// `decide` sees the reports as they stand inside the transaction and answers the effects for each report it changes (several entries for one report are applied in order) with a value passed back to the caller.
-    /// The reports themselves are not changed beyond their version; effects carrying an extension are refused as corrupt.
-    /// Should a report or deadline not be where `decide` saw it, the whole batch is rolled back as [`UpdateError::Stale`].
-    #[instrument(skip_all, fields(reports = reports.len()))]
-    pub async fn append_to_reports<T, E, F>(
-        &self,
-        reports: Vec<ReportId>,
-        now: Timestamp,
-        decide: F,
-    ) -> Result<T, UpdateError<E>>
-    where
-        F: FnOnce(&[ReportRecord]) -> Result<(Vec<(ReportId, Effects)>, T), E> + Send + 'static,
-        T: Send + 'static,
-        E: Send + 'static,
-    {
-        let backend = self.backend;
-        self.write(move |txn| {
-            Box::pin(async move {
-                let records = lock_reports(txn, backend, &reports).await?;
-                let (changes, answer) = decide(&records).map_err(UpdateError::Refused)?;
-                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
-                write_effects(txn, backend, &heads, changes, now).await?;
-                Ok(answer)
-            })
-        })
-        .await
-    }
-}
-
 /// A report as the deadline engine reads it to fire some of its deadlines: what picks its policy, and those deadlines as they stand.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FiringTarget {
@@ -110,7 +78,11 @@ pub struct FiringTarget {
 }
 
 impl Store {
-    /// Like [`Store::append_to_reports`], for the deadline engine's firings: `decide` sees only what firing needs (each report's policy key and the named deadlines), read in two light statements instead of whole reports with their parties, routing and assignments.
+    /// Appends the deadline engine's firings to their reports in one transaction: what `decide` makes of them (timeline events, deadline changes and outbox rows), each report's version moved on by its events.
+    ///
+    /// `decide` sees only what firing needs, as it stands inside the transaction: each report's policy key and version, and the named deadlines, read in two light statements instead of whole reports with their parties, routing and assignments. It answers the effects for each report it changes (several entries for one report are applied in order) with a value passed back to the caller.
+    /// Effects carrying an extension are refused as corrupt.
+    /// Should a report or deadline not be where `decide` saw it, the whole batch is rolled back as [`UpdateError::Stale`].
     #[instrument(skip_all, fields(deadlines = deadlines.len()))]
     pub async fn append_firings<T, E, F>(
         &self,
