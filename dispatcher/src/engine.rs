@@ -466,6 +466,8 @@ mod tests {
         /// Per load, how many firings were in flight beside it.
         loads: Mutex<Vec<usize>>,
         in_flight: Mutex<usize>,
+        /// Moved on by this much as each firing's transaction starts.
+        clock: Mutex<Option<(Arc<ManualClock>, Duration)>>,
     }
 
     impl DeadlineStore for Arc<Memory> {
@@ -496,6 +498,9 @@ mod tests {
         async fn fire(&self, batch: &[Due], now: Timestamp) -> Result<Vec<Fired>, Self::Error> {
             // In flight across one yield, as a transaction is while it commits.
             *self.in_flight.lock().unwrap() += batch.len();
+            if let Some((clock, step)) = self.clock.lock().unwrap().as_ref() {
+                clock.advance(*step);
+            }
             tokio::task::yield_now().await;
             *self.in_flight.lock().unwrap() -= batch.len();
             let mut pending = self.pending.lock().unwrap();
@@ -607,5 +612,33 @@ mod tests {
             "a load went out beside firings: {loads:?}"
         );
         assert_eq!(engine.run_due().await.unwrap().fired, 0, "nothing is left");
+    }
+
+    #[tokio::test]
+    async fn a_whole_load_beside_firings_in_flight_leaves_them_out() {
+        let at = Timestamp::from_unix_millis(1_796_000_400_000);
+        let memory = Arc::new(Memory::default());
+        *memory.pending.lock().unwrap() = (0..3_000).map(|id| due(id, at)).collect();
+        let clock = Arc::new(ManualClock::new(at));
+        // Each transaction takes 31 s of the clock, so the window goes stale while the last ones are in flight, and is loaded whole beside them.
+        *memory.clock.lock().unwrap() = Some((clock.clone(), Duration::from_secs(31)));
+        let engine = Engine::new(
+            memory.clone(),
+            clock.clone(),
+            Duration::from_secs(60),
+            10_000,
+            Arc::new(Notify::new()),
+        );
+        let pass = engine.run_due().await.unwrap();
+        assert_eq!(
+            (pass.fired, pass.stale),
+            (3_000, 0),
+            "the rows in flight that the load read were not handed over again"
+        );
+        let loads = memory.loads.lock().unwrap().clone();
+        assert!(
+            loads.iter().any(|&beside| beside > 0),
+            "a load went out beside firings: {loads:?}"
+        );
     }
 }
