@@ -536,6 +536,21 @@ mod tests {
         }
     }
 
+    /// An engine over `memory` with a one-minute window, loading at most `batch` rows.
+    fn engine_on(
+        memory: &Arc<Memory>,
+        clock: &Arc<ManualClock>,
+        batch: usize,
+    ) -> Engine<Arc<Memory>> {
+        Engine::new(
+            memory.clone(),
+            clock.clone(),
+            Duration::from_secs(60),
+            batch,
+            Arc::new(Notify::new()),
+        )
+    }
+
     #[tokio::test]
     async fn a_burst_fires_once_never_early_in_batches_that_grow_from_small_to_full() {
         let at = Timestamp::from_unix_millis(1_796_000_400_000);
@@ -544,13 +559,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
             at.as_unix_millis() - 1,
         )));
-        let engine = Engine::new(
-            memory.clone(),
-            clock.clone(),
-            Duration::from_secs(60),
-            10_000,
-            Arc::new(Notify::new()),
-        );
+        let engine = engine_on(&memory, &clock, 10_000);
         assert_eq!(
             engine.run_due().await.unwrap().fired,
             0,
@@ -591,13 +600,7 @@ mod tests {
         *memory.pending.lock().unwrap() = (0..20_000).map(|id| due(id, at)).collect();
         let clock = Arc::new(ManualClock::new(at));
         // A load reads at most 8,000 rows: the burst needs several.
-        let engine = Engine::new(
-            memory.clone(),
-            clock.clone(),
-            Duration::from_secs(60),
-            8_000,
-            Arc::new(Notify::new()),
-        );
+        let engine = engine_on(&memory, &clock, 8_000);
         let pass = engine.run_due().await.unwrap();
         assert_eq!(
             (pass.fired, pass.stale),
@@ -622,13 +625,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(at));
         // Each transaction takes 31 s of the clock, so the window goes stale while the last ones are in flight, and is loaded whole beside them.
         *memory.clock.lock().unwrap() = Some((clock.clone(), Duration::from_secs(31)));
-        let engine = Engine::new(
-            memory.clone(),
-            clock.clone(),
-            Duration::from_secs(60),
-            10_000,
-            Arc::new(Notify::new()),
-        );
+        let engine = engine_on(&memory, &clock, 10_000);
         let pass = engine.run_due().await.unwrap();
         assert_eq!(
             (pass.fired, pass.stale),
