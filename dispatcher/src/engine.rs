@@ -229,19 +229,13 @@ impl<S: DeadlineStore> Engine<S> {
                     Read::Whole => None,
                     Read::After(key) => Some(key),
                 };
+                let rows = self.store.due_until(now, horizon, after, self.batch);
                 if firing.is_empty() {
                     // Nothing is in flight: what the load finds decides whether this pass goes on.
-                    let rows = self
-                        .store
-                        .due_until(now, horizon, after, self.batch)
-                        .await?;
-                    self.install(window, now, read, rows, &busy);
+                    self.install(window, now, read, rows.await?, &busy);
                     continue;
                 }
-                loading = Some(Box::pin(async move {
-                    let rows = self.store.due_until(now, horizon, after, self.batch).await;
-                    Done::Loaded(now, read, rows)
-                }));
+                loading = Some(Box::pin(async move { Done::Loaded(now, read, rows.await) }));
             }
             while failed.is_none() && firing.len() < FIRES_IN_FLIGHT {
                 let batch = take_due(window, now, size);
