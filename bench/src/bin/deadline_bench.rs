@@ -386,6 +386,21 @@ async fn seed(target: &Target, name: &str, plan: Plan, concurrency: usize) -> an
     let started = Instant::now();
     let clock = Arc::new(ManualClock::new(at(-31 * 60_000)));
     let (store, service, time_limits) = open_loop(&target.url(name), clock.clone()).await?;
+    // A PostgreSQL without autovacuum (as on the benchmark machines) never refreshes its statistics: the foreign-key checks' plans, cached while the tables were nearly empty, keep scanning whole tables and seeding slows quadratically. Analyzing as autovacuum would keeps them on their indexes.
+    let analyzer = match target {
+        Target::Postgres(_) => {
+            let db = Database::connect(&target.url(name)).await?;
+            Some(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    if let Err(err) = db.execute_unprepared("ANALYZE").await {
+                        eprintln!("  analyze while seeding failed: {err}");
+                    }
+                }
+            }))
+        }
+        Target::Sqlite(_) => None,
+    };
     let worker = actor(&store, &format!("worker.{GRID}")).await?;
     whistle_many(&service, &worker, plan.backlog, concurrency).await?;
     clock.set(at(-30 * 60_000));
@@ -429,6 +444,9 @@ async fn seed(target: &Target, name: &str, plan: Plan, concurrency: usize) -> an
         "  fired {reminders} reminders; seeded in {:.0?}",
         started.elapsed()
     );
+    if let Some(analyzer) = analyzer {
+        analyzer.abort();
+    }
     store.close().await?;
     Ok(())
 }
