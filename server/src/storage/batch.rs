@@ -1,6 +1,6 @@
 //! Appending to many cases in one transaction: the deadline engine's firings, where a burst due at one instant must not cost a commit, a report read and a handful of statements per firing.
 //!
-//! The reports are read in one query (locked in id order on PostgreSQL, so batches of several engines cannot deadlock and no concurrent change slips between reading and writing), and the writes are a few multi-row statements whatever the batch's size.
+//! The reports' version rows are locked in id order on PostgreSQL (so batches of several engines cannot deadlock and no concurrent change slips between reading and writing) before the reports are read, and the writes are a few multi-row statements whatever the batch's size.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use gridwhistle_dispatcher::deadlines::DeadlineChange;
 use gridwhistle_domain::{CategoryId, ReportId, RiskGrade, Timestamp, UserId, WhistleKind};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
+    Statement, Value,
 };
 use tracing::instrument;
 
@@ -109,7 +109,23 @@ impl Store {
     }
 }
 
-/// Reads the reports of `deadlines` (locked in id order on PostgreSQL, as [`lock_reports`] does) and the deadlines themselves.
+/// On PostgreSQL, locks the version rows of `ids` (sorted, without repeats) in id order: every writer of a report moves its version on, so holding them keeps each report as the statements after this read it, and two batches cannot deadlock.
+async fn lock_versions(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    ids: &[String],
+) -> Result<(), StorageError> {
+    if backend == Backend::Postgres && !ids.is_empty() {
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT report_id FROM report_versions WHERE report_id")
+            .any(ids.iter().cloned())
+            .push(" ORDER BY report_id FOR UPDATE");
+        txn.execute_raw(sql.build()).await?;
+    }
+    Ok(())
+}
+
+/// Reads the reports of `deadlines` (their versions locked first on PostgreSQL, as [`lock_reports`] does) and the deadlines themselves.
 async fn lock_firing_targets(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -125,16 +141,14 @@ async fn lock_firing_targets(
     };
     let mut targets = Vec::with_capacity(reports.len());
     for ids in reports.chunks(chunk) {
+        lock_versions(txn, backend, ids).await?;
         let mut sql = Sql::new(backend);
         sql.push(
-            "SELECT id, author_id, version, category_id, risk_grade, whistle_kind, policy_version \
-             FROM reports WHERE id",
+            "SELECT r.id, r.author_id, v.version, r.category_id, r.risk_grade, r.whistle_kind, \
+             r.policy_version FROM reports r JOIN report_versions v ON v.report_id = r.id WHERE r.id",
         )
         .any(ids.iter().cloned())
-        .push(" ORDER BY id");
-        if backend == Backend::Postgres {
-            sql.push(" FOR UPDATE");
-        }
+        .push(" ORDER BY r.id");
         for row in txn.query_all_raw(sql.build()).await? {
             let (id, author, version, category, grade, kind, policy_version): (
                 String,
@@ -183,7 +197,7 @@ async fn lock_firing_targets(
     Ok(targets)
 }
 
-/// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their rows are locked in id order, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
+/// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their version rows are locked in id order first, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
 pub(super) async fn lock_reports(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -194,13 +208,12 @@ pub(super) async fn lock_reports(
     ids.dedup();
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut query = report::Entity::find()
+        lock_versions(txn, backend, chunk).await?;
+        let models = report::Entity::find()
             .filter(report::Column::Id.is_in(chunk.iter().cloned()))
-            .order_by_asc(report::Column::Id);
-        if backend == Backend::Postgres {
-            query = query.lock_exclusive();
-        }
-        let models = query.all(txn).await?;
+            .order_by_asc(report::Column::Id)
+            .all(txn)
+            .await?;
         records.extend(with_assignments(txn, models).await?);
     }
     Ok(records)
@@ -275,10 +288,10 @@ pub(super) async fn write_effects<E>(
         txn,
         backend,
         &format!(
-            "UPDATE reports SET version = v.column2, updated_at_ms = {} FROM",
+            "UPDATE report_versions SET version = v.column2, updated_at_ms = {} FROM",
             now.as_unix_millis()
         ),
-        "WHERE reports.id = v.column1 AND reports.version = v.column3",
+        "WHERE report_versions.report_id = v.column1 AND report_versions.version = v.column3",
         3,
         versions,
     )
