@@ -1,6 +1,6 @@
 //! Appending to many cases in one transaction: the deadline engine's firings, where a burst due at one instant must not cost a commit, a report read and a handful of statements per firing.
 //!
-//! The reports' version rows are locked in id order on PostgreSQL (so batches of several engines cannot deadlock and no concurrent change slips between reading and writing) before the reports are read, and the writes are a few multi-row statements whatever the batch's size.
+//! The reports are read in one query (locked in id order on PostgreSQL, so batches of several engines cannot deadlock and no concurrent change slips between reading and writing), and the writes are a few multi-row statements whatever the batch's size.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use gridwhistle_dispatcher::deadlines::DeadlineChange;
 use gridwhistle_domain::{CategoryId, ReportId, RiskGrade, Timestamp, UserId, WhistleKind};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    Statement, Value,
+    QuerySelect, Statement, Value,
 };
 use tracing::instrument;
 
@@ -109,23 +109,7 @@ impl Store {
     }
 }
 
-/// On PostgreSQL, locks the version rows of `ids` (sorted, without repeats) in id order: every writer of a report moves its version on, so holding them keeps each report as the statements after this read it, and two batches cannot deadlock.
-async fn lock_versions(
-    txn: &DatabaseTransaction,
-    backend: Backend,
-    ids: &[String],
-) -> Result<(), StorageError> {
-    if backend == Backend::Postgres && !ids.is_empty() {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT report_id FROM report_versions WHERE report_id")
-            .any(ids.iter().cloned())
-            .push(" ORDER BY report_id FOR UPDATE");
-        txn.execute_raw(sql.build()).await?;
-    }
-    Ok(())
-}
-
-/// Reads the reports of `deadlines` (their versions locked first on PostgreSQL, as [`lock_reports`] does) and the deadlines themselves.
+/// Reads the reports of `deadlines` (locked in id order on PostgreSQL, as [`lock_reports`] does) and the deadlines themselves.
 async fn lock_firing_targets(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -141,14 +125,16 @@ async fn lock_firing_targets(
     };
     let mut targets = Vec::with_capacity(reports.len());
     for ids in reports.chunks(chunk) {
-        lock_versions(txn, backend, ids).await?;
         let mut sql = Sql::new(backend);
         sql.push(
-            "SELECT r.id, r.author_id, v.version, r.category_id, r.risk_grade, r.whistle_kind, \
-             r.policy_version FROM reports r JOIN report_versions v ON v.report_id = r.id WHERE r.id",
+            "SELECT id, author_id, version, category_id, risk_grade, whistle_kind, policy_version \
+             FROM reports WHERE id",
         )
         .any(ids.iter().cloned())
-        .push(" ORDER BY r.id");
+        .push(" ORDER BY id");
+        if backend == Backend::Postgres {
+            sql.push(" FOR UPDATE");
+        }
         for row in txn.query_all_raw(sql.build()).await? {
             let (id, author, version, category, grade, kind, policy_version): (
                 String,
@@ -197,7 +183,7 @@ async fn lock_firing_targets(
     Ok(targets)
 }
 
-/// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their version rows are locked in id order first, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
+/// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their rows are locked in id order, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
 pub(super) async fn lock_reports(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -208,12 +194,13 @@ pub(super) async fn lock_reports(
     ids.dedup();
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        lock_versions(txn, backend, chunk).await?;
-        let models = report::Entity::find()
+        let mut query = report::Entity::find()
             .filter(report::Column::Id.is_in(chunk.iter().cloned()))
-            .order_by_asc(report::Column::Id)
-            .all(txn)
-            .await?;
+            .order_by_asc(report::Column::Id);
+        if backend == Backend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let models = query.all(txn).await?;
         records.extend(with_assignments(txn, models).await?);
     }
     Ok(records)
@@ -288,10 +275,10 @@ pub(super) async fn write_effects<E>(
         txn,
         backend,
         &format!(
-            "UPDATE report_versions SET version = v.column2, updated_at_ms = {} FROM",
+            "UPDATE reports SET version = v.column2, updated_at_ms = {} FROM",
             now.as_unix_millis()
         ),
-        "WHERE report_versions.report_id = v.column1 AND report_versions.version = v.column3",
+        "WHERE reports.id = v.column1 AND reports.version = v.column3",
         3,
         versions,
     )

@@ -21,9 +21,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::entity::{
-    assignment, case_event, deadline, extension, notification, report, report_version, upload,
-};
+use super::entity::{assignment, case_event, deadline, extension, notification, report, upload};
 use super::sql::Sql;
 use super::writer::BoxFuture;
 use super::{Backend, StorageError, Store};
@@ -514,7 +512,6 @@ pub(super) fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, 
 
 fn report_from_model(
     m: report::Model,
-    head: &report_version::Model,
     assignments: Vec<assignment::Model>,
     deadlines: Vec<deadline::Model>,
 ) -> Result<ReportRecord, StorageError> {
@@ -554,7 +551,7 @@ fn report_from_model(
         },
         observed_at: ts(m.observed_at_ms),
         created_at: ts(m.created_at_ms),
-        updated_at: ts(head.updated_at_ms),
+        updated_at: ts(m.updated_at_ms),
         risk_grade: m
             .risk_grade
             .map(|g| parse::<RiskGrade>("report", &g))
@@ -563,7 +560,7 @@ fn report_from_model(
         attachments: ids_from_json("report", &m.attachments)?,
         state: parse("report", &m.state)?,
         resolution: m.resolution,
-        version: head.version,
+        version: m.version,
         case,
         assignments: sorted(
             assignments
@@ -605,12 +602,14 @@ fn report_changes(r: &ReportRecord) -> report::ActiveModel {
         accuracy_m: NotSet,
         observed_at_ms: NotSet,
         created_at_ms: NotSet,
+        updated_at_ms: Set(ms(r.updated_at)),
         risk_grade: Set(r.risk_grade.map(|g| g.as_str().to_owned())),
         parties: NotSet,
         attachments: NotSet,
         request_hash: NotSet,
         state: Set(r.state.as_str().to_owned()),
         resolution: Set(r.resolution.clone()),
+        version: Set(r.version),
         case_id: Set(case.map(|c| c.id.to_string())),
         case_state: Set(case.map(|c| c.state.as_str().to_owned())),
         whistle_kind: Set(case.map(|c| c.kind.as_str().to_owned())),
@@ -736,12 +735,10 @@ pub(super) async fn file_reports(
         .collect::<Result<_, _>>()?;
 
     let mut created: HashMap<ReportId, ReportRecord> = HashMap::with_capacity(inserted.len());
-    let mut heads = Vec::with_capacity(inserted.len());
     let mut events = Vec::with_capacity(inserted.len());
     for (new, now) in firsts {
         if inserted.contains(&new.id.to_string()) {
             let record = first_record(new, *now);
-            heads.push(version_model(&record));
             events.push(event_model(
                 &record.id,
                 &record.author,
@@ -752,8 +749,6 @@ pub(super) async fn file_reports(
             created.insert(record.id, record);
         }
     }
-    // The versions first: on PostgreSQL an event refers to its report's version row.
-    insert_chunked(db, heads).await?;
     insert_chunked(db, events).await?;
 
     // Everything else was filed before, by an earlier request or earlier in this batch.
@@ -786,13 +781,7 @@ pub(super) async fn file_reports(
         {
             outcomes.push(CreateOutcome::Conflict);
         } else {
-            // Answered as first filed, whatever its version is now.
-            let head = report_version::Model {
-                report_id: existing.id.clone(),
-                version: 1,
-                updated_at_ms: existing.created_at_ms,
-            };
-            let record = report_from_model(existing.clone(), &head, Vec::new(), Vec::new())?;
+            let record = report_from_model(existing.clone(), Vec::new(), Vec::new())?;
             outcomes.push(CreateOutcome::Replayed(as_first_answered(record)));
         }
     }
@@ -822,15 +811,6 @@ fn first_record(new: &NewReport, now: Timestamp) -> ReportRecord {
     }
 }
 
-/// The version row of a report as `record` has it.
-fn version_model(record: &ReportRecord) -> report_version::ActiveModel {
-    report_version::ActiveModel {
-        report_id: Set(record.id.to_string()),
-        version: Set(record.version),
-        updated_at_ms: Set(ms(record.updated_at)),
-    }
-}
-
 fn reported(record: &ReportRecord) -> NewEvent {
     NewEvent {
         kind: EventKind::Reported,
@@ -854,12 +834,14 @@ fn new_report_model(new: &NewReport, now: Timestamp) -> report::ActiveModel {
         accuracy_m: Set(new.location.accuracy_m),
         observed_at_ms: Set(ms(new.observed_at)),
         created_at_ms: Set(ms(now)),
+        updated_at_ms: Set(ms(now)),
         risk_grade: Set(new.risk_grade.map(|g| g.as_str().to_owned())),
         parties: Set(parties_to_json(&new.parties)),
         attachments: Set(ids_to_json(&new.attachments)),
         request_hash: Set(new.request_hash.clone()),
         state: Set(ReportState::Open.as_str().to_owned()),
         resolution: Set(None),
+        version: Set(1),
         case_id: Set(None),
         case_state: Set(None),
         whistle_kind: Set(None),
@@ -1118,16 +1100,6 @@ pub(super) async fn with_assignments(
         .filter(|m| m.case_id.is_some())
         .map(|m| m.id.clone())
         .collect();
-    let mut heads: HashMap<String, report_version::Model> = HashMap::with_capacity(models.len());
-    if !models.is_empty() {
-        for head in report_version::Entity::find()
-            .filter(report_version::Column::ReportId.is_in(models.iter().map(|m| m.id.clone())))
-            .all(db)
-            .await?
-        {
-            heads.insert(head.report_id.clone(), head);
-        }
-    }
     let mut by_report: HashMap<String, Vec<assignment::Model>> = HashMap::new();
     let mut deadlines_of: HashMap<String, Vec<deadline::Model>> = HashMap::new();
     if !ids.is_empty() {
@@ -1151,13 +1123,9 @@ pub(super) async fn with_assignments(
     models
         .into_iter()
         .map(|m| {
-            let head = heads.remove(&m.id).ok_or_else(|| StorageError::Corrupt {
-                entity: "report",
-                reason: "no version row".to_owned(),
-            })?;
             let mine = by_report.remove(&m.id).unwrap_or_default();
             let deadlines = deadlines_of.remove(&m.id).unwrap_or_default();
-            report_from_model(m, &head, mine, deadlines)
+            report_from_model(m, mine, deadlines)
         })
         .collect()
 }
@@ -1544,24 +1512,16 @@ impl Store {
                         let effects = change(&mut next).map_err(UpdateError::Refused)?;
                         next.updated_at = now;
                         next.version = current.version + effects.events.len() as i64;
-                        // The version row first: it is what concurrent writers of the report lock and check.
-                        let updated = report_version::Entity::update_many()
-                            .col_expr(report_version::Column::Version, Expr::value(next.version))
-                            .col_expr(report_version::Column::UpdatedAtMs, Expr::value(ms(now)))
-                            .filter(report_version::Column::ReportId.eq(id.as_str()))
-                            .filter(report_version::Column::Version.eq(current.version))
+                        let updated = report::Entity::update_many()
+                            .set(report_changes(&next))
+                            .filter(report::Column::Id.eq(id.as_str()))
+                            .filter(report::Column::Version.eq(current.version))
                             .exec(txn)
                             .await
                             .map_err(StorageError::from)?;
                         if updated.rows_affected == 0 {
                             return Ok(None);
                         }
-                        report::Entity::update_many()
-                            .set(report_changes(&next))
-                            .filter(report::Column::Id.eq(id.as_str()))
-                            .exec(txn)
-                            .await
-                            .map_err(StorageError::from)?;
                         for a in &next.assignments {
                             match current
                                 .assignments

@@ -16,7 +16,6 @@ pub(super) mod import_lock;
 pub(super) mod notification;
 pub(super) mod refresh_token;
 pub(super) mod report;
-pub(super) mod report_version;
 pub(super) mod signing_key;
 pub(super) mod supervision_letter;
 pub(super) mod supervision_letter_case;

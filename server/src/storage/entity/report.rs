@@ -1,4 +1,4 @@
-//! The `reports` table: a report and, once whistled, its case; its version and update time are in `report_versions`.
+//! The `reports` table: a report and, once whistled, its case; `version` counts its timeline events and is the etag.
 
 use sea_orm::entity::prelude::*;
 
@@ -18,6 +18,7 @@ pub struct Model {
     pub accuracy_m: f64,
     pub observed_at_ms: i64,
     pub created_at_ms: i64,
+    pub updated_at_ms: i64,
     pub risk_grade: Option<String>,
     /// JSON: personal data, returned only to roles that need it and never logged.
     #[sea_orm(column_type = "Text")]
@@ -30,6 +31,7 @@ pub struct Model {
     pub state: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub resolution: Option<String>,
+    pub version: i64,
     #[sea_orm(unique)]
     pub case_id: Option<String>,
     pub case_state: Option<String>,

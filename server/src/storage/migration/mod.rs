@@ -12,7 +12,6 @@ mod m0007_supervision_letters;
 mod m0008_deadline_order;
 mod m0009_push;
 mod m0010_firing_path;
-mod m0011_report_versions;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -31,7 +30,6 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_deadline_order::Migration),
             Box::new(m0009_push::Migration),
             Box::new(m0010_firing_path::Migration),
-            Box::new(m0011_report_versions::Migration),
         ]
     }
 }
