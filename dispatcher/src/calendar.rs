@@ -2,7 +2,8 @@
 //!
 //! Deadlines in grid governance are counted in working hours and working days that know China's public holidays and make-up working days (调休).
 //! Those change every year and are published by the State Council in advance, so they are data ([`YearCalendar`], one JSON file a year), never code.
-//! A date in a year without a calendar is an error ([`CalendarError::MissingYear`]), never a silent guess.
+//! A year without an official calendar is provisional ([`provisional`]): weekends and the statutory holidays, marked so, until the official one is loaded.
+//! A date beyond the provisional table is an error ([`CalendarError::MissingYear`]), never a silent guess.
 //!
 //! Everything here is pure: no clock, no IO.
 
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use gridwhistle_domain::Timestamp;
 use serde::{Deserialize, Serialize};
+
+pub mod provisional;
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
@@ -286,6 +289,8 @@ pub struct YearCalendar {
     pub source: String,
     pub zone: Zone,
     pub hours: WorkingHours,
+    /// Built from the statutory holidays alone because the official arrangement is not loaded ([`provisional`]).
+    pub provisional: bool,
     holidays: BTreeSet<CivilDate>,
     working_days: BTreeSet<CivilDate>,
 }
@@ -393,6 +398,7 @@ impl YearCalendar {
             source,
             zone,
             hours,
+            provisional: false,
             holidays,
             working_days,
         })
@@ -451,6 +457,8 @@ impl YearCalendar {
 }
 
 /// The years a district works by, all in one zone; each year has its own working hours.
+///
+/// Every year of the provisional table without a loaded calendar is filled in provisionally, with the working hours of the nearest loaded year before it (or the first).
 #[derive(Debug, Clone)]
 pub struct WorkingCalendar {
     zone: Zone,
@@ -460,6 +468,27 @@ pub struct WorkingCalendar {
 impl WorkingCalendar {
     /// Fails when `years` is empty, names a year twice, or mixes zones.
     pub fn new(years: Vec<YearCalendar>) -> Result<Self, CalendarError> {
+        let mut calendar = Self::loaded(years)?;
+        for year in provisional::FIRST_PROVISIONAL_YEAR..=provisional::LAST_PROVISIONAL_YEAR {
+            if calendar.years.contains_key(&year) {
+                continue;
+            }
+            let hours = calendar
+                .years
+                .range(..year)
+                .rev()
+                .find(|(_, y)| !y.provisional)
+                .or_else(|| calendar.years.iter().find(|(_, y)| !y.provisional))
+                .map_or_else(WorkingHours::office, |(_, y)| y.hours.clone());
+            if let Some(built) = provisional::provisional_year(year, calendar.zone.clone(), hours) {
+                calendar.years.insert(year, built?);
+            }
+        }
+        Ok(calendar)
+    }
+
+    /// The loaded years alone.
+    fn loaded(years: Vec<YearCalendar>) -> Result<Self, CalendarError> {
         let zone = years
             .first()
             .map(|y| y.zone.clone())
@@ -496,9 +525,23 @@ impl WorkingCalendar {
         &self.zone
     }
 
-    /// The years this calendar knows, in order.
+    /// The years loaded from an official or admin's calendar, in order; provisional years are left out.
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
-        self.years.keys().copied()
+        self.years
+            .iter()
+            .filter(|(_, y)| !y.provisional)
+            .map(|(year, _)| *year)
+    }
+
+    /// Whether `year` is counted on a provisional calendar.
+    pub fn is_provisional(&self, year: i32) -> bool {
+        self.years.get(&year).is_some_and(|y| y.provisional)
+    }
+
+    /// Whether any local day from `from` to `to` lies in a provisional year: a working duration counted across it may move once the official year is loaded.
+    pub fn provisional_between(&self, from: Timestamp, to: Timestamp) -> bool {
+        let (first, last) = (self.zone.date(from).year, self.zone.date(to).year);
+        (first.min(last)..=first.max(last)).any(|year| self.is_provisional(year))
     }
 
     /// Fails unless the year of `now` is known: a policy that would count deadlines on a guessed calendar must not load.
@@ -681,10 +724,12 @@ mod tests {
         assert!(!day("2025-10-08"), "a Wednesday inside the holiday");
         assert!(day("2025-10-11"));
         assert!(!day("2025-10-12"), "an ordinary Sunday");
-        assert_eq!(
-            c.is_working_date(CivilDate::parse("2027-01-04").unwrap()),
-            Err(CalendarError::MissingYear(2027))
-        );
+        // 2027 is not shipped: it is provisional, a Monday works and New Year's Day does not.
+        assert!(day("2027-01-04"));
+        assert!(!day("2027-01-01"));
+        assert!(c.is_provisional(2027));
+        assert!(!c.is_provisional(2026));
+        assert_eq!(c.years().collect::<Vec<_>>(), vec![2025, 2026]);
     }
 
     #[test]
@@ -743,21 +788,59 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_year_is_an_error_not_a_guess() {
+    fn a_year_beyond_the_provisional_table_is_an_error_not_a_guess() {
         let c = calendar();
         assert_eq!(
-            c.add_working_time(bj("2026-12-31 17:00"), hours(2.0)),
-            Err(CalendarError::MissingYear(2027))
-        );
-        assert_eq!(
-            c.add_working_days(bj("2026-12-30 10:00"), 3),
-            Err(CalendarError::MissingYear(2027))
+            c.add_working_days(bj("2099-12-30 10:00"), 3),
+            Err(CalendarError::MissingYear(2100))
         );
         assert_eq!(
             c.check_covers(bj("2024-06-01 10:00")),
             Err(CalendarError::MissingYear(2024))
         );
         assert_eq!(c.check_covers(bj("2026-06-01 10:00")), Ok(()));
+        assert_eq!(c.check_covers(bj("2027-06-01 10:00")), Ok(()));
+    }
+
+    #[test]
+    fn a_hard_case_whistled_on_20_december_2026_is_due_in_january_on_the_provisional_2027() {
+        let c = calendar();
+        // Sunday 20 December; counted from Monday 21: 21–25 (5), 28–31 (9), 1 January is New Year's Day, 4–8 (14), 11 January (15).
+        let due = c.add_working_days(bj("2026-12-20 10:00"), 15).unwrap();
+        assert_eq!(show(due), "2027-01-11 17:30");
+        assert!(c.provisional_between(bj("2026-12-20 10:00"), due));
+        assert!(!c.provisional_between(bj("2026-12-01 10:00"), bj("2026-12-31 10:00")));
+        // The official 2027 with a make-up Sunday on 3 January: that Sunday is the 10th working day, so the 15th is Friday 8 January.
+        let official_2027 = YearCalendar::new(
+            2027,
+            "test".to_owned(),
+            Zone::shanghai(),
+            WorkingHours::office(),
+            &[(
+                CivilDate::parse("2027-01-01").unwrap(),
+                CivilDate::parse("2027-01-02").unwrap(),
+            )],
+            &[CivilDate::parse("2027-01-03").unwrap()],
+        )
+        .unwrap();
+        let mut years = official_years().unwrap();
+        years.push(official_2027);
+        let loaded = WorkingCalendar::new(years).unwrap();
+        assert!(!loaded.is_provisional(2027));
+        assert!(loaded.is_provisional(2028));
+        let due = loaded.add_working_days(bj("2026-12-20 10:00"), 15).unwrap();
+        assert_eq!(show(due), "2027-01-08 17:30");
+        assert!(!loaded.provisional_between(bj("2026-12-20 10:00"), due));
+    }
+
+    #[test]
+    fn a_provisional_year_takes_the_working_hours_of_the_last_loaded_year() {
+        let mut early = official_years().unwrap().remove(0);
+        early.hours = WorkingHours::parse(&["08:30-12:00", "14:00-18:00"]).unwrap();
+        let c = WorkingCalendar::new(vec![early]).unwrap();
+        assert!(c.is_provisional(2026) && c.is_provisional(2031));
+        assert_eq!(c.year(2031).unwrap().hours, c.year(2025).unwrap().hours);
+        assert!(c.year(2031).unwrap().source.starts_with("provisional"));
     }
 
     #[test]
@@ -832,10 +915,10 @@ mod tests {
 
         use super::*;
 
-        /// Instants from 2025-01-01 to 2026-09-30 local time, so that a month of working time stays inside the shipped years.
+        /// Instants from 2025-01-01 to 2029-09-30 local time: the shipped years and three provisional ones.
         fn instant() -> impl Strategy<Value = Timestamp> {
             let from = bj("2025-01-01 00:00").as_unix_millis();
-            let to = bj("2026-09-30 00:00").as_unix_millis();
+            let to = bj("2029-09-30 00:00").as_unix_millis();
             (from..to).prop_map(Timestamp::from_unix_millis)
         }
 

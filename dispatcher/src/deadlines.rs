@@ -24,6 +24,8 @@ pub struct Started {
     pub next_fire_at: Option<Timestamp>,
     /// The supervision letter whose reply this deadline awaits; `None` for the loop's stages.
     pub letter: Option<LetterId>,
+    /// The due time was counted across a provisional calendar year and is recomputed when that year's official calendar is loaded.
+    pub provisional: bool,
 }
 
 /// One change to a case's deadlines.
@@ -41,7 +43,7 @@ pub enum DeadlineChange {
         department: DepartmentId,
         stage: DeadlineStage,
     },
-    /// An approved extension moved the due time: the schedule resumes at `next_step`, the first firing of the new schedule still ahead.
+    /// An approved extension, or a recount on an official calendar, moved the due time: the schedule resumes at `next_step`, the first firing of the new schedule still ahead.
     Move {
         department: DepartmentId,
         stage: DeadlineStage,
@@ -49,6 +51,8 @@ pub enum DeadlineChange {
         next_step: u32,
         next_fire_at: Option<Timestamp>,
         escalation_level: u32,
+        /// Whether the new due time still rests on a provisional calendar year.
+        provisional: bool,
     },
     /// The department answered the supervision letter: its reply deadline is met.
     LetterAnswered {
@@ -88,7 +92,51 @@ pub fn moved(
         next_step: behind as u32,
         next_fire_at: firings.get(behind).map(|f| f.at),
         escalation_level,
+        provisional: false,
     })
+}
+
+/// Where a running deadline's schedule stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub next_step: u32,
+    pub next_fire_at: Option<Timestamp>,
+    pub escalation_level: u32,
+}
+
+/// Counts a running deadline again from its start on `calendar`, after an official year was loaded: `None` when it stays as it is.
+///
+/// A due time that does not move keeps its schedule and only loses its provisional mark.
+/// A due time that moves is moved as an approved extension is ([`moved`]): what already fired stays fired, and the schedule resumes at the first firing of the new schedule after `now`.
+pub fn recounted(
+    department: &DepartmentId,
+    stage: &StagePolicy,
+    calendar: &WorkingCalendar,
+    (started_at, due_at): (Timestamp, Timestamp),
+    schedule: Schedule,
+    now: Timestamp,
+) -> Result<Option<DeadlineChange>, CalendarError> {
+    let due = stage.limit.due(calendar, started_at)?;
+    let provisional = stage.limit.is_provisional(calendar, started_at, due);
+    if due == due_at {
+        return Ok((!provisional).then(|| DeadlineChange::Move {
+            department: department.clone(),
+            stage: stage.stage,
+            due_at,
+            next_step: schedule.next_step,
+            next_fire_at: schedule.next_fire_at,
+            escalation_level: schedule.escalation_level,
+            provisional,
+        }));
+    }
+    let mut change = moved(department, stage, calendar, started_at, due, now)?;
+    if let DeadlineChange::Move {
+        provisional: mark, ..
+    } = &mut change
+    {
+        *mark = provisional;
+    }
+    Ok(Some(change))
 }
 
 /// The stages a department's role carries.
@@ -134,6 +182,7 @@ pub fn changes(
             due_at,
             next_fire_at,
             letter: None,
+            provisional: stage_policy.limit.is_provisional(calendar, now, due_at),
         }));
         Ok::<_, CalendarError>(())
     };
@@ -521,16 +570,16 @@ mod tests {
                 .is_empty()
         );
         let set = policy();
-        let late_2026 = Timestamp::from_unix_millis(1_798_700_000_000);
+        let late_2099 = Timestamp::from_unix_millis(4_102_300_000_000);
         assert_eq!(
             changes(
                 &before,
                 &after,
                 set.policies().first(),
                 &calendar,
-                late_2026
+                late_2099
             ),
-            Err(CalendarError::MissingYear(2027))
+            Err(CalendarError::MissingYear(2100))
         );
     }
 }

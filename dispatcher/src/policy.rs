@@ -34,6 +34,21 @@ impl Limit {
         }
     }
 
+    /// Whether a due time counted from `start` to `due` rests on a provisional calendar year, and so may move when that year's official calendar is loaded.
+    pub fn is_provisional(
+        &self,
+        calendar: &WorkingCalendar,
+        start: Timestamp,
+        due: Timestamp,
+    ) -> bool {
+        match self {
+            Limit::Wall(_) => false,
+            Limit::WorkingTime(_) | Limit::WorkingDays(_) => {
+                calendar.provisional_between(start, due)
+            }
+        }
+    }
+
     /// The instant `fraction` of the way from `start` to `due`, measured as the limit is: wall time for a wall limit, working time otherwise.
     pub fn fraction_at(
         &self,

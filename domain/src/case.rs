@@ -107,6 +107,8 @@ pub enum EventKind {
     SupervisionLetter,
     /// The department answered a supervision letter about the case.
     LetterAnswered,
+    /// A deadline counted on a provisional calendar year moved when that year's official calendar was loaded.
+    DeadlineRecounted,
 }
 
 /// A stored enum text that names no variant.
@@ -209,6 +211,7 @@ text_enum!(EventKind, "event kind" {
     Reassigned => "reassigned",
     SupervisionLetter => "supervision_letter",
     LetterAnswered => "letter_answered",
+    DeadlineRecounted => "deadline_recounted",
 });
 
 /// Free text a user typed, trimmed, non-empty when required, and within a length in characters.

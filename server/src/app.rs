@@ -183,6 +183,7 @@ pub async fn run(
                     let _ = refresher_stopped.await;
                 }) => {}
                 () = time_limits.keep_fresh(period) => {}
+                () = time_limits.keep_warning() => {}
             }
         }
     }));
@@ -214,7 +215,8 @@ pub async fn run(
         .layer(cors_layer(&config.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new());
 
-    let auth = AuthServiceServer::new(AuthApi::new(authenticator)).max_decoding_message_size(limit);
+    let auth = AuthServiceServer::new(AuthApi::new(authenticator, time_limits.clone()))
+        .max_decoding_message_size(limit);
     let admin = AdminServiceServer::new(AdminApi::new(
         store.clone(),
         clock.clone(),

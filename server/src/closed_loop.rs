@@ -904,6 +904,7 @@ impl LoopService {
                         next_step: d.next_step,
                         next_fire_at: None,
                         escalation_level: d.escalation_level,
+                        provisional: false,
                     },
                 });
             }

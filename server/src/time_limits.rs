@@ -2,17 +2,28 @@
 //!
 //! At start-up the official calendar years shipped with Gridwhistle are stored where a year is missing (an admin's own version of a year is kept), and the shipped default policies are imported when none were.
 //! A policy set is versioned whole; a case keeps the version it started with, so every stored version stays readable.
+//! A year without an official calendar is counted provisionally (weekends and statutory holidays); deadlines counted across it are marked, and counted again when its official calendar is loaded.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_dispatcher::calendar::{self, CalendarError, WorkingCalendar, YearCalendar};
+use gridwhistle_dispatcher::deadlines::{self, DeadlineChange, Schedule};
 use gridwhistle_dispatcher::policy::{self, Limit, PolicyError, PolicySet, TimeLimitPolicy};
-use gridwhistle_domain::{CategoryId, RiskGrade, WhistleKind};
+use gridwhistle_domain::{CategoryId, EventKind, ReportId, RiskGrade, Timestamp, WhistleKind};
 use tracing::{info, warn};
 
-use crate::storage::{StorageError, Store};
+use crate::storage::{
+    DeadlineState, Effects, NewEvent, ReportRecord, StorageError, Store, UpdateError,
+};
+
+/// The month from which the server warns, once a day, while next year's calendar is still provisional.
+const PROVISIONAL_WARNING_MONTH: u8 = 11;
+
+/// How often that warning repeats.
+const PROVISIONAL_WARNING_PERIOD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The policies that ship with Gridwhistle: limits from Beijing's 30-minute report-in rule, 12345's feedback limits and digital urban management's working-day stages.
 pub const DEFAULT_POLICIES: &str = include_str!("../defaults/time_limits.json");
@@ -29,6 +40,22 @@ pub enum TimeLimitsError {
     /// The version in force was not among those just read: storage changed under the load.
     #[error(transparent)]
     NotLoaded(#[from] PolicyNotLoaded),
+}
+
+impl From<UpdateError<TimeLimitsError>> for TimeLimitsError {
+    fn from(err: UpdateError<TimeLimitsError>) -> Self {
+        match err {
+            UpdateError::Storage(err) => TimeLimitsError::Storage(err),
+            UpdateError::Refused(err) => err,
+            // The cases are read locked inside the write, so neither can happen short of a defect.
+            UpdateError::NotFound => {
+                TimeLimitsError::Storage(StorageError::NotFound { entity: "report" })
+            }
+            UpdateError::Stale => TimeLimitsError::Storage(StorageError::Precondition(
+                "a case changed while its deadlines were counted again",
+            )),
+        }
+    }
 }
 
 /// A case's policy version is not loaded in this process yet (another replica imported it); retrying after the next refresh succeeds.
@@ -110,13 +137,54 @@ impl TimeLimits {
             zone = calendar.zone().name(),
             "time limits loaded"
         );
-        Ok(Self {
+        let loaded = Self {
             store,
             clock,
             current: ArcSwap::from_pointee(Snapshot { policies, calendar }),
             versions: std::sync::RwLock::new(versions),
             change: tokio::sync::Mutex::new(()),
-        })
+        };
+        // A release may ship a year's official calendar: deadlines counted provisionally across it are counted again now.
+        let calendar = loaded.snapshot().calendar.clone();
+        loaded.store_and_recount(None, calendar).await?;
+        loaded.warn_if_next_year_provisional();
+        Ok(loaded)
+    }
+
+    /// The years of today and tomorrow's year that are counted provisionally, for a console's banner.
+    pub fn provisional_years(&self) -> Vec<i32> {
+        let snapshot = self.snapshot();
+        let this_year = snapshot.calendar.zone().date(self.clock.now()).year;
+        [this_year, this_year + 1]
+            .into_iter()
+            .filter(|y| snapshot.calendar.is_provisional(*y))
+            .collect()
+    }
+
+    /// From 1 November on, warns while next year is still provisional: the State Council's arrangement is due, and an admin should load it.
+    pub fn warn_if_next_year_provisional(&self) {
+        let snapshot = self.snapshot();
+        let today = snapshot.calendar.zone().date(self.clock.now());
+        let next = today.year + 1;
+        if today.month >= PROVISIONAL_WARNING_MONTH && snapshot.calendar.is_provisional(next) {
+            warn!(
+                year = next,
+                "next year's working calendar is provisional (weekends and statutory holidays only): load the State Council's arrangement with PutWorkingCalendar"
+            );
+        }
+    }
+
+    /// Warns once a day (see [`TimeLimits::warn_if_next_year_provisional`]), forever.
+    pub async fn keep_warning(&self) {
+        let mut ticks = tokio::time::interval_at(
+            tokio::time::Instant::now() + PROVISIONAL_WARNING_PERIOD,
+            PROVISIONAL_WARNING_PERIOD,
+        );
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.warn_if_next_year_provisional();
+        }
     }
 
     /// A stored version, if this process has loaded it.
@@ -237,7 +305,9 @@ impl TimeLimits {
     }
 
     /// Stores `year`, replacing that year, and puts the calendar with it in force; a year in another zone than the others is refused.
-    pub async fn put_year(&self, year: YearCalendar) -> Result<(), TimeLimitsError> {
+    ///
+    /// In the same transaction, every pending deadline counted on a provisional year is counted again on the new calendar; returns how many cases changed.
+    pub async fn put_year(&self, year: YearCalendar) -> Result<usize, TimeLimitsError> {
         let _one = self.change.lock().await;
         let current = self.snapshot();
         let mut years: Vec<YearCalendar> = current
@@ -248,16 +318,112 @@ impl TimeLimits {
             .collect();
         years.push(year.clone());
         let calendar = WorkingCalendar::new(years)?;
-        self.store
-            .put_calendar_year(year.year, year.to_json(), true, self.clock.now())
+        let recounted = self
+            .store_and_recount(Some(&year), calendar.clone())
             .await?;
         self.current.store(Arc::new(Snapshot {
             policies: current.policies.clone(),
             calendar,
         }));
-        info!(year = year.year, "working calendar year stored");
-        Ok(())
+        info!(year = year.year, recounted, "working calendar year stored");
+        Ok(recounted)
     }
+
+    /// Stores `year` when given and counts provisional deadlines again on `calendar`, in one transaction.
+    async fn store_and_recount(
+        &self,
+        year: Option<&YearCalendar>,
+        calendar: WorkingCalendar,
+    ) -> Result<usize, TimeLimitsError> {
+        let versions = self
+            .versions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let now = self.clock.now();
+        let recounted = self
+            .store
+            .put_calendar_year_recounting(
+                year.map(|y| (y.year, y.to_json())),
+                now,
+                move |records| recount(&versions, &calendar, records, now),
+            )
+            .await?;
+        if recounted > 0 {
+            info!(
+                recounted,
+                "deadlines counted again on the official calendar"
+            );
+        }
+        Ok(recounted)
+    }
+}
+
+/// The changes to `records`' provisional deadlines counted again on `calendar`: a timeline event for each due time that moved.
+///
+/// A supervision letter's reply-by date is part of the letter as issued and is never marked provisional, so it is not counted again.
+fn recount(
+    versions: &HashMap<i64, Arc<PolicySet>>,
+    calendar: &WorkingCalendar,
+    records: &[ReportRecord],
+    now: Timestamp,
+) -> Result<Vec<(ReportId, Effects)>, TimeLimitsError> {
+    let mut out = Vec::new();
+    for record in records {
+        let Some(case) = &record.case else { continue };
+        let mut effects = Effects::default();
+        let provisional = record
+            .deadlines
+            .iter()
+            .filter(|d| d.provisional && d.state == DeadlineState::Pending && d.letter.is_none());
+        for d in provisional {
+            let set = versions
+                .get(&d.policy_version)
+                .ok_or(PolicyNotLoaded(d.policy_version))?;
+            let grade = record.risk_grade.unwrap_or(RiskGrade::C);
+            let Some(stage) = set
+                .select(&record.category, grade, case.kind)
+                .and_then(|p| p.stage(d.stage))
+            else {
+                continue;
+            };
+            let schedule = Schedule {
+                next_step: d.next_step,
+                next_fire_at: d.next_fire_at,
+                escalation_level: d.escalation_level,
+            };
+            let change = deadlines::recounted(
+                &d.department,
+                stage,
+                calendar,
+                (d.started_at, d.due_at),
+                schedule,
+                now,
+            )?;
+            let Some(change) = change else { continue };
+            if let DeadlineChange::Move { due_at, .. } = &change
+                && *due_at != d.due_at
+            {
+                effects.events.push(NewEvent {
+                    kind: EventKind::DeadlineRecounted,
+                    actor: None,
+                    department: Some(d.department.clone()),
+                    text: format!(
+                        "{} due moved from {} to {}: counted again on the official working calendar",
+                        d.stage,
+                        calendar.zone().format(d.due_at),
+                        calendar.zone().format(*due_at)
+                    ),
+                    attachments: Vec::new(),
+                });
+            }
+            effects.deadlines.push(change);
+        }
+        if !effects.deadlines.is_empty() {
+            out.push((record.id, effects));
+        }
+    }
+    Ok(out)
 }
 
 async fn stored_calendar(store: &Store) -> Result<WorkingCalendar, TimeLimitsError> {

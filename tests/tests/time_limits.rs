@@ -3,6 +3,7 @@
 use gridwhistle_domain::{Binding, Timestamp};
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
+use gridwhistle_tests::district::{District, new_report_id, point_in_grid, report_at};
 use gridwhistle_tests::{TestDatabase, spawn_app_on};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -220,7 +221,8 @@ async fn bad_policies_are_refused_naming_the_field_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_time_policies() {
+async fn calendar_years_ship_can_be_added_and_a_year_beyond_the_provisional_table_refuses_working_time_policies()
+ {
     let app = gridwhistle_tests::spawn_app().await;
     let mut admin = app.admin(&app.admin_token().await);
 
@@ -245,15 +247,33 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
             "2026-10-10"
         ]
     );
-    let missing = admin
+    assert!(!year.provisional);
+    // 2028 ships no official calendar: it is provisional, weekends and the statutory holidays alone.
+    let provisional = admin
         .get_working_calendar(v1::GetWorkingCalendarRequest { year: 2028 })
+        .await
+        .unwrap()
+        .into_inner()
+        .calendar
+        .unwrap();
+    assert!(provisional.provisional);
+    // Thirteen statutory days, but in 2028 the Mid-Autumn Festival falls on 3 October, inside National Day.
+    assert_eq!(provisional.holidays.len(), 12);
+    assert!(provisional.holidays.contains(&"2028-10-03".to_owned()));
+    assert!(
+        provisional.holidays.contains(&"2028-01-26".to_owned()),
+        "the Spring Festival's first day"
+    );
+    assert!(provisional.makeup_working_days.is_empty());
+    let missing = admin
+        .get_working_calendar(v1::GetWorkingCalendarRequest { year: 2100 })
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 
-    // In 2028 the calendar has no year: policies counting working time are refused, wall-clock ones are not.
+    // In 2100 the calendar has no year, not even a provisional one: policies counting working time are refused, wall-clock ones are not.
     app.clock
-        .set(Timestamp::from_unix_millis(1_834_000_000_000));
+        .set(Timestamp::from_unix_millis(4_102_538_400_000));
     let token = app.login("admin", "admin-password-1").await.access_token;
     let mut admin = app.admin(&token);
     let err = admin
@@ -263,7 +283,7 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("2028"), "{}", err.message());
+    assert!(err.message().contains("2100"), "{}", err.message());
     let wall_only = vec![v1::TimeLimitPolicy {
         category: "categories/-".to_owned(),
         stages: vec![stage(
@@ -280,8 +300,8 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
         .await
         .unwrap();
 
-    let year_2028 = v1::WorkingCalendar {
-        year: 2028,
+    let year_2100 = v1::WorkingCalendar {
+        year: 2100,
         time_zone: String::new(),
         periods: vec![
             v1::WorkingPeriod {
@@ -293,12 +313,13 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
                 end: "17:30".to_owned(),
             },
         ],
-        holidays: vec!["2028-01-01".to_owned()],
+        holidays: vec!["2100-01-01".to_owned()],
         makeup_working_days: vec![],
+        provisional: false,
     };
     let stored = admin
         .put_working_calendar(v1::PutWorkingCalendarRequest {
-            calendar: Some(year_2028.clone()),
+            calendar: Some(year_2100.clone()),
         })
         .await
         .unwrap()
@@ -306,7 +327,7 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
         .calendar
         .unwrap();
     assert_eq!(stored.time_zone, "Asia/Shanghai");
-    assert_eq!(stored.periods, year_2028.periods);
+    assert_eq!(stored.periods, year_2100.periods);
     admin
         .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest {
             policies: policies(),
@@ -314,10 +335,10 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
         .await
         .expect("the year is known now");
 
-    let mut elsewhere = year_2028.clone();
-    elsewhere.year = 2029;
+    let mut elsewhere = year_2100.clone();
+    elsewhere.year = 2099;
     elsewhere.time_zone = "UTC+09:00".to_owned();
-    elsewhere.holidays = vec!["2029-13-01".to_owned()];
+    elsewhere.holidays = vec!["2099-13-01".to_owned()];
     let err = admin
         .put_working_calendar(v1::PutWorkingCalendarRequest {
             calendar: Some(elsewhere.clone()),
@@ -333,4 +354,166 @@ async fn calendar_years_ship_can_be_added_and_a_missing_year_refuses_working_tim
         .await
         .unwrap_err();
     assert_eq!(fields(&err), ["calendar"], "one zone for every year");
+}
+
+/// Beijing 10:00 on Sunday 20 December 2026.
+const DECEMBER_20: Timestamp = Timestamp::from_unix_millis(1_797_732_000_000);
+
+fn seconds(t: Timestamp) -> i64 {
+    t.as_unix_millis() / 1000
+}
+
+#[tokio::test]
+async fn a_hard_case_before_the_year_end_is_due_on_the_provisional_year_until_the_official_one_moves_it()
+ {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        district.app.clock.set(DECEMBER_20);
+        const WORKER: &str = "worker.g-jianwai-1-01";
+        let (lat, lng) = point_in_grid("g-jianwai-1-01");
+        let mut report = report_at(lat, lng, "neighbour-dispute");
+        report.observe_time = Some(prost_types::Timestamp {
+            seconds: seconds(DECEMBER_20) - 600,
+            nanos: 0,
+        });
+        let filed = district
+            .app
+            .reports(&district.token(WORKER).await)
+            .create_report(v1::CreateReportRequest {
+                report_id: new_report_id(),
+                report: Some(report),
+            })
+            .await
+            .expect("a whistle in December is not refused")
+            .into_inner()
+            .report
+            .unwrap();
+        let case = district
+            .whistle(
+                WORKER,
+                &filed.name,
+                v1::WhistleKind::HardCase,
+                v1::RiskGrade::C,
+            )
+            .await;
+        let lead = case
+            .assignments
+            .iter()
+            .find(|a| a.role() == v1::AssignmentRole::Lead)
+            .unwrap()
+            .department
+            .clone();
+        let finish = |view: &v1::GetCaseResponse| {
+            let case = view.case.as_ref().unwrap();
+            let lead = case
+                .assignments
+                .iter()
+                .find(|a| a.role() == v1::AssignmentRole::Lead)
+                .unwrap();
+            lead.deadlines
+                .iter()
+                .find(|d| d.stage() == v1::DeadlineStage::Finish)
+                .cloned()
+                .unwrap()
+        };
+        let supervisor = district.token("supervisor").await;
+        let me = district
+            .app
+            .auth()
+            .who_am_i(bearer_request(&supervisor))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            me.provisional_calendar_years,
+            [2027],
+            "{backend:?}: a console shows the banner"
+        );
+
+        // 15 working days from Sunday 20 December on weekends and New Year's Day alone: Monday 11 January 2027, 17:30.
+        let view = district.case_as("supervisor", &case.name).await;
+        let due = finish(&view);
+        assert_eq!(due.due_time.unwrap().seconds, 1_799_659_800, "{backend:?}");
+        assert!(due.provisional, "{backend:?}");
+        let report_in = view.case.as_ref().unwrap().assignments[0]
+            .deadlines
+            .iter()
+            .find(|d| d.stage() == v1::DeadlineStage::ReportIn)
+            .cloned()
+            .unwrap();
+        assert!(
+            !report_in.provisional,
+            "thirty minutes of wall time rest on no calendar"
+        );
+
+        // The official 2027 arrives: 1–2 January off, Sunday 3 January worked. The 15th working day is now Friday 8 January.
+        district
+            .app
+            .clock
+            .advance(std::time::Duration::from_secs(600));
+        let mut admin = district.app.admin(&district.token("admin").await);
+        admin
+            .put_working_calendar(v1::PutWorkingCalendarRequest {
+                calendar: Some(v1::WorkingCalendar {
+                    year: 2027,
+                    holidays: vec!["2027-01-01".to_owned(), "2027-01-02".to_owned()],
+                    makeup_working_days: vec!["2027-01-03".to_owned()],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+        let view = district.case_as("supervisor", &case.name).await;
+        let due = finish(&view);
+        assert_eq!(due.due_time.unwrap().seconds, 1_799_400_600, "{backend:?}");
+        assert!(!due.provisional, "{backend:?}");
+        let moved: Vec<&v1::CaseEvent> = view
+            .timeline
+            .iter()
+            .filter(|e| e.kind() == v1::CaseEventKind::DeadlineRecounted)
+            .collect();
+        assert_eq!(
+            moved.len(),
+            1,
+            "{backend:?}: one event for the one due time that moved"
+        );
+        assert_eq!(moved[0].department, lead);
+        assert!(
+            moved[0].text.contains("2027-01-11 17:30")
+                && moved[0].text.contains("2027-01-08 17:30"),
+            "{}",
+            moved[0].text
+        );
+        let me = district
+            .app
+            .auth()
+            .who_am_i(bearer_request(&supervisor))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(me.provisional_calendar_years.is_empty(), "{backend:?}");
+
+        // Loading the same year again moves nothing.
+        admin
+            .put_working_calendar(v1::PutWorkingCalendarRequest {
+                calendar: Some(v1::WorkingCalendar {
+                    year: 2027,
+                    holidays: vec!["2027-01-01".to_owned(), "2027-01-02".to_owned()],
+                    makeup_working_days: vec!["2027-01-03".to_owned()],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+        let again = district.case_as("supervisor", &case.name).await;
+        assert_eq!(again.timeline.len(), view.timeline.len(), "{backend:?}");
+    }
+}
+
+fn bearer_request(token: &str) -> tonic::Request<v1::WhoAmIRequest> {
+    let mut request = tonic::Request::new(v1::WhoAmIRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
 }

@@ -9,16 +9,18 @@ use tracing::instrument;
 use super::convert::{role_to_proto, timestamp};
 use super::error::ApiError;
 use crate::auth::{Authenticator, Session, VerifiedAccess, bearer_token};
+use crate::time_limits::TimeLimits;
 
 /// The gRPC face of the [`Authenticator`]; its calls need no access token, except `WhoAmI`, which checks its own.
 #[derive(Debug, Clone)]
 pub struct AuthApi {
     auth: Arc<Authenticator>,
+    time_limits: Arc<TimeLimits>,
 }
 
 impl AuthApi {
-    pub fn new(auth: Arc<Authenticator>) -> Self {
-        Self { auth }
+    pub fn new(auth: Arc<Authenticator>, time_limits: Arc<TimeLimits>) -> Self {
+        Self { auth, time_limits }
     }
 }
 
@@ -113,6 +115,7 @@ impl AuthService for AuthApi {
         Ok(Response::new(v1::WhoAmIResponse {
             caller: Some(caller_to_proto(&access)),
             access_token_expire_time: Some(timestamp(access.expires_at)),
+            provisional_calendar_years: self.time_limits.provisional_years(),
         }))
     }
 }

@@ -328,6 +328,7 @@ fn event_kind_to_proto(kind: EventKind) -> i32 {
         EventKind::Reassigned => K::Reassigned,
         EventKind::SupervisionLetter => K::SupervisionLetter,
         EventKind::LetterAnswered => K::SupervisionLetterAnswered,
+        EventKind::DeadlineRecounted => K::DeadlineRecounted,
     }
     .into()
 }
@@ -499,6 +500,7 @@ fn assignment_to_proto(
                 .into(),
                 escalation_level: i32::try_from(d.escalation_level).unwrap_or(i32::MAX),
                 satisfy_time: d.satisfied_at.map(timestamp),
+                provisional: d.provisional,
             })
             .collect(),
         report_in_time: a.report_in_at.map(timestamp),

@@ -118,6 +118,7 @@ impl SupervisionService for SupervisionApi {
                     due_time: Some(timestamp(o.due_at)),
                     risk_grade: grade_to_proto(o.risk_grade),
                     escalation_level: i32::try_from(o.escalation_level).unwrap_or(i32::MAX),
+                    provisional: o.provisional,
                 })
                 .collect(),
         }))

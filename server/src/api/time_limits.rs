@@ -273,6 +273,7 @@ pub(crate) fn year_to_proto(year: &YearCalendar) -> v1::WorkingCalendar {
             .collect(),
         holidays: year.holidays().map(|d| d.to_string()).collect(),
         makeup_working_days: year.make_up_working_days().map(|d| d.to_string()).collect(),
+        provisional: year.provisional,
     }
 }
 

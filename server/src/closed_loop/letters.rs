@@ -111,6 +111,8 @@ impl LoopService {
                         due_at: due,
                         next_fire_at,
                         letter: Some(letter),
+                        // The reply-by date is part of the letter as issued, so it is never counted again.
+                        provisional: false,
                     }));
                     first.notifications.push(NewNotification {
                         department: Some(department.clone()),

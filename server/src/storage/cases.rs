@@ -179,6 +179,8 @@ pub struct DeadlineRecord {
     /// Index of the next firing in the stage's schedule.
     pub next_step: u32,
     pub next_fire_at: Option<Timestamp>,
+    /// Counted across a provisional calendar year; counted again when its official calendar is loaded.
+    pub provisional: bool,
 }
 
 /// A notification for the outbox, written with the change's first event.
@@ -217,6 +219,8 @@ pub struct OverdueRecord {
     pub due_at: Timestamp,
     pub risk_grade: Option<RiskGrade>,
     pub escalation_level: u32,
+    /// Counted across a provisional calendar year.
+    pub provisional: bool,
 }
 
 /// Which overdue deadlines to list.
@@ -236,7 +240,7 @@ pub enum DeadlineState {
 }
 
 impl DeadlineState {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             DeadlineState::Pending => "pending",
             DeadlineState::Satisfied => "satisfied",
@@ -507,6 +511,7 @@ pub(super) fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, 
         escalation_level: u32::try_from(m.escalation_level).map_err(|e| corrupt("deadline", e))?,
         next_step: u32::try_from(m.next_step).map_err(|e| corrupt("deadline", e))?,
         next_fire_at: m.next_fire_at_ms.map(ts),
+        provisional: m.provisional,
     })
 }
 
@@ -907,6 +912,7 @@ pub(super) async fn apply_deadlines(
                     claimed_by: Set(None),
                     claimed_until_ms: Set(None),
                     letter_id: Set(s.letter.map(|l| l.to_string()).unwrap_or_default()),
+                    provisional: Set(s.provisional),
                 })
                 .on_conflict(
                     OnConflict::columns([
@@ -926,6 +932,7 @@ pub(super) async fn apply_deadlines(
                         deadline::Column::NextFireAtMs,
                         deadline::Column::ClaimedBy,
                         deadline::Column::ClaimedUntilMs,
+                        deadline::Column::Provisional,
                     ])
                     .to_owned(),
                 )
@@ -980,9 +987,11 @@ pub(super) async fn apply_deadlines(
                 next_step,
                 next_fire_at,
                 escalation_level,
+                provisional,
             } => {
                 deadline::Entity::update_many()
                     .col_expr(deadline::Column::DueAtMs, Expr::value(ms(*due_at)))
+                    .col_expr(deadline::Column::Provisional, Expr::value(*provisional))
                     .col_expr(
                         deadline::Column::NextStep,
                         Expr::value(i32::try_from(*next_step).unwrap_or(i32::MAX)),
@@ -1357,6 +1366,7 @@ impl Store {
                         .transpose()?,
                     escalation_level: u32::try_from(d.escalation_level)
                         .map_err(|e| corrupt("deadline", e))?,
+                    provisional: d.provisional,
                 })
             })
             .collect()

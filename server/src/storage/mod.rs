@@ -348,6 +348,8 @@ impl Store {
             disabled: Set(false),
             created_at_ms: Set(now.as_unix_millis()),
             updated_at_ms: Set(now.as_unix_millis()),
+            token_generation: Set(0),
+            token_generation_at_ms: Set(None),
         };
         user::Entity::insert(model)
             .exec_without_returning(&self.db)

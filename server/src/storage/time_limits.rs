@@ -1,11 +1,16 @@
 //! Stored time-limit policy versions (each import whole, as its JSON file) and the working calendar's years.
 
-use gridwhistle_domain::Timestamp;
+use gridwhistle_domain::{ReportId, Timestamp};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use tracing::instrument;
 
-use super::entity::{calendar_year, time_limit_version};
+use super::batch::{lock_reports, write_effects};
+use super::cases::{DeadlineState, Effects, ReportHead, ReportRecord, UpdateError};
+use super::entity::{calendar_year, deadline, time_limit_version};
 use super::{StorageError, Store};
 
 impl Store {
@@ -83,23 +88,85 @@ impl Store {
         replace: bool,
         now: Timestamp,
     ) -> Result<(), StorageError> {
-        let mut on_conflict = OnConflict::column(calendar_year::Column::Year);
-        if replace {
-            on_conflict.update_columns([
-                calendar_year::Column::Body,
-                calendar_year::Column::UpdatedAtMs,
-            ]);
-        } else {
-            on_conflict.do_nothing();
-        }
-        calendar_year::Entity::insert(calendar_year::ActiveModel {
-            year: Set(year),
-            body: Set(body),
-            updated_at_ms: Set(now.as_unix_millis()),
-        })
-        .on_conflict(on_conflict)
-        .exec_without_returning(&self.db)
-        .await?;
-        Ok(())
+        upsert_year(&self.db, year, body, replace, now).await
     }
+
+    /// Stores `year` (replacing what was stored for it) when given, and counts again every pending deadline marked provisional, in one transaction.
+    ///
+    /// `recount` sees each case with such a deadline, locked, and decides its changes (moved deadlines and their timeline events); returns how many cases it changed.
+    #[instrument(skip_all)]
+    pub async fn put_calendar_year_recounting<E, F>(
+        &self,
+        year: Option<(i32, String)>,
+        now: Timestamp,
+        recount: F,
+    ) -> Result<usize, UpdateError<E>>
+    where
+        F: FnOnce(&[ReportRecord]) -> Result<Vec<(ReportId, Effects)>, E> + Send + 'static,
+        E: Send + 'static,
+    {
+        let backend = self.backend;
+        self.write(move |txn| {
+            Box::pin(async move {
+                if let Some((year, body)) = year {
+                    upsert_year(txn, year, body, true, now).await?;
+                }
+                let ids: Vec<ReportId> = deadline::Entity::find()
+                    .select_only()
+                    .column(deadline::Column::ReportId)
+                    .distinct()
+                    .filter(deadline::Column::Provisional.eq(true))
+                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                    .into_tuple::<String>()
+                    .all(txn)
+                    .await
+                    .map_err(StorageError::from)?
+                    .iter()
+                    .map(|id| {
+                        ReportId::parse(id).map_err(|e| StorageError::Corrupt {
+                            entity: "deadline",
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let records = lock_reports(txn, backend, &ids).await?;
+                let changes = recount(&records).map_err(UpdateError::Refused)?;
+                let changed = changes.len();
+                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
+                write_effects(txn, backend, &heads, changes, now).await?;
+                Ok(changed)
+            })
+        })
+        .await
+    }
+}
+
+async fn upsert_year(
+    db: &impl ConnectionTrait,
+    year: i32,
+    body: String,
+    replace: bool,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let mut on_conflict = OnConflict::column(calendar_year::Column::Year);
+    if replace {
+        on_conflict.update_columns([
+            calendar_year::Column::Body,
+            calendar_year::Column::UpdatedAtMs,
+        ]);
+    } else {
+        on_conflict.do_nothing();
+    }
+    calendar_year::Entity::insert(calendar_year::ActiveModel {
+        year: Set(year),
+        body: Set(body),
+        updated_at_ms: Set(now.as_unix_millis()),
+    })
+    .on_conflict(on_conflict)
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }

@@ -25,6 +25,8 @@ pub struct Model {
     pub claimed_until_ms: Option<i64>,
     /// The supervision letter whose reply this deadline awaits; empty for the loop's stages.
     pub letter_id: String,
+    /// Counted across a provisional calendar year; counted again when its official calendar is loaded.
+    pub provisional: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,10 @@ pub struct Model {
     pub disabled: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Access tokens of an older generation are refused.
+    pub token_generation: i64,
+    /// When the generation last changed; replicas read the changes of the last token lifetime.
+    pub token_generation_at_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m0007_supervision_letters;
 mod m0008_deadline_order;
 mod m0009_push;
 mod m0010_firing_path;
+mod m0011_hardening;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_deadline_order::Migration),
             Box::new(m0009_push::Migration),
             Box::new(m0010_firing_path::Migration),
+            Box::new(m0011_hardening::Migration),
         ]
     }
 }
