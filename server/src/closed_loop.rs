@@ -809,10 +809,19 @@ impl LoopService {
             )?);
             Ok(effects)
         };
+        // A missing case answers exactly as another unit's case does: the resource the caller named.
+        let resource = match key {
+            ReportKey::Report(_) => "report",
+            ReportKey::Case(_) => "case",
+        };
         let (record, effects) = self
             .store
             .update_report(key, etag, now, with_deadlines)
-            .await?;
+            .await
+            .map_err(|err| match err {
+                UpdateError::NotFound => LoopError::Access(AccessError::Hidden, resource),
+                err => err.into(),
+            })?;
         if effects.deadlines.iter().any(|d| {
             matches!(
                 d,
