@@ -60,16 +60,32 @@ pub struct GeoPoint {
 
 impl GeoPoint {
     pub fn new(lat: f64, lng: f64) -> Result<Self, LocationError> {
-        if !lat.is_finite() || !lng.is_finite() {
+        Ok(Self {
+            lat: Self::latitude(lat)?,
+            lng: Self::longitude(lng)?,
+        })
+    }
+
+    /// A latitude alone, checked as [`GeoPoint::new`] checks it, so a caller can name the ordinate that is wrong.
+    pub fn latitude(lat: f64) -> Result<f64, LocationError> {
+        if !lat.is_finite() {
             return Err(LocationError::NotFinite);
         }
         if !(-90.0..=90.0).contains(&lat) {
             return Err(LocationError::LatitudeOutOfRange);
         }
+        Ok(lat)
+    }
+
+    /// A longitude alone, checked as [`GeoPoint::new`] checks it.
+    pub fn longitude(lng: f64) -> Result<f64, LocationError> {
+        if !lng.is_finite() {
+            return Err(LocationError::NotFinite);
+        }
         if !(-180.0..=180.0).contains(&lng) {
             return Err(LocationError::LongitudeOutOfRange);
         }
-        Ok(Self { lat, lng })
+        Ok(lng)
     }
 
     pub fn lat(&self) -> f64 {

@@ -376,6 +376,7 @@ async fn bad_reports_are_refused_naming_every_offending_field() {
         [
             "report_id",
             "report.location.latitude",
+            "report.location.longitude",
             "report.location.coordinate_system",
             "report.location.accuracy_meters",
             "report.observe_time",

@@ -282,6 +282,22 @@ async fn a_bad_import_is_refused_whole_and_the_previous_generation_stays_in_forc
         .map(|g| (g.generation, g.current))
         .collect();
     assert_eq!(listed, [(2, true), (1, false)]);
+    let unknown_kind = admin
+        .list_boundary_generations(v1::ListBoundaryGenerationsRequest {
+            kind: 9,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_kind.code(), tonic::Code::InvalidArgument);
+    let fields: Vec<String> = unknown_kind
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["kind"]);
     let decision = preview(&app, &token, 40.005, 116.003, v1::CoordinateSystem::Wgs84).await;
     assert_eq!(decision.generation, 2);
 }
@@ -319,6 +335,30 @@ async fn routing_previews_check_their_input_and_need_a_known_category() {
             "category"
         ]
     );
+    // A bad longitude is named as the longitude, whatever the latitude.
+    for longitude in [180.5, -181.0, f64::NAN, f64::INFINITY] {
+        let status = app
+            .reports(&token)
+            .preview_routing(v1::PreviewRoutingRequest {
+                location: Some(v1::Location {
+                    latitude: 39.9,
+                    longitude,
+                    coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+                    accuracy_meters: 0.0,
+                }),
+                category: "categories/neighbour-dispute".to_owned(),
+            })
+            .await
+            .unwrap_err();
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["location.longitude"], "{longitude}");
+    }
     let status = app
         .reports(&token)
         .preview_routing(v1::PreviewRoutingRequest {

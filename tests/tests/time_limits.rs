@@ -182,10 +182,43 @@ async fn bad_policies_are_refused_naming_the_field_and_nothing_is_stored() {
     assert_eq!(
         fields(&err),
         [
-            "policies[0].stages[1].ladder[0]",
+            "policies[0].stages[1].ladder[0].audience",
             "policies[1].category",
             "policies[1].stages[0].limit",
         ]
+    );
+
+    // Ladders count whole minutes: 90 s and 150 s are refused, not stored as 60 s and 120 s, and so is a rung at 10 s.
+    let mut seconds = policies();
+    seconds[0].stages[1].ladder[0].after = Some(prost_types::Duration {
+        seconds: 90,
+        nanos: 0,
+    });
+    seconds[0].stages[1].ladder[1].after = Some(prost_types::Duration {
+        seconds: 150,
+        nanos: 0,
+    });
+    seconds[0].stages[0].ladder[1].after = Some(prost_types::Duration {
+        seconds: 10,
+        nanos: 0,
+    });
+    let err = admin
+        .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest { policies: seconds })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        fields(&err),
+        [
+            "policies[0].stages[0].ladder[1].after",
+            "policies[0].stages[1].ladder[0].after",
+            "policies[0].stages[1].ladder[1].after",
+        ]
+    );
+    assert!(
+        err.message().contains("whole number of minutes"),
+        "{}",
+        err.message()
     );
 
     let mut twice = policies();
@@ -354,6 +387,19 @@ async fn calendar_years_ship_can_be_added_and_a_year_beyond_the_provisional_tabl
         .await
         .unwrap_err();
     assert_eq!(fields(&err), ["calendar"], "one zone for every year");
+
+    for year in [0, -1, 1990, 2101, i32::MAX] {
+        let err = admin
+            .put_working_calendar(v1::PutWorkingCalendarRequest {
+                calendar: Some(v1::WorkingCalendar {
+                    year,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&err), ["calendar.year"], "{year}");
+    }
 }
 
 /// Beijing 10:00 on Sunday 20 December 2026.

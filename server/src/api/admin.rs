@@ -574,6 +574,8 @@ impl AdminService for AdminApi {
     ) -> Result<Response<v1::ListBoundaryGenerationsResponse>, Status> {
         require_admin(&request)?;
         let request = request.into_inner();
+        let wanted = v1::BoundaryKind::try_from(request.kind)
+            .map_err(|_| ApiError::field("kind", "is not a known boundary kind"))?;
         let page = PageRequest::parse(request.page_size, &request.page_token)?;
         let before = page
             .after
@@ -588,8 +590,6 @@ impl AdminService for AdminApi {
             .map_err(ApiError::from)?;
         let next_page_token = page.next_token(&generations, |g| g.id.to_string());
         let current = self.routing.table().generation();
-        let wanted =
-            v1::BoundaryKind::try_from(request.kind).unwrap_or(v1::BoundaryKind::Unspecified);
         Ok(Response::new(v1::ListBoundaryGenerationsResponse {
             generations: generations
                 .into_iter()

@@ -55,10 +55,20 @@ pub(crate) fn position(
         v.add(field, "is required");
         return None;
     };
-    let point = v.check(
+    let lat = v.check(
         &format!("{field}.latitude"),
-        GeoPoint::new(location.latitude, location.longitude).map_err(|e| e.to_string()),
+        GeoPoint::latitude(location.latitude).map_err(|e| e.to_string()),
     );
+    let lng = v.check(
+        &format!("{field}.longitude"),
+        GeoPoint::longitude(location.longitude).map_err(|e| e.to_string()),
+    );
+    let point = match (lat, lng) {
+        (Some(lat), Some(lng)) => {
+            v.check(field, GeoPoint::new(lat, lng).map_err(|e| e.to_string()))
+        }
+        _ => None,
+    };
     let system = match v1::CoordinateSystem::try_from(location.coordinate_system) {
         Ok(v1::CoordinateSystem::Wgs84) => Some(CoordinateSystem::Wgs84),
         Ok(v1::CoordinateSystem::Gcj02) => Some(CoordinateSystem::Gcj02),

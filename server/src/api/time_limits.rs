@@ -16,6 +16,9 @@ use super::error::ApiError;
 use super::routing::category_name;
 use crate::time_limits::TimeLimitsError;
 
+/// The years an admin may load a working calendar for: China has kept one offset since 1991, and a century ahead is plenty.
+const CALENDAR_YEARS: std::ops::RangeInclusive<i32> = 1991..=2100;
+
 /// `categories/-` selects every category without a policy of its own.
 const ANY_CATEGORY: &str = "categories/-";
 
@@ -58,7 +61,7 @@ pub(crate) fn policies_from_proto(
                 .ladder
                 .iter()
                 .enumerate()
-                .map(|(k, r)| v.check(&g(&format!("ladder[{k}]")), rung_from_proto(r)))
+                .map(|(k, r)| rung_from_proto(&mut v, &g(&format!("ladder[{k}]")), r))
                 .collect();
             if let (Some(stage), Some(limit)) = (stage, limit) {
                 stages.push(StagePolicy {
@@ -103,35 +106,49 @@ fn limit_from_proto(limit: &v1::TimeLimit) -> Result<Limit, String> {
     gridwhistle_dispatcher::policy::file::limit(amount, unit)
 }
 
-fn duration_from_proto(d: Option<&prost_types::Duration>) -> Result<Duration, String> {
+/// A ladder duration: policies are stored and counted in whole minutes, so anything finer is refused rather than rounded.
+fn minutes_from_proto(d: Option<&prost_types::Duration>) -> Result<Duration, &'static str> {
     let Some(d) = d else {
         return Ok(Duration::ZERO);
     };
     if d.seconds < 0 || d.nanos < 0 {
-        return Err("durations must not be negative".to_owned());
+        return Err("must not be negative");
     }
-    Ok(Duration::new(
-        d.seconds.unsigned_abs(),
-        d.nanos.unsigned_abs(),
-    ))
+    if d.nanos != 0 || d.seconds % 60 != 0 {
+        return Err("must be a whole number of minutes");
+    }
+    Ok(Duration::from_secs(d.seconds.unsigned_abs()))
 }
 
-fn rung_from_proto(r: &v1::LadderStep) -> Result<LadderStep, String> {
+/// One ladder rung, each problem named by its field under `field`.
+fn rung_from_proto(v: &mut Violations, field: &str, r: &v1::LadderStep) -> Option<LadderStep> {
     let audience = match v1::EscalationAudience::try_from(r.audience) {
-        Ok(v1::EscalationAudience::DutyOfficers) => Audience::DutyOfficers,
-        Ok(v1::EscalationAudience::DepartmentHead) => Audience::DepartmentHead,
-        Ok(v1::EscalationAudience::Supervisors) => Audience::Supervisors,
-        Ok(v1::EscalationAudience::DistrictLeader) => Audience::DistrictLeader,
+        Ok(v1::EscalationAudience::DutyOfficers) => Some(Audience::DutyOfficers),
+        Ok(v1::EscalationAudience::DepartmentHead) => Some(Audience::DepartmentHead),
+        Ok(v1::EscalationAudience::Supervisors) => Some(Audience::Supervisors),
+        Ok(v1::EscalationAudience::DistrictLeader) => Some(Audience::DistrictLeader),
         Ok(v1::EscalationAudience::Unspecified) | Err(_) => {
-            return Err("audience must be specified".to_owned());
+            v.add(&format!("{field}.audience"), "must be specified");
+            None
         }
     };
-    Ok(LadderStep {
-        after: duration_from_proto(r.after.as_ref())?,
-        audience,
-        repeat_count: u32::try_from(r.repeat_count)
-            .map_err(|_| "repeat_count must not be negative")?,
-        repeat_interval: duration_from_proto(r.repeat_interval.as_ref())?,
+    let after = v.check(
+        &format!("{field}.after"),
+        minutes_from_proto(r.after.as_ref()),
+    );
+    let repeat_count = v.check(
+        &format!("{field}.repeat_count"),
+        u32::try_from(r.repeat_count).map_err(|_| "must not be negative"),
+    );
+    let repeat_interval = v.check(
+        &format!("{field}.repeat_interval"),
+        minutes_from_proto(r.repeat_interval.as_ref()),
+    );
+    Some(LadderStep {
+        after: after?,
+        audience: audience?,
+        repeat_count: repeat_count?,
+        repeat_interval: repeat_interval?,
     })
 }
 
@@ -208,6 +225,16 @@ pub(crate) fn year_from_proto(
         return Err(ApiError::field("calendar", "is required"));
     };
     let mut v = Violations::default();
+    if !CALENDAR_YEARS.contains(&c.year) {
+        v.add(
+            "calendar.year",
+            format!(
+                "must be from {} to {}",
+                CALENDAR_YEARS.start(),
+                CALENDAR_YEARS.end()
+            ),
+        );
+    }
     let zone = if c.time_zone.is_empty() {
         Some(Zone::shanghai())
     } else {
