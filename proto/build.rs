@@ -24,9 +24,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("gridwhistle_descriptor.bin"),
         descriptors.encode_to_vec(),
     )?;
+    // Every message names itself (`prost::Name`), so the codec can find its descriptor and check its enums.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(descriptors)?;
+        .codec_path("crate::codec::CheckedCodec")
+        .compile_fds_with_config(descriptors, config)?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Generated types and tonic stubs of the `gridwhistle.v1` gRPC API; only transport code depends on this crate.
 
+pub mod codec;
+
 /// The `gridwhistle.v1` package.
 pub mod v1 {
     #![allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
