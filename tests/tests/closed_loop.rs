@@ -741,3 +741,92 @@ async fn an_upload_resumes_after_a_broken_stream_and_the_report_references_it() 
         "data"
     );
 }
+
+#[tokio::test]
+async fn an_upload_refused_at_its_end_stays_refused_on_every_later_call() {
+    use sha2::Digest as _;
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let token = district.token(WORKER).await;
+        let mut reports = district.app.reports(&token);
+        let photo = photo(1_000);
+        let text = b"not a photo at all".to_vec();
+        let cases = [
+            // The SHA-256 of other bytes: the digest does not match what arrived.
+            (
+                photo.clone(),
+                gridwhistle_server::attachments::hex(&sha2::Sha256::digest(b"other")),
+                "sha256",
+            ),
+            // The right digest of bytes that are no photo or video.
+            (
+                text.clone(),
+                gridwhistle_server::attachments::hex(&sha2::Sha256::digest(&text)),
+                "data",
+            ),
+        ];
+        for (bytes, sha, field) in cases {
+            let upload_id = uuid::Uuid::new_v4().to_string();
+            let refused = reports
+                .upload_attachment(tokio_stream::iter(vec![chunk(
+                    &upload_id,
+                    bytes.len(),
+                    &sha,
+                    0,
+                    &bytes,
+                )]))
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), Code::InvalidArgument, "{backend:?}");
+            assert_eq!(
+                refused.get_details_bad_request().unwrap().field_violations[0].field,
+                field
+            );
+            // Asking after it, or resuming at any offset, names the refusal; nothing answers INTERNAL.
+            let asked = reports
+                .query_upload(v1::QueryUploadRequest {
+                    upload_id: upload_id.clone(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(
+                asked.code(),
+                Code::FailedPrecondition,
+                "{backend:?} {field}"
+            );
+            assert!(asked.message().contains("refused"), "{}", asked.message());
+            for offset in [0, bytes.len()] {
+                let resumed = reports
+                    .upload_attachment(tokio_stream::iter(vec![chunk(
+                        &upload_id,
+                        bytes.len(),
+                        &sha,
+                        offset,
+                        &bytes[offset..],
+                    )]))
+                    .await
+                    .unwrap_err();
+                assert_eq!(
+                    resumed.code(),
+                    Code::FailedPrecondition,
+                    "{backend:?} {field}"
+                );
+                assert_eq!(resumed.message(), asked.message());
+            }
+        }
+        // A new upload_id takes the same photo with its right digest.
+        let sha = gridwhistle_server::attachments::hex(&sha2::Sha256::digest(&photo));
+        let done = reports
+            .upload_attachment(tokio_stream::iter(vec![chunk(
+                &uuid::Uuid::new_v4().to_string(),
+                photo.len(),
+                &sha,
+                0,
+                &photo,
+            )]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(done.attachment.is_some(), "{backend:?}");
+    }
+}

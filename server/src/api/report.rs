@@ -237,6 +237,9 @@ impl ReportService for ReportApi {
             )
             .into());
         }
+        if let Some(reason) = &upload.refused {
+            return Err(refused(reason).into());
+        }
         if upload.completed {
             return self.upload_answer(upload.committed_size, &digest).await;
         }
@@ -285,6 +288,9 @@ impl ReportService for ReportApi {
             .map_err(ApiError::from)?
             .filter(|u| u.owner == actor.user_id)
             .ok_or(ApiError::NotFound { resource: "upload" })?;
+        if let Some(reason) = &upload.refused {
+            return Err(refused(reason).into());
+        }
         let attachment = if upload.completed {
             store
                 .get_attachment(&upload.sha256)
@@ -438,6 +444,17 @@ impl ReportService for ReportApi {
     }
 }
 
+/// Why an upload is refused at its end.
+const REFUSED_DIGEST: &str = "does not match the bytes received";
+const REFUSED_TYPE: &str = "is not a JPEG, PNG, HEIC or MP4 file";
+
+/// The answer to any call on an upload refused at its end.
+fn refused(reason: &str) -> ApiError {
+    ApiError::FailedPrecondition(format!(
+        "the upload was refused: its file {reason}; send the file again under a new upload_id"
+    ))
+}
+
 impl ReportApi {
     /// Checks one chunk, appends it durably, then records the new committed size.
     async fn commit_chunk(
@@ -484,19 +501,25 @@ impl ReportApi {
     ) -> Result<(), ApiError> {
         let blobs = &self.uploads.blobs;
         let (actual, head) = blobs.inspect(id).await.map_err(ApiError::internal)?;
-        if attachments::hex(&actual) != digest.as_str() {
-            blobs.discard(id).await.map_err(ApiError::internal)?;
-            return Err(ApiError::field(
-                "sha256",
-                "does not match the bytes received; start a new upload",
-            ));
-        }
-        let Some(content_type) = attachments::sniff(&head) else {
-            blobs.discard(id).await.map_err(ApiError::internal)?;
-            return Err(ApiError::field(
-                "data",
-                "is not a JPEG, PNG, HEIC or MP4 file",
-            ));
+        let checked = match (
+            attachments::hex(&actual) == digest.as_str(),
+            attachments::sniff(&head),
+        ) {
+            (false, _) => Err(("sha256", REFUSED_DIGEST)),
+            (true, None) => Err(("data", REFUSED_TYPE)),
+            (true, Some(content_type)) => Ok(content_type),
+        };
+        let content_type = match checked {
+            Ok(content_type) => content_type,
+            Err((field, reason)) => {
+                // Refused durably first: a crash before the discard leaves a stray part file, never a size that covers no bytes.
+                self.service.store().refuse_upload(id, reason).await?;
+                blobs.discard(id).await.map_err(ApiError::internal)?;
+                return Err(ApiError::field(
+                    field,
+                    format!("{reason}; send the file again under a new upload_id"),
+                ));
+            }
         };
         blobs
             .seal(id, digest.clone())

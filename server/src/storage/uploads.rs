@@ -16,6 +16,8 @@ pub struct UploadRecord {
     pub sha256: AttachmentId,
     pub committed_size: u64,
     pub completed: bool,
+    /// Why the upload was refused at its end; such an upload is finished and takes no more bytes.
+    pub refused: Option<String>,
 }
 
 /// A complete file.
@@ -46,6 +48,7 @@ fn upload_from_model(m: upload::Model) -> Result<UploadRecord, StorageError> {
         sha256: AttachmentId::parse(&m.sha256).map_err(corrupt)?,
         committed_size: size(m.committed_size)?,
         completed: m.completed_at_ms.is_some(),
+        refused: m.refused_reason,
     })
 }
 
@@ -79,6 +82,7 @@ impl Store {
             committed_size: Set(0),
             created_at_ms: Set(now.as_unix_millis()),
             completed_at_ms: Set(None),
+            refused_reason: Set(None),
         })
         .on_conflict(
             OnConflict::column(upload::Column::Id)
@@ -105,9 +109,21 @@ impl Store {
             .filter(upload::Column::Id.eq(id.to_string()))
             .filter(upload::Column::CommittedSize.eq(signed(from)))
             .filter(upload::Column::CompletedAtMs.is_null())
+            .filter(upload::Column::RefusedReason.is_null())
             .exec(&self.db)
             .await?;
         Ok(updated.rows_affected == 1)
+    }
+
+    /// Finishes an upload as refused, with the reason every later call will name; its committed size stays as it was.
+    pub async fn refuse_upload(&self, id: UploadId, reason: &str) -> Result<(), StorageError> {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::RefusedReason, Expr::value(reason))
+            .filter(upload::Column::Id.eq(id.to_string()))
+            .filter(upload::Column::CompletedAtMs.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Records the complete file (once per digest) and marks the upload complete.

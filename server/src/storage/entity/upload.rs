@@ -13,6 +13,8 @@ pub struct Model {
     pub committed_size: i64,
     pub created_at_ms: i64,
     pub completed_at_ms: Option<i64>,
+    /// Why the upload was refused at its end; a refused upload takes no more bytes.
+    pub refused_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
-//! Two columns the hardening needs.
+//! Columns the hardening needs.
 //!
 //! - `deadlines.provisional`: the due time was counted across a provisional calendar year, and is counted again when that year's official calendar is loaded.
+//! - `uploads.refused_reason`: an upload refused at its end (wrong digest, not an accepted file type) is finished as failed, and every later call names why.
 //! - `users.token_generation` and `users.token_generation_at_ms`: revoking a user's access tokens (disabling, a new password, a replayed refresh token) bumps the generation; every replica reads the bumps of the last token lifetime and refuses tokens of an older generation.
 
 use sea_orm_migration::prelude::*;
@@ -19,6 +20,12 @@ enum Deadlines {
     Table,
     Provisional,
     State,
+}
+
+#[derive(DeriveIden)]
+enum Uploads {
+    Table,
+    RefusedReason,
 }
 
 #[derive(DeriveIden)]
@@ -51,6 +58,14 @@ impl MigrationTrait for Migration {
                     .table(Deadlines::Table)
                     .col(Deadlines::Provisional)
                     .col(Deadlines::State)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Uploads::Table)
+                    .add_column(ColumnDef::new(Uploads::RefusedReason).text().null())
                     .to_owned(),
             )
             .await?;
@@ -110,6 +125,14 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Uploads::Table)
+                    .drop_column(Uploads::RefusedReason)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_index(
                 Index::drop()
