@@ -547,7 +547,40 @@ async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_c
         "{:?}",
         returned.routing
     );
-    // The returning department still reads the case, but may no longer act on it.
+    // The answer to the return is already the returning department's view: the parties masked.
+    assert!(
+        returned.parties.iter().all(|p| p.masked),
+        "{:?}",
+        returned.parties
+    );
+    // The returning department still reads the case, with the parties masked from the return on, but may no longer act on it.
+    let view = cases
+        .get_case(v1::GetCaseRequest {
+            name: case.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert!(!view.parties.is_empty());
+    for party in &view.parties {
+        assert!(party.masked, "{party:?}");
+        assert_ne!(party.phone, "13800138000");
+        assert_ne!(party.id_number, "11010519491231002X");
+    }
+    // The new lead needs them to contact the parties, and sees them whole.
+    let new_lead_view = district
+        .case_as(&duty_officer(&new_lead.0), &case.name)
+        .await;
+    assert!(
+        new_lead_view
+            .case
+            .unwrap()
+            .parties
+            .iter()
+            .all(|p| !p.masked && p.phone == "13800138000")
+    );
     let err = cases
         .report_in(v1::ReportInRequest {
             name: case.name.clone(),

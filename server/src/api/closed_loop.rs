@@ -365,7 +365,7 @@ fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
     if record.parties.is_empty() {
         return Vec::new();
     }
-    if actor.sees_parties(&record.author, &record.departments()) {
+    if actor.sees_parties(&record.author, &record.working_departments()) {
         LoopService::audit_reveal(actor, &record.id);
         return record
             .parties

@@ -97,6 +97,20 @@ impl ReportRecord {
             .collect()
     }
 
+    /// The departments that still work or worked the case: those that returned it or were withdrawn from it keep reading it for the record, but no longer need the parties (need-to-know).
+    pub fn working_departments(&self) -> Vec<DepartmentId> {
+        self.assignments
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a.state,
+                    AssignmentState::Returned | AssignmentState::Withdrawn
+                )
+            })
+            .map(|a| a.department.clone())
+            .collect()
+    }
+
     pub fn assignment_mut(&mut self, department: &DepartmentId) -> Option<&mut AssignmentRecord> {
         self.assignments
             .iter_mut()
