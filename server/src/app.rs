@@ -155,6 +155,12 @@ pub async fn run(
     let signer = Arc::new(token_signer(&config, &store, clock.clone()).await?);
     let authenticator =
         Arc::new(Authenticator::new(store.clone(), signer.clone(), clock.clone()).await?);
+    // Access tokens revoked on any replica within a token's lifetime are refused here from the start.
+    let revocations = signer.revocations().clone();
+    let revocation_window = config.tokens.access_ttl + 2 * config.tokens.leeway;
+    revocations
+        .refresh(&store, clock.as_ref(), revocation_window)
+        .await?;
     let require_auth = RequireAuth::new(signer);
     let routing =
         Arc::new(Routing::load(store.clone(), clock.clone(), config.near_border_meters).await?);
@@ -177,6 +183,12 @@ pub async fn run(
         let routing = routing.clone();
         let time_limits = time_limits.clone();
         let period = config.routing_refresh;
+        let revoked = revocations.clone().keep_fresh(
+            store.clone(),
+            clock.clone(),
+            revocation_window,
+            config.revocation_refresh,
+        );
         async move {
             tokio::select! {
                 () = routing.keep_fresh(period, async {
@@ -184,6 +196,7 @@ pub async fn run(
                 }) => {}
                 () = time_limits.keep_fresh(period) => {}
                 () = time_limits.keep_warning() => {}
+                () = revoked => {}
             }
         }
     }));
@@ -222,6 +235,7 @@ pub async fn run(
         clock.clone(),
         routing.clone(),
         time_limits.clone(),
+        revocations,
     ))
     .max_decoding_message_size(config.max_import_bytes);
     let deadline_wake = Arc::new(tokio::sync::Notify::new());

@@ -191,6 +191,13 @@ pub struct ServeArgs {
     /// How often to check the database for boundaries or a catalogue newer than the table in force (another replica's import), in seconds.
     #[arg(long, env = "GRIDWHISTLE_ROUTING_REFRESH_SECS", default_value_t = 5)]
     pub routing_refresh_secs: u64,
+    /// How often to read which users' access tokens were revoked on another replica (disabled, new password, replayed refresh token), in milliseconds.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_REVOCATION_REFRESH_MS",
+        default_value_t = 1000
+    )]
+    pub revocation_refresh_ms: u64,
     /// Largest attachment (photo or video) accepted, in bytes.
     #[arg(long, env = "GRIDWHISTLE_MAX_ATTACHMENT_BYTES", default_value_t = 50 * 1024 * 1024)]
     pub max_attachment_bytes: u64,
@@ -282,6 +289,8 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     pub near_border_meters: f64,
     pub routing_refresh: Duration,
+    /// How often revoked token generations are read from storage.
+    pub revocation_refresh: Duration,
     pub closed_loop: crate::closed_loop::LoopSettings,
     /// Where uploaded attachments are kept, content-addressed.
     pub attachment_dir: PathBuf,
@@ -313,6 +322,7 @@ impl ServerConfig {
             cors_allowed_origins: serve.cors_allowed_origins.clone(),
             near_border_meters: serve.near_border_meters,
             routing_refresh: Duration::from_secs(serve.routing_refresh_secs.max(1)),
+            revocation_refresh: Duration::from_millis(serve.revocation_refresh_ms.max(10)),
             attachment_dir: global.data_dir.join("attachments"),
             replica_id_file: global.data_dir.join("replica-id"),
             max_attachment_bytes: serve.max_attachment_bytes,

@@ -606,3 +606,120 @@ async fn shutdown_drains_and_returns_cleanly() {
     assert!(app.database.backend() == Backend::Sqlite);
     app.stop().await.unwrap();
 }
+
+/// WhoAmI with `token` on `app`: the code it answers.
+async fn who_am_i(app: &TestApp, token: &str) -> Code {
+    let mut request = tonic::Request::new(v1::WhoAmIRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    match app.auth().who_am_i(request).await {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// Waits, within a bound, for `token` to be refused by `app`; answers whether it was.
+async fn refused_soon(app: &TestApp, token: &str) -> bool {
+    for _ in 0..500 {
+        if who_am_i(app, token).await == Code::Unauthenticated {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn revoking_a_user_stops_their_access_tokens_on_every_replica_within_seconds() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let first = spawn_app_on(database.clone()).await;
+        let second = spawn_app_on(database.clone()).await;
+        let admin_token = first.admin_token().await;
+        let mut admin = first.admin(&admin_token);
+        let mut tokens = Vec::new();
+        for name in ["leaver", "forgetful", "robbed"] {
+            let user = first.add_user(name, PASSWORD, Binding::Supervisor).await;
+            let pair = first.login(name, PASSWORD).await;
+            assert_eq!(
+                who_am_i(&second, &pair.access_token).await,
+                Code::Ok,
+                "{backend:?}"
+            );
+            tokens.push((user, pair));
+        }
+
+        // Disabled through the first replica: refused there at once, and on the second within its refresh period.
+        admin
+            .update_user(v1::UpdateUserRequest {
+                user: Some(v1::User {
+                    name: format!("users/{}", tokens[0].0.id),
+                    disabled: true,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types_mask(&["disabled"])),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            who_am_i(&first, &tokens[0].1.access_token).await,
+            Code::Unauthenticated,
+            "{backend:?}"
+        );
+        assert!(
+            refused_soon(&second, &tokens[0].1.access_token).await,
+            "{backend:?}"
+        );
+
+        // A new password.
+        admin
+            .set_user_password(v1::SetUserPasswordRequest {
+                name: format!("users/{}", tokens[1].0.id),
+                password: "a-brand-new-password".to_owned(),
+            })
+            .await
+            .unwrap();
+        assert!(
+            refused_soon(&second, &tokens[1].1.access_token).await,
+            "{backend:?}"
+        );
+        let fresh = second.login("forgetful", "a-brand-new-password").await;
+        assert_eq!(
+            who_am_i(&first, &fresh.access_token).await,
+            Code::Ok,
+            "a new login works"
+        );
+
+        // A refresh token replayed through the second replica revokes the access tokens the first one issued.
+        let refresh = tokens[2].1.refresh_token.clone();
+        let rotated = first
+            .auth()
+            .refresh_token(v1::RefreshTokenRequest {
+                refresh_token: refresh.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .tokens
+            .unwrap();
+        let replay = second
+            .auth()
+            .refresh_token(v1::RefreshTokenRequest {
+                refresh_token: refresh,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(replay.code(), Code::Unauthenticated);
+        for token in [&tokens[2].1.access_token, &rotated.access_token] {
+            assert_eq!(
+                who_am_i(&second, token).await,
+                Code::Unauthenticated,
+                "{backend:?}"
+            );
+            assert!(refused_soon(&first, token).await, "{backend:?}");
+        }
+        // The others' tokens still work.
+        assert_eq!(who_am_i(&second, &admin_token).await, Code::Ok);
+    }
+}

@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::routing::category_name;
 use super::time_limits;
 use crate::auth::password;
+use crate::auth::revocations::Revocations;
 use crate::directory::{self, DirectoryError, UserDraft};
 use crate::routing::Routing;
 use crate::storage::{
@@ -33,6 +34,7 @@ pub struct AdminApi {
     clock: Arc<dyn Clock>,
     routing: Arc<Routing>,
     time_limits: Arc<TimeLimits>,
+    revocations: Arc<Revocations>,
 }
 
 impl AdminApi {
@@ -41,12 +43,14 @@ impl AdminApi {
         clock: Arc<dyn Clock>,
         routing: Arc<Routing>,
         time_limits: Arc<TimeLimits>,
+        revocations: Arc<Revocations>,
     ) -> Self {
         Self {
             store,
             clock,
             routing,
             time_limits,
+            revocations,
         }
     }
 }
@@ -487,6 +491,9 @@ impl AdminService for AdminApi {
             .update_user(&id, patch, self.clock.now())
             .await
             .map_err(ApiError::from)?;
+        // This replica refuses the user's old access tokens at once; the others within their refresh period.
+        self.revocations
+            .record(updated.id, updated.token_generation);
         info!(user = %updated.id, disabled = updated.disabled, "user updated");
         Ok(Response::new(v1::UpdateUserResponse {
             user: Some(user_to_proto(updated)),
@@ -515,10 +522,13 @@ impl AdminService for AdminApi {
             revoke_sessions: true,
             ..UserPatch::default()
         };
-        self.store
+        let updated = self
+            .store
             .update_user(&id, patch, self.clock.now())
             .await
             .map_err(ApiError::from)?;
+        self.revocations
+            .record(updated.id, updated.token_generation);
         info!(user = %id, "password set; sessions revoked");
         Ok(Response::new(v1::SetUserPasswordResponse {}))
     }

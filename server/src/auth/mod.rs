@@ -1,6 +1,7 @@
 //! Authentication: password login, rotating refresh tokens with replay detection, and the interceptor that turns a bearer token into a caller.
 
 pub mod password;
+pub mod revocations;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tonic::service::Interceptor;
 use tonic::{Request, Status};
 use tracing::{debug, info, instrument, warn};
 
-use crate::storage::{NewRefreshToken, StorageError, Store, User};
+use crate::storage::{NewRefreshToken, RefreshTokenRecord, StorageError, Store, User};
 pub use password::HashError;
 pub use tokens::{
     AccessToken, RefreshSecret, TokenError, TokenSettings, TokenSigner, VerifiedAccess,
@@ -115,7 +116,7 @@ impl Authenticator {
             return Err(AuthError::BadRefreshToken);
         }
         if record.used_at.is_some() {
-            return Err(self.revoke_replayed(&record.family_id, now).await);
+            return Err(self.revoke_replayed(&record, now).await);
         }
         let user = self.store.get_user(&record.user_id).await?;
         if user.disabled {
@@ -131,7 +132,7 @@ impl Authenticator {
             .await?
         {
             // Another request used this token between our read and our write: a replay too.
-            return Err(self.revoke_replayed(&record.family_id, now).await);
+            return Err(self.revoke_replayed(&record, now).await);
         }
         debug!(user = %session.user.id, "session refreshed");
         Ok(session)
@@ -153,16 +154,29 @@ impl Authenticator {
         Ok(())
     }
 
-    async fn revoke_replayed(&self, family_id: &str, now: Timestamp) -> AuthError {
-        warn!("refresh token replayed; revoking its session");
-        match self.store.revoke_refresh_family(family_id, now).await {
-            Ok(_) => AuthError::RefreshReplayed,
+    /// A used refresh token came back: its family and every access token of its user are revoked.
+    async fn revoke_replayed(&self, record: &RefreshTokenRecord, now: Timestamp) -> AuthError {
+        warn!(user = %record.user_id, "refresh token replayed; revoking its session and the user's access tokens");
+        match self
+            .store
+            .revoke_replayed_family(&record.family_id, &record.user_id, now)
+            .await
+        {
+            Ok(generation) => {
+                self.signer.revocations().record(record.user_id, generation);
+                AuthError::RefreshReplayed
+            }
             Err(err) => AuthError::Storage(err),
         }
     }
 
     fn open_session(&self, user: User, family: String) -> Result<Session, AuthError> {
-        let access = self.signer.issue(user.id, &user.username, &user.binding)?;
+        let access = self.signer.issue(
+            user.id,
+            &user.username,
+            &user.binding,
+            user.token_generation,
+        )?;
         let refresh = RefreshSecret::generate();
         let refresh_expires_at = self
             .clock

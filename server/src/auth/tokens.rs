@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::revocations::Revocations;
+
 /// Why a token was refused. The variants are for logs; clients only ever see "unauthenticated".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -21,6 +23,10 @@ pub enum TokenError {
     Invalid(String),
     #[error("token expired")]
     Expired,
+    #[error("token not valid yet")]
+    NotYetValid,
+    #[error("token revoked")]
+    Revoked,
     #[error("token claims are inconsistent: {0}")]
     BadClaims(String),
     #[error("token signing failed: {0}")]
@@ -44,7 +50,13 @@ struct Claims {
     aud: String,
     sub: String,
     iat: i64,
+    /// Not before: a token is refused until this time (less the leeway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
     exp: i64,
+    /// The user's token generation at issue ([`Revocations`]); tokens from before generations existed count as 0.
+    #[serde(default, rename = "gen")]
+    generation: i64,
     role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grid: Option<String>,
@@ -83,6 +95,7 @@ pub struct TokenSigner {
     validation: Validation,
     settings: TokenSettings,
     clock: Arc<dyn Clock>,
+    revocations: Arc<Revocations>,
 }
 
 impl fmt::Debug for TokenSigner {
@@ -110,6 +123,7 @@ impl TokenSigner {
             validation,
             settings,
             clock,
+            revocations: Arc::new(Revocations::default()),
         }
     }
 
@@ -117,11 +131,18 @@ impl TokenSigner {
         &self.settings
     }
 
+    /// The token generations this signer refuses tokens below.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
+    }
+
+    /// Signs an access token for the user in their current token `generation`.
     pub fn issue(
         &self,
         user_id: UserId,
         username: &Username,
         binding: &Binding,
+        generation: i64,
     ) -> Result<AccessToken, TokenError> {
         let now = self.clock.now();
         let expires_at = now.saturating_add(self.settings.access_ttl);
@@ -130,7 +151,9 @@ impl TokenSigner {
             aud: self.settings.audience.clone(),
             sub: user_id.to_string(),
             iat: now.as_unix_seconds(),
+            nbf: None,
             exp: expires_at.as_unix_seconds(),
+            generation,
             role: binding.role().as_str().to_owned(),
             grid: binding.grid().map(|g| g.as_str().to_owned()),
             dept: binding.department().map(|d| d.as_str().to_owned()),
@@ -149,8 +172,15 @@ impl TokenSigner {
             .map_err(|err| TokenError::Invalid(err.to_string()))?;
         let claims = data.claims;
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
-        if self.clock.now().as_unix_seconds() >= claims.exp.saturating_add(leeway) {
+        let now = self.clock.now().as_unix_seconds();
+        if now >= claims.exp.saturating_add(leeway) {
             return Err(TokenError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
+        {
+            return Err(TokenError::NotYetValid);
         }
         let bad = |what: &dyn fmt::Display| TokenError::BadClaims(what.to_string());
         let role: Role = claims.role.parse().map_err(|e| bad(&e))?;
@@ -166,9 +196,13 @@ impl TokenSigner {
             .map(DepartmentId::parse)
             .transpose()
             .map_err(|e| bad(&e))?;
+        let user_id = UserId::parse(&claims.sub).map_err(|e| bad(&e))?;
+        if !self.revocations.allows(&user_id, claims.generation) {
+            return Err(TokenError::Revoked);
+        }
         Ok(VerifiedAccess {
             actor: Actor {
-                user_id: UserId::parse(&claims.sub).map_err(|e| bad(&e))?,
+                user_id,
                 binding: Binding::new(role, grid, dept).map_err(|e| bad(&e))?,
             },
             username: Username::parse(&claims.name).map_err(|e| bad(&e))?,
@@ -283,7 +317,7 @@ mod tests {
         )));
         let signer = signer(clock.clone());
         let (id, name, binding) = worker();
-        let token = signer.issue(id, &name, &binding).unwrap();
+        let token = signer.issue(id, &name, &binding, 0).unwrap();
         let verified = signer.verify(&token.token).unwrap();
         assert_eq!(
             verified.actor,
@@ -300,6 +334,59 @@ mod tests {
     }
 
     #[test]
+    fn a_token_not_valid_yet_is_refused_until_its_nbf_less_the_leeway() {
+        let now = Timestamp::from_unix_millis(1_800_000_000_000);
+        let clock = Arc::new(ManualClock::new(now));
+        let mut lenient = settings();
+        lenient.leeway = Duration::from_secs(30);
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef", lenient, clock.clone());
+        let (id, name, binding) = worker();
+        // A token correctly signed with our key, but valid only from ten minutes on.
+        let claims = Claims {
+            iss: "gridwhistle".to_owned(),
+            aud: "gridwhistle-api".to_owned(),
+            sub: id.to_string(),
+            iat: now.as_unix_seconds(),
+            nbf: Some(now.as_unix_seconds() + 600),
+            exp: now.as_unix_seconds() + 900,
+            generation: 0,
+            role: binding.role().as_str().to_owned(),
+            grid: binding.grid().map(|g| g.as_str().to_owned()),
+            dept: None,
+            name: name.as_str().to_owned(),
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(signer.verify(&token), Err(TokenError::NotYetValid));
+        clock.advance(Duration::from_secs(569));
+        assert_eq!(signer.verify(&token), Err(TokenError::NotYetValid));
+        clock.advance(Duration::from_secs(1));
+        assert!(
+            signer.verify(&token).is_ok(),
+            "within the leeway of its nbf"
+        );
+    }
+
+    #[test]
+    fn a_token_of_a_revoked_generation_is_refused() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+            1_800_000_000_000,
+        )));
+        let signer = signer(clock);
+        let (id, name, binding) = worker();
+        let old = signer.issue(id, &name, &binding, 0).unwrap();
+        assert!(signer.verify(&old.token).is_ok());
+        signer.revocations().record(id, 1);
+        assert_eq!(signer.verify(&old.token), Err(TokenError::Revoked));
+        let new = signer.issue(id, &name, &binding, 1).unwrap();
+        assert!(signer.verify(&new.token).is_ok());
+    }
+
+    #[test]
     fn tokens_from_another_key_issuer_or_algorithm_are_refused() {
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
             1_800_000_000_000,
@@ -311,7 +398,7 @@ mod tests {
             settings(),
             clock.clone(),
         );
-        let foreign = other_key.issue(id, &name, &binding).unwrap();
+        let foreign = other_key.issue(id, &name, &binding, 0).unwrap();
         assert!(matches!(
             ours.verify(&foreign.token),
             Err(TokenError::Invalid(_))
@@ -321,7 +408,7 @@ mod tests {
         other_settings.issuer = "someone-else".to_owned();
         let other_issuer =
             TokenSigner::new(b"0123456789abcdef0123456789abcdef", other_settings, clock);
-        let foreign = other_issuer.issue(id, &name, &binding).unwrap();
+        let foreign = other_issuer.issue(id, &name, &binding, 0).unwrap();
         assert!(matches!(
             ours.verify(&foreign.token),
             Err(TokenError::Invalid(_))
@@ -329,7 +416,7 @@ mod tests {
 
         // An unsigned token claiming alg "none" with otherwise valid claims.
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let genuine = ours.issue(id, &name, &binding).unwrap();
+        let genuine = ours.issue(id, &name, &binding, 0).unwrap();
         let payload = genuine.token.split('.').nth(1).unwrap();
         assert!(matches!(
             ours.verify(&format!("{header}.{payload}.")),
@@ -344,7 +431,7 @@ mod tests {
         )));
         let ours = signer(clock);
         let (id, name, binding) = worker();
-        let token = ours.issue(id, &name, &binding).unwrap().token;
+        let token = ours.issue(id, &name, &binding, 0).unwrap().token;
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
         let forged = claims.replace("grid_worker", "admin");

@@ -433,6 +433,7 @@ impl Store {
         }
         if patch.revoke_sessions {
             revoke_tokens(&txn, refresh_token::Column::UserId, &id.to_string(), now).await?;
+            bump_token_generation(&txn, id, now).await?;
         }
         txn.commit().await?;
         self.get_user(id).await
@@ -503,6 +504,47 @@ impl Store {
         revoke_tokens(&self.db, refresh_token::Column::FamilyId, family_id, now).await
     }
 
+    /// Revokes a refresh family whose used token was presented again, and every access token of its user, in one transaction; returns the user's new token generation.
+    #[instrument(skip_all, fields(user = %user))]
+    pub async fn revoke_replayed_family(
+        &self,
+        family_id: &str,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<i64, StorageError> {
+        let txn = self.db.begin().await?;
+        revoke_tokens(&txn, refresh_token::Column::FamilyId, family_id, now).await?;
+        let generation = bump_token_generation(&txn, user, now).await?;
+        txn.commit().await?;
+        Ok(generation)
+    }
+
+    /// Every user whose token generation changed at or after `since`, with that generation: access tokens of an older one are refused.
+    #[instrument(skip_all)]
+    pub async fn token_generations_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(UserId, i64)>, StorageError> {
+        user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::TokenGeneration)
+            .filter(user::Column::TokenGenerationAtMs.gte(since.as_unix_millis()))
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(id, generation)| {
+                UserId::parse(&id)
+                    .map(|id| (id, generation))
+                    .map_err(|e| StorageError::Corrupt {
+                        entity: "user",
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+
     // --- signing keys ---
 
     /// Returns the stored secret named `id`, storing `candidate` first if there is none, so every replica signs with the same key.
@@ -534,6 +576,33 @@ impl Store {
                 entity: "signing key",
             })
     }
+}
+
+/// Moves `user` to a new token generation, so that every access token issued before is refused; returns the new generation.
+async fn bump_token_generation(
+    db: &impl ConnectionTrait,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<i64, StorageError> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::TokenGeneration,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(user::Column::TokenGeneration), 1),
+        )
+        .col_expr(
+            user::Column::TokenGenerationAtMs,
+            Expr::value(now.as_unix_millis()),
+        )
+        .filter(user::Column::Id.eq(user.to_string()))
+        .exec(db)
+        .await?;
+    user::Entity::find_by_id(user.to_string())
+        .select_only()
+        .column(user::Column::TokenGeneration)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .ok_or(StorageError::NotFound { entity: "user" })
 }
 
 async fn revoke_tokens(

@@ -74,6 +74,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Access tokens carry the generation they were issued in; an older one is refused.
+    pub token_generation: i64,
 }
 
 /// A user with the hash to check a password against.
@@ -182,6 +184,7 @@ pub(super) fn user_from_model(model: user::Model) -> Result<UserCredentials, Sto
             disabled: model.disabled,
             created_at: Timestamp::from_unix_millis(model.created_at_ms),
             updated_at: Timestamp::from_unix_millis(model.updated_at_ms),
+            token_generation: model.token_generation,
         },
         password_hash: model.password_hash,
     })
