@@ -478,3 +478,101 @@ async fn a_point_exactly_on_a_shared_vertex_routes_by_the_tie_break_as_imported(
     let routed = decision.routed_location.unwrap();
     assert_eq!((routed.latitude, routed.longitude), (lat, lng));
 }
+
+#[tokio::test]
+async fn a_changed_department_reaches_routing_on_every_replica_within_the_refresh_period() {
+    use gridwhistle_server::ServerConfig;
+    use gridwhistle_tests::database::{TestDatabase, backends};
+    use gridwhistle_tests::{spawn_app_on, spawn_app_with};
+
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let first = spawn_app_on(database.clone()).await;
+        let mut config = ServerConfig::with_defaults(database.url().to_owned());
+        config.routing_refresh = std::time::Duration::from_secs(1);
+        let second = spawn_app_with(database.clone(), config).await;
+        let token = district(&first).await;
+        department(&first, &token, "street-office-2", "street_office", false).await;
+        // The second replica takes up the import first.
+        let lead = |d: &v1::RoutingDecision| d.departments[0].department.clone();
+        let mut on_border = String::new();
+        for _ in 0..500 {
+            on_border = lead_at(&second, &token, 40.005, 116.010).await;
+            if on_border == "departments/police-east" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            on_border, "departments/police-east",
+            "{backend:?}: equal areas, the smaller id"
+        );
+
+        // police-west gets a higher priority and another department becomes the fallback owner.
+        let mut admin = first.admin(&token);
+        for (name, priority, fallback, paths) in [
+            ("police-west", 5, false, vec!["routing_priority"]),
+            ("street-office-2", 0, true, vec!["fallback_owner"]),
+            ("district-office", 0, false, vec!["fallback_owner"]),
+        ] {
+            admin
+                .update_department(v1::UpdateDepartmentRequest {
+                    department: Some(v1::Department {
+                        name: format!("departments/{name}"),
+                        routing_priority: priority,
+                        fallback_owner: fallback,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: paths.into_iter().map(str::to_owned).collect(),
+                    }),
+                })
+                .await
+                .unwrap();
+        }
+        // The replica that took the change routes by it at once.
+        let decision = preview(&first, &token, 40.005, 116.010, v1::CoordinateSystem::Wgs84).await;
+        assert_eq!(lead(&decision), "departments/police-west", "{backend:?}");
+        let outside = preview(&first, &token, 40.1, 116.1, v1::CoordinateSystem::Wgs84).await;
+        assert_eq!(lead(&outside), "departments/street-office-2", "{backend:?}");
+        // The other within its refresh period.
+        let mut seen = (String::new(), String::new());
+        for _ in 0..500 {
+            seen = (
+                lead_at(&second, &token, 40.005, 116.010).await,
+                lead_at(&second, &token, 40.1, 116.1).await,
+            );
+            if seen.0 == "departments/police-west" && seen.1 == "departments/street-office-2" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            seen,
+            (
+                "departments/police-west".to_owned(),
+                "departments/street-office-2".to_owned()
+            ),
+            "{backend:?}"
+        );
+    }
+}
+
+/// The lead department `app` routes a neighbour dispute at a WGS-84 point to; empty while it cannot route yet.
+async fn lead_at(app: &TestApp, token: &str, lat: f64, lng: f64) -> String {
+    app.reports(token)
+        .preview_routing(v1::PreviewRoutingRequest {
+            location: Some(v1::Location {
+                latitude: lat,
+                longitude: lng,
+                coordinate_system: v1::CoordinateSystem::Wgs84.into(),
+                accuracy_meters: 5.0,
+            }),
+            category: "categories/neighbour-dispute".to_owned(),
+        })
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().decision)
+        .and_then(|d| d.departments.first().map(|l| l.department.clone()))
+        .unwrap_or_default()
+}

@@ -8,7 +8,7 @@ use gridwhistle_domain::{
 };
 use gridwhistle_proto::v1::{self, admin_service_server::AdminService};
 use tonic::{Request, Response, Status};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use super::convert::{
     PageRequest, Violations, caller, resource_id, role_from_proto, role_to_proto, timestamp,
@@ -51,6 +51,15 @@ impl AdminApi {
             routing,
             time_limits,
             revocations,
+        }
+    }
+}
+
+impl AdminApi {
+    /// Routes by a department change on this replica at once; the other replicas take it up at their next refresh, and so does this one should the rebuild fail now (the change itself is stored).
+    async fn take_up_department_change(&self) {
+        if let Err(err) = self.routing.refresh().await {
+            warn!(error = %err, "routing table not rebuilt after a department change; the refresh will retry");
         }
     }
 }
@@ -274,6 +283,7 @@ impl AdminService for AdminApi {
             .await
             .map_err(ApiError::from)?;
         info!(department = %created.id, "department created");
+        self.take_up_department_change().await;
         Ok(Response::new(v1::CreateDepartmentResponse {
             department: Some(department_to_proto(created)),
         }))
@@ -354,6 +364,7 @@ impl AdminService for AdminApi {
             .update_department(&id, patch, self.clock.now())
             .await
             .map_err(ApiError::from)?;
+        self.take_up_department_change().await;
         Ok(Response::new(v1::UpdateDepartmentResponse {
             department: Some(department_to_proto(updated)),
         }))

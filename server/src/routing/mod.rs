@@ -51,8 +51,8 @@ pub struct Routing {
     clock: Arc<dyn Clock>,
     near_border_m: f64,
     table: ArcSwap<RoutingTable>,
-    /// The versions the table in force was built from.
-    loaded: std::sync::Mutex<RoutingVersions>,
+    /// What the table in force was built from.
+    loaded: std::sync::Mutex<Loaded>,
     /// One rebuild at a time: an import's and the refresher's would otherwise race to swap.
     rebuild: tokio::sync::Mutex<()>,
 }
@@ -77,29 +77,31 @@ impl Routing {
             clock,
             near_border_m,
             table: ArcSwap::from_pointee(empty_table(near_border_m)),
-            loaded: std::sync::Mutex::new(RoutingVersions::default()),
+            loaded: std::sync::Mutex::new(Loaded::default()),
             rebuild: tokio::sync::Mutex::new(()),
         };
         routing.reload().await?;
         Ok(routing)
     }
 
-    /// Rebuilds the table when the database holds a newer generation or catalogue than the one in force: another
-    /// replica's import, or a rebuild that failed after an import committed. Returns whether it rebuilt.
+    /// Rebuilds the table when the database holds a newer generation or catalogue than the one in force, or departments
+    /// changed in what routing reads of them (type, priority, fallback owner): another replica's import or department
+    /// change, or a rebuild that failed after an import committed. Returns whether it rebuilt.
     pub async fn refresh(&self) -> Result<bool, RoutingServiceError> {
-        let newest = self.store.routing_versions().await?;
-        if newest == self.loaded_versions() {
+        let newest = Loaded {
+            versions: self.store.routing_versions().await?,
+            departments: routing_view(&self.departments().await?),
+        };
+        let unchanged = *self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == newest;
+        if unchanged {
             return Ok(false);
         }
         self.reload().await?;
         Ok(true)
-    }
-
-    fn loaded_versions(&self) -> RoutingVersions {
-        *self
-            .loaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Calls `refresh` every `period` until `stop` completes; failures are logged and retried on the next tick.
@@ -155,6 +157,10 @@ impl Routing {
             catalogue: catalogue_version,
         };
         let departments = self.departments().await?;
+        let loaded = Loaded {
+            versions,
+            departments: routing_view(&departments),
+        };
         let near_border_m = self.near_border_m;
         let table =
             tokio::task::spawn_blocking(move || -> Result<RoutingTable, RoutingServiceError> {
@@ -212,7 +218,7 @@ impl Routing {
         *self
             .loaded
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = versions;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;
         info!(generation, "routing table in force");
         Ok(generation)
     }
@@ -324,6 +330,32 @@ impl Routing {
     ) -> Result<Decision, RoutingServiceError> {
         Ok(self.table().route(position, category)?)
     }
+}
+
+/// What a routing table was built from: the stored versions, and what routing reads of each department.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Loaded {
+    versions: RoutingVersions,
+    departments: Vec<(DepartmentId, String, i32, bool)>,
+}
+
+/// Each department's id, type, routing priority and fallback flag, in id order: a change to any of them changes routing.
+fn routing_view(
+    departments: &HashMap<DepartmentId, Department>,
+) -> Vec<(DepartmentId, String, i32, bool)> {
+    let mut view: Vec<_> = departments
+        .values()
+        .map(|d| {
+            (
+                d.id.clone(),
+                d.department_type.as_str().to_owned(),
+                d.routing_priority,
+                d.fallback_owner,
+            )
+        })
+        .collect();
+    view.sort();
+    view
 }
 
 fn empty_input(
