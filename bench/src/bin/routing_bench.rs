@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Parser;
 use geo::{Intersects, MultiPolygon};
 use gridwhistle_dispatcher::routing::index::{PreparedArea, prepare_all};
 use gridwhistle_dispatcher::routing::rules::{
@@ -17,38 +18,28 @@ use gridwhistle_domain::{
 use hdrhistogram::Histogram;
 use sea_orm::sqlx::{self, Row, postgres::PgPoolOptions};
 
+/// Routing lookups per second: our index against PostGIS `ST_Covers` and a linear scan, over the same polygons.
+#[derive(Debug, Parser)]
+#[command(name = "routing-bench")]
 struct Args {
+    /// How many synthetic polygons to generate.
+    #[arg(long, default_value_t = 50_000)]
     synthetic: usize,
+    /// The most vertices a synthetic polygon has.
+    #[arg(long, default_value_t = 1_000)]
     max_vertices: usize,
+    /// Lookups through our index, per dataset.
+    #[arg(long, default_value_t = 1_000_000)]
     lookups: usize,
+    /// Lookups through PostGIS, per dataset.
+    #[arg(long, default_value_t = 5_000)]
     postgis_lookups: usize,
+    /// Lookups by linear scan, per dataset.
+    #[arg(long, default_value_t = 50)]
     linear_lookups: usize,
+    /// A PostgreSQL server with PostGIS (`bench/setup-postgis.sh`); without one the PostGIS rows are skipped.
+    #[arg(long, env = "TEST_DATABASE_URL")]
     postgres_url: Option<String>,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        synthetic: 50_000,
-        max_vertices: 1_000,
-        lookups: 1_000_000,
-        postgis_lookups: 5_000,
-        linear_lookups: 50,
-        postgres_url: std::env::var("TEST_DATABASE_URL").ok(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--synthetic" => args.synthetic = value()?.parse()?,
-            "--max-vertices" => args.max_vertices = value()?.parse()?,
-            "--lookups" => args.lookups = value()?.parse()?,
-            "--postgis-lookups" => args.postgis_lookups = value()?.parse()?,
-            "--linear-lookups" => args.linear_lookups = value()?.parse()?,
-            "--postgres-url" => args.postgres_url = Some(value()?),
-            other => anyhow::bail!("unknown flag {other}; see the file's header"),
-        }
-    }
-    Ok(args)
 }
 
 /// Resident memory of this process, in bytes.
@@ -434,7 +425,7 @@ fn wkt(shape: &MultiPolygon<f64>) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
