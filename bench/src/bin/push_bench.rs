@@ -90,9 +90,13 @@ async fn floor(fcm: &FakeFcm, args: &Args) -> anyhow::Result<f64> {
                 .header("content-type", "application/json")
                 .body(body(&format!("tok-{}", n % 5), n))
                 .send()
-                .await;
+                .await?;
+            let ok = response.status().is_success();
+            // Read to the end: a response dropped with its body unread makes the client's HTTP/2 reset the stream
+            // (RST_STREAM CANCEL), and after 1,024 such resets h2 closes the connection with ENHANCE_YOUR_CALM.
+            response.bytes().await?;
             drop(permit);
-            response.map(|r| r.status().is_success())
+            Ok::<_, reqwest::Error>(ok)
         });
         while let Some(done) = tasks.try_join_next() {
             if !done?? {

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gridwhistle_dispatcher::Clock;
-use gridwhistle_domain::{Timestamp, UserId};
+use gridwhistle_domain::UserId;
 use tracing::warn;
 
 use crate::storage::{StorageError, Store};
@@ -46,12 +46,7 @@ impl Revocations {
         clock: &dyn Clock,
         window: Duration,
     ) -> Result<(), StorageError> {
-        let since = Timestamp::from_unix_millis(
-            clock
-                .now()
-                .as_unix_millis()
-                .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let since = clock.now().saturating_sub(window);
         let read = store.token_generations_since(since).await?;
         let mut current = self
             .current

@@ -306,6 +306,9 @@ impl FcmClient {
             };
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && first {
+                // Read to the end before retrying: a response dropped unread resets its stream, and HTTP/2 closes a
+                // connection that resets too many (h2's limit on locally reset streams).
+                let _ = response.bytes().await;
                 self.tokens.invalidate(&token);
                 continue;
             }
