@@ -20,7 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, ReportApi, SupervisionApi, Uploads};
+use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, ReportApi, SupervisionApi};
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
@@ -30,6 +30,7 @@ use crate::push::OutboxDb;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
 use crate::time_limits::TimeLimits;
+use crate::uploads::UploadService;
 use gridwhistle_dispatcher::engine::Engine;
 use gridwhistle_dispatcher::push::Sender;
 
@@ -313,13 +314,14 @@ pub async fn run(
             }
         }))
     });
-    let uploads = Uploads {
-        blobs: Arc::new(
+    let uploads = UploadService::new(
+        store.clone(),
+        Arc::new(
             crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
                 .map_err(ServeError::Attachments)?,
         ),
-        max_bytes: config.max_attachment_bytes,
-    };
+        config.max_attachment_bytes,
+    );
     let reports = ReportServiceServer::new(ReportApi::new(
         routing,
         service.clone(),

@@ -15,6 +15,7 @@ pub mod routing;
 pub mod storage;
 pub mod telemetry;
 pub mod time_limits;
+pub mod uploads;
 
 pub use app::{ServeError, run};
 pub use config::ServerConfig;

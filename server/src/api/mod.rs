@@ -18,5 +18,5 @@ pub use admin::AdminApi;
 pub use auth::AuthApi;
 pub use case::CaseApi;
 pub use devices::DeviceApi;
-pub use report::{ReportApi, Uploads};
+pub use report::ReportApi;
 pub use supervision::SupervisionApi;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{Action, AttachmentId, ReportId, UploadId};
+use gridwhistle_domain::{AttachmentId, ReportId, UploadId};
 use gridwhistle_proto::v1::{self, report_service_server::ReportService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
@@ -14,23 +14,16 @@ use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::BoxStream;
 use super::routing::{category_name, decision_to_proto, position};
-use crate::attachments::{self, BlobStore};
 use crate::closed_loop::{LoopService, ReportDraft, Verdict};
 use crate::routing::Routing;
 use crate::storage::{AttachmentRecord, EventFilter, ReportKey};
-
-/// Where uploads go and how large one may be.
-#[derive(Debug, Clone)]
-pub struct Uploads {
-    pub blobs: Arc<dyn BlobStore>,
-    pub max_bytes: u64,
-}
+use crate::uploads::{Chunk, Progress, UploadError, UploadService};
 
 #[derive(Debug, Clone)]
 pub struct ReportApi {
     routing: Arc<Routing>,
     service: Arc<LoopService>,
-    uploads: Uploads,
+    uploads: UploadService,
     /// Turns true when the server stops, ending the watch streams.
     stop: watch::Receiver<bool>,
 }
@@ -39,7 +32,7 @@ impl ReportApi {
     pub fn new(
         routing: Arc<Routing>,
         service: Arc<LoopService>,
-        uploads: Uploads,
+        uploads: UploadService,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -198,9 +191,7 @@ impl ReportService for ReportApi {
         request: Request<Streaming<v1::UploadAttachmentRequest>>,
     ) -> Result<Response<v1::UploadAttachmentResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
-        actor
-            .authorize(Action::UploadAttachment)
-            .map_err(|e| ApiError::access(e, "upload"))?;
+        UploadService::authorize(&actor).map_err(ApiError::from)?;
         let mut stream = request.into_inner();
         let first = stream
             .message()
@@ -208,67 +199,53 @@ impl ReportService for ReportApi {
             .ok_or_else(|| ApiError::field("upload_id", "is required in the first message"))?;
         let mut v = Violations::default();
         let id = v.check("upload_id", UploadId::parse(&first.upload_id));
-        let total = match u64::try_from(first.total_size_bytes) {
-            Ok(n) if (1..=self.uploads.max_bytes).contains(&n) => Some(n),
-            _ => {
-                v.add(
-                    "total_size_bytes",
-                    format!("must be from 1 to {} bytes", self.uploads.max_bytes),
-                );
-                None
-            }
-        };
+        let total = v.check(
+            "total_size_bytes",
+            self.uploads.check_size(first.total_size_bytes),
+        );
         let digest = v.check("sha256", AttachmentId::parse(&first.sha256));
         v.finish()?;
         let (Some(id), Some(total), Some(digest)) = (id, total, digest) else {
             return Err(ApiError::field("upload_id", "is invalid").into());
         };
-        let store = self.service.store();
-        let upload = store
-            .start_upload(id, actor.user_id, total, digest.clone(), self.service.now())
+        let now = self.service.now();
+        let started = self
+            .uploads
+            .start(&actor, id, total, digest.clone(), now)
             .await
             .map_err(ApiError::from)?;
-        if upload.owner != actor.user_id {
-            return Err(ApiError::NotFound { resource: "upload" }.into());
-        }
-        if upload.total_size != total || upload.sha256 != digest {
-            return Err(ApiError::FailedPrecondition(
-                "upload_id was started with another total_size_bytes or sha256".to_owned(),
-            )
-            .into());
-        }
-        if let Some(reason) = &upload.refused {
-            return Err(refused(reason).into());
-        }
-        if upload.completed {
-            return self.upload_answer(upload.committed_size, &digest).await;
-        }
-        let mut committed = upload.committed_size;
+        let mut committed = match started {
+            Progress::Complete(attachment) => return Ok(upload_answer(total, Some(&attachment))),
+            Progress::Open { committed } => committed,
+        };
         let mut message = Some(first);
         loop {
-            if let Some(chunk) = message.take().filter(|m| !m.data.is_empty()) {
-                self.commit_chunk(id, total, committed, chunk).await?;
-                committed = store
-                    .get_upload(id)
+            if let Some(m) = message.take().filter(|m| !m.data.is_empty()) {
+                let chunk = Chunk {
+                    offset: m.offset,
+                    data: m.data,
+                    crc32c: m.crc32c,
+                };
+                committed = self
+                    .uploads
+                    .append(id, total, committed, chunk)
                     .await
-                    .map_err(ApiError::from)?
-                    .map_or(committed, |u| u.committed_size);
+                    .map_err(ApiError::from)?;
             }
             if committed == total {
                 break;
             }
             match stream.message().await? {
                 Some(next) => message = Some(next),
-                None => {
-                    return Ok(Response::new(v1::UploadAttachmentResponse {
-                        committed_size_bytes: loop_api::size(committed),
-                        attachment: None,
-                    }));
-                }
+                None => return Ok(upload_answer(committed, None)),
             }
         }
-        self.seal_upload(id, &digest, total).await?;
-        self.upload_answer(total, &digest).await
+        let attachment = self
+            .uploads
+            .seal(id, &digest, total, self.service.now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(upload_answer(total, Some(&attachment)))
     }
 
     #[instrument(skip_all)]
@@ -277,26 +254,20 @@ impl ReportService for ReportApi {
         request: Request<v1::QueryUploadRequest>,
     ) -> Result<Response<v1::QueryUploadResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
-        actor
-            .authorize(Action::UploadAttachment)
-            .map_err(|e| ApiError::access(e, "upload"))?;
+        UploadService::authorize(&actor).map_err(ApiError::from)?;
         let id = only_field("upload_id", UploadId::parse(&request.get_ref().upload_id))?;
-        let store = self.service.store();
-        let upload = store
-            .get_upload(id)
+        let upload = self
+            .uploads
+            .query(&actor, id)
             .await
-            .map_err(ApiError::from)?
-            .filter(|u| u.owner == actor.user_id)
-            .ok_or(ApiError::NotFound { resource: "upload" })?;
-        if let Some(reason) = &upload.refused {
-            return Err(refused(reason).into());
-        }
+            .map_err(ApiError::from)?;
         let attachment = if upload.completed {
-            store
-                .get_attachment(&upload.sha256)
+            let attachment = self
+                .uploads
+                .attachment(&upload.sha256)
                 .await
-                .map_err(ApiError::from)?
-                .map(|a| loop_api::attachment_to_proto(&a))
+                .map_err(ApiError::from)?;
+            Some(loop_api::attachment_to_proto(&attachment))
         } else {
             None
         };
@@ -444,114 +415,40 @@ impl ReportService for ReportApi {
     }
 }
 
-/// Why an upload is refused at its end.
-const REFUSED_DIGEST: &str = "does not match the bytes received";
-const REFUSED_TYPE: &str = "is not a JPEG, PNG, HEIC or MP4 file";
-
-/// The answer to any call on an upload refused at its end.
-fn refused(reason: &str) -> ApiError {
-    ApiError::FailedPrecondition(format!(
-        "the upload was refused: its file {reason}; send the file again under a new upload_id"
-    ))
+/// The answer to an upload stream: the committed size, and the attachment once the whole file is in.
+fn upload_answer(
+    committed: u64,
+    attachment: Option<&AttachmentRecord>,
+) -> Response<v1::UploadAttachmentResponse> {
+    Response::new(v1::UploadAttachmentResponse {
+        committed_size_bytes: loop_api::size(committed),
+        attachment: attachment.map(loop_api::attachment_to_proto),
+    })
 }
 
-impl ReportApi {
-    /// Checks one chunk, appends it durably, then records the new committed size.
-    async fn commit_chunk(
-        &self,
-        id: UploadId,
-        total: u64,
-        committed: u64,
-        chunk: v1::UploadAttachmentRequest,
-    ) -> Result<(), ApiError> {
-        if u64::try_from(chunk.offset).ok() != Some(committed) {
-            return Err(ApiError::FailedPrecondition(format!(
-                "offset must equal the committed size, {committed}; ask QueryUpload after a broken stream"
-            )));
-        }
-        if attachments::crc32c(&chunk.data) != chunk.crc32c {
-            return Err(ApiError::field("crc32c", "does not match the chunk's data"));
-        }
-        let end = committed + chunk.data.len() as u64;
-        if end > total {
-            return Err(ApiError::field("data", "runs past total_size_bytes"));
-        }
-        self.uploads
-            .blobs
-            .append(id, committed, chunk.data)
-            .await
-            .map_err(ApiError::internal)?;
-        if !self
-            .service
-            .store()
-            .commit_upload(id, committed, end)
-            .await?
-        {
-            return Err(ApiError::Aborted);
-        }
-        Ok(())
-    }
-
-    /// Checks the whole file's digest and type, then files it under its digest.
-    async fn seal_upload(
-        &self,
-        id: UploadId,
-        digest: &AttachmentId,
-        total: u64,
-    ) -> Result<(), ApiError> {
-        let blobs = &self.uploads.blobs;
-        let (actual, head) = blobs.inspect(id).await.map_err(ApiError::internal)?;
-        let checked = match (
-            attachments::hex(&actual) == digest.as_str(),
-            attachments::sniff(&head),
-        ) {
-            (false, _) => Err(("sha256", REFUSED_DIGEST)),
-            (true, None) => Err(("data", REFUSED_TYPE)),
-            (true, Some(content_type)) => Ok(content_type),
-        };
-        let content_type = match checked {
-            Ok(content_type) => content_type,
-            Err((field, reason)) => {
-                // Refused durably first: a crash before the discard leaves a stray part file, never a size that covers no bytes.
-                self.service.store().refuse_upload(id, reason).await?;
-                blobs.discard(id).await.map_err(ApiError::internal)?;
-                return Err(ApiError::field(
-                    field,
-                    format!("{reason}; send the file again under a new upload_id"),
-                ));
+impl From<UploadError> for ApiError {
+    fn from(err: UploadError) -> Self {
+        match err {
+            UploadError::Access(e) => ApiError::access(e, "upload"),
+            UploadError::BadSize { .. } => ApiError::field("total_size_bytes", err),
+            UploadError::NotFound => ApiError::NotFound { resource: "upload" },
+            UploadError::Mismatch | UploadError::BadOffset { .. } | UploadError::Refused(_) => {
+                ApiError::FailedPrecondition(err.to_string())
             }
-        };
-        blobs
-            .seal(id, digest.clone())
-            .await
-            .map_err(ApiError::internal)?;
-        let record = AttachmentRecord {
-            id: digest.clone(),
-            content_type: content_type.to_owned(),
-            size: total,
-            created_at: self.service.now(),
-        };
-        self.service.store().complete_upload(id, &record).await?;
-        Ok(())
-    }
-
-    async fn upload_answer(
-        &self,
-        committed: u64,
-        digest: &AttachmentId,
-    ) -> Result<Response<v1::UploadAttachmentResponse>, Status> {
-        let attachment = self
-            .service
-            .store()
-            .get_attachment(digest)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound {
+            UploadError::BadChecksum => {
+                ApiError::field("crc32c", "does not match the chunk's data")
+            }
+            UploadError::PastEnd => ApiError::field("data", "runs past total_size_bytes"),
+            UploadError::Raced => ApiError::Aborted,
+            UploadError::RefusedNow { field, reason } => ApiError::field(
+                field,
+                format!("{reason}; send the file again under a new upload_id"),
+            ),
+            UploadError::AttachmentMissing => ApiError::NotFound {
                 resource: "attachment",
-            })?;
-        Ok(Response::new(v1::UploadAttachmentResponse {
-            committed_size_bytes: loop_api::size(committed),
-            attachment: Some(loop_api::attachment_to_proto(&attachment)),
-        }))
+            },
+            UploadError::Blob(_) => ApiError::internal(err),
+            UploadError::Storage(e) => ApiError::from(e),
+        }
     }
 }
