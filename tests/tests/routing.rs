@@ -434,16 +434,18 @@ const VERTEX: (&str, &str) = ("116.35393652414055", "39.009614406007435");
 
 #[tokio::test]
 async fn a_point_exactly_on_a_shared_vertex_routes_by_the_tie_break_as_imported() {
-    let app = spawn_app().await;
-    let token = district(&app).await;
-    department(&app, &token, "police-sw", "police", false).await;
-    department(&app, &token, "police-ne", "police", false).await;
-    let (x, y) = VERTEX;
-    // The vertex is the north-east corner of one square and the south-west corner of the other; the first is the smaller.
-    let south_west =
-        format!("[[[116.33,38.99],[{x},38.99],[{x},{y}],[116.33,{y}],[116.33,38.99]]]");
-    let north_east = format!("[[[{x},{y}],[116.40,{y}],[116.40,39.05],[{x},39.05],[{x},{y}]]]");
-    let imported = app
+    use gridwhistle_tests::database::{TestDatabase, backends};
+    for backend in backends() {
+        let app = gridwhistle_tests::spawn_app_on(TestDatabase::create(backend).await).await;
+        let token = district(&app).await;
+        department(&app, &token, "police-sw", "police", false).await;
+        department(&app, &token, "police-ne", "police", false).await;
+        let (x, y) = VERTEX;
+        // The vertex is the north-east corner of one square and the south-west corner of the other; the first is the smaller.
+        let south_west =
+            format!("[[[116.33,38.99],[{x},38.99],[{x},{y}],[116.33,{y}],[116.33,38.99]]]");
+        let north_east = format!("[[[{x},{y}],[116.40,{y}],[116.40,39.05],[{x},39.05],[{x},{y}]]]");
+        let imported = app
         .admin(&token)
         .import_jurisdictions(v1::ImportJurisdictionsRequest {
             geojson: collection(&[
@@ -463,20 +465,21 @@ async fn a_point_exactly_on_a_shared_vertex_routes_by_the_tie_break_as_imported(
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(imported.generation.unwrap().feature_count, 2);
-    let lat: f64 = y.parse().unwrap();
-    let lng: f64 = x.parse().unwrap();
-    let decision = preview(&app, &token, lat, lng, v1::CoordinateSystem::Wgs84).await;
-    assert_eq!(
-        decision.rule(),
-        v1::RoutingRule::TieBreak,
-        "{}",
-        decision.explanation
-    );
-    assert_eq!(decision.departments[0].department, "departments/police-sw");
-    // And the stored boundary gives back exactly the coordinates sent.
-    let routed = decision.routed_location.unwrap();
-    assert_eq!((routed.latitude, routed.longitude), (lat, lng));
+        assert_eq!(imported.generation.unwrap().feature_count, 2);
+        let lat: f64 = y.parse().unwrap();
+        let lng: f64 = x.parse().unwrap();
+        let decision = preview(&app, &token, lat, lng, v1::CoordinateSystem::Wgs84).await;
+        assert_eq!(
+            decision.rule(),
+            v1::RoutingRule::TieBreak,
+            "{}",
+            decision.explanation
+        );
+        assert_eq!(decision.departments[0].department, "departments/police-sw");
+        // And the stored boundary gives back exactly the coordinates sent.
+        let routed = decision.routed_location.unwrap();
+        assert_eq!((routed.latitude, routed.longitude), (lat, lng));
+    }
 }
 
 #[tokio::test]
