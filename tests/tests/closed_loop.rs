@@ -800,14 +800,7 @@ async fn an_upload_refused_at_its_end_stays_refused_on_every_later_call() {
         ];
         for (bytes, sha, field) in cases {
             let upload_id = uuid::Uuid::new_v4().to_string();
-            let refused = reports
-                .upload_attachment(tokio_stream::iter(vec![chunk(
-                    &upload_id,
-                    bytes.len(),
-                    &sha,
-                    0,
-                    &bytes,
-                )]))
+            let refused = upload_once(&mut reports, &upload_id, &bytes, &sha, 0)
                 .await
                 .unwrap_err();
             assert_eq!(refused.code(), Code::InvalidArgument, "{backend:?}");
@@ -829,14 +822,7 @@ async fn an_upload_refused_at_its_end_stays_refused_on_every_later_call() {
             );
             assert!(asked.message().contains("refused"), "{}", asked.message());
             for offset in [0, bytes.len()] {
-                let resumed = reports
-                    .upload_attachment(tokio_stream::iter(vec![chunk(
-                        &upload_id,
-                        bytes.len(),
-                        &sha,
-                        offset,
-                        &bytes[offset..],
-                    )]))
+                let resumed = upload_once(&mut reports, &upload_id, &bytes, &sha, offset)
                     .await
                     .unwrap_err();
                 assert_eq!(
@@ -849,17 +835,35 @@ async fn an_upload_refused_at_its_end_stays_refused_on_every_later_call() {
         }
         // A new upload_id takes the same photo with its right digest.
         let sha = gridwhistle_server::attachments::hex(&sha2::Sha256::digest(&photo));
-        let done = reports
-            .upload_attachment(tokio_stream::iter(vec![chunk(
-                &uuid::Uuid::new_v4().to_string(),
-                photo.len(),
-                &sha,
-                0,
-                &photo,
-            )]))
-            .await
-            .unwrap()
-            .into_inner();
+        let done = upload_once(
+            &mut reports,
+            &uuid::Uuid::new_v4().to_string(),
+            &photo,
+            &sha,
+            0,
+        )
+        .await
+        .unwrap()
+        .into_inner();
         assert!(done.attachment.is_some(), "{backend:?}");
     }
+}
+
+/// Sends the rest of `bytes` from `offset` in one chunk on one stream.
+async fn upload_once(
+    reports: &mut v1::report_service_client::ReportServiceClient<gridwhistle_tests::Authed>,
+    upload_id: &str,
+    bytes: &[u8],
+    sha: &str,
+    offset: usize,
+) -> Result<tonic::Response<v1::UploadAttachmentResponse>, tonic::Status> {
+    reports
+        .upload_attachment(tokio_stream::iter(vec![chunk(
+            upload_id,
+            bytes.len(),
+            sha,
+            offset,
+            &bytes[offset..],
+        )]))
+        .await
 }

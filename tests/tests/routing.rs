@@ -5,6 +5,14 @@ use gridwhistle_tests::{TestApp, spawn_app};
 use tonic::Code;
 use tonic_types::StatusExt;
 
+/// The fields a refusal names.
+fn fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
 fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> String {
     format!("[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]")
 }
@@ -290,14 +298,7 @@ async fn a_bad_import_is_refused_whole_and_the_previous_generation_stays_in_forc
         .await
         .unwrap_err();
     assert_eq!(unknown_kind.code(), tonic::Code::InvalidArgument);
-    let fields: Vec<String> = unknown_kind
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
-    assert_eq!(fields, ["kind"]);
+    assert_eq!(fields(&unknown_kind), ["kind"]);
     let decision = preview(&app, &token, 40.005, 116.003, v1::CoordinateSystem::Wgs84).await;
     assert_eq!(decision.generation, 2);
 }
@@ -319,15 +320,8 @@ async fn routing_previews_check_their_input_and_need_a_known_category() {
         })
         .await
         .unwrap_err();
-    let fields: Vec<String> = status
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
     assert_eq!(
-        fields,
+        fields(&status),
         [
             "location.latitude",
             "location.coordinate_system",
@@ -350,14 +344,7 @@ async fn routing_previews_check_their_input_and_need_a_known_category() {
             })
             .await
             .unwrap_err();
-        let fields: Vec<String> = status
-            .get_details_bad_request()
-            .unwrap()
-            .field_violations
-            .into_iter()
-            .map(|v| v.field)
-            .collect();
-        assert_eq!(fields, ["location.longitude"], "{longitude}");
+        assert_eq!(fields(&status), ["location.longitude"], "{longitude}");
     }
     let status = app
         .reports(&token)

@@ -500,12 +500,7 @@ async fn a_hard_case_before_the_year_end_is_due_on_the_provisional_year_until_th
         let mut admin = district.app.admin(&district.token("admin").await);
         admin
             .put_working_calendar(v1::PutWorkingCalendarRequest {
-                calendar: Some(v1::WorkingCalendar {
-                    year: 2027,
-                    holidays: vec!["2027-01-01".to_owned(), "2027-01-02".to_owned()],
-                    makeup_working_days: vec!["2027-01-03".to_owned()],
-                    ..Default::default()
-                }),
+                calendar: Some(official_2027()),
             })
             .await
             .unwrap();
@@ -542,17 +537,22 @@ async fn a_hard_case_before_the_year_end_is_due_on_the_provisional_year_until_th
         // Loading the same year again moves nothing.
         admin
             .put_working_calendar(v1::PutWorkingCalendarRequest {
-                calendar: Some(v1::WorkingCalendar {
-                    year: 2027,
-                    holidays: vec!["2027-01-01".to_owned(), "2027-01-02".to_owned()],
-                    makeup_working_days: vec!["2027-01-03".to_owned()],
-                    ..Default::default()
-                }),
+                calendar: Some(official_2027()),
             })
             .await
             .unwrap();
         let again = district.case_as("supervisor", &case.name).await;
         assert_eq!(again.timeline.len(), view.timeline.len(), "{backend:?}");
+    }
+}
+
+/// An official 2027 as a test has it: 1–2 January off, Sunday 3 January worked.
+fn official_2027() -> v1::WorkingCalendar {
+    v1::WorkingCalendar {
+        year: 2027,
+        holidays: vec!["2027-01-01".to_owned(), "2027-01-02".to_owned()],
+        makeup_working_days: vec!["2027-01-03".to_owned()],
+        ..Default::default()
     }
 }
 

@@ -206,6 +206,24 @@ pub(super) async fn lock_reports(
     Ok(records)
 }
 
+/// Hands the locked `records` to `decide` and writes what it makes of them; returns how many reports it changed.
+pub(super) async fn decide_and_write<E, F>(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    records: &[ReportRecord],
+    decide: F,
+    now: Timestamp,
+) -> Result<usize, UpdateError<E>>
+where
+    F: FnOnce(&[ReportRecord]) -> Result<Vec<(ReportId, Effects)>, E>,
+{
+    let changes = decide(records).map_err(UpdateError::Refused)?;
+    let changed = changes.len();
+    let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
+    write_effects(txn, backend, &heads, changes, now).await?;
+    Ok(changed)
+}
+
 /// Writes the effects a batch decided on, in a few multi-row statements; each report's version moves on by its events.
 pub(super) async fn write_effects<E>(
     txn: &DatabaseTransaction,

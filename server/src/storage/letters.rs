@@ -11,8 +11,8 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::batch::{lock_reports, write_effects};
-use super::cases::{Effects, ReportHead, ReportRecord, UpdateError};
+use super::batch::{decide_and_write, lock_reports};
+use super::cases::{Effects, ReportRecord, UpdateError};
 use super::entity::{report, supervision_letter, supervision_letter_case};
 use super::{Backend, StorageError, Store};
 
@@ -232,9 +232,7 @@ impl Store {
                 .exec_without_returning(txn)
                 .await
                 .map_err(StorageError::from)?;
-                let changes = decide(&records).map_err(UpdateError::Refused)?;
-                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
-                write_effects(txn, backend, &heads, changes, now).await?;
+                decide_and_write(txn, backend, &records, decide, now).await?;
                 Ok(IssueOutcome::Issued(LetterRecord {
                     id: new.id,
                     department: new.department,
@@ -302,9 +300,7 @@ impl Store {
                 let records = reports_of_cases(txn, backend, &letter.cases)
                     .await?
                     .ok_or(UpdateError::NotFound)?;
-                let changes = decide(&letter, &records).map_err(UpdateError::Refused)?;
-                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
-                write_effects(txn, backend, &heads, changes, now).await?;
+                decide_and_write(txn, backend, &records, |r| decide(&letter, r), now).await?;
                 Ok(AnswerOutcome::Answered(LetterRecord {
                     answered_at: Some(now),
                     answered_by: Some(by),

@@ -8,8 +8,8 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::batch::{lock_reports, write_effects};
-use super::cases::{DeadlineState, Effects, ReportHead, ReportRecord, UpdateError};
+use super::batch::{decide_and_write, lock_reports};
+use super::cases::{DeadlineState, Effects, ReportRecord, UpdateError};
 use super::entity::{calendar_year, deadline, time_limit_version};
 use super::{StorageError, Store};
 
@@ -133,11 +133,7 @@ impl Store {
                     return Ok(0);
                 }
                 let records = lock_reports(txn, backend, &ids).await?;
-                let changes = recount(&records).map_err(UpdateError::Refused)?;
-                let changed = changes.len();
-                let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
-                write_effects(txn, backend, &heads, changes, now).await?;
-                Ok(changed)
+                decide_and_write(txn, backend, &records, recount, now).await
             })
         })
         .await
