@@ -73,7 +73,7 @@ impl<U: Message + Name + Default> Decoder for CheckedDecoder<U> {
                 U::full_name()
             ))
         })?;
-        let violations = check_enums(&U::full_name(), &bytes);
+        let violations = check_enums(U::PACKAGE, U::NAME, &bytes);
         if violations.is_empty() {
             return Ok(Some(item));
         }
@@ -98,8 +98,12 @@ impl<U: Message + Name + Default> Decoder for CheckedDecoder<U> {
 /// What a field holds, as far as checking enums goes.
 #[derive(Debug)]
 enum Kind {
-    Enum { name: String, values: HashSet<i32> },
-    Message(String),
+    Enum {
+        name: String,
+        values: HashSet<i32>,
+    },
+    /// A message, by its index in [`Schema::messages`].
+    Message(usize),
     Other,
 }
 
@@ -110,10 +114,18 @@ struct Field {
     kind: Kind,
 }
 
-/// Every message of the API by its full name (`gridwhistle.v1.Report`), with its fields by number.
+#[derive(Debug, Default)]
+struct MessageSchema {
+    fields: HashMap<u32, Field>,
+    /// Whether the message or any message under it has an enum field: the others are not walked at all.
+    has_enums: bool,
+}
+
+/// Every message of the API, found by package and name without building a string per call.
 #[derive(Debug, Default)]
 struct Schema {
-    messages: HashMap<String, HashMap<u32, Field>>,
+    messages: Vec<MessageSchema>,
+    by_name: HashMap<String, HashMap<String, usize>>,
 }
 
 fn schema() -> &'static Schema {
@@ -128,20 +140,25 @@ fn schema() -> &'static Schema {
 impl Schema {
     fn new(set: &prost_types::FileDescriptorSet) -> Self {
         let mut enums: HashMap<String, (String, HashSet<i32>)> = HashMap::new();
-        let mut messages = Vec::new();
+        let mut found = Vec::new();
         for file in &set.file {
             let package = file.package();
             for e in &file.enum_type {
                 add_enum(&mut enums, package, e);
             }
             for m in &file.message_type {
-                collect(&mut enums, &mut messages, package, m);
+                collect(&mut enums, &mut found, package, "", m);
             }
         }
-        let messages = messages
-            .into_iter()
-            .map(|(name, descriptor)| {
-                let fields = descriptor
+        let index: HashMap<String, usize> = found
+            .iter()
+            .enumerate()
+            .map(|(i, (package, name, _))| (format!("{package}.{name}"), i))
+            .collect();
+        let mut messages: Vec<MessageSchema> = found
+            .iter()
+            .map(|(_, _, descriptor)| MessageSchema {
+                fields: descriptor
                     .field
                     .iter()
                     .map(|f| {
@@ -155,7 +172,9 @@ impl Schema {
                                         values: v.clone(),
                                     })
                             }
-                            Type::Message => Kind::Message(type_name.to_owned()),
+                            Type::Message => index
+                                .get(type_name)
+                                .map_or(Kind::Other, |i| Kind::Message(*i)),
                             _ => Kind::Other,
                         };
                         let field = Field {
@@ -165,11 +184,43 @@ impl Schema {
                         };
                         (u32::try_from(f.number()).unwrap_or(0), field)
                     })
-                    .collect();
-                (name, fields)
+                    .collect(),
+                has_enums: false,
             })
             .collect();
-        Self { messages }
+        // A message has enums when a field is one or a message field has some; settle it by repeating until nothing changes, which cycles allow.
+        loop {
+            let mut changed = false;
+            for i in 0..messages.len() {
+                if messages[i].has_enums {
+                    continue;
+                }
+                let has = messages[i].fields.values().any(|f| match f.kind {
+                    Kind::Enum { .. } => true,
+                    Kind::Message(j) => messages[j].has_enums,
+                    Kind::Other => false,
+                });
+                if has {
+                    messages[i].has_enums = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut by_name: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        for (i, (package, name, _)) in found.iter().enumerate() {
+            by_name
+                .entry(package.clone())
+                .or_default()
+                .insert(name.clone(), i);
+        }
+        Self { messages, by_name }
+    }
+
+    fn find(&self, package: &str, name: &str) -> Option<usize> {
+        self.by_name.get(package)?.get(name).copied()
     }
 }
 
@@ -185,59 +236,100 @@ fn add_enum(
     );
 }
 
+/// Collects `m` and the messages nested in it as (package, name within the package, descriptor); a nested name is `Outer.Inner`, as prost names it.
 fn collect(
     enums: &mut HashMap<String, (String, HashSet<i32>)>,
-    messages: &mut Vec<(String, prost_types::DescriptorProto)>,
-    scope: &str,
+    found: &mut Vec<(String, String, prost_types::DescriptorProto)>,
+    package: &str,
+    outer: &str,
     m: &prost_types::DescriptorProto,
 ) {
-    let name = format!("{scope}.{}", m.name());
+    let name = if outer.is_empty() {
+        m.name().to_owned()
+    } else {
+        format!("{outer}.{}", m.name())
+    };
     for e in &m.enum_type {
-        add_enum(enums, &name, e);
+        add_enum(enums, &format!("{package}.{name}"), e);
     }
     for nested in &m.nested_type {
-        collect(enums, messages, &name, nested);
+        collect(enums, found, package, &name, nested);
     }
-    messages.push((name, m.clone()));
+    found.push((package.to_owned(), name, m.clone()));
 }
 
-/// The enum fields of `bytes`, a valid encoding of `message`, whose values their enum does not declare: (field path, reason).
-fn check_enums(message: &str, bytes: &[u8]) -> Vec<(String, String)> {
+/// Where a field sits, as a chain of segments built only when a violation names it.
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    name: &'a str,
+    index: Option<usize>,
+}
+
+impl Path<'_> {
+    fn render(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.render(out);
+            out.push('.');
+        }
+        out.push_str(self.name);
+        if let Some(i) = self.index {
+            let _ = write!(out, "[{i}]");
+        }
+    }
+}
+
+/// The enum fields of `bytes`, a valid encoding of the message `package.name`, whose values their enum does not declare: (field path, reason).
+fn check_enums(package: &str, name: &str, bytes: &[u8]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    walk(schema(), message, bytes, "", 0, &mut out);
+    let schema = schema();
+    if let Some(message) = schema.find(package, name) {
+        walk(schema, message, bytes, None, 0, &mut out);
+    }
     out
 }
 
 fn walk(
     schema: &Schema,
-    message: &str,
+    message: usize,
     mut bytes: &[u8],
-    prefix: &str,
+    parent: Option<&Path<'_>>,
     depth: usize,
     out: &mut Vec<(String, String)>,
 ) {
-    let Some(fields) = schema.messages.get(message) else {
+    let Some(MessageSchema { fields, has_enums }) = schema.messages.get(message) else {
         return;
     };
-    if depth > MAX_DEPTH {
+    if !has_enums || depth > MAX_DEPTH {
         return;
     }
-    let mut seen: HashMap<u32, usize> = HashMap::new();
+    // Occurrences of each repeated field so far, for its index; most messages have none.
+    let mut seen: Vec<(u32, usize)> = Vec::new();
     while !bytes.is_empty() && out.len() < MAX_VIOLATIONS {
         let Some(key) = varint(&mut bytes) else {
             return;
         };
         let (number, wire) = (u32::try_from(key >> 3).unwrap_or(0), key & 7);
         let field = fields.get(&number);
-        let index = {
-            let n = seen.entry(number).or_insert(0);
-            *n += 1;
-            *n - 1
-        };
-        let path = |i: usize| match field {
-            Some(f) if f.repeated => format!("{prefix}{}[{i}]", f.name),
-            Some(f) => format!("{prefix}{}", f.name),
-            None => String::new(),
+        let mut index = None;
+        if let Some(f) = field.filter(|f| f.repeated) {
+            let slot = match seen.iter().position(|(n, _)| *n == number) {
+                Some(slot) => slot,
+                None => {
+                    seen.push((number, 0));
+                    seen.len() - 1
+                }
+            };
+            index = Some(seen[slot].1);
+            // A packed run counts its values below; any other occurrence counts one.
+            if !(wire == 2 && matches!(f.kind, Kind::Enum { .. })) {
+                seen[slot].1 += 1;
+            }
+        }
+        let path = |index| Path {
+            parent,
+            name: field.map_or("", |f| f.name.as_str()),
+            index,
         };
         match wire {
             0 => {
@@ -249,7 +341,7 @@ fn walk(
                     ..
                 }) = field
                 {
-                    check_value(value, name, values, path(index), out);
+                    check_value(value, name, values, &path(index), out);
                 }
             }
             1 => bytes = bytes.get(8..).unwrap_or_default(),
@@ -264,21 +356,23 @@ fn walk(
                 bytes = &bytes[len..];
                 match field.map(|f| &f.kind) {
                     Some(Kind::Message(nested)) => {
-                        let nested_prefix = format!("{}.", path(index));
-                        walk(schema, nested, inner, &nested_prefix, depth + 1, out);
+                        let here = path(index);
+                        walk(schema, *nested, inner, Some(&here), depth + 1, out);
                     }
                     // A packed repeated enum: its values one after another.
                     Some(Kind::Enum { name, values }) => {
                         let mut packed = inner;
-                        let mut i = index;
+                        let mut i = index.unwrap_or(0);
                         while !packed.is_empty() {
                             let Some(value) = varint(&mut packed) else {
                                 break;
                             };
-                            check_value(value, name, values, path(i), out);
+                            check_value(value, name, values, &path(Some(i)), out);
                             i += 1;
                         }
-                        seen.insert(number, i);
+                        if let Some(slot) = seen.iter_mut().find(|(n, _)| *n == number) {
+                            slot.1 = i;
+                        }
                     }
                     _ => {}
                 }
@@ -293,14 +387,16 @@ fn check_value(
     value: u64,
     name: &str,
     values: &HashSet<i32>,
-    path: String,
+    path: &Path<'_>,
     out: &mut Vec<(String, String)>,
 ) {
     // An enum travels as an int32: prost keeps the low 32 bits.
     #[allow(clippy::cast_possible_truncation)]
     let value = value as i32;
     if !values.contains(&value) {
-        out.push((path, format!("{value} is not a known {name}")));
+        let mut field = String::new();
+        path.render(&mut field);
+        out.push((field, format!("{value} is not a known {name}")));
     }
 }
 
@@ -323,7 +419,7 @@ mod tests {
     use crate::v1;
 
     fn violations<M: Message + Name>(message: &M) -> Vec<(String, String)> {
-        check_enums(&M::full_name(), &message.encode_to_vec())
+        check_enums(M::PACKAGE, M::NAME, &message.encode_to_vec())
     }
 
     #[test]
@@ -390,9 +486,20 @@ mod tests {
     #[test]
     fn every_request_message_of_the_api_is_in_the_schema() {
         let schema = schema();
-        for name in ["gridwhistle.v1.WhoAmIRequest", "gridwhistle.v1.Report"] {
-            assert!(schema.messages.contains_key(name), "{name}");
+        for name in ["WhoAmIRequest", "Report", "CreateReportRequest"] {
+            assert!(schema.find("gridwhistle.v1", name).is_some(), "{name}");
         }
-        assert!(v1::ListBoundaryGenerationsRequest::full_name().starts_with("gridwhistle.v1."));
+        let who = schema.find("gridwhistle.v1", "WhoAmIRequest").unwrap();
+        assert!(
+            !schema.messages[who].has_enums,
+            "an empty request is not walked"
+        );
+        let create = schema
+            .find("gridwhistle.v1", "CreateReportRequest")
+            .unwrap();
+        assert!(
+            schema.messages[create].has_enums,
+            "its report's location has a coordinate system"
+        );
     }
 }

@@ -296,3 +296,44 @@ async fn random_and_mutated_bytes_never_answer_internal_on_any_method() {
         .await
         .expect("the server still answers");
 }
+
+#[tokio::test]
+async fn an_enum_value_the_contract_does_not_declare_is_refused_naming_its_field() {
+    use gridwhistle_tests::district::{new_report_id, point_in_grid, report_at};
+    use tonic_types::StatusExt;
+
+    let district = District::start(Backend::Sqlite).await;
+    let token = district.token("worker.g-jianwai-1-01").await;
+    let (lat, lng) = point_in_grid("g-jianwai-1-01");
+    let mut report = report_at(lat, lng, "neighbour-dispute");
+    report.location.as_mut().unwrap().coordinate_system = 9;
+    report.risk_grade = -1;
+    let refused = district
+        .app
+        .reports(&token)
+        .create_report(gridwhistle_proto::v1::CreateReportRequest {
+            report_id: new_report_id(),
+            report: Some(report),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let fields: Vec<String> = refused
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["report.location.coordinate_system", "report.risk_grade"]
+    );
+    assert!(
+        refused
+            .message()
+            .contains("9 is not a known CoordinateSystem"),
+        "{}",
+        refused.message()
+    );
+}
