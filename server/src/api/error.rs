@@ -89,6 +89,7 @@ impl From<StorageError> for ApiError {
             | StorageError::Connect(_)
             | StorageError::Migrate(_)
             | StorageError::Corrupt { .. }
+            | StorageError::OutOfRange { .. }
             | StorageError::Database(_) => ApiError::internal(err),
         }
     }

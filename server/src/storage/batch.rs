@@ -14,9 +14,10 @@ use tracing::instrument;
 
 use super::cases::{
     DeadlineRecord, Effects, ROWS_PER_STATEMENT, ReportHead, ReportRecord, UpdateError,
-    apply_deadlines, corrupt, deadline_from_model, event_model, insert_chunked,
-    notification_models, parse, with_assignments,
+    apply_deadlines, deadline_from_model, event_model, insert_chunked, notification_models, parse,
+    with_assignments,
 };
+use super::codec::{corrupt, int};
 use super::entity::{deadline, notification, report};
 use super::sql::Sql;
 use super::{Backend, StorageError, Store};
@@ -264,7 +265,12 @@ pub(super) async fn write_effects<E>(
             ));
             *sequence += 1;
         }
-        notifications.extend(notification_models(&id, first, &effects.notifications, now));
+        notifications.extend(notification_models(
+            &id,
+            first,
+            &effects.notifications,
+            now,
+        )?);
         let (advance, other): (Vec<_>, Vec<_>) = effects
             .deadlines
             .into_iter()
@@ -315,17 +321,19 @@ pub(super) async fn write_effects<E>(
                 next_fire_at,
                 escalation_level,
                 ..
-            } => Some(vec![
-                deadline.into(),
-                id.to_string().into(),
-                i32::try_from(fired_step).unwrap_or(i32::MAX).into(),
-                i32::try_from(fired_step + 1).unwrap_or(i32::MAX).into(),
-                next_fire_at.map(|t| t.as_unix_millis()).into(),
-                i32::try_from(escalation_level).unwrap_or(i32::MAX).into(),
-            ]),
+            } => Some((|| {
+                Ok::<_, StorageError>(vec![
+                    deadline.into(),
+                    id.to_string().into(),
+                    int("next_step", fired_step)?.into(),
+                    int("next_step", fired_step.saturating_add(1))?.into(),
+                    next_fire_at.map(|t| t.as_unix_millis()).into(),
+                    int("escalation_level", escalation_level)?.into(),
+                ])
+            })()),
             _ => None,
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let advanced = execute_values(
         txn,
         backend,

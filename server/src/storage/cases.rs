@@ -21,6 +21,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
+use super::codec::{bigint, corrupt, int};
 use super::entity::{assignment, case_event, deadline, extension, notification, report, upload};
 use super::sql::Sql;
 use super::writer::BoxFuture;
@@ -400,13 +401,6 @@ struct PartyJson {
     relation: String,
 }
 
-pub(super) fn corrupt(entity: &'static str, reason: impl ToString) -> StorageError {
-    StorageError::Corrupt {
-        entity,
-        reason: reason.to_string(),
-    }
-}
-
 fn parties_to_json(parties: &[Party]) -> String {
     let rows: Vec<PartyJson> = parties
         .iter()
@@ -607,9 +601,9 @@ fn sorted(mut assignments: Vec<AssignmentRecord>) -> Vec<AssignmentRecord> {
 }
 
 /// Every mutable column of a report, for the version-checked update.
-fn report_changes(r: &ReportRecord) -> report::ActiveModel {
+fn report_changes(r: &ReportRecord) -> Result<report::ActiveModel, StorageError> {
     let case = r.case.as_ref();
-    report::ActiveModel {
+    Ok(report::ActiveModel {
         id: NotSet,
         author_id: NotSet,
         grid_id: NotSet,
@@ -635,10 +629,10 @@ fn report_changes(r: &ReportRecord) -> report::ActiveModel {
         whistle_note: Set(case.map(|c| c.note.clone())),
         whistled_at_ms: Set(case.map(|c| ms(c.whistled_at))),
         routing: Set(case.map(|c| serde_json::to_string(&c.routing).unwrap_or_default())),
-        rework_count: Set(case.map_or(0, |c| i32::try_from(c.rework_count).unwrap_or(i32::MAX))),
+        rework_count: Set(case.map_or(Ok(0), |c| int("rework_count", c.rework_count))?),
         satisfaction: Set(case.and_then(|c| c.satisfaction.map(i32::from))),
         policy_version: Set(case.and_then(|c| c.policy_version)),
-    }
+    })
 }
 
 fn event_from_model(m: case_event::Model) -> Result<EventRecord, StorageError> {
@@ -1008,7 +1002,7 @@ pub(super) async fn apply_deadlines(
                     .col_expr(deadline::Column::Provisional, Expr::value(*provisional))
                     .col_expr(
                         deadline::Column::NextStep,
-                        Expr::value(i32::try_from(*next_step).unwrap_or(i32::MAX)),
+                        Expr::value(int("next_step", *next_step)?),
                     )
                     .col_expr(
                         deadline::Column::NextFireAtMs,
@@ -1016,7 +1010,7 @@ pub(super) async fn apply_deadlines(
                     )
                     .col_expr(
                         deadline::Column::EscalationLevel,
-                        Expr::value(i32::try_from(*escalation_level).unwrap_or(i32::MAX)),
+                        Expr::value(int("escalation_level", *escalation_level)?),
                     )
                     .filter(deadline::Column::ReportId.eq(report.as_str()))
                     .filter(deadline::Column::DepartmentId.eq(department.as_str()))
@@ -1036,7 +1030,7 @@ pub(super) async fn apply_deadlines(
                 deadline::Entity::update_many()
                     .col_expr(
                         deadline::Column::NextStep,
-                        Expr::value(i32::try_from(*fired_step + 1).unwrap_or(i32::MAX)),
+                        Expr::value(int("next_step", fired_step.saturating_add(1))?),
                     )
                     .col_expr(
                         deadline::Column::NextFireAtMs,
@@ -1044,7 +1038,7 @@ pub(super) async fn apply_deadlines(
                     )
                     .col_expr(
                         deadline::Column::EscalationLevel,
-                        Expr::value(i32::try_from(*escalation_level).unwrap_or(i32::MAX)),
+                        Expr::value(int("escalation_level", *escalation_level)?),
                     )
                     .col_expr(
                         deadline::Column::ClaimedBy,
@@ -1057,10 +1051,7 @@ pub(super) async fn apply_deadlines(
                     .filter(deadline::Column::Id.eq(*deadline))
                     .filter(deadline::Column::ReportId.eq(report.as_str()))
                     .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
-                    .filter(
-                        deadline::Column::NextStep
-                            .eq(i32::try_from(*fired_step).unwrap_or(i32::MAX)),
-                    )
+                    .filter(deadline::Column::NextStep.eq(int("next_step", *fired_step)?))
                     .exec(txn)
                     .await?;
             }
@@ -1079,7 +1070,7 @@ async fn insert_notifications(
 ) -> Result<(), StorageError> {
     insert_chunked(
         txn,
-        notification_models(report, sequence, notifications, now),
+        notification_models(report, sequence, notifications, now)?,
     )
     .await
 }
@@ -1090,24 +1081,26 @@ pub(super) fn notification_models(
     sequence: i64,
     notifications: &[NewNotification],
     now: Timestamp,
-) -> Vec<notification::ActiveModel> {
+) -> Result<Vec<notification::ActiveModel>, StorageError> {
     notifications
         .iter()
-        .map(|n| notification::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            report_id: Set(report.to_string()),
-            department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
-            audience: Set(n.audience.to_owned()),
-            kind: Set(n.kind.as_str().to_owned()),
-            stage: Set(n.stage.map(|s| s.as_str().to_owned())),
-            event_sequence: Set(sequence),
-            escalation_level: Set(i32::try_from(n.escalation_level).unwrap_or(i32::MAX)),
-            due_at_ms: Set(n.due_at.map(ms)),
-            created_at_ms: Set(ms(now)),
-            state: Set("queued".to_owned()),
-            recipient_user_id: Set(n.recipient.as_ref().map(ToString::to_string)),
-            claimed_by: Set(None),
-            claimed_until_ms: Set(0),
+        .map(|n| {
+            Ok(notification::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                report_id: Set(report.to_string()),
+                department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
+                audience: Set(n.audience.to_owned()),
+                kind: Set(n.kind.as_str().to_owned()),
+                stage: Set(n.stage.map(|s| s.as_str().to_owned())),
+                event_sequence: Set(sequence),
+                escalation_level: Set(int("escalation_level", n.escalation_level)?),
+                due_at_ms: Set(n.due_at.map(ms)),
+                created_at_ms: Set(ms(now)),
+                state: Set("queued".to_owned()),
+                recipient_user_id: Set(n.recipient.as_ref().map(ToString::to_string)),
+                claimed_by: Set(None),
+                claimed_until_ms: Set(0),
+            })
         })
         .collect()
 }
@@ -1415,7 +1408,7 @@ impl Store {
         lease_until: Timestamp,
         limit: u64,
     ) -> Result<Vec<gridwhistle_dispatcher::engine::Due>, StorageError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = bigint("limit", limit)?;
         let mut sql = Sql::new(self.backend);
         if self.backend == Backend::Postgres {
             sql.push("UPDATE deadlines SET claimed_by = ")
@@ -1537,7 +1530,7 @@ impl Store {
                         next.updated_at = now;
                         next.version = current.version + effects.events.len() as i64;
                         let updated = report::Entity::update_many()
-                            .set(report_changes(&next))
+                            .set(report_changes(&next)?)
                             .filter(report::Column::Id.eq(id.as_str()))
                             .filter(report::Column::Version.eq(current.version))
                             .exec(txn)

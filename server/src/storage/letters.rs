@@ -13,6 +13,7 @@ use tracing::instrument;
 
 use super::batch::{decide_and_write, lock_reports};
 use super::cases::{Effects, ReportRecord, UpdateError};
+use super::codec::corrupt;
 use super::entity::{report, supervision_letter, supervision_letter_case};
 use super::{Backend, StorageError, Store};
 
@@ -65,13 +66,6 @@ pub enum AnswerOutcome {
     AlreadyAnswered(LetterRecord),
 }
 
-fn corrupt(reason: impl ToString) -> StorageError {
-    StorageError::Corrupt {
-        entity: "supervision letter",
-        reason: reason.to_string(),
-    }
-}
-
 /// Reads a letter with its cases, locked on PostgreSQL when `lock` is set.
 async fn load_letter(
     db: &impl ConnectionTrait,
@@ -106,14 +100,15 @@ async fn load_letter(
         .map(|r| {
             let case = case_of
                 .remove(r)
-                .ok_or_else(|| corrupt("a case is missing"))?;
-            CaseId::parse(&case).map_err(corrupt)
+                .ok_or_else(|| corrupt("supervision letter", "a case is missing"))?;
+            CaseId::parse(&case).map_err(|e| corrupt("supervision letter", e))
         })
         .collect::<Result<_, _>>()?;
     Ok(Some(LetterRecord {
         id: *id,
-        department: DepartmentId::parse(&m.department_id).map_err(corrupt)?,
-        issuer: UserId::parse(&m.issuer_id).map_err(corrupt)?,
+        department: DepartmentId::parse(&m.department_id)
+            .map_err(|e| corrupt("supervision letter", e))?,
+        issuer: UserId::parse(&m.issuer_id).map_err(|e| corrupt("supervision letter", e))?,
         text: m.text,
         cases,
         reply_due: Timestamp::from_unix_millis(m.reply_due_at_ms),
@@ -121,7 +116,7 @@ async fn load_letter(
         answered_at: m.answered_at_ms.map(Timestamp::from_unix_millis),
         answered_by: m
             .answered_by
-            .map(|u| UserId::parse(&u).map_err(corrupt))
+            .map(|u| UserId::parse(&u).map_err(|e| corrupt("supervision letter", e)))
             .transpose()?,
         reply: m.reply,
         request_hash: m.request_hash,
@@ -143,7 +138,7 @@ async fn reports_of_cases(
         .all(txn)
         .await?
         .iter()
-        .map(|id| ReportId::parse(id).map_err(corrupt))
+        .map(|id| ReportId::parse(id).map_err(|e| corrupt("supervision letter", e)))
         .collect::<Result<_, _>>()?;
     let records = lock_reports(txn, backend, &ids).await?;
     let by_case: HashMap<CaseId, &ReportRecord> = records

@@ -4,6 +4,7 @@
 
 mod batch;
 mod cases;
+mod codec;
 mod entity;
 mod letters;
 mod migration;
@@ -74,6 +75,9 @@ pub enum StorageError {
     /// The stored object is no longer in the state the change needs.
     #[error("{0}")]
     Precondition(&'static str),
+    /// A value to store does not fit its column: a defect upstream, never clipped.
+    #[error("{column} value {value} does not fit its column")]
+    OutOfRange { column: &'static str, value: String },
 }
 
 impl StorageError {

@@ -11,32 +11,26 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, Value};
 use tracing::instrument;
 
 use super::cases::EventPosition;
+use super::codec::{bigint, corrupt};
 use super::sql::{Sql, text_array};
 use super::{Backend, StorageError, Store};
 
 /// How many values one statement binds at most (SQLite's default limit is 32,766).
 const MAX_BINDS: usize = 10_000;
 
-fn corrupt(reason: impl ToString) -> StorageError {
-    StorageError::Corrupt {
-        entity: "push",
-        reason: reason.to_string(),
-    }
-}
-
 /// A stored notification kind, or the row is corrupt.
 fn kind_of(text: &str) -> Result<NoticeKind, StorageError> {
-    NoticeKind::parse(text).ok_or_else(|| corrupt(format!("kind {text:?}")))
+    NoticeKind::parse(text).ok_or_else(|| corrupt("push", format!("kind {text:?}")))
 }
 
 /// A stored push channel, or the row is corrupt.
 fn channel_of(text: &str) -> Result<Channel, StorageError> {
-    Channel::parse(text).ok_or_else(|| corrupt(format!("channel {text:?}")))
+    Channel::parse(text).ok_or_else(|| corrupt("push", format!("channel {text:?}")))
 }
 
 fn get<T: sea_orm::TryGetable>(row: &QueryResult, column: &str) -> Result<T, StorageError> {
     row.try_get("", column)
-        .map_err(|e| corrupt(format!("{column}: {e}")))
+        .map_err(|e| corrupt("push", format!("{column}: {e}")))
 }
 
 /// A device as registered.
@@ -186,7 +180,7 @@ fn device_from(row: &QueryResult) -> Result<DeviceRecord, StorageError> {
     let user: String = get(row, "user_id")?;
     Ok(DeviceRecord {
         id: get(row, "id")?,
-        user: UserId::parse(&user).map_err(corrupt)?,
+        user: UserId::parse(&user).map_err(|e| corrupt("push", e))?,
         platform: get(row, "platform")?,
         channel: channel_of(&channel)?,
         app_version: get(row, "app_version")?,
@@ -260,7 +254,7 @@ impl Store {
                 let row = txn
                     .query_one_raw(sql.build())
                     .await?
-                    .ok_or_else(|| corrupt("upsert returned no row"))?;
+                    .ok_or_else(|| corrupt("push", "upsert returned no row"))?;
                 device_from(&row)
             })
         })
@@ -328,7 +322,7 @@ impl Store {
             sql.push(" AND n.id < ").bind(before.to_owned());
         }
         sql.push(" ORDER BY n.id DESC LIMIT ")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+            .bind(bigint("limit", limit)?);
         let entries = self
             .db
             .query_all_raw(sql.build())
@@ -419,8 +413,7 @@ impl Store {
                     .push(" ORDER BY e.txid, e.id, n.id");
             }
         }
-        sql.push(" LIMIT ")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.push(" LIMIT ").bind(bigint("limit", limit)?);
         self.db
             .query_all_raw(sql.build())
             .await?
@@ -624,7 +617,7 @@ impl Store {
                 .push("))");
         }
         sql.push(" ORDER BY pd.notification_id DESC, pd.device_id DESC LIMIT ")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+            .bind(bigint("limit", limit)?);
         self.db
             .query_all_raw(sql.build())
             .await?
@@ -645,11 +638,11 @@ impl Store {
                         get(row, "case_id")?,
                     ),
                     department: department
-                        .map(|d| DepartmentId::parse(&d).map_err(corrupt))
+                        .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("push", e)))
                         .transpose()?,
                     audience,
                     channel: channel_of(&channel)?,
-                    attempts: u32::try_from(attempts).map_err(corrupt)?,
+                    attempts: u32::try_from(attempts).map_err(|e| corrupt("push", e))?,
                     last_error: get(row, "last_error")?,
                     created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
                     dead_at: Timestamp::from_unix_millis(get(row, "dead_at_ms")?),
@@ -814,7 +807,7 @@ async fn claim_due(
         .push(" AND claimed_until_ms < ")
         .bind(now.as_unix_millis())
         .push(" ORDER BY next_attempt_at_ms LIMIT ")
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        .bind(bigint("limit", limit)?);
     if backend == Backend::Postgres {
         sql.push(" FOR UPDATE SKIP LOCKED");
     }
@@ -848,7 +841,7 @@ async fn expand(
     )
     .bind(now.as_unix_millis())
     .push(") ORDER BY id LIMIT ")
-    .bind(i64::try_from(room).unwrap_or(i64::MAX));
+    .bind(bigint("limit", room)?);
     if backend == Backend::Postgres {
         sql.push(" FOR UPDATE SKIP LOCKED");
     }
@@ -981,18 +974,21 @@ async fn recipients(
     for row in txn.query_all_raw(sql.build()).await? {
         let at = |i: usize| -> Result<String, StorageError> {
             row.try_get_by_index(i)
-                .map_err(|e| corrupt(format!("recipient column {i}: {e}")))
+                .map_err(|e| corrupt("push", format!("recipient column {i}: {e}")))
         };
         let notification = at(0)?;
         let notice = notices
             .get(&notification)
-            .ok_or_else(|| corrupt("a recipient of an unread notification"))?;
+            .ok_or_else(|| corrupt("push", "a recipient of an unread notification"))?;
         for device in at(1)?.split('\n') {
             let mut fields = device.split('\t');
             let (Some(id), Some(token), Some(channel), Some(locale)) =
                 (fields.next(), fields.next(), fields.next(), fields.next())
             else {
-                return Err(corrupt("a recipient device without its four fields"));
+                return Err(corrupt(
+                    "push",
+                    "a recipient device without its four fields",
+                ));
             };
             deliveries.push(delivery(
                 notification.clone(),
@@ -1154,6 +1150,6 @@ fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
         get(row, "push_token")?,
         &get::<String>(row, "channel")?,
         &get::<String>(row, "locale")?,
-        u32::try_from(attempts).map_err(corrupt)?,
+        u32::try_from(attempts).map_err(|e| corrupt("push", e))?,
     )
 }

@@ -5,6 +5,7 @@ use gridwhistle_domain::{
 };
 use sea_orm::ActiveValue::Set;
 
+use super::codec::corrupt;
 use super::entity::{department, grid, refresh_token, user};
 use super::{StorageError, parse_role};
 
@@ -124,13 +125,6 @@ pub struct RefreshTokenRecord {
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
-}
-
-fn corrupt(entity: &'static str, reason: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt {
-        entity,
-        reason: reason.to_string(),
-    }
 }
 
 pub(super) fn department_from_model(model: department::Model) -> Result<Department, StorageError> {

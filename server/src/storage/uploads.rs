@@ -4,6 +4,7 @@ use gridwhistle_domain::{AttachmentId, Timestamp, UploadId, UserId};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
+use super::codec::{bigint, corrupt};
 use super::entity::{attachment, upload};
 use super::{StorageError, Store};
 
@@ -29,31 +30,20 @@ pub struct AttachmentRecord {
     pub created_at: Timestamp,
 }
 
-fn corrupt(reason: impl ToString) -> StorageError {
-    StorageError::Corrupt {
-        entity: "upload",
-        reason: reason.to_string(),
-    }
-}
-
 fn size(value: i64) -> Result<u64, StorageError> {
-    u64::try_from(value).map_err(corrupt)
+    u64::try_from(value).map_err(|e| corrupt("upload", e))
 }
 
 fn upload_from_model(m: upload::Model) -> Result<UploadRecord, StorageError> {
     Ok(UploadRecord {
-        id: UploadId::parse(&m.id).map_err(corrupt)?,
-        owner: UserId::parse(&m.owner_id).map_err(corrupt)?,
+        id: UploadId::parse(&m.id).map_err(|e| corrupt("upload", e))?,
+        owner: UserId::parse(&m.owner_id).map_err(|e| corrupt("upload", e))?,
         total_size: size(m.total_size)?,
-        sha256: AttachmentId::parse(&m.sha256).map_err(corrupt)?,
+        sha256: AttachmentId::parse(&m.sha256).map_err(|e| corrupt("upload", e))?,
         committed_size: size(m.committed_size)?,
         completed: m.completed_at_ms.is_some(),
         refused: m.refused_reason,
     })
-}
-
-fn signed(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl Store {
@@ -77,7 +67,7 @@ impl Store {
         upload::Entity::insert(upload::ActiveModel {
             id: Set(id.to_string()),
             owner_id: Set(owner.to_string()),
-            total_size: Set(signed(total_size)),
+            total_size: Set(bigint("total_size", total_size)?),
             sha256: Set(sha256.as_str().to_owned()),
             committed_size: Set(0),
             created_at_ms: Set(now.as_unix_millis()),
@@ -105,9 +95,12 @@ impl Store {
         to: u64,
     ) -> Result<bool, StorageError> {
         let updated = upload::Entity::update_many()
-            .col_expr(upload::Column::CommittedSize, Expr::value(signed(to)))
+            .col_expr(
+                upload::Column::CommittedSize,
+                Expr::value(bigint("committed_size", to)?),
+            )
             .filter(upload::Column::Id.eq(id.to_string()))
-            .filter(upload::Column::CommittedSize.eq(signed(from)))
+            .filter(upload::Column::CommittedSize.eq(bigint("committed_size", from)?))
             .filter(upload::Column::CompletedAtMs.is_null())
             .filter(upload::Column::RefusedReason.is_null())
             .exec(&self.db)
@@ -138,7 +131,7 @@ impl Store {
                 attachment::Entity::insert(attachment::ActiveModel {
                     sha256: Set(attachment.id.as_str().to_owned()),
                     content_type: Set(attachment.content_type.clone()),
-                    size_bytes: Set(signed(attachment.size)),
+                    size_bytes: Set(bigint("size_bytes", attachment.size)?),
                     created_at_ms: Set(attachment.created_at.as_unix_millis()),
                 })
                 .on_conflict(
@@ -171,7 +164,7 @@ impl Store {
             .await?
             .map(|m| {
                 Ok(AttachmentRecord {
-                    id: AttachmentId::parse(&m.sha256).map_err(corrupt)?,
+                    id: AttachmentId::parse(&m.sha256).map_err(|e| corrupt("upload", e))?,
                     content_type: m.content_type,
                     size: size(m.size_bytes)?,
                     created_at: Timestamp::from_unix_millis(m.created_at_ms),
