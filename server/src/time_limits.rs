@@ -16,7 +16,7 @@ use gridwhistle_domain::{CategoryId, EventKind, ReportId, RiskGrade, Timestamp, 
 use tracing::{info, warn};
 
 use crate::storage::{
-    DeadlineState, Effects, NewEvent, ReportRecord, StorageError, Store, UpdateError,
+    DeadlineState, Effects, NewEvent, ReportRecord, StorageError, Store, UpdateError, YearWrite,
 };
 
 /// The month from which the server warns, once a day, while next year's calendar is still provisional.
@@ -92,12 +92,13 @@ impl TimeLimits {
         file: Option<&str>,
     ) -> Result<Self, TimeLimitsError> {
         let now = clock.now();
-        for year in calendar::official_years()? {
-            store
-                .put_calendar_year(year.year, year.to_json(), false, now)
-                .await?;
-        }
-        let calendar = stored_calendar(&store).await?;
+        let stored = stored_years(&store).await?;
+        // The official years this release ships that storage lacks: stored below, each with its recount.
+        let shipped: Vec<YearCalendar> = calendar::official_years()?
+            .into_iter()
+            .filter(|y| !stored.iter().any(|s| s.year == y.year))
+            .collect();
+        let calendar = WorkingCalendar::new(stored.into_iter().chain(shipped.clone()).collect())?;
         let wanted = file
             .map(|text| policy::file::parse(0, text).map(|set| policy::file::render(&set)))
             .transpose()?;
@@ -144,9 +145,14 @@ impl TimeLimits {
             versions: std::sync::RwLock::new(versions),
             change: tokio::sync::Mutex::new(()),
         };
-        // A release may ship a year's official calendar: deadlines counted provisionally across it are counted again now.
+        // A release may ship a year's official calendar: storing it and counting again the deadlines counted provisionally across it is one transaction,
+        // done by the one replica that stores it first; a year stored before (an admin's own included) is left as it is.
         let calendar = loaded.snapshot().calendar.clone();
-        loaded.store_and_recount(None, calendar).await?;
+        for year in &shipped {
+            loaded
+                .store_and_recount(year, YearWrite::IfMissing, calendar.clone())
+                .await?;
+        }
         loaded.warn_if_next_year_provisional();
         Ok(loaded)
     }
@@ -319,7 +325,7 @@ impl TimeLimits {
         years.push(year.clone());
         let calendar = WorkingCalendar::new(years)?;
         let recounted = self
-            .store_and_recount(Some(&year), calendar.clone())
+            .store_and_recount(&year, YearWrite::Replace, calendar.clone())
             .await?;
         self.current.store(Arc::new(Snapshot {
             policies: current.policies.clone(),
@@ -329,10 +335,11 @@ impl TimeLimits {
         Ok(recounted)
     }
 
-    /// Stores `year` when given and counts provisional deadlines again on `calendar`, in one transaction.
+    /// Stores `year` as `write` says and, when it was written, counts provisional deadlines again on `calendar`, in one transaction.
     async fn store_and_recount(
         &self,
-        year: Option<&YearCalendar>,
+        year: &YearCalendar,
+        write: YearWrite,
         calendar: WorkingCalendar,
     ) -> Result<usize, TimeLimitsError> {
         let versions = self
@@ -343,11 +350,9 @@ impl TimeLimits {
         let now = self.clock.now();
         let recounted = self
             .store
-            .put_calendar_year_recounting(
-                year.map(|y| (y.year, y.to_json())),
-                now,
-                move |records| recount(&versions, &calendar, records, now),
-            )
+            .put_calendar_year_recounting(year.year, year.to_json(), write, now, move |records| {
+                recount(&versions, &calendar, records, now)
+            })
             .await?;
         if recounted > 0 {
             info!(
@@ -426,12 +431,15 @@ fn recount(
     Ok(out)
 }
 
-async fn stored_calendar(store: &Store) -> Result<WorkingCalendar, TimeLimitsError> {
-    let years = store
+async fn stored_years(store: &Store) -> Result<Vec<YearCalendar>, TimeLimitsError> {
+    Ok(store
         .calendar_years()
         .await?
         .into_iter()
         .map(|(_, body)| YearCalendar::from_json(&body))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(WorkingCalendar::new(years)?)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+async fn stored_calendar(store: &Store) -> Result<WorkingCalendar, TimeLimitsError> {
+    Ok(WorkingCalendar::new(stored_years(store).await?)?)
 }

@@ -11,7 +11,8 @@ use gridwhistle_domain::{CategoryId, RiskGrade};
 use gridwhistle_domain::{CoordinateSystem, GeoPoint, ReportId};
 use gridwhistle_server::storage::{
     BoundaryKind, CreateOutcome, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid,
-    NewRefreshToken, NewReport, NewUser, ReportKey, StorageError, Store, UserPatch,
+    NewRefreshToken, NewReport, NewUser, ReportKey, StorageError, Store, UpdateError, UserPatch,
+    YearWrite,
 };
 use gridwhistle_tests::database::{Backend, TestDatabase, backends};
 
@@ -53,6 +54,7 @@ contract!(
     a_grid_import_creates_and_renames_grids,
     catalogue_versions_replace_each_other_whole,
     reports_filed_together_are_each_answered_on_their_own,
+    a_shipped_calendar_year_is_stored_and_recounted_once_and_an_admins_year_replaces,
 );
 
 fn department(id: &str, priority: i32) -> NewDepartment {
@@ -645,5 +647,47 @@ mod checks {
             store.get_report(ReportKey::Report(orphan)).await,
             Err(StorageError::NotFound { entity: "report" })
         ));
+    }
+
+    pub(super) async fn a_shipped_calendar_year_is_stored_and_recounted_once_and_an_admins_year_replaces(
+        store: &Store,
+        _: Backend,
+    ) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let recounts = Arc::new(AtomicUsize::new(0));
+        let put = |body: &str, write| {
+            let recounts = recounts.clone();
+            store.put_calendar_year_recounting(2027, body.to_owned(), write, T0, move |records| {
+                recounts.fetch_add(1, Ordering::SeqCst);
+                assert!(
+                    records.is_empty(),
+                    "no case has a provisional deadline here"
+                );
+                Ok::<_, std::convert::Infallible>(Vec::new())
+            })
+        };
+        // Without a provisional deadline there is nothing to lock and nothing to recount.
+        assert!(matches!(put("shipped", YearWrite::IfMissing).await, Ok(0)));
+        assert_eq!(
+            store.calendar_years().await.unwrap(),
+            [(2027, "shipped".to_owned())]
+        );
+        // Shipped again (another replica, a restart): the stored year is kept.
+        let again: Result<usize, UpdateError<std::convert::Infallible>> =
+            put("shipped again", YearWrite::IfMissing).await;
+        assert!(matches!(again, Ok(0)));
+        assert_eq!(
+            store.calendar_years().await.unwrap(),
+            [(2027, "shipped".to_owned())]
+        );
+        // An admin's year replaces it.
+        assert!(matches!(put("admin", YearWrite::Replace).await, Ok(0)));
+        assert_eq!(
+            store.calendar_years().await.unwrap(),
+            [(2027, "admin".to_owned())]
+        );
+        assert_eq!(recounts.load(Ordering::SeqCst), 0);
     }
 }

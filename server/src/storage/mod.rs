@@ -46,6 +46,7 @@ pub use records::{
 pub use routing::{
     BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,
 };
+pub use time_limits::YearWrite;
 pub use uploads::{AttachmentRecord, UploadRecord};
 
 /// What went wrong in storage, by cause.

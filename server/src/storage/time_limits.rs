@@ -79,25 +79,15 @@ impl Store {
             .collect())
     }
 
-    /// Stores `year`, replacing what was stored for it when `replace`, else only when it is missing.
+    /// Stores `year` as `write` says and, when it was written, counts again every pending deadline marked provisional, in the same transaction.
+    ///
+    /// `recount` sees each case with such a deadline, locked, and decides its changes (moved deadlines and their timeline events); returns how many cases it changed.
     #[instrument(skip_all, fields(year))]
-    pub async fn put_calendar_year(
+    pub async fn put_calendar_year_recounting<E, F>(
         &self,
         year: i32,
         body: String,
-        replace: bool,
-        now: Timestamp,
-    ) -> Result<(), StorageError> {
-        upsert_year(&self.db, year, body, replace, now).await
-    }
-
-    /// Stores `year` (replacing what was stored for it) when given, and counts again every pending deadline marked provisional, in one transaction.
-    ///
-    /// `recount` sees each case with such a deadline, locked, and decides its changes (moved deadlines and their timeline events); returns how many cases it changed.
-    #[instrument(skip_all)]
-    pub async fn put_calendar_year_recounting<E, F>(
-        &self,
-        year: Option<(i32, String)>,
+        write: YearWrite,
         now: Timestamp,
         recount: F,
     ) -> Result<usize, UpdateError<E>>
@@ -108,8 +98,8 @@ impl Store {
         let backend = self.backend;
         self.write(move |txn| {
             Box::pin(async move {
-                if let Some((year, body)) = year {
-                    upsert_year(txn, year, body, true, now).await?;
+                if upsert_year(txn, year, body, write, now).await? == 0 {
+                    return Ok(0);
                 }
                 let ids: Vec<ReportId> = deadline::Entity::find()
                     .select_only()
@@ -140,21 +130,34 @@ impl Store {
     }
 }
 
+/// How a calendar year is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YearWrite {
+    /// An admin's year: it replaces what was stored.
+    Replace,
+    /// A year shipped with Gridwhistle: stored only where the year is missing, so an admin's own version is kept.
+    IfMissing,
+}
+
+/// Writes one year; returns how many rows it wrote (0 when `IfMissing` found the year stored).
 async fn upsert_year(
     db: &impl ConnectionTrait,
     year: i32,
     body: String,
-    replace: bool,
+    write: YearWrite,
     now: Timestamp,
-) -> Result<(), StorageError> {
+) -> Result<u64, StorageError> {
     let mut on_conflict = OnConflict::column(calendar_year::Column::Year);
-    if replace {
-        on_conflict.update_columns([
-            calendar_year::Column::Body,
-            calendar_year::Column::UpdatedAtMs,
-        ]);
-    } else {
-        on_conflict.do_nothing();
+    match write {
+        YearWrite::Replace => {
+            on_conflict.update_columns([
+                calendar_year::Column::Body,
+                calendar_year::Column::UpdatedAtMs,
+            ]);
+        }
+        YearWrite::IfMissing => {
+            on_conflict.do_nothing();
+        }
     }
     calendar_year::Entity::insert(calendar_year::ActiveModel {
         year: Set(year),
@@ -163,6 +166,6 @@ async fn upsert_year(
     })
     .on_conflict(on_conflict)
     .exec_without_returning(db)
-    .await?;
-    Ok(())
+    .await
+    .map_err(StorageError::from)
 }
