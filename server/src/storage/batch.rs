@@ -248,10 +248,10 @@ pub(super) async fn write_effects<E>(
                     entity: "report",
                 }))?;
         if effects.extension.is_some() || effects.decided_extension.is_some() {
-            return Err(UpdateError::Storage(StorageError::Corrupt {
-                entity: "report",
-                reason: "a batched change carried an extension".to_owned(),
-            }));
+            return Err(UpdateError::Storage(corrupt(
+                "report",
+                "a batched change carried an extension",
+            )));
         }
         let sequence = next_sequence.entry(id).or_insert(record.version + 1);
         let first = *sequence;
@@ -312,28 +312,26 @@ pub(super) async fn write_effects<E>(
     }
 
     let expected = advances.len() as u64;
-    let rows: Vec<Vec<Value>> = advances
-        .into_iter()
-        .filter_map(|(id, change)| match change {
-            DeadlineChange::Advance {
-                deadline,
-                fired_step,
-                next_fire_at,
-                escalation_level,
-                ..
-            } => Some((|| {
-                Ok::<_, StorageError>(vec![
-                    deadline.into(),
-                    id.to_string().into(),
-                    int("next_step", fired_step)?.into(),
-                    int("next_step", fired_step.saturating_add(1))?.into(),
-                    next_fire_at.map(|t| t.as_unix_millis()).into(),
-                    int("escalation_level", escalation_level)?.into(),
-                ])
-            })()),
-            _ => None,
-        })
-        .collect::<Result<_, _>>()?;
+    let mut rows: Vec<Vec<Value>> = Vec::with_capacity(advances.len());
+    for (id, change) in advances {
+        if let DeadlineChange::Advance {
+            deadline,
+            fired_step,
+            next_fire_at,
+            escalation_level,
+            ..
+        } = change
+        {
+            rows.push(vec![
+                deadline.into(),
+                id.to_string().into(),
+                int("next_step", fired_step)?.into(),
+                int("next_step", fired_step.saturating_add(1))?.into(),
+                next_fire_at.map(|t| t.as_unix_millis()).into(),
+                int("escalation_level", escalation_level)?.into(),
+            ]);
+        }
+    }
     let advanced = execute_values(
         txn,
         backend,

@@ -542,10 +542,7 @@ impl Store {
             .map(|(id, generation)| {
                 UserId::parse(&id)
                     .map(|id| (id, generation))
-                    .map_err(|e| StorageError::Corrupt {
-                        entity: "user",
-                        reason: e.to_string(),
-                    })
+                    .map_err(|e| codec::corrupt("user", e))
             })
             .collect()
     }
@@ -630,10 +627,6 @@ async fn revoke_tokens(
 
 /// Parses a stored role, reporting a corrupt row rather than panicking.
 fn parse_role(text: &str) -> Result<Role, StorageError> {
-    text.parse().map_err(
-        |err: gridwhistle_domain::user::UnknownRole| StorageError::Corrupt {
-            entity: "user",
-            reason: err.to_string(),
-        },
-    )
+    text.parse()
+        .map_err(|err: gridwhistle_domain::user::UnknownRole| codec::corrupt("user", err))
 }

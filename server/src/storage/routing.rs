@@ -7,6 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use tracing::instrument;
 
+use super::codec::corrupt;
 use super::entity::{
     boundary_generation, catalogue_category, catalogue_version, grid, import_lock,
 };
@@ -32,10 +33,10 @@ impl BoundaryKind {
         match text {
             "grids" => Ok(BoundaryKind::Grids),
             "jurisdictions" => Ok(BoundaryKind::Jurisdictions),
-            other => Err(StorageError::Corrupt {
-                entity: "boundary generation",
-                reason: format!("unknown kind {other:?}"),
-            }),
+            other => Err(corrupt(
+                "boundary generation",
+                format!("unknown kind {other:?}"),
+            )),
         }
     }
 }
@@ -92,32 +93,26 @@ fn generation_from_model(
             .as_deref()
             .map(UserId::parse)
             .transpose()
-            .map_err(|e| StorageError::Corrupt {
-                entity: "boundary generation",
-                reason: e.to_string(),
-            })?,
+            .map_err(|e| corrupt("boundary generation", e))?,
         created_at: Timestamp::from_unix_millis(m.created_at_ms),
     })
 }
 
 fn category_from_model(m: catalogue_category::Model) -> Result<CategoryRule, StorageError> {
-    let corrupt = |reason: String| StorageError::Corrupt {
-        entity: "catalogue category",
-        reason,
-    };
+    const CATEGORY: &str = "catalogue category";
     let default_grade: RiskGrade = m
         .default_grade
         .parse()
-        .map_err(|e: gridwhistle_domain::risk::UnknownGrade| corrupt(e.to_string()))?;
+        .map_err(|e: gridwhistle_domain::risk::UnknownGrade| corrupt(CATEGORY, e))?;
     Ok(CategoryRule {
-        id: CategoryId::parse(&m.category_id).map_err(|e| corrupt(e.to_string()))?,
+        id: CategoryId::parse(&m.category_id).map_err(|e| corrupt(CATEGORY, e))?,
         display_name: m.display_name,
-        lead: DepartmentType::parse(&m.lead_type).map_err(|e| corrupt(e.to_string()))?,
+        lead: DepartmentType::parse(&m.lead_type).map_err(|e| corrupt(CATEGORY, e))?,
         assists: m
             .assist_types
             .split(',')
             .filter(|t| !t.is_empty())
-            .map(|t| DepartmentType::parse(t).map_err(|e| corrupt(e.to_string())))
+            .map(|t| DepartmentType::parse(t).map_err(|e| corrupt(CATEGORY, e)))
             .collect::<Result<_, _>>()?,
         default_grade,
     })

@@ -10,6 +10,7 @@ use tracing::instrument;
 
 use super::batch::{decide_and_write, lock_reports};
 use super::cases::{DeadlineState, Effects, ReportRecord, UpdateError};
+use super::codec::corrupt;
 use super::entity::{calendar_year, deadline, time_limit_version};
 use super::{StorageError, Store};
 
@@ -112,12 +113,7 @@ impl Store {
                     .await
                     .map_err(StorageError::from)?
                     .iter()
-                    .map(|id| {
-                        ReportId::parse(id).map_err(|e| StorageError::Corrupt {
-                            entity: "deadline",
-                            reason: e.to_string(),
-                        })
-                    })
+                    .map(|id| ReportId::parse(id).map_err(|e| corrupt("deadline", e)))
                     .collect::<Result<_, _>>()?;
                 if ids.is_empty() {
                     return Ok(0);
