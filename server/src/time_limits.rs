@@ -182,15 +182,10 @@ impl TimeLimits {
 
     /// Warns once a day (see [`TimeLimits::warn_if_next_year_provisional`]), forever.
     pub async fn keep_warning(&self) {
-        let mut ticks = tokio::time::interval_at(
-            tokio::time::Instant::now() + PROVISIONAL_WARNING_PERIOD,
-            PROVISIONAL_WARNING_PERIOD,
-        );
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+        crate::periodic::every(PROVISIONAL_WARNING_PERIOD, || async {
             self.warn_if_next_year_provisional();
-        }
+        })
+        .await;
     }
 
     /// A stored version, if this process has loaded it.
@@ -211,9 +206,7 @@ impl TimeLimits {
         kind: WhistleKind,
     ) -> Result<Option<TimeLimitPolicy>, PolicyNotLoaded> {
         let set = self.version(version).ok_or(PolicyNotLoaded(version))?;
-        Ok(set
-            .select(category, grade.unwrap_or(RiskGrade::C), kind)
-            .cloned())
+        Ok(select(&set, category, grade, kind).cloned())
     }
 
     /// Picks up versions and calendar years another replica stored; the newest version becomes the one in force.
@@ -244,14 +237,12 @@ impl TimeLimits {
 
     /// Refreshes every `period`, forever; a failed refresh is logged and retried on the next tick.
     pub async fn keep_fresh(&self, period: std::time::Duration) {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+        crate::periodic::every(period, || async {
             if let Err(err) = self.refresh().await {
                 warn!(error = %err, "time limits refresh failed; retrying on the next tick");
             }
-        }
+        })
+        .await;
     }
 
     fn remember(&self, set: Arc<PolicySet>) {
@@ -364,6 +355,16 @@ impl TimeLimits {
     }
 }
 
+/// The policy a case counts under in `set`: the most specific match for its category, grade (C when unset) and whistle kind.
+fn select<'a>(
+    set: &'a PolicySet,
+    category: &CategoryId,
+    grade: Option<RiskGrade>,
+    kind: WhistleKind,
+) -> Option<&'a TimeLimitPolicy> {
+    set.select(category, grade.unwrap_or(RiskGrade::C), kind)
+}
+
 /// The changes to `records`' provisional deadlines counted again on `calendar`: a timeline event for each due time that moved.
 ///
 /// A supervision letter's reply-by date is part of the letter as issued and is never marked provisional, so it is not counted again.
@@ -385,9 +386,7 @@ fn recount(
             let set = versions
                 .get(&d.policy_version)
                 .ok_or(PolicyNotLoaded(d.policy_version))?;
-            let grade = record.risk_grade.unwrap_or(RiskGrade::C);
-            let Some(stage) = set
-                .select(&record.category, grade, case.kind)
+            let Some(stage) = select(set, &record.category, record.risk_grade, case.kind)
                 .and_then(|p| p.stage(d.stage))
             else {
                 continue;

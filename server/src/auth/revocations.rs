@@ -31,12 +31,7 @@ impl Revocations {
 
     /// Takes up a generation this replica just stored, before the next read brings it.
     pub fn record(&self, user: UserId, generation: i64) {
-        let mut current = self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let known = current.entry(user).or_insert(generation);
-        *known = (*known).max(generation);
+        self.raise([(user, generation)]);
     }
 
     /// Reads the generations that changed within `window` of now.
@@ -47,17 +42,21 @@ impl Revocations {
         window: Duration,
     ) -> Result<(), StorageError> {
         let since = clock.now().saturating_sub(window);
-        let read = store.token_generations_since(since).await?;
+        self.raise(store.token_generations_since(since).await?);
+        Ok(())
+    }
+
+    /// Takes up generations, each only where it is newer than the one known: a generation never goes back.
+    /// Entries are kept after they leave the window, one per revoked user.
+    fn raise(&self, generations: impl IntoIterator<Item = (UserId, i64)>) {
         let mut current = self
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Entries are kept after they leave the window: one per revoked user, and a generation never goes back.
-        for (user, generation) in read {
+        for (user, generation) in generations {
             let known = current.entry(user).or_insert(generation);
             *known = (*known).max(generation);
         }
-        Ok(())
     }
 
     /// Refreshes every `period`, forever; a failed read is logged and retried on the next tick, and what was known stays in force.
@@ -68,14 +67,12 @@ impl Revocations {
         window: Duration,
         period: Duration,
     ) {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+        crate::periodic::every(period, || async {
             if let Err(err) = self.refresh(&store, clock.as_ref(), window).await {
                 warn!(error = %err, "reading revoked token generations failed; retrying on the next tick");
             }
-        }
+        })
+        .await;
     }
 }
 
