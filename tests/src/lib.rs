@@ -61,6 +61,15 @@ impl Interceptor for Bearer {
 
 pub type Authed = InterceptedService<Channel, Bearer>;
 
+/// The fields a refusal names in its `google.rpc.BadRequest`, in order; none when it carries no such details.
+pub fn field_violations(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
 /// A running server with everything a test needs to talk to it.
 #[derive(Debug)]
 pub struct TestApp {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use gridwhistle_domain::Binding;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::{Backend, TestDatabase, backends};
-use gridwhistle_tests::{TestApp, spawn_app, spawn_app_on};
+use gridwhistle_tests::{TestApp, field_violations, spawn_app, spawn_app_on};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -15,20 +15,12 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_types::StatusExt;
 
 const PASSWORD: &str = "wang-li-password";
 
 async fn with_worker(app: &TestApp) -> v1::TokenPair {
     app.add_user("wang.li", PASSWORD, Binding::Supervisor).await;
     app.login("wang.li", PASSWORD).await
-}
-
-fn field_violations(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

@@ -364,15 +364,8 @@ async fn bad_reports_are_refused_naming_every_offending_field() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let fields: Vec<String> = err
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
     assert_eq!(
-        fields,
+        gridwhistle_tests::field_violations(&err),
         [
             "report_id",
             "report.location.latitude",

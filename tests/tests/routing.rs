@@ -1,17 +1,9 @@
 //! Routing end to end over gRPC: admins import grids, jurisdictions and the catalogue; `PreviewRouting` names the departments; a bad import changes nothing.
 
 use gridwhistle_proto::v1;
-use gridwhistle_tests::{TestApp, spawn_app};
+use gridwhistle_tests::{TestApp, field_violations, spawn_app};
 use tonic::Code;
 use tonic_types::StatusExt;
-
-/// The fields a refusal names.
-fn fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
 
 fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> String {
     format!("[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]")
@@ -298,7 +290,7 @@ async fn a_bad_import_is_refused_whole_and_the_previous_generation_stays_in_forc
         .await
         .unwrap_err();
     assert_eq!(unknown_kind.code(), tonic::Code::InvalidArgument);
-    assert_eq!(fields(&unknown_kind), ["kind"]);
+    assert_eq!(field_violations(&unknown_kind), ["kind"]);
     let decision = preview(&app, &token, 40.005, 116.003, v1::CoordinateSystem::Wgs84).await;
     assert_eq!(decision.generation, 2);
 }
@@ -321,7 +313,7 @@ async fn routing_previews_check_their_input_and_need_a_known_category() {
         .await
         .unwrap_err();
     assert_eq!(
-        fields(&status),
+        field_violations(&status),
         [
             "location.latitude",
             "location.coordinate_system",
@@ -344,7 +336,11 @@ async fn routing_previews_check_their_input_and_need_a_known_category() {
             })
             .await
             .unwrap_err();
-        assert_eq!(fields(&status), ["location.longitude"], "{longitude}");
+        assert_eq!(
+            field_violations(&status),
+            ["location.longitude"],
+            "{longitude}"
+        );
     }
     let status = app
         .reports(&token)

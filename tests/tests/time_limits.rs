@@ -4,16 +4,8 @@ use gridwhistle_domain::{Binding, Timestamp};
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
 use gridwhistle_tests::district::{District, new_report_id, point_in_grid, report_at};
-use gridwhistle_tests::{TestDatabase, spawn_app_on};
+use gridwhistle_tests::{TestDatabase, field_violations, spawn_app_on};
 use tonic::Code;
-use tonic_types::StatusExt;
-
-fn fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
 
 fn minutes(m: i64) -> Option<prost_types::Duration> {
     Some(prost_types::Duration {
@@ -180,7 +172,7 @@ async fn bad_policies_are_refused_naming_the_field_and_nothing_is_stored() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(
-        fields(&err),
+        field_violations(&err),
         [
             "policies[0].stages[1].ladder[0].audience",
             "policies[1].category",
@@ -208,7 +200,7 @@ async fn bad_policies_are_refused_naming_the_field_and_nothing_is_stored() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(
-        fields(&err),
+        field_violations(&err),
         [
             "policies[0].stages[0].ladder[1].after",
             "policies[0].stages[1].ladder[0].after",
@@ -229,7 +221,7 @@ async fn bad_policies_are_refused_naming_the_field_and_nothing_is_stored() {
         .import_time_limit_policies(v1::ImportTimeLimitPoliciesRequest { policies: twice })
         .await
         .unwrap_err();
-    assert_eq!(fields(&err), ["policies[0]"]);
+    assert_eq!(field_violations(&err), ["policies[0]"]);
     assert!(err.message().contains("invalid"), "{}", err.message());
 
     let current = admin
@@ -378,7 +370,7 @@ async fn calendar_years_ship_can_be_added_and_a_year_beyond_the_provisional_tabl
         })
         .await
         .unwrap_err();
-    assert_eq!(fields(&err), ["calendar.holidays[0]"]);
+    assert_eq!(field_violations(&err), ["calendar.holidays[0]"]);
     elsewhere.holidays.clear();
     let err = admin
         .put_working_calendar(v1::PutWorkingCalendarRequest {
@@ -386,7 +378,11 @@ async fn calendar_years_ship_can_be_added_and_a_year_beyond_the_provisional_tabl
         })
         .await
         .unwrap_err();
-    assert_eq!(fields(&err), ["calendar"], "one zone for every year");
+    assert_eq!(
+        field_violations(&err),
+        ["calendar"],
+        "one zone for every year"
+    );
 
     for year in [0, -1, 1990, 2101, i32::MAX] {
         let err = admin
@@ -398,7 +394,7 @@ async fn calendar_years_ship_can_be_added_and_a_year_beyond_the_provisional_tabl
             })
             .await
             .unwrap_err();
-        assert_eq!(fields(&err), ["calendar.year"], "{year}");
+        assert_eq!(field_violations(&err), ["calendar.year"], "{year}");
     }
 }
 

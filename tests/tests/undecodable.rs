@@ -300,7 +300,6 @@ async fn random_and_mutated_bytes_never_answer_internal_on_any_method() {
 #[tokio::test]
 async fn an_enum_value_the_contract_does_not_declare_is_refused_naming_its_field() {
     use gridwhistle_tests::district::{new_report_id, point_in_grid, report_at};
-    use tonic_types::StatusExt;
 
     let district = District::start(Backend::Sqlite).await;
     let token = district.token("worker.g-jianwai-1-01").await;
@@ -318,15 +317,8 @@ async fn an_enum_value_the_contract_does_not_declare_is_refused_naming_its_field
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
-    let fields: Vec<String> = refused
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
     assert_eq!(
-        fields,
+        gridwhistle_tests::field_violations(&refused),
         ["report.location.coordinate_system", "report.risk_grade"]
     );
     assert!(
