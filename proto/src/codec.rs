@@ -77,22 +77,26 @@ impl<U: Message + Name + Default> Decoder for CheckedDecoder<U> {
         if violations.is_empty() {
             return Ok(Some(item));
         }
-        let mut details = ErrorDetails::new();
-        let mut message = String::from("invalid argument");
-        for (field, description) in &violations {
-            let _ = write!(message, "; {field}: {description}");
-            details.add_bad_request_violation(field, description);
-        }
-        Err(Status::with_error_details(
-            Code::InvalidArgument,
-            message,
-            details,
-        ))
+        Err(bad_request(&violations))
     }
 
     fn buffer_settings(&self) -> BufferSettings {
         BufferSettings::default()
     }
+}
+
+/// `INVALID_ARGUMENT` naming each (field, description) in a `google.rpc.BadRequest`, and in the message for readers without details support.
+///
+/// The one shape of a field error on the wire: the codec's and the API's alike.
+pub fn bad_request<F: AsRef<str>, D: AsRef<str>>(violations: &[(F, D)]) -> Status {
+    let mut details = ErrorDetails::new();
+    let mut message = String::from("invalid argument");
+    for (field, description) in violations {
+        let (field, description) = (field.as_ref(), description.as_ref());
+        let _ = write!(message, "; {field}: {description}");
+        details.add_bad_request_violation(field, description);
+    }
+    Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
 /// What a field holds, as far as checking enums goes.

@@ -4,8 +4,7 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 
 use gridwhistle_domain::AccessError;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 use tracing::error;
 
 use crate::auth::AuthError;
@@ -122,13 +121,11 @@ impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         match err {
             ApiError::InvalidArgument(violations) => {
-                let mut details = ErrorDetails::new();
-                let mut message = String::from("invalid argument");
-                for violation in &violations {
-                    let _ = write!(message, "; {}: {}", violation.field, violation.description);
-                    details.add_bad_request_violation(&violation.field, &violation.description);
-                }
-                Status::with_error_details(Code::InvalidArgument, message, details)
+                let pairs: Vec<(&str, &str)> = violations
+                    .iter()
+                    .map(|v| (v.field.as_str(), v.description.as_str()))
+                    .collect();
+                gridwhistle_proto::codec::bad_request(&pairs)
             }
             ApiError::Unauthenticated => {
                 Status::unauthenticated("wrong credentials or an invalid token")
