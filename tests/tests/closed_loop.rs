@@ -547,13 +547,9 @@ async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_c
         returned.parties
     );
     // The returning department still reads the case, with the parties masked from the return on, but may no longer act on it.
-    let view = cases
-        .get_case(v1::GetCaseRequest {
-            name: case.name.clone(),
-        })
+    let view = district
+        .case_as(&duty_officer(&lead), &case.name)
         .await
-        .unwrap()
-        .into_inner()
         .case
         .unwrap();
     assert!(!view.parties.is_empty());
