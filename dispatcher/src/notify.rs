@@ -113,6 +113,39 @@ impl NoticeKind {
     }
 }
 
+/// What a push of a notification says: decided here, from the notification's facts, so storage only reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushWords {
+    /// Generic on purpose (see [`NoticeKind::generic_text`]).
+    pub title: &'static str,
+    pub body: &'static str,
+    /// Wake the phone: grade A cases, and the kinds that always must.
+    pub urgent: bool,
+    /// One slot per subject and stage (or kind) on the phone: a repeat replaces, a different matter stacks.
+    pub collapse_key: String,
+}
+
+/// The words of a push of `kind` about `subject` ("cases/{case}" or "reports/{report}"), for a deadline `stage` if any, on a case of grade A or not, to a device set to `locale` (Chinese unless it names another language).
+pub fn push_words(
+    kind: NoticeKind,
+    subject: &str,
+    stage: Option<&str>,
+    grade_a: bool,
+    locale: &str,
+) -> PushWords {
+    let (title, body) = kind.generic_text(locale.is_empty() || locale.starts_with("zh"));
+    PushWords {
+        title,
+        body,
+        urgent: grade_a || kind.always_urgent(),
+        collapse_key: format!(
+            "{}/{}",
+            subject.rsplit('/').next().unwrap_or_default(),
+            stage.unwrap_or(kind.as_str())
+        ),
+    }
+}
+
 /// Who a loop step's notification is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
@@ -289,5 +322,29 @@ mod tests {
             assert_eq!(NoticeKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(NoticeKind::parse("spam"), None);
+    }
+}
+
+#[cfg(test)]
+mod push_words_tests {
+    use super::*;
+
+    #[test]
+    fn a_push_speaks_the_devices_language_and_collapses_per_subject_and_stage() {
+        let words = push_words(
+            NoticeKind::Reminder,
+            "cases/C-1",
+            Some("finish"),
+            false,
+            "en-GB",
+        );
+        assert_eq!(words.title, "Deadline reminder");
+        assert_eq!(words.collapse_key, "C-1/finish");
+        assert!(!words.urgent);
+        let words = push_words(NoticeKind::CaseAssigned, "cases/C-1", None, true, "");
+        assert_eq!(words.title, "新的吹哨案件");
+        assert_eq!(words.collapse_key, "C-1/case_assigned");
+        assert!(words.urgent, "a grade A case wakes the phone");
+        assert!(push_words(NoticeKind::Escalation, "cases/C-1", None, false, "zh-CN").urgent);
     }
 }

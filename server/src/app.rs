@@ -88,6 +88,7 @@ async fn token_signer(
         Some(secret) => secret.expose().as_bytes().to_vec(),
         None => {
             let stored = store
+                .directory()
                 .ensure_signing_key("access-token-hs256", generate_signing_secret(), clock.now())
                 .await?;
             decode_signing_secret(&stored)?
@@ -298,7 +299,7 @@ pub async fn run(
             config.push.sender_config,
             wake.clone(),
         );
-        let mut commits = store.subscribe_commits();
+        let mut commits = store.timeline().subscribe_commits();
         AbortOnDrop(tokio::spawn(async move {
             // Every commit may have queued notifications; the sender's own idle passes write nothing, so this does not feed itself.
             let waker = async {

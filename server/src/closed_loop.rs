@@ -12,8 +12,8 @@ use gridwhistle_dispatcher::routing::rules::{Decision, Position, Role as RoutedR
 use gridwhistle_dispatcher::workflow::{Assignment, Change, IllegalStep, Loop, Step};
 use gridwhistle_domain::{
     AccessError, Action, Actor, AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState,
-    CategoryId, DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState, Party,
-    ReportId, ReportState, RiskGrade, Timestamp, UserId, WhistleKind,
+    DeadlineStage, DepartmentId, EventKind, ExtensionId, ExtensionState, ReportId, ReportState,
+    RiskGrade, Timestamp, UserId, WhistleKind,
 };
 use tracing::{info, instrument};
 
@@ -21,12 +21,13 @@ mod letters;
 
 pub use letters::LetterDraft;
 
-use crate::routing::Routing;
-use crate::storage::{
-    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Department, Effects, EventRecord,
+use crate::model::{
+    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineState, Effects, EventRecord,
     ExtensionRecord, InboxFilter, NewEvent, NewNotification, NewReport, ReportKey, ReportRecord,
-    RoutedRecord, RoutingRecord, StorageError, Store, UpdateError,
+    RoutedRecord, RoutingRecord,
 };
+use crate::routing::Routing;
+use crate::storage::{Department, StorageError, Store, UpdateError};
 use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 
 /// Limits on what grid workers' phones may send.
@@ -85,20 +86,6 @@ impl From<UpdateError<LoopError>> for LoopError {
             UpdateError::Refused(err) => err,
         }
     }
-}
-
-/// A report as the grid worker's app filed it, parsed.
-#[derive(Debug, Clone)]
-pub struct ReportDraft {
-    pub id: ReportId,
-    pub category: CategoryId,
-    pub description: String,
-    pub location: Position,
-    pub observed_at: Timestamp,
-    pub risk_grade: Option<RiskGrade>,
-    pub parties: Vec<Party>,
-    pub attachments: Vec<AttachmentId>,
-    pub request_hash: String,
 }
 
 /// What a department does to a case.
@@ -339,7 +326,7 @@ impl LoopService {
     pub async fn create_report(
         &self,
         actor: &Actor,
-        draft: ReportDraft,
+        draft: NewReport,
     ) -> Result<(ReportRecord, bool), LoopError> {
         actor
             .authorize(Action::FileReport)
@@ -375,20 +362,12 @@ impl LoopService {
             .ok()
             .and_then(|d| d.grid)
             .or_else(|| actor.binding.grid().cloned());
-        let new = NewReport {
-            id: draft.id,
-            author: actor.user_id,
-            grid,
-            category: draft.category,
-            description: draft.description,
-            location: draft.location,
-            observed_at: draft.observed_at,
-            risk_grade: draft.risk_grade,
-            parties: draft.parties,
-            attachments: draft.attachments,
-            request_hash: draft.request_hash,
-        };
-        match self.store.create_report(new, now).await? {
+        match self
+            .store
+            .reports()
+            .create(actor.user_id, grid, draft, now)
+            .await?
+        {
             CreateOutcome::Created(record) => Ok((record, false)),
             CreateOutcome::Replayed(record) => Ok((record, true)),
             CreateOutcome::Conflict => Err(LoopError::Conflict("report_id")),
@@ -405,7 +384,11 @@ impl LoopService {
         if attachments.is_empty() {
             return Ok(());
         }
-        let missing = self.store.missing_uploads(owner, attachments).await?;
+        let missing = self
+            .store
+            .uploads()
+            .missing_uploads(owner, attachments)
+            .await?;
         match missing.first() {
             None => Ok(()),
             Some(first) => Err(LoopError::Field {
@@ -420,7 +403,8 @@ impl LoopService {
         self.authorize_report(actor)?;
         let record = self
             .store
-            .get_report(ReportKey::Report(id))
+            .reports()
+            .get(ReportKey::Report(id))
             .await
             .map_err(hidden_if_missing("report"))?;
         actor
@@ -445,7 +429,8 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "report"))?;
         Ok(self
             .store
-            .list_reports_by_author(&actor.user_id, state, after.as_ref(), limit)
+            .reports()
+            .by_author(&actor.user_id, state, after.as_ref(), limit)
             .await?)
     }
 
@@ -598,7 +583,8 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "case"))?;
         let report = self
             .store
-            .get_report(ReportKey::Case(id))
+            .reports()
+            .get(ReportKey::Case(id))
             .await
             .map_err(hidden_if_missing("case"))?;
         actor
@@ -606,7 +592,7 @@ impl LoopService {
                 departments: &report.departments(),
             })
             .map_err(|e| LoopError::Access(e, "case"))?;
-        let timeline = self.store.timeline(&report.id).await?;
+        let timeline = self.store.timeline().of_report(&report.id).await?;
         Ok(CaseView { report, timeline })
     }
 
@@ -620,6 +606,7 @@ impl LoopService {
         let department = self.inbox_department(actor)?;
         Ok(self
             .store
+            .reports()
             .list_inbox(&department, &filter, after.as_ref(), limit)
             .await?)
     }
@@ -816,7 +803,8 @@ impl LoopService {
         };
         let (record, effects) = self
             .store
-            .update_report(key, etag, now, with_deadlines)
+            .reports()
+            .update(key, etag, now, with_deadlines)
             .await
             .map_err(|err| match err {
                 UpdateError::NotFound => LoopError::Access(AccessError::Hidden, resource),
@@ -849,6 +837,7 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "extension"))?;
         let extension = self
             .store
+            .reports()
             .extension(&case, &id)
             .await
             .map_err(hidden_if_missing("extension"))?;
@@ -1008,7 +997,7 @@ impl LoopService {
         field: &'static str,
         id: &DepartmentId,
     ) -> Result<Department, LoopError> {
-        match self.store.get_department(id).await {
+        match self.store.directory().get_department(id).await {
             Ok(found) => Ok(found),
             Err(StorageError::NotFound { .. }) => Err(LoopError::Field {
                 field: field.into(),

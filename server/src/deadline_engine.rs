@@ -12,10 +12,8 @@ use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::policy::{FiringKind, file::audience_as_str};
 use gridwhistle_domain::{EventKind, Timestamp};
 
-use crate::storage::{
-    DeadlineState, Effects, FiringTarget, NewEvent, NewNotification, StorageError, Store,
-    UpdateError,
-};
+use crate::model::{DeadlineState, Effects, NewEvent, NewNotification};
+use crate::storage::{FiringTarget, Lease, StorageError, Store, UpdateError};
 use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 
 /// Why a firing was not applied.
@@ -83,13 +81,16 @@ impl DeadlineStore for EngineStore {
     ) -> Result<Vec<Due>, FireError> {
         Ok(self
             .store
-            .claim_due_deadlines(
-                &self.owner,
+            .deadlines()
+            .claim_due(
+                Lease {
+                    owner: &self.owner,
+                    until: until.saturating_add(CLAIM_LEASE),
+                },
                 now,
                 until,
                 after,
-                until.saturating_add(CLAIM_LEASE),
-                u64::try_from(limit).unwrap_or(u64::MAX),
+                limit as u64,
             )
             .await?)
     }
@@ -100,7 +101,7 @@ impl DeadlineStore for EngineStore {
         let deadlines = seen.iter().map(|d| (d.report, d.id)).collect();
         let outcome = self
             .store
-            .append_firings(deadlines, now, move |targets| {
+            .deadlines().append_firings(deadlines, now, move |targets| {
                 let by_id: HashMap<_, _> = targets.iter().map(|t| (t.head.id, t)).collect();
                 let mut changes = Vec::new();
                 let mut outcomes = Vec::with_capacity(seen.len());

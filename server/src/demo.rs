@@ -62,7 +62,12 @@ pub async fn load_if_empty(
     routing: &Routing,
     clock: &Arc<dyn Clock>,
 ) -> Result<bool, DemoError> {
-    if !store.list_departments(None, 1).await?.is_empty() {
+    if !store
+        .directory()
+        .list_departments(None, 1)
+        .await?
+        .is_empty()
+    {
         info!("database is not empty; demo data not loaded");
         return Ok(false);
     }
@@ -82,7 +87,10 @@ pub async fn load_if_empty(
             routing_priority: d.routing_priority,
             fallback_owner: d.fallback_owner,
         };
-        store.create_department(new, clock.now()).await?;
+        store
+            .directory()
+            .create_department(new, clock.now())
+            .await?;
     }
     let rules = catalogue_file::parse(CATALOGUE).map_err(|e| malformed("catalogue", e))?;
     routing.import_catalogue(rules).await?;

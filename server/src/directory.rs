@@ -30,6 +30,7 @@ pub async fn add_user(
 ) -> Result<User, DirectoryError> {
     let password_hash = password::hash(draft.password).await?;
     let user = store
+        .directory()
         .create_user(
             NewUser {
                 id: UserId::generate(),

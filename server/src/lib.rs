@@ -10,6 +10,7 @@ pub mod config;
 pub mod deadline_engine;
 pub mod demo;
 pub mod directory;
+pub mod model;
 pub mod periodic;
 pub mod push;
 pub mod routing;

@@ -15,9 +15,8 @@ use gridwhistle_dispatcher::policy::{self, Limit, PolicyError, PolicySet, TimeLi
 use gridwhistle_domain::{CategoryId, EventKind, ReportId, RiskGrade, Timestamp, WhistleKind};
 use tracing::{info, warn};
 
-use crate::storage::{
-    DeadlineState, Effects, NewEvent, ReportRecord, StorageError, Store, UpdateError, YearWrite,
-};
+use crate::model::{DeadlineState, Effects, NewEvent, ReportRecord};
+use crate::storage::{StorageError, Store, UpdateError, YearWrite};
 
 /// The month from which the server warns, once a day, while next year's calendar is still provisional.
 const PROVISIONAL_WARNING_MONTH: u8 = 11;
@@ -102,7 +101,7 @@ impl TimeLimits {
         let wanted = file
             .map(|text| policy::file::parse(0, text).map(|set| policy::file::render(&set)))
             .transpose()?;
-        let version = match (store.current_time_limits().await?, wanted) {
+        let version = match (store.time_limits().current_time_limits().await?, wanted) {
             (Some((version, _)), None) => version,
             (Some((version, body)), Some(wanted)) if body == wanted => version,
             (_, wanted) => {
@@ -110,7 +109,7 @@ impl TimeLimits {
                     Some(body) => body,
                     None => policy::file::render(&policy::file::parse(0, DEFAULT_POLICIES)?),
                 };
-                let version = store.import_time_limits(body, now).await?;
+                let version = store.time_limits().import_time_limits(body, now).await?;
                 info!(
                     version,
                     from_file = file.is_some(),
@@ -120,7 +119,7 @@ impl TimeLimits {
             }
         };
         let mut versions = std::collections::HashMap::new();
-        for (stored, body) in store.all_time_limits().await? {
+        for (stored, body) in store.time_limits().all_time_limits().await? {
             versions.insert(stored, Arc::new(policy::file::parse(stored, &body)?));
         }
         let policies = versions
@@ -221,7 +220,7 @@ impl TimeLimits {
             .max()
             .unwrap_or(0);
         let mut newest = None;
-        for (version, body) in self.store.time_limits_after(known).await? {
+        for (version, body) in self.store.time_limits().time_limits_after(known).await? {
             let set = Arc::new(policy::file::parse(version, &body)?);
             self.remember(set.clone());
             newest = Some(set);
@@ -273,7 +272,11 @@ impl TimeLimits {
             current.calendar.check_covers(now)?;
         }
         let body = policy::file::render(&set);
-        let version = self.store.import_time_limits(body.clone(), now).await?;
+        let version = self
+            .store
+            .time_limits()
+            .import_time_limits(body.clone(), now)
+            .await?;
         // Read back from the stored file, so this process counts exactly what every other replica will.
         let policies = policy::file::parse(version, &body)?;
         self.remember(Arc::new(policies.clone()));
@@ -294,7 +297,7 @@ impl TimeLimits {
         match version {
             None => Ok(Some(current.policies.clone())),
             Some(v) if v == current.policies.version() => Ok(Some(current.policies.clone())),
-            Some(v) => match self.store.time_limits(v).await? {
+            Some(v) => match self.store.time_limits().version(v).await? {
                 Some(body) => Ok(Some(policy::file::parse(v, &body)?)),
                 None => Ok(None),
             },
@@ -341,6 +344,7 @@ impl TimeLimits {
         let now = self.clock.now();
         let recounted = self
             .store
+            .time_limits()
             .put_calendar_year_recounting(year.year, year.to_json(), write, now, move |records| {
                 recount(&versions, &calendar, records, now)
             })
@@ -432,6 +436,7 @@ fn recount(
 
 async fn stored_years(store: &Store) -> Result<Vec<YearCalendar>, TimeLimitsError> {
     Ok(store
+        .time_limits()
         .calendar_years()
         .await?
         .into_iter()

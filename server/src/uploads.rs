@@ -116,6 +116,7 @@ impl UploadService {
     ) -> Result<Progress, UploadError> {
         let upload = self
             .store
+            .uploads()
             .start_upload(id, actor.user_id, total, digest.clone(), now)
             .await?;
         if upload.owner != actor.user_id {
@@ -131,6 +132,7 @@ impl UploadService {
     pub async fn query(&self, actor: &Actor, id: UploadId) -> Result<UploadRecord, UploadError> {
         let upload = self
             .store
+            .uploads()
             .get_upload(id)
             .await?
             .filter(|u| u.owner == actor.user_id)
@@ -144,6 +146,7 @@ impl UploadService {
     /// The attachment of a complete upload.
     pub async fn attachment(&self, digest: &AttachmentId) -> Result<AttachmentRecord, UploadError> {
         self.store
+            .uploads()
             .get_attachment(digest)
             .await?
             .ok_or(UploadError::AttachmentMissing)
@@ -183,11 +186,17 @@ impl UploadService {
             .append(id, committed, chunk.data)
             .await
             .map_err(UploadError::Blob)?;
-        if !self.store.commit_upload(id, committed, end).await? {
+        if !self
+            .store
+            .uploads()
+            .commit_upload(id, committed, end)
+            .await?
+        {
             return Err(UploadError::Raced);
         }
         Ok(self
             .store
+            .uploads()
             .get_upload(id)
             .await?
             .map_or(end, |u| u.committed_size))
@@ -215,7 +224,7 @@ impl UploadService {
         let content_type = match checked {
             Ok(content_type) => content_type,
             Err((field, reason)) => {
-                self.store.refuse_upload(id, reason).await?;
+                self.store.uploads().refuse_upload(id, reason).await?;
                 self.blobs.discard(id).await.map_err(UploadError::Blob)?;
                 return Err(UploadError::RefusedNow { field, reason });
             }
@@ -230,7 +239,7 @@ impl UploadService {
             size: total,
             created_at: now,
         };
-        self.store.complete_upload(id, &record).await?;
+        self.store.uploads().complete_upload(id, &record).await?;
         self.attachment(digest).await
     }
 }

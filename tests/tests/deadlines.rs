@@ -321,7 +321,8 @@ async fn an_unanswered_whistle_is_reminded_then_escalated_rung_by_rung_and_each_
             .database
             .store()
             .await
-            .outbox_of(&id)
+            .outbox()
+            .of_report(&id)
             .await
             .unwrap();
         let firings: Vec<_> = outbox
@@ -606,12 +607,16 @@ async fn on_postgresql_claimed_rows_are_skipped_until_the_claim_runs_out() {
     let store = district.app.database.store().await;
     let window = Duration::from_secs(60);
     let claimed = store
-        .claim_due_deadlines(
-            "replica-that-died",
+        .deadlines()
+        .claim_due(
+            gridwhistle_server::storage::Lease {
+                owner: "replica-that-died",
+                until: now
+                    .saturating_add(window + gridwhistle_server::deadline_engine::CLAIM_LEASE),
+            },
             now,
             now.saturating_add(window),
             None,
-            now.saturating_add(window + gridwhistle_server::deadline_engine::CLAIM_LEASE),
             100,
         )
         .await

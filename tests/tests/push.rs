@@ -43,6 +43,7 @@ async fn user_id(district: &District, username: &str) -> gridwhistle_domain::Use
         .database
         .store()
         .await
+        .directory()
         .find_credentials(&gridwhistle_domain::Username::parse(username).unwrap())
         .await
         .unwrap()
@@ -58,7 +59,8 @@ async fn counts(district: &District) -> HashMap<String, u64> {
         .database
         .store()
         .await
-        .push_counts()
+        .outbox()
+        .counts()
         .await
         .unwrap()
         .into_iter()
@@ -190,7 +192,7 @@ async fn scripted_faults(backend: Backend) {
     // The unregistered token's device is deactivated; the others stay active.
     let store = district.app.database.store().await;
     let user = user_id(&district, &officer).await;
-    let devices = store.devices_of(&user).await.unwrap();
+    let devices = store.devices().of_user(&user).await.unwrap();
     assert_eq!(devices.len(), 6);
     assert_eq!(devices.iter().filter(|d| !d.active).count(), 1);
 
@@ -269,7 +271,8 @@ async fn the_concurrency_cap_holds_and_a_met_stage_is_not_pushed() {
             .database
             .store()
             .await
-            .outbox_of(
+            .outbox()
+            .of_report(
                 &gridwhistle_domain::ReportId::parse(
                     newest.report.strip_prefix("reports/").unwrap(),
                 )
@@ -329,7 +332,7 @@ async fn devices_belong_to_their_user_and_bad_fields_are_named() {
     assert!(again.active);
     let store = district.app.database.store().await;
     let worker = user_id(&district, WORKER).await;
-    assert!(!store.devices_of(&worker).await.unwrap()[0].active);
+    assert!(!store.devices().of_user(&worker).await.unwrap()[0].active);
 
     // Another user's device is as missing as one that never existed.
     let refused = district
@@ -347,7 +350,7 @@ async fn devices_belong_to_their_user_and_bad_fields_are_named() {
         })
         .await
         .unwrap();
-    assert!(store.devices_of(&worker).await.unwrap().is_empty());
+    assert!(store.devices().of_user(&worker).await.unwrap().is_empty());
 
     // The inbox's fields are checked like the rest: a timestamp out of range is named.
     let status = devices

@@ -9,10 +9,10 @@ use gridwhistle_domain::{
 };
 use gridwhistle_domain::{CategoryId, RiskGrade};
 use gridwhistle_domain::{CoordinateSystem, GeoPoint, ReportId};
+use gridwhistle_server::model::{CreateOutcome, NewReport, ReportKey};
 use gridwhistle_server::storage::{
-    BoundaryKind, CreateOutcome, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid,
-    NewRefreshToken, NewReport, NewUser, ReportKey, StorageError, Store, UpdateError, UserPatch,
-    YearWrite,
+    BoundaryKind, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid, NewRefreshToken,
+    NewUser, StorageError, Store, UpdateError, UserPatch, YearWrite,
 };
 use gridwhistle_tests::database::{Backend, TestDatabase, backends};
 
@@ -103,12 +103,14 @@ mod checks {
 
     pub(super) async fn migrations_can_run_again_without_change(store: &Store, _: Backend) {
         store
+            .directory()
             .create_department(department("d1", 0), T0)
             .await
             .unwrap();
         store.migrate().await.unwrap();
         assert!(
             store
+                .directory()
                 .get_department(&DepartmentId::parse("d1").unwrap())
                 .await
                 .is_ok()
@@ -117,6 +119,7 @@ mod checks {
 
     pub(super) async fn departments_round_trip_and_refuse_duplicates(store: &Store, _: Backend) {
         let created = store
+            .directory()
             .create_department(department("police-jw", 3), T0)
             .await
             .unwrap();
@@ -128,6 +131,7 @@ mod checks {
             "milliseconds survive the round trip"
         );
         let again = store
+            .directory()
             .create_department(department("police-jw", 1), T0)
             .await;
         assert!(matches!(
@@ -137,6 +141,7 @@ mod checks {
             })
         ));
         let missing = store
+            .directory()
             .get_department(&DepartmentId::parse("nope").unwrap())
             .await;
         assert!(matches!(
@@ -149,6 +154,7 @@ mod checks {
 
     pub(super) async fn department_patches_change_only_what_they_name(store: &Store, _: Backend) {
         store
+            .directory()
             .create_department(department("housing", 1), T0)
             .await
             .unwrap();
@@ -158,12 +164,17 @@ mod checks {
             routing_priority: Some(9),
             ..DepartmentPatch::default()
         };
-        let updated = store.update_department(&id, patch, later).await.unwrap();
+        let updated = store
+            .directory()
+            .update_department(&id, patch, later)
+            .await
+            .unwrap();
         assert_eq!(updated.routing_priority, 9);
         assert_eq!(updated.display_name.as_str(), "部门 housing");
         assert!(!updated.fallback_owner);
         assert_eq!((updated.created_at, updated.updated_at), (T0, later));
         let missing = store
+            .directory()
             .update_department(
                 &DepartmentId::parse("ghost").unwrap(),
                 DepartmentPatch::default(),
@@ -181,34 +192,54 @@ mod checks {
     pub(super) async fn departments_list_in_pages_by_id(store: &Store, _: Backend) {
         for id in ["c", "a", "e", "b", "d"] {
             store
+                .directory()
                 .create_department(department(id, 0), T0)
                 .await
                 .unwrap();
         }
-        let first = store.list_departments(None, 2).await.unwrap();
+        let first = store.directory().list_departments(None, 2).await.unwrap();
         let ids = |page: &[gridwhistle_server::storage::Department]| {
             page.iter().map(|d| d.id.to_string()).collect::<Vec<_>>()
         };
         assert_eq!(ids(&first), ["a", "b"]);
-        let second = store.list_departments(Some("b"), 2).await.unwrap();
+        let second = store
+            .directory()
+            .list_departments(Some("b"), 2)
+            .await
+            .unwrap();
         assert_eq!(ids(&second), ["c", "d"]);
-        let last = store.list_departments(Some("d"), 2).await.unwrap();
+        let last = store
+            .directory()
+            .list_departments(Some("d"), 2)
+            .await
+            .unwrap();
         assert_eq!(ids(&last), ["e"]);
     }
 
     pub(super) async fn grids_insert_all_together_or_not_at_all(store: &Store, _: Backend) {
-        store.insert_grids(&[grid("g-1")], T0).await.unwrap();
-        let clash = store.insert_grids(&[grid("g-2"), grid("g-1")], T0).await;
+        store
+            .directory()
+            .insert_grids(&[grid("g-1")], T0)
+            .await
+            .unwrap();
+        let clash = store
+            .directory()
+            .insert_grids(&[grid("g-2"), grid("g-1")], T0)
+            .await;
         assert!(matches!(
             clash,
             Err(StorageError::AlreadyExists { entity: "grid" })
         ));
-        let g2 = store.get_grid(&GridId::parse("g-2").unwrap()).await;
+        let g2 = store
+            .directory()
+            .get_grid(&GridId::parse("g-2").unwrap())
+            .await;
         assert!(
             matches!(g2, Err(StorageError::NotFound { entity: "grid" })),
             "nothing half-inserted"
         );
         let g1 = store
+            .directory()
             .get_grid(&GridId::parse("g-1").unwrap())
             .await
             .unwrap();
@@ -216,8 +247,13 @@ mod checks {
     }
 
     pub(super) async fn users_round_trip_with_their_binding(store: &Store, _: Backend) {
-        store.insert_grids(&[grid("g-7")], T0).await.unwrap();
         store
+            .directory()
+            .insert_grids(&[grid("g-7")], T0)
+            .await
+            .unwrap();
+        store
+            .directory()
             .create_department(department("police-jw", 0), T0)
             .await
             .unwrap();
@@ -230,19 +266,25 @@ mod checks {
         ];
         for (i, binding) in bindings.into_iter().enumerate() {
             let new = user(&format!("user{i}"), binding.clone());
-            let created = store.create_user(new.clone(), T0).await.unwrap();
+            let created = store
+                .directory()
+                .create_user(new.clone(), T0)
+                .await
+                .unwrap();
             assert_eq!(created.binding, binding);
             assert!(!created.disabled);
             let found = store
+                .directory()
                 .find_credentials(&new.username)
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(found.user, created);
             assert_eq!(found.password_hash, new.password_hash);
-            assert_eq!(store.get_user(&new.id).await.unwrap(), created);
+            assert_eq!(store.directory().get_user(&new.id).await.unwrap(), created);
         }
         let nobody = store
+            .directory()
             .find_credentials(&Username::parse("nobody").unwrap())
             .await
             .unwrap();
@@ -254,6 +296,7 @@ mod checks {
         _: Backend,
     ) {
         let to_grid = store
+            .directory()
             .create_user(
                 user(
                     "worker1",
@@ -267,6 +310,7 @@ mod checks {
             Err(StorageError::NotFound { entity: "grid" })
         ));
         let to_dept = store
+            .directory()
             .create_user(
                 user(
                     "officer1",
@@ -282,17 +326,26 @@ mod checks {
             })
         ));
         assert!(
-            store.list_users(None, 10).await.unwrap().is_empty(),
+            store
+                .directory()
+                .list_users(None, 10)
+                .await
+                .unwrap()
+                .is_empty(),
             "nothing half-written"
         );
     }
 
     pub(super) async fn usernames_are_unique(store: &Store, _: Backend) {
         store
+            .directory()
             .create_user(user("wang.li", Binding::Supervisor), T0)
             .await
             .unwrap();
-        let again = store.create_user(user("wang.li", Binding::Admin), T0).await;
+        let again = store
+            .directory()
+            .create_user(user("wang.li", Binding::Admin), T0)
+            .await;
         assert!(matches!(
             again,
             Err(StorageError::AlreadyExists { entity: "user" })
@@ -304,75 +357,111 @@ mod checks {
         for i in 0..5 {
             let new = user(&format!("u{i:02}"), Binding::Supervisor);
             created.push(new.id);
-            store.create_user(new, T0).await.unwrap();
+            store.directory().create_user(new, T0).await.unwrap();
         }
-        let first = store.list_users(None, 3).await.unwrap();
-        let rest = store.list_users(Some(&first[2].id), 3).await.unwrap();
+        let first = store.directory().list_users(None, 3).await.unwrap();
+        let rest = store
+            .directory()
+            .list_users(Some(&first[2].id), 3)
+            .await
+            .unwrap();
         let listed: Vec<UserId> = first.iter().chain(&rest).map(|u| u.id).collect();
         assert_eq!(listed, created);
     }
 
     pub(super) async fn a_refresh_token_rotates_exactly_once(store: &Store, _: Backend) {
         let owner = store
+            .directory()
             .create_user(user("rotator", Binding::Supervisor), T0)
             .await
             .unwrap();
         store
+            .directory()
             .insert_refresh_token(token("a1", "fam", owner.id))
             .await
             .unwrap();
         assert!(
             store
+                .directory()
                 .rotate_refresh_token("a1", token("a2", "fam", owner.id))
                 .await
                 .unwrap()
         );
         assert!(
             !store
+                .directory()
                 .rotate_refresh_token("a1", token("a3", "fam", owner.id))
                 .await
                 .unwrap(),
             "a used token cannot rotate again"
         );
         assert!(
-            store.find_refresh_token("a3").await.unwrap().is_none(),
+            store
+                .directory()
+                .find_refresh_token("a3")
+                .await
+                .unwrap()
+                .is_none(),
             "the loser wrote nothing"
         );
-        let old = store.find_refresh_token("a1").await.unwrap().unwrap();
+        let old = store
+            .directory()
+            .find_refresh_token("a1")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(old.used_at, Some(T0));
-        let new = store.find_refresh_token("a2").await.unwrap().unwrap();
+        let new = store
+            .directory()
+            .find_refresh_token("a2")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((new.used_at, new.revoked_at), (None, None));
         assert_eq!(new.user_id, owner.id);
     }
 
     pub(super) async fn revoking_a_family_revokes_every_token_in_it(store: &Store, _: Backend) {
         let owner = store
+            .directory()
             .create_user(user("fam", Binding::Supervisor), T0)
             .await
             .unwrap();
         store
+            .directory()
             .insert_refresh_token(token("f1", "fam-a", owner.id))
             .await
             .unwrap();
         store
+            .directory()
             .rotate_refresh_token("f1", token("f2", "fam-a", owner.id))
             .await
             .unwrap();
         store
+            .directory()
             .insert_refresh_token(token("g1", "fam-b", owner.id))
             .await
             .unwrap();
         let later = T0.saturating_add(Duration::from_secs(5));
         assert_eq!(
-            store.revoke_refresh_family("fam-a", later).await.unwrap(),
+            store
+                .directory()
+                .revoke_refresh_family("fam-a", later)
+                .await
+                .unwrap(),
             2
         );
         assert_eq!(
-            store.revoke_refresh_family("fam-a", later).await.unwrap(),
+            store
+                .directory()
+                .revoke_refresh_family("fam-a", later)
+                .await
+                .unwrap(),
             0
         );
         assert_eq!(
             store
+                .directory()
                 .find_refresh_token("f2")
                 .await
                 .unwrap()
@@ -382,6 +471,7 @@ mod checks {
         );
         assert_eq!(
             store
+                .directory()
                 .find_refresh_token("g1")
                 .await
                 .unwrap()
@@ -391,6 +481,7 @@ mod checks {
         );
         assert!(
             !store
+                .directory()
                 .rotate_refresh_token("f2", token("f3", "fam-a", owner.id))
                 .await
                 .unwrap()
@@ -402,10 +493,12 @@ mod checks {
         _: Backend,
     ) {
         let owner = store
+            .directory()
             .create_user(user("leaver", Binding::Supervisor), T0)
             .await
             .unwrap();
         store
+            .directory()
             .insert_refresh_token(token("s1", "fam-s", owner.id))
             .await
             .unwrap();
@@ -414,10 +507,15 @@ mod checks {
             revoke_sessions: true,
             ..UserPatch::default()
         };
-        let updated = store.update_user(&owner.id, patch, T0).await.unwrap();
+        let updated = store
+            .directory()
+            .update_user(&owner.id, patch, T0)
+            .await
+            .unwrap();
         assert!(updated.disabled);
         assert_eq!(
             store
+                .directory()
                 .find_refresh_token("s1")
                 .await
                 .unwrap()
@@ -426,6 +524,7 @@ mod checks {
             Some(T0)
         );
         let missing = store
+            .directory()
             .update_user(&UserId::generate(), UserPatch::default(), T0)
             .await;
         assert!(matches!(
@@ -436,10 +535,12 @@ mod checks {
 
     pub(super) async fn the_first_signing_key_stored_wins(store: &Store, _: Backend) {
         let first = store
+            .directory()
             .ensure_signing_key("k", "first".to_owned(), T0)
             .await
             .unwrap();
         let second = store
+            .directory()
             .ensure_signing_key("k", "second".to_owned(), T0)
             .await
             .unwrap();
@@ -460,16 +561,19 @@ mod checks {
         store: &Store,
         _: Backend,
     ) {
-        assert_eq!(store.current_boundaries().await.unwrap(), None);
+        assert_eq!(store.boundaries().current_boundaries().await.unwrap(), None);
         let g1 = store
+            .boundaries()
             .import_boundaries(import(BoundaryKind::Grids, "grids-1", vec![]), T0)
             .await
             .unwrap();
         let j2 = store
+            .boundaries()
             .import_boundaries(import(BoundaryKind::Jurisdictions, "juris-2", vec![]), T0)
             .await
             .unwrap();
         let g3 = store
+            .boundaries()
             .import_boundaries(import(BoundaryKind::Grids, "grids-3", vec![]), T0)
             .await
             .unwrap();
@@ -483,16 +587,26 @@ mod checks {
             (Some(g3.id), Some(j2.id))
         );
         assert!(g1.id < j2.id && j2.id < g3.id);
-        let current = store.current_boundaries().await.unwrap().unwrap();
+        let current = store
+            .boundaries()
+            .current_boundaries()
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(current.generation, g3.id);
         assert_eq!(current.grids.as_deref(), Some("grids-3"));
         assert_eq!(current.jurisdictions.as_deref(), Some("juris-2"));
-        let listed = store.list_boundary_generations(None, 2).await.unwrap();
+        let listed = store
+            .boundaries()
+            .list_boundary_generations(None, 2)
+            .await
+            .unwrap();
         assert_eq!(
             listed.iter().map(|g| g.id).collect::<Vec<_>>(),
             [g3.id, j2.id]
         );
         let older = store
+            .boundaries()
             .list_boundary_generations(Some(j2.id), 2)
             .await
             .unwrap();
@@ -502,6 +616,7 @@ mod checks {
 
     pub(super) async fn a_grid_import_creates_and_renames_grids(store: &Store, _: Backend) {
         store
+            .boundaries()
             .import_boundaries(
                 import(BoundaryKind::Grids, "{}", vec![grid("g-1"), grid("g-2")]),
                 T0,
@@ -511,19 +626,27 @@ mod checks {
         let mut renamed = grid("g-1");
         renamed.display_name = DisplayName::parse("新名字").unwrap();
         store
+            .boundaries()
             .import_boundaries(import(BoundaryKind::Grids, "{}", vec![renamed]), T0)
             .await
             .unwrap();
         let g1 = store
+            .directory()
             .get_grid(&GridId::parse("g-1").unwrap())
             .await
             .unwrap();
         assert_eq!(g1.display_name.as_str(), "新名字");
-        assert!(store.get_grid(&GridId::parse("g-2").unwrap()).await.is_ok());
+        assert!(
+            store
+                .directory()
+                .get_grid(&GridId::parse("g-2").unwrap())
+                .await
+                .is_ok()
+        );
     }
 
     pub(super) async fn catalogue_versions_replace_each_other_whole(store: &Store, _: Backend) {
-        assert_eq!(store.current_catalogue().await.unwrap(), None);
+        assert_eq!(store.boundaries().current_catalogue().await.unwrap(), None);
         let rule = |id: &str, assists: &[&str]| CategoryRule {
             id: CategoryId::parse(id).unwrap(),
             display_name: format!("类别 {id}"),
@@ -538,20 +661,36 @@ mod checks {
             rule("b-cat", &["housing", "street_office"]),
             rule("a-cat", &[]),
         ];
-        let v1 = store.import_catalogue(&first, T0).await.unwrap();
+        let v1 = store
+            .boundaries()
+            .import_catalogue(&first, T0)
+            .await
+            .unwrap();
         let v2 = store
+            .boundaries()
             .import_catalogue(&[rule("c-cat", &[])], T0)
             .await
             .unwrap();
         assert!(v2 > v1);
-        let (version, rules) = store.current_catalogue().await.unwrap().unwrap();
+        let (version, rules) = store
+            .boundaries()
+            .current_catalogue()
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(version, v2);
         assert_eq!(rules, vec![rule("c-cat", &[])]);
         let duplicate = store
+            .boundaries()
             .import_catalogue(&[rule("d", &[]), rule("d", &[])], T0)
             .await;
         assert!(duplicate.is_err());
-        let (version, _) = store.current_catalogue().await.unwrap().unwrap();
+        let (version, _) = store
+            .boundaries()
+            .current_catalogue()
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(version, v2, "a failed import leaves the catalogue in force");
     }
 
@@ -560,30 +699,38 @@ mod checks {
         store: &Store,
         _: Backend,
     ) {
-        store.insert_grids(&[grid("g-7")], T0).await.unwrap();
+        store
+            .directory()
+            .insert_grids(&[grid("g-7")], T0)
+            .await
+            .unwrap();
         let author = store
+            .directory()
             .create_user(
                 user("worker", Binding::GridWorker(GridId::parse("g-7").unwrap())),
                 T0,
             )
             .await
             .unwrap();
-        let new = |id: ReportId, author: UserId, hash: &str| NewReport {
-            id,
-            author,
-            grid: Some(GridId::parse("g-7").unwrap()),
-            category: CategoryId::parse("noise").unwrap(),
-            description: "施工噪音扰民".to_owned(),
-            location: Position {
-                point: GeoPoint::new(39.9087, 116.4605).unwrap(),
-                system: CoordinateSystem::Gcj02,
-                accuracy_m: 8.0,
-            },
-            observed_at: T0,
-            risk_grade: None,
-            parties: Vec::new(),
-            attachments: Vec::new(),
-            request_hash: hash.to_owned(),
+        let new = |id: ReportId, author: UserId, hash: &str| {
+            (
+                author,
+                NewReport {
+                    id,
+                    category: CategoryId::parse("noise").unwrap(),
+                    description: "施工噪音扰民".to_owned(),
+                    location: Position {
+                        point: GeoPoint::new(39.9087, 116.4605).unwrap(),
+                        system: CoordinateSystem::Gcj02,
+                        accuracy_m: 8.0,
+                    },
+                    observed_at: T0,
+                    risk_grade: None,
+                    parties: Vec::new(),
+                    attachments: Vec::new(),
+                    request_hash: hash.to_owned(),
+                },
+            )
         };
         let fresh: Vec<ReportId> = (0..40).map(|_| ReportId::generate()).collect();
         let twice = ReportId::generate();
@@ -600,9 +747,10 @@ mod checks {
         filings.push(new(orphan, UserId::generate(), "a"));
         let pending: Vec<_> = filings
             .into_iter()
-            .map(|filing| {
+            .map(|(author, filing)| {
                 let store = store.clone();
-                tokio::spawn(async move { store.create_report(filing, T0).await })
+                let grid = Some(GridId::parse("g-7").unwrap());
+                tokio::spawn(async move { store.reports().create(author, grid, filing, T0).await })
             })
             .collect();
         let mut answers = Vec::with_capacity(pending.len());
@@ -638,13 +786,13 @@ mod checks {
         assert_eq!(replayed + conflicts, 2);
         assert!(conflicts >= 1);
         for id in fresh.iter().chain([&twice]) {
-            let stored = store.get_report(ReportKey::Report(*id)).await.unwrap();
+            let stored = store.reports().get(ReportKey::Report(*id)).await.unwrap();
             assert_eq!(stored.version, 1);
-            let timeline = store.timeline(id).await.unwrap();
+            let timeline = store.timeline().of_report(id).await.unwrap();
             assert_eq!(timeline.len(), 1, "one Reported event for {id}");
         }
         assert!(matches!(
-            store.get_report(ReportKey::Report(orphan)).await,
+            store.reports().get(ReportKey::Report(orphan)).await,
             Err(StorageError::NotFound { entity: "report" })
         ));
     }
@@ -659,19 +807,25 @@ mod checks {
         let recounts = Arc::new(AtomicUsize::new(0));
         let put = |body: &str, write| {
             let recounts = recounts.clone();
-            store.put_calendar_year_recounting(2027, body.to_owned(), write, T0, move |records| {
-                recounts.fetch_add(1, Ordering::SeqCst);
-                assert!(
-                    records.is_empty(),
-                    "no case has a provisional deadline here"
-                );
-                Ok::<_, std::convert::Infallible>(Vec::new())
-            })
+            store.time_limits().put_calendar_year_recounting(
+                2027,
+                body.to_owned(),
+                write,
+                T0,
+                move |records| {
+                    recounts.fetch_add(1, Ordering::SeqCst);
+                    assert!(
+                        records.is_empty(),
+                        "no case has a provisional deadline here"
+                    );
+                    Ok::<_, std::convert::Infallible>(Vec::new())
+                },
+            )
         };
         // Without a provisional deadline there is nothing to lock and nothing to recount.
         assert!(matches!(put("shipped", YearWrite::IfMissing).await, Ok(0)));
         assert_eq!(
-            store.calendar_years().await.unwrap(),
+            store.time_limits().calendar_years().await.unwrap(),
             [(2027, "shipped".to_owned())]
         );
         // Shipped again (another replica, a restart): the stored year is kept.
@@ -679,13 +833,13 @@ mod checks {
             put("shipped again", YearWrite::IfMissing).await;
         assert!(matches!(again, Ok(0)));
         assert_eq!(
-            store.calendar_years().await.unwrap(),
+            store.time_limits().calendar_years().await.unwrap(),
             [(2027, "shipped".to_owned())]
         );
         // An admin's year replaces it.
         assert!(matches!(put("admin", YearWrite::Replace).await, Ok(0)));
         assert_eq!(
-            store.calendar_years().await.unwrap(),
+            store.time_limits().calendar_years().await.unwrap(),
             [(2027, "admin".to_owned())]
         );
         assert_eq!(recounts.load(Ordering::SeqCst), 0);

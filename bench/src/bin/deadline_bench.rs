@@ -23,8 +23,9 @@ use gridwhistle_domain::{
     WhistleKind,
 };
 use gridwhistle_server::ServerConfig;
-use gridwhistle_server::closed_loop::{CaseAction, LoopService, LoopSettings, ReportDraft};
+use gridwhistle_server::closed_loop::{CaseAction, LoopService, LoopSettings};
 use gridwhistle_server::deadline_engine::EngineStore;
+use gridwhistle_server::model::NewReport;
 use gridwhistle_server::routing::Routing;
 use gridwhistle_server::storage::Store;
 use gridwhistle_server::time_limits::TimeLimits;
@@ -283,6 +284,7 @@ async fn open_loop(
 
 async fn actor(store: &Store, username: &str) -> anyhow::Result<Actor> {
     let user = store
+        .directory()
         .find_credentials(&Username::parse(username)?)
         .await?
         .with_context(|| format!("demo user {username} is missing"))?
@@ -321,7 +323,7 @@ async fn whistle_many(
             let mut cases = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 let id = ReportId::generate();
-                let draft = ReportDraft {
+                let draft = NewReport {
                     id,
                     category: category.clone(),
                     description: "占道堆放杂物".to_owned(),
@@ -414,7 +416,8 @@ async fn seed(target: &Target, name: &str, plan: Plan, concurrency: usize) -> an
     clock.set(at(-29 * 60_000));
     if let Some(first) = later.first() {
         let case = store
-            .get_report(gridwhistle_server::storage::ReportKey::Case(*first))
+            .reports()
+            .get(gridwhistle_server::model::ReportKey::Case(*first))
             .await?;
         let lead = case
             .assignments

@@ -270,6 +270,7 @@ impl AdminService for AdminApi {
         };
         let created = self
             .store
+            .directory()
             .create_department(
                 NewDepartment {
                     id,
@@ -299,6 +300,7 @@ impl AdminService for AdminApi {
             department_name(&request.get_ref().name).map_err(|e| ApiError::field("name", e))?;
         let department = self
             .store
+            .directory()
             .get_department(&id)
             .await
             .map_err(ApiError::from)?;
@@ -317,6 +319,7 @@ impl AdminService for AdminApi {
         let page = PageRequest::parse(request.page_size, &request.page_token)?;
         let departments = self
             .store
+            .directory()
             .list_departments(page.after.as_deref(), page.size)
             .await
             .map_err(ApiError::from)?;
@@ -361,6 +364,7 @@ impl AdminService for AdminApi {
         };
         let updated = self
             .store
+            .directory()
             .update_department(&id, patch, self.clock.now())
             .await
             .map_err(ApiError::from)?;
@@ -433,7 +437,12 @@ impl AdminService for AdminApi {
             .actor
             .authorize(Action::ReadUser(&id))
             .map_err(|err| ApiError::access(err, "user"))?;
-        let user = self.store.get_user(&id).await.map_err(ApiError::from)?;
+        let user = self
+            .store
+            .directory()
+            .get_user(&id)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(v1::GetUserResponse {
             user: Some(user_to_proto(user)),
         }))
@@ -455,6 +464,7 @@ impl AdminService for AdminApi {
             .map_err(|_| ApiError::field("page_token", "is not a token this server issued"))?;
         let users = self
             .store
+            .directory()
             .list_users(after.as_ref(), page.size)
             .await
             .map_err(ApiError::from)?;
@@ -499,6 +509,7 @@ impl AdminService for AdminApi {
         };
         let updated = self
             .store
+            .directory()
             .update_user(&id, patch, self.clock.now())
             .await
             .map_err(ApiError::from)?;
@@ -535,6 +546,7 @@ impl AdminService for AdminApi {
         };
         let updated = self
             .store
+            .directory()
             .update_user(&id, patch, self.clock.now())
             .await
             .map_err(ApiError::from)?;
@@ -606,6 +618,7 @@ impl AdminService for AdminApi {
             .map_err(|_| ApiError::field("page_token", "is not a token this server issued"))?;
         let generations = self
             .store
+            .boundaries()
             .list_boundary_generations(before, page.size)
             .await
             .map_err(ApiError::from)?;
@@ -656,6 +669,7 @@ impl AdminService for AdminApi {
         require_admin(&request)?;
         let (version, rules) = self
             .store
+            .boundaries()
             .current_catalogue()
             .await
             .map_err(ApiError::from)?

@@ -15,7 +15,7 @@ use super::feed::{follow, start_at};
 use super::pending::BoxStream;
 use super::routing::position;
 use crate::closed_loop::{CaseAction, LoopService};
-use crate::storage::{EventFilter, InboxFilter, ReportRecord};
+use crate::model::{EventFilter, InboxFilter, ReportRecord};
 
 #[derive(Debug, Clone)]
 pub struct CaseApi {
@@ -138,7 +138,8 @@ impl CaseService for CaseApi {
                 let reader = reader.clone();
                 async move {
                     let record = reader
-                        .get_report(crate::storage::ReportKey::Report(event.report))
+                        .reports()
+                        .get(crate::model::ReportKey::Report(event.report))
                         .await?;
                     Ok(record.case.map(|case| v1::WatchInboxResponse {
                         case: format!("cases/{}", case.id),

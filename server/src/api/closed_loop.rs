@@ -12,10 +12,11 @@ use gridwhistle_proto::v1;
 use super::convert::{Violations, resource_id, timestamp};
 use super::error::ApiError;
 use crate::closed_loop::{LoopError, LoopService};
-use crate::storage::{
-    AssignmentRecord, AttachmentRecord, DeadlineRecord, DeadlineState, EventPosition, EventRecord,
-    ExtensionRecord, LetterRecord, ReportRecord, RoutingRecord,
+use crate::model::{
+    AssignmentRecord, DeadlineRecord, DeadlineState, EventPosition, EventRecord, ExtensionRecord,
+    LetterRecord, ReportRecord, RoutingRecord,
 };
+use crate::storage::AttachmentRecord;
 
 pub(crate) const MAX_PARTIES: usize = 20;
 pub(crate) const MAX_ATTACHMENTS: usize = 20;

@@ -15,9 +15,8 @@ use super::convert::{PageRequest, Violations, caller, resource_id, timestamp};
 use super::error::ApiError;
 use super::feed::{Page, follow_log};
 use super::pending::BoxStream;
-use crate::storage::{
-    DeviceRecord, EventPosition, InboxEntry, InboxPosition, InboxScope, NewDevice, Store,
-};
+use crate::model::EventPosition;
+use crate::storage::{DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice, Store};
 
 /// Longest push token accepted; FCM's are about 160 characters, APNs' 64.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -215,7 +214,8 @@ impl DeviceService for DeviceApi {
         };
         let device = self
             .store
-            .register_device(
+            .devices()
+            .register(
                 &user,
                 NewDevice {
                     id,
@@ -244,7 +244,8 @@ impl DeviceService for DeviceApi {
         let id =
             super::convert::only_field("name", resource_id(name, "devices").and_then(device_id))?;
         self.store
-            .unregister_device(&user, &id)
+            .devices()
+            .unregister(&user, &id)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::UnregisterDeviceResponse {}))
@@ -260,6 +261,7 @@ impl DeviceService for DeviceApi {
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let (entries, unread) = self
             .store
+            .devices()
             .inbox(
                 &actor.user_id,
                 &inbox_scope(&actor),
@@ -306,6 +308,7 @@ impl DeviceService for DeviceApi {
         v.finish()?;
         let marked = self
             .store
+            .devices()
             .mark_read(
                 &actor.user_id,
                 &inbox_scope(&actor),
@@ -331,7 +334,12 @@ impl DeviceService for DeviceApi {
         let cursor = &request.get_ref().cursor;
         let start = if cursor.is_empty() {
             InboxPosition {
-                event: self.store.event_horizon().await.map_err(ApiError::from)?,
+                event: self
+                    .store
+                    .timeline()
+                    .horizon()
+                    .await
+                    .map_err(ApiError::from)?,
                 // After every notification of the horizon's event: "from now" means nothing already committed.
                 id: "~".to_owned(),
             }
@@ -359,7 +367,10 @@ fn follow_inbox(
     follow_log(&store, start, stop, move |position| {
         let (reader, scope) = (reader.clone(), scope.clone());
         async move {
-            let entries = reader.inbox_after(&scope, &position, STREAM_BATCH).await?;
+            let entries = reader
+                .devices()
+                .inbox_after(&scope, &position, STREAM_BATCH)
+                .await?;
             Ok(Page {
                 full: entries.len() as u64 == STREAM_BATCH,
                 items: entries

@@ -10,14 +10,15 @@ use tracing::warn;
 use super::closed_loop::STREAM_POLL;
 use super::error::ApiError;
 use super::pending::BoxStream;
-use crate::storage::{EventFilter, EventPosition, EventRecord, Store};
+use crate::model::{EventFilter, EventPosition, EventRecord};
+use crate::storage::Store;
 
 const BATCH: u64 = 200;
 
 /// Where a watch begins: after the client's cursor, or at the log's horizon when it sent none.
 pub(crate) async fn start_at(store: &Store, cursor: &str) -> Result<EventPosition, ApiError> {
     if cursor.is_empty() {
-        return Ok(store.event_horizon().await?);
+        return Ok(store.timeline().horizon().await?);
     }
     super::convert::only_field("cursor", super::closed_loop::decode_cursor(cursor))
 }
@@ -41,7 +42,7 @@ where
     follow_log(&store, start, stop, move |position| {
         let (reader, filter, map) = (reader.clone(), filter.clone(), map.clone());
         async move {
-            let batch = reader.events_after(&filter, position, BATCH).await?;
+            let batch = reader.timeline().after(&filter, position, BATCH).await?;
             let full = batch.len() as u64 == BATCH;
             let mut items = Vec::with_capacity(batch.len());
             for event in batch {
@@ -73,7 +74,7 @@ where
     Fut: Future<Output = Result<Page<P, T>, ApiError>> + Send,
 {
     let (tx, rx) = mpsc::channel::<Result<T, Status>>(64);
-    let mut commits = store.subscribe_commits();
+    let mut commits = store.timeline().subscribe_commits();
     tokio::spawn(async move {
         let mut position = start;
         loop {

@@ -14,9 +14,10 @@ use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::BoxStream;
 use super::routing::{category_name, decision_to_proto, position};
-use crate::closed_loop::{LoopService, ReportDraft, Verdict};
+use crate::closed_loop::{LoopService, Verdict};
+use crate::model::{EventFilter, NewReport, ReportKey};
 use crate::routing::Routing;
-use crate::storage::{AttachmentRecord, EventFilter, ReportKey};
+use crate::storage::AttachmentRecord;
 use crate::uploads::{Chunk, Progress, UploadError, UploadService};
 
 #[derive(Debug, Clone)]
@@ -113,7 +114,7 @@ impl ReportService for ReportApi {
         else {
             return Err(ApiError::field("report", "is invalid").into());
         };
-        let draft = ReportDraft {
+        let draft = NewReport {
             id,
             category,
             description,
@@ -403,7 +404,10 @@ impl ReportService for ReportApi {
             let reader = reader.clone();
             let actor = actor.clone();
             async move {
-                let record = reader.get_report(ReportKey::Report(event.report)).await?;
+                let record = reader
+                    .reports()
+                    .get(ReportKey::Report(event.report))
+                    .await?;
                 Ok(Some(v1::WatchMyReportsResponse {
                     report: Some(loop_api::report_to_proto(&actor, &record)),
                     event: Some(loop_api::event_to_proto(&event)),

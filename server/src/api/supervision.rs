@@ -16,7 +16,8 @@ use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
 use crate::closed_loop::{LetterDraft, LoopService};
-use crate::storage::{EventFilter, OverdueFilter, Store};
+use crate::model::{EventFilter, OverdueFilter};
+use crate::storage::Store;
 
 /// Most cases one supervision letter may name.
 const MAX_LETTER_CASES: usize = 50;
@@ -102,6 +103,7 @@ impl SupervisionService for SupervisionApi {
         };
         let items = self
             .store
+            .deadlines()
             .list_overdue(self.service.now(), &filter, after, page.size)
             .await
             .map_err(ApiError::from)?;
@@ -142,7 +144,11 @@ impl SupervisionService for SupervisionApi {
             move |event| {
                 let reader = reader.clone();
                 async move {
-                    let Some(e) = reader.escalation_of(&event.report, event.sequence).await? else {
+                    let Some(e) = reader
+                        .outbox()
+                        .escalation_of(&event.report, event.sequence)
+                        .await?
+                    else {
                         return Ok(None);
                     };
                     Ok(Some(v1::WatchEscalationsResponse {
@@ -304,6 +310,7 @@ impl SupervisionService for SupervisionApi {
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let dead = self
             .store
+            .outbox()
             .dead_letters(page.after.as_deref(), page.size)
             .await
             .map_err(ApiError::from)?;

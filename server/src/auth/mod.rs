@@ -83,7 +83,7 @@ impl Authenticator {
         else {
             return Err(AuthError::BadCredentials);
         };
-        let Some(credentials) = self.store.find_credentials(&username).await? else {
+        let Some(credentials) = self.store.directory().find_credentials(&username).await? else {
             password::verify(password, self.decoy_hash.clone()).await?;
             return Err(AuthError::BadCredentials);
         };
@@ -95,6 +95,7 @@ impl Authenticator {
         let family = uuid::Uuid::now_v7().simple().to_string();
         let session = self.open_session(credentials.user, family)?;
         self.store
+            .directory()
             .insert_refresh_token(self.refresh_row(&session))
             .await?;
         info!(user = %session.user.id, role = %session.user.binding.role(), "login");
@@ -107,6 +108,7 @@ impl Authenticator {
         let secret = RefreshSecret::parse(presented).ok_or(AuthError::BadRefreshToken)?;
         let record = self
             .store
+            .directory()
             .find_refresh_token(&secret.id)
             .await?
             .filter(|record| secret.matches(&record.secret_sha256))
@@ -118,9 +120,10 @@ impl Authenticator {
         if record.used_at.is_some() {
             return Err(self.revoke_replayed(&record, now).await);
         }
-        let user = self.store.get_user(&record.user_id).await?;
+        let user = self.store.directory().get_user(&record.user_id).await?;
         if user.disabled {
             self.store
+                .directory()
                 .revoke_refresh_family(&record.family_id, now)
                 .await?;
             return Err(AuthError::BadRefreshToken);
@@ -128,6 +131,7 @@ impl Authenticator {
         let session = self.open_session(user, record.family_id.clone())?;
         if !self
             .store
+            .directory()
             .rotate_refresh_token(&record.id, self.refresh_row(&session))
             .await?
         {
@@ -144,9 +148,14 @@ impl Authenticator {
         let Some(secret) = RefreshSecret::parse(presented) else {
             return Ok(());
         };
-        let record = self.store.find_refresh_token(&secret.id).await?;
+        let record = self
+            .store
+            .directory()
+            .find_refresh_token(&secret.id)
+            .await?;
         if let Some(record) = record.filter(|r| secret.matches(&r.secret_sha256)) {
             self.store
+                .directory()
                 .revoke_refresh_family(&record.family_id, self.clock.now())
                 .await?;
             info!(user = %record.user_id, "logout");
@@ -159,6 +168,7 @@ impl Authenticator {
         warn!(user = %record.user_id, "refresh token replayed; revoking its session and the user's access tokens");
         match self
             .store
+            .directory()
             .revoke_replayed_family(&record.family_id, &record.user_id, now)
             .await
         {

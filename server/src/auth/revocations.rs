@@ -42,7 +42,7 @@ impl Revocations {
         window: Duration,
     ) -> Result<(), StorageError> {
         let since = clock.now().saturating_sub(window);
-        self.raise(store.token_generations_since(since).await?);
+        self.raise(store.directory().token_generations_since(since).await?);
         Ok(())
     }
 

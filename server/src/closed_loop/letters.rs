@@ -9,10 +9,11 @@ use gridwhistle_domain::{
 use tracing::instrument;
 
 use super::{LoopError, LoopService, hidden_if_missing};
-use crate::storage::{
+use crate::model::{
     AnswerOutcome, Effects, IssueOutcome, LetterRecord, NewEvent, NewLetter, NewNotification,
-    ReportKey, ReportRecord, StorageError,
+    ReportKey, ReportRecord,
 };
+use crate::storage::StorageError;
 
 /// A letter as the supervisor's console sent it, parsed.
 #[derive(Debug, Clone)]
@@ -48,7 +49,7 @@ impl LoopService {
             .authorize(Action::Supervise)
             .map_err(|e| LoopError::Access(e, "supervision letter"))?;
         // A retry answers the stored letter before anything else is checked: its cases may have moved on since.
-        match self.store.letter(&draft.id).await {
+        match self.store.letters().get(&draft.id).await {
             Ok(stored) if stored.request_hash == draft.request_hash => return Ok(stored),
             Ok(_) => return Err(LoopError::Conflict("letter_id")),
             Err(StorageError::NotFound { .. }) => {}
@@ -59,7 +60,7 @@ impl LoopService {
         let mut first = None;
         for (i, case) in draft.cases.iter().enumerate() {
             let name = format!("cases[{i}]");
-            let record = match self.store.get_report(ReportKey::Case(*case)).await {
+            let record = match self.store.reports().get(ReportKey::Case(*case)).await {
                 Ok(record) => record,
                 Err(StorageError::NotFound { .. }) => return Err(field(name, "does not exist")),
                 Err(err) => return Err(err.into()),
@@ -94,7 +95,8 @@ impl LoopService {
         };
         let outcome = self
             .store
-            .issue_letter(new, now, move |records| {
+            .letters()
+            .issue(new, now, move |records| {
                 let event = NewEvent {
                     kind: EventKind::SupervisionLetter,
                     actor: Some(issuer),
@@ -191,7 +193,8 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "supervision letter"))?;
         let letter = self
             .store
-            .letter(&id)
+            .letters()
+            .get(&id)
             .await
             .map_err(hidden_if_missing("supervision letter"))?;
         actor
@@ -207,7 +210,8 @@ impl LoopService {
         let text = reply.clone();
         let outcome = self
             .store
-            .answer_letter(id, reply.clone(), by, now, move |letter, records| {
+            .letters()
+            .answer(id, reply.clone(), by, now, move |letter, records| {
                 let event = NewEvent {
                     kind: EventKind::LetterAnswered,
                     actor: Some(by),

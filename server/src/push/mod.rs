@@ -80,7 +80,7 @@ impl OutboxStore for OutboxDb {
     type Error = StorageError;
 
     async fn release_claims(&self) -> Result<(), StorageError> {
-        self.store.release_push_claims(&self.owner).await
+        self.store.outbox().release_claims(&self.owner).await
     }
 
     async fn take(
@@ -92,7 +92,8 @@ impl OutboxStore for OutboxDb {
         limit: usize,
     ) -> Result<Vec<Delivery>, StorageError> {
         self.store
-            .take_deliveries(&self.owner, now, lease_until, stale_before, channels, limit)
+            .outbox()
+            .take(&self.owner, now, lease_until, stale_before, channels, limit)
             .await
     }
 
@@ -102,10 +103,10 @@ impl OutboxStore for OutboxDb {
         finished: Vec<String>,
         now: Timestamp,
     ) -> Result<(), StorageError> {
-        self.store.settle_deliveries(settled, finished, now).await
+        self.store.outbox().settle(settled, finished, now).await
     }
 
     async fn next_retry(&self) -> Result<Option<Timestamp>, StorageError> {
-        self.store.next_push_retry().await
+        self.store.outbox().next_retry().await
     }
 }

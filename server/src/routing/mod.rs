@@ -89,7 +89,7 @@ impl Routing {
     /// change, or a rebuild that failed after an import committed. Returns whether it rebuilt.
     pub async fn refresh(&self) -> Result<bool, RoutingServiceError> {
         let newest = Loaded {
-            versions: self.store.routing_versions().await?,
+            versions: self.store.boundaries().routing_versions().await?,
             departments: routing_view(&self.departments().await?),
         };
         let unchanged = *self
@@ -131,7 +131,11 @@ impl Routing {
         let mut all = HashMap::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_departments(after.as_deref(), 500).await?;
+            let page = self
+                .store
+                .directory()
+                .list_departments(after.as_deref(), 500)
+                .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.to_string());
             let full = page.len() == 500;
@@ -147,11 +151,12 @@ impl Routing {
     #[instrument(skip_all)]
     pub async fn reload(&self) -> Result<i64, RoutingServiceError> {
         let _one_at_a_time = self.rebuild.lock().await;
-        let boundaries = self.store.current_boundaries().await?;
-        let (catalogue_version, catalogue) = match self.store.current_catalogue().await? {
-            Some((version, rules)) => (Some(version), rules),
-            None => (None, Vec::new()),
-        };
+        let boundaries = self.store.boundaries().current_boundaries().await?;
+        let (catalogue_version, catalogue) =
+            match self.store.boundaries().current_catalogue().await? {
+                Some((version, rules)) => (Some(version), rules),
+                None => (None, Vec::new()),
+            };
         let versions = RoutingVersions {
             generation: boundaries.as_ref().map(|b| b.generation),
             catalogue: catalogue_version,
@@ -288,6 +293,7 @@ impl Routing {
         }
         let generation = self
             .store
+            .boundaries()
             .import_boundaries(import, self.clock.now())
             .await?;
         info!(
@@ -313,6 +319,7 @@ impl Routing {
     ) -> Result<i64, RoutingServiceError> {
         let version = self
             .store
+            .boundaries()
             .import_catalogue(&rules, self.clock.now())
             .await?;
         if let Err(err) = self.reload().await {

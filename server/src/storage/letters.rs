@@ -11,60 +11,13 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::batch::{decide_and_write, lock_reports};
-use super::cases::{Effects, ReportRecord, UpdateError};
+use super::UpdateError;
+use super::batch::decide_and_write;
 use super::codec::corrupt;
 use super::entity::{report, supervision_letter, supervision_letter_case};
-use super::{Backend, StorageError, Store};
-
-/// A letter as the supervisor issues it.
-#[derive(Debug, Clone)]
-pub struct NewLetter {
-    pub id: LetterId,
-    pub department: DepartmentId,
-    pub issuer: UserId,
-    pub text: String,
-    pub cases: Vec<CaseId>,
-    pub reply_due: Timestamp,
-    /// SHA-256 of the issuing request, to tell a retry from a reuse of the id.
-    pub request_hash: String,
-}
-
-/// A stored letter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LetterRecord {
-    pub id: LetterId,
-    pub department: DepartmentId,
-    pub issuer: UserId,
-    pub text: String,
-    /// In the order the supervisor named them.
-    pub cases: Vec<CaseId>,
-    pub reply_due: Timestamp,
-    pub created_at: Timestamp,
-    pub answered_at: Option<Timestamp>,
-    pub answered_by: Option<UserId>,
-    pub reply: Option<String>,
-    /// SHA-256 of the issuing request.
-    pub request_hash: String,
-}
-
-/// How issuing a letter went.
-#[derive(Debug, Clone)]
-pub enum IssueOutcome {
-    Issued(LetterRecord),
-    /// The same id and request were issued before: the letter as stored.
-    Replayed(LetterRecord),
-    /// The id was used before for another request.
-    Conflict,
-}
-
-/// How answering a letter went.
-#[derive(Debug, Clone)]
-pub enum AnswerOutcome {
-    Answered(LetterRecord),
-    /// The letter was answered before; nothing was written.
-    AlreadyAnswered(LetterRecord),
-}
+use super::reports::lock_reports;
+use super::{Backend, LetterRepo, StorageError};
+use crate::model::{AnswerOutcome, Effects, IssueOutcome, LetterRecord, NewLetter, ReportRecord};
 
 /// Reads a letter with its cases, locked on PostgreSQL when `lock` is set.
 async fn load_letter(
@@ -152,10 +105,10 @@ async fn reports_of_cases(
     Ok(ordered)
 }
 
-impl Store {
+impl LetterRepo<'_> {
     /// The letter `id` with its cases.
-    pub async fn letter(&self, id: &LetterId) -> Result<LetterRecord, StorageError> {
-        load_letter(&self.db, self.backend, id, false)
+    pub async fn get(self, id: &LetterId) -> Result<LetterRecord, StorageError> {
+        load_letter(&self.store.db, self.store.backend, id, false)
             .await?
             .ok_or(StorageError::NotFound {
                 entity: "supervision letter",
@@ -166,8 +119,8 @@ impl Store {
     ///
     /// A letter id stored before answers from the stored letter: a replay when the request hash matches, a conflict otherwise.
     #[instrument(skip_all, fields(letter = %new.id))]
-    pub async fn issue_letter<E, F>(
-        &self,
+    pub async fn issue<E, F>(
+        self,
         new: NewLetter,
         now: Timestamp,
         decide: F,
@@ -176,80 +129,83 @@ impl Store {
         F: FnOnce(&[ReportRecord]) -> Result<Vec<(ReportId, Effects)>, E> + Send + 'static,
         E: Send + 'static,
     {
-        let backend = self.backend;
-        self.write(move |txn| {
-            Box::pin(async move {
-                let inserted =
-                    supervision_letter::Entity::insert(supervision_letter::ActiveModel {
-                        id: Set(new.id.to_string()),
-                        department_id: Set(new.department.as_str().to_owned()),
-                        issuer_id: Set(new.issuer.to_string()),
-                        text: Set(new.text.clone()),
-                        reply_due_at_ms: Set(new.reply_due.as_unix_millis()),
-                        created_at_ms: Set(now.as_unix_millis()),
-                        request_hash: Set(new.request_hash.clone()),
-                        answered_at_ms: Set(None),
-                        answered_by: Set(None),
-                        reply: Set(None),
-                    })
-                    .on_conflict(
-                        OnConflict::column(supervision_letter::Column::Id)
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .exec_without_returning(txn)
-                    .await
-                    .map_err(|e| StorageError::classify(e, "supervision letter", "department"))?;
-                if inserted == 0 {
-                    let stored = supervision_letter::Entity::find_by_id(new.id.to_string())
-                        .one(txn)
+        let backend = self.store.backend;
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    let inserted =
+                        supervision_letter::Entity::insert(supervision_letter::ActiveModel {
+                            id: Set(new.id.to_string()),
+                            department_id: Set(new.department.as_str().to_owned()),
+                            issuer_id: Set(new.issuer.to_string()),
+                            text: Set(new.text.clone()),
+                            reply_due_at_ms: Set(new.reply_due.as_unix_millis()),
+                            created_at_ms: Set(now.as_unix_millis()),
+                            request_hash: Set(new.request_hash.clone()),
+                            answered_at_ms: Set(None),
+                            answered_by: Set(None),
+                            reply: Set(None),
+                        })
+                        .on_conflict(
+                            OnConflict::column(supervision_letter::Column::Id)
+                                .do_nothing()
+                                .to_owned(),
+                        )
+                        .exec_without_returning(txn)
                         .await
-                        .map_err(StorageError::from)?
-                        .ok_or(UpdateError::NotFound)?;
-                    if stored.request_hash != new.request_hash {
-                        return Ok(IssueOutcome::Conflict);
+                        .map_err(|e| {
+                            StorageError::classify(e, "supervision letter", "department")
+                        })?;
+                    if inserted == 0 {
+                        let stored = supervision_letter::Entity::find_by_id(new.id.to_string())
+                            .one(txn)
+                            .await
+                            .map_err(StorageError::from)?
+                            .ok_or(UpdateError::NotFound)?;
+                        if stored.request_hash != new.request_hash {
+                            return Ok(IssueOutcome::Conflict);
+                        }
+                        let letter = load_letter(txn, backend, &new.id, false)
+                            .await?
+                            .ok_or(UpdateError::NotFound)?;
+                        return Ok(IssueOutcome::Replayed(letter));
                     }
-                    let letter = load_letter(txn, backend, &new.id, false)
+                    let records = reports_of_cases(txn, backend, &new.cases)
                         .await?
                         .ok_or(UpdateError::NotFound)?;
-                    return Ok(IssueOutcome::Replayed(letter));
-                }
-                let records = reports_of_cases(txn, backend, &new.cases)
-                    .await?
-                    .ok_or(UpdateError::NotFound)?;
-                supervision_letter_case::Entity::insert_many(records.iter().zip(0..).map(
-                    |(r, position)| supervision_letter_case::ActiveModel {
-                        letter_id: Set(new.id.to_string()),
-                        report_id: Set(r.id.to_string()),
-                        position: Set(position),
-                    },
-                ))
-                .exec_without_returning(txn)
-                .await
-                .map_err(StorageError::from)?;
-                decide_and_write(txn, backend, &records, decide, now).await?;
-                Ok(IssueOutcome::Issued(LetterRecord {
-                    id: new.id,
-                    department: new.department,
-                    issuer: new.issuer,
-                    text: new.text,
-                    cases: new.cases,
-                    reply_due: new.reply_due,
-                    created_at: now,
-                    answered_at: None,
-                    answered_by: None,
-                    reply: None,
-                    request_hash: new.request_hash,
-                }))
+                    supervision_letter_case::Entity::insert_many(records.iter().zip(0..).map(
+                        |(r, position)| supervision_letter_case::ActiveModel {
+                            letter_id: Set(new.id.to_string()),
+                            report_id: Set(r.id.to_string()),
+                            position: Set(position),
+                        },
+                    ))
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(StorageError::from)?;
+                    decide_and_write(txn, backend, &records, decide, now).await?;
+                    Ok(IssueOutcome::Issued(LetterRecord {
+                        id: new.id,
+                        department: new.department,
+                        issuer: new.issuer,
+                        text: new.text,
+                        cases: new.cases,
+                        reply_due: new.reply_due,
+                        created_at: now,
+                        answered_at: None,
+                        answered_by: None,
+                        reply: None,
+                        request_hash: new.request_hash,
+                    }))
+                })
             })
-        })
-        .await
+            .await
     }
 
     /// Records the department's reply to letter `id` by `by`, and appends to its cases what `decide` makes of them (events, the satisfied reply deadline), in one transaction; a letter answered before is left as it is.
     #[instrument(skip_all, fields(letter = %id))]
-    pub async fn answer_letter<E, F>(
-        &self,
+    pub async fn answer<E, F>(
+        self,
         id: LetterId,
         reply: String,
         by: UserId,
@@ -262,48 +218,49 @@ impl Store {
             + 'static,
         E: Send + 'static,
     {
-        let backend = self.backend;
-        self.write(move |txn| {
-            Box::pin(async move {
-                let letter = load_letter(txn, backend, &id, true)
-                    .await?
-                    .ok_or(UpdateError::NotFound)?;
-                if letter.answered_at.is_some() {
-                    return Ok(AnswerOutcome::AlreadyAnswered(letter));
-                }
-                let answered = supervision_letter::Entity::update_many()
-                    .col_expr(
-                        supervision_letter::Column::AnsweredAtMs,
-                        Expr::value(now.as_unix_millis()),
-                    )
-                    .col_expr(
-                        supervision_letter::Column::AnsweredBy,
-                        Expr::value(by.to_string()),
-                    )
-                    .col_expr(
-                        supervision_letter::Column::Reply,
-                        Expr::value(reply.clone()),
-                    )
-                    .filter(supervision_letter::Column::Id.eq(id.to_string()))
-                    .filter(supervision_letter::Column::AnsweredAtMs.is_null())
-                    .exec(txn)
-                    .await
-                    .map_err(StorageError::from)?;
-                if answered.rows_affected != 1 {
-                    return Err(UpdateError::Stale);
-                }
-                let records = reports_of_cases(txn, backend, &letter.cases)
-                    .await?
-                    .ok_or(UpdateError::NotFound)?;
-                decide_and_write(txn, backend, &records, |r| decide(&letter, r), now).await?;
-                Ok(AnswerOutcome::Answered(LetterRecord {
-                    answered_at: Some(now),
-                    answered_by: Some(by),
-                    reply: Some(reply),
-                    ..letter
-                }))
+        let backend = self.store.backend;
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    let letter = load_letter(txn, backend, &id, true)
+                        .await?
+                        .ok_or(UpdateError::NotFound)?;
+                    if letter.answered_at.is_some() {
+                        return Ok(AnswerOutcome::AlreadyAnswered(letter));
+                    }
+                    let answered = supervision_letter::Entity::update_many()
+                        .col_expr(
+                            supervision_letter::Column::AnsweredAtMs,
+                            Expr::value(now.as_unix_millis()),
+                        )
+                        .col_expr(
+                            supervision_letter::Column::AnsweredBy,
+                            Expr::value(by.to_string()),
+                        )
+                        .col_expr(
+                            supervision_letter::Column::Reply,
+                            Expr::value(reply.clone()),
+                        )
+                        .filter(supervision_letter::Column::Id.eq(id.to_string()))
+                        .filter(supervision_letter::Column::AnsweredAtMs.is_null())
+                        .exec(txn)
+                        .await
+                        .map_err(StorageError::from)?;
+                    if answered.rows_affected != 1 {
+                        return Err(UpdateError::Stale);
+                    }
+                    let records = reports_of_cases(txn, backend, &letter.cases)
+                        .await?
+                        .ok_or(UpdateError::NotFound)?;
+                    decide_and_write(txn, backend, &records, |r| decide(&letter, r), now).await?;
+                    Ok(AnswerOutcome::Answered(LetterRecord {
+                        answered_at: Some(now),
+                        answered_by: Some(by),
+                        reply: Some(reply),
+                        ..letter
+                    }))
+                })
             })
-        })
-        .await
+            .await
     }
 }

@@ -1,106 +1,55 @@
 //! Durable storage on SQLite (the embedded default) or PostgreSQL through one set of sea-orm entities and migrations.
 //!
-//! Entities stay private here; callers see domain records and [`StorageError`], never a table shape or a `DbErr`.
+//! The [`Store`] is the connection; each aggregate has a repository borrowed from it (`store.reports()`, `store.deadlines()`, …), a `Copy` handle with the aggregate's queries and nothing else.
+//! Entities stay private here; callers see the records of `crate::model` or of their repository and [`StorageError`], never a table shape or a `DbErr`.
 
 mod batch;
-mod cases;
+mod boundaries;
 mod codec;
+mod deadlines;
+mod devices;
+mod directory;
 mod entity;
+mod error;
+mod lease;
 mod letters;
 mod migration;
-mod push;
+mod multirow;
+mod outbox;
 mod records;
-mod routing;
+mod reports;
+mod schedule;
 mod sql;
 mod time_limits;
+mod timeline;
 mod uploads;
 mod writer;
 
 use std::time::Duration;
 
-use gridwhistle_domain::{Binding, DepartmentId, GridId, Role, Timestamp, UserId, Username};
-use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use tracing::instrument;
 
-pub use batch::FiringTarget;
-pub use cases::{
-    AssignmentRecord, CaseRecord, CreateOutcome, DeadlineRecord, DeadlineState, Effects,
-    EscalationRecord, EventFilter, EventPosition, EventRecord, ExtensionRecord, InboxFilter,
-    NewEvent, NewNotification, NewReport, OverdueFilter, OverdueRecord, ReportHead, ReportKey,
-    ReportRecord, RoutedRecord, RoutingRecord, UpdateError,
+pub use boundaries::{
+    BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,
 };
-use entity::{department, grid, refresh_token, signing_key, user};
-pub use letters::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};
-pub use push::{DeadLetterRecord, DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice};
+pub use deadlines::FiringTarget;
+pub use devices::{DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice};
+pub use error::{StorageError, UpdateError};
+pub use lease::Lease;
+pub use outbox::DeadLetterRecord;
 pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,
 };
-pub use routing::{
-    BoundaryGeneration, BoundaryKind, BoundarySet, NewBoundaryImport, RoutingVersions,
-};
 pub use time_limits::YearWrite;
 pub use uploads::{AttachmentRecord, UploadRecord};
-
-/// What went wrong in storage, by cause.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("unsupported database url: expected sqlite: or postgres://")]
-    UnsupportedUrl,
-    #[error("cannot open the database")]
-    Connect(#[source] DbErr),
-    #[error("migration failed")]
-    Migrate(#[source] DbErr),
-    #[error("{entity} not found")]
-    NotFound { entity: &'static str },
-    #[error("{entity} already exists")]
-    AlreadyExists { entity: &'static str },
-    #[error("stored {entity} is unreadable: {reason}")]
-    Corrupt {
-        entity: &'static str,
-        reason: String,
-    },
-    #[error("database error")]
-    Database(#[source] DbErr),
-    #[error("the commit failed: {0}")]
-    CommitFailed(String),
-    #[error("the writer stopped before answering")]
-    WriterStopped,
-    /// The stored object is no longer in the state the change needs.
-    #[error("{0}")]
-    Precondition(&'static str),
-    /// A value to store does not fit its column: a defect upstream, never clipped.
-    #[error("{column} value {value} does not fit its column")]
-    OutOfRange { column: &'static str, value: String },
-}
-
-impl StorageError {
-    /// Classifies a database error: constraint violations become domain errors here, never in handlers.
-    fn classify(err: DbErr, unique: &'static str, reference: &'static str) -> Self {
-        match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                StorageError::AlreadyExists { entity: unique }
-            }
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
-                StorageError::NotFound { entity: reference }
-            }
-            _ => StorageError::Database(err),
-        }
-    }
-}
-
-impl From<DbErr> for StorageError {
-    fn from(err: DbErr) -> Self {
-        StorageError::Database(err)
-    }
-}
+use writer::BoxFuture;
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +83,7 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     /// The group-commit writer: every write on SQLite, new reports on both databases.
-    writer: writer::Writer,
+    writer: writer::Writer<reports::Filing>,
     /// Ticks after each committed write, to wake this process's streams.
     committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -209,424 +158,77 @@ impl Store {
         self.db.close().await.map_err(StorageError::Database)
     }
 
-    // --- departments ---
-
-    #[instrument(skip_all, fields(department = %new.id))]
-    pub async fn create_department(
-        &self,
-        new: NewDepartment,
-        now: Timestamp,
-    ) -> Result<Department, StorageError> {
-        let model = department::ActiveModel {
-            id: Set(new.id.as_str().to_owned()),
-            display_name: Set(new.display_name.as_str().to_owned()),
-            department_type: Set(new.department_type.as_str().to_owned()),
-            routing_priority: Set(new.routing_priority),
-            fallback_owner: Set(new.fallback_owner),
-            created_at_ms: Set(now.as_unix_millis()),
-            updated_at_ms: Set(now.as_unix_millis()),
-        };
-        department::Entity::insert(model)
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(|err| StorageError::classify(err, "department", "department"))?;
-        self.get_department(&new.id).await
-    }
-
-    #[instrument(skip_all, fields(department = %id))]
-    pub async fn get_department(&self, id: &DepartmentId) -> Result<Department, StorageError> {
-        department::Entity::find_by_id(id.as_str())
-            .one(&self.db)
-            .await?
-            .ok_or(StorageError::NotFound {
-                entity: "department",
-            })
-            .and_then(records::department_from_model)
-    }
-
-    /// Lists departments by id, starting after `after`.
-    #[instrument(skip_all, fields(limit))]
-    pub async fn list_departments(
-        &self,
-        after: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<Department>, StorageError> {
-        let mut query = department::Entity::find().order_by_asc(department::Column::Id);
-        if let Some(after) = after {
-            query = query.filter(department::Column::Id.gt(after));
+    /// Runs `f` in a write transaction: through the group-commit writer on SQLite, in its own transaction on PostgreSQL; answers after the commit.
+    pub(super) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        match self.backend {
+            Backend::Sqlite => self.writer.write(f).await,
+            Backend::Postgres => {
+                use sea_orm::TransactionTrait;
+                let txn = self.db.begin().await.map_err(StorageError::from)?;
+                match f(&txn).await {
+                    Ok(value) => {
+                        txn.commit()
+                            .await
+                            .map_err(|e| StorageError::CommitFailed(e.to_string()))?;
+                        self.committed.send_modify(|n| *n = n.wrapping_add(1));
+                        Ok(value)
+                    }
+                    Err(err) => {
+                        let _ = txn.rollback().await;
+                        Err(err)
+                    }
+                }
+            }
         }
-        query
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(records::department_from_model)
-            .collect()
-    }
-
-    #[instrument(skip_all, fields(department = %id))]
-    pub async fn update_department(
-        &self,
-        id: &DepartmentId,
-        patch: DepartmentPatch,
-        now: Timestamp,
-    ) -> Result<Department, StorageError> {
-        let model = department::ActiveModel {
-            id: Set(id.as_str().to_owned()),
-            display_name: patch
-                .display_name
-                .map_or(NotSet, |name| Set(name.as_str().to_owned())),
-            department_type: NotSet,
-            routing_priority: patch.routing_priority.map_or(NotSet, Set),
-            fallback_owner: patch.fallback_owner.map_or(NotSet, Set),
-            created_at_ms: NotSet,
-            updated_at_ms: Set(now.as_unix_millis()),
-        };
-        let updated = department::Entity::update_many()
-            .set(model)
-            .filter(department::Column::Id.eq(id.as_str()))
-            .exec(&self.db)
-            .await?;
-        if updated.rows_affected == 0 {
-            return Err(StorageError::NotFound {
-                entity: "department",
-            });
-        }
-        self.get_department(id).await
-    }
-
-    // --- grids ---
-
-    /// Inserts grids all together or not at all.
-    #[instrument(skip_all, fields(count = grids.len()))]
-    pub async fn insert_grids(
-        &self,
-        grids: &[NewGrid],
-        now: Timestamp,
-    ) -> Result<(), StorageError> {
-        if grids.is_empty() {
-            return Ok(());
-        }
-        let models = grids.iter().map(|new| grid::ActiveModel {
-            id: Set(new.id.as_str().to_owned()),
-            display_name: Set(new.display_name.as_str().to_owned()),
-            community: Set(new.community.clone()),
-            street: Set(new.street.clone()),
-            district: Set(new.district.clone()),
-            created_at_ms: Set(now.as_unix_millis()),
-        });
-        let txn = self.db.begin().await?;
-        grid::Entity::insert_many(models)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(|err| StorageError::classify(err, "grid", "grid"))?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    #[instrument(skip_all, fields(grid = %id))]
-    pub async fn get_grid(&self, id: &GridId) -> Result<Grid, StorageError> {
-        grid::Entity::find_by_id(id.as_str())
-            .one(&self.db)
-            .await?
-            .ok_or(StorageError::NotFound { entity: "grid" })
-            .and_then(records::grid_from_model)
-    }
-
-    // --- users ---
-
-    #[instrument(skip_all, fields(user = %new.id, role = %new.binding.role()))]
-    pub async fn create_user(&self, new: NewUser, now: Timestamp) -> Result<User, StorageError> {
-        // Only one unit column is ever set, so a foreign-key failure names that unit.
-        let reference = match &new.binding {
-            Binding::GridWorker(_) => "grid",
-            _ => "department",
-        };
-        let model = user::ActiveModel {
-            id: Set(new.id.to_string()),
-            username: Set(new.username.as_str().to_owned()),
-            display_name: Set(new.display_name.as_str().to_owned()),
-            password_hash: Set(new.password_hash),
-            role: Set(new.binding.role().as_str().to_owned()),
-            grid_id: Set(new.binding.grid().map(|g| g.as_str().to_owned())),
-            department_id: Set(new.binding.department().map(|d| d.as_str().to_owned())),
-            disabled: Set(false),
-            created_at_ms: Set(now.as_unix_millis()),
-            updated_at_ms: Set(now.as_unix_millis()),
-            token_generation: Set(0),
-            token_generation_at_ms: Set(None),
-        };
-        user::Entity::insert(model)
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(|err| StorageError::classify(err, "user", reference))?;
-        self.get_user(&new.id).await
-    }
-
-    #[instrument(skip_all, fields(user = %id))]
-    pub async fn get_user(&self, id: &UserId) -> Result<User, StorageError> {
-        user::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?
-            .ok_or(StorageError::NotFound { entity: "user" })
-            .and_then(|model| records::user_from_model(model).map(|c| c.user))
-    }
-
-    /// The user with this login name and the password hash to check, if any.
-    #[instrument(skip_all)]
-    pub async fn find_credentials(
-        &self,
-        username: &Username,
-    ) -> Result<Option<UserCredentials>, StorageError> {
-        user::Entity::find()
-            .filter(user::Column::Username.eq(username.as_str()))
-            .one(&self.db)
-            .await?
-            .map(records::user_from_model)
-            .transpose()
-    }
-
-    /// Lists users by id (time-ordered UUIDv7), starting after `after`.
-    #[instrument(skip_all, fields(limit))]
-    pub async fn list_users(
-        &self,
-        after: Option<&UserId>,
-        limit: u64,
-    ) -> Result<Vec<User>, StorageError> {
-        let mut query = user::Entity::find().order_by_asc(user::Column::Id);
-        if let Some(after) = after {
-            query = query.filter(user::Column::Id.gt(after.to_string()));
-        }
-        query
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|model| records::user_from_model(model).map(|c| c.user))
-            .collect()
-    }
-
-    /// Changes a user; disabling also revokes every session, in the same transaction.
-    #[instrument(skip_all, fields(user = %id))]
-    pub async fn update_user(
-        &self,
-        id: &UserId,
-        patch: UserPatch,
-        now: Timestamp,
-    ) -> Result<User, StorageError> {
-        let txn = self.db.begin().await?;
-        let mut model = user::ActiveModel {
-            updated_at_ms: Set(now.as_unix_millis()),
-            ..Default::default()
-        };
-        if let Some(name) = &patch.display_name {
-            model.display_name = Set(name.as_str().to_owned());
-        }
-        if let Some(disabled) = patch.disabled {
-            model.disabled = Set(disabled);
-        }
-        if let Some(hash) = patch.password_hash {
-            model.password_hash = Set(hash);
-        }
-        let updated = user::Entity::update_many()
-            .set(model)
-            .filter(user::Column::Id.eq(id.to_string()))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 0 {
-            return Err(StorageError::NotFound { entity: "user" });
-        }
-        if patch.revoke_sessions {
-            revoke_tokens(&txn, refresh_token::Column::UserId, &id.to_string(), now).await?;
-            bump_token_generation(&txn, id, now).await?;
-        }
-        txn.commit().await?;
-        self.get_user(id).await
-    }
-
-    // --- refresh tokens ---
-
-    #[instrument(skip_all, fields(user = %token.user_id))]
-    pub async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StorageError> {
-        refresh_token::Entity::insert(records::refresh_token_model(token))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(|err| StorageError::classify(err, "refresh token", "user"))?;
-        Ok(())
-    }
-
-    #[instrument(skip_all)]
-    pub async fn find_refresh_token(
-        &self,
-        id: &str,
-    ) -> Result<Option<RefreshTokenRecord>, StorageError> {
-        refresh_token::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .map(records::refresh_token_from_model)
-            .transpose()
-    }
-
-    /// Marks `old_id` used and stores its successor, atomically.
-    ///
-    /// Returns false, changing nothing, when `old_id` was already used or revoked: that is a replayed token, and only one of two racing replicas can win.
-    #[instrument(skip_all)]
-    pub async fn rotate_refresh_token(
-        &self,
-        old_id: &str,
-        successor: NewRefreshToken,
-    ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await?;
-        // The conditional update comes first so SQLite takes its write lock before any read.
-        let used = refresh_token::Entity::update_many()
-            .col_expr(
-                refresh_token::Column::UsedAtMs,
-                Expr::value(successor.issued_at.as_unix_millis()),
-            )
-            .filter(refresh_token::Column::Id.eq(old_id))
-            .filter(refresh_token::Column::UsedAtMs.is_null())
-            .filter(refresh_token::Column::RevokedAtMs.is_null())
-            .exec(&txn)
-            .await?;
-        if used.rows_affected != 1 {
-            return Ok(false);
-        }
-        refresh_token::Entity::insert(records::refresh_token_model(successor))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(|err| StorageError::classify(err, "refresh token", "user"))?;
-        txn.commit().await?;
-        Ok(true)
-    }
-
-    /// Revokes every token of a session; returns how many were still live.
-    #[instrument(skip_all)]
-    pub async fn revoke_refresh_family(
-        &self,
-        family_id: &str,
-        now: Timestamp,
-    ) -> Result<u64, StorageError> {
-        revoke_tokens(&self.db, refresh_token::Column::FamilyId, family_id, now).await
-    }
-
-    /// Revokes a refresh family whose used token was presented again, and every access token of its user, in one transaction; returns the user's new token generation.
-    #[instrument(skip_all, fields(user = %user))]
-    pub async fn revoke_replayed_family(
-        &self,
-        family_id: &str,
-        user: &UserId,
-        now: Timestamp,
-    ) -> Result<i64, StorageError> {
-        let txn = self.db.begin().await?;
-        revoke_tokens(&txn, refresh_token::Column::FamilyId, family_id, now).await?;
-        let generation = bump_token_generation(&txn, user, now).await?;
-        txn.commit().await?;
-        Ok(generation)
-    }
-
-    /// Every user whose token generation changed at or after `since`, with that generation: access tokens of an older one are refused.
-    #[instrument(skip_all)]
-    pub async fn token_generations_since(
-        &self,
-        since: Timestamp,
-    ) -> Result<Vec<(UserId, i64)>, StorageError> {
-        user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .column(user::Column::TokenGeneration)
-            .filter(user::Column::TokenGenerationAtMs.gte(since.as_unix_millis()))
-            .into_tuple::<(String, i64)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|(id, generation)| {
-                UserId::parse(&id)
-                    .map(|id| (id, generation))
-                    .map_err(|e| codec::corrupt("user", e))
-            })
-            .collect()
-    }
-
-    // --- signing keys ---
-
-    /// Returns the stored secret named `id`, storing `candidate` first if there is none, so every replica signs with the same key.
-    #[instrument(skip_all, fields(key = id))]
-    pub async fn ensure_signing_key(
-        &self,
-        id: &str,
-        candidate_base64: String,
-        now: Timestamp,
-    ) -> Result<String, StorageError> {
-        let model = signing_key::ActiveModel {
-            id: Set(id.to_owned()),
-            secret_base64: Set(candidate_base64),
-            created_at_ms: Set(now.as_unix_millis()),
-        };
-        signing_key::Entity::insert(model)
-            .on_conflict(
-                OnConflict::column(signing_key::Column::Id)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-        signing_key::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .map(|key| key.secret_base64)
-            .ok_or(StorageError::NotFound {
-                entity: "signing key",
-            })
     }
 }
 
-/// Moves `user` to a new token generation, so that every access token issued before is refused; returns the new generation.
-async fn bump_token_generation(
-    db: &impl ConnectionTrait,
-    user: &UserId,
-    now: Timestamp,
-) -> Result<i64, StorageError> {
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::TokenGeneration,
-            sea_orm::sea_query::ExprTrait::add(Expr::col(user::Column::TokenGeneration), 1),
-        )
-        .col_expr(
-            user::Column::TokenGenerationAtMs,
-            Expr::value(now.as_unix_millis()),
-        )
-        .filter(user::Column::Id.eq(user.to_string()))
-        .exec(db)
-        .await?;
-    user::Entity::find_by_id(user.to_string())
-        .select_only()
-        .column(user::Column::TokenGeneration)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .ok_or(StorageError::NotFound { entity: "user" })
+/// Declares each repository, a `Copy` handle borrowing the [`Store`], and its accessor.
+macro_rules! repositories {
+    ($($(#[$doc:meta])* $accessor:ident => $repo:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $repo<'a> {
+                store: &'a Store,
+            }
+        )*
+
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub fn $accessor(&self) -> $repo<'_> {
+                    $repo { store: self }
+                }
+            )*
+        }
+    };
 }
 
-async fn revoke_tokens(
-    db: &impl ConnectionTrait,
-    column: refresh_token::Column,
-    value: &str,
-    now: Timestamp,
-) -> Result<u64, StorageError> {
-    let revoked = refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::RevokedAtMs,
-            Expr::value(now.as_unix_millis()),
-        )
-        .filter(column.eq(value))
-        .filter(refresh_token::Column::RevokedAtMs.is_null())
-        .exec(db)
-        .await?;
-    Ok(revoked.rows_affected)
-}
-
-/// Parses a stored role, reporting a corrupt row rather than panicking.
-fn parse_role(text: &str) -> Result<Role, StorageError> {
-    text.parse()
-        .map_err(|err: gridwhistle_domain::user::UnknownRole| codec::corrupt("user", err))
+repositories! {
+    /// Departments, grids, users, their sessions and the signing key.
+    directory => DirectoryRepo;
+    /// Boundary generations (grids, jurisdictions) and the category catalogue.
+    boundaries => BoundaryRepo;
+    /// Time-limit policy versions and working-calendar years.
+    time_limits => TimeLimitRepo;
+    /// Uploads in progress and sealed attachments.
+    uploads => UploadRepo;
+    /// Reports, the cases they became, assignments and extensions: filed once, changed under a version check.
+    reports => ReportRepo;
+    /// The case timeline and its commit-order feed.
+    timeline => TimelineRepo;
+    /// Deadline rows: claims of due ones, firings, overdue listings.
+    deadlines => DeadlineRepo;
+    /// Supervision letters.
+    letters => LetterRepo;
+    /// The notification outbox: claims, deliveries, dead letters.
+    outbox => OutboxRepo;
+    /// Devices and the in-app inbox.
+    devices => DeviceRepo;
 }

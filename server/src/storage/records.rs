@@ -5,9 +5,10 @@ use gridwhistle_domain::{
 };
 use sea_orm::ActiveValue::Set;
 
+use super::StorageError;
 use super::codec::corrupt;
+use super::directory::parse_role;
 use super::entity::{department, grid, refresh_token, user};
-use super::{StorageError, parse_role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDepartment {

@@ -8,17 +8,19 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::batch::{decide_and_write, lock_reports};
-use super::cases::{DeadlineState, Effects, ReportRecord, UpdateError};
+use super::UpdateError;
+use super::batch::decide_and_write;
 use super::codec::corrupt;
 use super::entity::{calendar_year, deadline, time_limit_version};
-use super::{StorageError, Store};
+use super::reports::lock_reports;
+use super::{StorageError, TimeLimitRepo};
+use crate::model::{DeadlineState, Effects, ReportRecord};
 
-impl Store {
+impl TimeLimitRepo<'_> {
     /// Stores a new version of the policies; returns its number.
     #[instrument(skip_all)]
     pub async fn import_time_limits(
-        &self,
+        self,
         body: String,
         now: Timestamp,
     ) -> Result<i64, StorageError> {
@@ -27,34 +29,31 @@ impl Store {
             created_at_ms: Set(now.as_unix_millis()),
             ..Default::default()
         })
-        .exec(&self.db)
+        .exec(&self.store.db)
         .await?;
         Ok(inserted.last_insert_id)
     }
 
     /// The newest version and its file, if any was imported.
-    pub async fn current_time_limits(&self) -> Result<Option<(i64, String)>, StorageError> {
+    pub async fn current_time_limits(self) -> Result<Option<(i64, String)>, StorageError> {
         Ok(time_limit_version::Entity::find()
             .order_by_desc(time_limit_version::Column::Version)
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
             .map(|m| (m.version, m.body)))
     }
 
     /// Every version and its file, oldest first.
-    pub async fn all_time_limits(&self) -> Result<Vec<(i64, String)>, StorageError> {
+    pub async fn all_time_limits(self) -> Result<Vec<(i64, String)>, StorageError> {
         self.time_limits_after(0).await
     }
 
     /// The versions newer than `version`, oldest first.
-    pub async fn time_limits_after(
-        &self,
-        version: i64,
-    ) -> Result<Vec<(i64, String)>, StorageError> {
+    pub async fn time_limits_after(self, version: i64) -> Result<Vec<(i64, String)>, StorageError> {
         Ok(time_limit_version::Entity::find()
             .filter(time_limit_version::Column::Version.gt(version))
             .order_by_asc(time_limit_version::Column::Version)
-            .all(&self.db)
+            .all(&self.store.db)
             .await?
             .into_iter()
             .map(|m| (m.version, m.body))
@@ -62,18 +61,18 @@ impl Store {
     }
 
     /// One version's file.
-    pub async fn time_limits(&self, version: i64) -> Result<Option<String>, StorageError> {
+    pub async fn version(self, version: i64) -> Result<Option<String>, StorageError> {
         Ok(time_limit_version::Entity::find_by_id(version)
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
             .map(|m| m.body))
     }
 
     /// Every stored calendar year as its JSON file, in order.
-    pub async fn calendar_years(&self) -> Result<Vec<(i32, String)>, StorageError> {
+    pub async fn calendar_years(self) -> Result<Vec<(i32, String)>, StorageError> {
         Ok(calendar_year::Entity::find()
             .order_by_asc(calendar_year::Column::Year)
-            .all(&self.db)
+            .all(&self.store.db)
             .await?
             .into_iter()
             .map(|m| (m.year, m.body))
@@ -85,7 +84,7 @@ impl Store {
     /// `recount` sees each case with such a deadline, locked, and decides its changes (moved deadlines and their timeline events); returns how many cases it changed.
     #[instrument(skip_all, fields(year))]
     pub async fn put_calendar_year_recounting<E, F>(
-        &self,
+        self,
         year: i32,
         body: String,
         write: YearWrite,
@@ -96,33 +95,34 @@ impl Store {
         F: FnOnce(&[ReportRecord]) -> Result<Vec<(ReportId, Effects)>, E> + Send + 'static,
         E: Send + 'static,
     {
-        let backend = self.backend;
-        self.write(move |txn| {
-            Box::pin(async move {
-                if upsert_year(txn, year, body, write, now).await? == 0 {
-                    return Ok(0);
-                }
-                let ids: Vec<ReportId> = deadline::Entity::find()
-                    .select_only()
-                    .column(deadline::Column::ReportId)
-                    .distinct()
-                    .filter(deadline::Column::Provisional.eq(true))
-                    .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
-                    .into_tuple::<String>()
-                    .all(txn)
-                    .await
-                    .map_err(StorageError::from)?
-                    .iter()
-                    .map(|id| ReportId::parse(id).map_err(|e| corrupt("deadline", e)))
-                    .collect::<Result<_, _>>()?;
-                if ids.is_empty() {
-                    return Ok(0);
-                }
-                let records = lock_reports(txn, backend, &ids).await?;
-                decide_and_write(txn, backend, &records, recount, now).await
+        let backend = self.store.backend;
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    if upsert_year(txn, year, body, write, now).await? == 0 {
+                        return Ok(0);
+                    }
+                    let ids: Vec<ReportId> = deadline::Entity::find()
+                        .select_only()
+                        .column(deadline::Column::ReportId)
+                        .distinct()
+                        .filter(deadline::Column::Provisional.eq(true))
+                        .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                        .into_tuple::<String>()
+                        .all(txn)
+                        .await
+                        .map_err(StorageError::from)?
+                        .iter()
+                        .map(|id| ReportId::parse(id).map_err(|e| corrupt("deadline", e)))
+                        .collect::<Result<_, _>>()?;
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    let records = lock_reports(txn, backend, &ids).await?;
+                    decide_and_write(txn, backend, &records, recount, now).await
+                })
             })
-        })
-        .await
+            .await
     }
 }
 

@@ -2,11 +2,11 @@
 
 use gridwhistle_domain::{AttachmentId, Timestamp, UploadId, UserId};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::codec::{bigint, corrupt};
 use super::entity::{attachment, upload};
-use super::{StorageError, Store};
+use super::{StorageError, UploadRepo};
 
 /// An upload as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +46,10 @@ fn upload_from_model(m: upload::Model) -> Result<UploadRecord, StorageError> {
     })
 }
 
-impl Store {
-    pub async fn get_upload(&self, id: UploadId) -> Result<Option<UploadRecord>, StorageError> {
+impl UploadRepo<'_> {
+    pub async fn get_upload(self, id: UploadId) -> Result<Option<UploadRecord>, StorageError> {
         upload::Entity::find_by_id(id.to_string())
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
             .map(upload_from_model)
             .transpose()
@@ -57,7 +57,7 @@ impl Store {
 
     /// Records a new upload, or returns the one already recorded under its id.
     pub async fn start_upload(
-        &self,
+        self,
         id: UploadId,
         owner: UserId,
         total_size: u64,
@@ -79,7 +79,7 @@ impl Store {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.store.db)
         .await
         .map_err(|err| StorageError::classify(err, "upload", "user"))?;
         self.get_upload(id)
@@ -89,7 +89,7 @@ impl Store {
 
     /// Moves the committed size from `from` to `to`; false when another writer moved it first.
     pub async fn commit_upload(
-        &self,
+        self,
         id: UploadId,
         from: u64,
         to: u64,
@@ -103,64 +103,65 @@ impl Store {
             .filter(upload::Column::CommittedSize.eq(bigint("committed_size", from)?))
             .filter(upload::Column::CompletedAtMs.is_null())
             .filter(upload::Column::RefusedReason.is_null())
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(updated.rows_affected == 1)
     }
 
     /// Finishes an upload as refused, with the reason every later call will name; its committed size stays as it was.
-    pub async fn refuse_upload(&self, id: UploadId, reason: &str) -> Result<(), StorageError> {
+    pub async fn refuse_upload(self, id: UploadId, reason: &str) -> Result<(), StorageError> {
         upload::Entity::update_many()
             .col_expr(upload::Column::RefusedReason, Expr::value(reason))
             .filter(upload::Column::Id.eq(id.to_string()))
             .filter(upload::Column::CompletedAtMs.is_null())
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(())
     }
 
     /// Records the complete file (once per digest) and marks the upload complete.
     pub async fn complete_upload(
-        &self,
+        self,
         id: UploadId,
         attachment: &AttachmentRecord,
     ) -> Result<(), StorageError> {
         let attachment = attachment.clone();
-        self.write(move |txn| {
-            Box::pin(async move {
-                attachment::Entity::insert(attachment::ActiveModel {
-                    sha256: Set(attachment.id.as_str().to_owned()),
-                    content_type: Set(attachment.content_type.clone()),
-                    size_bytes: Set(bigint("size_bytes", attachment.size)?),
-                    created_at_ms: Set(attachment.created_at.as_unix_millis()),
-                })
-                .on_conflict(
-                    OnConflict::column(attachment::Column::Sha256)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
-                upload::Entity::update_many()
-                    .col_expr(
-                        upload::Column::CompletedAtMs,
-                        Expr::value(attachment.created_at.as_unix_millis()),
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    attachment::Entity::insert(attachment::ActiveModel {
+                        sha256: Set(attachment.id.as_str().to_owned()),
+                        content_type: Set(attachment.content_type.clone()),
+                        size_bytes: Set(bigint("size_bytes", attachment.size)?),
+                        created_at_ms: Set(attachment.created_at.as_unix_millis()),
+                    })
+                    .on_conflict(
+                        OnConflict::column(attachment::Column::Sha256)
+                            .do_nothing()
+                            .to_owned(),
                     )
-                    .filter(upload::Column::Id.eq(id.to_string()))
-                    .exec(txn)
+                    .exec_without_returning(txn)
                     .await?;
-                Ok::<_, StorageError>(())
+                    upload::Entity::update_many()
+                        .col_expr(
+                            upload::Column::CompletedAtMs,
+                            Expr::value(attachment.created_at.as_unix_millis()),
+                        )
+                        .filter(upload::Column::Id.eq(id.to_string()))
+                        .exec(txn)
+                        .await?;
+                    Ok::<_, StorageError>(())
+                })
             })
-        })
-        .await
+            .await
     }
 
     pub async fn get_attachment(
-        &self,
+        self,
         id: &AttachmentId,
     ) -> Result<Option<AttachmentRecord>, StorageError> {
         attachment::Entity::find_by_id(id.as_str())
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
             .map(|m| {
                 Ok(AttachmentRecord {
@@ -171,5 +172,27 @@ impl Store {
                 })
             })
             .transpose()
+    }
+
+    /// The attachments among `ids` that `owner` has not uploaded completely.
+    pub async fn missing_uploads(
+        self,
+        owner: &UserId,
+        ids: &[AttachmentId],
+    ) -> Result<Vec<AttachmentId>, StorageError> {
+        let found: Vec<String> = upload::Entity::find()
+            .select_only()
+            .column(upload::Column::Sha256)
+            .filter(upload::Column::OwnerId.eq(owner.to_string()))
+            .filter(upload::Column::Sha256.is_in(ids.iter().map(AttachmentId::as_str)))
+            .filter(upload::Column::CompletedAtMs.is_not_null())
+            .into_tuple()
+            .all(&self.store.db)
+            .await?;
+        Ok(ids
+            .iter()
+            .filter(|id| !found.iter().any(|f| f == id.as_str()))
+            .cloned()
+            .collect())
     }
 }

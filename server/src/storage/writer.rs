@@ -1,7 +1,7 @@
 //! The group-commit writer: one task per process takes the writes queued while its previous commit ran, applies them in one transaction and commits (fsyncs) once.
 //!
 //! On SQLite every write goes through it, each under its own savepoint, since SQLite has one writer anyway.
-//! New reports go through it on both databases, and a batch of them is filed with one multi-row insert for the reports and one for their events; on PostgreSQL other writes run in their own transactions beside it.
+//! Writes that are cheaper together ([`Batched`]: new reports, filed with one multi-row insert for the reports and one for their events) go through it on both databases; on PostgreSQL other writes run in their own transactions beside it.
 //! Group commit is what lets the server acknowledge thousands of durable writes a second: the fsync of one commit is shared by every write that queued while the previous batch was committing.
 //! A caller is answered only after the commit that holds its write succeeded, so nothing acknowledged can be lost.
 
@@ -9,7 +9,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use gridwhistle_domain::Timestamp;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
 };
@@ -17,26 +16,36 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
 use super::StorageError;
-use super::cases::{CreateOutcome, NewReport, file_reports};
 
 pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Writes that are cheaper together: the writer hands every item queued for one commit to [`Batched::write`] at once.
+pub(super) trait Batched: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Output: Send + 'static;
+
+    /// Writes `items` in `txn`, answering each in order; an error fails them all, and the writer then writes them one by one so only the culprit fails.
+    fn write<'c>(
+        txn: &'c DatabaseTransaction,
+        items: &'c [Self::Item],
+    ) -> BoxFuture<'c, Result<Vec<Self::Output>, StorageError>>;
+}
 
 /// Delivers a job's answer once its batch's commit is known: `None` when it committed.
 type Finish = Box<dyn FnOnce(Option<&DbErr>) + Send>;
 type Run = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Finish> + Send>;
 
-/// A report to file, with its filing time and its caller's answer.
-struct Filing {
-    new: NewReport,
-    now: Timestamp,
-    reply: oneshot::Sender<Result<CreateOutcome, StorageError>>,
+/// An item of a [`Batched`] write, with its caller's answer.
+struct Item<B: Batched> {
+    item: B::Item,
+    reply: oneshot::Sender<Result<B::Output, StorageError>>,
 }
 
-enum Job {
+enum Job<B: Batched> {
     /// Any write, under its own savepoint.
     Run(Run),
-    /// A new report, filed together with the batch's other new reports.
-    File(Box<Filing>),
+    /// An item written together with the batch's other items.
+    Batch(Box<Item<B>>),
 }
 
 /// Most writes one commit carries; bounds the latency a batch adds to its first write.
@@ -49,17 +58,30 @@ where
     Box::new(f)
 }
 
-/// The process's group-commit writer.
-#[derive(Debug, Clone)]
-pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+/// The process's group-commit writer, batching the items of `B` together.
+pub(super) struct Writer<B: Batched> {
+    jobs: mpsc::Sender<Job<B>>,
 }
 
-impl Writer {
+impl<B: Batched> Clone for Writer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            jobs: self.jobs.clone(),
+        }
+    }
+}
+
+impl<B: Batched> std::fmt::Debug for Writer<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl<B: Batched> Writer<B> {
     /// Starts the writer task on `db`; it stops when the last handle is dropped.
     pub(super) fn spawn(db: DatabaseConnection, committed: Arc<watch::Sender<u64>>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(db, rx, committed));
+        tokio::spawn(run::<B>(db, rx, committed));
         Self { jobs }
     }
 
@@ -116,24 +138,20 @@ impl Writer {
             .map_err(|_| E::from(StorageError::WriterStopped))?
     }
 
-    /// Queues a new report for the next batch and waits until its batch committed.
-    pub(super) async fn file(
-        &self,
-        new: NewReport,
-        now: Timestamp,
-    ) -> Result<CreateOutcome, StorageError> {
+    /// Queues `item` for the next batch, written with the batch's other items, and waits until its batch committed.
+    pub(super) async fn batch(&self, item: B::Item) -> Result<B::Output, StorageError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::File(Box::new(Filing { new, now, reply })))
+            .send(Job::Batch(Box::new(Item { item, reply })))
             .await
             .map_err(|_| StorageError::WriterStopped)?;
         answer.await.map_err(|_| StorageError::WriterStopped)?
     }
 }
 
-async fn run(
+async fn run<B: Batched>(
     db: DatabaseConnection,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Job<B>>,
     committed: Arc<watch::Sender<u64>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -142,7 +160,7 @@ async fn run(
         let mut runs = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
             match job {
-                Job::File(filing) => filings.push(*filing),
+                Job::Batch(item) => filings.push(*item),
                 Job::Run(run) => runs.push(run),
             }
         }
@@ -156,7 +174,7 @@ async fn run(
         };
         let mut finishes = Vec::with_capacity(runs.len() + 1);
         if !filings.is_empty() {
-            finishes.push(file_all(&txn, filings).await);
+            finishes.push(write_all::<B>(&txn, filings).await);
         }
         for run in runs {
             finishes.push(run(&txn).await);
@@ -182,22 +200,17 @@ async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     Ok(txn)
 }
 
-/// Files the batch's new reports together; when that fails, files them one by one so only the culprit fails.
-async fn file_all(txn: &DatabaseTransaction, filings: Vec<Filing>) -> Finish {
-    let (items, replies): (Vec<_>, Vec<_>) = filings
-        .into_iter()
-        .map(|f| ((f.new, f.now), f.reply))
-        .unzip();
-    let results: Vec<Result<CreateOutcome, StorageError>> = match file_in_savepoint(txn, &items)
-        .await
-    {
+/// Writes the batch's items together; when that fails, writes them one by one so only the culprit fails.
+async fn write_all<B: Batched>(txn: &DatabaseTransaction, queued: Vec<Item<B>>) -> Finish {
+    let (items, replies): (Vec<_>, Vec<_>) = queued.into_iter().map(|q| (q.item, q.reply)).unzip();
+    let results: Vec<Result<B::Output, StorageError>> = match in_savepoint::<B>(txn, &items).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(err) if items.len() > 1 => {
-            warn!(error = %err, reports = items.len(), "filing a batch failed; filing one by one");
+            warn!(error = %err, items = items.len(), "a batched write failed; writing one by one");
             let mut results = Vec::with_capacity(items.len());
             for item in items.chunks(1) {
                 results.push(
-                    file_in_savepoint(txn, item)
+                    in_savepoint::<B>(txn, item)
                         .await
                         .and_then(|mut outcome| outcome.pop().ok_or(StorageError::WriterStopped)),
                 );
@@ -217,12 +230,12 @@ async fn file_all(txn: &DatabaseTransaction, filings: Vec<Filing>) -> Finish {
     })
 }
 
-async fn file_in_savepoint(
+async fn in_savepoint<B: Batched>(
     txn: &DatabaseTransaction,
-    items: &[(NewReport, Timestamp)],
-) -> Result<Vec<CreateOutcome>, StorageError> {
+    items: &[B::Item],
+) -> Result<Vec<B::Output>, StorageError> {
     let savepoint = txn.begin().await?;
-    match file_reports(&savepoint, items).await {
+    match B::write(&savepoint, items).await {
         Ok(outcomes) => {
             savepoint.commit().await?;
             Ok(outcomes)

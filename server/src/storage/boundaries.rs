@@ -12,7 +12,7 @@ use super::entity::{
     boundary_generation, catalogue_category, catalogue_version, grid, import_lock,
 };
 use super::records::NewGrid;
-use super::{StorageError, Store};
+use super::{BoundaryRepo, StorageError};
 
 /// What a boundary import replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,15 +118,15 @@ fn category_from_model(m: catalogue_category::Model) -> Result<CategoryRule, Sto
     })
 }
 
-impl Store {
+impl BoundaryRepo<'_> {
     /// Stores an import as the new current generation; imports are serialised so none is lost to a race.
     #[instrument(skip_all, fields(kind = new.kind.as_str(), features = new.feature_count))]
     pub async fn import_boundaries(
-        &self,
+        self,
         new: NewBoundaryImport,
         now: Timestamp,
     ) -> Result<BoundaryGeneration, StorageError> {
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         // Writing the lock row first takes PostgreSQL's row lock and SQLite's write lock before anything is read.
         import_lock::Entity::update_many()
             .col_expr(
@@ -199,7 +199,7 @@ impl Store {
     /// Generations, newest first, starting before `before`.
     #[instrument(skip_all, fields(limit))]
     pub async fn list_boundary_generations(
-        &self,
+        self,
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<BoundaryGeneration>, StorageError> {
@@ -222,7 +222,7 @@ impl Store {
         }
         query
             .limit(limit)
-            .all(&self.db)
+            .all(&self.store.db)
             .await?
             .into_iter()
             .map(generation_from_model)
@@ -231,20 +231,20 @@ impl Store {
 
     /// The newest boundary generation and catalogue version, read cheaply so replicas can tell when to reload.
     #[instrument(skip_all)]
-    pub async fn routing_versions(&self) -> Result<RoutingVersions, StorageError> {
+    pub async fn routing_versions(self) -> Result<RoutingVersions, StorageError> {
         let generation: Option<i64> = boundary_generation::Entity::find()
             .select_only()
             .column(boundary_generation::Column::Id)
             .order_by_desc(boundary_generation::Column::Id)
             .into_tuple()
-            .one(&self.db)
+            .one(&self.store.db)
             .await?;
         let catalogue: Option<i64> = catalogue_version::Entity::find()
             .select_only()
             .column(catalogue_version::Column::Version)
             .order_by_desc(catalogue_version::Column::Version)
             .into_tuple()
-            .one(&self.db)
+            .one(&self.store.db)
             .await?;
         Ok(RoutingVersions {
             generation,
@@ -254,10 +254,10 @@ impl Store {
 
     /// The boundaries in force, or `None` before the first import.
     #[instrument(skip_all)]
-    pub async fn current_boundaries(&self) -> Result<Option<BoundarySet>, StorageError> {
+    pub async fn current_boundaries(self) -> Result<Option<BoundarySet>, StorageError> {
         let Some(latest) = boundary_generation::Entity::find()
             .order_by_desc(boundary_generation::Column::Id)
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
         else {
             return Ok(None);
@@ -265,7 +265,7 @@ impl Store {
         let geojson_of = |id: Option<i64>| async move {
             match id {
                 Some(id) => boundary_generation::Entity::find_by_id(id)
-                    .one(&self.db)
+                    .one(&self.store.db)
                     .await
                     .map(|m| m.map(|m| m.geojson)),
                 None => Ok(None),
@@ -281,11 +281,11 @@ impl Store {
     /// Stores a new version of the dispatch catalogue, all categories or none.
     #[instrument(skip_all, fields(categories = rules.len()))]
     pub async fn import_catalogue(
-        &self,
+        self,
         rules: &[CategoryRule],
         now: Timestamp,
     ) -> Result<i64, StorageError> {
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         let version = catalogue_version::Entity::insert(catalogue_version::ActiveModel {
             created_at_ms: Set(now.as_unix_millis()),
             ..Default::default()
@@ -320,12 +320,10 @@ impl Store {
 
     /// The catalogue in force and its version, or `None` before the first import.
     #[instrument(skip_all)]
-    pub async fn current_catalogue(
-        &self,
-    ) -> Result<Option<(i64, Vec<CategoryRule>)>, StorageError> {
+    pub async fn current_catalogue(self) -> Result<Option<(i64, Vec<CategoryRule>)>, StorageError> {
         let Some(latest) = catalogue_version::Entity::find()
             .order_by_desc(catalogue_version::Column::Version)
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
         else {
             return Ok(None);
@@ -333,7 +331,7 @@ impl Store {
         let rules = catalogue_category::Entity::find()
             .filter(catalogue_category::Column::Version.eq(latest.version))
             .order_by_asc(catalogue_category::Column::CategoryId)
-            .all(&self.db)
+            .all(&self.store.db)
             .await?
             .into_iter()
             .map(category_from_model)

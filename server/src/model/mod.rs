@@ -1,0 +1,16 @@
+//! The closed loop's records, as every layer of the server shares them: storage reads and writes them, the loop service changes them, the API converts them.
+//!
+//! Nothing here does IO or knows a table; the types of one repository alone (devices, uploads, the directory's rows) stay with their repository in `storage`.
+
+mod deadline;
+mod letter;
+mod report;
+mod timeline;
+
+pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
+pub use letter::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};
+pub use report::{
+    AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionRecord, InboxFilter,
+    NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord, RoutingRecord,
+};
+pub use timeline::{EventFilter, EventPosition, EventRecord, NewEvent};

@@ -1,0 +1,391 @@
+//! The notification outbox: written by the loop, the deadline engine and supervision letters in the transaction of the event that causes each row, and drained by the push sender.
+//!
+//! The sender expands a row into one delivery per active device of its recipients, claims deliveries for a lease (see `lease`), and settles each after its attempt; a delivery given up on is a dead letter for supervisors.
+
+mod claims;
+mod settle;
+
+use gridwhistle_dispatcher::notify::NoticeKind;
+use gridwhistle_dispatcher::push::{Channel, Delivery, Settlement};
+use gridwhistle_domain::{CaseId, DepartmentId, ReportId, Timestamp};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QueryResult,
+};
+use tracing::instrument;
+
+use claims::{claim_due, expand, load_deliveries};
+use settle::settle_in;
+
+use super::codec::{bigint, corrupt, int, ms, parse, ts};
+use super::entity::{notification, push_delivery, report};
+use super::lease::Lease;
+use super::multirow::insert_chunked;
+use super::sql::Sql;
+use super::{OutboxRepo, StorageError};
+use crate::model::{EscalationRecord, NewNotification};
+
+/// How many values one statement binds at most (SQLite's default limit is 32,766).
+pub(super) const MAX_BINDS: usize = 10_000;
+
+/// A stored notification kind, or the row is corrupt.
+pub(super) fn kind_of(text: &str) -> Result<NoticeKind, StorageError> {
+    NoticeKind::parse(text).ok_or_else(|| corrupt("push", format!("kind {text:?}")))
+}
+
+/// A stored push channel, or the row is corrupt.
+pub(super) fn channel_of(text: &str) -> Result<Channel, StorageError> {
+    Channel::parse(text).ok_or_else(|| corrupt("push", format!("channel {text:?}")))
+}
+
+/// A column of a raw row, or the row is corrupt.
+pub(super) fn get<T: sea_orm::TryGetable>(
+    row: &QueryResult,
+    column: &str,
+) -> Result<T, StorageError> {
+    row.try_get("", column)
+        .map_err(|e| corrupt("push", format!("{column}: {e}")))
+}
+
+/// What a notification is about: the case, or for its reporter the report.
+pub(super) fn subject(audience: &str, report: &str, case: Option<String>) -> String {
+    match case {
+        Some(case) if audience != "reporter" => format!("cases/{case}"),
+        _ => format!("reports/{report}"),
+    }
+}
+
+/// The condition on `notifications n` that its deadline stage is no longer pending: nothing to push about.
+pub(super) const STAGE_MET: &str = "n.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deadlines dl \
+     WHERE dl.report_id = n.report_id AND dl.department_id = n.department_id \
+     AND dl.stage = n.stage AND dl.state = 'pending')";
+
+/// When a sender takes work: now, and the age past which a notification is too old to push.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Window {
+    pub now: Timestamp,
+    pub stale_before: Timestamp,
+}
+
+/// A delivery given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRecord {
+    pub notification: String,
+    pub kind: NoticeKind,
+    pub subject: String,
+    pub department: Option<DepartmentId>,
+    pub audience: String,
+    pub channel: Channel,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub dead_at: Timestamp,
+    /// The delivery's id, for paging.
+    pub id: String,
+}
+
+/// Writes the outbox rows of a change whose first event has `sequence`.
+pub(super) async fn insert_notifications(
+    txn: &DatabaseTransaction,
+    report: &ReportId,
+    sequence: i64,
+    notifications: &[NewNotification],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    insert_chunked(
+        txn,
+        notification_models(report, sequence, notifications, now)?,
+    )
+    .await
+}
+
+/// The outbox rows of a change whose first event has `sequence`, each with a fresh time-ordered id.
+pub(super) fn notification_models(
+    report: &ReportId,
+    sequence: i64,
+    notifications: &[NewNotification],
+    now: Timestamp,
+) -> Result<Vec<notification::ActiveModel>, StorageError> {
+    notifications
+        .iter()
+        .map(|n| {
+            Ok(notification::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                report_id: Set(report.to_string()),
+                department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
+                audience: Set(n.audience.to_owned()),
+                kind: Set(n.kind.as_str().to_owned()),
+                stage: Set(n.stage.map(|s| s.as_str().to_owned())),
+                event_sequence: Set(sequence),
+                escalation_level: Set(int("escalation_level", n.escalation_level)?),
+                due_at_ms: Set(n.due_at.map(ms)),
+                created_at_ms: Set(ms(now)),
+                state: Set("queued".to_owned()),
+                recipient_user_id: Set(n.recipient.as_ref().map(ToString::to_string)),
+                claimed_by: Set(None),
+                claimed_until_ms: Set(0),
+            })
+        })
+        .collect()
+}
+
+impl OutboxRepo<'_> {
+    /// Puts back `owner`'s claims from before a restart.
+    pub async fn release_claims(self, owner: &str) -> Result<(), StorageError> {
+        let owner = owner.to_owned();
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    push_delivery::Entity::update_many()
+                        .col_expr(push_delivery::Column::ClaimedUntilMs, Expr::value(0i64))
+                        .filter(push_delivery::Column::ClaimedBy.eq(owner.as_str()))
+                        .filter(push_delivery::Column::State.eq("queued"))
+                        .exec(txn)
+                        .await?;
+                    notification::Entity::update_many()
+                        .col_expr(notification::Column::ClaimedUntilMs, Expr::value(0i64))
+                        .filter(notification::Column::ClaimedBy.eq(owner.as_str()))
+                        .filter(notification::Column::State.eq("sending"))
+                        .exec(txn)
+                        .await?;
+                    Ok::<_, StorageError>(())
+                })
+            })
+            .await
+    }
+
+    /// Claims deliveries for `owner` (see [`gridwhistle_dispatcher::push::OutboxStore::take`]) in one transaction: due retries and deliveries whose claim ran out first, then new notifications expanded into deliveries.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn take(
+        self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        stale_before: Timestamp,
+        channels: &[Channel],
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        if channels.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Nothing to do is the common case: answer it without a write.
+        if !self.outbox_has_work(now).await? {
+            return Ok(Vec::new());
+        }
+        let backend = self.store.backend;
+        let owner = owner.to_owned();
+        let channels: Vec<&'static str> = channels.iter().map(|c| c.as_str()).collect();
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    let lease = Lease {
+                        owner: &owner,
+                        until: lease_until,
+                    };
+                    let retries = claim_due(txn, backend, lease, now, limit).await?;
+                    let mut deliveries = load_deliveries(txn, backend, &retries, now).await?;
+                    if retries.len() < limit {
+                        let room = limit - retries.len();
+                        let window = Window { now, stale_before };
+                        let fresh = expand(txn, backend, lease, window, &channels, room).await?;
+                        deliveries.extend(fresh);
+                    }
+                    Ok(deliveries)
+                })
+            })
+            .await
+    }
+
+    /// Whether any notification waits to be expanded or any delivery is due.
+    async fn outbox_has_work(self, now: Timestamp) -> Result<bool, StorageError> {
+        let mut sql = Sql::new(self.store.backend);
+        sql.push(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications \
+             WHERE state IN ('queued', 'sending') AND (state = 'queued' OR claimed_until_ms < ",
+        )
+        .bind(now.as_unix_millis())
+        .push(
+            ")) OR EXISTS (SELECT 1 FROM push_deliveries WHERE state = 'queued' AND next_attempt_at_ms <= ",
+        )
+        .bind(now.as_unix_millis())
+        .push(" AND claimed_until_ms < ")
+        .bind(now.as_unix_millis())
+        .push(") THEN 1 ELSE 0 END AS BIGINT) AS work");
+        let row = self.store.db.query_one_raw(sql.build()).await?;
+        match row {
+            Some(row) => Ok(get::<i64>(&row, "work")? == 1),
+            None => Ok(false),
+        }
+    }
+
+    /// Records attempts' outcomes in one transaction: each delivery's row is written (a first attempt) or moved on (a retry) with one multi-row upsert; a device whose token was reported invalid is deactivated; and the `finished` notifications, every delivery of which is now recorded, are released.
+    #[instrument(skip_all, fields(settled = settled.len()))]
+    pub async fn settle(
+        self,
+        settled: Vec<(Delivery, Settlement)>,
+        finished: Vec<String>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        let backend = self.store.backend;
+        self.store
+            .write(move |txn| Box::pin(settle_in(txn, backend, settled, finished, now)))
+            .await
+    }
+
+    /// When the earliest queued delivery may be tried next, claims counted.
+    pub async fn next_retry(self) -> Result<Option<Timestamp>, StorageError> {
+        let row = self
+            .store
+            .db
+            .query_one_raw(Sql::text(
+                self.store.backend,
+                "SELECT MIN(CASE WHEN claimed_until_ms > next_attempt_at_ms THEN claimed_until_ms \
+                 ELSE next_attempt_at_ms END) AS next FROM push_deliveries WHERE state = 'queued'",
+            ))
+            .await?;
+        let next: Option<i64> = match row {
+            Some(row) => get(&row, "next")?,
+            None => None,
+        };
+        Ok(next.map(Timestamp::from_unix_millis))
+    }
+
+    /// Deliveries given up on, newest first, after the delivery id `before` when given.
+    pub async fn dead_letters(
+        self,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<DeadLetterRecord>, StorageError> {
+        let mut sql = Sql::new(self.store.backend);
+        sql.push(
+            "SELECT pd.notification_id || '/' || pd.device_id AS id, pd.attempts AS attempts, pd.last_error AS last_error, \
+             pd.updated_at_ms AS dead_at_ms, d.channel AS channel, n.id AS notification_id, \
+             n.kind AS kind, n.audience AS audience, n.department_id AS department_id, \
+             n.report_id AS report_id, r.case_id AS case_id, n.created_at_ms AS created_at_ms \
+             FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
+             JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
+             WHERE pd.state = 'dead'",
+        );
+        if let Some(before) = before {
+            let (notification, device) = before.split_once('/').unwrap_or((before, ""));
+            sql.push(" AND (pd.notification_id < ")
+                .bind(notification.to_owned())
+                .push(" OR (pd.notification_id = ")
+                .bind(notification.to_owned())
+                .push(" AND pd.device_id < ")
+                .bind(device.to_owned())
+                .push("))");
+        }
+        sql.push(" ORDER BY pd.notification_id DESC, pd.device_id DESC LIMIT ")
+            .bind(bigint("limit", limit)?);
+        self.store
+            .db
+            .query_all_raw(sql.build())
+            .await?
+            .iter()
+            .map(|row| {
+                let kind: String = get(row, "kind")?;
+                let channel: String = get(row, "channel")?;
+                let audience: String = get(row, "audience")?;
+                let department: Option<String> = get(row, "department_id")?;
+                let attempts: i32 = get(row, "attempts")?;
+                Ok(DeadLetterRecord {
+                    id: get(row, "id")?,
+                    notification: get(row, "notification_id")?,
+                    kind: kind_of(&kind)?,
+                    subject: subject(
+                        &audience,
+                        &get::<String>(row, "report_id")?,
+                        get(row, "case_id")?,
+                    ),
+                    department: department
+                        .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("push", e)))
+                        .transpose()?,
+                    audience,
+                    channel: channel_of(&channel)?,
+                    attempts: u32::try_from(attempts).map_err(|e| corrupt("push", e))?,
+                    last_error: get(row, "last_error")?,
+                    created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
+                    dead_at: Timestamp::from_unix_millis(get(row, "dead_at_ms")?),
+                })
+            })
+            .collect()
+    }
+
+    /// How many deliveries stand in each state, and how many notifications wait to be expanded: for tests and the benchmark.
+    pub async fn counts(self) -> Result<Vec<(String, u64)>, StorageError> {
+        let rows = self
+            .store
+            .db
+            .query_all_raw(Sql::text(
+                self.store.backend,
+                "SELECT 'delivery:' || state AS state, COUNT(*) AS n FROM push_deliveries GROUP BY state \
+                 UNION ALL SELECT 'notification:' || state AS state, COUNT(*) AS n FROM notifications GROUP BY state \
+                 ORDER BY state",
+            ))
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = get(row, "n")?;
+                Ok((
+                    get(row, "state")?,
+                    u64::try_from(n).map_err(|e| corrupt("push", e))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The escalation that event `sequence` of `report` recorded, if it was one.
+    pub async fn escalation_of(
+        self,
+        report: &ReportId,
+        sequence: i64,
+    ) -> Result<Option<EscalationRecord>, StorageError> {
+        let Some(n) = notification::Entity::find()
+            .filter(notification::Column::ReportId.eq(report.to_string()))
+            .filter(notification::Column::EventSequence.eq(sequence))
+            .filter(notification::Column::Kind.eq("escalation"))
+            .one(&self.store.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(case) = report::Entity::find_by_id(report.to_string())
+            .one(&self.store.db)
+            .await?
+            .and_then(|r| r.case_id)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EscalationRecord {
+            case: CaseId::parse(&case).map_err(|e| corrupt("report", e))?,
+            department: n
+                .department_id
+                .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("notification", e)))
+                .transpose()?,
+            stage: n.stage.map(|s| parse("notification", &s)).transpose()?,
+            audience: n.audience,
+            escalation_level: u32::try_from(n.escalation_level)
+                .map_err(|e| corrupt("notification", e))?,
+            due_at: n.due_at_ms.map(ts),
+        }))
+    }
+
+    /// The outbox rows a report's events caused, oldest first: (audience, kind, department, stage).
+    pub async fn of_report(
+        self,
+        report: &ReportId,
+    ) -> Result<Vec<(String, String, Option<String>, Option<String>)>, StorageError> {
+        Ok(notification::Entity::find()
+            .filter(notification::Column::ReportId.eq(report.to_string()))
+            .order_by_asc(notification::Column::EventSequence)
+            .order_by_asc(notification::Column::Id)
+            .all(&self.store.db)
+            .await?
+            .into_iter()
+            .map(|n| (n.audience, n.kind, n.department_id, n.stage))
+            .collect())
+    }
+}

@@ -1,0 +1,180 @@
+//! Reports and the cases they became: filed once (idempotent on the client's id, in batches through the group-commit writer), read with their assignments and deadlines, and changed under a version check with their events, deadlines and outbox rows in the same transaction.
+
+mod change;
+mod filing;
+mod rows;
+
+use gridwhistle_domain::{
+    AssignmentState, CaseId, DepartmentId, ExtensionId, GridId, ReportId, ReportState, Timestamp,
+    UserId,
+};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tracing::instrument;
+
+pub(super) use filing::Filing;
+use rows::load_report;
+pub(super) use rows::with_assignments;
+
+use super::codec::{corrupt, parse, ts};
+use super::entity::{assignment, extension, report};
+use super::multirow::ROWS_PER_STATEMENT;
+use super::{Backend, ReportRepo, StorageError};
+use crate::model::{
+    CreateOutcome, ExtensionRecord, InboxFilter, NewReport, ReportKey, ReportRecord,
+};
+
+impl ReportRepo<'_> {
+    /// Files a report and its first timeline event, or recognises a retry of one already filed.
+    ///
+    /// Reports are filed in batches by the group-commit writer on both databases: one insert for the reports and one for their events per commit.
+    #[instrument(skip_all, fields(report = %new.id))]
+    pub async fn create(
+        self,
+        author: UserId,
+        grid: Option<GridId>,
+        new: NewReport,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, StorageError> {
+        self.store
+            .writer
+            .batch(Filing {
+                author,
+                grid,
+                new,
+                now,
+            })
+            .await
+    }
+
+    /// The report (or the case's report) with its assignments.
+    #[instrument(skip_all, fields(key = ?key))]
+    pub async fn get(self, key: ReportKey) -> Result<ReportRecord, StorageError> {
+        let entity = match key {
+            ReportKey::Report(_) => "report",
+            ReportKey::Case(_) => "case",
+        };
+        load_report(&self.store.db, key)
+            .await?
+            .ok_or(StorageError::NotFound { entity })
+    }
+
+    /// Lists an author's reports by id (time-ordered), starting after `after`.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn by_author(
+        self,
+        author: &UserId,
+        state: Option<ReportState>,
+        after: Option<&ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, StorageError> {
+        let mut query = report::Entity::find()
+            .filter(report::Column::AuthorId.eq(author.to_string()))
+            .order_by_asc(report::Column::Id);
+        if let Some(state) = state {
+            query = query.filter(report::Column::State.eq(state.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(report::Column::Id.gt(after.to_string()));
+        }
+        let models = query.limit(limit).all(&self.store.db).await?;
+        with_assignments(&self.store.db, models).await
+    }
+
+    /// The extension `id` of the case `case`, with its report.
+    pub async fn extension(
+        self,
+        case: &CaseId,
+        id: &ExtensionId,
+    ) -> Result<ExtensionRecord, StorageError> {
+        let report = report::Entity::find()
+            .filter(report::Column::CaseId.eq(case.to_string()))
+            .one(&self.store.db)
+            .await?
+            .ok_or(StorageError::NotFound {
+                entity: "extension",
+            })?;
+        let m = extension::Entity::find_by_id(id.to_string())
+            .filter(extension::Column::ReportId.eq(report.id))
+            .one(&self.store.db)
+            .await?
+            .ok_or(StorageError::NotFound {
+                entity: "extension",
+            })?;
+        Ok(ExtensionRecord {
+            id: *id,
+            report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
+            department: DepartmentId::parse(&m.department_id)
+                .map_err(|e| corrupt("extension", e))?,
+            stage: parse("extension", &m.stage)?,
+            requested_due: ts(m.requested_due_ms),
+            reason: m.reason,
+            state: parse("extension", &m.state)?,
+            approved_due: m.approved_due_ms.map(ts),
+            decision_reason: m.decision_reason,
+            created_at: ts(m.created_at_ms),
+            decided_at: m.decided_at_ms.map(ts),
+        })
+    }
+
+    /// Lists the cases a department is summoned to, by report id, starting after `after`.
+    #[instrument(skip_all, fields(department = %department, limit))]
+    pub async fn list_inbox(
+        self,
+        department: &DepartmentId,
+        filter: &InboxFilter,
+        after: Option<&ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, StorageError> {
+        let states: Vec<&str> = match filter.state {
+            Some(state) => vec![state.as_str()],
+            None => AssignmentState::ALL
+                .iter()
+                .filter(|s| s.is_active())
+                .map(|s| s.as_str())
+                .collect(),
+        };
+        let mut summoned = Query::select();
+        summoned
+            .column(assignment::Column::ReportId)
+            .from(assignment::Entity)
+            .and_where(assignment::Column::DepartmentId.eq(department.as_str()))
+            .and_where(assignment::Column::State.is_in(states));
+        let mut query = report::Entity::find()
+            .filter(report::Column::Id.in_subquery(summoned))
+            .order_by_asc(report::Column::Id);
+        if let Some(grade) = filter.risk_grade {
+            query = query.filter(report::Column::RiskGrade.eq(grade.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(report::Column::Id.gt(after.to_string()));
+        }
+        let models = query.limit(limit).all(&self.store.db).await?;
+        with_assignments(&self.store.db, models).await
+    }
+}
+
+/// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their rows are locked in id order, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
+pub(super) async fn lock_reports(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    reports: &[ReportId],
+) -> Result<Vec<ReportRecord>, StorageError> {
+    let mut ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut query = report::Entity::find()
+            .filter(report::Column::Id.is_in(chunk.iter().cloned()))
+            .order_by_asc(report::Column::Id);
+        if backend == Backend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let models = query.all(txn).await?;
+        records.extend(with_assignments(txn, models).await?);
+    }
+    Ok(records)
+}

@@ -1,0 +1,283 @@
+//! Deadline rows as the steps of the loop write them: a start inserts or restarts the (report, department, stage, letter) row; satisfying, cancelling and moving touch only a pending row; a firing advances a row by its id to the next step of its schedule.
+//!
+//! Every repository that changes a case writes its deadlines through [`apply_deadlines`]; the deadline repository reads and claims them.
+
+use gridwhistle_dispatcher::deadlines::{DeadlineChange, Started};
+use gridwhistle_domain::{DeadlineStage, DepartmentId, LetterId, ReportId, Timestamp};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Value,
+};
+
+use super::codec::{corrupt, int, ms, parse, ts};
+use super::entity::deadline;
+use super::multirow::execute_values;
+use super::{Backend, StorageError};
+use crate::model::{DeadlineRecord, DeadlineState};
+
+/// A stored deadline row as the loop sees it.
+pub(super) fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, StorageError> {
+    Ok(DeadlineRecord {
+        id: m.id,
+        letter: if m.letter_id.is_empty() {
+            None
+        } else {
+            Some(LetterId::parse(&m.letter_id).map_err(|e| corrupt("deadline", e))?)
+        },
+        department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("deadline", e))?,
+        stage: parse("deadline", &m.stage)?,
+        policy_version: m.policy_version,
+        started_at: ts(m.started_at_ms),
+        due_at: ts(m.due_at_ms),
+        state: parse("deadline", &m.state)?,
+        satisfied_at: m.satisfied_at_ms.map(ts),
+        escalation_level: u32::try_from(m.escalation_level).map_err(|e| corrupt("deadline", e))?,
+        next_step: u32::try_from(m.next_step).map_err(|e| corrupt("deadline", e))?,
+        next_fire_at: m.next_fire_at_ms.map(ts),
+        provisional: m.provisional,
+    })
+}
+
+/// Writes one report's deadline changes, in order.
+pub(super) async fn apply_deadlines(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    report: &ReportId,
+    policy_version: Option<i64>,
+    changes: &[DeadlineChange],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let report = report.to_string();
+    for change in changes {
+        match change {
+            DeadlineChange::Start(s) => start(txn, &report, policy_version, s).await?,
+            DeadlineChange::Satisfy { department, stage } => {
+                let row = Pending::stage(&report, department, *stage);
+                row.settle(txn, DeadlineState::Satisfied, Some(now)).await?;
+            }
+            DeadlineChange::Cancel { department, stage } => {
+                let row = Pending::stage(&report, department, *stage);
+                row.settle(txn, DeadlineState::Cancelled, None).await?;
+            }
+            DeadlineChange::LetterAnswered { department, letter } => {
+                let row = Pending::letter(&report, department, letter);
+                row.settle(txn, DeadlineState::Satisfied, Some(now)).await?;
+            }
+            DeadlineChange::Move {
+                department,
+                stage,
+                due_at,
+                next_step,
+                next_fire_at,
+                escalation_level,
+                provisional,
+            } => {
+                Pending::stage(&report, department, *stage)
+                    .update()
+                    .col_expr(deadline::Column::DueAtMs, Expr::value(ms(*due_at)))
+                    .col_expr(deadline::Column::Provisional, Expr::value(*provisional))
+                    .col_expr(
+                        deadline::Column::NextStep,
+                        Expr::value(int("next_step", *next_step)?),
+                    )
+                    .col_expr(
+                        deadline::Column::NextFireAtMs,
+                        Expr::value(next_fire_at.map(ms)),
+                    )
+                    .col_expr(
+                        deadline::Column::EscalationLevel,
+                        Expr::value(int("escalation_level", *escalation_level)?),
+                    )
+                    .exec(txn)
+                    .await?;
+            }
+            DeadlineChange::Advance { .. } => {
+                let advance = Advance::of(&report, change).into_iter().collect();
+                advance_deadlines(txn, backend, advance).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a started deadline, or restarts the row of the same report, department, stage and letter.
+async fn start(
+    txn: &DatabaseTransaction,
+    report: &str,
+    policy_version: Option<i64>,
+    s: &Started,
+) -> Result<(), StorageError> {
+    let version = policy_version.ok_or_else(|| {
+        corrupt(
+            "deadline",
+            "a deadline started on a case without a policy version",
+        )
+    })?;
+    deadline::Entity::insert(deadline::ActiveModel {
+        id: NotSet,
+        report_id: Set(report.to_owned()),
+        department_id: Set(s.department.as_str().to_owned()),
+        stage: Set(s.stage.as_str().to_owned()),
+        policy_version: Set(version),
+        started_at_ms: Set(ms(s.started_at)),
+        due_at_ms: Set(ms(s.due_at)),
+        state: Set(DeadlineState::Pending.as_str().to_owned()),
+        satisfied_at_ms: Set(None),
+        escalation_level: Set(0),
+        next_step: Set(0),
+        next_fire_at_ms: Set(s.next_fire_at.map(ms)),
+        claimed_by: Set(None),
+        claimed_until_ms: Set(None),
+        letter_id: Set(s.letter.map(|l| l.to_string()).unwrap_or_default()),
+        provisional: Set(s.provisional),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            deadline::Column::ReportId,
+            deadline::Column::DepartmentId,
+            deadline::Column::Stage,
+            deadline::Column::LetterId,
+        ])
+        .update_columns([
+            deadline::Column::PolicyVersion,
+            deadline::Column::StartedAtMs,
+            deadline::Column::DueAtMs,
+            deadline::Column::State,
+            deadline::Column::SatisfiedAtMs,
+            deadline::Column::EscalationLevel,
+            deadline::Column::NextStep,
+            deadline::Column::NextFireAtMs,
+            deadline::Column::ClaimedBy,
+            deadline::Column::ClaimedUntilMs,
+            deadline::Column::Provisional,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await
+    .map_err(|e| StorageError::classify(e, "deadline", "department"))?;
+    Ok(())
+}
+
+/// The pending row of one loop stage, or of one letter's reply.
+struct Pending<'a> {
+    report: &'a str,
+    department: &'a DepartmentId,
+    stage: DeadlineStage,
+    /// Empty for the loop's stages.
+    letter: String,
+}
+
+impl<'a> Pending<'a> {
+    fn stage(report: &'a str, department: &'a DepartmentId, stage: DeadlineStage) -> Self {
+        Self {
+            report,
+            department,
+            stage,
+            letter: String::new(),
+        }
+    }
+
+    fn letter(report: &'a str, department: &'a DepartmentId, letter: &LetterId) -> Self {
+        Self {
+            report,
+            department,
+            stage: DeadlineStage::LetterReply,
+            letter: letter.to_string(),
+        }
+    }
+
+    /// An update of this row, only while it is pending.
+    fn update(&self) -> sea_orm::UpdateMany<deadline::Entity> {
+        deadline::Entity::update_many()
+            .filter(deadline::Column::ReportId.eq(self.report))
+            .filter(deadline::Column::DepartmentId.eq(self.department.as_str()))
+            .filter(deadline::Column::Stage.eq(self.stage.as_str()))
+            .filter(deadline::Column::LetterId.eq(self.letter.as_str()))
+            .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+    }
+
+    /// Ends the row as `state`: nothing more fires.
+    async fn settle(
+        &self,
+        txn: &DatabaseTransaction,
+        state: DeadlineState,
+        satisfied_at: Option<Timestamp>,
+    ) -> Result<(), StorageError> {
+        self.update()
+            .col_expr(deadline::Column::State, Expr::value(state.as_str()))
+            .col_expr(
+                deadline::Column::SatisfiedAtMs,
+                Expr::value(satisfied_at.map(ms)),
+            )
+            .col_expr(
+                deadline::Column::NextFireAtMs,
+                Expr::value(Option::<i64>::None),
+            )
+            .exec(txn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A firing's move of its deadline (by row id) past the step it fired, releasing the engine's claim.
+pub(super) struct Advance {
+    report: String,
+    deadline: i64,
+    fired_step: u32,
+    next_fire_at: Option<Timestamp>,
+    escalation_level: u32,
+}
+
+impl Advance {
+    /// The advance `change` writes, if it is one.
+    pub(super) fn of(report: &str, change: &DeadlineChange) -> Option<Self> {
+        match change {
+            DeadlineChange::Advance {
+                deadline,
+                fired_step,
+                next_fire_at,
+                escalation_level,
+                ..
+            } => Some(Self {
+                report: report.to_owned(),
+                deadline: *deadline,
+                fired_step: *fired_step,
+                next_fire_at: *next_fire_at,
+                escalation_level: *escalation_level,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Advances deadlines in a few multi-row statements, each only while it is pending at the step that fired; answers how many moved.
+pub(super) async fn advance_deadlines(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    advances: Vec<Advance>,
+) -> Result<u64, StorageError> {
+    let mut rows: Vec<Vec<Value>> = Vec::with_capacity(advances.len());
+    for a in advances {
+        rows.push(vec![
+            a.deadline.into(),
+            a.report.into(),
+            int("next_step", a.fired_step)?.into(),
+            int("next_step", a.fired_step.saturating_add(1))?.into(),
+            a.next_fire_at.map(ms).into(),
+            int("escalation_level", a.escalation_level)?.into(),
+        ]);
+    }
+    execute_values(
+        txn,
+        backend,
+        "UPDATE deadlines SET next_step = v.column4, next_fire_at_ms = v.column5, \
+         escalation_level = v.column6, claimed_by = NULL, claimed_until_ms = NULL FROM",
+        "WHERE deadlines.id = v.column1 AND deadlines.report_id = v.column2 \
+         AND deadlines.state = 'pending' AND deadlines.next_step = v.column3",
+        6,
+        rows,
+    )
+    .await
+}
