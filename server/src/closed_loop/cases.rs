@@ -1,0 +1,184 @@
+//! What a department does with the cases it is summoned to: read them, list its inbox, and act (report in, contact, progress, extension requests, completion, return).
+
+use gridwhistle_dispatcher::workflow::Step;
+use gridwhistle_domain::{
+    AccessError, Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, ExtensionState,
+    ReportId,
+};
+use tracing::instrument;
+
+use crate::model::{Effects, ExtensionRecord, InboxFilter, ReportKey, ReportRecord};
+
+use super::records::{events_of, routing_record, settle, summoned, workflow};
+use super::{CaseAction, CaseView, LoopError, LoopService, hidden_if_missing};
+
+impl LoopService {
+    /// The case as its departments or a supervisor see it, with its timeline.
+    #[instrument(skip_all, fields(case = %id))]
+    pub async fn get_case(&self, actor: &Actor, id: CaseId) -> Result<CaseView, LoopError> {
+        // The role check comes before the lookup, so a role that may not read cases learns nothing.
+        let own = actor.department().map_or(&[][..], std::slice::from_ref);
+        actor
+            .authorize(Action::ReadCase { departments: own })
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        let report = self
+            .store
+            .reports()
+            .get(ReportKey::Case(id))
+            .await
+            .map_err(hidden_if_missing("case"))?;
+        actor
+            .authorize(Action::ReadCase {
+                departments: &report.departments(),
+            })
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        let timeline = self.store.timeline().of_report(&report.id).await?;
+        Ok(CaseView { report, timeline })
+    }
+
+    pub async fn list_inbox(
+        &self,
+        actor: &Actor,
+        filter: InboxFilter,
+        after: Option<ReportId>,
+        limit: u64,
+    ) -> Result<Vec<ReportRecord>, LoopError> {
+        let department = self.inbox_department(actor)?;
+        Ok(self
+            .store
+            .reports()
+            .list_inbox(&department, &filter, after.as_ref(), limit)
+            .await?)
+    }
+
+    /// The department whose inbox the caller uses.
+    pub fn inbox_department(&self, actor: &Actor) -> Result<DepartmentId, LoopError> {
+        actor
+            .authorize(Action::UseInbox)
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        actor
+            .department()
+            .cloned()
+            .ok_or(LoopError::Access(AccessError::Hidden, "case"))
+    }
+
+    /// Applies a department's action to a case it is summoned to.
+    #[instrument(skip_all, fields(case = %id))]
+    pub async fn act(
+        &self,
+        actor: &Actor,
+        id: CaseId,
+        action: CaseAction,
+        etag: Option<i64>,
+    ) -> Result<(ReportRecord, Option<ExtensionRecord>), LoopError> {
+        let department = self.inbox_department(actor)?;
+        let attachments = match &action {
+            CaseAction::PostProgress { attachments, .. }
+            | CaseAction::Complete { attachments, .. } => attachments.clone(),
+            _ => Vec::new(),
+        };
+        self.check_attachments(&actor.user_id, &attachments, "attachments")
+            .await?;
+        let table = self.routing.table();
+        let now = self.clock.now();
+        let actor = actor.clone();
+        // Chosen once, so a retried write stores the same request.
+        let extension_id =
+            matches!(action, CaseAction::RequestExtension { .. }).then(ExtensionId::generate);
+        let (record, effects) = self
+            .change(ReportKey::Case(id), etag, now, move |record| {
+                actor
+                    .authorize(Action::WorkCase {
+                        departments: &record.departments(),
+                    })
+                    .map_err(|e| LoopError::Access(e, "case"))?;
+                let mut next = workflow(record);
+                let d = department.clone();
+                let mut decision = None;
+                let mut extension = None;
+                let (step, text) = match &action {
+                    CaseAction::ReportIn { on_scene } => (
+                        Step::ReportIn(d),
+                        on_scene.map_or_else(String::new, |p| {
+                            format!("on scene at {:.6},{:.6}", p.point.lat(), p.point.lng())
+                        }),
+                    ),
+                    CaseAction::RecordContact { note, .. } => {
+                        (Step::RecordContact(d), note.clone())
+                    }
+                    CaseAction::PostProgress { text, .. } => (Step::PostProgress(d), text.clone()),
+                    CaseAction::Complete { result, .. } => (Step::Complete(d), result.clone()),
+                    CaseAction::RequestExtension {
+                        stage,
+                        requested_due,
+                        reason,
+                    } => {
+                        extension = extension_id.map(|id| ExtensionRecord {
+                            id,
+                            report: record.id,
+                            department: department.clone(),
+                            stage: *stage,
+                            requested_due: *requested_due,
+                            reason: reason.clone(),
+                            state: ExtensionState::Pending,
+                            approved_due: None,
+                            decision_reason: None,
+                            created_at: now,
+                            decided_at: None,
+                        });
+                        (Step::RequestExtension(d), reason.clone())
+                    }
+                    CaseAction::Return { reason } => {
+                        let mut excluded = next.returned();
+                        excluded.push(d.clone());
+                        let rerouted = table
+                            .route_excluding(record.location, &record.category, &excluded)
+                            .map_err(|e| LoopError::Field {
+                                field: "name".into(),
+                                reason: format!("the case cannot be re-routed: {e}"),
+                            })?;
+                        let step = Step::Return {
+                            department: d,
+                            rerouted: summoned(&rerouted),
+                        };
+                        decision = Some(rerouted);
+                        (step, reason.clone())
+                    }
+                };
+                let changes = next.apply(&step)?;
+                settle(record, &next, decision.as_ref(), now);
+                if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
+                    case.routing = routing_record(decision);
+                }
+                if let Some(a) = record.assignment_mut(&department) {
+                    match &action {
+                        CaseAction::ReportIn { .. } => a.report_in_at = Some(now),
+                        CaseAction::Complete {
+                            result,
+                            attachments,
+                        } => {
+                            a.complete_at = Some(now);
+                            a.result = Some(result.clone());
+                            a.result_attachments = attachments.clone();
+                        }
+                        _ => {}
+                    }
+                }
+                let explanation = decision.as_ref().map(|d| d.explanation.clone());
+                let mut events = events_of(changes, &actor, |c| match c.kind {
+                    EventKind::Rerouted => explanation.clone().unwrap_or_default(),
+                    _ => text.clone(),
+                });
+                if let Some(first) = events.first_mut() {
+                    first.attachments = attachments.clone();
+                }
+                Ok(Effects {
+                    events,
+                    extension,
+                    ..Effects::default()
+                })
+            })
+            .await?;
+        Ok((record, effects.extension))
+    }
+}

@@ -1,0 +1,187 @@
+//! What a supervisor decides on a case: an extension, and who leads and assists.
+
+use std::collections::HashMap;
+
+use gridwhistle_dispatcher::deadlines;
+use gridwhistle_dispatcher::workflow::{IllegalStep, Step};
+use gridwhistle_domain::{
+    Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, ExtensionState, Timestamp,
+};
+use tracing::instrument;
+
+use crate::model::{DeadlineState, Effects, ExtensionRecord, NewEvent, ReportKey, ReportRecord};
+
+use super::records::{events_of, settle, workflow};
+use super::{LoopError, LoopService, hidden_if_missing};
+
+impl LoopService {
+    /// A supervisor approves or refuses a pending extension; approval moves the pending deadline's due time and resumes its schedule after what already fired.
+    #[instrument(skip_all, fields(case = %case, extension = %id))]
+    pub async fn decide_extension(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        id: ExtensionId,
+        approved: bool,
+        approved_due: Option<Timestamp>,
+        reason: String,
+    ) -> Result<(ReportRecord, ExtensionRecord), LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "extension"))?;
+        let extension = self
+            .store
+            .reports()
+            .extension(&case, &id)
+            .await
+            .map_err(hidden_if_missing("extension"))?;
+        if extension.state != ExtensionState::Pending {
+            return Err(
+                IllegalStep(format!("the extension was already {}", extension.state)).into(),
+            );
+        }
+        let now = self.clock.now();
+        let due = approved.then(|| approved_due.unwrap_or(extension.requested_due));
+        if due.is_some_and(|due| due <= now) {
+            return Err(LoopError::Field {
+                field: "approved_due_time".into(),
+                reason: "must be in the future".to_owned(),
+            });
+        }
+        let decided = ExtensionRecord {
+            state: if approved {
+                ExtensionState::Approved
+            } else {
+                ExtensionState::Refused
+            },
+            approved_due: due,
+            decision_reason: Some(reason).filter(|r| !r.is_empty()),
+            decided_at: Some(now),
+            ..extension
+        };
+        let actor = actor.clone();
+        let time_limits = self.time_limits.clone();
+        let written = decided.clone();
+        self.change(ReportKey::Case(case), None, now, move |record| {
+            let snapshot = time_limits.snapshot();
+            let mut moved = Vec::new();
+            let pending = record.deadlines.iter().find(|d| {
+                d.department == written.department
+                    && d.stage == written.stage
+                    && d.state == DeadlineState::Pending
+            });
+            if let (Some(due), Some(d), Some(case)) =
+                (written.approved_due, pending, record.case.as_ref())
+            {
+                let policy = time_limits.case_policy(
+                    d.policy_version,
+                    &record.category,
+                    record.risk_grade,
+                    case.kind,
+                )?;
+                let stage = policy.as_ref().and_then(|p| p.stage(d.stage));
+                moved.push(match stage {
+                    Some(stage) => deadlines::moved(
+                        &d.department,
+                        stage,
+                        &snapshot.calendar,
+                        d.started_at,
+                        due,
+                        now,
+                    )?,
+                    None => deadlines::DeadlineChange::Move {
+                        department: d.department.clone(),
+                        stage: d.stage,
+                        due_at: due,
+                        next_step: d.next_step,
+                        next_fire_at: None,
+                        escalation_level: d.escalation_level,
+                        provisional: false,
+                    },
+                });
+            }
+            let text = match (written.approved_due, &written.decision_reason) {
+                (Some(due), _) => format!(
+                    "{} extension approved: due {}",
+                    written.stage,
+                    snapshot.calendar.zone().format(due)
+                ),
+                (None, Some(reason)) => format!("{} extension refused: {reason}", written.stage),
+                (None, None) => format!("{} extension refused", written.stage),
+            };
+            Ok(Effects {
+                events: vec![NewEvent {
+                    kind: EventKind::ExtensionDecided,
+                    actor: Some(actor.user_id),
+                    department: Some(written.department.clone()),
+                    text,
+                    attachments: Vec::new(),
+                }],
+                deadlines: moved,
+                decided_extension: Some(written.clone()),
+                ..Effects::default()
+            })
+        })
+        .await
+        .map(|(record, _)| (record, decided))
+    }
+
+    /// A supervisor names a case's lead and assisting departments by hand (disputed or unroutable cases); the state machine decides what happens to each department, and the deadlines follow.
+    #[instrument(skip_all, fields(case = %id))]
+    pub async fn reassign(
+        &self,
+        actor: &Actor,
+        id: CaseId,
+        lead: DepartmentId,
+        assists: Vec<DepartmentId>,
+        reason: String,
+        etag: Option<i64>,
+    ) -> Result<ReportRecord, LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        // Every named department must exist; its type is recorded on a new assignment.
+        let mut types = HashMap::new();
+        let named = std::iter::once(("lead_department", &lead))
+            .chain(assists.iter().map(|d| ("assisting_departments", d)));
+        for (field, department) in named {
+            let found = self.named_department(field, department).await?;
+            types.insert(department.clone(), found.department_type);
+        }
+        let now = self.clock.now();
+        let actor = actor.clone();
+        let text = format!(
+            "lead {lead}{}{}",
+            if assists.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = assists.iter().map(DepartmentId::as_str).collect();
+                format!(", assisting {}", names.join(", "))
+            },
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
+        );
+        let step = Step::Reassign { lead, assists };
+        self.change(ReportKey::Case(id), etag, now, move |record| {
+            let mut next = workflow(record);
+            let changes = next.apply(&step)?;
+            settle(record, &next, None, now);
+            for a in &mut record.assignments {
+                if let Some(kind) = types.get(&a.department)
+                    && a.department_type.is_empty()
+                {
+                    a.department_type = kind.as_str().to_owned();
+                }
+            }
+            Ok(Effects {
+                events: events_of(changes, &actor, |_| text.clone()),
+                ..Effects::default()
+            })
+        })
+        .await
+        .map(|(record, _)| record)
+    }
+}
