@@ -1,9 +1,10 @@
 //! What a department does with the cases it is summoned to: read them, list its inbox, and act (report in, contact, progress, extension requests, completion, return).
 
-use gridwhistle_dispatcher::workflow::Step;
+use gridwhistle_dispatcher::routing::rules::{Decision, RoutingTable};
+use gridwhistle_dispatcher::workflow::{Loop, Step};
 use gridwhistle_domain::{
     AccessError, Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, ExtensionState,
-    ReportId,
+    ReportId, Timestamp,
 };
 use tracing::instrument;
 
@@ -93,77 +94,26 @@ impl LoopService {
                     })
                     .map_err(|e| LoopError::Access(e, "case"))?;
                 let mut next = workflow(record);
-                let d = department.clone();
-                let mut decision = None;
-                let mut extension = None;
-                let (step, text) = match &action {
-                    CaseAction::ReportIn { on_scene } => (
-                        Step::ReportIn(d),
-                        on_scene.map_or_else(String::new, |p| {
-                            format!("on scene at {:.6},{:.6}", p.point.lat(), p.point.lng())
-                        }),
-                    ),
-                    CaseAction::RecordContact { note, .. } => {
-                        (Step::RecordContact(d), note.clone())
-                    }
-                    CaseAction::PostProgress { text, .. } => (Step::PostProgress(d), text.clone()),
-                    CaseAction::Complete { result, .. } => (Step::Complete(d), result.clone()),
-                    CaseAction::RequestExtension {
-                        stage,
-                        requested_due,
-                        reason,
-                    } => {
-                        extension = extension_id.map(|id| ExtensionRecord {
-                            id,
-                            report: record.id,
-                            department: department.clone(),
-                            stage: *stage,
-                            requested_due: *requested_due,
-                            reason: reason.clone(),
-                            state: ExtensionState::Pending,
-                            approved_due: None,
-                            decision_reason: None,
-                            created_at: now,
-                            decided_at: None,
-                        });
-                        (Step::RequestExtension(d), reason.clone())
-                    }
-                    CaseAction::Return { reason } => {
-                        let mut excluded = next.returned();
-                        excluded.push(d.clone());
-                        let rerouted = table
-                            .route_excluding(record.location, &record.category, &excluded)
-                            .map_err(|e| LoopError::Field {
-                                field: "name".into(),
-                                reason: format!("the case cannot be re-routed: {e}"),
-                            })?;
-                        let step = Step::Return {
-                            department: d,
-                            rerouted: summoned(&rerouted),
-                        };
-                        decision = Some(rerouted);
-                        (step, reason.clone())
-                    }
-                };
+                let Planned {
+                    step,
+                    text,
+                    decision,
+                    extension,
+                } = plan(
+                    &action,
+                    record,
+                    &next,
+                    &department,
+                    &table,
+                    extension_id,
+                    now,
+                )?;
                 let changes = next.apply(&step)?;
                 settle(record, &next, decision.as_ref(), now);
                 if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
                     case.routing = routing_record(decision);
                 }
-                if let Some(a) = record.assignment_mut(&department) {
-                    match &action {
-                        CaseAction::ReportIn { .. } => a.report_in_at = Some(now),
-                        CaseAction::Complete {
-                            result,
-                            attachments,
-                        } => {
-                            a.complete_at = Some(now);
-                            a.result = Some(result.clone());
-                            a.result_attachments = attachments.clone();
-                        }
-                        _ => {}
-                    }
-                }
+                record_work(record, &department, &action, now);
                 let explanation = decision.as_ref().map(|d| d.explanation.clone());
                 let mut events = events_of(changes, &actor, |c| match c.kind {
                     EventKind::Rerouted => explanation.clone().unwrap_or_default(),
@@ -180,5 +130,106 @@ impl LoopService {
             })
             .await?;
         Ok((record, effects.extension))
+    }
+}
+
+/// What a department's action becomes: the step for the state machine, the timeline text, and what a return or an extension request adds.
+struct Planned {
+    step: Step,
+    text: String,
+    /// A return's new routing.
+    decision: Option<Decision>,
+    /// An extension request's record.
+    extension: Option<ExtensionRecord>,
+}
+
+/// Plans `action` by `department` on `record`, whose loop stands at `next`.
+fn plan(
+    action: &CaseAction,
+    record: &ReportRecord,
+    next: &Loop,
+    department: &DepartmentId,
+    table: &RoutingTable,
+    extension_id: Option<ExtensionId>,
+    now: Timestamp,
+) -> Result<Planned, LoopError> {
+    let d = department.clone();
+    let planned = |step, text: &str| Planned {
+        step,
+        text: text.to_owned(),
+        decision: None,
+        extension: None,
+    };
+    Ok(match action {
+        CaseAction::ReportIn { on_scene } => {
+            let text = on_scene.map_or_else(String::new, |p| {
+                format!("on scene at {:.6},{:.6}", p.point.lat(), p.point.lng())
+            });
+            planned(Step::ReportIn(d), &text)
+        }
+        CaseAction::RecordContact { note, .. } => planned(Step::RecordContact(d), note),
+        CaseAction::PostProgress { text, .. } => planned(Step::PostProgress(d), text),
+        CaseAction::Complete { result, .. } => planned(Step::Complete(d), result),
+        CaseAction::RequestExtension {
+            stage,
+            requested_due,
+            reason,
+        } => Planned {
+            extension: extension_id.map(|id| ExtensionRecord {
+                id,
+                report: record.id,
+                department: department.clone(),
+                stage: *stage,
+                requested_due: *requested_due,
+                reason: reason.clone(),
+                state: ExtensionState::Pending,
+                approved_due: None,
+                decision_reason: None,
+                created_at: now,
+                decided_at: None,
+            }),
+            ..planned(Step::RequestExtension(d), reason)
+        },
+        CaseAction::Return { reason } => {
+            let mut excluded = next.returned();
+            excluded.push(d.clone());
+            let rerouted = table
+                .route_excluding(record.location, &record.category, &excluded)
+                .map_err(|e| LoopError::Field {
+                    field: "name".into(),
+                    reason: format!("the case cannot be re-routed: {e}"),
+                })?;
+            let step = Step::Return {
+                department: d,
+                rerouted: summoned(&rerouted),
+            };
+            Planned {
+                decision: Some(rerouted),
+                ..planned(step, reason)
+            }
+        }
+    })
+}
+
+/// Records on the department's assignment when it reported in or completed, with its result.
+fn record_work(
+    record: &mut ReportRecord,
+    department: &DepartmentId,
+    action: &CaseAction,
+    now: Timestamp,
+) {
+    if let Some(a) = record.assignment_mut(department) {
+        match action {
+            CaseAction::ReportIn { .. } => a.report_in_at = Some(now),
+            CaseAction::Complete {
+                result,
+                attachments,
+            } => {
+                a.complete_at = Some(now);
+                a.result = Some(result.clone());
+                a.result_attachments = attachments.clone();
+            }
+            _ => {}
+        }
     }
 }
