@@ -166,16 +166,56 @@ pub fn changes(
     let Some(policy) = policy else {
         return Ok(Vec::new());
     };
-    let start = |out: &mut Vec<DeadlineChange>, department: &DepartmentId, stage: DeadlineStage| {
-        let Some(stage_policy) = policy.stage(stage) else {
+    let mut out = Changes {
+        policy,
+        calendar,
+        now,
+        out: Vec::new(),
+    };
+    for a in &after.assignments {
+        let was = before
+            .assignments
+            .iter()
+            .find(|b| b.department == a.department);
+        match was {
+            None if active(a.state) => out.start_all(a)?,
+            None => {}
+            Some(b) => out.assignment(b, a)?,
+        }
+    }
+    if before.case != Some(CaseState::Closed) && after.case == Some(CaseState::Closed) {
+        for a in &after.assignments {
+            out.end(a, &[]);
+        }
+    }
+    Ok(out.out)
+}
+
+/// The changes of one step, as they are decided.
+struct Changes<'a> {
+    policy: &'a TimeLimitPolicy,
+    calendar: &'a WorkingCalendar,
+    now: Timestamp,
+    out: Vec<DeadlineChange>,
+}
+
+impl Changes<'_> {
+    /// Starts `stage` for `department` now, if the policy has it.
+    fn start(
+        &mut self,
+        department: &DepartmentId,
+        stage: DeadlineStage,
+    ) -> Result<(), CalendarError> {
+        let Some(stage_policy) = self.policy.stage(stage) else {
             return Ok(());
         };
+        let (calendar, now) = (self.calendar, self.now);
         let due_at = stage_policy.limit.due(calendar, now)?;
         let next_fire_at = stage_policy
             .firings(calendar, now, due_at)?
             .first()
             .map(|f| f.at);
-        out.push(DeadlineChange::Start(Started {
+        self.out.push(DeadlineChange::Start(Started {
             department: department.clone(),
             stage,
             started_at: now,
@@ -184,109 +224,84 @@ pub fn changes(
             letter: None,
             provisional: stage_policy.limit.is_provisional(calendar, now, due_at),
         }));
-        Ok::<_, CalendarError>(())
-    };
-    let end = |out: &mut Vec<DeadlineChange>, a: &Assignment, satisfied: &[DeadlineStage]| {
+        Ok(())
+    }
+
+    /// Starts every stage of `a`'s role.
+    fn start_all(&mut self, a: &Assignment) -> Result<(), CalendarError> {
+        for &stage in stages_of(a.role) {
+            self.start(&a.department, stage)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the lead's stages after report in: contact when it never happened, and finish.
+    fn start_lead_work(&mut self, a: &Assignment) -> Result<(), CalendarError> {
+        if !a.contacted {
+            self.start(&a.department, DeadlineStage::Contact)?;
+        }
+        self.start(&a.department, DeadlineStage::Finish)
+    }
+
+    /// Ends every stage of `a`'s role: those in `satisfied` are met, the rest cancelled.
+    fn end(&mut self, a: &Assignment, satisfied: &[DeadlineStage]) {
         for &stage in stages_of(a.role) {
             let department = a.department.clone();
-            out.push(if satisfied.contains(&stage) {
+            self.out.push(if satisfied.contains(&stage) {
                 DeadlineChange::Satisfy { department, stage }
             } else {
                 DeadlineChange::Cancel { department, stage }
             });
         }
-    };
+    }
 
-    let mut out = Vec::new();
-    for a in &after.assignments {
-        let was = before
-            .assignments
-            .iter()
-            .find(|b| b.department == a.department);
-        match was {
-            None => {
-                if active(a.state) {
-                    for &stage in stages_of(a.role) {
-                        start(&mut out, &a.department, stage)?;
-                    }
-                }
+    fn satisfy(&mut self, a: &Assignment, stage: DeadlineStage) {
+        self.out.push(DeadlineChange::Satisfy {
+            department: a.department.clone(),
+            stage,
+        });
+    }
+
+    /// The changes of one department's assignment, `b` before the step and `a` after it.
+    fn assignment(&mut self, b: &Assignment, a: &Assignment) -> Result<(), CalendarError> {
+        if b.state == AssignmentState::Summoned
+            && !matches!(
+                a.state,
+                AssignmentState::Summoned | AssignmentState::Returned | AssignmentState::Withdrawn
+            )
+        {
+            self.satisfy(a, DeadlineStage::ReportIn);
+        }
+        if !b.contacted && a.contacted {
+            self.satisfy(a, DeadlineStage::Contact);
+        }
+        match (active(b.state), a.state) {
+            (true, AssignmentState::Completed) => self.end(a, &[DeadlineStage::Finish]),
+            (true, AssignmentState::Returned | AssignmentState::Withdrawn) => self.end(a, &[]),
+            // Summoned again by a supervisor after it left the case: every stage of its role starts afresh.
+            (false, AssignmentState::Summoned) => self.start_all(a)?,
+            // A rejected result reopens the lead: its finish runs again, and contact when it never happened.
+            (false, state) if active(state) && b.state == AssignmentState::Completed => {
+                self.start_lead_work(a)?;
             }
-            Some(b) => {
-                if b.state == AssignmentState::Summoned
-                    && !matches!(
-                        a.state,
-                        AssignmentState::Summoned
-                            | AssignmentState::Returned
-                            | AssignmentState::Withdrawn
-                    )
-                {
-                    out.push(DeadlineChange::Satisfy {
-                        department: a.department.clone(),
-                        stage: DeadlineStage::ReportIn,
-                    });
-                }
-                if !b.contacted && a.contacted {
-                    out.push(DeadlineChange::Satisfy {
-                        department: a.department.clone(),
-                        stage: DeadlineStage::Contact,
-                    });
-                }
-                match (active(b.state), a.state) {
-                    (true, AssignmentState::Completed) => {
-                        end(&mut out, a, &[DeadlineStage::Finish]);
-                    }
-                    (true, AssignmentState::Returned | AssignmentState::Withdrawn) => {
-                        end(&mut out, a, &[]);
-                    }
-                    // Summoned again by a supervisor after it left the case: every stage of its role starts afresh.
-                    (false, AssignmentState::Summoned) => {
-                        for &stage in stages_of(a.role) {
-                            start(&mut out, &a.department, stage)?;
-                        }
-                    }
-                    // A rejected result reopens the lead: its finish runs again, and contact when it never happened.
-                    (false, state) if active(state) && b.state == AssignmentState::Completed => {
-                        if !a.contacted {
-                            start(&mut out, &a.department, DeadlineStage::Contact)?;
-                        }
-                        start(&mut out, &a.department, DeadlineStage::Finish)?;
-                    }
-                    _ => {}
-                }
-                // Made an assist while working: the lead's stages after report in no longer apply.
-                if b.role == AssignmentRole::Lead
-                    && a.role == AssignmentRole::Assist
-                    && active(b.state)
-                    && active(a.state)
-                {
-                    for stage in [DeadlineStage::Contact, DeadlineStage::Finish] {
-                        out.push(DeadlineChange::Cancel {
-                            department: a.department.clone(),
-                            stage,
-                        });
-                    }
-                }
-                // Promoted to lead while working: the lead's stages after report in start now.
-                if b.role == AssignmentRole::Assist
-                    && a.role == AssignmentRole::Lead
-                    && active(b.state)
-                    && active(a.state)
-                {
-                    // Its report-in deadline already runs.
-                    if !a.contacted {
-                        start(&mut out, &a.department, DeadlineStage::Contact)?;
-                    }
-                    start(&mut out, &a.department, DeadlineStage::Finish)?;
-                }
+            _ => {}
+        }
+        let working = active(b.state) && active(a.state);
+        // Made an assist while working: the lead's stages after report in no longer apply.
+        if working && b.role == AssignmentRole::Lead && a.role == AssignmentRole::Assist {
+            for stage in [DeadlineStage::Contact, DeadlineStage::Finish] {
+                self.out.push(DeadlineChange::Cancel {
+                    department: a.department.clone(),
+                    stage,
+                });
             }
         }
-    }
-    if before.case != Some(CaseState::Closed) && after.case == Some(CaseState::Closed) {
-        for a in &after.assignments {
-            end(&mut out, a, &[]);
+        // Promoted to lead while working: the lead's stages after report in start now (its report-in deadline already runs).
+        if working && b.role == AssignmentRole::Assist && a.role == AssignmentRole::Lead {
+            self.start_lead_work(a)?;
         }
+        Ok(())
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -274,6 +274,17 @@ pub struct Drained {
     pub dead: u64,
 }
 
+impl Drained {
+    fn count(&mut self, settlement: &Settlement) {
+        match settlement {
+            Settlement::Sent => self.sent += 1,
+            Settlement::Retry { .. } => self.retried += 1,
+            Settlement::TokenInvalid | Settlement::Rejected { .. } => self.dropped += 1,
+            Settlement::Dead { .. } => self.dead += 1,
+        }
+    }
+}
+
 /// Outcomes recorded in one transaction at most.
 const SETTLE_BATCH: usize = 2_000;
 
@@ -285,6 +296,40 @@ pub struct Sender<S> {
     clock: Arc<dyn Clock>,
     config: SenderConfig,
     wake: Arc<Notify>,
+}
+
+/// First deliveries claimed and not yet recorded, per notification: a notification is finished when its count reaches zero.
+#[derive(Default)]
+struct Outstanding(std::sync::Mutex<HashMap<String, usize>>);
+
+impl Outstanding {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a claimed batch's first deliveries.
+    fn claimed(&self, batch: &[Delivery]) {
+        let mut counts = self.counts();
+        for d in batch.iter().filter(|d| d.attempts == 0) {
+            *counts.entry(d.message.notification.clone()).or_default() += 1;
+        }
+    }
+
+    /// Counts off a batch's recorded first deliveries; answers the notifications now finished.
+    fn recorded(&self, batch: &[(Delivery, SendOutcome)]) -> Vec<String> {
+        let mut counts = self.counts();
+        let mut finished = Vec::new();
+        for (d, _) in batch.iter().filter(|(d, _)| d.attempts == 0) {
+            if let Some(count) = counts.get_mut(&d.message.notification) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&d.message.notification);
+                    finished.push(d.message.notification.clone());
+                }
+            }
+        }
+        finished
+    }
 }
 
 impl<S: OutboxStore> Sender<S> {
@@ -312,120 +357,125 @@ impl<S: OutboxStore> Sender<S> {
     /// Sends everything due now, then returns: claims are taken while earlier sends are in flight and outcomes are recorded in batches as they arrive, so the channel is never idle waiting on the database.
     pub async fn run_due(&self) -> Result<Drained, S::Error> {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
-        let (done, mut outcomes) = mpsc::unbounded_channel::<(Delivery, SendOutcome)>();
-        let channels = self.channels();
+        let (done, outcomes) = mpsc::unbounded_channel::<(Delivery, SendOutcome)>();
         // Claims run one batch ahead of the sends, so the channel never waits on the database: with 100 sends in flight, a batch in flight lasts a few milliseconds, a claim longer.
-        let (claimed, mut ready) = mpsc::channel::<Vec<Delivery>>(1);
+        let (claimed, ready) = mpsc::channel::<Vec<Delivery>>(1);
         // First deliveries not yet recorded, per notification: a notification is finished when its count reaches zero.
-        let outstanding = std::sync::Mutex::new(HashMap::<String, usize>::new());
-        let outstanding = &outstanding;
-        let channels = &channels;
-        let claim = async move {
-            loop {
-                let now = self.clock.now();
-                let batch = self
-                    .store
-                    .take(
-                        now,
-                        now.saturating_add(self.config.lease),
-                        now.saturating_sub(self.config.max_age),
-                        channels,
-                        self.config.batch,
-                    )
-                    .await?;
-                {
-                    let mut counts = outstanding.lock().unwrap_or_else(|p| p.into_inner());
-                    for d in batch.iter().filter(|d| d.attempts == 0) {
-                        *counts.entry(d.message.notification.clone()).or_default() += 1;
-                    }
-                }
-                if batch.is_empty() || claimed.send(batch).await.is_err() {
-                    return Ok::<_, S::Error>(());
-                }
-            }
-        };
-        // Owns the last sender of `done` besides the spawned sends, so the channel closes when the last send answers.
-        let dispatch = async move {
-            while let Some(batch) = ready.recv().await {
-                for delivery in batch {
-                    // Outcomes can no longer be recorded (the database failed): send nothing more, so the claims run out and are retried rather than sent twice.
-                    if done.is_closed() {
-                        return;
-                    }
-                    let Some(gateway) = self.gateways.get(&delivery.channel).cloned() else {
-                        continue;
-                    };
-                    // Closed only when dropped, which cannot happen while this future runs.
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let done = done.clone();
-                    tokio::spawn(async move {
-                        let outcome = gateway.send(&delivery.message).await;
-                        drop(permit);
-                        let _ = done.send((delivery, outcome));
-                    });
-                }
-            }
-        };
-        // Owns the receiver: when recording fails, the dispatcher sees the channel closed and stops sending.
-        let settle = async move {
-            let mut drained = Drained::default();
-            let mut batch = Vec::new();
-            while let Some(first) = outcomes.recv().await {
-                batch.push(first);
-                // Gather what arrives shortly after, so a commit records many outcomes, not one (one timer a batch).
-                // A zero wait records each outcome as it comes, with no timer at all: how many outcomes a timer that is already due lets in depends on when the runtime next turns its timer wheel.
-                if !self.config.settle_wait.is_zero() {
-                    let gathering = tokio::time::sleep(self.config.settle_wait);
-                    tokio::pin!(gathering);
-                    while batch.len() < SETTLE_BATCH {
-                        tokio::select! {
-                            biased;
-                            next = outcomes.recv() => match next {
-                                Some(next) => batch.push(next),
-                                None => break,
-                            },
-                            () = &mut gathering => break,
-                        }
-                    }
-                }
-                let now = self.clock.now();
-                let mut finished = Vec::new();
-                {
-                    let mut counts = outstanding.lock().unwrap_or_else(|p| p.into_inner());
-                    for (d, _) in batch.iter().filter(|(d, _)| d.attempts == 0) {
-                        if let Some(count) = counts.get_mut(&d.message.notification) {
-                            *count -= 1;
-                            if *count == 0 {
-                                counts.remove(&d.message.notification);
-                                finished.push(d.message.notification.clone());
-                            }
-                        }
-                    }
-                }
-                let settled: Vec<_> = batch
-                    .drain(..)
-                    .map(|(delivery, outcome)| {
-                        let settlement = self.settlement(&delivery, outcome, now);
-                        match settlement {
-                            Settlement::Sent => drained.sent += 1,
-                            Settlement::Retry { .. } => drained.retried += 1,
-                            Settlement::TokenInvalid | Settlement::Rejected { .. } => {
-                                drained.dropped += 1;
-                            }
-                            Settlement::Dead { .. } => drained.dead += 1,
-                        }
-                        (delivery, settlement)
-                    })
-                    .collect();
-                self.store.settle(settled, finished, now).await?;
-            }
-            Ok::<_, S::Error>(drained)
-        };
-        let (claimed, (), drained) = tokio::join!(claim, dispatch, settle);
+        let outstanding = Outstanding::default();
+        let (claimed, (), drained) = tokio::join!(
+            self.claim(claimed, &outstanding),
+            self.dispatch(ready, done, permits),
+            self.settle(outcomes, &outstanding),
+        );
         claimed?;
         drained
+    }
+
+    /// Claims batches until none is left, handing each to the dispatcher.
+    async fn claim(
+        &self,
+        claimed: mpsc::Sender<Vec<Delivery>>,
+        outstanding: &Outstanding,
+    ) -> Result<(), S::Error> {
+        let channels = self.channels();
+        loop {
+            let now = self.clock.now();
+            let batch = self
+                .store
+                .take(
+                    now,
+                    now.saturating_add(self.config.lease),
+                    now.saturating_sub(self.config.max_age),
+                    &channels,
+                    self.config.batch,
+                )
+                .await?;
+            outstanding.claimed(&batch);
+            if batch.is_empty() || claimed.send(batch).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends each claimed delivery under the concurrency cap. It owns the last sender of `done` besides the spawned sends, so the channel closes when the last send answers.
+    async fn dispatch(
+        &self,
+        mut ready: mpsc::Receiver<Vec<Delivery>>,
+        done: mpsc::UnboundedSender<(Delivery, SendOutcome)>,
+        permits: Arc<Semaphore>,
+    ) {
+        while let Some(batch) = ready.recv().await {
+            for delivery in batch {
+                // Outcomes can no longer be recorded (the database failed): send nothing more, so the claims run out and are retried rather than sent twice.
+                if done.is_closed() {
+                    return;
+                }
+                let Some(gateway) = self.gateways.get(&delivery.channel).cloned() else {
+                    continue;
+                };
+                // Closed only when dropped, which cannot happen while this future runs.
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let outcome = gateway.send(&delivery.message).await;
+                    drop(permit);
+                    let _ = done.send((delivery, outcome));
+                });
+            }
+        }
+    }
+
+    /// Records outcomes in batches as they arrive. It owns the receiver: when recording fails, the dispatcher sees the channel closed and stops sending.
+    async fn settle(
+        &self,
+        mut outcomes: mpsc::UnboundedReceiver<(Delivery, SendOutcome)>,
+        outstanding: &Outstanding,
+    ) -> Result<Drained, S::Error> {
+        let mut drained = Drained::default();
+        let mut batch = Vec::new();
+        while let Some(first) = outcomes.recv().await {
+            batch.push(first);
+            self.gather(&mut outcomes, &mut batch).await;
+            let now = self.clock.now();
+            let finished = outstanding.recorded(&batch);
+            let settled: Vec<_> = batch
+                .drain(..)
+                .map(|(delivery, outcome)| {
+                    let settlement = self.settlement(&delivery, outcome, now);
+                    drained.count(&settlement);
+                    (delivery, settlement)
+                })
+                .collect();
+            self.store.settle(settled, finished, now).await?;
+        }
+        Ok(drained)
+    }
+
+    /// Gathers what arrives shortly after the first outcome, so a commit records many outcomes, not one (one timer a batch).
+    ///
+    /// A zero wait records each outcome as it comes, with no timer at all: how many outcomes a timer that is already due lets in depends on when the runtime next turns its timer wheel.
+    async fn gather(
+        &self,
+        outcomes: &mut mpsc::UnboundedReceiver<(Delivery, SendOutcome)>,
+        batch: &mut Vec<(Delivery, SendOutcome)>,
+    ) {
+        if self.config.settle_wait.is_zero() {
+            return;
+        }
+        let gathering = tokio::time::sleep(self.config.settle_wait);
+        tokio::pin!(gathering);
+        while batch.len() < SETTLE_BATCH {
+            tokio::select! {
+                biased;
+                next = outcomes.recv() => match next {
+                    Some(next) => batch.push(next),
+                    None => break,
+                },
+                () = &mut gathering => break,
+            }
+        }
     }
 
     /// What an attempt's outcome makes of the delivery.
