@@ -193,30 +193,7 @@ impl Loop {
             Step::Return {
                 department,
                 rerouted,
-            } => {
-                let a = self.assignment(department, "return")?;
-                a.state = AssignmentState::Returned;
-                let mut changes = vec![Change::new(EventKind::Returned, Some(department))];
-                for (d, role) in rerouted {
-                    if let Some(existing) = self.assignments.iter_mut().find(|a| a.department == *d)
-                    {
-                        // A department already on the case is promoted when routing now makes it the lead.
-                        if existing.is_active()
-                            && *role == AssignmentRole::Lead
-                            && existing.role == AssignmentRole::Assist
-                        {
-                            existing.role = AssignmentRole::Lead;
-                            changes.push(Change::new(EventKind::Rerouted, Some(d)));
-                        }
-                        continue;
-                    }
-                    self.assignments
-                        .push(Assignment::summoned(d.clone(), *role));
-                    changes.push(Change::new(EventKind::Rerouted, Some(d)));
-                }
-                self.settle_lead();
-                Ok(changes)
-            }
+            } => self.return_case(department, rerouted),
             Step::Accept => {
                 self.expect_report(ReportState::AwaitingVerification, "verified")?;
                 self.report = ReportState::Closed;
@@ -224,27 +201,57 @@ impl Loop {
                 Ok(vec![Change::new(EventKind::Verified, None)])
             }
             Step::Reassign { lead, assists } => self.reassign(lead, assists),
-            Step::Reject => {
-                self.expect_report(ReportState::AwaitingVerification, "rejected")?;
-                self.report = ReportState::Whistled;
-                self.case = Some(CaseState::Open);
-                self.rework_count += 1;
-                let lead = self
-                    .assignments
-                    .iter_mut()
-                    .find(|a| {
-                        a.role == AssignmentRole::Lead && a.state == AssignmentState::Completed
-                    })
-                    .ok_or_else(|| illegal("no lead department completed the case"))?;
-                lead.state = if lead.contacted {
-                    AssignmentState::Contacted
-                } else {
-                    AssignmentState::ReportedIn
-                };
-                let lead = lead.department.clone();
-                Ok(vec![Change::new(EventKind::Rejected, Some(&lead))])
-            }
+            Step::Reject => self.reject(),
         }
+    }
+
+    /// A department returns the case; routing's answer without it summons the next unit, or promotes one already on the case.
+    fn return_case(
+        &mut self,
+        department: &DepartmentId,
+        rerouted: &[(DepartmentId, AssignmentRole)],
+    ) -> Result<Vec<Change>, IllegalStep> {
+        let a = self.assignment(department, "return")?;
+        a.state = AssignmentState::Returned;
+        let mut changes = vec![Change::new(EventKind::Returned, Some(department))];
+        for (d, role) in rerouted {
+            if let Some(existing) = self.assignments.iter_mut().find(|a| a.department == *d) {
+                // A department already on the case is promoted when routing now makes it the lead.
+                if existing.is_active()
+                    && *role == AssignmentRole::Lead
+                    && existing.role == AssignmentRole::Assist
+                {
+                    existing.role = AssignmentRole::Lead;
+                    changes.push(Change::new(EventKind::Rerouted, Some(d)));
+                }
+                continue;
+            }
+            self.assignments
+                .push(Assignment::summoned(d.clone(), *role));
+            changes.push(Change::new(EventKind::Rerouted, Some(d)));
+        }
+        self.settle_lead();
+        Ok(changes)
+    }
+
+    /// The grid worker rejects the result: the lead that completed works on (返工).
+    fn reject(&mut self) -> Result<Vec<Change>, IllegalStep> {
+        self.expect_report(ReportState::AwaitingVerification, "rejected")?;
+        self.report = ReportState::Whistled;
+        self.case = Some(CaseState::Open);
+        self.rework_count += 1;
+        let lead = self
+            .assignments
+            .iter_mut()
+            .find(|a| a.role == AssignmentRole::Lead && a.state == AssignmentState::Completed)
+            .ok_or_else(|| illegal("no lead department completed the case"))?;
+        lead.state = if lead.contacted {
+            AssignmentState::Contacted
+        } else {
+            AssignmentState::ReportedIn
+        };
+        let lead = lead.department.clone();
+        Ok(vec![Change::new(EventKind::Rejected, Some(&lead))])
     }
 
     fn reassign(

@@ -269,38 +269,45 @@ impl Local {
     }
 }
 
+/// A ring in the vertex buffer: where it starts, how many vertices, and whether it is a hole.
+type RingSpan = (usize, usize, bool);
+
+/// Every ring's vertices in one buffer, with each ring's (start, length, is a hole); a single-ring shape's vertices are moved, not copied.
+fn flatten(shape: MultiPolygon<f64>) -> Option<(Vec<Coord<f64>>, Vec<RingSpan>)> {
+    let mut rings: Vec<RingSpan> = Vec::new();
+    let vertices = if let [polygon] = shape.0.as_slice()
+        && polygon.interiors().is_empty()
+    {
+        let (exterior, _) = shape.0.into_iter().next()?.into_inner();
+        rings.push((0, exterior.0.len(), false));
+        exterior.0
+    } else {
+        let total = shape
+            .0
+            .iter()
+            .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
+            .sum();
+        let mut vertices = Vec::with_capacity(total);
+        for polygon in &shape.0 {
+            for (k, ring) in std::iter::once(polygon.exterior())
+                .chain(polygon.interiors())
+                .enumerate()
+            {
+                rings.push((vertices.len(), ring.0.len(), k > 0));
+                vertices.extend_from_slice(&ring.0);
+            }
+        }
+        vertices
+    };
+    Some((vertices, rings))
+}
+
 impl PreparedArea {
     /// Prepares a valid multipolygon (closed rings, no self-intersections: see `validate`); `None` for a shape with no vertices.
     ///
     /// One pass over the vertices builds the envelope, the area and the blocks; a single-ring shape's vertices are moved, not copied.
     pub fn new(shape: MultiPolygon<f64>) -> Option<Self> {
-        let mut rings: Vec<(usize, usize, bool)> = Vec::new();
-        let vertices = if let [polygon] = shape.0.as_slice()
-            && polygon.interiors().is_empty()
-        {
-            let (exterior, _) = shape.0.into_iter().next()?.into_inner();
-            rings.push((0, exterior.0.len(), false));
-            exterior.0
-        } else {
-            let total = shape
-                .0
-                .iter()
-                .map(|p| {
-                    p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>()
-                })
-                .sum();
-            let mut vertices = Vec::with_capacity(total);
-            for polygon in &shape.0 {
-                for (k, ring) in std::iter::once(polygon.exterior())
-                    .chain(polygon.interiors())
-                    .enumerate()
-                {
-                    rings.push((vertices.len(), ring.0.len(), k > 0));
-                    vertices.extend_from_slice(&ring.0);
-                }
-            }
-            vertices
-        };
+        let (vertices, rings) = flatten(shape)?;
         let first = *vertices.first()?;
         let (mut lo, mut hi) = (first, first);
         let mut twice_area = 0.0;

@@ -137,6 +137,14 @@ pub enum RoutingError {
     BadConversion,
 }
 
+/// Where a routing looks: the point in WGS-84, the near-border radius, and the departments it may not summon.
+#[derive(Clone, Copy)]
+struct Probe<'a> {
+    point: GeoPoint,
+    radius: f64,
+    excluded: &'a [DepartmentId],
+}
+
 impl RoutingTable {
     /// Builds the indexes; costly for large inputs, so servers call it off the async threads.
     pub fn build(input: RoutingInput) -> Self {
@@ -208,81 +216,15 @@ impl RoutingTable {
         let mut explanation = String::new();
         let mut nearest: Option<f64> = None;
         let mut summoned: Vec<Summoned> = Vec::new();
-
-        let lead = self.pick(&rule.lead, point, radius, excluded, &mut nearest);
-        let decided_rule = match &lead {
-            Some((_, 1)) => Rule::SingleCover,
-            Some(_) => Rule::TieBreak,
-            None => Rule::Fallback,
+        let probe = Probe {
+            point,
+            radius,
+            excluded,
         };
-        match lead {
-            Some(((id, department), covering)) => {
-                let _ = write!(
-                    explanation,
-                    "lead {}: {department} by jurisdiction {id} ({covering} covering)",
-                    rule.lead.as_str()
-                );
-                summoned.push(Summoned {
-                    department,
-                    department_type: rule.lead.clone(),
-                    role: Role::Lead,
-                    jurisdiction: Some(id),
-                });
-            }
-            None => match self.fallback.as_ref().filter(|f| !excluded.contains(f)) {
-                Some(fallback) => {
-                    let _ = write!(
-                        explanation,
-                        "lead {}: no unit covers the point; fallback owner {fallback}",
-                        rule.lead.as_str()
-                    );
-                    summoned.push(Summoned {
-                        department: fallback.clone(),
-                        department_type: rule.lead.clone(),
-                        role: Role::Lead,
-                        jurisdiction: None,
-                    });
-                }
-                None => {
-                    let _ = write!(
-                        explanation,
-                        "lead {}: no unit covers the point and no fallback owner is left",
-                        rule.lead.as_str()
-                    );
-                }
-            },
-        }
+        let decided_rule =
+            self.summon_lead(rule, probe, &mut nearest, &mut summoned, &mut explanation);
         for assist in &rule.assists {
-            match self.pick(assist, point, radius, excluded, &mut nearest) {
-                Some(((id, department), covering)) => {
-                    if summoned.iter().any(|s| s.department == department) {
-                        let _ = write!(
-                            explanation,
-                            "; assist {}: {department} already summoned",
-                            assist.as_str()
-                        );
-                        continue;
-                    }
-                    let _ = write!(
-                        explanation,
-                        "; assist {}: {department} by jurisdiction {id} ({covering} covering)",
-                        assist.as_str()
-                    );
-                    summoned.push(Summoned {
-                        department,
-                        department_type: assist.clone(),
-                        role: Role::Assist,
-                        jurisdiction: Some(id),
-                    });
-                }
-                None => {
-                    let _ = write!(
-                        explanation,
-                        "; assist {}: no unit covers the point",
-                        assist.as_str()
-                    );
-                }
-            }
+            self.summon_assist(assist, probe, &mut nearest, &mut summoned, &mut explanation);
         }
         let near_border = nearest.is_some_and(|d| d <= radius);
         if let Some(d) = nearest.filter(|_| near_border) {
@@ -308,6 +250,112 @@ impl RoutingTable {
             grid,
             explanation,
         })
+    }
+
+    /// Summons the lead: the winning covering unit, else the fallback owner (兜底) unless it returned the case; answers which rule decided.
+    fn summon_lead(
+        &self,
+        rule: &CategoryRule,
+        probe: Probe<'_>,
+        nearest: &mut Option<f64>,
+        summoned: &mut Vec<Summoned>,
+        explanation: &mut String,
+    ) -> Rule {
+        let lead = self.pick(
+            &rule.lead,
+            probe.point,
+            probe.radius,
+            probe.excluded,
+            nearest,
+        );
+        let decided = match &lead {
+            Some((_, 1)) => Rule::SingleCover,
+            Some(_) => Rule::TieBreak,
+            None => Rule::Fallback,
+        };
+        match lead {
+            Some(((id, department), covering)) => {
+                let _ = write!(
+                    explanation,
+                    "lead {}: {department} by jurisdiction {id} ({covering} covering)",
+                    rule.lead.as_str()
+                );
+                summoned.push(Summoned {
+                    department,
+                    department_type: rule.lead.clone(),
+                    role: Role::Lead,
+                    jurisdiction: Some(id),
+                });
+            }
+            None => match self
+                .fallback
+                .as_ref()
+                .filter(|f| !probe.excluded.contains(f))
+            {
+                Some(fallback) => {
+                    let _ = write!(
+                        explanation,
+                        "lead {}: no unit covers the point; fallback owner {fallback}",
+                        rule.lead.as_str()
+                    );
+                    summoned.push(Summoned {
+                        department: fallback.clone(),
+                        department_type: rule.lead.clone(),
+                        role: Role::Lead,
+                        jurisdiction: None,
+                    });
+                }
+                None => {
+                    let _ = write!(
+                        explanation,
+                        "lead {}: no unit covers the point and no fallback owner is left",
+                        rule.lead.as_str()
+                    );
+                }
+            },
+        }
+        decided
+    }
+
+    /// Summons the winning covering unit of an assisting type, unless it is summoned already.
+    fn summon_assist(
+        &self,
+        assist: &DepartmentType,
+        probe: Probe<'_>,
+        nearest: &mut Option<f64>,
+        summoned: &mut Vec<Summoned>,
+        explanation: &mut String,
+    ) {
+        match self.pick(assist, probe.point, probe.radius, probe.excluded, nearest) {
+            Some(((id, department), covering)) => {
+                if summoned.iter().any(|s| s.department == department) {
+                    let _ = write!(
+                        explanation,
+                        "; assist {}: {department} already summoned",
+                        assist.as_str()
+                    );
+                    return;
+                }
+                let _ = write!(
+                    explanation,
+                    "; assist {}: {department} by jurisdiction {id} ({covering} covering)",
+                    assist.as_str()
+                );
+                summoned.push(Summoned {
+                    department,
+                    department_type: assist.clone(),
+                    role: Role::Assist,
+                    jurisdiction: Some(id),
+                });
+            }
+            None => {
+                let _ = write!(
+                    explanation,
+                    "; assist {}: no unit covers the point",
+                    assist.as_str()
+                );
+            }
+        }
     }
 
     /// The winning unit of `department_type` covering the point, not of an excluded department, and how many covered it; updates the nearest border seen.
