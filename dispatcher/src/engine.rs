@@ -124,7 +124,34 @@ pub struct Engine<S> {
     window: Duration,
     batch: usize,
     wake: Arc<Notify>,
-    state: tokio::sync::Mutex<Window>,
+    /// The window between passes; a pass takes it out and puts it back, so no lock is held while storage is awaited.
+    state: std::sync::Mutex<Window>,
+}
+
+/// The window taken out of its engine for one pass, put back when the pass ends however it ends.
+///
+/// A pass run beside another on the same engine (the engine's own loop runs one at a time) finds an empty window and reloads: storage checks every firing, so the cost is a read, never a second firing.
+struct Held<'a> {
+    slot: &'a std::sync::Mutex<Window>,
+    window: Window,
+}
+
+impl<'a> Held<'a> {
+    fn take(slot: &'a std::sync::Mutex<Window>) -> Self {
+        let window = std::mem::take(&mut *lock(slot));
+        Self { slot, window }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        *lock(self.slot) = std::mem::take(&mut self.window);
+    }
+}
+
+/// The window's lock; a panic elsewhere leaves a window that is still whole, so poisoning is ignored.
+fn lock(slot: &std::sync::Mutex<Window>) -> std::sync::MutexGuard<'_, Window> {
+    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Takes up to `size` firings due at `now` from the window, earliest first.
@@ -193,7 +220,7 @@ impl<S: DeadlineStore> Engine<S> {
             window,
             batch: batch.max(1),
             wake,
-            state: tokio::sync::Mutex::new(Window::default()),
+            state: std::sync::Mutex::new(Window::default()),
         }
     }
 
@@ -206,8 +233,8 @@ impl<S: DeadlineStore> Engine<S> {
     ///
     /// While a burst drains a window that was cut short at the load's row limit, the next rows are loaded beside the firings, so loading never stalls them.
     pub async fn run_due(&self) -> Result<Pass, S::Error> {
-        let mut guard = self.state.lock().await;
-        let window = &mut *guard;
+        let mut held = Held::take(&self.state);
+        let window = &mut held.window;
         let mut pass = Pass::default();
         // The first firings of a pass go out in a small transaction, so a lone or first-due firing is never kept waiting behind a large one; batches grow while more is due.
         let mut size = FIRST_BATCH;
@@ -327,7 +354,7 @@ impl<S: DeadlineStore> Engine<S> {
 
     /// The next instant something in the window is due, or when the window must be reloaded.
     pub async fn next_wake(&self) -> Option<Timestamp> {
-        let window = self.state.lock().await;
+        let window = lock(&self.state);
         let reload = window
             .loaded_at
             .map(|at| at.saturating_add(self.window / 2));
@@ -365,7 +392,7 @@ impl<S: DeadlineStore> Engine<S> {
 
     /// Drops the window so the next pass reloads it.
     pub async fn forget(&self) {
-        let mut window = self.state.lock().await;
+        let mut window = lock(&self.state);
         window.loaded_until = None;
         window.entries.clear();
     }
