@@ -13,6 +13,7 @@ use gridwhistle_proto::v1::report_service_server::ReportServiceServer;
 use gridwhistle_proto::v1::supervision_service_server::SupervisionServiceServer;
 use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -21,6 +22,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
 use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, ReportApi, SupervisionApi};
+use crate::auth::revocations::Revocations;
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
@@ -137,24 +139,53 @@ fn request_span(request: &http::Request<tonic::body::Body>) -> Span {
     info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
 }
 
-/// A background task that ends with the scope holding it, however that scope is left.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// What every service and background task of a replica shares, built before serving.
+struct Parts {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    authenticator: Arc<Authenticator>,
+    require_auth: RequireAuth,
+    revocations: Arc<Revocations>,
+    /// How far back revoked token generations are read: a token's lifetime and its leeway.
+    revocation_window: Duration,
+    routing: Arc<Routing>,
+    time_limits: Arc<TimeLimits>,
+    /// This replica's id, for its deadline claims and push leases.
+    replica: String,
+    /// Notified when a deadline starts or moves in this process.
+    deadline_wake: Arc<tokio::sync::Notify>,
+    service: Arc<LoopService>,
 }
 
-/// Runs Gridwhistle on `listener` until `shutdown` completes.
+/// The one shutdown signal: every background task and every watch stream stops when it turns true.
+type Stopping = watch::Receiver<bool>;
+
+/// Completes when `stopping` turns true (or its sender is gone).
+async fn stopped(mut stopping: Stopping) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Runs Gridwhistle on `listener` until `shutdown` completes: builds the shared parts, starts the background tasks, serves, and on shutdown stops every task with one signal and drains for a bounded time.
 pub async fn run(
     config: ServerConfig,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let store = open_store(&config).await?;
-    let signer = Arc::new(token_signer(&config, &store, clock.clone()).await?);
+    let parts = build(&config, clock).await?;
+    let (stop, stopping) = watch::channel(false);
+    let tasks = start_tasks(&config, &parts, &stopping)?;
+    let apis = apis(&config, &parts, stopping)?;
+    serve(&config, &parts, apis, listener, shutdown, stop, tasks).await?;
+    parts.store.close().await?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Opens storage and builds what every replica shares: authentication, routing, time limits and the loop service.
+async fn build(config: &ServerConfig, clock: Arc<dyn Clock>) -> Result<Parts, ServeError> {
+    let store = open_store(config).await?;
+    let signer = Arc::new(token_signer(config, &store, clock.clone()).await?);
     let authenticator =
         Arc::new(Authenticator::new(store.clone(), signer.clone(), clock.clone()).await?);
     // Access tokens revoked on any replica within a token's lifetime are refused here from the start.
@@ -163,7 +194,6 @@ pub async fn run(
     revocations
         .refresh(&store, clock.as_ref(), revocation_window)
         .await?;
-    let require_auth = RequireAuth::new(signer);
     let routing =
         Arc::new(Routing::load(store.clone(), clock.clone(), config.near_border_meters).await?);
     if config.demo {
@@ -179,32 +209,271 @@ pub async fn run(
     let time_limits = Arc::new(
         TimeLimits::load(store.clone(), clock.clone(), time_limits_file.as_deref()).await?,
     );
-    // Picks up other replicas' imports, and retries a rebuild that failed after an import committed.
-    let (refresher_stop, refresher_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut refresher = AbortOnDrop(tokio::spawn({
-        let routing = routing.clone();
-        let time_limits = time_limits.clone();
-        let period = config.routing_refresh;
-        let revoked = revocations.clone().keep_fresh(
-            store.clone(),
-            clock.clone(),
-            revocation_window,
-            config.revocation_refresh,
-        );
-        async move {
-            tokio::select! {
-                () = routing.keep_fresh(period, async {
-                    let _ = refresher_stopped.await;
-                }) => {}
-                () = time_limits.keep_fresh(period) => {}
-                () = time_limits.keep_warning() => {}
-                () = revoked => {}
-            }
-        }
-    }));
-    let limit = config.max_message_bytes;
+    let replica = crate::deadline_engine::replica_id(&config.replica_id_file)
+        .map_err(ServeError::ReplicaId)?;
+    let deadline_wake = Arc::new(tokio::sync::Notify::new());
+    let service = Arc::new(LoopService::new(
+        store.clone(),
+        routing.clone(),
+        time_limits.clone(),
+        deadline_wake.clone(),
+        clock.clone(),
+        config.closed_loop,
+    ));
+    Ok(Parts {
+        store,
+        clock,
+        authenticator,
+        require_auth: RequireAuth::new(signer),
+        revocations,
+        revocation_window,
+        routing,
+        time_limits,
+        replica,
+        deadline_wake,
+        service,
+    })
+}
 
+/// A background task: aborted if dropped, awaited to its end on shutdown.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Task {
+    fn spawn(work: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(tokio::spawn(work))
+    }
+
+    /// Waits for the task to end after the shutdown signal.
+    async fn finish(mut self) {
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the background tasks, each stopping on `stopping`: the refreshers, the deadline engine and the push sender (each when configured).
+fn start_tasks(
+    config: &ServerConfig,
+    parts: &Parts,
+    stopping: &Stopping,
+) -> Result<Vec<Task>, ServeError> {
+    let mut tasks = vec![refresher(config, parts, stopping.clone())];
+    if config.deadline_engine {
+        let engine = Engine::new(
+            EngineStore::new(
+                parts.store.clone(),
+                parts.time_limits.clone(),
+                parts.replica.clone(),
+            ),
+            parts.clock.clone(),
+            ENGINE_WINDOW,
+            ENGINE_BATCH,
+            parts.deadline_wake.clone(),
+        );
+        let stopping = stopping.clone();
+        tasks.push(Task::spawn(async move {
+            engine.run(stopped(stopping)).await;
+        }));
+    }
+    tasks.extend(sender(config, parts, stopping.clone())?);
+    Ok(tasks)
+}
+
+/// Takes up other replicas' imports, policies and revocations, retries a rebuild that failed after an import committed, and warns while next year's calendar is provisional.
+fn refresher(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Task {
+    let routing = parts.routing.clone();
+    let time_limits = parts.time_limits.clone();
+    let period = config.routing_refresh;
+    let revoked = parts.revocations.clone().keep_fresh(
+        parts.store.clone(),
+        parts.clock.clone(),
+        parts.revocation_window,
+        config.revocation_refresh,
+    );
+    Task::spawn(async move {
+        tokio::select! {
+            () = routing.keep_fresh(period, stopped(stopping)) => {}
+            () = time_limits.keep_fresh(period) => {}
+            () = time_limits.keep_warning() => {}
+            () = revoked => {}
+        }
+    })
+}
+
+/// The push sender, when a channel is configured and this replica sends; it wakes on every commit of this process.
+fn sender(
+    config: &ServerConfig,
+    parts: &Parts,
+    stopping: Stopping,
+) -> Result<Option<Task>, ServeError> {
+    let gateways = crate::push::gateways(&config.push, parts.clock.clone())?;
+    if gateways.is_empty() {
+        info!(
+            "no push channel configured (--fcm-credentials): notifications reach the in-app inbox only"
+        );
+        return Ok(None);
+    }
+    let channels: Vec<_> = gateways.iter().map(|g| g.channel().as_str()).collect();
+    info!(
+        ?channels,
+        sender = config.push.sender,
+        "push channels configured"
+    );
+    if !config.push.sender {
+        return Ok(None);
+    }
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let sender = Sender::new(
+        OutboxDb::new(parts.store.clone(), parts.replica.clone()),
+        gateways,
+        parts.clock.clone(),
+        config.push.sender_config,
+        wake.clone(),
+    );
+    let mut commits = parts.store.timeline().subscribe_commits();
+    Ok(Some(Task::spawn(async move {
+        // Every commit may have queued notifications; the sender's own idle passes write nothing, so this does not feed itself.
+        let waker = async {
+            while commits.changed().await.is_ok() {
+                wake.notify_one();
+            }
+        };
+        tokio::select! {
+            () = sender.run(stopped(stopping)) => {}
+            () = waker => {}
+        }
+    })))
+}
+
+/// The six APIs, with their message-size limits; watch streams end on `stopping`.
+struct Apis {
+    auth: AuthServiceServer<AuthApi>,
+    admin: AdminServiceServer<AdminApi>,
+    devices: DeviceServiceServer<DeviceApi>,
+    reports: ReportServiceServer<ReportApi>,
+    cases: CaseServiceServer<CaseApi>,
+    supervision: SupervisionServiceServer<SupervisionApi>,
+}
+
+fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis, ServeError> {
+    let limit = config.max_message_bytes;
+    let uploads = UploadService::new(
+        parts.store.clone(),
+        Arc::new(
+            crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
+                .map_err(ServeError::Attachments)?,
+        ),
+        config.max_attachment_bytes,
+    );
+    let service = &parts.service;
+    Ok(Apis {
+        auth: AuthServiceServer::new(AuthApi::new(
+            parts.authenticator.clone(),
+            parts.time_limits.clone(),
+        ))
+        .max_decoding_message_size(limit),
+        admin: AdminServiceServer::new(AdminApi::new(
+            parts.store.clone(),
+            parts.clock.clone(),
+            parts.routing.clone(),
+            parts.time_limits.clone(),
+            parts.revocations.clone(),
+        ))
+        .max_decoding_message_size(config.max_import_bytes),
+        devices: DeviceServiceServer::new(DeviceApi::new(
+            parts.store.clone(),
+            parts.clock.clone(),
+            stopping.clone(),
+        ))
+        .max_decoding_message_size(limit),
+        reports: ReportServiceServer::new(ReportApi::new(
+            parts.routing.clone(),
+            service.clone(),
+            uploads,
+            stopping.clone(),
+        ))
+        .max_decoding_message_size(limit),
+        cases: CaseServiceServer::new(CaseApi::new(service.clone(), stopping.clone()))
+            .max_decoding_message_size(limit),
+        supervision: SupervisionServiceServer::new(SupervisionApi::new(service.clone(), stopping))
+            .max_decoding_message_size(limit),
+    })
+}
+
+/// Serves `apis` behind the transport layers, with health and reflection, until `shutdown` completes; then stops the background tasks and streams with one signal and drains for a bounded time.
+async fn serve(
+    config: &ServerConfig,
+    parts: &Parts,
+    apis: Apis,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    stop: watch::Sender<bool>,
+    tasks: Vec<Task>,
+) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
+    set_serving(&health).await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let layers = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_grpc().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(cors_layer(&config.cors_allowed_origins)?)
+        .layer(tonic_web::GrpcWebLayer::new());
+    let require_auth = parts.require_auth.clone();
+    let router = Server::builder()
+        .accept_http1(true)
+        .layer(layers)
+        .add_service(health_service)
+        // grpcurl and most tools speak v1; some older clients still ask for v1alpha.
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(apis.auth)
+        .add_service(InterceptedService::new(apis.admin, require_auth.clone()))
+        .add_service(InterceptedService::new(apis.devices, require_auth.clone()))
+        .add_service(InterceptedService::new(apis.reports, require_auth.clone()))
+        .add_service(InterceptedService::new(apis.cases, require_auth.clone()))
+        .add_service(InterceptedService::new(apis.supervision, require_auth));
+
+    let local_addr = listener.local_addr().ok();
+    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+    // Without TCP_NODELAY a response written in two parts waits for the client's delayed ACK (40 ms on Linux).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = router.serve_with_incoming_shutdown(incoming, async {
+        let _ = serving_stopped.await;
+    });
+    tokio::pin!(server);
+    if let Some(addr) = local_addr {
+        info!(%addr, backend = ?parts.store.backend(), "gridwhistle listening");
+    }
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::from),
+        () = shutdown => {}
+    }
+    // Watch streams never end on their own; the signal ends them too, so the drain can finish.
+    let _ = stop.send(true);
+    for task in tasks {
+        task.finish().await;
+    }
+    info!(drain_timeout = ?config.drain_timeout, "shutting down");
+    health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
+    let _ = stop_serving.send(());
+    match tokio::time::timeout(config.drain_timeout, &mut server).await {
+        Ok(result) => result?,
+        Err(_) => warn!("drain timed out; dropping the calls still running"),
+    }
+    Ok(())
+}
+
+/// Marks every service as serving in the health service.
+async fn set_serving(health: &tonic_health::server::HealthReporter) {
     health.set_serving::<AuthServiceServer<AuthApi>>().await;
     health.set_serving::<DeviceServiceServer<DeviceApi>>().await;
     health.set_serving::<ReportServiceServer<ReportApi>>().await;
@@ -213,180 +482,4 @@ pub async fn run(
         .set_serving::<SupervisionServiceServer<SupervisionApi>>()
         .await;
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
-
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    // grpcurl and most tools speak v1; some older clients still ask for v1alpha.
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-
-    let layers = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_grpc().make_span_with(request_span))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(cors_layer(&config.cors_allowed_origins)?)
-        .layer(tonic_web::GrpcWebLayer::new());
-
-    let auth = AuthServiceServer::new(AuthApi::new(authenticator, time_limits.clone()))
-        .max_decoding_message_size(limit);
-    let admin = AdminServiceServer::new(AdminApi::new(
-        store.clone(),
-        clock.clone(),
-        routing.clone(),
-        time_limits.clone(),
-        revocations,
-    ))
-    .max_decoding_message_size(config.max_import_bytes);
-    let deadline_wake = Arc::new(tokio::sync::Notify::new());
-    let replica = crate::deadline_engine::replica_id(&config.replica_id_file)
-        .map_err(ServeError::ReplicaId)?;
-    let engine = Arc::new(Engine::new(
-        EngineStore::new(store.clone(), time_limits.clone(), replica.clone()),
-        clock.clone(),
-        ENGINE_WINDOW,
-        ENGINE_BATCH,
-        deadline_wake.clone(),
-    ));
-    let (engine_stop, engine_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut engine_task = config.deadline_engine.then(|| {
-        let engine = engine.clone();
-        AbortOnDrop(tokio::spawn(async move {
-            engine
-                .run(async {
-                    let _ = engine_stopped.await;
-                })
-                .await;
-        }))
-    });
-    let service = Arc::new(LoopService::new(
-        store.clone(),
-        routing.clone(),
-        time_limits.clone(),
-        deadline_wake,
-        clock.clone(),
-        config.closed_loop,
-    ));
-    let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
-    let devices = DeviceServiceServer::new(DeviceApi::new(
-        store.clone(),
-        clock.clone(),
-        streams_stopped.clone(),
-    ))
-    .max_decoding_message_size(limit);
-    let gateways = crate::push::gateways(&config.push, clock.clone())?;
-    if gateways.is_empty() {
-        info!(
-            "no push channel configured (--fcm-credentials): notifications reach the in-app inbox only"
-        );
-    } else {
-        let channels: Vec<_> = gateways.iter().map(|g| g.channel().as_str()).collect();
-        info!(
-            ?channels,
-            sender = config.push.sender,
-            "push channels configured"
-        );
-    }
-    let (sender_stop, sender_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut sender_task = (config.push.sender && !gateways.is_empty()).then(|| {
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let sender = Sender::new(
-            OutboxDb::new(store.clone(), replica.clone()),
-            gateways,
-            clock.clone(),
-            config.push.sender_config,
-            wake.clone(),
-        );
-        let mut commits = store.timeline().subscribe_commits();
-        AbortOnDrop(tokio::spawn(async move {
-            // Every commit may have queued notifications; the sender's own idle passes write nothing, so this does not feed itself.
-            let waker = async {
-                while commits.changed().await.is_ok() {
-                    wake.notify_one();
-                }
-            };
-            tokio::select! {
-                () = sender.run(async {
-                    let _ = sender_stopped.await;
-                }) => {}
-                () = waker => {}
-            }
-        }))
-    });
-    let uploads = UploadService::new(
-        store.clone(),
-        Arc::new(
-            crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
-                .map_err(ServeError::Attachments)?,
-        ),
-        config.max_attachment_bytes,
-    );
-    let reports = ReportServiceServer::new(ReportApi::new(
-        routing,
-        service.clone(),
-        uploads,
-        streams_stopped.clone(),
-    ))
-    .max_decoding_message_size(limit);
-    let cases = CaseServiceServer::new(CaseApi::new(service.clone(), streams_stopped.clone()))
-        .max_decoding_message_size(limit);
-    let supervision = SupervisionServiceServer::new(SupervisionApi::new(
-        service.clone(),
-        streams_stopped.clone(),
-    ))
-    .max_decoding_message_size(limit);
-
-    let local_addr = listener.local_addr().ok();
-    let router = Server::builder()
-        .accept_http1(true)
-        .layer(layers)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(auth)
-        .add_service(InterceptedService::new(admin, require_auth.clone()))
-        .add_service(InterceptedService::new(devices, require_auth.clone()))
-        .add_service(InterceptedService::new(reports, require_auth.clone()))
-        .add_service(InterceptedService::new(cases, require_auth.clone()))
-        .add_service(InterceptedService::new(supervision, require_auth));
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    // Without TCP_NODELAY a response written in two parts waits for the client's delayed ACK (40 ms on Linux).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = router.serve_with_incoming_shutdown(incoming, async {
-        let _ = stop_rx.await;
-    });
-    tokio::pin!(server);
-    if let Some(addr) = local_addr {
-        info!(%addr, backend = ?store.backend(), "gridwhistle listening");
-    }
-
-    tokio::select! {
-        result = &mut server => return result.map_err(ServeError::from),
-        () = shutdown => {}
-    }
-    let _ = refresher_stop.send(());
-    let _ = engine_stop.send(());
-    if let Some(task) = engine_task.as_mut() {
-        let _ = (&mut task.0).await;
-    }
-    let _ = sender_stop.send(());
-    if let Some(task) = sender_task.as_mut() {
-        let _ = (&mut task.0).await;
-    }
-    // Watch streams never end on their own; they must, for the drain to finish.
-    let _ = stop_streams.send(true);
-    let _ = (&mut refresher.0).await;
-    info!(drain_timeout = ?config.drain_timeout, "shutting down");
-    health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(config.drain_timeout, &mut server).await {
-        Ok(result) => result?,
-        Err(_) => warn!("drain timed out; dropping the calls still running"),
-    }
-    store.close().await?;
-    info!("stopped");
-    Ok(())
 }
