@@ -166,33 +166,9 @@ fn decide(
         };
         return Ok(Some((effects, Fired::Stale)));
     };
-    let due_at = snapshot.calendar.zone().format(seen.due_at);
     let audience = audience_as_str(plan.firing.audience);
-    let (kind, text, notification) = match plan.firing.kind {
-        FiringKind::Reminder { fraction } => (
-            EventKind::Reminder,
-            format!(
-                "{} due {due_at}: {:.0}% of the time limit has passed",
-                seen.stage,
-                fraction * 100.0
-            ),
-            NoticeKind::Reminder,
-        ),
-        FiringKind::Escalation { step, repeat } => (
-            EventKind::Escalated,
-            format!(
-                "{} was due {due_at}: escalated to {audience} (ladder step {}{})",
-                seen.stage,
-                step + 1,
-                if repeat > 0 {
-                    format!(", repeat {repeat}")
-                } else {
-                    String::new()
-                }
-            ),
-            NoticeKind::Escalation,
-        ),
-    };
+    let due_at = snapshot.calendar.zone().format(seen.due_at);
+    let (kind, text, notification) = firing_words(seen, plan.firing.kind, &due_at, audience);
     let effects = Effects {
         events: vec![NewEvent {
             kind,
@@ -220,6 +196,40 @@ fn decide(
             next: plan.next_fire_at,
         },
     )))
+}
+
+/// The timeline event, its text and the notice of a firing of `kind` on `seen`, due at `due_at` (formatted), heard by `audience`.
+fn firing_words(
+    seen: &Due,
+    kind: FiringKind,
+    due_at: &str,
+    audience: &str,
+) -> (EventKind, String, NoticeKind) {
+    match kind {
+        FiringKind::Reminder { fraction } => (
+            EventKind::Reminder,
+            format!(
+                "{} due {due_at}: {:.0}% of the time limit has passed",
+                seen.stage,
+                fraction * 100.0
+            ),
+            NoticeKind::Reminder,
+        ),
+        FiringKind::Escalation { step, repeat } => (
+            EventKind::Escalated,
+            format!(
+                "{} was due {due_at}: escalated to {audience} (ladder step {}{})",
+                seen.stage,
+                step + 1,
+                if repeat > 0 {
+                    format!(", repeat {repeat}")
+                } else {
+                    String::new()
+                }
+            ),
+            NoticeKind::Escalation,
+        ),
+    }
 }
 
 fn advance(due: &Due, next_fire_at: Option<Timestamp>, escalation_level: u32) -> DeadlineChange {

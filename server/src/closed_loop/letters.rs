@@ -57,23 +57,7 @@ impl LoopService {
         }
         self.named_department("department", &draft.department)
             .await?;
-        let mut first = None;
-        for (i, case) in draft.cases.iter().enumerate() {
-            let name = format!("cases[{i}]");
-            let record = match self.store.reports().get(ReportKey::Case(*case)).await {
-                Ok(record) => record,
-                Err(StorageError::NotFound { .. }) => return Err(field(name, "does not exist")),
-                Err(err) => return Err(err.into()),
-            };
-            if !record.departments().contains(&draft.department) {
-                return Err(field(name, "the department is not summoned to this case"));
-            }
-            if record.case.as_ref().map(|c| c.state) == Some(CaseState::Closed) {
-                return Err(field(name, "the case is closed"));
-            }
-            first.get_or_insert(record);
-        }
-        let first = first.ok_or_else(|| field("cases", "at least one case is required"))?;
+        let first = self.first_case(&draft).await?;
         let now = self.clock.now();
         let (due, next_fire_at) = self.reply_schedule(&first, draft.reply_due, now)?;
         let letter = draft.id;
@@ -106,25 +90,7 @@ impl LoopService {
                 };
                 // One reply deadline and one notification per letter, on its first case.
                 Ok::<_, LoopError>(on_every_case(records, event, |first| {
-                    first.deadlines.push(DeadlineChange::Start(Started {
-                        department: department.clone(),
-                        stage: DeadlineStage::LetterReply,
-                        started_at: now,
-                        due_at: due,
-                        next_fire_at,
-                        letter: Some(letter),
-                        // The reply-by date is part of the letter as issued, so it is never counted again.
-                        provisional: false,
-                    }));
-                    first.notifications.push(NewNotification {
-                        department: Some(department.clone()),
-                        audience: "department_head",
-                        kind: NoticeKind::SupervisionLetter,
-                        recipient: None,
-                        stage: Some(DeadlineStage::LetterReply),
-                        escalation_level: 0,
-                        due_at: Some(due),
-                    });
+                    reply_due(first, &department, letter, due, next_fire_at, now);
                 }))
             })
             .await?;
@@ -136,6 +102,27 @@ impl LoopService {
             IssueOutcome::Replayed(letter) => Ok(letter),
             IssueOutcome::Conflict => Err(LoopError::Conflict("letter_id")),
         }
+    }
+
+    /// Checks every case the letter names (it exists, the department is summoned to it, it is not closed) and answers the first, whose time limits set the reply schedule.
+    async fn first_case(&self, draft: &LetterDraft) -> Result<ReportRecord, LoopError> {
+        let mut first = None;
+        for (i, case) in draft.cases.iter().enumerate() {
+            let name = format!("cases[{i}]");
+            let record = match self.store.reports().get(ReportKey::Case(*case)).await {
+                Ok(record) => record,
+                Err(StorageError::NotFound { .. }) => return Err(field(name, "does not exist")),
+                Err(err) => return Err(err.into()),
+            };
+            if !record.departments().contains(&draft.department) {
+                return Err(field(name, "the department is not summoned to this case"));
+            }
+            if record.case.as_ref().map(|c| c.state) == Some(CaseState::Closed) {
+                return Err(field(name, "the case is closed"));
+            }
+            first.get_or_insert(record);
+        }
+        first.ok_or_else(|| field("cases", "at least one case is required"))
     }
 
     /// The reply-by instant and the deadline's first firing under the first case's time limits.
@@ -266,6 +253,36 @@ fn answered_before(letter: LetterRecord, reply: &str) -> Result<LetterRecord, Lo
         )
         .into())
     }
+}
+
+/// The letter's reply deadline and its notice to the department head, on the letter's first case.
+fn reply_due(
+    first: &mut Effects,
+    department: &DepartmentId,
+    letter: LetterId,
+    due: Timestamp,
+    next_fire_at: Option<Timestamp>,
+    now: Timestamp,
+) {
+    first.deadlines.push(DeadlineChange::Start(Started {
+        department: department.clone(),
+        stage: DeadlineStage::LetterReply,
+        started_at: now,
+        due_at: due,
+        next_fire_at,
+        letter: Some(letter),
+        // The reply-by date is part of the letter as issued, so it is never counted again.
+        provisional: false,
+    }));
+    first.notifications.push(NewNotification {
+        department: Some(department.clone()),
+        audience: "department_head",
+        kind: NoticeKind::SupervisionLetter,
+        recipient: None,
+        stage: Some(DeadlineStage::LetterReply),
+        escalation_level: 0,
+        due_at: Some(due),
+    });
 }
 
 #[cfg(test)]

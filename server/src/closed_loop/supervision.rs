@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use gridwhistle_dispatcher::deadlines;
+use gridwhistle_dispatcher::calendar::WorkingCalendar;
+use gridwhistle_dispatcher::deadlines::{self, DeadlineChange};
 use gridwhistle_dispatcher::workflow::{IllegalStep, Step};
 use gridwhistle_domain::{
     Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, ExtensionState, Timestamp,
@@ -13,6 +14,7 @@ use crate::model::{DeadlineState, Effects, ExtensionRecord, NewEvent, ReportKey,
 
 use super::records::{events_of, settle, workflow};
 use super::{LoopError, LoopService, hidden_if_missing};
+use crate::time_limits::TimeLimits;
 
 impl LoopService {
     /// A supervisor approves or refuses a pending extension; approval moves the pending deadline's due time and resumes its schedule after what already fired.
@@ -64,42 +66,7 @@ impl LoopService {
         let written = decided.clone();
         self.change(ReportKey::Case(case), None, now, move |record| {
             let snapshot = time_limits.snapshot();
-            let mut moved = Vec::new();
-            let pending = record.deadlines.iter().find(|d| {
-                d.department == written.department
-                    && d.stage == written.stage
-                    && d.state == DeadlineState::Pending
-            });
-            if let (Some(due), Some(d), Some(case)) =
-                (written.approved_due, pending, record.case.as_ref())
-            {
-                let policy = time_limits.case_policy(
-                    d.policy_version,
-                    &record.category,
-                    record.risk_grade,
-                    case.kind,
-                )?;
-                let stage = policy.as_ref().and_then(|p| p.stage(d.stage));
-                moved.push(match stage {
-                    Some(stage) => deadlines::moved(
-                        &d.department,
-                        stage,
-                        &snapshot.calendar,
-                        d.started_at,
-                        due,
-                        now,
-                    )?,
-                    None => deadlines::DeadlineChange::Move {
-                        department: d.department.clone(),
-                        stage: d.stage,
-                        due_at: due,
-                        next_step: d.next_step,
-                        next_fire_at: None,
-                        escalation_level: d.escalation_level,
-                        provisional: false,
-                    },
-                });
-            }
+            let moved = moved_deadline(record, &written, &time_limits, &snapshot.calendar, now)?;
             let text = match (written.approved_due, &written.decision_reason) {
                 (Some(due), _) => format!(
                     "{} extension approved: due {}",
@@ -117,7 +84,7 @@ impl LoopService {
                     text,
                     attachments: Vec::new(),
                 }],
-                deadlines: moved,
+                deadlines: moved.into_iter().collect(),
                 decided_extension: Some(written.clone()),
                 ..Effects::default()
             })
@@ -184,4 +151,41 @@ impl LoopService {
         .await
         .map(|(record, _)| record)
     }
+}
+
+/// The move of the pending deadline an approved extension names: counted again under its case's policy (resuming its schedule after what already fired), or moved as it stands when the policy no longer has the stage.
+fn moved_deadline(
+    record: &ReportRecord,
+    decided: &ExtensionRecord,
+    time_limits: &TimeLimits,
+    calendar: &WorkingCalendar,
+    now: Timestamp,
+) -> Result<Option<DeadlineChange>, LoopError> {
+    let pending = record.deadlines.iter().find(|d| {
+        d.department == decided.department
+            && d.stage == decided.stage
+            && d.state == DeadlineState::Pending
+    });
+    let (Some(due), Some(d), Some(case)) = (decided.approved_due, pending, record.case.as_ref())
+    else {
+        return Ok(None);
+    };
+    let policy = time_limits.case_policy(
+        d.policy_version,
+        &record.category,
+        record.risk_grade,
+        case.kind,
+    )?;
+    Ok(Some(match policy.as_ref().and_then(|p| p.stage(d.stage)) {
+        Some(stage) => deadlines::moved(&d.department, stage, calendar, d.started_at, due, now)?,
+        None => DeadlineChange::Move {
+            department: d.department.clone(),
+            stage: d.stage,
+            due_at: due,
+            next_step: d.next_step,
+            next_fire_at: None,
+            escalation_level: d.escalation_level,
+            provisional: false,
+        },
+    }))
 }

@@ -105,6 +105,55 @@ async fn reports_of_cases(
     Ok(ordered)
 }
 
+/// Inserts the letter unless its id is stored; answers whether it did.
+async fn insert_letter(
+    txn: &DatabaseTransaction,
+    new: &NewLetter,
+    now: Timestamp,
+) -> Result<bool, StorageError> {
+    let inserted = supervision_letter::Entity::insert(supervision_letter::ActiveModel {
+        id: Set(new.id.to_string()),
+        department_id: Set(new.department.as_str().to_owned()),
+        issuer_id: Set(new.issuer.to_string()),
+        text: Set(new.text.clone()),
+        reply_due_at_ms: Set(new.reply_due.as_unix_millis()),
+        created_at_ms: Set(now.as_unix_millis()),
+        request_hash: Set(new.request_hash.clone()),
+        answered_at_ms: Set(None),
+        answered_by: Set(None),
+        reply: Set(None),
+    })
+    .on_conflict(
+        OnConflict::column(supervision_letter::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await
+    .map_err(|e| StorageError::classify(e, "supervision letter", "department"))?;
+    Ok(inserted > 0)
+}
+
+/// The answer to a letter id stored before: the stored letter when the request is the same, a conflict otherwise.
+async fn replay<E>(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    new: &NewLetter,
+) -> Result<IssueOutcome, UpdateError<E>> {
+    let stored = supervision_letter::Entity::find_by_id(new.id.to_string())
+        .one(txn)
+        .await
+        .map_err(StorageError::from)?
+        .ok_or(UpdateError::NotFound)?;
+    if stored.request_hash != new.request_hash {
+        return Ok(IssueOutcome::Conflict);
+    }
+    let letter = load_letter(txn, backend, &new.id, false)
+        .await?
+        .ok_or(UpdateError::NotFound)?;
+    Ok(IssueOutcome::Replayed(letter))
+}
+
 impl LetterRepo<'_> {
     /// The letter `id` with its cases.
     pub async fn get(self, id: &LetterId) -> Result<LetterRecord, StorageError> {
@@ -133,42 +182,8 @@ impl LetterRepo<'_> {
         self.store
             .write(move |txn| {
                 Box::pin(async move {
-                    let inserted =
-                        supervision_letter::Entity::insert(supervision_letter::ActiveModel {
-                            id: Set(new.id.to_string()),
-                            department_id: Set(new.department.as_str().to_owned()),
-                            issuer_id: Set(new.issuer.to_string()),
-                            text: Set(new.text.clone()),
-                            reply_due_at_ms: Set(new.reply_due.as_unix_millis()),
-                            created_at_ms: Set(now.as_unix_millis()),
-                            request_hash: Set(new.request_hash.clone()),
-                            answered_at_ms: Set(None),
-                            answered_by: Set(None),
-                            reply: Set(None),
-                        })
-                        .on_conflict(
-                            OnConflict::column(supervision_letter::Column::Id)
-                                .do_nothing()
-                                .to_owned(),
-                        )
-                        .exec_without_returning(txn)
-                        .await
-                        .map_err(|e| {
-                            StorageError::classify(e, "supervision letter", "department")
-                        })?;
-                    if inserted == 0 {
-                        let stored = supervision_letter::Entity::find_by_id(new.id.to_string())
-                            .one(txn)
-                            .await
-                            .map_err(StorageError::from)?
-                            .ok_or(UpdateError::NotFound)?;
-                        if stored.request_hash != new.request_hash {
-                            return Ok(IssueOutcome::Conflict);
-                        }
-                        let letter = load_letter(txn, backend, &new.id, false)
-                            .await?
-                            .ok_or(UpdateError::NotFound)?;
-                        return Ok(IssueOutcome::Replayed(letter));
+                    if !insert_letter(txn, &new, now).await? {
+                        return replay(txn, backend, &new).await;
                     }
                     let records = reports_of_cases(txn, backend, &new.cases)
                         .await?
