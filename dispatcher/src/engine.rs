@@ -151,7 +151,8 @@ impl Drop for Held<'_> {
 
 /// The window's lock; a panic elsewhere leaves a window that is still whole, so poisoning is ignored.
 fn lock(slot: &std::sync::Mutex<Window>) -> std::sync::MutexGuard<'_, Window> {
-    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Takes up to `size` firings due at `now` from the window, earliest first.

@@ -28,6 +28,8 @@ use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner
 use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::deadline_engine::EngineStore;
+use crate::directory::Directory;
+use crate::notifications::Notifications;
 use crate::push::OutboxDb;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::storage::{StorageError, Store};
@@ -377,16 +379,17 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
         ))
         .max_decoding_message_size(limit),
         admin: AdminServiceServer::new(AdminApi::new(
-            parts.store.clone(),
-            parts.clock.clone(),
+            Directory::new(
+                parts.store.clone(),
+                parts.clock.clone(),
+                parts.revocations.clone(),
+            ),
             parts.routing.clone(),
             parts.time_limits.clone(),
-            parts.revocations.clone(),
         ))
         .max_decoding_message_size(config.max_import_bytes),
         devices: DeviceServiceServer::new(DeviceApi::new(
-            parts.store.clone(),
-            parts.clock.clone(),
+            Notifications::new(parts.store.clone(), parts.clock.clone()),
             stopping.clone(),
         ))
         .max_decoding_message_size(limit),

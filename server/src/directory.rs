@@ -1,9 +1,17 @@
-//! Directory operations shared by the admin API and the command line: adding users with hashed passwords.
+//! The directory as a service: departments and users for the admin API, and adding users with hashed passwords, which the command line shares.
 
-use gridwhistle_domain::{Binding, DisplayName, Password, Timestamp, UserId, Username};
+use std::sync::Arc;
+
+use gridwhistle_dispatcher::Clock;
+use gridwhistle_domain::{
+    Binding, DepartmentId, DisplayName, Password, Timestamp, UserId, Username,
+};
 
 use crate::auth::password::{self, HashError};
-use crate::storage::{NewUser, StorageError, Store, User};
+use crate::auth::revocations::Revocations;
+use crate::storage::{
+    Department, DepartmentPatch, NewDepartment, NewUser, StorageError, Store, User, UserPatch,
+};
 
 /// A user to add, already validated.
 #[derive(Debug, Clone)]
@@ -43,4 +51,93 @@ pub async fn add_user(
         )
         .await?;
     Ok(user)
+}
+
+/// The directory as a service for the admin API: departments and users, each change stamped with the injected clock; a change that revokes a user's tokens is refused on this replica at once.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    revocations: Arc<Revocations>,
+}
+
+impl Directory {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, revocations: Arc<Revocations>) -> Self {
+        Self {
+            store,
+            clock,
+            revocations,
+        }
+    }
+
+    pub async fn create_department(&self, new: NewDepartment) -> Result<Department, StorageError> {
+        self.store
+            .directory()
+            .create_department(new, self.clock.now())
+            .await
+    }
+
+    pub async fn department(&self, id: &DepartmentId) -> Result<Department, StorageError> {
+        self.store.directory().get_department(id).await
+    }
+
+    /// Departments by id, after `after`, at most `limit`.
+    pub async fn departments(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Department>, StorageError> {
+        self.store.directory().list_departments(after, limit).await
+    }
+
+    pub async fn update_department(
+        &self,
+        id: &DepartmentId,
+        patch: DepartmentPatch,
+    ) -> Result<Department, StorageError> {
+        self.store
+            .directory()
+            .update_department(id, patch, self.clock.now())
+            .await
+    }
+
+    /// Adds a user with a hashed password.
+    pub async fn add_user(&self, draft: UserDraft) -> Result<User, DirectoryError> {
+        add_user(&self.store, draft, self.clock.now()).await
+    }
+
+    pub async fn user(&self, id: &UserId) -> Result<User, StorageError> {
+        self.store.directory().get_user(id).await
+    }
+
+    /// Users in creation order, after `after`, at most `limit`.
+    pub async fn users(
+        &self,
+        after: Option<&UserId>,
+        limit: u64,
+    ) -> Result<Vec<User>, StorageError> {
+        self.store.directory().list_users(after, limit).await
+    }
+
+    /// Applies `patch`; when it revokes the user's sessions, this replica refuses their older access tokens at once, the others within their refresh period.
+    pub async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User, StorageError> {
+        let updated = self
+            .store
+            .directory()
+            .update_user(id, patch, self.clock.now())
+            .await?;
+        self.revocations
+            .record(updated.id, updated.token_generation);
+        Ok(updated)
+    }
+
+    /// Sets the user's password and revokes their sessions.
+    pub async fn set_password(&self, id: &UserId, new: Password) -> Result<User, DirectoryError> {
+        let patch = UserPatch {
+            password_hash: Some(password::hash(new).await?),
+            revoke_sessions: true,
+            ..UserPatch::default()
+        };
+        Ok(self.update_user(id, patch).await?)
+    }
 }

@@ -126,11 +126,11 @@ impl CaseService for CaseApi {
             .service
             .inbox_department(&actor)
             .map_err(ApiError::from)?;
-        let store = self.service.store().clone();
-        let start = start_at(&store, &request.get_ref().cursor).await?;
-        let reader = store.clone();
+        let feed = self.service.feed().clone();
+        let start = start_at(&feed, &request.get_ref().cursor).await?;
+        let reader = feed.clone();
         let stream = follow(
-            store,
+            feed,
             EventFilter::Department(department),
             start,
             self.stop.clone(),
@@ -138,8 +138,7 @@ impl CaseService for CaseApi {
                 let reader = reader.clone();
                 async move {
                     let record = reader
-                        .reports()
-                        .get(crate::model::ReportKey::Report(event.report))
+                        .report(crate::model::ReportKey::Report(event.report))
                         .await?;
                     Ok(record.case.map(|case| v1::WatchInboxResponse {
                         case: format!("cases/{}", case.id),

@@ -1,11 +1,7 @@
 //! `DeviceService`: the caller's own devices, and their in-app inbox (list, mark read, watch). Every call acts on the caller alone, so it needs no object check beyond "mine".
 
-use std::sync::Arc;
-
-use gridwhistle_dispatcher::Clock;
 use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::push::Channel;
-use gridwhistle_domain::{Actor, Binding};
 use gridwhistle_proto::v1::{self, device_service_server::DeviceService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -15,8 +11,10 @@ use super::convert::{PageRequest, Violations, caller, resource_id, timestamp};
 use super::error::ApiError;
 use super::feed::{Page, follow_log};
 use super::pending::BoxStream;
+use crate::feed::EventFeed;
 use crate::model::EventPosition;
-use crate::storage::{DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice, Store};
+use crate::notifications::Notifications;
+use crate::storage::{DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice};
 
 /// Longest push token accepted; FCM's are about 160 characters, APNs' 64.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -25,25 +23,13 @@ const STREAM_BATCH: u64 = 200;
 
 #[derive(Debug)]
 pub struct DeviceApi {
-    store: Store,
-    clock: Arc<dyn Clock>,
+    service: Notifications,
     stop: watch::Receiver<bool>,
 }
 
 impl DeviceApi {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, stop: watch::Receiver<bool>) -> Self {
-        Self { store, clock, stop }
-    }
-}
-
-/// Whose inbox the caller reads: the audience of their role and unit.
-pub(crate) fn inbox_scope(actor: &Actor) -> InboxScope {
-    match &actor.binding {
-        Binding::GridWorker(_) => InboxScope::Reporter(actor.user_id),
-        Binding::DutyOfficer(d) => InboxScope::DutyOfficers(d.clone()),
-        Binding::DepartmentHead(d) => InboxScope::DepartmentHead(d.clone()),
-        Binding::Supervisor => InboxScope::Supervisors,
-        Binding::Admin => InboxScope::Nobody,
+    pub fn new(service: Notifications, stop: watch::Receiver<bool>) -> Self {
+        Self { service, stop }
     }
 }
 
@@ -213,9 +199,8 @@ impl DeviceService for DeviceApi {
             return Err(ApiError::Internal("validated fields missing".into()).into());
         };
         let device = self
-            .store
-            .devices()
-            .register(
+            .service
+            .register_device(
                 &user,
                 NewDevice {
                     id,
@@ -225,7 +210,6 @@ impl DeviceService for DeviceApi {
                     app_version,
                     locale,
                 },
-                self.clock.now(),
             )
             .await
             .map_err(ApiError::from)?;
@@ -243,9 +227,8 @@ impl DeviceService for DeviceApi {
         let name = &request.get_ref().name;
         let id =
             super::convert::only_field("name", resource_id(name, "devices").and_then(device_id))?;
-        self.store
-            .devices()
-            .unregister(&user, &id)
+        self.service
+            .unregister_device(&user, &id)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::UnregisterDeviceResponse {}))
@@ -260,15 +243,8 @@ impl DeviceService for DeviceApi {
         let r = request.into_inner();
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let (entries, unread) = self
-            .store
-            .devices()
-            .inbox(
-                &actor.user_id,
-                &inbox_scope(&actor),
-                r.unread_only,
-                page.after.as_deref(),
-                page.size,
-            )
+            .service
+            .inbox(&actor, r.unread_only, page.after.as_deref(), page.size)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ListNotificationsResponse {
@@ -307,15 +283,8 @@ impl DeviceService for DeviceApi {
         }
         v.finish()?;
         let marked = self
-            .store
-            .devices()
-            .mark_read(
-                &actor.user_id,
-                &inbox_scope(&actor),
-                ids,
-                all_before,
-                self.clock.now(),
-            )
+            .service
+            .mark_read(&actor, ids, all_before)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::MarkNotificationsReadResponse {
@@ -333,22 +302,14 @@ impl DeviceService for DeviceApi {
         let actor = caller(&request)?.actor.clone();
         let cursor = &request.get_ref().cursor;
         let start = if cursor.is_empty() {
-            InboxPosition {
-                event: self
-                    .store
-                    .timeline()
-                    .horizon()
-                    .await
-                    .map_err(ApiError::from)?,
-                // After every notification of the horizon's event: "from now" means nothing already committed.
-                id: "~".to_owned(),
-            }
+            self.service.horizon().await.map_err(ApiError::from)?
         } else {
             super::convert::only_field("cursor", decode_cursor(cursor))?
         };
+        let (feed, scope) = self.service.feed_for(&actor);
         Ok(Response::new(follow_inbox(
-            self.store.clone(),
-            inbox_scope(&actor),
+            feed,
+            scope,
             start,
             self.stop.clone(),
         )))
@@ -357,20 +318,17 @@ impl DeviceService for DeviceApi {
 
 /// Streams `scope`'s inbox after `start` until the client leaves or the server stops.
 fn follow_inbox(
-    store: Store,
+    feed: EventFeed,
     scope: InboxScope,
     start: InboxPosition,
     stop: watch::Receiver<bool>,
 ) -> BoxStream<v1::WatchNotificationsResponse> {
-    let reader = store.clone();
+    let reader = feed.clone();
     let scope = std::sync::Arc::new(scope);
-    follow_log(&store, start, stop, move |position| {
+    follow_log(&feed, start, stop, move |position| {
         let (reader, scope) = (reader.clone(), scope.clone());
         async move {
-            let entries = reader
-                .devices()
-                .inbox_after(&scope, &position, STREAM_BATCH)
-                .await?;
+            let entries = reader.inbox_after(&scope, &position, STREAM_BATCH).await?;
             Ok(Page {
                 full: entries.len() as u64 == STREAM_BATCH,
                 items: entries

@@ -10,22 +10,22 @@ use tracing::warn;
 use super::closed_loop::STREAM_POLL;
 use super::error::ApiError;
 use super::pending::BoxStream;
+use crate::feed::EventFeed;
 use crate::model::{EventFilter, EventPosition, EventRecord};
-use crate::storage::Store;
 
 const BATCH: u64 = 200;
 
 /// Where a watch begins: after the client's cursor, or at the log's horizon when it sent none.
-pub(crate) async fn start_at(store: &Store, cursor: &str) -> Result<EventPosition, ApiError> {
+pub(crate) async fn start_at(feed: &EventFeed, cursor: &str) -> Result<EventPosition, ApiError> {
     if cursor.is_empty() {
-        return Ok(store.timeline().horizon().await?);
+        return Ok(feed.horizon().await?);
     }
     super::convert::only_field("cursor", super::closed_loop::decode_cursor(cursor))
 }
 
 /// Streams every event matching `filter` after `start`, converted by `map` (which may skip one by answering `None`), until the client leaves or the server stops.
 pub(crate) fn follow<T, F, Fut>(
-    store: Store,
+    feed: EventFeed,
     filter: EventFilter,
     start: EventPosition,
     stop: watch::Receiver<bool>,
@@ -37,12 +37,12 @@ where
     Fut: Future<Output = Result<Option<T>, ApiError>> + Send,
 {
     let map = std::sync::Arc::new(map);
-    let reader = store.clone();
+    let reader = feed.clone();
     let filter = std::sync::Arc::new(filter);
-    follow_log(&store, start, stop, move |position| {
+    follow_log(&feed, start, stop, move |position| {
         let (reader, filter, map) = (reader.clone(), filter.clone(), map.clone());
         async move {
-            let batch = reader.timeline().after(&filter, position, BATCH).await?;
+            let batch = reader.events_after(&filter, position, BATCH).await?;
             let full = batch.len() as u64 == BATCH;
             let mut items = Vec::with_capacity(batch.len());
             for event in batch {
@@ -62,7 +62,7 @@ pub(crate) struct Page<P, T> {
 
 /// Streams a log after `start`, reading pages with `read`, until the client leaves or the server stops: it reads again after each commit of this process, and polls for other replicas' writes.
 pub(crate) fn follow_log<P, T, F, Fut>(
-    store: &Store,
+    feed: &EventFeed,
     start: P,
     mut stop: watch::Receiver<bool>,
     read: F,
@@ -74,7 +74,7 @@ where
     Fut: Future<Output = Result<Page<P, T>, ApiError>> + Send,
 {
     let (tx, rx) = mpsc::channel::<Result<T, Status>>(64);
-    let mut commits = store.timeline().subscribe_commits();
+    let mut commits = feed.subscribe_commits();
     tokio::spawn(async move {
         let mut position = start;
         loop {

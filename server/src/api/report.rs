@@ -396,18 +396,15 @@ impl ReportService for ReportApi {
             .list_my_reports(&actor, None, None, 0)
             .await
             .map_err(ApiError::from)?;
-        let store = self.service.store().clone();
-        let start = start_at(&store, &request.get_ref().cursor).await?;
+        let feed = self.service.feed().clone();
+        let start = start_at(&feed, &request.get_ref().cursor).await?;
         let filter = EventFilter::Author(actor.user_id);
-        let reader = store.clone();
-        let stream = follow(store, filter, start, self.stop.clone(), move |event| {
+        let reader = feed.clone();
+        let stream = follow(feed, filter, start, self.stop.clone(), move |event| {
             let reader = reader.clone();
             let actor = actor.clone();
             async move {
-                let record = reader
-                    .reports()
-                    .get(ReportKey::Report(event.report))
-                    .await?;
+                let record = reader.report(ReportKey::Report(event.report)).await?;
                 Ok(Some(v1::WatchMyReportsResponse {
                     report: Some(loop_api::report_to_proto(&actor, &record)),
                     event: Some(loop_api::event_to_proto(&event)),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{Action, CaseId, EventKind, ExtensionId, LetterId, Timestamp};
+use gridwhistle_domain::{Action, Actor, CaseId, EventKind, ExtensionId, LetterId, Timestamp};
 use gridwhistle_proto::v1::{self, supervision_service_server::SupervisionService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -17,7 +17,6 @@ use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
 use crate::closed_loop::{LetterDraft, LoopService};
 use crate::model::{EventFilter, OverdueFilter};
-use crate::storage::Store;
 
 /// Most cases one supervision letter may name.
 const MAX_LETTER_CASES: usize = 50;
@@ -25,17 +24,12 @@ const MAX_LETTER_CASES: usize = 50;
 #[derive(Debug)]
 pub struct SupervisionApi {
     service: Arc<LoopService>,
-    store: Store,
     stop: watch::Receiver<bool>,
 }
 
 impl SupervisionApi {
     pub fn new(service: Arc<LoopService>, stop: watch::Receiver<bool>) -> Self {
-        Self {
-            store: service.store().clone(),
-            service,
-            stop,
-        }
+        Self { service, stop }
     }
 }
 
@@ -53,11 +47,13 @@ fn extension_name(name: &str) -> Result<(CaseId, ExtensionId), String> {
     ))
 }
 
-fn supervise<T>(request: &Request<T>) -> Result<(), Status> {
-    caller(request)?
-        .actor
+/// The caller, when they may supervise.
+fn supervise<T>(request: &Request<T>) -> Result<Actor, Status> {
+    let actor = caller(request)?.actor.clone();
+    actor
         .authorize(Action::Supervise)
-        .map_err(|e| ApiError::access(e, "supervision").into())
+        .map_err(|e| ApiError::access(e, "supervision"))?;
+    Ok(actor)
 }
 
 /// Parses a `{due_ms}.{id}` position from a page token.
@@ -74,7 +70,7 @@ impl SupervisionService for SupervisionApi {
         &self,
         request: Request<v1::ListOverdueRequest>,
     ) -> Result<Response<v1::ListOverdueResponse>, Status> {
-        supervise(&request)?;
+        let actor = supervise(&request)?;
         let r = request.into_inner();
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let mut v = Violations::default();
@@ -102,9 +98,8 @@ impl SupervisionService for SupervisionApi {
             stage,
         };
         let items = self
-            .store
-            .deadlines()
-            .list_overdue(self.service.now(), &filter, after, page.size)
+            .service
+            .list_overdue(&actor, &filter, after, page.size)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ListOverdueResponse {
@@ -134,21 +129,18 @@ impl SupervisionService for SupervisionApi {
         request: Request<v1::WatchEscalationsRequest>,
     ) -> Result<Response<Self::WatchEscalationsStream>, Status> {
         supervise(&request)?;
-        let start = start_at(&self.store, &request.get_ref().cursor).await?;
-        let reader = self.store.clone();
+        let feed = self.service.feed().clone();
+        let start = start_at(&feed, &request.get_ref().cursor).await?;
+        let reader = feed.clone();
         let stream = follow(
-            self.store.clone(),
+            feed,
             EventFilter::Kind(EventKind::Escalated),
             start,
             self.stop.clone(),
             move |event| {
                 let reader = reader.clone();
                 async move {
-                    let Some(e) = reader
-                        .outbox()
-                        .escalation_of(&event.report, event.sequence)
-                        .await?
-                    else {
+                    let Some(e) = reader.escalation_of(&event.report, event.sequence).await? else {
                         return Ok(None);
                     };
                     Ok(Some(v1::WatchEscalationsResponse {
@@ -305,13 +297,12 @@ impl SupervisionService for SupervisionApi {
         &self,
         request: Request<v1::ListDeadLettersRequest>,
     ) -> Result<Response<v1::ListDeadLettersResponse>, Status> {
-        supervise(&request)?;
+        let actor = supervise(&request)?;
         let r = request.into_inner();
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let dead = self
-            .store
-            .outbox()
-            .dead_letters(page.after.as_deref(), page.size)
+            .service
+            .dead_letters(&actor, page.after.as_deref(), page.size)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ListDeadLettersResponse {

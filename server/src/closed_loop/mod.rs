@@ -22,6 +22,7 @@ mod supervision;
 
 pub use letters::LetterDraft;
 
+use crate::feed::EventFeed;
 use crate::model::{Effects, EventRecord, ReportKey, ReportRecord};
 use crate::routing::Routing;
 use crate::storage::{Department, StorageError, Store, UpdateError};
@@ -131,6 +132,8 @@ pub struct CaseView {
 #[derive(Debug, Clone)]
 pub struct LoopService {
     store: Store,
+    /// What the loop's streams read.
+    feed: EventFeed,
     routing: Arc<Routing>,
     time_limits: Arc<TimeLimits>,
     /// Wakes the deadline engine when a change starts a deadline.
@@ -148,6 +151,7 @@ impl LoopService {
         settings: LoopSettings,
     ) -> Self {
         Self {
+            feed: EventFeed::new(store.clone()),
             store,
             routing,
             time_limits,
@@ -157,13 +161,15 @@ impl LoopService {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The event feed the loop's streams read, after the service has authorised them.
+    pub fn feed(&self) -> &EventFeed {
+        &self.feed
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
+
     /// Refuses a role that may never touch reports before any lookup, so it learns nothing.
     pub(super) fn authorize_report(&self, actor: &Actor) -> Result<(), LoopError> {
         actor

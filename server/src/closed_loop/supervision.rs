@@ -10,13 +10,48 @@ use gridwhistle_domain::{
 };
 use tracing::instrument;
 
-use crate::model::{DeadlineState, Effects, ExtensionRecord, NewEvent, ReportKey, ReportRecord};
+use crate::model::{
+    DeadlineState, Effects, ExtensionRecord, NewEvent, OverdueFilter, OverdueRecord, ReportKey,
+    ReportRecord,
+};
+use crate::storage::DeadLetterRecord;
 
 use super::records::{events_of, settle, workflow};
 use super::{LoopError, LoopService, hidden_if_missing};
 use crate::time_limits::TimeLimits;
 
 impl LoopService {
+    /// Pending deadlines past due now, by due time then id, after the `(due, id)` position `after`.
+    pub async fn list_overdue(
+        &self,
+        actor: &Actor,
+        filter: &OverdueFilter,
+        after: Option<(Timestamp, i64)>,
+        limit: u64,
+    ) -> Result<Vec<OverdueRecord>, LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "supervision"))?;
+        Ok(self
+            .store
+            .deadlines()
+            .list_overdue(self.clock.now(), filter, after, limit)
+            .await?)
+    }
+
+    /// Pushes given up on after every retry, newest first, after the delivery id `before`.
+    pub async fn dead_letters(
+        &self,
+        actor: &Actor,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<DeadLetterRecord>, LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "supervision"))?;
+        Ok(self.store.outbox().dead_letters(before, limit).await?)
+    }
+
     /// A supervisor approves or refuses a pending extension; approval moves the pending deadline's due time and resumes its schedule after what already fired.
     #[instrument(skip_all, fields(case = %case, extension = %id))]
     pub async fn decide_extension(

@@ -122,6 +122,23 @@ impl Routing {
         }
     }
 
+    /// Boundary generations, newest first, before the generation `before` when given.
+    pub async fn generations(
+        &self,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<BoundaryGeneration>, StorageError> {
+        self.store
+            .boundaries()
+            .list_boundary_generations(before, limit)
+            .await
+    }
+
+    /// The catalogue version in force and its rules, if one was ever imported.
+    pub async fn catalogue(&self) -> Result<Option<(i64, Vec<CategoryRule>)>, StorageError> {
+        self.store.boundaries().current_catalogue().await
+    }
+
     /// The table in force; a cheap atomic load, never blocked by a rebuild.
     pub fn table(&self) -> Arc<RoutingTable> {
         self.table.load_full()

@@ -4,7 +4,6 @@ mod convert;
 
 use std::sync::Arc;
 
-use gridwhistle_dispatcher::Clock;
 use gridwhistle_domain::{
     Action, Binding, DepartmentId, DepartmentType, DisplayName, Password, UserId, Username,
 };
@@ -15,11 +14,9 @@ use tracing::{info, instrument, warn};
 use super::convert::{PageRequest, Violations, caller, role_from_proto};
 use super::error::ApiError;
 use super::time_limits;
-use crate::auth::password;
-use crate::auth::revocations::Revocations;
-use crate::directory::{self, DirectoryError, UserDraft};
+use crate::directory::{Directory, DirectoryError, UserDraft};
 use crate::routing::Routing;
-use crate::storage::{DepartmentPatch, NewDepartment, Store, UserPatch};
+use crate::storage::{DepartmentPatch, NewDepartment, UserPatch};
 use crate::time_limits::TimeLimits;
 pub(crate) use convert::department_name;
 use convert::{
@@ -29,27 +26,17 @@ use convert::{
 
 #[derive(Debug, Clone)]
 pub struct AdminApi {
-    store: Store,
-    clock: Arc<dyn Clock>,
+    directory: Directory,
     routing: Arc<Routing>,
     time_limits: Arc<TimeLimits>,
-    revocations: Arc<Revocations>,
 }
 
 impl AdminApi {
-    pub fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-        routing: Arc<Routing>,
-        time_limits: Arc<TimeLimits>,
-        revocations: Arc<Revocations>,
-    ) -> Self {
+    pub fn new(directory: Directory, routing: Arc<Routing>, time_limits: Arc<TimeLimits>) -> Self {
         Self {
-            store,
-            clock,
+            directory,
             routing,
             time_limits,
-            revocations,
         }
     }
 }
@@ -107,18 +94,14 @@ impl AdminService for AdminApi {
             return Err(ApiError::field("department", "is invalid").into());
         };
         let created = self
-            .store
-            .directory()
-            .create_department(
-                NewDepartment {
-                    id,
-                    display_name,
-                    department_type,
-                    routing_priority: department.routing_priority,
-                    fallback_owner: department.fallback_owner,
-                },
-                self.clock.now(),
-            )
+            .directory
+            .create_department(NewDepartment {
+                id,
+                display_name,
+                department_type,
+                routing_priority: department.routing_priority,
+                fallback_owner: department.fallback_owner,
+            })
             .await
             .map_err(ApiError::from)?;
         info!(department = %created.id, "department created");
@@ -137,9 +120,8 @@ impl AdminService for AdminApi {
         let id =
             department_name(&request.get_ref().name).map_err(|e| ApiError::field("name", e))?;
         let department = self
-            .store
-            .directory()
-            .get_department(&id)
+            .directory
+            .department(&id)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::GetDepartmentResponse {
@@ -156,9 +138,8 @@ impl AdminService for AdminApi {
         let request = request.into_inner();
         let page = PageRequest::parse(request.page_size, &request.page_token)?;
         let departments = self
-            .store
-            .directory()
-            .list_departments(page.after.as_deref(), page.size)
+            .directory
+            .departments(page.after.as_deref(), page.size)
             .await
             .map_err(ApiError::from)?;
         let next_page_token = page.next_token(&departments, |d| d.id.to_string());
@@ -201,9 +182,8 @@ impl AdminService for AdminApi {
             return Err(ApiError::field("department.name", "is invalid").into());
         };
         let updated = self
-            .store
-            .directory()
-            .update_department(&id, patch, self.clock.now())
+            .directory
+            .update_department(&id, patch)
             .await
             .map_err(ApiError::from)?;
         self.take_up_department_change().await;
@@ -247,18 +227,16 @@ impl AdminService for AdminApi {
         else {
             return Err(ApiError::field("user", "is invalid").into());
         };
-        let created = directory::add_user(
-            &self.store,
-            UserDraft {
+        let created = self
+            .directory
+            .add_user(UserDraft {
                 username,
                 display_name,
                 binding,
                 password,
-            },
-            self.clock.now(),
-        )
-        .await
-        .map_err(ApiError::from)?;
+            })
+            .await
+            .map_err(ApiError::from)?;
         info!(user = %created.id, role = %created.binding.role(), "user created");
         Ok(Response::new(v1::CreateUserResponse {
             user: Some(user_to_proto(created)),
@@ -275,12 +253,7 @@ impl AdminService for AdminApi {
             .actor
             .authorize(Action::ReadUser(&id))
             .map_err(|err| ApiError::access(err, "user"))?;
-        let user = self
-            .store
-            .directory()
-            .get_user(&id)
-            .await
-            .map_err(ApiError::from)?;
+        let user = self.directory.user(&id).await.map_err(ApiError::from)?;
         Ok(Response::new(v1::GetUserResponse {
             user: Some(user_to_proto(user)),
         }))
@@ -301,9 +274,8 @@ impl AdminService for AdminApi {
             .transpose()
             .map_err(|_| ApiError::field("page_token", "is not a token this server issued"))?;
         let users = self
-            .store
-            .directory()
-            .list_users(after.as_ref(), page.size)
+            .directory
+            .users(after.as_ref(), page.size)
             .await
             .map_err(ApiError::from)?;
         let next_page_token = page.next_token(&users, |u| u.id.to_string());
@@ -346,14 +318,10 @@ impl AdminService for AdminApi {
             return Err(ApiError::field("user.name", "is invalid").into());
         };
         let updated = self
-            .store
-            .directory()
-            .update_user(&id, patch, self.clock.now())
+            .directory
+            .update_user(&id, patch)
             .await
             .map_err(ApiError::from)?;
-        // This replica refuses the user's old access tokens at once; the others within their refresh period.
-        self.revocations
-            .record(updated.id, updated.token_generation);
         info!(user = %updated.id, disabled = updated.disabled, "user updated");
         Ok(Response::new(v1::UpdateUserResponse {
             user: Some(user_to_proto(updated)),
@@ -374,22 +342,10 @@ impl AdminService for AdminApi {
         let (Some(id), Some(new_password)) = (id, new_password) else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let hash = password::hash(new_password)
-            .await
-            .map_err(ApiError::internal)?;
-        let patch = UserPatch {
-            password_hash: Some(hash),
-            revoke_sessions: true,
-            ..UserPatch::default()
-        };
-        let updated = self
-            .store
-            .directory()
-            .update_user(&id, patch, self.clock.now())
+        self.directory
+            .set_password(&id, new_password)
             .await
             .map_err(ApiError::from)?;
-        self.revocations
-            .record(updated.id, updated.token_generation);
         info!(user = %id, "password set; sessions revoked");
         Ok(Response::new(v1::SetUserPasswordResponse {}))
     }
@@ -455,9 +411,8 @@ impl AdminService for AdminApi {
             .transpose()
             .map_err(|_| ApiError::field("page_token", "is not a token this server issued"))?;
         let generations = self
-            .store
-            .boundaries()
-            .list_boundary_generations(before, page.size)
+            .routing
+            .generations(before, page.size)
             .await
             .map_err(ApiError::from)?;
         let next_page_token = page.next_token(&generations, |g| g.id.to_string());
@@ -506,9 +461,8 @@ impl AdminService for AdminApi {
     ) -> Result<Response<v1::GetDispatchCatalogueResponse>, Status> {
         require_admin(&request)?;
         let (version, rules) = self
-            .store
-            .boundaries()
-            .current_catalogue()
+            .routing
+            .catalogue()
             .await
             .map_err(ApiError::from)?
             .unwrap_or_default();
