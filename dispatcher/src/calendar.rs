@@ -38,6 +38,9 @@ pub fn official_years() -> Result<Vec<YearCalendar>, CalendarError> {
 pub enum CalendarError {
     #[error("no working calendar for {0}: load that year's holidays and make-up working days")]
     MissingYear(i32),
+    /// A working duration longer than any calendar counts (policies hold at most ten years).
+    #[error("a working time of {0:?} is longer than a calendar counts")]
+    TooLong(Duration),
     #[error("calendar for {year} is invalid: {reason}")]
     InvalidYear { year: i32, reason: String },
     #[error("a working calendar needs at least one year")]
@@ -586,7 +589,8 @@ impl WorkingCalendar {
         start: Timestamp,
         amount: Duration,
     ) -> Result<Timestamp, CalendarError> {
-        let mut remaining = i64::try_from(amount.as_millis()).unwrap_or(i64::MAX);
+        let mut remaining =
+            i64::try_from(amount.as_millis()).map_err(|_| CalendarError::TooLong(amount))?;
         if remaining == 0 {
             return Ok(start);
         }

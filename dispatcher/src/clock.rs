@@ -23,12 +23,11 @@ impl Clock for SystemClock {
     )]
     fn now(&self) -> Timestamp {
         // A system clock set before 1970 is a broken host; report the epoch rather than panic.
-        let millis = SystemTime::now()
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-            });
-        Timestamp::from_unix_millis(millis)
+            .map_or(Timestamp::from_unix_millis(0), |since| {
+                Timestamp::from_unix_millis(0).saturating_add(since)
+            })
     }
 }
 

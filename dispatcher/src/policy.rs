@@ -9,6 +9,12 @@ use gridwhistle_domain::{CategoryId, DeadlineStage, RiskGrade, Timestamp, Whistl
 
 use crate::calendar::{CalendarError, WorkingCalendar};
 
+/// The longest limit or ladder duration a policy may hold: ten years, far beyond any real time limit, so every duration fits the whole minutes that files and messages count in.
+pub const LONGEST: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
+/// The most working days a limit may count (ten years of them).
+pub const LONGEST_WORKING_DAYS: u32 = 10 * 366;
+
 /// How long a stage may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -158,6 +164,19 @@ impl PolicySet {
                 if policy.stages[..i].iter().any(|s| s.stage == stage.stage) {
                     return fail(format!("stage {:?} is given twice", stage.stage));
                 }
+                let too_long = match stage.limit {
+                    Limit::Wall(d) | Limit::WorkingTime(d) => d > LONGEST,
+                    Limit::WorkingDays(n) => n > LONGEST_WORKING_DAYS,
+                } || stage
+                    .ladder
+                    .iter()
+                    .any(|r| r.after > LONGEST || r.repeat_interval > LONGEST);
+                if too_long {
+                    return fail(format!(
+                        "stage {:?}: a limit or ladder duration is longer than ten years",
+                        stage.stage
+                    ));
+                }
                 let zero = match stage.limit {
                     Limit::Wall(d) | Limit::WorkingTime(d) => d.is_zero(),
                     Limit::WorkingDays(n) => n == 0,
@@ -276,7 +295,8 @@ pub mod file {
     use serde::{Deserialize, Serialize};
 
     use super::{
-        Audience, LadderStep, Limit, PolicyError, PolicySet, StagePolicy, TimeLimitPolicy,
+        Audience, LONGEST, LONGEST_WORKING_DAYS, LadderStep, Limit, PolicyError, PolicySet,
+        StagePolicy, TimeLimitPolicy,
     };
 
     #[derive(Debug, Serialize, Deserialize)]
@@ -311,7 +331,7 @@ pub mod file {
     #[derive(Debug, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct LimitFile {
-        amount: u32,
+        amount: u64,
         unit: String,
     }
 
@@ -325,8 +345,6 @@ pub mod file {
         #[serde(default)]
         repeat_interval_minutes: u64,
     }
-
-    const MINUTE: Duration = Duration::from_secs(60);
 
     pub fn audience_as_str(audience: Audience) -> &'static str {
         match audience {
@@ -349,22 +367,45 @@ pub mod file {
         .ok_or_else(|| format!("unknown audience {text:?}"))
     }
 
-    /// A limit from an amount and a unit name.
-    pub fn limit(amount: u32, unit: &str) -> Result<Limit, String> {
-        let wall = |minutes: u64| Limit::Wall(MINUTE * u32::try_from(minutes).unwrap_or(u32::MAX));
+    /// A limit from an amount and a unit name; one longer than [`LONGEST`] is refused.
+    pub fn limit(amount: u64, unit: &str) -> Result<Limit, String> {
+        let too_long =
+            || format!("{amount} {unit} is longer than a time limit may run (ten years)");
+        let minutes = |per: u64| {
+            amount
+                .checked_mul(per)
+                .and_then(|m| m.checked_mul(60))
+                .map(Duration::from_secs)
+                .filter(|d| *d <= LONGEST)
+                .ok_or_else(too_long)
+        };
         Ok(match unit {
-            "minutes" => wall(u64::from(amount)),
-            "hours" => wall(u64::from(amount) * 60),
-            "days" => wall(u64::from(amount) * 24 * 60),
-            "working_hours" => Limit::WorkingTime(MINUTE * 60 * amount),
-            "working_days" => Limit::WorkingDays(amount),
+            "minutes" => Limit::Wall(minutes(1)?),
+            "hours" => Limit::Wall(minutes(60)?),
+            "days" => Limit::Wall(minutes(24 * 60)?),
+            "working_hours" => Limit::WorkingTime(minutes(60)?),
+            "working_days" => Limit::WorkingDays(
+                u32::try_from(amount)
+                    .ok()
+                    .filter(|n| *n <= LONGEST_WORKING_DAYS)
+                    .ok_or_else(too_long)?,
+            ),
             other => return Err(format!("unknown unit {other:?}")),
         })
     }
 
+    /// A ladder duration in whole minutes; one longer than [`LONGEST`] is refused.
+    fn rung_minutes(minutes: u64, field: &str) -> Result<Duration, String> {
+        minutes
+            .checked_mul(60)
+            .map(Duration::from_secs)
+            .filter(|d| *d <= LONGEST)
+            .ok_or_else(|| format!("{field}: {minutes} minutes is longer than ten years"))
+    }
+
     /// The amount and unit a limit is written with: the largest whole wall unit.
-    pub fn limit_parts(limit: Limit) -> (u32, &'static str) {
-        let whole = |d: Duration| u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX);
+    pub fn limit_parts(limit: Limit) -> (u64, &'static str) {
+        let whole = |d: Duration| d.as_secs() / 60;
         match limit {
             Limit::Wall(d) => {
                 let minutes = whole(d);
@@ -377,7 +418,7 @@ pub mod file {
                 }
             }
             Limit::WorkingTime(d) => (whole(d) / 60, "working_hours"),
-            Limit::WorkingDays(n) => (n, "working_days"),
+            Limit::WorkingDays(n) => (u64::from(n), "working_days"),
         }
     }
 
@@ -417,11 +458,13 @@ pub mod file {
                     .into_iter()
                     .map(|r| {
                         Ok(LadderStep {
-                            after: MINUTE * u32::try_from(r.after_minutes).unwrap_or(u32::MAX),
+                            after: rung_minutes(r.after_minutes, "after_minutes")?,
                             audience: audience(&r.audience)?,
                             repeat_count: r.repeat_count,
-                            repeat_interval: MINUTE
-                                * u32::try_from(r.repeat_interval_minutes).unwrap_or(u32::MAX),
+                            repeat_interval: rung_minutes(
+                                r.repeat_interval_minutes,
+                                "repeat_interval_minutes",
+                            )?,
                         })
                     })
                     .collect::<Result<_, String>>()
@@ -695,5 +738,28 @@ mod tests {
         assert!(err.reason.contains("risk_grade"), "{err}");
         let err = file::parse(1, r#"{"policies": [{"stages": [{"stage": "finish", "limit": {"amount": 1, "unit": "fortnights"}}]}]}"#).unwrap_err();
         assert!(err.reason.contains("fortnights"), "{err}");
+    }
+
+    #[test]
+    fn a_limit_or_rung_longer_than_ten_years_is_refused_not_clipped() {
+        let limit = |amount: u64, unit: &str| {
+            format!(
+                r#"{{"policies": [{{"stages": [{{"stage": "finish", "limit": {{"amount": {amount}, "unit": "{unit}"}}}}]}}]}}"#
+            )
+        };
+        assert!(file::parse(1, &limit(3660, "days")).is_ok());
+        for (amount, unit) in [
+            (3661, "days"),
+            (u64::from(u32::MAX), "working_hours"),
+            (u64::MAX, "minutes"),
+            (u64::from(u32::MAX) + 1, "working_days"),
+        ] {
+            let err = file::parse(1, &limit(amount, unit)).unwrap_err();
+            assert!(err.reason.contains("longer than"), "{amount} {unit}: {err}");
+        }
+        let rung = r#"{"policies": [{"stages": [{"stage": "finish", "limit": {"amount": 1, "unit": "days"},
+            "ladder": [{"after_minutes": 18446744073709551615, "audience": "supervisors"}]}]}]}"#;
+        let err = file::parse(1, rung).unwrap_err();
+        assert!(err.reason.contains("after_minutes"), "{err}");
     }
 }

@@ -144,11 +144,11 @@ impl RetryPolicy {
         let doublings = attempts.saturating_sub(1).min(30);
         let base = self.first.saturating_mul(1 << doublings).min(self.cap);
         let half = base / 2;
-        let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        let jitter = if spread == 0 {
-            0
-        } else {
-            splitmix64(seed) % (spread + 1)
+        // A draw in [0, spread] milliseconds; every u64 draw lies within a spread wider than u64.
+        let draw = splitmix64(seed);
+        let jitter = match u64::try_from(half.as_millis()) {
+            Ok(spread) => spread.checked_add(1).map_or(draw, |range| draw % range),
+            Err(_) => draw,
         };
         let wait = half + Duration::from_millis(jitter);
         Some(retry_after.map_or(wait, |after| wait.max(after)))

@@ -26,14 +26,20 @@ impl Timestamp {
 
     /// The instant `duration` later, saturating at the end of representable time.
     pub fn saturating_add(self, duration: Duration) -> Self {
-        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        Self(self.0.saturating_add(millis))
+        match i64::try_from(duration.as_millis()) {
+            Ok(millis) => Self(self.0.saturating_add(millis)),
+            // A duration past every representable instant ends at the last one: the saturation this method is named for.
+            Err(_) => Self(i64::MAX),
+        }
     }
 
     /// The instant `duration` earlier, saturating at the start of representable time.
     pub fn saturating_sub(self, duration: Duration) -> Self {
-        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        Self(self.0.saturating_sub(millis))
+        match i64::try_from(duration.as_millis()) {
+            Ok(millis) => Self(self.0.saturating_sub(millis)),
+            // A duration before every representable instant starts at the first one.
+            Err(_) => Self(i64::MIN),
+        }
     }
 
     /// How long after `earlier` this instant is, or zero when it is not later.

@@ -89,14 +89,21 @@ pub(super) struct CellGrid {
     entries: Vec<u32>,
 }
 
+/// Most areas a grid lists: an entry keeps the area's position below its `INSIDE` bit.
+pub(super) const MAX_AREAS: usize = INSIDE as usize;
+
 impl CellGrid {
-    pub(super) fn new(areas: &[PreparedArea]) -> Self {
+    /// Lists `areas` by cell; `None` when they are more than [`MAX_AREAS`], and lookups then go by envelope instead.
+    pub(super) fn new(areas: &[PreparedArea]) -> Option<Self> {
+        if areas.len() > MAX_AREAS {
+            return None;
+        }
         let Some(frame) = frame_for(areas) else {
-            return Self {
+            return Some(Self {
                 frame: None,
                 offsets: vec![0],
                 entries: Vec::new(),
-            };
+            });
         };
         // Classify each area's cells on every core; each worker returns its areas' rasters in input order.
         let classified: Vec<(Vec<Raster>, Vec<u8>)> =
@@ -145,11 +152,11 @@ impl CellGrid {
             entries[*slot as usize] = entry;
             *slot += 1;
         });
-        Self {
+        Some(Self {
             frame: Some(frame),
             offsets,
             entries,
-        }
+        })
     }
 
     /// Positions of the areas that cover the point (inside or on the boundary), in input order.
@@ -293,8 +300,10 @@ fn classify(
             }
         }
     }
+    // Below `MAX_AREAS`, checked when the grid is built, so the position fits below the `INSIDE` bit.
+    let entry = u32::try_from(index).ok().filter(|e| e & INSIDE == 0)?;
     Some(Raster {
-        entry: u32::try_from(index).unwrap_or(u32::MAX) & !INSIDE,
+        entry,
         c0,
         r0,
         w,

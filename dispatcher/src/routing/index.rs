@@ -490,8 +490,9 @@ pub(super) fn on_every_core<T: Send, R: Send>(
 /// Areas indexed by their envelopes (an R-tree, for searches within a radius) and by a classified cell grid (for point location); each entry's payload is its position in the input.
 #[derive(Debug)]
 pub struct PolygonIndex {
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
-    cells: CellGrid,
+    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
+    /// `None` only with more areas than a grid lists (`cells::MAX_AREAS`).
+    cells: Option<CellGrid>,
     areas: Vec<PreparedArea>,
 }
 
@@ -512,11 +513,7 @@ impl PolygonIndex {
             .enumerate()
             .map(|(i, area)| {
                 let (min, max) = (area.envelope.min(), area.envelope.max());
-                let index = u32::try_from(i).unwrap_or(u32::MAX);
-                GeomWithData::new(
-                    Rectangle::from_corners([min.x, min.y], [max.x, max.y]),
-                    index,
-                )
+                GeomWithData::new(Rectangle::from_corners([min.x, min.y], [max.x, max.y]), i)
             })
             .collect();
         Self {
@@ -542,7 +539,7 @@ impl PolygonIndex {
             .tree
             .locate_in_envelope_intersecting(&search)
             .filter_map(|entry| {
-                let index = entry.data as usize;
+                let index = entry.data;
                 let area = self.areas.get(index)?;
                 let covers = area.covers(point);
                 let border_distance_m = area.border_distance(point);
@@ -559,23 +556,39 @@ impl PolygonIndex {
 
     /// Every area that covers the point, in input order, without border distances: the cheapest lookup.
     pub fn covering(&self, point: GeoPoint) -> impl Iterator<Item = usize> + '_ {
-        self.cells.covering(
-            &self.areas,
-            Coord {
-                x: point.lng(),
-                y: point.lat(),
-            },
-        )
+        let p = Coord {
+            x: point.lng(),
+            y: point.lat(),
+        };
+        let by_cell = self
+            .cells
+            .as_ref()
+            .map(|cells| cells.covering(&self.areas, p));
+        // Without a grid (more areas than it lists), by envelope: the R-tree's candidates, checked exactly, in input order.
+        let by_envelope = self.cells.is_none().then(|| {
+            let mut found: Vec<usize> = self
+                .tree
+                .locate_all_at_point(&[p.x, p.y])
+                .map(|entry| entry.data)
+                .filter(|&i| self.areas.get(i).is_some_and(|a| a.covers_coord(p)))
+                .collect();
+            found.sort_unstable();
+            found
+        });
+        by_cell
+            .into_iter()
+            .flatten()
+            .chain(by_envelope.into_iter().flatten())
     }
 
     #[cfg(test)]
     pub(super) fn cells_for_tests(&self) -> &CellGrid {
-        &self.cells
+        self.cells.as_ref().expect("a grid for a test's few areas")
     }
 
     /// Memory held by the cell grid, in bytes.
     pub fn cell_grid_bytes(&self) -> usize {
-        self.cells.heap_bytes()
+        self.cells.as_ref().map_or(0, CellGrid::heap_bytes)
     }
 }
 
@@ -600,6 +613,45 @@ mod tests {
 
     fn point(lat: f64, lng: f64) -> GeoPoint {
         GeoPoint::new(lat, lng).unwrap()
+    }
+
+    #[test]
+    fn without_a_cell_grid_covering_goes_by_envelope_and_answers_the_same() {
+        let areas = || {
+            [
+                (116.0, 40.0, 0.02),
+                (116.01, 40.01, 0.02),
+                (116.05, 40.0, 0.01),
+            ]
+            .into_iter()
+            .map(|(x, y, side)| {
+                PreparedArea::new(MultiPolygon::new(vec![square(x, y, side)])).unwrap()
+            })
+            .collect::<Vec<_>>()
+        };
+        let gridded = PolygonIndex::new(areas());
+        let mut by_envelope = PolygonIndex::new(areas());
+        by_envelope.cells = None;
+        let mut hits = 0;
+        for i in 0..80 {
+            for j in 0..40 {
+                let p = point(
+                    39.995 + f64::from(j) * 0.001,
+                    115.995 + f64::from(i) * 0.001,
+                );
+                let expected: Vec<usize> = gridded.covering(p).collect();
+                assert_eq!(
+                    by_envelope.covering(p).collect::<Vec<_>>(),
+                    expected,
+                    "{p:?}"
+                );
+                hits += expected.len();
+            }
+        }
+        assert!(
+            hits > 100,
+            "the probes hit areas, overlaps included: {hits}"
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn case_of(
     actor: &gridwhistle_domain::Actor,
     record: &ReportRecord,
     now: gridwhistle_domain::Timestamp,
-) -> Option<v1::Case> {
+) -> Result<Option<v1::Case>, ApiError> {
     loop_api::case_to_proto(actor, record, now)
 }
 
@@ -109,7 +109,10 @@ impl CaseService for CaseApi {
             next_page_token: page.next_token(&records, |r| r.id.to_string()),
             cases: records
                 .iter()
-                .filter_map(|r| case_of(&actor, r, now))
+                .map(|r| case_of(&actor, r, now))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
                 .collect(),
         }))
     }
@@ -164,7 +167,7 @@ impl CaseService for CaseApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::GetCaseResponse {
-            case: case_of(&actor, &view.report, self.service.now()),
+            case: case_of(&actor, &view.report, self.service.now())?,
             timeline: view.timeline.iter().map(loop_api::event_to_proto).collect(),
         }))
     }
@@ -185,7 +188,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::ReportInResponse {
-            case: case_of(&actor, &record, self.service.now()),
+            case: case_of(&actor, &record, self.service.now())?,
         }))
     }
 
@@ -206,7 +209,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::RecordContactResponse {
-            case: case_of(&actor, &record, self.service.now()),
+            case: case_of(&actor, &record, self.service.now())?,
         }))
     }
 
@@ -224,7 +227,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::PostProgressResponse {
-            case: case_of(&actor, &record, self.service.now()),
+            case: case_of(&actor, &record, self.service.now())?,
         }))
     }
 
@@ -241,7 +244,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::ReturnCaseResponse {
-            case: case_of(&actor, &record, self.service.now()),
+            case: case_of(&actor, &record, self.service.now())?,
         }))
     }
 
@@ -287,7 +290,7 @@ impl CaseService for CaseApi {
         })?;
         let (record, _) = self.act(&actor, id, action, etag).await?;
         Ok(Response::new(v1::CompleteCaseResponse {
-            case: case_of(&actor, &record, self.service.now()),
+            case: case_of(&actor, &record, self.service.now())?,
         }))
     }
 

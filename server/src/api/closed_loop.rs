@@ -9,7 +9,7 @@ use gridwhistle_domain::{
 };
 use gridwhistle_proto::v1;
 
-use super::convert::{Violations, resource_id, timestamp};
+use super::convert::{Violations, fits, resource_id, timestamp};
 use super::error::ApiError;
 use crate::closed_loop::{LoopError, LoopService};
 use crate::model::{
@@ -481,40 +481,48 @@ fn assignment_to_proto(
     a: &AssignmentRecord,
     deadlines: &[DeadlineRecord],
     now: Timestamp,
-) -> v1::Assignment {
-    v1::Assignment {
+) -> Result<v1::Assignment, ApiError> {
+    Ok(v1::Assignment {
         department: format!("departments/{}", a.department),
         role: role_to_proto(a.role),
         state: assignment_state_to_proto(a.state),
         deadlines: deadlines
             .iter()
             .filter(|d| d.department == a.department)
-            .map(|d| v1::Deadline {
-                stage: stage_to_proto(d.stage),
-                due_time: Some(timestamp(d.due_at)),
-                state: match d.state {
-                    DeadlineState::Pending if now >= d.due_at => v1::DeadlineState::Breached,
-                    DeadlineState::Pending => v1::DeadlineState::Pending,
-                    DeadlineState::Satisfied => v1::DeadlineState::Satisfied,
-                    DeadlineState::Cancelled => v1::DeadlineState::Cancelled,
-                }
-                .into(),
-                escalation_level: i32::try_from(d.escalation_level).unwrap_or(i32::MAX),
-                satisfy_time: d.satisfied_at.map(timestamp),
-                provisional: d.provisional,
+            .map(|d| {
+                Ok(v1::Deadline {
+                    stage: stage_to_proto(d.stage),
+                    due_time: Some(timestamp(d.due_at)),
+                    state: match d.state {
+                        DeadlineState::Pending if now >= d.due_at => v1::DeadlineState::Breached,
+                        DeadlineState::Pending => v1::DeadlineState::Pending,
+                        DeadlineState::Satisfied => v1::DeadlineState::Satisfied,
+                        DeadlineState::Cancelled => v1::DeadlineState::Cancelled,
+                    }
+                    .into(),
+                    escalation_level: fits("escalation_level", d.escalation_level)?,
+                    satisfy_time: d.satisfied_at.map(timestamp),
+                    provisional: d.provisional,
+                })
             })
-            .collect(),
+            .collect::<Result<_, ApiError>>()?,
         report_in_time: a.report_in_at.map(timestamp),
         complete_time: a.complete_at.map(timestamp),
         result: a.result.clone().unwrap_or_default(),
         result_attachments: attachment_names(&a.result_attachments),
-    }
+    })
 }
 
 /// The case of a whistled report; `None` before the whistle.
-pub(crate) fn case_to_proto(actor: &Actor, r: &ReportRecord, now: Timestamp) -> Option<v1::Case> {
-    let case = r.case.as_ref()?;
-    Some(v1::Case {
+pub(crate) fn case_to_proto(
+    actor: &Actor,
+    r: &ReportRecord,
+    now: Timestamp,
+) -> Result<Option<v1::Case>, ApiError> {
+    let Some(case) = r.case.as_ref() else {
+        return Ok(None);
+    };
+    Ok(Some(v1::Case {
         name: format!("cases/{}", case.id),
         report: format!("reports/{}", r.id),
         category: format!("categories/{}", r.category),
@@ -528,13 +536,13 @@ pub(crate) fn case_to_proto(actor: &Actor, r: &ReportRecord, now: Timestamp) -> 
             .assignments
             .iter()
             .map(|a| assignment_to_proto(a, &r.deadlines, now))
-            .collect(),
+            .collect::<Result<_, _>>()?,
         routing: Some(routing_to_proto(&case.routing)),
-        rework_count: i32::try_from(case.rework_count).unwrap_or(i32::MAX),
+        rework_count: fits("rework_count", case.rework_count)?,
         create_time: Some(timestamp(case.whistled_at)),
         update_time: Some(timestamp(r.updated_at)),
         etag: r.version.to_string(),
-    })
+    }))
 }
 
 pub(crate) fn event_to_proto(e: &EventRecord) -> v1::CaseEvent {
@@ -568,17 +576,17 @@ pub(crate) fn extension_to_proto(case: &CaseId, x: &ExtensionRecord) -> v1::Exte
     }
 }
 
-pub(crate) fn size(bytes: u64) -> i64 {
-    i64::try_from(bytes).unwrap_or(i64::MAX)
+pub(crate) fn size(bytes: u64) -> Result<i64, ApiError> {
+    fits("size_bytes", bytes)
 }
 
-pub(crate) fn attachment_to_proto(a: &AttachmentRecord) -> v1::Attachment {
-    v1::Attachment {
+pub(crate) fn attachment_to_proto(a: &AttachmentRecord) -> Result<v1::Attachment, ApiError> {
+    Ok(v1::Attachment {
         name: format!("attachments/{}", a.id),
         content_type: a.content_type.clone(),
-        size_bytes: size(a.size),
+        size_bytes: size(a.size)?,
         create_time: Some(timestamp(a.created_at)),
-    }
+    })
 }
 
 /// A stream cursor: the position of the last event delivered, as `txid.id`.

@@ -21,8 +21,8 @@ pub(crate) fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     let millis = t.as_unix_millis();
     prost_types::Timestamp {
         seconds: millis.div_euclid(1000),
-        // The remainder is below 1000, so the product fits comfortably.
-        nanos: i32::try_from(millis.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+        // The remainder lies in 0..1000, so the cast is exact and the product below 10^9.
+        nanos: millis.rem_euclid(1000) as i32 * 1_000_000,
     }
 }
 
@@ -179,6 +179,16 @@ fn decode_page_token(token: &str) -> Result<String, &'static str> {
         .ok()
         .and_then(|text| text.strip_prefix(PAGE_TOKEN_PREFIX).map(str::to_owned))
         .ok_or("is not a token this server issued")
+}
+
+/// A value for an integer field of a message; one that does not fit is a defect of ours (storage and validation bound every such value), answered as `INTERNAL` naming the field, never clipped.
+pub(crate) fn fits<T, V>(field: &'static str, value: V) -> Result<T, ApiError>
+where
+    V: TryInto<T> + Copy + std::fmt::Display,
+{
+    value.try_into().map_err(|_| {
+        ApiError::Internal(format!("{field} value {value} does not fit its message field").into())
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::convert::{PageRequest, Violations, caller, resource_id, timestamp};
+use super::convert::{PageRequest, Violations, caller, fits, resource_id, timestamp};
 use super::error::ApiError;
 use super::feed::{Page, follow_log};
 use super::pending::BoxStream;
@@ -250,7 +250,7 @@ impl DeviceService for DeviceApi {
         Ok(Response::new(v1::ListNotificationsResponse {
             next_page_token: page.next_token(&entries, |e| e.position.id.clone()),
             notifications: entries.iter().map(notification_to_proto).collect(),
-            unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
+            unread_count: fits("unread_count", unread)?,
         }))
     }
 
@@ -288,7 +288,7 @@ impl DeviceService for DeviceApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::MarkNotificationsReadResponse {
-            marked_count: i32::try_from(marked).unwrap_or(i32::MAX),
+            marked_count: fits("marked_count", marked)?,
         }))
     }
 

@@ -216,7 +216,7 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         let mut committed = match started {
-            Progress::Complete(attachment) => return Ok(upload_answer(total, Some(&attachment))),
+            Progress::Complete(attachment) => return Ok(upload_answer(total, Some(&attachment))?),
             Progress::Open { committed } => committed,
         };
         let mut message = Some(first);
@@ -238,7 +238,7 @@ impl ReportService for ReportApi {
             }
             match stream.message().await? {
                 Some(next) => message = Some(next),
-                None => return Ok(upload_answer(committed, None)),
+                None => return Ok(upload_answer(committed, None)?),
             }
         }
         let attachment = self
@@ -246,7 +246,7 @@ impl ReportService for ReportApi {
             .seal(id, &digest, total, self.service.now())
             .await
             .map_err(ApiError::from)?;
-        Ok(upload_answer(total, Some(&attachment)))
+        Ok(upload_answer(total, Some(&attachment))?)
     }
 
     #[instrument(skip_all)]
@@ -268,13 +268,13 @@ impl ReportService for ReportApi {
                 .attachment(&upload.sha256)
                 .await
                 .map_err(ApiError::from)?;
-            Some(loop_api::attachment_to_proto(&attachment))
+            Some(loop_api::attachment_to_proto(&attachment)?)
         } else {
             None
         };
         Ok(Response::new(v1::QueryUploadResponse {
-            committed_size_bytes: loop_api::size(upload.committed_size),
-            total_size_bytes: loop_api::size(upload.total_size),
+            committed_size_bytes: loop_api::size(upload.committed_size)?,
+            total_size_bytes: loop_api::size(upload.total_size)?,
             attachment,
         }))
     }
@@ -335,7 +335,7 @@ impl ReportService for ReportApi {
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::WhistleResponse {
             report: Some(loop_api::report_to_proto(&actor, &record)),
-            case: loop_api::case_to_proto(&actor, &record, self.service.now()),
+            case: loop_api::case_to_proto(&actor, &record, self.service.now())?,
         }))
     }
 
@@ -420,11 +420,11 @@ impl ReportService for ReportApi {
 fn upload_answer(
     committed: u64,
     attachment: Option<&AttachmentRecord>,
-) -> Response<v1::UploadAttachmentResponse> {
-    Response::new(v1::UploadAttachmentResponse {
-        committed_size_bytes: loop_api::size(committed),
-        attachment: attachment.map(loop_api::attachment_to_proto),
-    })
+) -> Result<Response<v1::UploadAttachmentResponse>, ApiError> {
+    Ok(Response::new(v1::UploadAttachmentResponse {
+        committed_size_bytes: loop_api::size(committed)?,
+        attachment: attachment.map(loop_api::attachment_to_proto).transpose()?,
+    }))
 }
 
 impl From<UploadError> for ApiError {

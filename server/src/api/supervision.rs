@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use super::admin::department_name;
 use super::closed_loop::{self as loop_api, grade_from_proto, grade_to_proto, stage_to_proto};
-use super::convert::{PageRequest, Violations, caller, number_pair, request_hash, timestamp};
+use super::convert::{PageRequest, Violations, caller, fits, number_pair, request_hash, timestamp};
 use super::devices::{channel_to_proto, kind_to_proto};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
@@ -108,16 +108,18 @@ impl SupervisionService for SupervisionApi {
             }),
             items: items
                 .iter()
-                .map(|o| v1::OverdueItem {
-                    case: format!("cases/{}", o.case),
-                    department: format!("departments/{}", o.department),
-                    stage: stage_to_proto(o.stage),
-                    due_time: Some(timestamp(o.due_at)),
-                    risk_grade: grade_to_proto(o.risk_grade),
-                    escalation_level: i32::try_from(o.escalation_level).unwrap_or(i32::MAX),
-                    provisional: o.provisional,
+                .map(|o| {
+                    Ok(v1::OverdueItem {
+                        case: format!("cases/{}", o.case),
+                        department: format!("departments/{}", o.department),
+                        stage: stage_to_proto(o.stage),
+                        due_time: Some(timestamp(o.due_at)),
+                        risk_grade: grade_to_proto(o.risk_grade),
+                        escalation_level: fits("escalation_level", o.escalation_level)?,
+                        provisional: o.provisional,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
         }))
     }
 
@@ -154,7 +156,7 @@ impl SupervisionService for SupervisionApi {
                             stage: e
                                 .stage
                                 .map_or(v1::DeadlineStage::Unspecified.into(), stage_to_proto),
-                            escalation_level: i32::try_from(e.escalation_level).unwrap_or(i32::MAX),
+                            escalation_level: fits("escalation_level", e.escalation_level)?,
                             audience: e.audience,
                             due_time: e.due_at.map(timestamp),
                             fire_time: Some(timestamp(event.at)),
@@ -229,7 +231,7 @@ impl SupervisionService for SupervisionApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ReassignCaseResponse {
-            case: loop_api::case_to_proto(&actor, &record, self.service.now()),
+            case: loop_api::case_to_proto(&actor, &record, self.service.now())?,
         }))
     }
 
@@ -309,23 +311,25 @@ impl SupervisionService for SupervisionApi {
             next_page_token: page.next_token(&dead, |d| d.id.clone()),
             dead_letters: dead
                 .iter()
-                .map(|d| v1::DeadLetter {
-                    notification: format!("notifications/{}", d.notification),
-                    kind: kind_to_proto(d.kind).into(),
-                    subject: d.subject.clone(),
-                    department: d
-                        .department
-                        .as_ref()
-                        .map(|d| format!("departments/{d}"))
-                        .unwrap_or_default(),
-                    audience: d.audience.clone(),
-                    channel: channel_to_proto(d.channel).into(),
-                    attempts: i32::try_from(d.attempts).unwrap_or(i32::MAX),
-                    last_error: d.last_error.clone().unwrap_or_default(),
-                    create_time: Some(timestamp(d.created_at)),
-                    dead_time: Some(timestamp(d.dead_at)),
+                .map(|d| {
+                    Ok(v1::DeadLetter {
+                        notification: format!("notifications/{}", d.notification),
+                        kind: kind_to_proto(d.kind).into(),
+                        subject: d.subject.clone(),
+                        department: d
+                            .department
+                            .as_ref()
+                            .map(|d| format!("departments/{d}"))
+                            .unwrap_or_default(),
+                        audience: d.audience.clone(),
+                        channel: channel_to_proto(d.channel).into(),
+                        attempts: fits("attempts", d.attempts)?,
+                        last_error: d.last_error.clone().unwrap_or_default(),
+                        create_time: Some(timestamp(d.created_at)),
+                        dead_time: Some(timestamp(d.dead_at)),
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
         }))
     }
 }

@@ -11,7 +11,7 @@ use gridwhistle_dispatcher::policy::{
 use gridwhistle_proto::v1;
 
 use super::closed_loop::{grade_from_proto, grade_to_proto, stage_to_proto, whistle_kind_to_proto};
-use super::convert::Violations;
+use super::convert::{Violations, fits};
 use super::error::ApiError;
 use super::routing::category_name;
 use crate::time_limits::TimeLimitsError;
@@ -91,7 +91,7 @@ fn kind_or_any(value: i32) -> Result<Option<gridwhistle_domain::WhistleKind>, &'
 }
 
 fn limit_from_proto(limit: &v1::TimeLimit) -> Result<Limit, String> {
-    let amount = u32::try_from(limit.amount)
+    let amount = u64::try_from(limit.amount)
         .ok()
         .filter(|a| *a > 0)
         .ok_or("amount must be positive")?;
@@ -152,70 +152,75 @@ fn rung_from_proto(v: &mut Violations, field: &str, r: &v1::LadderStep) -> Optio
     })
 }
 
-fn duration_to_proto(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+fn duration_to_proto(d: Duration) -> Result<prost_types::Duration, ApiError> {
+    Ok(prost_types::Duration {
+        seconds: fits("seconds", d.as_secs())?,
         nanos: 0,
-    }
+    })
 }
 
-pub(crate) fn policies_to_proto(set: &PolicySet) -> Vec<v1::TimeLimitPolicy> {
+pub(crate) fn policies_to_proto(set: &PolicySet) -> Result<Vec<v1::TimeLimitPolicy>, ApiError> {
     set.policies()
         .iter()
-        .map(|p| v1::TimeLimitPolicy {
-            category: p
-                .category
-                .as_ref()
-                .map_or_else(|| ANY_CATEGORY.to_owned(), |c| format!("categories/{c}")),
-            risk_grade: grade_to_proto(p.grade),
-            whistle_kind: p
-                .kind
-                .map_or(v1::WhistleKind::Unspecified.into(), whistle_kind_to_proto),
-            stages: p
-                .stages
-                .iter()
-                .map(|s| {
-                    let (amount, unit) = gridwhistle_dispatcher::policy::file::limit_parts(s.limit);
-                    let unit = match unit {
-                        "minutes" => v1::TimeUnit::Minutes,
-                        "hours" => v1::TimeUnit::Hours,
-                        "days" => v1::TimeUnit::Days,
-                        "working_hours" => v1::TimeUnit::WorkingHours,
-                        _ => v1::TimeUnit::WorkingDays,
-                    };
-                    v1::StagePolicy {
-                        stage: stage_to_proto(s.stage),
-                        limit: Some(v1::TimeLimit {
-                            amount: i64::from(amount),
-                            unit: unit.into(),
-                        }),
-                        reminder_fractions: s.reminders.clone(),
-                        ladder: s
-                            .ladder
-                            .iter()
-                            .map(|r| v1::LadderStep {
-                                after: Some(duration_to_proto(r.after)),
-                                audience: match r.audience {
-                                    Audience::DutyOfficers => v1::EscalationAudience::DutyOfficers,
-                                    Audience::DepartmentHead => {
-                                        v1::EscalationAudience::DepartmentHead
-                                    }
-                                    Audience::Supervisors => v1::EscalationAudience::Supervisors,
-                                    Audience::DistrictLeader => {
-                                        v1::EscalationAudience::DistrictLeader
-                                    }
-                                }
-                                .into(),
-                                repeat_count: i32::try_from(r.repeat_count).unwrap_or(i32::MAX),
-                                repeat_interval: (!r.repeat_interval.is_zero())
-                                    .then(|| duration_to_proto(r.repeat_interval)),
-                            })
-                            .collect(),
-                    }
-                })
-                .collect(),
+        .map(|p| {
+            Ok(v1::TimeLimitPolicy {
+                category: p
+                    .category
+                    .as_ref()
+                    .map_or_else(|| ANY_CATEGORY.to_owned(), |c| format!("categories/{c}")),
+                risk_grade: grade_to_proto(p.grade),
+                whistle_kind: p
+                    .kind
+                    .map_or(v1::WhistleKind::Unspecified.into(), whistle_kind_to_proto),
+                stages: p
+                    .stages
+                    .iter()
+                    .map(stage_to_message)
+                    .collect::<Result<_, _>>()?,
+            })
         })
         .collect()
+}
+
+fn stage_to_message(s: &StagePolicy) -> Result<v1::StagePolicy, ApiError> {
+    let (amount, unit) = gridwhistle_dispatcher::policy::file::limit_parts(s.limit);
+    let unit = match unit {
+        "minutes" => v1::TimeUnit::Minutes,
+        "hours" => v1::TimeUnit::Hours,
+        "days" => v1::TimeUnit::Days,
+        "working_hours" => v1::TimeUnit::WorkingHours,
+        _ => v1::TimeUnit::WorkingDays,
+    };
+    Ok(v1::StagePolicy {
+        stage: stage_to_proto(s.stage),
+        limit: Some(v1::TimeLimit {
+            amount: fits("limit.amount", amount)?,
+            unit: unit.into(),
+        }),
+        reminder_fractions: s.reminders.clone(),
+        ladder: s
+            .ladder
+            .iter()
+            .map(rung_to_message)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn rung_to_message(r: &LadderStep) -> Result<v1::LadderStep, ApiError> {
+    Ok(v1::LadderStep {
+        after: Some(duration_to_proto(r.after)?),
+        audience: match r.audience {
+            Audience::DutyOfficers => v1::EscalationAudience::DutyOfficers,
+            Audience::DepartmentHead => v1::EscalationAudience::DepartmentHead,
+            Audience::Supervisors => v1::EscalationAudience::Supervisors,
+            Audience::DistrictLeader => v1::EscalationAudience::DistrictLeader,
+        }
+        .into(),
+        repeat_count: fits("repeat_count", r.repeat_count)?,
+        repeat_interval: (!r.repeat_interval.is_zero())
+            .then(|| duration_to_proto(r.repeat_interval))
+            .transpose()?,
+    })
 }
 
 pub(crate) fn year_from_proto(

@@ -171,14 +171,20 @@ impl TokenSigner {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|err| TokenError::Invalid(err.to_string()))?;
         let claims = data.claims;
-        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
-        let now = self.clock.now().as_unix_seconds();
-        if now >= claims.exp.saturating_add(leeway) {
+        // Claims are whole seconds; compared as instants, with the leeway as a duration.
+        let instant = |seconds: i64, claim: &str| {
+            seconds
+                .checked_mul(1000)
+                .map(Timestamp::from_unix_millis)
+                .ok_or_else(|| TokenError::BadClaims(format!("{claim} is out of range")))
+        };
+        let now = Timestamp::from_unix_millis(self.clock.now().as_unix_seconds() * 1000);
+        let leeway = self.settings.leeway;
+        if now >= instant(claims.exp, "exp")?.saturating_add(leeway) {
             return Err(TokenError::Expired);
         }
-        if claims
-            .nbf
-            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
+        if let Some(nbf) = claims.nbf
+            && now < instant(nbf, "nbf")?.saturating_sub(leeway)
         {
             return Err(TokenError::NotYetValid);
         }

@@ -61,8 +61,14 @@ fn empty_table(near_border_m: f64) -> RoutingTable {
     RoutingTable::build(empty_input(near_border_m, &HashMap::new()))
 }
 
-fn count(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
+/// A generation's feature count; more than its column holds is refused as a whole-document problem.
+fn count(n: usize) -> Result<i32, RoutingServiceError> {
+    i32::try_from(n).map_err(|_| {
+        RoutingServiceError::Invalid(vec![FeatureViolation {
+            field: "geojson".to_owned(),
+            reason: format!("{n} features are more than one import may hold"),
+        }])
+    })
 }
 
 impl Routing {
@@ -263,7 +269,7 @@ impl Routing {
         let import = NewBoundaryImport {
             kind: BoundaryKind::Grids,
             geojson: text,
-            feature_count: count(features.len()),
+            feature_count: count(features.len())?,
             importer,
             grids: features.into_iter().map(|f| f.grid).collect(),
         };
@@ -288,7 +294,7 @@ impl Routing {
         let import = NewBoundaryImport {
             kind: BoundaryKind::Jurisdictions,
             geojson: text,
-            feature_count: count(features.map_err(RoutingServiceError::Invalid)?),
+            feature_count: count(features.map_err(RoutingServiceError::Invalid)?)?,
             importer,
             grids: Vec::new(),
         };

@@ -508,7 +508,7 @@ impl AdminService for AdminApi {
                 resource: "time-limit policies version",
             })?;
         Ok(Response::new(v1::GetTimeLimitPoliciesResponse {
-            policies: time_limits::policies_to_proto(&set),
+            policies: time_limits::policies_to_proto(&set)?,
             version: set.version(),
         }))
     }
