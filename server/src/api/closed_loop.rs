@@ -14,7 +14,7 @@ use super::error::ApiError;
 use crate::closed_loop::{LoopError, LoopService};
 use crate::model::{
     AssignmentRecord, DeadlineRecord, DeadlineState, EventPosition, EventRecord, ExtensionRecord,
-    LetterRecord, ReportRecord, RoutingRecord,
+    LetterRecord, ReportRecord, RoutingRecord, RoutingRule,
 };
 use crate::storage::AttachmentRecord;
 
@@ -441,21 +441,15 @@ fn routing_to_proto(r: &RoutingRecord) -> v1::RoutingDecision {
             .map(|d| v1::RoutedDepartment {
                 department: format!("departments/{}", d.department),
                 department_type: d.department_type.clone(),
-                role: if d.role == "lead" {
-                    v1::AssignmentRole::Lead
-                } else {
-                    v1::AssignmentRole::Assist
-                }
-                .into(),
+                role: role_to_proto(d.role),
                 jurisdiction: d.jurisdiction.clone().unwrap_or_default(),
             })
             .collect(),
         generation: r.generation,
-        rule: match r.rule.as_str() {
-            "single_cover" => v1::RoutingRule::SingleCover,
-            "tie_break" => v1::RoutingRule::TieBreak,
-            "fallback" => v1::RoutingRule::Fallback,
-            _ => v1::RoutingRule::Unspecified,
+        rule: match r.rule {
+            RoutingRule::SingleCover => v1::RoutingRule::SingleCover,
+            RoutingRule::TieBreak => v1::RoutingRule::TieBreak,
+            RoutingRule::Fallback => v1::RoutingRule::Fallback,
         }
         .into(),
         near_border: r.near_border,

@@ -9,17 +9,17 @@ use gridwhistle_domain::{
 
 use crate::model::{
     AssignmentRecord, NewEvent, NewNotification, ReportRecord, RoutedRecord, RoutingRecord,
+    RoutingRule,
 };
 
 pub(super) fn routing_record(decision: &Decision) -> RoutingRecord {
     RoutingRecord {
         generation: decision.generation,
         rule: match decision.rule {
-            Rule::SingleCover => "single_cover",
-            Rule::TieBreak => "tie_break",
-            Rule::Fallback => "fallback",
-        }
-        .to_owned(),
+            Rule::SingleCover => RoutingRule::SingleCover,
+            Rule::TieBreak => RoutingRule::TieBreak,
+            Rule::Fallback => RoutingRule::Fallback,
+        },
         near_border: decision.near_border,
         border_distance_m: decision.border_distance_m,
         needs_supervisor: decision.needs_supervisor,
@@ -33,7 +33,7 @@ pub(super) fn routing_record(decision: &Decision) -> RoutingRecord {
             .map(|s| RoutedRecord {
                 department: s.department.as_str().to_owned(),
                 department_type: s.department_type.as_str().to_owned(),
-                role: role_of(s.role).as_str().to_owned(),
+                role: role_of(s.role),
                 jurisdiction: s.jurisdiction.clone(),
             })
             .collect(),

@@ -12,5 +12,6 @@ pub use letter::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};
 pub use report::{
     AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionRecord, InboxFilter,
     NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord, RoutingRecord,
+    RoutingRule,
 };
 pub use timeline::{EventFilter, EventPosition, EventRecord, NewEvent};

@@ -124,8 +124,7 @@ pub struct CaseRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingRecord {
     pub generation: i64,
-    /// `single_cover`, `tie_break` or `fallback`.
-    pub rule: String,
+    pub rule: RoutingRule,
     pub near_border: bool,
     pub border_distance_m: Option<f64>,
     pub needs_supervisor: bool,
@@ -136,13 +135,41 @@ pub struct RoutingRecord {
     pub departments: Vec<RoutedRecord>,
 }
 
+/// Which rule of routing decided a case's lead; stored by its text form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingRule {
+    /// Exactly one unit of the lead type covered the point.
+    SingleCover,
+    /// Several covered it: priority, then smallest area, then id.
+    TieBreak,
+    /// None covered it: the fallback owner, and a supervisor looks.
+    Fallback,
+}
+
+/// One department a routing decision summoned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutedRecord {
     pub department: String,
     pub department_type: String,
-    /// `lead` or `assist`.
-    pub role: String,
+    #[serde(with = "role_text")]
+    pub role: AssignmentRole,
     pub jurisdiction: Option<String>,
+}
+
+/// A role stored by its text form (`lead`, `assist`), as everywhere else.
+mod role_text {
+    use gridwhistle_domain::AssignmentRole;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(role: &AssignmentRole, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(role.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AssignmentRole, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// One summoned department's share of a case.
@@ -229,4 +256,24 @@ pub struct InboxFilter {
     /// Only assignments in this state; `None` lists every active one.
     pub state: Option<AssignmentState>,
     pub risk_grade: Option<RiskGrade>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_routing_record_keeps_the_stored_text_forms() {
+        let stored = r#"{"generation":3,"rule":"tie_break","near_border":false,"border_distance_m":null,
+            "needs_supervisor":false,"routed_lat":39.9,"routed_lng":116.4,"grid":"g-1","explanation":"",
+            "departments":[{"department":"police","department_type":"police","role":"assist","jurisdiction":null}]}"#;
+        let record: RoutingRecord = serde_json::from_str(stored).unwrap();
+        assert_eq!(record.rule, RoutingRule::TieBreak);
+        assert_eq!(record.departments[0].role, AssignmentRole::Assist);
+        let written = serde_json::to_string(&record).unwrap();
+        assert!(written.contains(r#""rule":"tie_break""#), "{written}");
+        assert!(written.contains(r#""role":"assist""#), "{written}");
+        let unknown = stored.replace("tie_break", "coin_toss");
+        assert!(serde_json::from_str::<RoutingRecord>(&unknown).is_err());
+    }
 }
