@@ -1,0 +1,1297 @@
+//! The storage contract of the closed loop's repositories (reports, timeline, deadlines, letters, outbox, devices, uploads, time limits, and what the directory and boundaries keep for sessions and routing), every public method on SQLite and PostgreSQL alike.
+//!
+//! Records are written here as the loop service would write them, without the service: each check names the repository it holds to its contract.
+
+use std::time::Duration;
+
+use gridwhistle_dispatcher::deadlines::{DeadlineChange, Started};
+use gridwhistle_dispatcher::notify::NoticeKind;
+use gridwhistle_dispatcher::push::{Channel, Settlement};
+use gridwhistle_dispatcher::routing::rules::Position;
+use gridwhistle_domain::{
+    AssignmentRole, AssignmentState, AttachmentId, Binding, CaseId, CaseState, CategoryId,
+    CoordinateSystem, DeadlineStage, DepartmentId, DepartmentType, DisplayName, EventKind,
+    ExtensionId, ExtensionState, GeoPoint, GridId, LetterId, ReportId, ReportState, Timestamp,
+    UploadId, UserId, Username, WhistleKind,
+};
+use gridwhistle_server::model::{
+    AnswerOutcome, AssignmentRecord, CaseRecord, Effects, EventFilter, EventPosition,
+    ExtensionRecord, InboxFilter, IssueOutcome, NewEvent, NewLetter, NewNotification, NewReport,
+    OverdueFilter, ReportKey, ReportRecord, RoutingRecord, RoutingRule,
+};
+use gridwhistle_server::storage::{
+    AttachmentRecord, InboxPosition, InboxScope, Lease, NewDepartment, NewDevice, NewGrid,
+    NewRefreshToken, NewUser, StorageError, Store, UpdateError, User,
+};
+use gridwhistle_tests::database::{Backend, TestDatabase, backends};
+
+const T0: Timestamp = Timestamp::from_unix_millis(1_772_413_200_000);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Runs `check` on a fresh, migrated store of every backend under test.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                for backend in backends() {
+                    let database = TestDatabase::create(backend).await;
+                    let store = database.store().await;
+                    eprintln!("{} on {backend:?}", stringify!($name));
+                    checks::$name(&store, backend).await;
+                    store.close().await.expect("close");
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    time_limits_versions_are_stored_whole_and_read_back,
+    uploads_commit_forward_only_and_finish_once,
+    reports_list_by_author_in_pages_and_by_state,
+    reports_change_under_their_version_with_every_effect_in_one_write,
+    reports_extensions_are_decided_once,
+    timeline_feed_reads_in_commit_order_after_a_position,
+    deadlines_are_claimed_by_one_replica_until_the_lease_runs_out,
+    deadlines_overdue_list_filters_and_pages,
+    deadlines_firings_advance_only_where_the_engine_saw_them,
+    letters_are_issued_once_per_request_and_answered_once,
+    outbox_deliveries_are_claimed_settled_retried_and_dead_lettered,
+    outbox_keeps_escalations_and_each_reports_rows,
+    devices_register_move_between_users_and_unregister,
+    devices_inbox_lists_marks_and_follows_in_commit_order,
+    directory_replayed_families_bump_token_generations,
+    boundaries_routing_versions_move_with_imports,
+);
+
+/// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
+struct Cast {
+    department: DepartmentId,
+    worker: User,
+    officer: User,
+}
+
+async fn cast(store: &Store) -> Cast {
+    let department = DepartmentId::parse("police-jw").unwrap();
+    store
+        .directory()
+        .create_department(
+            NewDepartment {
+                id: department.clone(),
+                display_name: DisplayName::parse("建外派出所").unwrap(),
+                department_type: DepartmentType::parse("police").unwrap(),
+                routing_priority: 0,
+                fallback_owner: false,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let grid = GridId::parse("g-7").unwrap();
+    store
+        .directory()
+        .insert_grids(
+            &[NewGrid {
+                id: grid.clone(),
+                display_name: DisplayName::parse("网格 7").unwrap(),
+                community: "建外社区".to_owned(),
+                street: "建外街道".to_owned(),
+                district: "朝阳区".to_owned(),
+            }],
+            T0,
+        )
+        .await
+        .unwrap();
+    let add = |name: &str, binding: Binding| {
+        store.directory().create_user(
+            NewUser {
+                id: UserId::generate(),
+                username: Username::parse(name).unwrap(),
+                display_name: DisplayName::parse(name).unwrap(),
+                binding,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+            },
+            T0,
+        )
+    };
+    let worker = add("worker", Binding::GridWorker(grid)).await.unwrap();
+    let officer = add("officer", Binding::DutyOfficer(department.clone()))
+        .await
+        .unwrap();
+    add("supervisor", Binding::Supervisor).await.unwrap();
+    Cast {
+        department,
+        worker,
+        officer,
+    }
+}
+
+fn new_report(id: ReportId, hash: &str) -> NewReport {
+    NewReport {
+        id,
+        category: CategoryId::parse("noise").unwrap(),
+        description: "施工噪音扰民".to_owned(),
+        location: Position {
+            point: GeoPoint::new(39.9087, 116.4605).unwrap(),
+            system: CoordinateSystem::Gcj02,
+            accuracy_m: 8.0,
+        },
+        observed_at: T0,
+        risk_grade: None,
+        parties: Vec::new(),
+        attachments: Vec::new(),
+        request_hash: hash.to_owned(),
+    }
+}
+
+async fn file(store: &Store, cast: &Cast, at: Timestamp) -> ReportRecord {
+    let id = ReportId::generate();
+    match store
+        .reports()
+        .create(cast.worker.id, None, new_report(id, "h"), at)
+        .await
+        .unwrap()
+    {
+        gridwhistle_server::model::CreateOutcome::Created(record) => record,
+        other => panic!("filing a new report: {other:?}"),
+    }
+}
+
+fn event(kind: EventKind, actor: UserId, text: &str) -> NewEvent {
+    NewEvent {
+        kind,
+        actor: Some(actor),
+        department: None,
+        text: text.to_owned(),
+        attachments: Vec::new(),
+    }
+}
+
+/// Whistles `report` to the cast's department as the loop would: the case, a lead assignment, a report-in deadline due in 30 minutes (a reminder at 15), and a notice to the duty officers.
+async fn whistle(store: &Store, cast: &Cast, report: &ReportRecord, at: Timestamp) -> ReportRecord {
+    let department = cast.department.clone();
+    let actor = cast.worker.id;
+    let (record, _) = store
+        .reports()
+        .update(
+            ReportKey::Report(report.id),
+            Some(report.version),
+            at,
+            move |r| {
+                r.state = ReportState::Whistled;
+                r.case = Some(CaseRecord {
+                    id: CaseId::generate(),
+                    state: CaseState::Open,
+                    kind: WhistleKind::Routine,
+                    note: String::new(),
+                    whistled_at: at,
+                    routing: RoutingRecord {
+                        generation: 1,
+                        rule: RoutingRule::SingleCover,
+                        near_border: false,
+                        border_distance_m: None,
+                        needs_supervisor: false,
+                        routed_lat: 39.9,
+                        routed_lng: 116.4,
+                        grid: Some("g-7".to_owned()),
+                        explanation: "lead police: police-jw".to_owned(),
+                        departments: Vec::new(),
+                    },
+                    rework_count: 0,
+                    satisfaction: None,
+                    policy_version: Some(1),
+                });
+                r.assignments.push(AssignmentRecord {
+                    department: department.clone(),
+                    department_type: "police".to_owned(),
+                    role: AssignmentRole::Lead,
+                    state: AssignmentState::Summoned,
+                    jurisdiction: None,
+                    contacted: false,
+                    summoned_at: at,
+                    report_in_at: None,
+                    complete_at: None,
+                    result: None,
+                    result_attachments: Vec::new(),
+                });
+                Ok::<_, std::convert::Infallible>(Effects {
+                    events: vec![event(EventKind::Whistled, actor, "whistled")],
+                    deadlines: vec![DeadlineChange::Start(Started {
+                        department: department.clone(),
+                        stage: DeadlineStage::ReportIn,
+                        started_at: at,
+                        due_at: at.saturating_add(30 * MINUTE),
+                        next_fire_at: Some(at.saturating_add(15 * MINUTE)),
+                        letter: None,
+                        provisional: false,
+                    })],
+                    notifications: vec![NewNotification {
+                        department: Some(department.clone()),
+                        audience: "duty_officers",
+                        kind: NoticeKind::CaseAssigned,
+                        recipient: None,
+                        stage: None,
+                        escalation_level: 0,
+                        due_at: None,
+                    }],
+                    ..Effects::default()
+                })
+            },
+        )
+        .await
+        .unwrap();
+    record
+}
+
+fn case_of(record: &ReportRecord) -> CaseId {
+    record.case.as_ref().expect("whistled").id
+}
+
+fn device(id: &str, token: &str) -> NewDevice {
+    NewDevice {
+        id: id.to_owned(),
+        push_token: token.to_owned(),
+        platform: "android".to_owned(),
+        channel: Channel::Fcm,
+        app_version: "1.0.0".to_owned(),
+        locale: "zh-CN".to_owned(),
+    }
+}
+
+/// Reads `read` until it answers `expected` items: on PostgreSQL the feed stops below the oldest transaction running anywhere in the cluster (another test's, say), so what just committed shows once those end. Bounded; a wait for an effect, not for time.
+async fn settled<T, F, Fut>(expected: usize, read: F) -> Vec<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    for _ in 0..200 {
+        let items = read().await;
+        if items.len() >= expected {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    read().await
+}
+
+mod checks {
+    use super::*;
+
+    pub(super) async fn time_limits_versions_are_stored_whole_and_read_back(
+        store: &Store,
+        _: Backend,
+    ) {
+        let limits = store.time_limits();
+        assert_eq!(limits.current_time_limits().await.unwrap(), None);
+        let v1 = limits
+            .import_time_limits("{\"a\":1}".to_owned(), T0)
+            .await
+            .unwrap();
+        let v2 = limits
+            .import_time_limits("{\"b\":2}".to_owned(), T0)
+            .await
+            .unwrap();
+        assert!(v2 > v1);
+        assert_eq!(
+            limits.current_time_limits().await.unwrap(),
+            Some((v2, "{\"b\":2}".to_owned()))
+        );
+        assert_eq!(limits.all_time_limits().await.unwrap().len(), 2);
+        assert_eq!(
+            limits.time_limits_after(v1).await.unwrap(),
+            vec![(v2, "{\"b\":2}".to_owned())]
+        );
+        assert_eq!(
+            limits.version(v1).await.unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(limits.version(v2 + 100).await.unwrap(), None);
+    }
+
+    pub(super) async fn uploads_commit_forward_only_and_finish_once(store: &Store, _: Backend) {
+        let cast = cast(store).await;
+        let uploads = store.uploads();
+        let sha = AttachmentId::parse(&"ab".repeat(32)).unwrap();
+        let id = UploadId::generate();
+        assert_eq!(uploads.get_upload(id).await.unwrap(), None);
+        let started = uploads
+            .start_upload(id, cast.worker.id, 10, sha.clone(), T0)
+            .await
+            .unwrap();
+        assert_eq!((started.committed_size, started.completed), (0, false));
+        assert!(uploads.commit_upload(id, 0, 6).await.unwrap());
+        assert!(
+            !uploads.commit_upload(id, 0, 6).await.unwrap(),
+            "a writer that read a stale size loses"
+        );
+        assert_eq!(
+            uploads
+                .missing_uploads(&cast.worker.id, std::slice::from_ref(&sha))
+                .await
+                .unwrap(),
+            vec![sha.clone()],
+            "an unfinished upload is still missing"
+        );
+        let attachment = AttachmentRecord {
+            id: sha.clone(),
+            content_type: "image/jpeg".to_owned(),
+            size: 10,
+            created_at: T0,
+        };
+        uploads.complete_upload(id, &attachment).await.unwrap();
+        assert_eq!(
+            uploads.get_attachment(&sha).await.unwrap(),
+            Some(attachment)
+        );
+        assert!(uploads.get_upload(id).await.unwrap().unwrap().completed);
+        assert!(
+            uploads
+                .missing_uploads(&cast.worker.id, std::slice::from_ref(&sha))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            uploads
+                .missing_uploads(&cast.officer.id, std::slice::from_ref(&sha))
+                .await
+                .unwrap(),
+            vec![sha.clone()],
+            "another owner's upload does not count"
+        );
+        let refused = UploadId::generate();
+        uploads
+            .start_upload(refused, cast.worker.id, 4, sha.clone(), T0)
+            .await
+            .unwrap();
+        uploads
+            .refuse_upload(refused, "not an image")
+            .await
+            .unwrap();
+        let stored = uploads.get_upload(refused).await.unwrap().unwrap();
+        assert_eq!(stored.refused.as_deref(), Some("not an image"));
+        assert!(
+            !uploads.commit_upload(refused, 0, 4).await.unwrap(),
+            "a refused upload takes no more bytes"
+        );
+    }
+
+    pub(super) async fn reports_list_by_author_in_pages_and_by_state(store: &Store, _: Backend) {
+        let cast = cast(store).await;
+        let mut filed = Vec::new();
+        for _ in 0..5 {
+            filed.push(file(store, &cast, T0).await);
+        }
+        whistle(store, &cast, &filed[1], T0).await;
+        let reports = store.reports();
+        let first = reports
+            .by_author(&cast.worker.id, None, None, 3)
+            .await
+            .unwrap();
+        let ids: Vec<ReportId> = first.iter().map(|r| r.id).collect();
+        assert_eq!(ids, filed[..3].iter().map(|r| r.id).collect::<Vec<_>>());
+        let rest = reports
+            .by_author(&cast.worker.id, None, ids.last(), 3)
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 2);
+        let whistled = reports
+            .by_author(&cast.worker.id, Some(ReportState::Whistled), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(whistled.len(), 1);
+        assert_eq!(whistled[0].assignments.len(), 1, "listed with assignments");
+        assert!(
+            reports
+                .by_author(&cast.officer.id, None, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub(super) async fn reports_change_under_their_version_with_every_effect_in_one_write(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let filed = file(store, &cast, T0).await;
+        let stale = store
+            .reports()
+            .update(
+                ReportKey::Report(filed.id),
+                Some(filed.version + 1),
+                T0,
+                |_| Ok::<_, ()>(Effects::default()),
+            )
+            .await;
+        assert!(matches!(stale, Err(UpdateError::Stale)));
+        let refused = store
+            .reports()
+            .update(ReportKey::Report(filed.id), None, T0, |_| {
+                Err::<Effects, _>("no")
+            })
+            .await;
+        assert!(matches!(refused, Err(UpdateError::Refused("no"))));
+        let missing = store
+            .reports()
+            .update(ReportKey::Report(ReportId::generate()), None, T0, |_| {
+                Ok::<_, ()>(Effects::default())
+            })
+            .await;
+        assert!(matches!(missing, Err(UpdateError::NotFound)));
+
+        let whistled = whistle(store, &cast, &filed, T0).await;
+        assert_eq!(
+            whistled.version,
+            filed.version + 1,
+            "one event, one version"
+        );
+        assert_eq!(whistled.deadlines.len(), 1);
+        assert_eq!(whistled.deadlines[0].stage, DeadlineStage::ReportIn);
+        let by_case = store
+            .reports()
+            .get(ReportKey::Case(case_of(&whistled)))
+            .await
+            .unwrap();
+        assert_eq!(by_case.id, filed.id);
+        assert_eq!(by_case.case, whistled.case);
+        let timeline = store.timeline().of_report(&filed.id).await.unwrap();
+        let kinds: Vec<EventKind> = timeline.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::Reported, EventKind::Whistled]);
+        let outbox = store.outbox().of_report(&filed.id).await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].1, "case_assigned");
+        let inbox = store
+            .reports()
+            .list_inbox(&cast.department, &InboxFilter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            inbox.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![filed.id]
+        );
+        let reported_in = InboxFilter {
+            state: Some(AssignmentState::ReportedIn),
+            ..InboxFilter::default()
+        };
+        assert!(
+            store
+                .reports()
+                .list_inbox(&cast.department, &reported_in, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            store
+                .reports()
+                .get(ReportKey::Case(CaseId::generate()))
+                .await,
+            Err(StorageError::NotFound { entity: "case" })
+        ));
+    }
+
+    pub(super) async fn reports_extensions_are_decided_once(store: &Store, _: Backend) {
+        let cast = cast(store).await;
+        let whistled = whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let case = case_of(&whistled);
+        let id = ExtensionId::generate();
+        let requested = ExtensionRecord {
+            id,
+            report: whistled.id,
+            department: cast.department.clone(),
+            stage: DeadlineStage::ReportIn,
+            requested_due: T0.saturating_add(120 * MINUTE),
+            reason: "路远".to_owned(),
+            state: ExtensionState::Pending,
+            approved_due: None,
+            decision_reason: None,
+            created_at: T0,
+            decided_at: None,
+        };
+        let officer = cast.officer.id;
+        let asked = requested.clone();
+        store
+            .reports()
+            .update(ReportKey::Case(case), None, T0, move |_| {
+                Ok::<_, ()>(Effects {
+                    events: vec![event(EventKind::ExtensionRequested, officer, "路远")],
+                    extension: Some(asked.clone()),
+                    ..Effects::default()
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.reports().extension(&case, &id).await.unwrap(),
+            requested
+        );
+        assert!(matches!(
+            store.reports().extension(&CaseId::generate(), &id).await,
+            Err(StorageError::NotFound {
+                entity: "extension"
+            })
+        ));
+        let decided = ExtensionRecord {
+            state: ExtensionState::Approved,
+            approved_due: Some(T0.saturating_add(90 * MINUTE)),
+            decided_at: Some(T0),
+            ..requested
+        };
+        let decide = |decided: ExtensionRecord| {
+            move |_: &mut ReportRecord| {
+                Ok::<_, ()>(Effects {
+                    events: vec![event(EventKind::ExtensionDecided, officer, "approved")],
+                    decided_extension: Some(decided.clone()),
+                    ..Effects::default()
+                })
+            }
+        };
+        store
+            .reports()
+            .update(ReportKey::Case(case), None, T0, decide(decided.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.reports().extension(&case, &id).await.unwrap(),
+            decided
+        );
+        let again = store
+            .reports()
+            .update(ReportKey::Case(case), None, T0, decide(decided))
+            .await;
+        assert!(
+            matches!(
+                again,
+                Err(UpdateError::Storage(StorageError::Precondition(_)))
+            ),
+            "{again:?}"
+        );
+    }
+
+    pub(super) async fn timeline_feed_reads_in_commit_order_after_a_position(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let start = store.timeline().horizon().await.unwrap();
+        let mut commits = store.timeline().subscribe_commits();
+        let first = file(store, &cast, T0).await;
+        commits
+            .changed()
+            .await
+            .expect("a commit of this process wakes the feed");
+        let second = whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let author = EventFilter::Author(cast.worker.id);
+        let all = settled(3, || async {
+            store.timeline().after(&author, start, 100).await.unwrap()
+        })
+        .await;
+        let seen: Vec<(ReportId, EventKind)> = all.iter().map(|e| (e.report, e.kind)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (first.id, EventKind::Reported),
+                (second.id, EventKind::Reported),
+                (second.id, EventKind::Whistled),
+            ]
+        );
+        let positions: Vec<EventPosition> = all.iter().map(|e| e.position).collect();
+        let mut sorted = positions.clone();
+        sorted.sort();
+        assert_eq!(positions, sorted, "commit order");
+        let after_first = store
+            .timeline()
+            .after(&EventFilter::Author(cast.worker.id), positions[0], 100)
+            .await
+            .unwrap();
+        assert_eq!(after_first.len(), 2, "resumes after a cursor");
+        let department = store
+            .timeline()
+            .after(
+                &EventFilter::Department(cast.department.clone()),
+                start,
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(department.len(), 2, "the summoned case's whole timeline");
+        let whistles = store
+            .timeline()
+            .after(&EventFilter::Kind(EventKind::Whistled), start, 100)
+            .await
+            .unwrap();
+        assert_eq!(whistles.len(), 1);
+        let limited = store
+            .timeline()
+            .after(&EventFilter::Author(cast.worker.id), start, 1)
+            .await
+            .unwrap();
+        assert_eq!(limited.len(), 1);
+    }
+
+    pub(super) async fn deadlines_are_claimed_by_one_replica_until_the_lease_runs_out(
+        store: &Store,
+        backend: Backend,
+    ) {
+        let cast = cast(store).await;
+        whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let now = T0.saturating_add(20 * MINUTE);
+        let until = now.saturating_add(MINUTE);
+        let lease = |owner| Lease {
+            owner,
+            until: now.saturating_add(5 * MINUTE),
+        };
+        let a = store
+            .deadlines()
+            .claim_due(lease("a"), now, until, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(a.len(), 2, "both reminders are due");
+        assert!(a[0].fire_at <= a[1].fire_at, "earliest first");
+        let page = store
+            .deadlines()
+            .claim_due(lease("a"), now, until, Some((a[0].fire_at, a[0].id)), 10)
+            .await
+            .unwrap();
+        assert_eq!(page.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a[1].id]);
+        let b = store
+            .deadlines()
+            .claim_due(lease("b"), now, until, None, 10)
+            .await
+            .unwrap();
+        match backend {
+            // Claims are leases on PostgreSQL, where replicas share the work.
+            Backend::Postgres => assert!(b.is_empty(), "another replica's claims are skipped"),
+            // One process runs the engine on SQLite: rows are read plainly.
+            Backend::Sqlite => assert_eq!(b.len(), 2),
+        }
+        let later = now.saturating_add(6 * MINUTE);
+        let taken_over = store
+            .deadlines()
+            .claim_due(
+                Lease {
+                    owner: "b",
+                    until: later.saturating_add(5 * MINUTE),
+                },
+                later,
+                later.saturating_add(MINUTE),
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(taken_over.len(), 2, "a lease that ran out is taken over");
+        let nothing_yet = store
+            .deadlines()
+            .claim_due(lease("c"), T0, T0.saturating_add(MINUTE), None, 10)
+            .await
+            .unwrap();
+        assert!(nothing_yet.is_empty(), "nothing is due before its firing");
+    }
+
+    pub(super) async fn deadlines_overdue_list_filters_and_pages(store: &Store, _: Backend) {
+        let cast = cast(store).await;
+        for _ in 0..3 {
+            whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        }
+        let deadlines = store.deadlines();
+        let before_due = T0.saturating_add(10 * MINUTE);
+        let all = OverdueFilter::default();
+        assert!(
+            deadlines
+                .list_overdue(before_due, &all, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let past_due = T0.saturating_add(31 * MINUTE);
+        let overdue = deadlines
+            .list_overdue(past_due, &all, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(overdue.len(), 3);
+        assert!(overdue.iter().all(|o| o.stage == DeadlineStage::ReportIn));
+        let first = deadlines
+            .list_overdue(past_due, &all, None, 2)
+            .await
+            .unwrap();
+        let last = &first[1];
+        let rest = deadlines
+            .list_overdue(past_due, &all, Some((last.due_at, last.deadline)), 10)
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        let other = OverdueFilter {
+            department: Some(DepartmentId::parse("parks").unwrap()),
+            ..OverdueFilter::default()
+        };
+        assert!(
+            deadlines
+                .list_overdue(past_due, &other, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let finish = OverdueFilter {
+            stage: Some(DeadlineStage::Finish),
+            ..OverdueFilter::default()
+        };
+        assert!(
+            deadlines
+                .list_overdue(past_due, &finish, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let grade_a = OverdueFilter {
+            risk_grade: Some(gridwhistle_domain::RiskGrade::A),
+            ..OverdueFilter::default()
+        };
+        assert!(
+            deadlines
+                .list_overdue(past_due, &grade_a, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub(super) async fn deadlines_firings_advance_only_where_the_engine_saw_them(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let whistled = whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let row = whistled.deadlines[0].clone();
+        let at = T0.saturating_add(15 * MINUTE);
+        let fire = |fired_step: u32| {
+            let row = row.clone();
+            move |targets: &[gridwhistle_server::storage::FiringTarget]| {
+                let target = &targets[0];
+                assert_eq!(
+                    target.deadlines.len(),
+                    1,
+                    "the asked deadline, as it stands"
+                );
+                let effects = Effects {
+                    events: vec![NewEvent {
+                        kind: EventKind::Reminder,
+                        actor: None,
+                        department: Some(row.department.clone()),
+                        text: "reminder".to_owned(),
+                        attachments: Vec::new(),
+                    }],
+                    deadlines: vec![DeadlineChange::Advance {
+                        deadline: row.id,
+                        department: row.department.clone(),
+                        stage: row.stage,
+                        fired_step,
+                        next_fire_at: Some(row.due_at),
+                        escalation_level: 0,
+                    }],
+                    notifications: vec![NewNotification {
+                        department: Some(row.department.clone()),
+                        audience: "duty_officers",
+                        kind: NoticeKind::Reminder,
+                        recipient: None,
+                        stage: Some(row.stage),
+                        escalation_level: 0,
+                        due_at: Some(row.due_at),
+                    }],
+                    ..Effects::default()
+                };
+                Ok::<_, ()>((vec![(target.head.id, effects)], target.head.version))
+            }
+        };
+        let version = store
+            .deadlines()
+            .append_firings(vec![(whistled.id, row.id)], at, fire(0))
+            .await
+            .unwrap();
+        assert_eq!(version, whistled.version, "decided on the report as read");
+        let fired = store
+            .reports()
+            .get(ReportKey::Report(whistled.id))
+            .await
+            .unwrap();
+        assert_eq!(fired.version, whistled.version + 1);
+        assert_eq!(fired.deadlines[0].next_step, 1);
+        assert_eq!(fired.deadlines[0].next_fire_at, Some(row.due_at));
+        let again = store
+            .deadlines()
+            .append_firings(vec![(whistled.id, row.id)], at, fire(0))
+            .await;
+        assert!(
+            matches!(again, Err(UpdateError::Stale)),
+            "a step fired already is not fired twice: {again:?}"
+        );
+        let unchanged = store
+            .reports()
+            .get(ReportKey::Report(whistled.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            unchanged.version, fired.version,
+            "the whole batch rolled back"
+        );
+        let reminders = store.outbox().of_report(&whistled.id).await.unwrap();
+        assert_eq!(reminders.iter().filter(|n| n.1 == "reminder").count(), 1);
+    }
+
+    pub(super) async fn letters_are_issued_once_per_request_and_answered_once(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let whistled = whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let id = LetterId::generate();
+        let new = |hash: &str| NewLetter {
+            id,
+            department: cast.department.clone(),
+            issuer: cast.worker.id,
+            text: "限期办结".to_owned(),
+            cases: vec![case_of(&whistled)],
+            reply_due: T0.saturating_add(60 * MINUTE),
+            request_hash: hash.to_owned(),
+        };
+        let on_the_case = |actor: UserId| {
+            move |records: &[ReportRecord]| {
+                Ok::<_, ()>(
+                    records
+                        .iter()
+                        .map(|r| {
+                            let effects = Effects {
+                                events: vec![event(EventKind::SupervisionLetter, actor, "督办")],
+                                ..Effects::default()
+                            };
+                            (r.id, effects)
+                        })
+                        .collect(),
+                )
+            }
+        };
+        let issued = store
+            .letters()
+            .issue(new("h1"), T0, on_the_case(cast.worker.id))
+            .await
+            .unwrap();
+        let IssueOutcome::Issued(letter) = issued else {
+            panic!("a new letter is issued: {issued:?}");
+        };
+        assert_eq!(store.letters().get(&id).await.unwrap(), letter);
+        let replay = store
+            .letters()
+            .issue(new("h1"), T0, on_the_case(cast.worker.id))
+            .await
+            .unwrap();
+        assert!(matches!(replay, IssueOutcome::Replayed(ref l) if *l == letter));
+        let conflict = store
+            .letters()
+            .issue(new("h2"), T0, on_the_case(cast.worker.id))
+            .await
+            .unwrap();
+        assert!(matches!(conflict, IssueOutcome::Conflict));
+        let events = store.timeline().of_report(&whistled.id).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind == EventKind::SupervisionLetter)
+                .count(),
+            1,
+            "a replay writes nothing"
+        );
+        let answer = |reply: &str| {
+            store.letters().answer(
+                id,
+                reply.to_owned(),
+                cast.officer.id,
+                T0,
+                |_: &gridwhistle_server::model::LetterRecord, _: &[ReportRecord]| {
+                    Ok::<_, ()>(Vec::new())
+                },
+            )
+        };
+        let answered = answer("已办结").await.unwrap();
+        assert!(
+            matches!(answered, AnswerOutcome::Answered(ref l) if l.reply.as_deref() == Some("已办结"))
+        );
+        let twice = answer("再答").await.unwrap();
+        assert!(
+            matches!(twice, AnswerOutcome::AlreadyAnswered(ref l) if l.reply.as_deref() == Some("已办结"))
+        );
+        assert!(matches!(
+            store.letters().get(&LetterId::generate()).await,
+            Err(StorageError::NotFound { .. })
+        ));
+    }
+
+    pub(super) async fn outbox_deliveries_are_claimed_settled_retried_and_dead_lettered(
+        store: &Store,
+        backend: Backend,
+    ) {
+        let cast = cast(store).await;
+        store
+            .devices()
+            .register(&cast.officer.id, device("phone-1", "token-1"), T0)
+            .await
+            .unwrap();
+        whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let outbox = store.outbox();
+        let lease = T0.saturating_add(MINUTE);
+        let stale = T0.saturating_sub(3600 * 1000 * MINUTE / 1000);
+        let taken = outbox
+            .take("a", T0, lease, stale, &[Channel::Fcm], 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1, "one delivery: the officer's phone");
+        assert_eq!(taken[0].device, "phone-1");
+        assert_eq!(taken[0].message.token, "token-1");
+        assert!(
+            outbox
+                .take("b", T0, lease, stale, &[Channel::Fcm], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a claimed notification is not taken twice"
+        );
+        assert!(
+            outbox
+                .take("b", T0, lease, stale, &[Channel::Huawei], 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retry_at = T0.saturating_add(2 * MINUTE);
+        let notification = taken[0].message.notification.clone();
+        outbox
+            .settle(
+                vec![(
+                    taken[0].clone(),
+                    Settlement::Retry {
+                        at: retry_at,
+                        reason: "503".to_owned(),
+                    },
+                )],
+                vec![notification],
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outbox.next_retry().await.unwrap(), Some(retry_at));
+        assert!(
+            outbox
+                .take("a", T0, lease, stale, &[Channel::Fcm], 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retries = outbox
+            .take(
+                "a",
+                retry_at,
+                retry_at.saturating_add(MINUTE),
+                stale,
+                &[Channel::Fcm],
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(retries.len(), 1, "due again at its retry time");
+        assert_eq!(retries[0].attempts, 1);
+        outbox.release_claims("a").await.unwrap();
+        let released = outbox
+            .take(
+                "b",
+                retry_at,
+                retry_at.saturating_add(MINUTE),
+                stale,
+                &[Channel::Fcm],
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(released.len(), 1, "released claims are taken at once");
+        outbox
+            .settle(
+                vec![(
+                    released[0].clone(),
+                    Settlement::Dead {
+                        reason: "500 every time".to_owned(),
+                    },
+                )],
+                Vec::new(),
+                retry_at,
+            )
+            .await
+            .unwrap();
+        let dead = outbox.dead_letters(None, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].attempts, 2);
+        assert_eq!(dead[0].last_error.as_deref(), Some("500 every time"));
+        assert!(
+            outbox
+                .dead_letters(Some(&dead[0].id), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(outbox.next_retry().await.unwrap(), None);
+        let counts = outbox.counts().await.unwrap();
+        assert!(
+            counts.contains(&("delivery:dead".to_owned(), 1)),
+            "{counts:?} on {backend:?}"
+        );
+    }
+
+    pub(super) async fn outbox_keeps_escalations_and_each_reports_rows(store: &Store, _: Backend) {
+        let cast = cast(store).await;
+        let whistled = whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let department = cast.department.clone();
+        let (escalated, _) = store
+            .reports()
+            .update(ReportKey::Report(whistled.id), None, T0, move |_| {
+                Ok::<_, ()>(Effects {
+                    events: vec![NewEvent {
+                        kind: EventKind::Escalated,
+                        actor: None,
+                        department: Some(department.clone()),
+                        text: "escalated".to_owned(),
+                        attachments: Vec::new(),
+                    }],
+                    notifications: vec![NewNotification {
+                        department: Some(department.clone()),
+                        audience: "supervisors",
+                        kind: NoticeKind::Escalation,
+                        recipient: None,
+                        stage: Some(DeadlineStage::ReportIn),
+                        escalation_level: 2,
+                        due_at: Some(T0),
+                    }],
+                    ..Effects::default()
+                })
+            })
+            .await
+            .unwrap();
+        let escalation = store
+            .outbox()
+            .escalation_of(&whistled.id, escalated.version)
+            .await
+            .unwrap()
+            .expect("the escalation's row");
+        assert_eq!(escalation.case, case_of(&whistled));
+        assert_eq!(escalation.escalation_level, 2);
+        assert_eq!(escalation.audience, "supervisors");
+        assert_eq!(
+            store
+                .outbox()
+                .escalation_of(&whistled.id, whistled.version)
+                .await
+                .unwrap(),
+            None,
+            "the whistle's event was no escalation"
+        );
+        let rows = store.outbox().of_report(&whistled.id).await.unwrap();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(kinds, vec!["case_assigned", "escalation"], "oldest first");
+    }
+
+    pub(super) async fn devices_register_move_between_users_and_unregister(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let devices = store.devices();
+        let first = devices
+            .register(&cast.officer.id, device("phone-1", "token-1"), T0)
+            .await
+            .unwrap();
+        assert!(first.active);
+        assert_eq!(first.user, cast.officer.id);
+        let again = devices
+            .register(&cast.officer.id, device("phone-1", "token-1"), T0)
+            .await
+            .unwrap();
+        assert_eq!(again.id, first.id, "idempotent on the device's id");
+        let moved = devices
+            .register(&cast.worker.id, device("phone-1", "token-1"), T0)
+            .await
+            .unwrap();
+        assert_eq!(moved.user, cast.worker.id, "the installation changes hands");
+        assert!(devices.of_user(&cast.officer.id).await.unwrap().is_empty());
+        devices
+            .register(&cast.worker.id, device("phone-2", "token-1"), T0)
+            .await
+            .unwrap();
+        let mine = devices.of_user(&cast.worker.id).await.unwrap();
+        let active: Vec<(&str, bool)> = mine.iter().map(|d| (d.id.as_str(), d.active)).collect();
+        assert_eq!(
+            active,
+            vec![("phone-1", false), ("phone-2", true)],
+            "another installation with the same token is deactivated"
+        );
+        assert!(matches!(
+            devices.unregister(&cast.officer.id, "phone-2").await,
+            Err(StorageError::NotFound { entity: "device" })
+        ));
+        devices
+            .unregister(&cast.worker.id, "phone-2")
+            .await
+            .unwrap();
+        assert_eq!(devices.of_user(&cast.worker.id).await.unwrap().len(), 1);
+    }
+
+    pub(super) async fn devices_inbox_lists_marks_and_follows_in_commit_order(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        for _ in 0..3 {
+            whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        }
+        let devices = store.devices();
+        let scope = InboxScope::DutyOfficers(cast.department.clone());
+        let officer = cast.officer.id;
+        let (entries, unread) = devices
+            .inbox(&officer, &scope, false, None, 2)
+            .await
+            .unwrap();
+        assert_eq!((entries.len(), unread), (2, 3));
+        assert!(
+            entries[0].position.id > entries[1].position.id,
+            "newest first"
+        );
+        let (older, _) = devices
+            .inbox(&officer, &scope, false, Some(&entries[1].position.id), 10)
+            .await
+            .unwrap();
+        assert_eq!(older.len(), 1);
+        let nobody = devices
+            .inbox(&officer, &InboxScope::Nobody, false, None, 10)
+            .await
+            .unwrap();
+        assert_eq!((nobody.0.len(), nobody.1), (0, 0));
+        let marked = devices
+            .mark_read(
+                &officer,
+                &scope,
+                vec![entries[0].position.id.clone(), "not-mine".to_owned()],
+                None,
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(marked, 1, "an id outside the inbox is ignored");
+        let (unread_only, unread) = devices
+            .inbox(&officer, &scope, true, None, 10)
+            .await
+            .unwrap();
+        assert_eq!((unread_only.len(), unread), (2, 2));
+        let rest = devices
+            .mark_read(
+                &officer,
+                &scope,
+                Vec::new(),
+                Some(T0.saturating_add(MINUTE)),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(rest, 2);
+        assert_eq!(
+            devices
+                .inbox(&officer, &scope, true, None, 10)
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+        let start = InboxPosition::default();
+        let followed = settled(3, || async {
+            devices.inbox_after(&scope, &start, 10).await.unwrap()
+        })
+        .await;
+        assert_eq!(followed.len(), 3);
+        let positions: Vec<&InboxPosition> = followed.iter().map(|e| &e.position).collect();
+        assert!(
+            positions
+                .windows(2)
+                .all(|w| (w[0].event, &w[0].id) < (w[1].event, &w[1].id)),
+            "commit order"
+        );
+        let after = devices.inbox_after(&scope, positions[0], 10).await.unwrap();
+        assert_eq!(after.len(), 2, "resumes after a cursor");
+    }
+
+    pub(super) async fn directory_replayed_families_bump_token_generations(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let directory = store.directory();
+        let user = cast.worker.id;
+        directory
+            .insert_refresh_token(NewRefreshToken {
+                id: "t1".to_owned(),
+                family_id: "f1".to_owned(),
+                user_id: user,
+                secret_sha256: format!("{:0>64}", 1),
+                issued_at: T0,
+                expires_at: T0.saturating_add(60 * MINUTE),
+            })
+            .await
+            .unwrap();
+        assert!(
+            directory
+                .token_generations_since(T0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let later = T0.saturating_add(MINUTE);
+        let generation = directory
+            .revoke_replayed_family("f1", &user, later)
+            .await
+            .unwrap();
+        assert!(generation > cast.worker.token_generation);
+        assert!(
+            directory
+                .find_refresh_token("t1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        assert_eq!(
+            directory.token_generations_since(later).await.unwrap(),
+            vec![(user, generation)]
+        );
+        assert!(
+            directory
+                .token_generations_since(later.saturating_add(MINUTE))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub(super) async fn boundaries_routing_versions_move_with_imports(store: &Store, _: Backend) {
+        let boundaries = store.boundaries();
+        let before = boundaries.routing_versions().await.unwrap();
+        boundaries.import_catalogue(&[], T0).await.unwrap();
+        let after = boundaries.routing_versions().await.unwrap();
+        assert_ne!(
+            before, after,
+            "a catalogue import moves the versions routing compares"
+        );
+        assert_eq!(
+            boundaries.routing_versions().await.unwrap(),
+            after,
+            "reading moves nothing"
+        );
+    }
+}
