@@ -1,4 +1,12 @@
-//! Raw statements built piece by piece, with placeholders in the backend's style (`?` on SQLite, `$n` on PostgreSQL), for the queries sea-orm's builder cannot express: multi-row `VALUES`, `UNNEST`, row-value `IN`.
+//! Raw statements built piece by piece, with placeholders in the backend's style (`?` on SQLite, `$n` on PostgreSQL), kept only where the query builder cannot say the statement or a benchmark shows the raw form earns its place; everything else goes through sea-orm.
+//!
+//! What stays raw, and why:
+//! - `multirow`: `UPDATE … FROM (VALUES …)`, a batch of updates in one statement (the deadline engine's bursts); the builder has no `UPDATE … FROM`.
+//! - `lease`: the claim `UPDATE … WHERE key IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`, one statement for every claimer.
+//! - `outbox::claims`: a notification's recipients as one aggregated row per notification (`string_agg`/`group_concat` over three audience joins), which the push benchmark measured as the sender's bottleneck when read row by row; row-value `IN (VALUES …)` for deliveries.
+//! - `outbox::settle`: outcomes as one `UNNEST` of five arrays on PostgreSQL, a statement whose text (and prepared plan) is the same for every batch.
+//! - `devices` (the inbox) and `outbox::dead_letters`: joins across notifications, events and reports with a scope condition shared by four statements and string concatenation of keys; written once as SQL fragments (`InboxScope::condition`).
+//! - `deadlines`: the engine's light reads by id with `= ANY($array)` and `FOR UPDATE` in id order.
 
 use sea_orm::{DbBackend, Statement, Value};
 
@@ -23,13 +31,6 @@ impl Sql {
             text: String::with_capacity(text),
             values: Vec::with_capacity(values),
         }
-    }
-
-    /// A statement of fixed text with nothing bound.
-    pub(super) fn text(backend: Backend, text: &str) -> Statement {
-        let mut sql = Self::new(backend);
-        sql.push(text);
-        sql.build()
     }
 
     pub(super) fn push(&mut self, text: &str) -> &mut Self {
@@ -121,4 +122,18 @@ pub(super) fn text_array(values: impl Iterator<Item = String>) -> Value {
         sea_orm::sea_query::ArrayType::String,
         Some(Box::new(values.map(Value::from).collect())),
     )
+}
+
+/// `column` is one of `values`, in the query builder: ` IN (…)` on SQLite, ` = ANY($array)` on PostgreSQL, whose statement text (and prepared plan) stays the same whatever the number of values.
+pub(super) fn any_of<C: sea_orm::ColumnTrait>(
+    backend: Backend,
+    column: C,
+    values: impl IntoIterator<Item = String>,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, extension::postgres::PgFunc};
+    match backend {
+        Backend::Sqlite => column.is_in(values),
+        Backend::Postgres => Expr::col(column.as_column_ref())
+            .eq(PgFunc::any(Expr::val(text_array(values.into_iter())))),
+    }
 }

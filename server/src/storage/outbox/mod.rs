@@ -9,10 +9,10 @@ use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::push::{Channel, Delivery, Settlement};
 use gridwhistle_domain::{CaseId, DepartmentId, ReportId, Timestamp};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QueryResult,
+    QueryResult, QuerySelect,
 };
 use tracing::instrument;
 
@@ -236,20 +236,21 @@ impl OutboxRepo<'_> {
 
     /// When the earliest queued delivery may be tried next, claims counted.
     pub async fn next_retry(self) -> Result<Option<Timestamp>, StorageError> {
-        let row = self
-            .store
-            .db
-            .query_one_raw(Sql::text(
-                self.store.backend,
-                "SELECT MIN(CASE WHEN claimed_until_ms > next_attempt_at_ms THEN claimed_until_ms \
-                 ELSE next_attempt_at_ms END) AS next FROM push_deliveries WHERE state = 'queued'",
-            ))
+        use push_delivery::Column as D;
+        // A delivery claimed past its attempt time is not tried before its claim runs out.
+        let tried_at = Expr::case(
+            Expr::col(D::ClaimedUntilMs).gt(Expr::col(D::NextAttemptAtMs)),
+            Expr::col(D::ClaimedUntilMs),
+        )
+        .finally(Expr::col(D::NextAttemptAtMs));
+        let next: Option<Option<i64>> = push_delivery::Entity::find()
+            .select_only()
+            .expr(Func::min(tried_at))
+            .filter(D::State.eq("queued"))
+            .into_tuple()
+            .one(&self.store.db)
             .await?;
-        let next: Option<i64> = match row {
-            Some(row) => get(&row, "next")?,
-            None => None,
-        };
-        Ok(next.map(Timestamp::from_unix_millis))
+        Ok(next.flatten().map(Timestamp::from_unix_millis))
     }
 
     /// Deliveries given up on, newest first, after the delivery id `before` when given.
@@ -316,25 +317,34 @@ impl OutboxRepo<'_> {
 
     /// How many deliveries stand in each state, and how many notifications wait to be expanded: for tests and the benchmark.
     pub async fn counts(self) -> Result<Vec<(String, u64)>, StorageError> {
-        let rows = self
-            .store
-            .db
-            .query_all_raw(Sql::text(
-                self.store.backend,
-                "SELECT 'delivery:' || state AS state, COUNT(*) AS n FROM push_deliveries GROUP BY state \
-                 UNION ALL SELECT 'notification:' || state AS state, COUNT(*) AS n FROM notifications GROUP BY state \
-                 ORDER BY state",
-            ))
+        let deliveries: Vec<(String, i64)> = push_delivery::Entity::find()
+            .select_only()
+            .column(push_delivery::Column::State)
+            .column_as(push_delivery::Column::State.count(), "n")
+            .group_by(push_delivery::Column::State)
+            .into_tuple()
+            .all(&self.store.db)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let n: i64 = get(row, "n")?;
-                Ok((
-                    get(row, "state")?,
-                    u64::try_from(n).map_err(|e| corrupt("push", e))?,
-                ))
-            })
-            .collect()
+        let notifications: Vec<(String, i64)> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::State)
+            .column_as(notification::Column::State.count(), "n")
+            .group_by(notification::Column::State)
+            .into_tuple()
+            .all(&self.store.db)
+            .await?;
+        let mut counts = deliveries
+            .into_iter()
+            .map(|(state, n)| (format!("delivery:{state}"), n))
+            .chain(
+                notifications
+                    .into_iter()
+                    .map(|(state, n)| (format!("notification:{state}"), n)),
+            )
+            .map(|(state, n)| Ok((state, u64::try_from(n).map_err(|e| corrupt("push", e))?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        counts.sort();
+        Ok(counts)
     }
 
     /// The escalation that event `sequence` of `report` recorded, if it was one.

@@ -2,10 +2,12 @@
 
 use gridwhistle_dispatcher::push::{Delivery, Settlement};
 use gridwhistle_domain::Timestamp;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Value};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Value};
 
 use super::MAX_BINDS;
-use crate::storage::sql::{Sql, text_array};
+use crate::storage::entity::{device, notification};
+use crate::storage::sql::{Sql, any_of, text_array};
 use crate::storage::{Backend, StorageError};
 
 /// Records attempts' outcomes in `txn` (see `OutboxRepo::settle`).
@@ -42,21 +44,31 @@ pub(super) async fn settle_in(
         record(txn, backend, chunk, now).await?;
     }
     for chunk in invalid.chunks(MAX_BINDS) {
-        let mut sql = Sql::new(backend);
-        sql.push("UPDATE devices SET active = FALSE, updated_at_ms = ")
-            .bind(now.as_unix_millis())
-            .push(" WHERE id IN ")
-            .list(chunk.iter().cloned());
-        txn.execute_raw(sql.build()).await?;
+        device::Entity::update_many()
+            .col_expr(device::Column::Active, Expr::value(false))
+            .col_expr(
+                device::Column::UpdatedAtMs,
+                Expr::value(now.as_unix_millis()),
+            )
+            .filter(device::Column::Id.is_in(chunk.iter().cloned()))
+            .exec(txn)
+            .await?;
     }
     for chunk in finished.chunks(MAX_BINDS) {
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "UPDATE notifications SET state = 'expanded', claimed_by = NULL \
-             WHERE state = 'sending' AND id",
-        )
-        .any(chunk.iter().cloned());
-        txn.execute_raw(sql.build()).await?;
+        notification::Entity::update_many()
+            .col_expr(notification::Column::State, Expr::value("expanded"))
+            .col_expr(
+                notification::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(notification::Column::State.eq("sending"))
+            .filter(any_of(
+                backend,
+                notification::Column::Id,
+                chunk.iter().cloned(),
+            ))
+            .exec(txn)
+            .await?;
     }
     Ok(())
 }
