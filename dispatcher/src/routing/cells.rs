@@ -226,22 +226,14 @@ struct Raster {
     offset: usize,
 }
 
-/// Classifies one area's cells into `statuses` (appended): boundary, wholly inside, or outside.
-///
-/// A segment's cells are the box between its ends' cells (the cell function is monotone), so each vertex's cell is computed once. Along a row, a run of cells no segment touches is wholly inside or wholly outside; the boundary's crossings of the row's centre line, found once per row, classify each run by the parity of those east of its first centre.
-fn classify(
+/// Marks the cells the area's boundary segments reach, in the area's `marks` (`w` cells wide, starting at cell `(c0, r0)`): a segment's cells are the box between its ends' cells.
+fn mark_boundary(
     frame: &Frame,
     area: &PreparedArea,
-    index: usize,
-    statuses: &mut Vec<u8>,
-    crossings: &mut Vec<f64>,
-) -> Option<Raster> {
-    let e = area.envelope();
-    let ((c0, r0), (c1, r1)) = (frame.cell(e.min())?, frame.cell(e.max())?);
-    let (w, h) = (c1 - c0 + 1, r1 - r0 + 1);
-    let offset = statuses.len();
-    statuses.resize(offset + w * h, OUTSIDE);
-    let marks = &mut statuses[offset..];
+    marks: &mut [u8],
+    (c0, r0): (usize, usize),
+    w: usize,
+) {
     for ring in area.rings() {
         let mut previous: Option<(usize, usize)> = None;
         for &v in ring {
@@ -260,6 +252,25 @@ fn classify(
             }
         }
     }
+}
+
+/// Classifies one area's cells into `statuses` (appended): boundary, wholly inside, or outside.
+///
+/// A segment's cells are the box between its ends' cells (the cell function is monotone), so each vertex's cell is computed once. Along a row, a run of cells no segment touches is wholly inside or wholly outside; the boundary's crossings of the row's centre line, found once per row, classify each run by the parity of those east of its first centre.
+fn classify(
+    frame: &Frame,
+    area: &PreparedArea,
+    index: usize,
+    statuses: &mut Vec<u8>,
+    crossings: &mut Vec<f64>,
+) -> Option<Raster> {
+    let e = area.envelope();
+    let ((c0, r0), (c1, r1)) = (frame.cell(e.min())?, frame.cell(e.max())?);
+    let (w, h) = (c1 - c0 + 1, r1 - r0 + 1);
+    let offset = statuses.len();
+    statuses.resize(offset + w * h, OUTSIDE);
+    let marks = &mut statuses[offset..];
+    mark_boundary(frame, area, marks, (c0, r0), w);
     for r in r0..=r1 {
         // The boundary's crossings of this row's centre line, found once when the row first needs them.
         let mut row_crossings: Option<&mut Vec<f64>> = None;
