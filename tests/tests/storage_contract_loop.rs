@@ -725,39 +725,27 @@ mod checks {
             .await
             .unwrap();
         assert_eq!(rest.len(), 1);
-        let other = OverdueFilter {
-            department: Some(DepartmentId::parse("parks").unwrap()),
-            ..OverdueFilter::default()
-        };
-        assert!(
-            deadlines
-                .list_overdue(past_due, &other, None, 10)
+        let elsewhere = [
+            OverdueFilter {
+                department: Some(DepartmentId::parse("parks").unwrap()),
+                ..OverdueFilter::default()
+            },
+            OverdueFilter {
+                stage: Some(DeadlineStage::Finish),
+                ..OverdueFilter::default()
+            },
+            OverdueFilter {
+                risk_grade: Some(gridwhistle_domain::RiskGrade::A),
+                ..OverdueFilter::default()
+            },
+        ];
+        for filter in &elsewhere {
+            let found = deadlines
+                .list_overdue(past_due, filter, None, 10)
                 .await
-                .unwrap()
-                .is_empty()
-        );
-        let finish = OverdueFilter {
-            stage: Some(DeadlineStage::Finish),
-            ..OverdueFilter::default()
-        };
-        assert!(
-            deadlines
-                .list_overdue(past_due, &finish, None, 10)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        let grade_a = OverdueFilter {
-            risk_grade: Some(gridwhistle_domain::RiskGrade::A),
-            ..OverdueFilter::default()
-        };
-        assert!(
-            deadlines
-                .list_overdue(past_due, &grade_a, None, 10)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+                .unwrap();
+            assert!(found.is_empty(), "{filter:?} matches none");
+        }
     }
 
     pub(super) async fn deadlines_firings_advance_only_where_the_engine_saw_them(
