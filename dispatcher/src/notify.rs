@@ -133,7 +133,7 @@ pub fn push_words(
     grade_a: bool,
     locale: &str,
 ) -> PushWords {
-    let (title, body) = kind.generic_text(locale.is_empty() || locale.starts_with("zh"));
+    let (title, body) = kind.generic_text(speaks_chinese(locale));
     PushWords {
         title,
         body,
@@ -144,6 +144,11 @@ pub fn push_words(
             stage.unwrap_or(kind.as_str())
         ),
     }
+}
+
+/// Whether a device set to `locale` gets pushes in Chinese: unless its locale names another language.
+pub fn speaks_chinese(locale: &str) -> bool {
+    locale.is_empty() || locale.starts_with("zh")
 }
 
 /// Who a loop step's notification is for.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use gridwhistle_dispatcher::notify::{NoticeKind, push_words};
+use gridwhistle_dispatcher::notify::{NoticeKind, PushWords, push_words, speaks_chinese};
 use gridwhistle_dispatcher::push::{Delivery, PushMessage};
 use gridwhistle_domain::{RiskGrade, Timestamp};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
@@ -321,12 +321,12 @@ async fn skip_stale(
     Ok(())
 }
 
-/// What every push of one notification shares: the facts its words are decided from.
+/// What every push of one notification shares: its subject, and its words as `notify` decides them in each language a device may speak.
 struct Notice {
     kind: NoticeKind,
     subject: String,
-    stage: Option<String>,
-    grade_a: bool,
+    chinese: PushWords,
+    other: PushWords,
 }
 
 /// A notification's shared part, from the columns `kind`, `audience`, `stage`, `report_id`, `case_id` and `risk_grade`.
@@ -338,11 +338,17 @@ fn notice_from(row: &QueryResult) -> Result<Notice, StorageError> {
     let grade = grade
         .map(|g| parse::<RiskGrade>("report", &g))
         .transpose()?;
+    let kind = kind_of(&kind)?;
+    let subject = subject(&audience, &report, get(row, "case_id")?);
+    let stage: Option<String> = get(row, "stage")?;
+    let grade_a = grade == Some(RiskGrade::A);
+    // Decided once a notification, in both languages, rather than once a device.
+    let words = |locale| push_words(kind, &subject, stage.as_deref(), grade_a, locale);
     Ok(Notice {
-        kind: kind_of(&kind)?,
-        subject: subject(&audience, &report, get(row, "case_id")?),
-        stage: get(row, "stage")?,
-        grade_a: grade == Some(RiskGrade::A),
+        kind,
+        chinese: words("zh"),
+        other: words("en"),
+        subject,
     })
 }
 
@@ -361,13 +367,11 @@ fn delivery(
     device: Device<'_>,
     attempts: u32,
 ) -> Result<Delivery, StorageError> {
-    let words = push_words(
-        notice.kind,
-        &notice.subject,
-        notice.stage.as_deref(),
-        notice.grade_a,
-        device.locale,
-    );
+    let words = if speaks_chinese(device.locale) {
+        &notice.chinese
+    } else {
+        &notice.other
+    };
     Ok(Delivery {
         id: format!("{notification}/{}", device.id),
         channel: channel_of(device.channel)?,
@@ -378,7 +382,7 @@ fn delivery(
             notification,
             kind: notice.kind,
             subject: notice.subject.clone(),
-            collapse_key: words.collapse_key,
+            collapse_key: words.collapse_key.clone(),
             urgent: words.urgent,
             title: words.title,
             body: words.body,
