@@ -506,6 +506,23 @@ pub struct Hit {
     pub border_distance_m: f64,
 }
 
+/// The areas covering a point, found through the cell grid or, without one, by envelope.
+enum Covering<C> {
+    Cells(C),
+    Envelopes(std::vec::IntoIter<usize>),
+}
+
+impl<C: Iterator<Item = usize>> Iterator for Covering<C> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Covering::Cells(cells) => cells.next(),
+            Covering::Envelopes(found) => found.next(),
+        }
+    }
+}
+
 impl PolygonIndex {
     pub fn new(areas: Vec<PreparedArea>) -> Self {
         let entries = areas
@@ -560,25 +577,23 @@ impl PolygonIndex {
             x: point.lng(),
             y: point.lat(),
         };
-        let by_cell = self
-            .cells
-            .as_ref()
-            .map(|cells| cells.covering(&self.areas, p));
-        // Without a grid (more areas than it lists), by envelope: the R-tree's candidates, checked exactly, in input order.
-        let by_envelope = self.cells.is_none().then(|| {
-            let mut found: Vec<usize> = self
-                .tree
-                .locate_all_at_point(&[p.x, p.y])
-                .map(|entry| entry.data)
-                .filter(|&i| self.areas.get(i).is_some_and(|a| a.covers_coord(p)))
-                .collect();
-            found.sort_unstable();
-            found
-        });
-        by_cell
-            .into_iter()
-            .flatten()
-            .chain(by_envelope.into_iter().flatten())
+        match &self.cells {
+            Some(cells) => Covering::Cells(cells.covering(&self.areas, p)),
+            None => Covering::Envelopes(self.covering_by_envelope(p).into_iter()),
+        }
+    }
+
+    /// Without a grid (more areas than one lists): the R-tree's candidates, checked exactly, in input order.
+    #[cold]
+    fn covering_by_envelope(&self, p: Coord<f64>) -> Vec<usize> {
+        let mut found: Vec<usize> = self
+            .tree
+            .locate_all_at_point(&[p.x, p.y])
+            .map(|entry| entry.data)
+            .filter(|&i| self.areas.get(i).is_some_and(|a| a.covers_coord(p)))
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     #[cfg(test)]
