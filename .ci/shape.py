@@ -3,6 +3,7 @@
 
 - No file under server/src other than migrations is over 600 lines.
 - No function in the production code of server/ or dispatcher/ is over 80 lines.
+- No import circle among the modules of server/src/storage, and nothing there imports a service or the API.
 
 Production code excludes `#[cfg(test)]` items and files under tests/ or benches/.
 Functions are found by brace matching on code with strings, chars and comments blanked out.
@@ -129,8 +130,37 @@ def production_files(crate: str):
         yield path, rel
 
 
+def storage_problems():
+    """Import circles among storage's modules, and imports of anything above storage but the model."""
+    base = ROOT / "server/src/storage"
+    mods = {p.stem for p in base.glob("*.rs") if p.name != "mod.rs"} | {
+        p.name for p in base.iterdir() if p.is_dir()
+    }
+    graph = {m: set() for m in mods}
+    for m in mods:
+        files = [base / f"{m}.rs"] if (base / f"{m}.rs").exists() else list((base / m).rglob("*.rs"))
+        for f in files:
+            text = f.read_text()
+            for up in re.findall(r"\buse crate::(\w+)", text):
+                if up not in ("storage", "model"):
+                    yield f"{f.relative_to(ROOT)}: storage imports crate::{up}"
+            nested = f.parent != base
+            prefix = r"super::super::" if nested and f.name != "mod.rs" else r"super::"
+            for other in mods - {m}:
+                if re.search(r"(crate::storage::|\b%s)%s\b" % (prefix, other), text):
+                    graph[m].add(other)
+
+    def reaches(a, b, seen):
+        return a == b or any(n not in seen and not seen.add(n) and reaches(n, b, seen) for n in graph[a])
+
+    for a in sorted(mods):
+        for b in sorted(graph[a]):
+            if reaches(b, a, set()):
+                yield f"server/src/storage: {a} and {b} import each other"
+
+
 def main() -> int:
-    problems = []
+    problems = list(storage_problems())
     for path, rel in production_files("server/src"):
         if "migration" in rel.parts:
             continue
@@ -146,7 +176,7 @@ def main() -> int:
     if problems:
         print(f"{len(problems)} shape problem(s)", file=sys.stderr)
         return 1
-    print("shape: files and functions within bounds")
+    print("shape: files and functions within bounds, storage without import circles")
     return 0
 
 

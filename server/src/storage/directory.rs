@@ -1,6 +1,6 @@
 //! The directory: departments, grids, users, their sessions (refresh tokens and token generations) and the signing key.
 
-use gridwhistle_domain::{Binding, DepartmentId, GridId, Role, Timestamp, UserId, Username};
+use gridwhistle_domain::{Binding, DepartmentId, GridId, Timestamp, UserId, Username};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -433,10 +433,4 @@ async fn revoke_tokens(
         .exec(db)
         .await?;
     Ok(revoked.rows_affected)
-}
-
-/// Parses a stored role, reporting a corrupt row rather than panicking.
-pub(super) fn parse_role(text: &str) -> Result<Role, StorageError> {
-    text.parse()
-        .map_err(|err: gridwhistle_domain::user::UnknownRole| codec::corrupt("user", err))
 }

@@ -7,7 +7,6 @@ use sea_orm::ActiveValue::Set;
 
 use super::StorageError;
 use super::codec::corrupt;
-use super::directory::parse_role;
 use super::entity::{department, grid, refresh_token, user};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,4 +210,10 @@ pub(super) fn refresh_token_from_model(
         used_at: model.used_at_ms.map(Timestamp::from_unix_millis),
         revoked_at: model.revoked_at_ms.map(Timestamp::from_unix_millis),
     })
+}
+
+/// Parses a stored role, reporting a corrupt row rather than panicking.
+fn parse_role(text: &str) -> Result<gridwhistle_domain::Role, StorageError> {
+    text.parse()
+        .map_err(|err: gridwhistle_domain::user::UnknownRole| corrupt("user", err))
 }
