@@ -119,10 +119,41 @@ async fn the_whole_loop_runs_with_rework_and_every_step_is_on_the_timeline_and_t
             })
             .await
             .unwrap();
+        // The contact's time is the department's to give, but not ahead of the clock nor before the whistle.
+        let now = gridwhistle_dispatcher::Clock::now(district.app.clock.as_ref());
+        let at = |ms: i64| prost_types::Timestamp {
+            seconds: ms.div_euclid(1000),
+            nanos: 0,
+        };
+        for (when, reason) in [
+            (now.as_unix_millis() + 3_600_000, "future"),
+            (
+                now.as_unix_millis() - 3_600_000,
+                "before the case was whistled",
+            ),
+        ] {
+            let err = lead_cases
+                .record_contact(v1::RecordContactRequest {
+                    name: name.clone(),
+                    note: "电话联系双方".to_owned(),
+                    contact_time: Some(at(when)),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert_eq!(
+                gridwhistle_tests::field_violations(&err),
+                vec!["contact_time"]
+            );
+            assert!(err.message().contains(reason), "{}", err.message());
+        }
+        let contact_time = at(now.as_unix_millis());
         lead_cases
             .record_contact(v1::RecordContactRequest {
                 name: name.clone(),
                 note: "电话联系双方".to_owned(),
+                contact_time: Some(contact_time),
                 ..Default::default()
             })
             .await
@@ -215,13 +246,26 @@ async fn the_whole_loop_runs_with_rework_and_every_step_is_on_the_timeline_and_t
             .report
             .unwrap();
         assert_eq!(closed.state(), v1::ReportState::Closed);
+        assert_eq!(closed.satisfaction, 5, "the author sees their rating");
 
         let view = lead_cases
             .get_case(v1::GetCaseRequest { name: name.clone() })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(view.case.unwrap().state(), v1::CaseState::Closed);
+        let closed_case = view.case.clone().unwrap();
+        assert_eq!(closed_case.state(), v1::CaseState::Closed);
+        assert_eq!(closed_case.satisfaction, 5);
+        let lead_share = closed_case
+            .assignments
+            .iter()
+            .find(|a| a.department == lead)
+            .unwrap();
+        assert_eq!(
+            lead_share.contact_time,
+            Some(contact_time),
+            "the contact's time is stored and shown"
+        );
         let timeline: Vec<(i64, K, String)> = view
             .timeline
             .iter()

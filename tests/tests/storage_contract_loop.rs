@@ -211,6 +211,7 @@ async fn whistle(store: &Store, cast: &Cast, report: &ReportRecord, at: Timestam
                     contacted: false,
                     summoned_at: at,
                     report_in_at: None,
+                    contact_at: None,
                     complete_at: None,
                     result: None,
                     result_attachments: Vec::new(),

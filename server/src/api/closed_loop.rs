@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use gridwhistle_domain::{
-    Actor, AssignmentRole, AssignmentState, AttachmentId, CaseId, CaseState, DeadlineStage,
-    EventKind, ExtensionState, IdNumber, LetterId, Party, PhoneNumber, ReportId, ReportState,
-    RiskGrade, Timestamp, WhistleKind, check_text,
+    Actor, AttachmentId, CaseId, IdNumber, LetterId, Party, PhoneNumber, ReportId, Timestamp,
+    check_text,
 };
 use gridwhistle_proto::v1;
 
@@ -17,6 +16,13 @@ use crate::model::{
     LetterRecord, ReportRecord, RoutingRecord, RoutingRule,
 };
 use crate::storage::AttachmentRecord;
+
+pub(crate) use super::enums::{
+    any_stage_from_proto, assignment_state_from_proto, assignment_state_to_proto,
+    case_state_to_proto, event_kind_to_proto, extension_state_to_proto, grade_from_proto,
+    grade_to_proto, report_state_from_proto, report_state_to_proto, role_to_proto,
+    stage_from_proto, stage_to_proto, whistle_kind_from_proto, whistle_kind_to_proto,
+};
 
 pub(crate) const MAX_PARTIES: usize = 20;
 pub(crate) const MAX_ATTACHMENTS: usize = 20;
@@ -172,177 +178,6 @@ pub(crate) fn time(
     }
 }
 
-pub(crate) fn grade_from_proto(value: i32) -> Result<Option<RiskGrade>, &'static str> {
-    match v1::RiskGrade::try_from(value) {
-        Ok(v1::RiskGrade::Unspecified) => Ok(None),
-        Ok(v1::RiskGrade::A) => Ok(Some(RiskGrade::A)),
-        Ok(v1::RiskGrade::B) => Ok(Some(RiskGrade::B)),
-        Ok(v1::RiskGrade::C) => Ok(Some(RiskGrade::C)),
-        Err(_) => Err("is not a known risk grade"),
-    }
-}
-
-pub(crate) fn grade_to_proto(grade: Option<RiskGrade>) -> i32 {
-    match grade {
-        None => v1::RiskGrade::Unspecified,
-        Some(RiskGrade::A) => v1::RiskGrade::A,
-        Some(RiskGrade::B) => v1::RiskGrade::B,
-        Some(RiskGrade::C) => v1::RiskGrade::C,
-    }
-    .into()
-}
-
-pub(crate) fn whistle_kind_from_proto(value: i32) -> Result<WhistleKind, &'static str> {
-    match v1::WhistleKind::try_from(value) {
-        Ok(v1::WhistleKind::Routine) => Ok(WhistleKind::Routine),
-        Ok(v1::WhistleKind::HardCase) => Ok(WhistleKind::HardCase),
-        Ok(v1::WhistleKind::Emergency) => Ok(WhistleKind::Emergency),
-        Ok(v1::WhistleKind::Unspecified) => Err("must be specified"),
-        Err(_) => Err("is not a known whistle kind"),
-    }
-}
-
-pub(crate) fn whistle_kind_to_proto(kind: WhistleKind) -> i32 {
-    match kind {
-        WhistleKind::Routine => v1::WhistleKind::Routine,
-        WhistleKind::HardCase => v1::WhistleKind::HardCase,
-        WhistleKind::Emergency => v1::WhistleKind::Emergency,
-    }
-    .into()
-}
-
-pub(crate) fn report_state_from_proto(value: i32) -> Result<Option<ReportState>, &'static str> {
-    match v1::ReportState::try_from(value) {
-        Ok(v1::ReportState::Unspecified) => Ok(None),
-        Ok(v1::ReportState::Open) => Ok(Some(ReportState::Open)),
-        Ok(v1::ReportState::ResolvedOnSite) => Ok(Some(ReportState::ResolvedOnSite)),
-        Ok(v1::ReportState::Whistled) => Ok(Some(ReportState::Whistled)),
-        Ok(v1::ReportState::AwaitingVerification) => Ok(Some(ReportState::AwaitingVerification)),
-        Ok(v1::ReportState::Closed) => Ok(Some(ReportState::Closed)),
-        Err(_) => Err("is not a known report state"),
-    }
-}
-
-fn report_state_to_proto(state: ReportState) -> i32 {
-    match state {
-        ReportState::Open => v1::ReportState::Open,
-        ReportState::ResolvedOnSite => v1::ReportState::ResolvedOnSite,
-        ReportState::Whistled => v1::ReportState::Whistled,
-        ReportState::AwaitingVerification => v1::ReportState::AwaitingVerification,
-        ReportState::Closed => v1::ReportState::Closed,
-    }
-    .into()
-}
-
-pub(crate) fn assignment_state_from_proto(
-    value: i32,
-) -> Result<Option<AssignmentState>, &'static str> {
-    match v1::AssignmentState::try_from(value) {
-        Ok(v1::AssignmentState::Unspecified) => Ok(None),
-        Ok(v1::AssignmentState::Summoned) => Ok(Some(AssignmentState::Summoned)),
-        Ok(v1::AssignmentState::ReportedIn) => Ok(Some(AssignmentState::ReportedIn)),
-        Ok(v1::AssignmentState::Contacted) => Ok(Some(AssignmentState::Contacted)),
-        Ok(v1::AssignmentState::Completed) => Ok(Some(AssignmentState::Completed)),
-        Ok(v1::AssignmentState::Returned) => Ok(Some(AssignmentState::Returned)),
-        Ok(v1::AssignmentState::Withdrawn) => Ok(Some(AssignmentState::Withdrawn)),
-        Err(_) => Err("is not a known assignment state"),
-    }
-}
-
-fn assignment_state_to_proto(state: AssignmentState) -> i32 {
-    match state {
-        AssignmentState::Summoned => v1::AssignmentState::Summoned,
-        AssignmentState::ReportedIn => v1::AssignmentState::ReportedIn,
-        AssignmentState::Contacted => v1::AssignmentState::Contacted,
-        AssignmentState::Completed => v1::AssignmentState::Completed,
-        AssignmentState::Returned => v1::AssignmentState::Returned,
-        AssignmentState::Withdrawn => v1::AssignmentState::Withdrawn,
-    }
-    .into()
-}
-
-pub(crate) fn stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
-    match any_stage_from_proto(value)? {
-        DeadlineStage::LetterReply => Err("a supervision letter's reply is not a case stage"),
-        stage => Ok(stage),
-    }
-}
-
-/// Any stage a deadline can have, supervision letters' replies included.
-pub(crate) fn any_stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
-    match v1::DeadlineStage::try_from(value) {
-        Ok(v1::DeadlineStage::ReportIn) => Ok(DeadlineStage::ReportIn),
-        Ok(v1::DeadlineStage::Contact) => Ok(DeadlineStage::Contact),
-        Ok(v1::DeadlineStage::Finish) => Ok(DeadlineStage::Finish),
-        Ok(v1::DeadlineStage::LetterReply) => Ok(DeadlineStage::LetterReply),
-        Ok(v1::DeadlineStage::Unspecified) => Err("must be specified"),
-        Err(_) => Err("is not a known stage"),
-    }
-}
-
-pub(crate) fn stage_to_proto(stage: DeadlineStage) -> i32 {
-    match stage {
-        DeadlineStage::ReportIn => v1::DeadlineStage::ReportIn,
-        DeadlineStage::Contact => v1::DeadlineStage::Contact,
-        DeadlineStage::Finish => v1::DeadlineStage::Finish,
-        DeadlineStage::LetterReply => v1::DeadlineStage::LetterReply,
-    }
-    .into()
-}
-
-fn role_to_proto(role: AssignmentRole) -> i32 {
-    match role {
-        AssignmentRole::Lead => v1::AssignmentRole::Lead,
-        AssignmentRole::Assist => v1::AssignmentRole::Assist,
-    }
-    .into()
-}
-
-fn case_state_to_proto(state: CaseState) -> i32 {
-    match state {
-        CaseState::Open => v1::CaseState::Open,
-        CaseState::AwaitingVerification => v1::CaseState::AwaitingVerification,
-        CaseState::Closed => v1::CaseState::Closed,
-        CaseState::AwaitingSupervisor => v1::CaseState::AwaitingSupervisor,
-    }
-    .into()
-}
-
-fn event_kind_to_proto(kind: EventKind) -> i32 {
-    use v1::CaseEventKind as K;
-    match kind {
-        EventKind::Reported => K::Reported,
-        EventKind::ResolvedOnSite => K::ResolvedOnSite,
-        EventKind::Whistled => K::Whistled,
-        EventKind::ReportedIn => K::ReportedIn,
-        EventKind::Contacted => K::Contacted,
-        EventKind::Progress => K::Progress,
-        EventKind::Returned => K::Returned,
-        EventKind::Rerouted => K::Rerouted,
-        EventKind::ExtensionRequested => K::ExtensionRequested,
-        EventKind::ExtensionDecided => K::ExtensionDecided,
-        EventKind::Completed => K::Completed,
-        EventKind::Verified => K::Verified,
-        EventKind::Rejected => K::Rejected,
-        EventKind::Reminder => K::Reminder,
-        EventKind::Escalated => K::Escalated,
-        EventKind::Reassigned => K::Reassigned,
-        EventKind::SupervisionLetter => K::SupervisionLetter,
-        EventKind::LetterAnswered => K::SupervisionLetterAnswered,
-        EventKind::DeadlineRecounted => K::DeadlineRecounted,
-    }
-    .into()
-}
-
-fn extension_state_to_proto(state: ExtensionState) -> i32 {
-    match state {
-        ExtensionState::Pending => v1::ExtensionState::Pending,
-        ExtensionState::Approved => v1::ExtensionState::Approved,
-        ExtensionState::Refused => v1::ExtensionState::Refused,
-    }
-    .into()
-}
-
 fn location_to_proto(p: &gridwhistle_dispatcher::routing::rules::Position) -> v1::Location {
     v1::Location {
         latitude: p.point.lat(),
@@ -430,7 +265,16 @@ pub(crate) fn report_to_proto(actor: &Actor, r: &ReportRecord) -> v1::Report {
             .map(|c| format!("cases/{}", c.id))
             .unwrap_or_default(),
         etag: r.version.to_string(),
+        satisfaction: satisfaction(r),
     }
+}
+
+/// The author's rating of the case's result once accepted; 0 before.
+fn satisfaction(r: &ReportRecord) -> i32 {
+    r.case
+        .as_ref()
+        .and_then(|c| c.satisfaction)
+        .map_or(0, i32::from)
 }
 
 fn routing_to_proto(r: &RoutingRecord) -> v1::RoutingDecision {
@@ -501,6 +345,7 @@ fn assignment_to_proto(
             })
             .collect::<Result<_, ApiError>>()?,
         report_in_time: a.report_in_at.map(timestamp),
+        contact_time: a.contact_at.map(timestamp),
         complete_time: a.complete_at.map(timestamp),
         result: a.result.clone().unwrap_or_default(),
         result_attachments: attachment_names(&a.result_attachments),
@@ -536,6 +381,7 @@ pub(crate) fn case_to_proto(
         create_time: Some(timestamp(case.whistled_at)),
         update_time: Some(timestamp(r.updated_at)),
         etag: r.version.to_string(),
+        satisfaction: satisfaction(r),
     }))
 }
 

@@ -6,6 +6,7 @@ mod case;
 mod closed_loop;
 mod convert;
 mod devices;
+mod enums;
 pub mod error;
 mod feed;
 mod pending;

@@ -82,6 +82,17 @@ impl LoopService {
             .await?;
         let table = self.routing.table();
         let now = self.clock.now();
+        if let CaseAction::RecordContact {
+            contact_time: Some(at),
+            ..
+        } = &action
+            && *at > now.saturating_add(self.settings.clock_skew)
+        {
+            return Err(LoopError::Field {
+                field: "contact_time".into(),
+                reason: "must not be in the future".to_owned(),
+            });
+        }
         let actor = actor.clone();
         // Chosen once, so a retried write stores the same request.
         let extension_id =
@@ -167,7 +178,19 @@ fn plan(
             });
             planned(Step::ReportIn(d), &text)
         }
-        CaseAction::RecordContact { note, .. } => planned(Step::RecordContact(d), note),
+        CaseAction::RecordContact { contact_time, note } => {
+            let whistled_at = record.case.as_ref().map(|c| c.whistled_at);
+            if contact_time
+                .zip(whistled_at)
+                .is_some_and(|(at, whistled)| at < whistled)
+            {
+                return Err(LoopError::Field {
+                    field: "contact_time".into(),
+                    reason: "must not be before the case was whistled".to_owned(),
+                });
+            }
+            planned(Step::RecordContact(d), note)
+        }
         CaseAction::PostProgress { text, .. } => planned(Step::PostProgress(d), text),
         CaseAction::Complete { result, .. } => planned(Step::Complete(d), result),
         CaseAction::RequestExtension {
@@ -211,7 +234,7 @@ fn plan(
     })
 }
 
-/// Records on the department's assignment when it reported in or completed, with its result.
+/// Records on the department's assignment when it reported in, reached the parties, or completed, with its result.
 fn record_work(
     record: &mut ReportRecord,
     department: &DepartmentId,
@@ -221,6 +244,9 @@ fn record_work(
     if let Some(a) = record.assignment_mut(department) {
         match action {
             CaseAction::ReportIn { .. } => a.report_in_at = Some(now),
+            CaseAction::RecordContact { contact_time, .. } => {
+                a.contact_at = Some(contact_time.unwrap_or(now));
+            }
             CaseAction::Complete {
                 result,
                 attachments,

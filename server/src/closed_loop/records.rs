@@ -110,6 +110,7 @@ pub(super) fn settle(
             if a.state == AssignmentState::Summoned && !stored.state.is_active() {
                 stored.summoned_at = now;
                 stored.report_in_at = None;
+                stored.contact_at = None;
                 stored.complete_at = None;
                 stored.result = None;
                 stored.result_attachments.clear();
@@ -132,6 +133,7 @@ pub(super) fn settle(
             contacted: a.contacted,
             summoned_at: now,
             report_in_at: None,
+            contact_at: None,
             complete_at: None,
             result: None,
             result_attachments: Vec::new(),

@@ -183,6 +183,8 @@ pub struct AssignmentRecord {
     pub contacted: bool,
     pub summoned_at: Timestamp,
     pub report_in_at: Option<Timestamp>,
+    /// When the department reached the parties, as it recorded the contact.
+    pub contact_at: Option<Timestamp>,
     pub complete_at: Option<Timestamp>,
     pub result: Option<String>,
     pub result_attachments: Vec<AttachmentId>,

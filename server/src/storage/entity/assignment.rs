@@ -16,6 +16,8 @@ pub struct Model {
     pub contacted: bool,
     pub summoned_at_ms: i64,
     pub report_in_at_ms: Option<i64>,
+    /// When the department reached the parties; `None` before it did.
+    pub contact_at_ms: Option<i64>,
     pub complete_at_ms: Option<i64>,
     #[sea_orm(column_type = "Text", nullable)]
     pub result: Option<String>,

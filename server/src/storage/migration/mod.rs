@@ -13,6 +13,7 @@ mod m0008_deadline_order;
 mod m0009_push;
 mod m0010_firing_path;
 mod m0011_hardening;
+mod m0012_contact_time;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_push::Migration),
             Box::new(m0010_firing_path::Migration),
             Box::new(m0011_hardening::Migration),
+            Box::new(m0012_contact_time::Migration),
         ]
     }
 }
