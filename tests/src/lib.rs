@@ -296,3 +296,22 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Declares one test per named check of a storage contract suite: each runs `checks::$name(&store, backend)` on a fresh, migrated store of every backend under test.
+#[macro_export]
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                for backend in $crate::database::backends() {
+                    let database = $crate::database::TestDatabase::create(backend).await;
+                    let store = database.store().await;
+                    eprintln!("{} on {backend:?}", stringify!($name));
+                    checks::$name(&store, backend).await;
+                    store.close().await.expect("close");
+                }
+            }
+        )*
+    };
+}

@@ -14,29 +14,11 @@ use gridwhistle_server::storage::{
     BoundaryKind, DepartmentPatch, NewBoundaryImport, NewDepartment, NewGrid, NewRefreshToken,
     NewUser, StorageError, Store, UpdateError, UserPatch, YearWrite,
 };
-use gridwhistle_tests::database::{Backend, TestDatabase, backends};
+use gridwhistle_tests::database::Backend;
 
 const T0: Timestamp = Timestamp::from_unix_millis(1_772_413_200_123);
 
-/// Runs `check` on a fresh, migrated store of every backend under test.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                for backend in backends() {
-                    let database = TestDatabase::create(backend).await;
-                    let store = database.store().await;
-                    eprintln!("{} on {backend:?}", stringify!($name));
-                    checks::$name(&store, backend).await;
-                    store.close().await.expect("close");
-                }
-            }
-        )*
-    };
-}
-
-contract!(
+gridwhistle_tests::contract!(
     migrations_can_run_again_without_change,
     departments_round_trip_and_refuse_duplicates,
     department_patches_change_only_what_they_name,

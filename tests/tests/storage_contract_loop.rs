@@ -23,30 +23,12 @@ use gridwhistle_server::storage::{
     AttachmentRecord, InboxPosition, InboxScope, Lease, NewDepartment, NewDevice, NewGrid,
     NewRefreshToken, NewUser, StorageError, Store, UpdateError, User,
 };
-use gridwhistle_tests::database::{Backend, TestDatabase, backends};
+use gridwhistle_tests::database::Backend;
 
 const T0: Timestamp = Timestamp::from_unix_millis(1_772_413_200_000);
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Runs `check` on a fresh, migrated store of every backend under test.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                for backend in backends() {
-                    let database = TestDatabase::create(backend).await;
-                    let store = database.store().await;
-                    eprintln!("{} on {backend:?}", stringify!($name));
-                    checks::$name(&store, backend).await;
-                    store.close().await.expect("close");
-                }
-            }
-        )*
-    };
-}
-
-contract!(
+gridwhistle_tests::contract!(
     time_limits_versions_are_stored_whole_and_read_back,
     uploads_commit_forward_only_and_finish_once,
     reports_list_by_author_in_pages_and_by_state,
