@@ -21,10 +21,14 @@ pub enum NoticeKind {
     CaseReopened,
     /// Nobody is left to lead the case: a supervisor decides.
     NeedsSupervisor,
+    /// A department asked for more time: a supervisor decides.
+    ExtensionRequested,
+    /// A supervisor approved or refused the recipient department's request for more time.
+    ExtensionDecided,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 7] = [
+    pub const ALL: [NoticeKind; 9] = [
         NoticeKind::CaseAssigned,
         NoticeKind::Reminder,
         NoticeKind::Escalation,
@@ -32,6 +36,8 @@ impl NoticeKind {
         NoticeKind::ResultReady,
         NoticeKind::CaseReopened,
         NoticeKind::NeedsSupervisor,
+        NoticeKind::ExtensionRequested,
+        NoticeKind::ExtensionDecided,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -43,6 +49,8 @@ impl NoticeKind {
             NoticeKind::ResultReady => "result_ready",
             NoticeKind::CaseReopened => "case_reopened",
             NoticeKind::NeedsSupervisor => "needs_supervisor",
+            NoticeKind::ExtensionRequested => "extension_requested",
+            NoticeKind::ExtensionDecided => "extension_decided",
         }
     }
 
@@ -108,6 +116,21 @@ impl NoticeKind {
             (NoticeKind::NeedsSupervisor, false) => (
                 "Case needs a decision",
                 "No department leads a case. Please assign it.",
+            ),
+            (NoticeKind::ExtensionRequested, true) => {
+                ("延期申请待审批", "有部门申请延长办理时限，请审批。")
+            }
+            (NoticeKind::ExtensionRequested, false) => (
+                "Extension requested",
+                "A department asked for more time on a case. Please decide.",
+            ),
+            (NoticeKind::ExtensionDecided, true) => (
+                "延期申请已审批",
+                "您部门的延期申请已有审批结果，请打开应用查看。",
+            ),
+            (NoticeKind::ExtensionDecided, false) => (
+                "Extension decided",
+                "Your department's request for more time was decided. Open the app for details.",
             ),
         }
     }

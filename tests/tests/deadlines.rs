@@ -545,6 +545,43 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
 
+        // The request reached the supervisors' inbox, and the decision the department's, once each.
+        let subject = case.name.clone();
+        let kinds_in = |token: String| {
+            let mut devices = district.app.devices(&token);
+            let subject = subject.clone();
+            async move {
+                devices
+                    .list_notifications(v1::ListNotificationsRequest::default())
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .notifications
+                    .into_iter()
+                    .filter(|n| n.subject == subject)
+                    .map(|n| n.kind())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let supervisors = kinds_in(district.token("supervisor").await).await;
+        assert_eq!(
+            supervisors
+                .iter()
+                .filter(|k| **k == v1::NotificationKind::ExtensionRequested)
+                .count(),
+            1,
+            "{supervisors:?}"
+        );
+        let officers = kinds_in(district.token(&duty_officer(&lead)).await).await;
+        assert_eq!(
+            officers
+                .iter()
+                .filter(|k| **k == v1::NotificationKind::ExtensionDecided)
+                .count(),
+            1,
+            "{officers:?}"
+        );
+
         let view = district.case_as(&duty_officer(&lead), &case.name).await;
         assert_eq!(
             deadlines(&view.case.unwrap(), &lead)[2],

@@ -83,6 +83,8 @@ pub(crate) fn kind_to_proto(kind: NoticeKind) -> v1::NotificationKind {
         NoticeKind::ResultReady => v1::NotificationKind::ResultReady,
         NoticeKind::CaseReopened => v1::NotificationKind::CaseReopened,
         NoticeKind::NeedsSupervisor => v1::NotificationKind::NeedsSupervisor,
+        NoticeKind::ExtensionRequested => v1::NotificationKind::ExtensionRequested,
+        NoticeKind::ExtensionDecided => v1::NotificationKind::ExtensionDecided,
     }
 }
 

@@ -1,5 +1,6 @@
 //! What a department does with the cases it is summoned to: read them, list its inbox, and act (report in, contact, progress, extension requests, completion, return).
 
+use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::routing::rules::{Decision, RoutingTable};
 use gridwhistle_dispatcher::workflow::{Loop, Step};
 use gridwhistle_domain::{
@@ -8,7 +9,9 @@ use gridwhistle_domain::{
 };
 use tracing::instrument;
 
-use crate::model::{Effects, ExtensionRecord, InboxFilter, ReportKey, ReportRecord};
+use crate::model::{
+    Effects, ExtensionRecord, InboxFilter, NewNotification, ReportKey, ReportRecord,
+};
 
 use super::records::{events_of, routing_record, settle, summoned, workflow};
 use super::{CaseAction, CaseView, LoopError, LoopService, hidden_if_missing};
@@ -135,6 +138,7 @@ impl LoopService {
                 }
                 Ok(Effects {
                     events,
+                    notifications: extension.iter().map(extension_requested).collect(),
                     extension,
                     ..Effects::default()
                 })
@@ -257,5 +261,18 @@ fn record_work(
             }
             _ => {}
         }
+    }
+}
+
+/// A request for more time is the supervisors' to decide.
+fn extension_requested(x: &ExtensionRecord) -> NewNotification {
+    NewNotification {
+        department: Some(x.department.clone()),
+        audience: "supervisors",
+        kind: NoticeKind::ExtensionRequested,
+        recipient: None,
+        stage: None,
+        escalation_level: 0,
+        due_at: Some(x.requested_due),
     }
 }

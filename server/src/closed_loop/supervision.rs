@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use gridwhistle_dispatcher::calendar::WorkingCalendar;
 use gridwhistle_dispatcher::deadlines::{self, DeadlineChange};
+use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::workflow::{IllegalStep, Step};
 use gridwhistle_domain::{
     Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, ExtensionState, Timestamp,
@@ -11,8 +12,8 @@ use gridwhistle_domain::{
 use tracing::instrument;
 
 use crate::model::{
-    DeadlineState, Effects, ExtensionRecord, NewEvent, OverdueFilter, OverdueRecord, ReportKey,
-    ReportRecord,
+    DeadlineState, Effects, ExtensionRecord, NewEvent, NewNotification, OverdueFilter,
+    OverdueRecord, ReportKey, ReportRecord,
 };
 use crate::storage::DeadLetterRecord;
 
@@ -120,6 +121,7 @@ impl LoopService {
                     attachments: Vec::new(),
                 }],
                 deadlines: moved.into_iter().collect(),
+                notifications: vec![extension_decided(&written)],
                 decided_extension: Some(written.clone()),
                 ..Effects::default()
             })
@@ -223,4 +225,17 @@ fn moved_deadline(
             provisional: false,
         },
     }))
+}
+
+/// The requesting department hears of the decision on its request.
+fn extension_decided(x: &ExtensionRecord) -> NewNotification {
+    NewNotification {
+        department: Some(x.department.clone()),
+        audience: "duty_officers",
+        kind: NoticeKind::ExtensionDecided,
+        recipient: None,
+        stage: None,
+        escalation_level: 0,
+        due_at: x.approved_due,
+    }
 }
