@@ -46,14 +46,15 @@ async fn file_reports(
 ) -> Result<Vec<CreateOutcome>, StorageError> {
     let mut seen = HashSet::with_capacity(batch.len());
     let firsts: Vec<&Filing> = batch.iter().filter(|f| seen.insert(f.new.id)).collect();
-    let inserted = insert_new(db, &firsts).await?;
+    // Each row is encoded once: inserted, then decoded into the record answered for it.
+    let models: Vec<report::ActiveModel> = firsts.iter().map(|f| new_report_model(f)).collect();
+    let inserted = insert_new(db, models.clone()).await?;
 
     let mut created: HashMap<ReportId, ReportRecord> = HashMap::with_capacity(inserted.len());
     let mut events = Vec::with_capacity(inserted.len());
-    for filing in firsts {
+    for (filing, model) in firsts.into_iter().zip(models) {
         if inserted.contains(&filing.new.id.to_string()) {
             // Decoded from the row just written, so a record holds what a later read gives.
-            let model = new_report_model(filing);
             let record = report_from_model(
                 sea_orm::TryIntoModel::try_into_model(model)?,
                 Vec::new(),
@@ -76,9 +77,8 @@ async fn file_reports(
 /// Inserts the reports not stored yet; answers the ids it inserted.
 async fn insert_new(
     db: &impl ConnectionTrait,
-    firsts: &[&Filing],
+    models: Vec<report::ActiveModel>,
 ) -> Result<HashSet<String>, StorageError> {
-    let models = firsts.iter().map(|f| new_report_model(f));
     let mut statement = report::Entity::insert_many(models)
         .on_conflict(
             OnConflict::column(report::Column::Id)
