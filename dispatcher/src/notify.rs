@@ -351,11 +351,6 @@ mod tests {
         }
         assert_eq!(NoticeKind::parse("spam"), None);
     }
-}
-
-#[cfg(test)]
-mod push_words_tests {
-    use super::*;
 
     #[test]
     fn a_push_speaks_the_devices_language_and_collapses_per_subject_and_stage() {
