@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "gridwhistle/v1/case.proto",
     "gridwhistle/v1/supervision.proto",
     "gridwhistle/v1/admin.proto",
+    "gridwhistle/v1/directory.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

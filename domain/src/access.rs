@@ -31,6 +31,13 @@ pub enum Action<'a> {
     ReadCase { departments: &'a [DepartmentId] },
     /// Watch the district's overdue work and escalations (督办): supervisors.
     Supervise,
+    /// Read a report's or case's attachments: its author, the departments it summoned, or any supervisor.
+    ReadAttachments {
+        author: &'a UserId,
+        departments: &'a [DepartmentId],
+    },
+    /// Read the directory (categories, departments, user cards, the caller's own area): every signed-in role.
+    ReadDirectory,
 }
 
 /// Why an action is refused.
@@ -99,6 +106,17 @@ impl Actor {
                 Role::Supervisor => Ok(()),
                 Role::GridWorker | Role::Admin => Err(AccessError::Forbidden { role }),
             },
+            Action::ReadAttachments {
+                author,
+                departments,
+            } => match role {
+                Role::GridWorker if *author == self.user_id => Ok(()),
+                Role::GridWorker => Err(AccessError::Hidden),
+                Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
+                Role::Supervisor => Ok(()),
+                Role::Admin => Err(AccessError::Forbidden { role }),
+            },
+            Action::ReadDirectory => Ok(()),
             Action::Supervise => match role {
                 Role::Supervisor => Ok(()),
                 Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Admin => {
@@ -234,6 +252,36 @@ mod tests {
                 Err(AccessError::Hidden)
             };
             assert_eq!(actor.authorize(Action::ReadUser(&someone_else)), expected);
+        }
+    }
+
+    #[test]
+    fn attachments_are_read_by_the_author_the_summoned_departments_and_supervisors() {
+        let housing = DepartmentId::parse("housing").unwrap();
+        let police = DepartmentId::parse("police").unwrap();
+        let stranger = UserId::generate();
+        for actor in every_kind_of_actor() {
+            let role = actor.role();
+            let mine = actor.authorize(Action::ReadAttachments {
+                author: &actor.user_id,
+                departments: std::slice::from_ref(&housing),
+            });
+            let theirs = actor.authorize(Action::ReadAttachments {
+                author: &stranger,
+                departments: std::slice::from_ref(&police),
+            });
+            let expected = match role {
+                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead => {
+                    (Ok(()), Err(AccessError::Hidden))
+                }
+                Role::Supervisor => (Ok(()), Ok(())),
+                Role::Admin => (
+                    Err(AccessError::Forbidden { role }),
+                    Err(AccessError::Forbidden { role }),
+                ),
+            };
+            assert_eq!((mine, theirs), expected, "{role:?}");
+            assert_eq!(actor.authorize(Action::ReadDirectory), Ok(()));
         }
     }
 }

@@ -20,4 +20,5 @@ pub const SERVICE_NAMES: &[&str] = &[
     "gridwhistle.v1.CaseService",
     "gridwhistle.v1.SupervisionService",
     "gridwhistle.v1.AdminService",
+    "gridwhistle.v1.DirectoryService",
 ];

@@ -9,6 +9,7 @@ use gridwhistle_proto::v1::admin_service_server::AdminServiceServer;
 use gridwhistle_proto::v1::auth_service_server::AuthServiceServer;
 use gridwhistle_proto::v1::case_service_server::CaseServiceServer;
 use gridwhistle_proto::v1::device_service_server::DeviceServiceServer;
+use gridwhistle_proto::v1::directory_service_server::DirectoryServiceServer;
 use gridwhistle_proto::v1::report_service_server::ReportServiceServer;
 use gridwhistle_proto::v1::supervision_service_server::SupervisionServiceServer;
 use http::{HeaderName, HeaderValue, Method};
@@ -21,7 +22,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, ReportApi, SupervisionApi};
+use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, ReportApi, SupervisionApi};
 use crate::auth::revocations::Revocations;
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
@@ -351,7 +352,7 @@ fn sender(
     })))
 }
 
-/// The six APIs, with their message-size limits; watch streams end on `stopping`.
+/// The seven APIs, with their message-size limits; watch streams end on `stopping`.
 struct Apis {
     auth: AuthServiceServer<AuthApi>,
     admin: AdminServiceServer<AdminApi>,
@@ -359,6 +360,7 @@ struct Apis {
     reports: ReportServiceServer<ReportApi>,
     cases: CaseServiceServer<CaseApi>,
     supervision: SupervisionServiceServer<SupervisionApi>,
+    directory: DirectoryServiceServer<DirectoryApi>,
 }
 
 fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis, ServeError> {
@@ -372,6 +374,11 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
         config.max_attachment_bytes,
     );
     let service = &parts.service;
+    let directory = Directory::new(
+        parts.store.clone(),
+        parts.clock.clone(),
+        parts.revocations.clone(),
+    );
     Ok(Apis {
         auth: AuthServiceServer::new(AuthApi::new(
             parts.authenticator.clone(),
@@ -379,11 +386,7 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
         ))
         .max_decoding_message_size(limit),
         admin: AdminServiceServer::new(AdminApi::new(
-            Directory::new(
-                parts.store.clone(),
-                parts.clock.clone(),
-                parts.revocations.clone(),
-            ),
+            directory.clone(),
             parts.routing.clone(),
             parts.time_limits.clone(),
         ))
@@ -403,6 +406,8 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
         cases: CaseServiceServer::new(CaseApi::new(service.clone(), stopping.clone()))
             .max_decoding_message_size(limit),
         supervision: SupervisionServiceServer::new(SupervisionApi::new(service.clone(), stopping))
+            .max_decoding_message_size(limit),
+        directory: DirectoryServiceServer::new(DirectoryApi::new(directory, parts.routing.clone()))
             .max_decoding_message_size(limit),
     })
 }
@@ -443,7 +448,11 @@ async fn serve(
         .add_service(InterceptedService::new(apis.devices, require_auth.clone()))
         .add_service(InterceptedService::new(apis.reports, require_auth.clone()))
         .add_service(InterceptedService::new(apis.cases, require_auth.clone()))
-        .add_service(InterceptedService::new(apis.supervision, require_auth));
+        .add_service(InterceptedService::new(
+            apis.supervision,
+            require_auth.clone(),
+        ))
+        .add_service(InterceptedService::new(apis.directory, require_auth));
 
     let local_addr = listener.local_addr().ok();
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -485,4 +494,7 @@ async fn set_serving(health: &tonic_health::server::HealthReporter) {
         .set_serving::<SupervisionServiceServer<SupervisionApi>>()
         .await;
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    health
+        .set_serving::<DirectoryServiceServer<DirectoryApi>>()
+        .await;
 }

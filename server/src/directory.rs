@@ -1,4 +1,4 @@
-//! The directory as a service: departments and users for the admin API, and adding users with hashed passwords, which the command line shares.
+//! The directory as a service: departments and users for the admin API and the read-only directory, and adding users with hashed passwords, which the command line shares.
 
 use std::sync::Arc;
 
@@ -28,6 +28,15 @@ pub enum DirectoryError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+/// Why a batch of users could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum MissingUser {
+    #[error("users/{0} not found")]
+    Missing(UserId),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// Hashes the password and stores the user; the plaintext goes no further.
@@ -104,6 +113,16 @@ impl Directory {
     /// Adds a user with a hashed password.
     pub async fn add_user(&self, draft: UserDraft) -> Result<User, DirectoryError> {
         add_user(&self.store, draft, self.clock.now()).await
+    }
+
+    /// The users among `ids`, one per id asked, in the order asked; the first id that is not a user is answered as missing.
+    pub async fn users_in_order(&self, ids: &[UserId]) -> Result<Vec<User>, MissingUser> {
+        let found = self.store.directory().users_by_ids(ids).await?;
+        let by_id: std::collections::HashMap<UserId, User> =
+            found.into_iter().map(|u| (u.id, u)).collect();
+        ids.iter()
+            .map(|id| by_id.get(id).cloned().ok_or(MissingUser::Missing(*id)))
+            .collect()
     }
 
     pub async fn user(&self, id: &UserId) -> Result<User, StorageError> {

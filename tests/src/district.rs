@@ -53,6 +53,30 @@ impl District {
 }
 
 impl District {
+    /// The "users/{user}" name of the holder of `token`, as WhoAmI tells it.
+    pub async fn user_of_token(&self, token: &str) -> String {
+        let mut request = tonic::Request::new(v1::WhoAmIRequest {});
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("tokens are ASCII"),
+        );
+        self.app
+            .auth()
+            .who_am_i(request)
+            .await
+            .expect("a valid token tells its caller")
+            .into_inner()
+            .caller
+            .expect("a caller")
+            .user
+    }
+
+    /// The "users/{user}" name of the demo user `username`.
+    pub async fn user_name(&self, username: &str) -> String {
+        let token = self.token(username).await;
+        self.user_of_token(&token).await
+    }
+
     /// Forgets every cached token, e.g. after the test clock jumped past their expiry.
     pub async fn forget_tokens(&self) {
         self.tokens.lock().await.clear();

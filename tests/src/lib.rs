@@ -18,6 +18,7 @@ use gridwhistle_proto::v1::admin_service_client::AdminServiceClient;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
+use gridwhistle_proto::v1::directory_service_client::DirectoryServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_proto::v1::supervision_service_client::SupervisionServiceClient;
 use gridwhistle_server::deadline_engine::EngineStore;
@@ -240,6 +241,10 @@ impl TestApp {
 
     pub fn supervision(&self, access_token: &str) -> SupervisionServiceClient<Authed> {
         SupervisionServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn directory(&self, access_token: &str) -> DirectoryServiceClient<Authed> {
+        DirectoryServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
     }
 
     /// Adds a user exactly as `gridwhistle user add` does: the bootstrap path, before any admin exists.

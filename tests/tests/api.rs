@@ -24,7 +24,7 @@ async fn with_worker(app: &TestApp) -> v1::TokenPair {
 }
 
 #[tokio::test]
-async fn health_answers_serving_and_reflection_lists_the_six_services() {
+async fn health_answers_serving_and_reflection_lists_every_service() {
     let app = spawn_app().await;
     let mut health = HealthClient::new(app.channel.clone());
     let overall = health

@@ -1,4 +1,4 @@
-//! Authorisation per object as a table: every RPC of `ReportService` and `CaseService` × every role × {the caller's own object, another unit's object, a missing id}.
+//! Authorisation per object as a table: every RPC of `ReportService`, `CaseService`, `DirectoryService` and `AttachmentService` × every role × {the caller's own object, another unit's object, a missing id}.
 //!
 //! Another unit's object and a missing id must get the same answer, so existence cannot be probed; the table must name every RPC the protos declare.
 
@@ -101,6 +101,11 @@ fn table() -> Vec<(&'static str, Row)> {
             "CaseService.AcknowledgeSupervisionLetter",
             case_of_department,
         ),
+        ("DirectoryService.ListCategories", [ALLOWED; 5]),
+        ("DirectoryService.ListDirectoryDepartments", [ALLOWED; 5]),
+        // User cards are no one's secret: every role reads every card, and a missing user is still missing.
+        ("DirectoryService.BatchGetUserCards", [(A, A, H); 5]),
+        ("DirectoryService.GetMyArea", [ALLOWED; 5]),
     ]
 }
 
@@ -111,7 +116,12 @@ fn declared_rpcs() -> BTreeSet<String> {
     set.file
         .iter()
         .flat_map(|file| file.service.iter())
-        .filter(|s| matches!(s.name(), "ReportService" | "CaseService"))
+        .filter(|s| {
+            matches!(
+                s.name(),
+                "ReportService" | "CaseService" | "DirectoryService"
+            )
+        })
         .flat_map(|s| {
             s.method
                 .iter()
@@ -123,6 +133,7 @@ fn declared_rpcs() -> BTreeSet<String> {
 /// The objects the calls aim at.
 struct Names {
     other_upload: String,
+    other_user: String,
     own_report: String,
     own_case: String,
     other_report: String,
@@ -334,6 +345,41 @@ async fn call(
                 })
                 .await,
         ),
+        "DirectoryService.ListCategories" => code(
+            district
+                .app
+                .directory(token)
+                .list_categories(v1::ListCategoriesRequest {})
+                .await,
+        ),
+        "DirectoryService.ListDirectoryDepartments" => code(
+            district
+                .app
+                .directory(token)
+                .list_directory_departments(v1::ListDirectoryDepartmentsRequest::default())
+                .await,
+        ),
+        "DirectoryService.BatchGetUserCards" => {
+            let user = match target {
+                Target::Own => district.user_of_token(token).await,
+                Target::Other => names.other_user.clone(),
+                Target::Missing => format!("users/{}", new_report_id()),
+            };
+            code(
+                district
+                    .app
+                    .directory(token)
+                    .batch_get_user_cards(v1::BatchGetUserCardsRequest { names: vec![user] })
+                    .await,
+            )
+        }
+        "DirectoryService.GetMyArea" => code(
+            district
+                .app
+                .directory(token)
+                .get_my_area(v1::GetMyAreaRequest {})
+                .await,
+        ),
         other => panic!("{other} has no call in the authorisation table"),
     }
 }
@@ -408,7 +454,7 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     assert_eq!(
         listed,
         declared_rpcs(),
-        "every RPC of ReportService and CaseService must have a row in the table"
+        "every RPC of the services in the table must have a row in it"
     );
 
     let district = District::start(gridwhistle_tests::Backend::Sqlite).await;
@@ -427,6 +473,7 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     let other_letter = letter(&district, &other_lead, &other_case).await;
     let names = Names {
         other_upload,
+        other_user: district.user_name("worker.g-sanlitun-3-01").await,
         own_report,
         own_case,
         other_report,

@@ -28,6 +28,7 @@ gridwhistle_tests::contract!(
     users_bound_to_missing_units_are_refused_as_not_found,
     usernames_are_unique,
     users_list_in_pages_in_creation_order,
+    users_are_read_in_batches_by_id,
     a_refresh_token_rotates_exactly_once,
     revoking_a_family_revokes_every_token_in_it,
     disabling_a_user_revokes_their_sessions_in_the_same_change,
@@ -349,6 +350,27 @@ mod checks {
             .unwrap();
         let listed: Vec<UserId> = first.iter().chain(&rest).map(|u| u.id).collect();
         assert_eq!(listed, created);
+    }
+
+    pub(super) async fn users_are_read_in_batches_by_id(store: &Store, _: Backend) {
+        let mut created = Vec::new();
+        for i in 0..3 {
+            let new = user(&format!("batch{i}"), Binding::Supervisor);
+            created.push(store.directory().create_user(new, T0).await.unwrap());
+        }
+        let missing = UserId::generate();
+        let asked = [created[2].id, missing, created[0].id, created[2].id];
+        let mut found = store.directory().users_by_ids(&asked).await.unwrap();
+        found.sort_by_key(|u| u.id);
+        assert_eq!(found, vec![created[0].clone(), created[2].clone()]);
+        assert!(
+            store
+                .directory()
+                .users_by_ids(&[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     pub(super) async fn a_refresh_token_rotates_exactly_once(store: &Store, _: Backend) {

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// Missing, or hidden from this caller: the two are never told apart.
     #[error("{resource} not found")]
     NotFound { resource: &'static str },
+    /// A named object that is missing, where every caller may see every object of its kind, so naming it tells nothing.
+    #[error("{0} not found")]
+    NamedNotFound(String),
     #[error("{resource} already exists")]
     AlreadyExists { resource: &'static str },
     /// The object exists and the request disagrees with it, for the reason given.
@@ -134,6 +137,7 @@ impl From<ApiError> for Status {
                 Status::permission_denied("the caller's role may not do this")
             }
             ApiError::NotFound { resource } => Status::not_found(format!("{resource} not found")),
+            ApiError::NamedNotFound(name) => Status::not_found(format!("{name} not found")),
             ApiError::AlreadyExists { resource } => {
                 Status::already_exists(format!("{resource} already exists"))
             }
@@ -189,6 +193,7 @@ mod tests {
                 ApiError::Unauthenticated,
                 ApiError::PermissionDenied,
                 ApiError::NotFound { resource: "user" },
+                ApiError::NamedNotFound("users/0190c4d8-0000-7000-8000-000000000000".to_owned()),
                 ApiError::AlreadyExists {
                     resource: "department",
                 },
@@ -204,6 +209,7 @@ mod tests {
                 Unauthenticated: wrong credentials or an invalid token
                 PermissionDenied: the caller's role may not do this
                 NotFound: user not found
+                NotFound: users/0190c4d8-0000-7000-8000-000000000000 not found
                 AlreadyExists: department already exists
                 AlreadyExists: report_id was used for another report
                 FailedPrecondition: case is closed

@@ -34,6 +34,8 @@ const MAX_VIOLATIONS: usize = 100;
 pub struct GridFeature {
     pub grid: NewGrid,
     pub shape: MultiPolygon<f64>,
+    /// The feature as imported, as GeoJSON text, for drawing.
+    pub geojson: String,
 }
 
 #[derive(Debug)]
@@ -43,6 +45,8 @@ pub struct JurisdictionFeature {
     pub department_type: DepartmentType,
     pub priority: i32,
     pub shape: MultiPolygon<f64>,
+    /// The feature as imported, as GeoJSON text, for drawing.
+    pub geojson: String,
 }
 
 fn collection(text: &str) -> Result<FeatureCollection, Vec<FeatureViolation>> {
@@ -151,6 +155,7 @@ pub fn grids(text: &str) -> Result<Vec<GridFeature>, Vec<FeatureViolation>> {
             Ok(GridFeature {
                 grid,
                 shape: shape_of(feature, i)?,
+                geojson: feature.to_string(),
             })
         })();
         match parsed {
@@ -227,6 +232,7 @@ pub fn jurisdictions(
                 department_type,
                 priority,
                 shape: shape_of(feature, i)?,
+                geojson: feature.to_string(),
             })
         })();
         match parsed {

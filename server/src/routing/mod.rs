@@ -1,5 +1,6 @@
 //! The routing service: imports boundaries and the catalogue, keeps the routing table in force, and swaps it atomically without blocking lookups.
 
+mod areas;
 pub mod catalogue_file;
 pub mod geojson;
 
@@ -17,9 +18,10 @@ use gridwhistle_domain::{CategoryId, DepartmentId, UserId};
 use tracing::{info, instrument, warn};
 
 use crate::storage::{
-    BoundaryGeneration, BoundaryKind, Department, NewBoundaryImport, RoutingVersions, StorageError,
-    Store,
+    BoundaryGeneration, BoundaryKind, BoundarySet, Department, NewBoundaryImport, RoutingVersions,
+    StorageError, Store,
 };
+pub use areas::Areas;
 pub use geojson::FeatureViolation;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub struct Routing {
     clock: Arc<dyn Clock>,
     near_border_m: f64,
     table: ArcSwap<RoutingTable>,
+    /// The features of the generation in force, swapped with the table.
+    areas: ArcSwap<Areas>,
     /// What the table in force was built from.
     loaded: std::sync::Mutex<Loaded>,
     /// One rebuild at a time: an import's and the refresher's would otherwise race to swap.
@@ -83,6 +87,7 @@ impl Routing {
             clock,
             near_border_m,
             table: ArcSwap::from_pointee(empty_table(near_border_m)),
+            areas: ArcSwap::from_pointee(Areas::default()),
             loaded: std::sync::Mutex::new(Loaded::default()),
             rebuild: tokio::sync::Mutex::new(()),
         };
@@ -145,6 +150,11 @@ impl Routing {
         self.store.boundaries().current_catalogue().await
     }
 
+    /// The features of the generation in force, by unit; a cheap atomic load.
+    pub fn areas(&self) -> Arc<Areas> {
+        self.areas.load_full()
+    }
+
     /// The table in force; a cheap atomic load, never blocked by a rebuild.
     pub fn table(&self) -> Arc<RoutingTable> {
         self.table.load_full()
@@ -190,59 +200,14 @@ impl Routing {
             departments: routing_view(&departments),
         };
         let near_border_m = self.near_border_m;
-        let table =
-            tokio::task::spawn_blocking(move || -> Result<RoutingTable, RoutingServiceError> {
-                // Before the first import there are no boundaries: an empty table of generation 0.
-                let mut input = empty_input(near_border_m, &departments);
-                input.catalogue = catalogue;
-                let (grids, jurisdictions) = match &boundaries {
-                    Some(set) => {
-                        input.generation = set.generation;
-                        let grids = match &set.grids {
-                            Some(text) => {
-                                geojson::grids(text).map_err(RoutingServiceError::StoredInvalid)?
-                            }
-                            None => Vec::new(),
-                        };
-                        let jurisdictions = match &set.jurisdictions {
-                            Some(text) => geojson::jurisdictions(text, &departments)
-                                .map_err(RoutingServiceError::StoredInvalid)?,
-                            None => Vec::new(),
-                        };
-                        (grids, jurisdictions)
-                    }
-                    None => (Vec::new(), Vec::new()),
-                };
-                let (grid_ids, grid_shapes): (Vec<_>, Vec<_>) =
-                    grids.into_iter().map(|g| (g.grid.id, g.shape)).unzip();
-                input.grids = grid_ids
-                    .into_iter()
-                    .zip(prepare_all(grid_shapes))
-                    .filter_map(|(id, area)| Some(GridArea { id, area: area? }))
-                    .collect();
-                let (units, shapes): (Vec<_>, Vec<_>) = jurisdictions
-                    .into_iter()
-                    .map(|j| ((j.id, j.department, j.department_type, j.priority), j.shape))
-                    .unzip();
-                input.jurisdictions = units
-                    .into_iter()
-                    .zip(prepare_all(shapes))
-                    .filter_map(|((id, department, department_type, priority), area)| {
-                        Some(Jurisdiction {
-                            id,
-                            department,
-                            department_type,
-                            priority,
-                            area: area?,
-                        })
-                    })
-                    .collect();
-                Ok(RoutingTable::build(input))
-            })
-            .await
-            .map_err(RoutingServiceError::Build)??;
+        let (table, areas) = tokio::task::spawn_blocking(move || {
+            build(near_border_m, boundaries, catalogue, &departments)
+        })
+        .await
+        .map_err(RoutingServiceError::Build)??;
         let generation = table.generation();
         self.table.store(Arc::new(table));
+        self.areas.store(Arc::new(areas));
         *self
             .loaded
             .lock()
@@ -360,6 +325,65 @@ impl Routing {
     ) -> Result<Decision, RoutingServiceError> {
         Ok(self.table().route(position, category)?)
     }
+}
+
+/// Builds the routing table and the areas from the stored boundaries and catalogue; before the first import, an empty table of generation 0.
+fn build(
+    near_border_m: f64,
+    boundaries: Option<BoundarySet>,
+    catalogue: Vec<CategoryRule>,
+    departments: &HashMap<DepartmentId, Department>,
+) -> Result<(RoutingTable, Areas), RoutingServiceError> {
+    let mut input = empty_input(near_border_m, departments);
+    input.catalogue = catalogue;
+    let Some(set) = boundaries else {
+        return Ok((RoutingTable::build(input), Areas::default()));
+    };
+    input.generation = set.generation;
+    let mut areas = Areas::new(set.generation);
+    let grids = match &set.grids {
+        Some(text) => geojson::grids(text).map_err(RoutingServiceError::StoredInvalid)?,
+        None => Vec::new(),
+    };
+    let jurisdictions = match &set.jurisdictions {
+        Some(text) => {
+            geojson::jurisdictions(text, departments).map_err(RoutingServiceError::StoredInvalid)?
+        }
+        None => Vec::new(),
+    };
+    let mut grid_ids = Vec::with_capacity(grids.len());
+    let mut grid_shapes = Vec::with_capacity(grids.len());
+    for g in grids {
+        areas.add_grid(g.grid.id.clone(), g.geojson);
+        grid_ids.push(g.grid.id);
+        grid_shapes.push(g.shape);
+    }
+    input.grids = grid_ids
+        .into_iter()
+        .zip(prepare_all(grid_shapes))
+        .filter_map(|(id, area)| Some(GridArea { id, area: area? }))
+        .collect();
+    let mut units = Vec::with_capacity(jurisdictions.len());
+    let mut shapes = Vec::with_capacity(jurisdictions.len());
+    for j in jurisdictions {
+        areas.add_jurisdiction(j.department.clone(), j.geojson);
+        units.push((j.id, j.department, j.department_type, j.priority));
+        shapes.push(j.shape);
+    }
+    input.jurisdictions = units
+        .into_iter()
+        .zip(prepare_all(shapes))
+        .filter_map(|((id, department, department_type, priority), area)| {
+            Some(Jurisdiction {
+                id,
+                department,
+                department_type,
+                priority,
+                area: area?,
+            })
+        })
+        .collect();
+    Ok((RoutingTable::build(input), areas))
 }
 
 /// What a routing table was built from: the stored versions, and what routing reads of each department.

@@ -176,6 +176,22 @@ impl DirectoryRepo<'_> {
             .and_then(|model| records::user_from_model(model).map(|c| c.user))
     }
 
+    /// The users among `ids` that exist, in no particular order; an id asked twice is answered once.
+    #[instrument(skip_all, fields(ids = ids.len()))]
+    pub async fn users_by_ids(self, ids: &[UserId]) -> Result<Vec<User>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: std::collections::BTreeSet<String> = ids.iter().map(ToString::to_string).collect();
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(ids))
+            .all(&self.store.db)
+            .await?
+            .into_iter()
+            .map(|model| records::user_from_model(model).map(|c| c.user))
+            .collect()
+    }
+
     /// The user with this login name and the password hash to check, if any.
     #[instrument(skip_all)]
     pub async fn find_credentials(

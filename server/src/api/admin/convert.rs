@@ -45,7 +45,7 @@ pub(super) fn grade_to_proto(grade: RiskGrade) -> v1::RiskGrade {
     }
 }
 
-pub(super) fn category_to_proto(rule: CategoryRule) -> v1::CategoryRule {
+pub(crate) fn category_to_proto(rule: CategoryRule) -> v1::CategoryRule {
     v1::CategoryRule {
         name: format!("categories/{}", rule.id),
         display_name: rule.display_name,
@@ -114,7 +114,7 @@ pub(super) fn catalogue_from_proto(
     Ok(rules)
 }
 
-pub(super) fn department_to_proto(d: Department) -> v1::Department {
+pub(crate) fn department_to_proto(d: Department) -> v1::Department {
     v1::Department {
         name: format!("departments/{}", d.id),
         display_name: d.display_name.as_str().to_owned(),
@@ -157,7 +157,7 @@ pub(super) fn grid_name(name: &str) -> Result<GridId, String> {
     resource_id(name, "grids").and_then(|id| GridId::parse(id).map_err(|e| e.to_string()))
 }
 
-pub(super) fn user_name(name: &str) -> Result<UserId, String> {
+pub(crate) fn user_name(name: &str) -> Result<UserId, String> {
     resource_id(name, "users").and_then(|id| UserId::parse(id).map_err(|e| e.to_string()))
 }
 

@@ -18,11 +18,8 @@ use crate::directory::{Directory, DirectoryError, UserDraft};
 use crate::routing::Routing;
 use crate::storage::{DepartmentPatch, NewDepartment, UserPatch};
 use crate::time_limits::TimeLimits;
-pub(crate) use convert::department_name;
-use convert::{
-    catalogue_from_proto, category_to_proto, department_to_proto, generation_to_proto, grid_name,
-    optional, user_name, user_to_proto,
-};
+use convert::{catalogue_from_proto, generation_to_proto, grid_name, optional, user_to_proto};
+pub(crate) use convert::{category_to_proto, department_name, department_to_proto, user_name};
 
 #[derive(Debug, Clone)]
 pub struct AdminApi {
