@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "gridwhistle/v1/supervision.proto",
     "gridwhistle/v1/admin.proto",
     "gridwhistle/v1/directory.proto",
+    "gridwhistle/v1/attachment.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

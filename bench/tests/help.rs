@@ -2,11 +2,12 @@
 
 use std::process::Command;
 
-const PROGRAMS: [&str; 4] = [
+const PROGRAMS: [&str; 5] = [
     env!("CARGO_BIN_EXE_gridwhistle-bench"),
     env!("CARGO_BIN_EXE_routing-bench"),
     env!("CARGO_BIN_EXE_deadline-bench"),
     env!("CARGO_BIN_EXE_push-bench"),
+    env!("CARGO_BIN_EXE_download-bench"),
 ];
 
 #[test]

@@ -21,4 +21,5 @@ pub const SERVICE_NAMES: &[&str] = &[
     "gridwhistle.v1.SupervisionService",
     "gridwhistle.v1.AdminService",
     "gridwhistle.v1.DirectoryService",
+    "gridwhistle.v1.AttachmentService",
 ];

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_proto::v1::admin_service_server::AdminServiceServer;
+use gridwhistle_proto::v1::attachment_service_server::AttachmentServiceServer;
 use gridwhistle_proto::v1::auth_service_server::AuthServiceServer;
 use gridwhistle_proto::v1::case_service_server::CaseServiceServer;
 use gridwhistle_proto::v1::device_service_server::DeviceServiceServer;
@@ -22,7 +23,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
-use crate::api::{AdminApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, ReportApi, SupervisionApi};
+use crate::api::{
+    AdminApi, AttachmentApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, ReportApi, SupervisionApi,
+};
 use crate::auth::revocations::Revocations;
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
@@ -352,7 +355,7 @@ fn sender(
     })))
 }
 
-/// The seven APIs, with their message-size limits; watch streams end on `stopping`.
+/// The APIs, with their message-size limits; watch streams end on `stopping`.
 struct Apis {
     auth: AuthServiceServer<AuthApi>,
     admin: AdminServiceServer<AdminApi>,
@@ -361,16 +364,18 @@ struct Apis {
     cases: CaseServiceServer<CaseApi>,
     supervision: SupervisionServiceServer<SupervisionApi>,
     directory: DirectoryServiceServer<DirectoryApi>,
+    attachments: AttachmentServiceServer<AttachmentApi>,
 }
 
 fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis, ServeError> {
     let limit = config.max_message_bytes;
+    let blobs: Arc<dyn crate::attachments::BlobStore> = Arc::new(
+        crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
+            .map_err(ServeError::Attachments)?,
+    );
     let uploads = UploadService::new(
         parts.store.clone(),
-        Arc::new(
-            crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
-                .map_err(ServeError::Attachments)?,
-        ),
+        blobs.clone(),
         config.max_attachment_bytes,
     );
     let service = &parts.service;
@@ -408,6 +413,8 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
         supervision: SupervisionServiceServer::new(SupervisionApi::new(service.clone(), stopping))
             .max_decoding_message_size(limit),
         directory: DirectoryServiceServer::new(DirectoryApi::new(directory, parts.routing.clone()))
+            .max_decoding_message_size(limit),
+        attachments: AttachmentServiceServer::new(AttachmentApi::new(service.clone(), blobs))
             .max_decoding_message_size(limit),
     })
 }
@@ -452,7 +459,11 @@ async fn serve(
             apis.supervision,
             require_auth.clone(),
         ))
-        .add_service(InterceptedService::new(apis.directory, require_auth));
+        .add_service(InterceptedService::new(
+            apis.directory,
+            require_auth.clone(),
+        ))
+        .add_service(InterceptedService::new(apis.attachments, require_auth));
 
     let local_addr = listener.local_addr().ok();
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -496,5 +507,8 @@ async fn set_serving(health: &tonic_health::server::HealthReporter) {
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
     health
         .set_serving::<DirectoryServiceServer<DirectoryApi>>()
+        .await;
+    health
+        .set_serving::<AttachmentServiceServer<AttachmentApi>>()
         .await;
 }

@@ -148,6 +148,86 @@ impl District {
     }
 }
 
+/// A small but real JPEG header followed by filler that `seed` varies: the server sniffs the type from these bytes.
+pub fn photo(len: usize, seed: u8) -> Vec<u8> {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
+    bytes.extend((0..len - bytes.len()).map(|i| ((i * 31 + usize::from(seed)) % 251) as u8));
+    bytes
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    gridwhistle_server::attachments::hex(&sha2::Sha256::digest(bytes))
+}
+
+impl District {
+    /// Uploads `bytes` as the demo user `username` in 256 KiB chunks on one stream; returns the "attachments/{sha256}" name.
+    pub async fn upload(&self, username: &str, bytes: &[u8]) -> String {
+        let sha256 = sha256_hex(bytes);
+        let upload_id = uuid::Uuid::new_v4().to_string();
+        let chunks: Vec<v1::UploadAttachmentRequest> = bytes
+            .chunks(256 * 1024)
+            .enumerate()
+            .map(|(i, data)| v1::UploadAttachmentRequest {
+                upload_id: upload_id.clone(),
+                total_size_bytes: bytes.len() as i64,
+                sha256: sha256.clone(),
+                offset: (i * 256 * 1024) as i64,
+                data: data.to_vec(),
+                crc32c: gridwhistle_server::attachments::crc32c(data),
+            })
+            .collect();
+        let done = self
+            .app
+            .reports(&self.token(username).await)
+            .upload_attachment(tokio_stream::iter(chunks))
+            .await
+            .expect("the upload is accepted")
+            .into_inner();
+        done.attachment.expect("the whole file arrived").name
+    }
+
+    /// Downloads the attachment `name` as the holder of `token` from `offset` to the stream's end, checking every chunk's place and CRC-32C; returns the bytes.
+    pub async fn download(
+        &self,
+        token: &str,
+        name: &str,
+        offset: i64,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        use tokio_stream::StreamExt as _;
+        let mut stream = self
+            .app
+            .attachments(token)
+            .download_attachment(v1::DownloadAttachmentRequest {
+                name: name.to_owned(),
+                offset,
+            })
+            .await?
+            .into_inner();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            assert_eq!(
+                chunk.offset,
+                offset + bytes.len() as i64,
+                "chunks arrive in order"
+            );
+            assert_eq!(
+                chunk.crc32c,
+                gridwhistle_server::attachments::crc32c(&chunk.data),
+                "each chunk carries its CRC-32C"
+            );
+            assert!(name.ends_with(&chunk.sha256));
+            bytes.extend(chunk.data);
+            assert!(offset + bytes.len() as i64 <= chunk.total_size_bytes);
+        }
+        Ok(bytes)
+    }
+}
+
 /// The demo duty officer's username of `department`, given as `departments/{department}`.
 pub fn duty_officer(department: &str) -> String {
     format!(

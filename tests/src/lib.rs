@@ -15,6 +15,7 @@ use gridwhistle_domain::{Binding, DisplayName, Password, Timestamp, Username};
 use gridwhistle_fake_fcm::{FakeFcm, Options as FakeOptions};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::admin_service_client::AdminServiceClient;
+use gridwhistle_proto::v1::attachment_service_client::AttachmentServiceClient;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
@@ -245,6 +246,10 @@ impl TestApp {
 
     pub fn directory(&self, access_token: &str) -> DirectoryServiceClient<Authed> {
         DirectoryServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn attachments(&self, access_token: &str) -> AttachmentServiceClient<Authed> {
+        AttachmentServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
     }
 
     /// Adds a user exactly as `gridwhistle user add` does: the bootstrap path, before any admin exists.

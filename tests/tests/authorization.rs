@@ -7,7 +7,7 @@ use std::fmt;
 
 use gridwhistle_dispatcher::Clock as _;
 use gridwhistle_proto::v1;
-use gridwhistle_tests::district::{District, new_report_id, point_in_grid, report_at};
+use gridwhistle_tests::district::{District, new_report_id, photo, point_in_grid, report_at};
 use prost::Message as _;
 use tonic::Code;
 
@@ -73,6 +73,8 @@ fn table() -> Vec<(&'static str, Row)> {
     let case_of_department: Row = [FORBIDDEN, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
     let uploaders: Row = [ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
     let upload_of_owner: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
+    // The report's author, the summoned departments and every supervisor; admins never.
+    let attachment_of_case: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN];
     vec![
         ("ReportService.CreateReport", grid_workers),
         ("ReportService.GetReport", report_of_author),
@@ -106,6 +108,8 @@ fn table() -> Vec<(&'static str, Row)> {
         // User cards are no one's secret: every role reads every card, and a missing user is still missing.
         ("DirectoryService.BatchGetUserCards", [(A, A, H); 5]),
         ("DirectoryService.GetMyArea", [ALLOWED; 5]),
+        ("AttachmentService.GetAttachment", attachment_of_case),
+        ("AttachmentService.DownloadAttachment", attachment_of_case),
     ]
 }
 
@@ -119,7 +123,7 @@ fn declared_rpcs() -> BTreeSet<String> {
         .filter(|s| {
             matches!(
                 s.name(),
-                "ReportService" | "CaseService" | "DirectoryService"
+                "ReportService" | "CaseService" | "DirectoryService" | "AttachmentService"
             )
         })
         .flat_map(|s| {
@@ -134,6 +138,8 @@ fn declared_rpcs() -> BTreeSet<String> {
 struct Names {
     other_upload: String,
     other_user: String,
+    own_file: String,
+    other_file: String,
     own_report: String,
     own_case: String,
     other_report: String,
@@ -156,6 +162,19 @@ impl Names {
             Target::Own => self.own_letter.clone(),
             Target::Other => self.other_letter.clone(),
             Target::Missing => format!("supervisionLetters/{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    fn file(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_file.clone(),
+            Target::Other => self.other_file.clone(),
+            // A real file, on a case that does not exist.
+            Target::Missing => format!(
+                "cases/{}/attachments/{}",
+                new_report_id(),
+                self.own_file.rsplit('/').next().unwrap_or_default()
+            ),
         }
     }
 
@@ -380,6 +399,25 @@ async fn call(
                 .get_my_area(v1::GetMyAreaRequest {})
                 .await,
         ),
+        "AttachmentService.GetAttachment" => code(
+            district
+                .app
+                .attachments(token)
+                .get_attachment(v1::GetAttachmentRequest {
+                    name: names.file(target),
+                })
+                .await,
+        ),
+        "AttachmentService.DownloadAttachment" => code(
+            district
+                .app
+                .attachments(token)
+                .download_attachment(v1::DownloadAttachmentRequest {
+                    name: names.file(target),
+                    offset: 0,
+                })
+                .await,
+        ),
         other => panic!("{other} has no call in the authorisation table"),
     }
 }
@@ -421,6 +459,33 @@ async fn whistled(district: &District, worker: &str, grid: &str) -> (String, Str
         .trim_start_matches("departments/")
         .to_owned();
     (report.name, case.name, lead)
+}
+
+/// Reports in and posts progress with a photo on `case` as the duty officer of `department`; returns the file's name under the case.
+async fn progress_photo(district: &District, department: &str, case: &str, seed: u8) -> String {
+    let duty = format!("duty.{department}");
+    let attachment = district.upload(&duty, &photo(2_000, seed)).await;
+    let mut cases = district.app.cases(&district.token(&duty).await);
+    cases
+        .report_in(v1::ReportInRequest {
+            name: case.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("the department reports in");
+    cases
+        .post_progress(v1::PostProgressRequest {
+            name: case.to_owned(),
+            text: "现场照片".to_owned(),
+            attachments: vec![attachment.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("the department posts progress with a photo");
+    format!(
+        "{case}/attachments/{}",
+        attachment.trim_start_matches("attachments/")
+    )
 }
 
 /// A supervision letter to `department` about `case`, reply due in a day; returns its name.
@@ -469,11 +534,15 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     let other_token = district.token("worker.g-sanlitun-3-01").await;
     let (other_upload, started) = start_upload(&mut district.app.reports(&other_token)).await;
     started.unwrap();
+    let own_file = progress_photo(&district, &lead, &own_case, 1).await;
+    let other_file = progress_photo(&district, &other_lead, &other_case, 2).await;
     let own_letter = letter(&district, &lead, &own_case).await;
     let other_letter = letter(&district, &other_lead, &other_case).await;
     let names = Names {
         other_upload,
         other_user: district.user_name("worker.g-sanlitun-3-01").await,
+        own_file,
+        other_file,
         own_report,
         own_case,
         other_report,

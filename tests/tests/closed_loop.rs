@@ -5,7 +5,7 @@ use std::time::Duration;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
 use gridwhistle_tests::district::{
-    District, duty_officer, new_report_id, point_in_grid, report_at,
+    District, duty_officer, new_report_id, photo, point_in_grid, report_at,
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -624,15 +624,6 @@ async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_c
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
 
-/// A small but real JPEG header followed by filler: the server sniffs the type from these bytes.
-fn photo(len: usize) -> Vec<u8> {
-    let mut bytes = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
-    ];
-    bytes.extend((0..len - bytes.len()).map(|i| (i * 31 % 251) as u8));
-    bytes
-}
-
 fn crc32c(data: &[u8]) -> u32 {
     gridwhistle_server::attachments::crc32c(data)
 }
@@ -660,7 +651,7 @@ async fn an_upload_resumes_after_a_broken_stream_and_the_report_references_it() 
     let district = District::start(gridwhistle_tests::Backend::Sqlite).await;
     let token = district.token(WORKER).await;
     let mut reports = district.app.reports(&token);
-    let bytes = photo(300_000);
+    let bytes = photo(300_000, 0);
     let sha = gridwhistle_server::attachments::hex(&sha2::Sha256::digest(&bytes));
     let upload_id = uuid::Uuid::new_v4().to_string();
     const CHUNK: usize = 64 * 1024;
@@ -815,7 +806,7 @@ async fn an_upload_refused_at_its_end_stays_refused_on_every_later_call() {
         let district = District::start(backend).await;
         let token = district.token(WORKER).await;
         let mut reports = district.app.reports(&token);
-        let photo = photo(1_000);
+        let photo = photo(1_000, 0);
         let text = b"not a photo at all".to_vec();
         let cases = [
             // The SHA-256 of other bytes: the digest does not match what arrived.

@@ -1,6 +1,7 @@
 //! The gRPC layer: the only code that knows prost types; it converts at the edge and maps errors in one place.
 
 mod admin;
+mod attachment;
 mod auth;
 mod case;
 mod closed_loop;
@@ -17,6 +18,7 @@ mod supervision;
 mod time_limits;
 
 pub use admin::AdminApi;
+pub use attachment::AttachmentApi;
 pub use auth::AuthApi;
 pub use case::CaseApi;
 pub use devices::DeviceApi;

@@ -14,12 +14,14 @@ use gridwhistle_domain::{
 };
 use tracing::info;
 
+mod attachments;
 mod cases;
 mod letters;
 mod records;
 mod reports;
 mod supervision;
 
+pub use attachments::AttachedFile;
 pub use letters::LetterDraft;
 
 use crate::feed::EventFeed;

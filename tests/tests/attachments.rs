@@ -1,0 +1,180 @@
+//! Attachments read back over gRPC in the sample district: the people entitled to a report or case download its photos whole, checked and resumable; everyone else is told nothing.
+
+use gridwhistle_proto::v1;
+use gridwhistle_tests::database::backends;
+use gridwhistle_tests::district::{
+    District, duty_officer, new_report_id, photo, point_in_grid, report_at, sha256_hex,
+};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+const WORKER: &str = "worker.g-jianwai-1-01";
+const GRID: &str = "g-jianwai-1-01";
+/// A department of the district that a report in GRID never summons.
+const STRANGER: &str = "duty.street-maizidian";
+
+/// The whole answer of a refused call, which must not tell a hidden object from a missing one.
+fn answer(status: &tonic::Status) -> (Code, String, Vec<u8>) {
+    (
+        status.code(),
+        status.message().to_owned(),
+        status.details().to_vec(),
+    )
+}
+
+fn field_of(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("field violations")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_entitled_download_each_others_photos_whole_and_resumed_and_others_get_not_found() {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        // Three chunks and a bit: a real multi-chunk download.
+        let bytes = photo(3 * 1024 * 1024 + 12_345, 7);
+        let attachment = district.upload(WORKER, &bytes).await;
+        let sha = attachment.trim_start_matches("attachments/").to_owned();
+        assert_eq!(sha, sha256_hex(&bytes));
+        let (lat, lng) = point_in_grid(GRID);
+        let mut draft = report_at(lat, lng, "neighbour-dispute");
+        draft.attachments = vec![attachment.clone()];
+        let report = district
+            .app
+            .reports(&district.token(WORKER).await)
+            .create_report(v1::CreateReportRequest {
+                report_id: new_report_id(),
+                report: Some(draft),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .report
+            .unwrap();
+        let case = district
+            .whistle(
+                WORKER,
+                &report.name,
+                v1::WhistleKind::Routine,
+                v1::RiskGrade::Unspecified,
+            )
+            .await;
+        let lead = duty_officer(&case.assignments[0].department);
+        let lead_token = district.token(&lead).await;
+        let on_case = format!("{}/attachments/{sha}", case.name);
+
+        // The lead's duty officer reads what the grid worker saw, byte for byte.
+        let file = district
+            .app
+            .attachments(&lead_token)
+            .get_attachment(v1::GetAttachmentRequest {
+                name: on_case.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .file
+            .unwrap();
+        assert_eq!(file.name, on_case);
+        assert_eq!(file.sha256, sha);
+        assert_eq!(file.attacher, district.user_name(WORKER).await);
+        assert!(file.attach_time.is_some());
+        let meta = file.attachment.unwrap();
+        assert_eq!(meta.content_type, "image/jpeg");
+        assert_eq!(meta.size_bytes, bytes.len() as i64);
+        let downloaded = district.download(&lead_token, &on_case, 0).await.unwrap();
+        assert_eq!(sha256_hex(&downloaded), sha, "{backend:?}");
+
+        // A broken download resumes where it stopped.
+        let tail = district
+            .download(&lead_token, &on_case, 1_500_000)
+            .await
+            .unwrap();
+        assert_eq!(tail, bytes[1_500_000..]);
+        let past = district
+            .download(&lead_token, &on_case, bytes.len() as i64)
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(&past), ["offset"]);
+        let negative = district
+            .download(&lead_token, &on_case, -1)
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(&negative), ["offset"]);
+        let malformed = district
+            .download(&lead_token, &format!("{}/photos/{sha}", case.name), 0)
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(&malformed), ["name"]);
+
+        // An unrelated department learns nothing: its answer equals a missing case's.
+        let stranger = district.token(STRANGER).await;
+        let hidden = district.download(&stranger, &on_case, 0).await.unwrap_err();
+        let missing_case = format!("cases/{}/attachments/{sha}", new_report_id());
+        let missing = district
+            .download(&stranger, &missing_case, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(hidden.code(), Code::NotFound);
+        assert_eq!(answer(&hidden), answer(&missing));
+
+        // The lead completes with a result photo; the grid worker reads it before verifying.
+        let result_bytes = photo(40_000, 9);
+        let result = district.upload(&lead, &result_bytes).await;
+        let mut cases = district.app.cases(&lead_token);
+        cases
+            .report_in(v1::ReportInRequest {
+                name: case.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        cases
+            .complete_case(v1::CompleteCaseRequest {
+                name: case.name.clone(),
+                result: "已调解，杂物已清理".to_owned(),
+                attachments: vec![result.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let worker = district.token(WORKER).await;
+        let result_on_report = format!(
+            "{}/attachments/{}",
+            report.name,
+            result.trim_start_matches("attachments/")
+        );
+        let got = district
+            .download(&worker, &result_on_report, 0)
+            .await
+            .unwrap();
+        assert_eq!(got, result_bytes);
+        let supervisor = district.token("supervisor").await;
+        assert_eq!(
+            district
+                .download(&supervisor, &result_on_report, 0)
+                .await
+                .unwrap(),
+            result_bytes
+        );
+
+        // A file that is not on this report is not found through it, even for its author.
+        let elsewhere = district.upload(WORKER, &photo(5_000, 11)).await;
+        let not_on_report = format!(
+            "{}/attachments/{}",
+            report.name,
+            elsewhere.trim_start_matches("attachments/")
+        );
+        let status = district
+            .download(&worker, &not_on_report, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::NotFound);
+    }
+}
