@@ -57,7 +57,7 @@ const ROLES: [&str; 5] = [
     "admin",
 ];
 
-use Seen::{Allowed as A, Forbidden as F, Hidden as H};
+use Seen::{Allowed as A, Forbidden as F, Hidden as H, Pending as P};
 
 /// Expected answers per role, in the order of [`ROLES`], each as (own, other, missing).
 type Row = [(Seen, Seen, Seen); 5];
@@ -74,6 +74,10 @@ fn table() -> Vec<(&'static str, Row)> {
     let uploaders: Row = [ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
     let upload_of_owner: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
     // The report's author, the summoned departments and every supervisor; admins never.
+    let supervisors: Row = [FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN];
+    let supervisor_on_any: Row = [FORBIDDEN, FORBIDDEN, FORBIDDEN, (A, A, H), FORBIDDEN];
+    // Lists scoped by the caller: a department's own, a supervisor's all.
+    let departments_and_supervisors: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN];
     let attachment_of_case: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN];
     vec![
         ("ReportService.CreateReport", grid_workers),
@@ -110,6 +114,30 @@ fn table() -> Vec<(&'static str, Row)> {
         ("DirectoryService.GetMyArea", [ALLOWED; 5]),
         ("AttachmentService.GetAttachment", attachment_of_case),
         ("AttachmentService.DownloadAttachment", attachment_of_case),
+        ("SupervisionService.ListOverdue", supervisors),
+        ("SupervisionService.WatchEscalations", supervisors),
+        ("SupervisionService.DecideExtension", supervisor_on_any),
+        // A letter names its cases as arguments: a missing one is a field violation, so the row aims at real cases only.
+        ("SupervisionService.IssueSupervisionLetter", supervisors),
+        (
+            "SupervisionService.GetDepartmentStats",
+            [FORBIDDEN, FORBIDDEN, FORBIDDEN, (P, P, P), FORBIDDEN],
+        ),
+        ("SupervisionService.ListDeadLetters", supervisors),
+        (
+            "SupervisionService.ListExtensions",
+            departments_and_supervisors,
+        ),
+        (
+            "SupervisionService.ListSupervisionLetters",
+            departments_and_supervisors,
+        ),
+        (
+            "SupervisionService.GetSupervisionLetter",
+            [FORBIDDEN, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN],
+        ),
+        // Last: it sets the case's departments anew (to the ones it has).
+        ("SupervisionService.ReassignCase", supervisor_on_any),
     ]
 }
 
@@ -123,7 +151,11 @@ fn declared_rpcs() -> BTreeSet<String> {
         .filter(|s| {
             matches!(
                 s.name(),
-                "ReportService" | "CaseService" | "DirectoryService" | "AttachmentService"
+                "ReportService"
+                    | "CaseService"
+                    | "DirectoryService"
+                    | "AttachmentService"
+                    | "SupervisionService"
             )
         })
         .flat_map(|s| {
@@ -140,6 +172,10 @@ struct Names {
     other_user: String,
     own_file: String,
     other_file: String,
+    own_extension: String,
+    other_extension: String,
+    own_lead: String,
+    other_lead: String,
     own_report: String,
     own_case: String,
     other_report: String,
@@ -175,6 +211,26 @@ impl Names {
                 new_report_id(),
                 self.own_file.rsplit('/').next().unwrap_or_default()
             ),
+        }
+    }
+
+    fn extension(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_extension.clone(),
+            Target::Other => self.other_extension.clone(),
+            Target::Missing => format!(
+                "cases/{}/extensions/{}",
+                new_report_id(),
+                uuid::Uuid::now_v7()
+            ),
+        }
+    }
+
+    /// The lead department of the target case ("departments/{department}").
+    fn lead(&self, target: Target) -> String {
+        match target {
+            Target::Other => self.other_lead.clone(),
+            Target::Own | Target::Missing => self.own_lead.clone(),
         }
     }
 
@@ -418,8 +474,128 @@ async fn call(
                 })
                 .await,
         ),
+        rpc if rpc.starts_with("SupervisionService.") => {
+            supervision_call(district, token, rpc, names, target).await
+        }
         other => panic!("{other} has no call in the authorisation table"),
     }
+}
+
+/// Makes one well-formed call of a `SupervisionService` RPC as the holder of `token` at `target`.
+async fn supervision_call(
+    district: &District,
+    token: &str,
+    rpc: &str,
+    names: &Names,
+    target: Target,
+) -> Answer {
+    let mut supervision = district.app.supervision(token);
+    let case = names.case(target);
+    match rpc {
+        "SupervisionService.ListOverdue" => code(
+            supervision
+                .list_overdue(v1::ListOverdueRequest::default())
+                .await,
+        ),
+        "SupervisionService.WatchEscalations" => code(
+            supervision
+                .watch_escalations(v1::WatchEscalationsRequest::default())
+                .await,
+        ),
+        "SupervisionService.DecideExtension" => code(
+            supervision
+                .decide_extension(v1::DecideExtensionRequest {
+                    name: names.extension(target),
+                    approved: true,
+                    reason: "同意".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "SupervisionService.ReassignCase" => code(
+            supervision
+                .reassign_case(v1::ReassignCaseRequest {
+                    name: case,
+                    lead_department: names.lead(target),
+                    reason: "重新指派".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "SupervisionService.IssueSupervisionLetter" => {
+            let due = district.app.clock.now().as_unix_millis() / 1000 + 24 * 3600;
+            code(
+                supervision
+                    .issue_supervision_letter(v1::IssueSupervisionLetterRequest {
+                        letter_id: uuid::Uuid::new_v4().to_string(),
+                        department: names.lead(target),
+                        cases: vec![match target {
+                            Target::Missing => names.case(Target::Own),
+                            Target::Own | Target::Other => case,
+                        }],
+                        text: "请说明办理进展".to_owned(),
+                        reply_due_time: Some(prost_types::Timestamp {
+                            seconds: due,
+                            nanos: 0,
+                        }),
+                    })
+                    .await,
+            )
+        }
+        "SupervisionService.GetDepartmentStats" => code(
+            supervision
+                .get_department_stats(v1::GetDepartmentStatsRequest {
+                    department: names.lead(target),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "SupervisionService.ListDeadLetters" => code(
+            supervision
+                .list_dead_letters(v1::ListDeadLettersRequest::default())
+                .await,
+        ),
+        "SupervisionService.ListExtensions" => code(
+            supervision
+                .list_extensions(v1::ListExtensionsRequest::default())
+                .await,
+        ),
+        "SupervisionService.ListSupervisionLetters" => code(
+            supervision
+                .list_supervision_letters(v1::ListSupervisionLettersRequest::default())
+                .await,
+        ),
+        "SupervisionService.GetSupervisionLetter" => code(
+            supervision
+                .get_supervision_letter(v1::GetSupervisionLetterRequest {
+                    name: names.letter(target),
+                })
+                .await,
+        ),
+        other => panic!("{other} has no call in the authorisation table"),
+    }
+}
+
+/// Asks for more time on `case` as the duty officer of `department`; returns the extension's name.
+async fn extension(district: &District, department: &str, case: &str) -> String {
+    district
+        .app
+        .cases(&district.token(&format!("duty.{department}")).await)
+        .request_extension(v1::RequestExtensionRequest {
+            name: case.to_owned(),
+            stage: v1::DeadlineStage::Finish.into(),
+            requested_due_time: Some(prost_types::Timestamp {
+                seconds: 1_900_000_000,
+                nanos: 0,
+            }),
+            reason: "需协调多方".to_owned(),
+        })
+        .await
+        .expect("the department asks for more time")
+        .into_inner()
+        .extension
+        .expect("an extension")
+        .name
 }
 
 /// Starts an upload as the client's user, sending no bytes yet.
@@ -536,6 +712,8 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     started.unwrap();
     let own_file = progress_photo(&district, &lead, &own_case, 1).await;
     let other_file = progress_photo(&district, &other_lead, &other_case, 2).await;
+    let own_extension = extension(&district, &lead, &own_case).await;
+    let other_extension = extension(&district, &other_lead, &other_case).await;
     let own_letter = letter(&district, &lead, &own_case).await;
     let other_letter = letter(&district, &other_lead, &other_case).await;
     let names = Names {
@@ -543,6 +721,10 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
         other_user: district.user_name("worker.g-sanlitun-3-01").await,
         own_file,
         other_file,
+        own_extension,
+        other_extension,
+        own_lead: format!("departments/{lead}"),
+        other_lead: format!("departments/{other_lead}"),
         own_report,
         own_case,
         other_report,
@@ -564,7 +746,19 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
             let token = district.token(&users[i]).await;
             let mut answers = Vec::new();
             for target in [Target::Own, Target::Other, Target::Missing] {
-                answers.push(call(&district, &token, rpc, &names, target).await);
+                let answer = call(&district, &token, rpc, &names, target).await;
+                assert!(
+                    !matches!(
+                        answer.code,
+                        Code::Unauthenticated
+                            | Code::InvalidArgument
+                            | Code::Internal
+                            | Code::Unavailable
+                    ),
+                    "the table's requests must be well-formed and authenticated: {rpc} as {} at {target:?} got {answer:?}",
+                    ROLES[i]
+                );
+                answers.push(answer);
             }
             let got = (
                 seen(answers[0].code),

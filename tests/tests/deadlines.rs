@@ -507,6 +507,38 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .extension
             .unwrap();
 
+        // The request is on the supervisors' list of pending extensions, and on its department's own list only.
+        let pending = |token: String| {
+            let mut supervision = district.app.supervision(&token);
+            async move {
+                supervision
+                    .list_extensions(v1::ListExtensionsRequest {
+                        state: v1::ExtensionState::Pending.into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .extensions
+                    .into_iter()
+                    .map(|x| x.name)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            pending(district.token("supervisor").await).await,
+            std::slice::from_ref(&requested.name)
+        );
+        assert_eq!(
+            pending(district.token(&duty_officer(&lead)).await).await,
+            std::slice::from_ref(&requested.name)
+        );
+        assert!(
+            pending(district.token("duty.street-maizidian").await)
+                .await
+                .is_empty()
+        );
+
         let denied = district
             .app
             .supervision(&district.token(&duty_officer(&lead)).await)
@@ -544,6 +576,18 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .await
             .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+        assert!(pending(district.token("supervisor").await).await.is_empty());
+        let decided = supervision
+            .list_extensions(v1::ListExtensionsRequest {
+                department: lead.clone(),
+                state: v1::ExtensionState::Approved.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .extensions;
+        assert_eq!(decided, std::slice::from_ref(&approved));
 
         // The request reached the supervisors' inbox, and the decision the department's, once each.
         let subject = case.name.clone();

@@ -16,8 +16,8 @@ use gridwhistle_domain::{
 };
 use gridwhistle_server::model::{
     AnswerOutcome, AssignmentRecord, CaseRecord, Effects, EventFilter, EventPosition,
-    ExtensionRecord, InboxFilter, IssueOutcome, NewEvent, NewLetter, NewNotification, NewReport,
-    OverdueFilter, ReportKey, ReportRecord, RoutingRecord, RoutingRule,
+    ExtensionFilter, ExtensionRecord, InboxFilter, IssueOutcome, LetterFilter, NewEvent, NewLetter,
+    NewNotification, NewReport, OverdueFilter, ReportKey, ReportRecord, RoutingRecord, RoutingRule,
 };
 use gridwhistle_server::storage::{
     AttachmentRecord, InboxPosition, InboxScope, Lease, NewDepartment, NewDevice, NewGrid,
@@ -511,6 +511,28 @@ mod checks {
             store.reports().extension(&case, &id).await.unwrap(),
             requested
         );
+        let listed = |department: &DepartmentId, state: ExtensionState| {
+            let filter = ExtensionFilter {
+                department: Some(department.clone()),
+                state: Some(state),
+            };
+            async move { store.reports().extensions(&filter, None, 10).await.unwrap() }
+        };
+        assert_eq!(
+            listed(&cast.department, ExtensionState::Pending).await,
+            vec![(case, requested.clone())]
+        );
+        let elsewhere = DepartmentId::parse("elsewhere").unwrap();
+        assert!(listed(&elsewhere, ExtensionState::Pending).await.is_empty());
+        assert!(
+            store
+                .reports()
+                .extensions(&ExtensionFilter::default(), Some(&id), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing after the last request"
+        );
         assert!(matches!(
             store.reports().extension(&CaseId::generate(), &id).await,
             Err(StorageError::NotFound {
@@ -540,6 +562,15 @@ mod checks {
         assert_eq!(
             store.reports().extension(&case, &id).await.unwrap(),
             decided
+        );
+        assert!(
+            listed(&cast.department, ExtensionState::Pending)
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            listed(&cast.department, ExtensionState::Approved).await,
+            vec![(case, decided.clone())]
         );
         let again = store
             .reports()
@@ -875,6 +906,37 @@ mod checks {
             1,
             "a replay writes nothing"
         );
+        // A second letter, due sooner, lists first.
+        let sooner = LetterId::generate();
+        let second = NewLetter {
+            id: sooner,
+            reply_due: T0.saturating_add(30 * MINUTE),
+            ..new("h3")
+        };
+        store
+            .letters()
+            .issue(second, T0, on_the_case(cast.worker.id))
+            .await
+            .unwrap();
+        let list = |filter: LetterFilter, after: Option<(Timestamp, LetterId)>| async move {
+            store
+                .letters()
+                .list(&filter, after, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| l.id)
+                .collect::<Vec<_>>()
+        };
+        let all = LetterFilter::default();
+        assert_eq!(list(all.clone(), None).await, [sooner, id]);
+        let after_first = Some((T0.saturating_add(30 * MINUTE), sooner));
+        assert_eq!(list(all.clone(), after_first).await, [id]);
+        let elsewhere = LetterFilter {
+            department: Some(DepartmentId::parse("elsewhere").unwrap()),
+            ..LetterFilter::default()
+        };
+        assert!(list(elsewhere, None).await.is_empty());
         let answer = |reply: &str| {
             store.letters().answer(
                 id,
@@ -889,6 +951,17 @@ mod checks {
         let answered = answer("已办结").await.unwrap();
         assert!(
             matches!(answered, AnswerOutcome::Answered(ref l) if l.reply.as_deref() == Some("已办结"))
+        );
+        let unanswered = LetterFilter {
+            department: Some(cast.department.clone()),
+            unanswered_only: true,
+        };
+        assert_eq!(list(unanswered, None).await, [sooner]);
+        let listed = store.letters().list(&all, None, 10).await.unwrap();
+        assert_eq!(
+            listed[1].cases,
+            vec![case_of(&whistled)],
+            "a listed letter has its cases"
         );
         let twice = answer("再答").await.unwrap();
         assert!(

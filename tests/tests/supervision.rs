@@ -384,6 +384,51 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
         let mut street_cases = district
             .app
             .cases(&district.token(&duty_officer(&street)).await);
+        // The street office finds the letter on its list of unanswered letters, and reads it by name.
+        let mut street_supervision = district
+            .app
+            .supervision(&district.token(&duty_officer(&street)).await);
+        let unanswered = |department: &str| v1::ListSupervisionLettersRequest {
+            department: department.to_owned(),
+            unanswered_only: true,
+            ..Default::default()
+        };
+        let listed = street_supervision
+            .list_supervision_letters(unanswered(""))
+            .await
+            .unwrap()
+            .into_inner()
+            .letters;
+        assert_eq!(listed, std::slice::from_ref(&letter));
+        let read = street_supervision
+            .get_supervision_letter(v1::GetSupervisionLetterRequest {
+                name: letter.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .letter;
+        assert_eq!(read.as_ref(), Some(&letter));
+        // The police, not the letter's department, see nothing of it.
+        let mut police_supervision = district
+            .app
+            .supervision(&district.token(&duty_officer(&police)).await);
+        assert!(
+            police_supervision
+                .list_supervision_letters(unanswered(&street))
+                .await
+                .unwrap()
+                .into_inner()
+                .letters
+                .is_empty()
+        );
+        let err = police_supervision
+            .get_supervision_letter(v1::GetSupervisionLetterRequest {
+                name: letter.name.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
         let err = street_cases
             .acknowledge_supervision_letter(answer(""))
             .await
@@ -412,6 +457,25 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
+        // Answered, it leaves the unanswered list and shows its answer on the supervisor's list.
+        assert!(
+            street_supervision
+                .list_supervision_letters(unanswered(""))
+                .await
+                .unwrap()
+                .into_inner()
+                .letters
+                .is_empty()
+        );
+        let all = district
+            .app
+            .supervision(&supervisor)
+            .list_supervision_letters(v1::ListSupervisionLettersRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .letters;
+        assert_eq!(all, std::slice::from_ref(&answered));
 
         let view = district.case_as("supervisor", &first.name).await;
         assert_eq!(

@@ -9,7 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::closed_loop::{case_name, report_name};
+use super::closed_loop::{attachment_to_proto, case_name, report_name};
 use super::convert::{Violations, caller, fits, timestamp};
 use super::error::ApiError;
 use super::pending::BoxStream;
@@ -59,12 +59,7 @@ fn file_to_proto(name: String, file: AttachedFile) -> Result<v1::AttachedFile, A
     let sha256 = file.attachment.id.as_str().to_owned();
     Ok(v1::AttachedFile {
         name,
-        attachment: Some(v1::Attachment {
-            name: format!("attachments/{sha256}"),
-            content_type: file.attachment.content_type,
-            size_bytes: fits("size_bytes", file.attachment.size)?,
-            create_time: Some(timestamp(file.attachment.created_at)),
-        }),
+        attachment: Some(attachment_to_proto(&file.attachment)?),
         sha256,
         attacher: format!("users/{}", file.attacher),
         attach_time: Some(timestamp(file.attached_at)),

@@ -168,6 +168,18 @@ pub(crate) fn event_kind_to_proto(kind: EventKind) -> i32 {
     .into()
 }
 
+pub(crate) fn extension_state_from_proto(
+    value: i32,
+) -> Result<Option<ExtensionState>, &'static str> {
+    match v1::ExtensionState::try_from(value) {
+        Ok(v1::ExtensionState::Unspecified) => Ok(None),
+        Ok(v1::ExtensionState::Pending) => Ok(Some(ExtensionState::Pending)),
+        Ok(v1::ExtensionState::Approved) => Ok(Some(ExtensionState::Approved)),
+        Ok(v1::ExtensionState::Refused) => Ok(Some(ExtensionState::Refused)),
+        Err(_) => Err("is not a known extension state"),
+    }
+}
+
 pub(crate) fn extension_state_to_proto(state: ExtensionState) -> i32 {
     match state {
         ExtensionState::Pending => v1::ExtensionState::Pending,

@@ -1,8 +1,10 @@
-//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment, supervision letters and pushes given up on (dead letters); department KPIs are still pending.
+//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment, supervision letters and pushes given up on (dead letters); department KPIs are still pending. Departments list their own extensions and letters here too.
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{Action, Actor, CaseId, EventKind, ExtensionId, LetterId, Timestamp};
+use gridwhistle_domain::{
+    Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, LetterId, Timestamp,
+};
 use gridwhistle_proto::v1::{self, supervision_service_server::SupervisionService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -10,13 +12,16 @@ use tracing::instrument;
 
 use super::admin::department_name;
 use super::closed_loop::{self as loop_api, grade_from_proto, grade_to_proto, stage_to_proto};
-use super::convert::{PageRequest, Violations, caller, fits, number_pair, request_hash, timestamp};
+use super::convert::{
+    PageRequest, Violations, caller, fits, number_pair, only_field, request_hash, timestamp,
+};
 use super::devices::{channel_to_proto, kind_to_proto};
+use super::enums::extension_state_from_proto;
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::pending::{BoxStream, pending};
 use crate::closed_loop::{LetterDraft, LoopService};
-use crate::model::{EventFilter, OverdueFilter};
+use crate::model::{EventFilter, ExtensionFilter, LetterFilter, OverdueFilter};
 
 /// Most cases one supervision letter may name.
 const MAX_LETTER_CASES: usize = 50;
@@ -54,6 +59,26 @@ fn supervise<T>(request: &Request<T>) -> Result<Actor, Status> {
         .authorize(Action::Supervise)
         .map_err(|e| ApiError::access(e, "supervision"))?;
     Ok(actor)
+}
+
+/// Parses a `{due_ms}.{letter}` position from a page token.
+fn letter_position(key: &str) -> Result<(Timestamp, LetterId), &'static str> {
+    const BAD: &str = "is not a token this server issued";
+    let (due, id) = key.split_once('.').ok_or(BAD)?;
+    let due = due.parse::<i64>().map_err(|_| BAD)?;
+    Ok((
+        Timestamp::from_unix_millis(due),
+        LetterId::parse(id).map_err(|_| BAD)?,
+    ))
+}
+
+/// An optional `departments/{department}`: empty means none.
+fn optional_department(value: &str) -> Result<Option<DepartmentId>, String> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        department_name(value).map(Some)
+    }
 }
 
 /// Parses a `{due_ms}.{id}` position from a page token.
@@ -330,6 +355,92 @@ impl SupervisionService for SupervisionApi {
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn list_extensions(
+        &self,
+        request: Request<v1::ListExtensionsRequest>,
+    ) -> Result<Response<v1::ListExtensionsResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let after = page
+            .after
+            .as_deref()
+            .and_then(|key| v.check("page_token", ExtensionId::parse(key)));
+        let filter = ExtensionFilter {
+            department: v
+                .check("department", optional_department(&r.department))
+                .flatten(),
+            state: v
+                .check("state", extension_state_from_proto(r.state))
+                .flatten(),
+        };
+        v.finish()?;
+        let extensions = self
+            .service
+            .list_extensions(&actor, filter, after, page.size)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListExtensionsResponse {
+            next_page_token: page.next_token(&extensions, |(_, x)| x.id.to_string()),
+            extensions: extensions
+                .iter()
+                .map(|(case, x)| loop_api::extension_to_proto(case, x))
+                .collect(),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn list_supervision_letters(
+        &self,
+        request: Request<v1::ListSupervisionLettersRequest>,
+    ) -> Result<Response<v1::ListSupervisionLettersResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let after = page
+            .after
+            .as_deref()
+            .and_then(|key| v.check("page_token", letter_position(key)));
+        let filter = LetterFilter {
+            department: v
+                .check("department", optional_department(&r.department))
+                .flatten(),
+            unanswered_only: r.unanswered_only,
+        };
+        v.finish()?;
+        let letters = self
+            .service
+            .list_letters(&actor, filter, after, page.size)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListSupervisionLettersResponse {
+            next_page_token: page.next_token(&letters, |l| {
+                format!("{}.{}", l.reply_due.as_unix_millis(), l.id)
+            }),
+            letters: letters.iter().map(loop_api::letter_to_proto).collect(),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn get_supervision_letter(
+        &self,
+        request: Request<v1::GetSupervisionLetterRequest>,
+    ) -> Result<Response<v1::GetSupervisionLetterResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let id = only_field("name", loop_api::letter_name(&request.get_ref().name))?;
+        let letter = self
+            .service
+            .get_letter(&actor, &id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::GetSupervisionLetterResponse {
+            letter: Some(loop_api::letter_to_proto(&letter)),
         }))
     }
 }

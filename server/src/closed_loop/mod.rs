@@ -17,6 +17,7 @@ use tracing::info;
 mod attachments;
 mod cases;
 mod letters;
+mod lists;
 mod records;
 mod reports;
 mod supervision;

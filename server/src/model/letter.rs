@@ -15,6 +15,15 @@ pub struct NewLetter {
     pub request_hash: String,
 }
 
+/// Which letters a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LetterFilter {
+    /// Only letters to this department.
+    pub department: Option<DepartmentId>,
+    /// Only letters not answered yet.
+    pub unanswered_only: bool,
+}
+
 /// A stored letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LetterRecord {

@@ -8,10 +8,10 @@ mod report;
 mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
-pub use letter::{AnswerOutcome, IssueOutcome, LetterRecord, NewLetter};
+pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
 pub use report::{
-    AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionRecord, InboxFilter,
-    NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord, RoutingRecord,
-    RoutingRule,
+    AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionFilter, ExtensionRecord,
+    InboxFilter, NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord,
+    RoutingRecord, RoutingRule,
 };
 pub use timeline::{EventFilter, EventPosition, EventRecord, NewEvent};

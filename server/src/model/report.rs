@@ -260,6 +260,15 @@ pub struct InboxFilter {
     pub risk_grade: Option<RiskGrade>,
 }
 
+/// A listing filter for extension requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtensionFilter {
+    /// Only requests of this department.
+    pub department: Option<DepartmentId>,
+    /// Only requests in this state.
+    pub state: Option<ExtensionState>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

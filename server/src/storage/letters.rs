@@ -6,8 +6,8 @@ use gridwhistle_domain::{CaseId, DepartmentId, LetterId, ReportId, Timestamp, Us
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tracing::instrument;
 
@@ -17,7 +17,9 @@ use super::codec::corrupt;
 use super::entity::{report, supervision_letter, supervision_letter_case};
 use super::reports::lock_reports;
 use super::{Backend, LetterRepo, StorageError};
-use crate::model::{AnswerOutcome, Effects, IssueOutcome, LetterRecord, NewLetter, ReportRecord};
+use crate::model::{
+    AnswerOutcome, Effects, IssueOutcome, LetterFilter, LetterRecord, NewLetter, ReportRecord,
+};
 
 /// Reads a letter with its cases, locked on PostgreSQL when `lock` is set.
 async fn load_letter(
@@ -33,32 +35,57 @@ async fn load_letter(
     let Some(m) = query.one(db).await? else {
         return Ok(None);
     };
-    let reports: Vec<String> = supervision_letter_case::Entity::find()
-        .filter(supervision_letter_case::Column::LetterId.eq(id.to_string()))
+    Ok(with_cases(db, vec![m]).await?.pop())
+}
+
+/// The letters of `models` with their cases, in the order given; three statements whatever their number.
+async fn with_cases(
+    db: &impl ConnectionTrait,
+    models: Vec<supervision_letter::Model>,
+) -> Result<Vec<LetterRecord>, StorageError> {
+    if models.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links = supervision_letter_case::Entity::find()
+        .filter(
+            supervision_letter_case::Column::LetterId.is_in(models.iter().map(|m| m.id.clone())),
+        )
+        .order_by_asc(supervision_letter_case::Column::LetterId)
         .order_by_asc(supervision_letter_case::Column::Position)
         .all(db)
-        .await?
-        .into_iter()
-        .map(|c| c.report_id)
-        .collect();
-    let mut case_of: HashMap<String, String> = report::Entity::find()
-        .filter(report::Column::Id.is_in(reports.clone()))
+        .await?;
+    let case_of: HashMap<String, String> = report::Entity::find()
+        .filter(report::Column::Id.is_in(links.iter().map(|l| l.report_id.clone())))
         .all(db)
         .await?
         .into_iter()
         .filter_map(|r| Some((r.id, r.case_id?)))
         .collect();
-    let cases = reports
-        .iter()
-        .map(|r| {
-            let case = case_of
-                .remove(r)
-                .ok_or_else(|| corrupt("supervision letter", "a case is missing"))?;
-            CaseId::parse(&case).map_err(|e| corrupt("supervision letter", e))
+    let mut cases: HashMap<String, Vec<CaseId>> = HashMap::new();
+    for link in links {
+        let case = case_of
+            .get(&link.report_id)
+            .ok_or_else(|| corrupt("supervision letter", "a case is missing"))?;
+        cases
+            .entry(link.letter_id)
+            .or_default()
+            .push(CaseId::parse(case).map_err(|e| corrupt("supervision letter", e))?);
+    }
+    models
+        .into_iter()
+        .map(|m| {
+            let cases = cases.remove(&m.id).unwrap_or_default();
+            letter_from_model(m, cases)
         })
-        .collect::<Result<_, _>>()?;
-    Ok(Some(LetterRecord {
-        id: *id,
+        .collect()
+}
+
+fn letter_from_model(
+    m: supervision_letter::Model,
+    cases: Vec<CaseId>,
+) -> Result<LetterRecord, StorageError> {
+    Ok(LetterRecord {
+        id: LetterId::parse(&m.id).map_err(|e| corrupt("supervision letter", e))?,
         department: DepartmentId::parse(&m.department_id)
             .map_err(|e| corrupt("supervision letter", e))?,
         issuer: UserId::parse(&m.issuer_id).map_err(|e| corrupt("supervision letter", e))?,
@@ -73,7 +100,7 @@ async fn load_letter(
             .transpose()?,
         reply: m.reply,
         request_hash: m.request_hash,
-    }))
+    })
 }
 
 /// The reports of `cases`, in the order named, locked on PostgreSQL; `None` when one is missing.
@@ -155,6 +182,38 @@ async fn replay<E>(
 }
 
 impl LetterRepo<'_> {
+    /// Letters by reply due time, then id, after the position `after`, at most `limit`, with their cases.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn list(
+        self,
+        filter: &LetterFilter,
+        after: Option<(Timestamp, LetterId)>,
+        limit: u64,
+    ) -> Result<Vec<LetterRecord>, StorageError> {
+        use supervision_letter::Column as C;
+        let mut query = supervision_letter::Entity::find()
+            .order_by_asc(C::ReplyDueAtMs)
+            .order_by_asc(C::Id);
+        if let Some(department) = &filter.department {
+            query = query.filter(C::DepartmentId.eq(department.as_str()));
+        }
+        if filter.unanswered_only {
+            query = query.filter(C::AnsweredAtMs.is_null());
+        }
+        if let Some((due, id)) = after {
+            let due = due.as_unix_millis();
+            query = query.filter(
+                Condition::any().add(C::ReplyDueAtMs.gt(due)).add(
+                    Condition::all()
+                        .add(C::ReplyDueAtMs.eq(due))
+                        .add(C::Id.gt(id.to_string())),
+                ),
+            );
+        }
+        let models = query.limit(limit).all(&self.store.db).await?;
+        with_cases(&self.store.db, models).await
+    }
+
     /// The letter `id` with its cases.
     pub async fn get(self, id: &LetterId) -> Result<LetterRecord, StorageError> {
         load_letter(&self.store.db, self.store.backend, id, false)

@@ -4,6 +4,8 @@ mod change;
 mod filing;
 mod rows;
 
+use std::collections::HashMap;
+
 use gridwhistle_domain::{
     AssignmentState, CaseId, DepartmentId, ExtensionId, GridId, ReportId, ReportState, Timestamp,
     UserId,
@@ -23,7 +25,8 @@ use super::entity::{assignment, extension, report};
 use super::multirow::ROWS_PER_STATEMENT;
 use super::{Backend, ReportRepo, StorageError};
 use crate::model::{
-    CreateOutcome, ExtensionRecord, InboxFilter, NewReport, ReportKey, ReportRecord,
+    CreateOutcome, ExtensionFilter, ExtensionRecord, InboxFilter, NewReport, ReportKey,
+    ReportRecord,
 };
 
 impl ReportRepo<'_> {
@@ -103,20 +106,50 @@ impl ReportRepo<'_> {
             .ok_or(StorageError::NotFound {
                 entity: "extension",
             })?;
-        Ok(ExtensionRecord {
-            id: *id,
-            report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
-            department: DepartmentId::parse(&m.department_id)
-                .map_err(|e| corrupt("extension", e))?,
-            stage: parse("extension", &m.stage)?,
-            requested_due: ts(m.requested_due_ms),
-            reason: m.reason,
-            state: parse("extension", &m.state)?,
-            approved_due: m.approved_due_ms.map(ts),
-            decision_reason: m.decision_reason,
-            created_at: ts(m.created_at_ms),
-            decided_at: m.decided_at_ms.map(ts),
-        })
+        extension_from_model(m)
+    }
+
+    /// Extension requests in the order they were made (their ids are time-ordered), after `after`, at most `limit`, each with its case.
+    #[instrument(skip_all, fields(limit))]
+    pub async fn extensions(
+        self,
+        filter: &ExtensionFilter,
+        after: Option<&ExtensionId>,
+        limit: u64,
+    ) -> Result<Vec<(CaseId, ExtensionRecord)>, StorageError> {
+        let mut query = extension::Entity::find().order_by_asc(extension::Column::Id);
+        if let Some(department) = &filter.department {
+            query = query.filter(extension::Column::DepartmentId.eq(department.as_str()));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(extension::Column::State.eq(state.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(extension::Column::Id.gt(after.to_string()));
+        }
+        let models = query.limit(limit).all(&self.store.db).await?;
+        let case_of: HashMap<String, Option<String>> = report::Entity::find()
+            .select_only()
+            .column(report::Column::Id)
+            .column(report::Column::CaseId)
+            .filter(report::Column::Id.is_in(models.iter().map(|m| m.report_id.clone())))
+            .into_tuple::<(String, Option<String>)>()
+            .all(&self.store.db)
+            .await?
+            .into_iter()
+            .collect();
+        models
+            .into_iter()
+            .map(|m| {
+                let case = case_of
+                    .get(&m.report_id)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| corrupt("extension", "its case is missing"))?;
+                let case = CaseId::parse(&case).map_err(|e| corrupt("extension", e))?;
+                Ok((case, extension_from_model(m)?))
+            })
+            .collect()
     }
 
     /// Lists the cases a department is summoned to, by report id, starting after `after`.
@@ -154,6 +187,22 @@ impl ReportRepo<'_> {
         let models = query.limit(limit).all(&self.store.db).await?;
         with_assignments(&self.store.db, models).await
     }
+}
+
+fn extension_from_model(m: extension::Model) -> Result<ExtensionRecord, StorageError> {
+    Ok(ExtensionRecord {
+        id: ExtensionId::parse(&m.id).map_err(|e| corrupt("extension", e))?,
+        report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,
+        department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("extension", e))?,
+        stage: parse("extension", &m.stage)?,
+        requested_due: ts(m.requested_due_ms),
+        reason: m.reason,
+        state: parse("extension", &m.state)?,
+        approved_due: m.approved_due_ms.map(ts),
+        decision_reason: m.decision_reason,
+        created_at: ts(m.created_at_ms),
+        decided_at: m.decided_at_ms.map(ts),
+    })
 }
 
 /// Reads `reports` with their assignments and deadlines, by id; on PostgreSQL their rows are locked in id order, so that no concurrent change slips between reading and writing and two batches cannot deadlock.
