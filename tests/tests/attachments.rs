@@ -145,6 +145,31 @@ async fn the_entitled_download_each_others_photos_whole_and_resumed_and_others_g
             .await
             .unwrap();
         let worker = district.token(WORKER).await;
+        // The author reads the lead's result on the report itself, with its photo's name.
+        let seen = district
+            .app
+            .reports(&worker)
+            .get_report(v1::GetReportRequest {
+                name: report.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .report
+            .unwrap();
+        assert_eq!(seen.state(), v1::ReportState::AwaitingVerification);
+        let lead_share = seen
+            .assignments
+            .iter()
+            .find(|a| a.role() == v1::AssignmentRole::Lead)
+            .expect("the lead's share is on the report");
+        assert_eq!(lead_share.department, case.assignments[0].department);
+        assert_eq!(lead_share.state(), v1::AssignmentState::Completed);
+        assert_eq!(lead_share.result, "已调解，杂物已清理");
+        assert_eq!(lead_share.result_attachments, std::slice::from_ref(&result));
+        assert!(lead_share.report_in_time.is_some() && lead_share.complete_time.is_some());
+        assert!(!lead_share.deadlines.is_empty(), "the deadlines that apply");
+        assert_eq!(seen.assignments.len(), case.assignments.len());
         let result_on_report = format!(
             "{}/attachments/{}",
             report.name,

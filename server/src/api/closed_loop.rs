@@ -239,8 +239,13 @@ fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
         .collect()
 }
 
-pub(crate) fn report_to_proto(actor: &Actor, r: &ReportRecord) -> v1::Report {
-    v1::Report {
+/// The report as its author sees it, with the summoned departments' shares (state, times, deadlines as of `now`, results) once whistled.
+pub(crate) fn report_to_proto(
+    actor: &Actor,
+    r: &ReportRecord,
+    now: Timestamp,
+) -> Result<v1::Report, ApiError> {
+    Ok(v1::Report {
         name: format!("reports/{}", r.id),
         author: format!("users/{}", r.author),
         grid: r
@@ -266,7 +271,12 @@ pub(crate) fn report_to_proto(actor: &Actor, r: &ReportRecord) -> v1::Report {
             .unwrap_or_default(),
         etag: r.version.to_string(),
         satisfaction: satisfaction(r),
-    }
+        assignments: r
+            .assignments
+            .iter()
+            .map(|a| assignment_to_proto(a, &r.deadlines, now))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// The author's rating of the case's result once accepted; 0 before.

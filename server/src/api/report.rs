@@ -131,7 +131,11 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::CreateReportResponse {
-            report: Some(loop_api::report_to_proto(&actor, &record)),
+            report: Some(loop_api::report_to_proto(
+                &actor,
+                &record,
+                self.service.now(),
+            )?),
         }))
     }
 
@@ -148,7 +152,11 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::GetReportResponse {
-            report: Some(loop_api::report_to_proto(&actor, &record)),
+            report: Some(loop_api::report_to_proto(
+                &actor,
+                &record,
+                self.service.now(),
+            )?),
         }))
     }
 
@@ -181,8 +189,8 @@ impl ReportService for ReportApi {
             next_page_token: page.next_token(&records, |r| r.id.to_string()),
             reports: records
                 .iter()
-                .map(|r| loop_api::report_to_proto(&actor, r))
-                .collect(),
+                .map(|r| loop_api::report_to_proto(&actor, r, self.service.now()))
+                .collect::<Result<_, _>>()?,
         }))
     }
 
@@ -305,7 +313,11 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ResolveOnSiteResponse {
-            report: Some(loop_api::report_to_proto(&actor, &record)),
+            report: Some(loop_api::report_to_proto(
+                &actor,
+                &record,
+                self.service.now(),
+            )?),
         }))
     }
 
@@ -334,7 +346,11 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::WhistleResponse {
-            report: Some(loop_api::report_to_proto(&actor, &record)),
+            report: Some(loop_api::report_to_proto(
+                &actor,
+                &record,
+                self.service.now(),
+            )?),
             case: loop_api::case_to_proto(&actor, &record, self.service.now())?,
         }))
     }
@@ -379,7 +395,11 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::VerifyResolutionResponse {
-            report: Some(loop_api::report_to_proto(&actor, &record)),
+            report: Some(loop_api::report_to_proto(
+                &actor,
+                &record,
+                self.service.now(),
+            )?),
         }))
     }
 
@@ -400,13 +420,15 @@ impl ReportService for ReportApi {
         let start = start_at(&feed, &request.get_ref().cursor).await?;
         let filter = EventFilter::Author(actor.user_id);
         let reader = feed.clone();
+        let service = self.service.clone();
         let stream = follow(feed, filter, start, self.stop.clone(), move |event| {
             let reader = reader.clone();
             let actor = actor.clone();
+            let now = service.now();
             async move {
                 let record = reader.report(ReportKey::Report(event.report)).await?;
                 Ok(Some(v1::WatchMyReportsResponse {
-                    report: Some(loop_api::report_to_proto(&actor, &record)),
+                    report: Some(loop_api::report_to_proto(&actor, &record, now)?),
                     event: Some(loop_api::event_to_proto(&event)),
                     cursor: loop_api::encode_cursor(event.position),
                 }))
