@@ -718,3 +718,81 @@ async fn on_postgresql_claimed_rows_are_skipped_until_the_claim_runs_out() {
     assert!(pass.lateness.iter().all(|l| *l > Duration::from_secs(90)));
     assert_eq!(engine.run_due().await.unwrap().fired, 0);
 }
+
+/// The department's nearest due time in a case as the console shows it: its pending deadlines' earliest.
+fn nearest_due(case: &v1::Case, department: &str) -> i64 {
+    case.assignments
+        .iter()
+        .filter(|a| a.department == department)
+        .flat_map(|a| &a.deadlines)
+        .filter(|d| {
+            matches!(
+                d.state(),
+                v1::DeadlineState::Pending | v1::DeadlineState::Breached
+            )
+        })
+        .map(|d| d.due_time.as_ref().map_or(i64::MAX, |t| t.seconds))
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
+#[tokio::test]
+async fn the_inbox_lists_by_the_departments_nearest_due_time_page_by_page() {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        // A routine case first, then a grade-A one with tighter limits: case order and due order differ.
+        let (_, routine) = district.whistle_dispute(v1::RiskGrade::C).await;
+        let (_, urgent) = district.whistle_dispute(v1::RiskGrade::A).await;
+        let lead = routine.assignments[0].department.clone();
+        assert_eq!(lead, urgent.assignments[0].department);
+        let mut cases = district
+            .app
+            .cases(&district.token(&duty_officer(&lead)).await);
+        let by_due = |page_token: String, page_size: i32| v1::ListInboxRequest {
+            order_by: "due_time".to_owned(),
+            page_size,
+            page_token,
+            ..Default::default()
+        };
+        let whole = cases
+            .list_inbox(by_due(String::new(), 0))
+            .await
+            .unwrap()
+            .into_inner()
+            .cases;
+        let dues: Vec<i64> = whole.iter().map(|c| nearest_due(c, &lead)).collect();
+        assert_eq!(whole.len(), 2, "{backend:?}");
+        assert!(dues.windows(2).all(|w| w[0] <= w[1]), "{dues:?}");
+        assert_eq!(whole[0].name, urgent.name, "the grade-A case is due first");
+
+        // Page by page gives the same order.
+        let mut paged = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = cases
+                .list_inbox(by_due(token, 1))
+                .await
+                .unwrap()
+                .into_inner();
+            paged.extend(page.cases.into_iter().map(|c| c.name));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        assert_eq!(
+            paged,
+            whole.iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+        );
+
+        let err = cases
+            .list_inbox(v1::ListInboxRequest {
+                order_by: "priority".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("order_by"), "{}", err.message());
+    }
+}

@@ -455,6 +455,34 @@ mod checks {
             inbox.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![filed.id]
         );
+        // In due order, each case comes with its department's nearest pending due time.
+        let by_due = store
+            .reports()
+            .list_inbox_by_due(&cast.department, &InboxFilter::default(), None, 10)
+            .await
+            .unwrap();
+        let due = whistled.deadlines[0].due_at.as_unix_millis();
+        assert_eq!(
+            by_due
+                .iter()
+                .map(|(due, r)| (*due, r.id))
+                .collect::<Vec<_>>(),
+            vec![(due, filed.id)]
+        );
+        assert!(
+            store
+                .reports()
+                .list_inbox_by_due(
+                    &cast.department,
+                    &InboxFilter::default(),
+                    Some((due, filed.id)),
+                    10
+                )
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing after the last position"
+        );
         let reported_in = InboxFilter {
             state: Some(AssignmentState::ReportedIn),
             ..InboxFilter::default()

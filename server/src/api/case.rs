@@ -71,6 +71,16 @@ fn parse_action(
     }
 }
 
+/// Parses a `{due_ms}.{report}` position of the inbox in due order.
+fn due_position(key: &str) -> Result<(i64, ReportId), &'static str> {
+    const BAD: &str = "is not a token this server issued";
+    let (due, report) = key.split_once('.').ok_or(BAD)?;
+    Ok((
+        due.parse().map_err(|_| BAD)?,
+        ReportId::parse(report).map_err(|_| BAD)?,
+    ))
+}
+
 #[tonic::async_trait]
 impl CaseService for CaseApi {
     #[instrument(skip_all)]
@@ -91,23 +101,49 @@ impl CaseService for CaseApi {
         let risk_grade = v
             .check("risk_grade", loop_api::grade_from_proto(request.risk_grade))
             .flatten();
-        let after = match &page.after {
-            Some(key) => v.check(
-                "page_token",
-                ReportId::parse(key).map_err(|_| "is not a token this server issued"),
-            ),
-            None => None,
+        let by_due = match request.order_by.trim() {
+            "" => false,
+            "due_time" | "due_time asc" => true,
+            _ => {
+                v.add("order_by", "must be empty or \"due_time\"");
+                false
+            }
         };
-        v.finish()?;
-        let records = self
-            .service
-            .list_inbox(&actor, InboxFilter { state, risk_grade }, after, page.size)
-            .await
-            .map_err(ApiError::from)?;
+        let filter = InboxFilter { state, risk_grade };
         let now = self.service.now();
+        let (cases, next_page_token) = if by_due {
+            let after = page
+                .after
+                .as_deref()
+                .and_then(|key| v.check("page_token", due_position(key)));
+            v.finish()?;
+            let entries = self
+                .service
+                .list_inbox_by_due(&actor, filter, after, page.size)
+                .await
+                .map_err(ApiError::from)?;
+            let token = page.next_token(&entries, |(due, r)| format!("{due}.{}", r.id));
+            let records: Vec<ReportRecord> = entries.into_iter().map(|(_, r)| r).collect();
+            (records, token)
+        } else {
+            let after = page.after.as_deref().and_then(|key| {
+                v.check(
+                    "page_token",
+                    ReportId::parse(key).map_err(|_| "is not a token this server issued"),
+                )
+            });
+            v.finish()?;
+            let records = self
+                .service
+                .list_inbox(&actor, filter, after, page.size)
+                .await
+                .map_err(ApiError::from)?;
+            let token = page.next_token(&records, |r| r.id.to_string());
+            (records, token)
+        };
         Ok(Response::new(v1::ListInboxResponse {
-            next_page_token: page.next_token(&records, |r| r.id.to_string()),
-            cases: records
+            next_page_token,
+            cases: cases
                 .iter()
                 .map(|r| case_of(&actor, r, now))
                 .collect::<Result<Vec<_>, _>>()?

@@ -55,6 +55,22 @@ impl LoopService {
             .await?)
     }
 
+    /// The caller's inbox by their department's nearest due time, each case with that time.
+    pub async fn list_inbox_by_due(
+        &self,
+        actor: &Actor,
+        filter: InboxFilter,
+        after: Option<(i64, ReportId)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, ReportRecord)>, LoopError> {
+        let department = self.inbox_department(actor)?;
+        Ok(self
+            .store
+            .reports()
+            .list_inbox_by_due(&department, &filter, after, limit)
+            .await?)
+    }
+
     /// The department whose inbox the caller uses.
     pub fn inbox_department(&self, actor: &Actor) -> Result<DepartmentId, LoopError> {
         actor

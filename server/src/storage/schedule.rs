@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::codec::{corrupt, int, ms, parse, ts};
-use super::entity::deadline;
+use super::entity::{assignment, deadline, report};
 use super::multirow::execute_values;
 use super::{Backend, StorageError};
 use crate::model::{DeadlineRecord, DeadlineState};
@@ -40,6 +40,58 @@ pub(super) fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, 
 }
 
 /// Writes one report's deadline changes, in order.
+/// What a queue's due column holds while nothing is due: it sorts after every real due time on both databases.
+pub(crate) const NOTHING_DUE: i64 = i64::MAX;
+
+/// Sets the case's and each share's queue column (`due_at_ms`) to the nearest due time of their pending deadlines, letters' reply dates aside.
+async fn recount_queue_due(txn: &DatabaseTransaction, report: &str) -> Result<(), StorageError> {
+    use sea_orm::sea_query::{ExprTrait as _, Func, Query};
+    let nearest = |owner: Expr, department: Option<Expr>| {
+        let mut select = Query::select();
+        select
+            .expr(Func::coalesce([
+                Func::min(Expr::col((deadline::Entity, deadline::Column::DueAtMs))).into(),
+                Expr::value(NOTHING_DUE),
+            ]))
+            .from(deadline::Entity)
+            .and_where(Expr::col((deadline::Entity, deadline::Column::ReportId)).eq(owner))
+            .and_where(
+                Expr::col((deadline::Entity, deadline::Column::State))
+                    .eq(DeadlineState::Pending.as_str()),
+            )
+            .and_where(Expr::col((deadline::Entity, deadline::Column::LetterId)).eq(""));
+        if let Some(department) = department {
+            select.and_where(
+                Expr::col((deadline::Entity, deadline::Column::DepartmentId)).eq(department),
+            );
+        }
+        Expr::SubQuery(None, Box::new(select.into()))
+    };
+    report::Entity::update_many()
+        .col_expr(
+            report::Column::DueAtMs,
+            nearest(Expr::col((report::Entity, report::Column::Id)), None),
+        )
+        .filter(report::Column::Id.eq(report))
+        .exec(txn)
+        .await?;
+    assignment::Entity::update_many()
+        .col_expr(
+            assignment::Column::DueAtMs,
+            nearest(
+                Expr::col((assignment::Entity, assignment::Column::ReportId)),
+                Some(Expr::col((
+                    assignment::Entity,
+                    assignment::Column::DepartmentId,
+                ))),
+            ),
+        )
+        .filter(assignment::Column::ReportId.eq(report))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn apply_deadlines(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -97,6 +149,13 @@ pub(super) async fn apply_deadlines(
                 advance_deadlines(txn, backend, advance).await?;
             }
         }
+    }
+    // Firings (advances) move no due time; every other change may.
+    if changes
+        .iter()
+        .any(|c| !matches!(c, DeadlineChange::Advance { .. }))
+    {
+        recount_queue_due(txn, &report).await?;
     }
     Ok(())
 }

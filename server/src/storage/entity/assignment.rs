@@ -23,6 +23,8 @@ pub struct Model {
     pub result: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub result_attachments: String,
+    /// The nearest due time of the pending deadlines (letters' reply dates aside), or `i64::MAX` while none is pending: the queue's order, kept by `schedule::apply_deadlines` in every change's transaction.
+    pub due_at_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

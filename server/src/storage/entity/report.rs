@@ -46,6 +46,8 @@ pub struct Model {
     pub satisfaction: Option<i32>,
     /// The time-limit policy version the case started with.
     pub policy_version: Option<i64>,
+    /// The nearest due time of the pending deadlines (letters' reply dates aside), or `i64::MAX` while none is pending: the queue's order, kept by `schedule::apply_deadlines` in every change's transaction.
+    pub due_at_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

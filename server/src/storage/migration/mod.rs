@@ -14,6 +14,7 @@ mod m0009_push;
 mod m0010_firing_path;
 mod m0011_hardening;
 mod m0012_contact_time;
+mod m0013_queue_due;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_firing_path::Migration),
             Box::new(m0011_hardening::Migration),
             Box::new(m0012_contact_time::Migration),
+            Box::new(m0013_queue_due::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use gridwhistle_domain::{
 };
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tracing::instrument;
 
@@ -161,14 +161,7 @@ impl ReportRepo<'_> {
         after: Option<&ReportId>,
         limit: u64,
     ) -> Result<Vec<ReportRecord>, StorageError> {
-        let states: Vec<&str> = match filter.state {
-            Some(state) => vec![state.as_str()],
-            None => AssignmentState::ALL
-                .iter()
-                .filter(|s| s.is_active())
-                .map(|s| s.as_str())
-                .collect(),
-        };
+        let states = inbox_states(filter);
         let mut summoned = Query::select();
         summoned
             .column(assignment::Column::ReportId)
@@ -186,6 +179,73 @@ impl ReportRepo<'_> {
         }
         let models = query.limit(limit).all(&self.store.db).await?;
         with_assignments(&self.store.db, models).await
+    }
+
+    /// Lists the cases a department is summoned to by the department's nearest due time, then report id, after the position `after`; each with that due time (`NOTHING_DUE` when none is pending).
+    #[instrument(skip_all, fields(department = %department, limit))]
+    pub async fn list_inbox_by_due(
+        self,
+        department: &DepartmentId,
+        filter: &InboxFilter,
+        after: Option<(i64, ReportId)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, ReportRecord)>, StorageError> {
+        use assignment::Column as A;
+        let mut query = assignment::Entity::find()
+            .select_only()
+            .column(A::ReportId)
+            .column(A::DueAtMs)
+            .filter(A::DepartmentId.eq(department.as_str()))
+            .filter(A::State.is_in(inbox_states(filter)))
+            .order_by_asc(A::DueAtMs)
+            .order_by_asc(A::ReportId);
+        if let Some(grade) = filter.risk_grade {
+            let mut graded = Query::select();
+            graded
+                .column(report::Column::Id)
+                .from(report::Entity)
+                .and_where(report::Column::RiskGrade.eq(grade.as_str()));
+            query = query.filter(A::ReportId.in_subquery(graded));
+        }
+        if let Some((due, report)) = after {
+            query = query.filter(
+                Condition::any().add(A::DueAtMs.gt(due)).add(
+                    Condition::all()
+                        .add(A::DueAtMs.eq(due))
+                        .add(A::ReportId.gt(report.to_string())),
+                ),
+            );
+        }
+        let page: Vec<(String, i64)> = query.limit(limit).into_tuple().all(&self.store.db).await?;
+        let models = report::Entity::find()
+            .filter(report::Column::Id.is_in(page.iter().map(|(id, _)| id.clone())))
+            .all(&self.store.db)
+            .await?;
+        let mut records: HashMap<String, ReportRecord> = with_assignments(&self.store.db, models)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.to_string(), r))
+            .collect();
+        page.into_iter()
+            .map(|(id, due)| {
+                let record = records
+                    .remove(&id)
+                    .ok_or(StorageError::NotFound { entity: "case" })?;
+                Ok((due, record))
+            })
+            .collect()
+    }
+}
+
+/// The assignment states an inbox lists: the one asked for, or every active one.
+fn inbox_states(filter: &InboxFilter) -> Vec<&'static str> {
+    match filter.state {
+        Some(state) => vec![state.as_str()],
+        None => AssignmentState::ALL
+            .iter()
+            .filter(|s| s.is_active())
+            .map(|s| s.as_str())
+            .collect(),
     }
 }
 

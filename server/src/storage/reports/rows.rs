@@ -17,6 +17,7 @@ use crate::storage::codec::{
     corrupt, ids_from_json, ids_to_json, int, ms, parse, parties_from_json, parties_to_json, ts,
 };
 use crate::storage::entity::{assignment, deadline, report};
+use crate::storage::schedule::NOTHING_DUE;
 use crate::storage::schedule::deadline_from_model;
 
 fn assignment_from_model(m: assignment::Model) -> Result<AssignmentRecord, StorageError> {
@@ -51,6 +52,8 @@ pub(super) fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assig
         complete_at_ms: Set(a.complete_at.map(ms)),
         result: Set(a.result.clone()),
         result_attachments: Set(ids_to_json(&a.result_attachments)),
+        // Kept by the deadlines' writes: a new share takes the column's default until its deadlines start.
+        due_at_ms: NotSet,
     }
 }
 
@@ -163,6 +166,8 @@ pub(super) fn report_changes(r: &ReportRecord) -> Result<report::ActiveModel, St
         rework_count: Set(case.map_or(Ok(0), |c| int("rework_count", c.rework_count))?),
         satisfaction: Set(case.and_then(|c| c.satisfaction.map(i32::from))),
         policy_version: Set(case.and_then(|c| c.policy_version)),
+        // Kept by the deadlines' writes, never by a change to the report itself.
+        due_at_ms: NotSet,
     })
 }
 
@@ -198,6 +203,7 @@ pub(super) fn new_report_model(filing: &Filing) -> report::ActiveModel {
         rework_count: Set(0),
         satisfaction: Set(None),
         policy_version: Set(None),
+        due_at_ms: Set(NOTHING_DUE),
     }
 }
 
