@@ -91,6 +91,10 @@ fn table() -> Vec<(&'static str, Row)> {
         ("ReportService.VerifyResolution", report_of_author),
         ("ReportService.WatchMyReports", grid_workers),
         ("CaseService.ListInbox", departments),
+        (
+            "CaseService.ListCases",
+            [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN],
+        ),
         ("CaseService.WatchInbox", departments),
         (
             "CaseService.GetCase",
@@ -353,6 +357,7 @@ async fn call(
                 .await,
         ),
         "CaseService.ListInbox" => code(cases.list_inbox(v1::ListInboxRequest::default()).await),
+        "CaseService.ListCases" => code(cases.list_cases(v1::ListCasesRequest::default()).await),
         "CaseService.WatchInbox" => code(cases.watch_inbox(v1::WatchInboxRequest::default()).await),
         "CaseService.GetCase" => code(cases.get_case(v1::GetCaseRequest { name: case }).await),
         "CaseService.ReportIn" => code(

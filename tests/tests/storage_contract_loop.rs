@@ -15,9 +15,10 @@ use gridwhistle_domain::{
     UploadId, UserId, Username, WhistleKind,
 };
 use gridwhistle_server::model::{
-    AnswerOutcome, AssignmentRecord, CaseRecord, Effects, EventFilter, EventPosition,
-    ExtensionFilter, ExtensionRecord, InboxFilter, IssueOutcome, LetterFilter, NewEvent, NewLetter,
-    NewNotification, NewReport, OverdueFilter, ReportKey, ReportRecord, RoutingRecord, RoutingRule,
+    AnswerOutcome, AssignmentRecord, CaseOrder, CaseQuery, CaseRecord, Effects, EventFilter,
+    EventPosition, ExtensionFilter, ExtensionRecord, InboxFilter, IssueOutcome, LetterFilter,
+    NewEvent, NewLetter, NewNotification, NewReport, OverdueFilter, QueuePosition, ReportKey,
+    ReportRecord, RoutingRecord, RoutingRule,
 };
 use gridwhistle_server::storage::{
     AttachmentRecord, InboxPosition, InboxScope, Lease, NewDepartment, NewDevice, NewGrid,
@@ -482,6 +483,56 @@ mod checks {
                 .unwrap()
                 .is_empty(),
             "nothing after the last position"
+        );
+        // The case queue: the department's own due time, or the whistle time, as the sort key.
+        let own = CaseQuery {
+            department: Some(cast.department.clone()),
+            states: vec![CaseState::Open],
+            ..CaseQuery::default()
+        };
+        let queued = store.reports().queue(&own, None, 10).await.unwrap();
+        assert_eq!(
+            queued
+                .iter()
+                .map(|(key, r)| (*key, r.id))
+                .collect::<Vec<_>>(),
+            vec![(due, filed.id)]
+        );
+        let by_whistle = CaseQuery {
+            order: CaseOrder::Whistled,
+            ..CaseQuery::default()
+        };
+        let queued = store.reports().queue(&by_whistle, None, 10).await.unwrap();
+        assert_eq!(queued[0].0, T0.as_unix_millis());
+        let after = QueuePosition {
+            key: queued[0].0,
+            report: filed.id,
+        };
+        assert!(
+            store
+                .reports()
+                .queue(&by_whistle, Some(after), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let closed = CaseQuery {
+            states: vec![CaseState::Closed],
+            ..CaseQuery::default()
+        };
+        assert!(
+            store
+                .reports()
+                .queue(&closed, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .reports()
+                .queue_sql(&own, None, 10)
+                .contains("ORDER BY")
         );
         let reported_in = InboxFilter {
             state: Some(AssignmentState::ReportedIn),

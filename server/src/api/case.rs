@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use super::case_filter;
 use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
@@ -15,7 +16,7 @@ use super::feed::{follow, start_at};
 use super::pending::BoxStream;
 use super::routing::position;
 use crate::closed_loop::{CaseAction, LoopService};
-use crate::model::{EventFilter, InboxFilter, ReportRecord};
+use crate::model::{EventFilter, InboxFilter, QueuePosition, ReportRecord};
 
 #[derive(Debug, Clone)]
 pub struct CaseApi {
@@ -71,7 +72,7 @@ fn parse_action(
     }
 }
 
-/// Parses a `{due_ms}.{report}` position of the inbox in due order.
+/// Parses a `{key_ms}.{report}` position of a list in due or whistle order.
 fn due_position(key: &str) -> Result<(i64, ReportId), &'static str> {
     const BAD: &str = "is not a token this server issued";
     let (due, report) = key.split_once('.').ok_or(BAD)?;
@@ -83,6 +84,46 @@ fn due_position(key: &str) -> Result<(i64, ReportId), &'static str> {
 
 #[tonic::async_trait]
 impl CaseService for CaseApi {
+    #[instrument(skip_all)]
+    async fn list_cases(
+        &self,
+        request: Request<v1::ListCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let mut v = Violations::default();
+        let filter = v.check("filter", case_filter::parse_filter(&request.filter));
+        let order = v.check("order_by", case_filter::parse_order(&request.order_by));
+        let after = page
+            .after
+            .as_deref()
+            .and_then(|key| v.check("page_token", due_position(key)))
+            .map(|(key, report)| QueuePosition { key, report });
+        v.finish()?;
+        let (Some(filter), Some(order)) = (filter, order) else {
+            return Err(ApiError::field("filter", "is invalid").into());
+        };
+        let now = self.service.now();
+        let mut query = filter.at(now);
+        query.order = order;
+        let entries = self
+            .service
+            .list_cases(&actor, query, after, page.size)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListCasesResponse {
+            next_page_token: page.next_token(&entries, |(key, r)| format!("{key}.{}", r.id)),
+            cases: entries
+                .iter()
+                .map(|(_, r)| case_of(&actor, r, now))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect(),
+        }))
+    }
+
     #[instrument(skip_all)]
     async fn list_inbox(
         &self,

@@ -4,6 +4,7 @@ mod admin;
 mod attachment;
 mod auth;
 mod case;
+mod case_filter;
 mod closed_loop;
 mod convert;
 mod devices;

@@ -1,11 +1,14 @@
-//! Supervision letters and extension requests as lists: supervisors see every department's, a department its own.
+//! The case queue, supervision letters and extension requests as lists: supervisors see every department's, a department its own.
 
 use gridwhistle_domain::{
     AccessError, Action, Actor, CaseId, DepartmentId, ExtensionId, LetterId, Timestamp,
 };
 use tracing::instrument;
 
-use crate::model::{ExtensionFilter, ExtensionRecord, LetterFilter, LetterRecord};
+use crate::model::{
+    CaseQuery, ExtensionFilter, ExtensionRecord, LetterFilter, LetterRecord, QueuePosition,
+    ReportRecord,
+};
 
 use super::{LoopError, LoopService, hidden_if_missing};
 
@@ -79,6 +82,23 @@ impl LoopService {
             })
             .map_err(|e| LoopError::Access(e, "supervision letter"))?;
         Ok(letter)
+    }
+
+    /// A page of the case queue, each case with its sort key; a department sees the cases it was summoned to.
+    pub async fn list_cases(
+        &self,
+        actor: &Actor,
+        mut query: CaseQuery,
+        after: Option<QueuePosition>,
+        limit: u64,
+    ) -> Result<Vec<(i64, ReportRecord)>, LoopError> {
+        match scope(actor, query.department.take())? {
+            Scope::Nothing => Ok(Vec::new()),
+            Scope::Asked(department) => {
+                query.department = department;
+                Ok(self.store.reports().queue(&query, after, limit).await?)
+            }
+        }
     }
 
     /// Extension requests in the order they were made, after `after`, at most `limit`, each with its case.

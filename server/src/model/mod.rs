@@ -4,11 +4,13 @@
 
 mod deadline;
 mod letter;
+mod queue;
 mod report;
 mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
+pub use queue::{CaseOrder, CaseQuery, QueuePosition, TimeRange};
 pub use report::{
     AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionFilter, ExtensionRecord,
     InboxFilter, NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord,

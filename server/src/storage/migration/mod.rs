@@ -15,6 +15,7 @@ mod m0010_firing_path;
 mod m0011_hardening;
 mod m0012_contact_time;
 mod m0013_queue_due;
+mod m0014_case_queue;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_hardening::Migration),
             Box::new(m0012_contact_time::Migration),
             Box::new(m0013_queue_due::Migration),
+            Box::new(m0014_case_queue::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 mod change;
 mod filing;
+mod queue;
 mod rows;
 
 use std::collections::HashMap;
@@ -217,23 +218,7 @@ impl ReportRepo<'_> {
             );
         }
         let page: Vec<(String, i64)> = query.limit(limit).into_tuple().all(&self.store.db).await?;
-        let models = report::Entity::find()
-            .filter(report::Column::Id.is_in(page.iter().map(|(id, _)| id.clone())))
-            .all(&self.store.db)
-            .await?;
-        let mut records: HashMap<String, ReportRecord> = with_assignments(&self.store.db, models)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.to_string(), r))
-            .collect();
-        page.into_iter()
-            .map(|(id, due)| {
-                let record = records
-                    .remove(&id)
-                    .ok_or(StorageError::NotFound { entity: "case" })?;
-                Ok((due, record))
-            })
-            .collect()
+        queue::records_in_order(&self.store.db, page).await
     }
 }
 

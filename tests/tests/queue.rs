@@ -1,0 +1,265 @@
+//! The case queue over gRPC in the sample district: a supervisor's search of every case and a department's of its own, by filter and order, page by page.
+
+use std::time::Duration;
+
+use gridwhistle_proto::v1;
+use gridwhistle_tests::database::backends;
+use gridwhistle_tests::district::{District, duty_officer};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// Every case name a listing gives, following its pages of `page_size`.
+async fn names(district: &District, token: &str, filter: &str, order_by: &str) -> Vec<String> {
+    let mut cases = district.app.cases(token);
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = cases
+            .list_cases(v1::ListCasesRequest {
+                page_size: 2,
+                page_token,
+                filter: filter.to_owned(),
+                order_by: order_by.to_owned(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{filter:?} by {order_by:?}: {e:?}"))
+            .into_inner();
+        out.extend(page.cases.into_iter().map(|c| c.name));
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Returns the case as one active department after another until no one is left to lead it; returns its last state.
+async fn returned_by_everyone(district: &District, name: &str) -> v1::Case {
+    for _ in 0..12 {
+        let case = district
+            .case_as("supervisor", name)
+            .await
+            .case
+            .expect("a case");
+        let active = case.assignments.iter().find(|a| {
+            matches!(
+                a.state(),
+                v1::AssignmentState::Summoned
+                    | v1::AssignmentState::ReportedIn
+                    | v1::AssignmentState::Contacted
+            )
+        });
+        let Some(active) = active else {
+            return case;
+        };
+        district
+            .app
+            .cases(&district.token(&duty_officer(&active.department)).await)
+            .return_case(v1::ReturnCaseRequest {
+                name: name.to_owned(),
+                reason: "不属于本部门职责".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("the department returns the case");
+    }
+    panic!("the case kept being rerouted");
+}
+
+#[tokio::test]
+async fn a_case_every_department_returned_waits_in_the_supervisors_queue_and_is_reassigned_from_there()
+ {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let (_, kept) = district.whistle_dispute(v1::RiskGrade::C).await;
+        let (_, orphan) = district.whistle_dispute(v1::RiskGrade::B).await;
+        let lead = orphan.assignments[0].department.clone();
+        let returned = returned_by_everyone(&district, &orphan.name).await;
+        assert_eq!(
+            returned.state(),
+            v1::CaseState::AwaitingSupervisor,
+            "{backend:?}"
+        );
+
+        let supervisor = district.token("supervisor").await;
+        let waiting = "state = AWAITING_SUPERVISOR";
+        assert_eq!(
+            names(&district, &supervisor, waiting, "").await,
+            std::slice::from_ref(&orphan.name)
+        );
+        assert_eq!(
+            names(&district, &supervisor, "state = OPEN", "").await,
+            std::slice::from_ref(&kept.name)
+        );
+        // From the queue, the supervisor sets the case's departments by hand.
+        let listed = district
+            .app
+            .cases(&supervisor)
+            .list_cases(v1::ListCasesRequest {
+                filter: waiting.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .cases
+            .remove(0);
+        let reassigned = district
+            .app
+            .supervision(&supervisor)
+            .reassign_case(v1::ReassignCaseRequest {
+                name: listed.name.clone(),
+                lead_department: lead.clone(),
+                reason: "督办指定主办".to_owned(),
+                etag: listed.etag.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("reassigned from the queue")
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(reassigned.state(), v1::CaseState::Open);
+        assert!(names(&district, &supervisor, waiting, "").await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_queue_filters_orders_and_scopes_by_the_callers_department() {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let minute = Duration::from_secs(60);
+        let (_, routine) = district.whistle_dispute(v1::RiskGrade::C).await;
+        district.app.clock.advance(minute);
+        let (_, urgent) = district.whistle_dispute(v1::RiskGrade::A).await;
+        district.app.clock.advance(minute);
+        let elsewhere = district
+            .file_report(
+                "worker.g-sanlitun-3-01",
+                "g-sanlitun-3-01",
+                "neighbour-dispute",
+            )
+            .await;
+        let elsewhere = district
+            .whistle(
+                "worker.g-sanlitun-3-01",
+                &elsewhere.name,
+                v1::WhistleKind::Emergency,
+                v1::RiskGrade::A,
+            )
+            .await;
+        let street = routine.assignments[0].department.clone();
+        let supervisor = district.token("supervisor").await;
+        let all = [
+            routine.name.clone(),
+            urgent.name.clone(),
+            elsewhere.name.clone(),
+        ];
+
+        // Whistle order, and due order (grade A's limits are tighter than grade C's).
+        assert_eq!(names(&district, &supervisor, "", "whistle_time").await, all);
+        let by_due = names(&district, &supervisor, "", "due_time").await;
+        assert_eq!(by_due.len(), 3);
+        assert!(
+            by_due.iter().position(|n| *n == urgent.name)
+                < by_due.iter().position(|n| *n == routine.name),
+            "{by_due:?}"
+        );
+        assert_eq!(
+            names(
+                &district,
+                &supervisor,
+                "risk_grade = A AND whistle_kind = EMERGENCY",
+                ""
+            )
+            .await,
+            std::slice::from_ref(&elsewhere.name)
+        );
+        assert_eq!(
+            names(
+                &district,
+                &supervisor,
+                r#"grid = "grids/g-sanlitun-3-01""#,
+                ""
+            )
+            .await,
+            std::slice::from_ref(&elsewhere.name)
+        );
+        let since = urgent.create_time.expect("a whistle time");
+        let since = format!(r#"whistle_time >= "{since}""#);
+        let recent = names(&district, &supervisor, &since, "whistle_time").await;
+        assert_eq!(recent, [urgent.name.clone(), elsewhere.name.clone()]);
+
+        // A department sees the cases it was summoned to; naming another department lists nothing.
+        let duty = district.token(&duty_officer(&street)).await;
+        let own = names(&district, &duty, "", "whistle_time").await;
+        assert_eq!(own, [routine.name.clone(), urgent.name.clone()]);
+        let other = elsewhere.assignments[0].department.clone();
+        assert_ne!(other, street);
+        assert!(
+            names(&district, &duty, &format!(r#"department = "{other}""#), "")
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            names(
+                &district,
+                &supervisor,
+                &format!(r#"department = "{other}""#),
+                ""
+            )
+            .await,
+            std::slice::from_ref(&elsewhere.name)
+        );
+
+        // Nothing is overdue yet; a day later the grade-A cases are.
+        let overdue = "risk_grade = A AND overdue = true";
+        assert!(names(&district, &supervisor, overdue, "").await.is_empty());
+        assert_eq!(
+            names(&district, &supervisor, r#"due_within = "86400s""#, "")
+                .await
+                .len(),
+            3
+        );
+        district.app.clock.advance(Duration::from_secs(24 * 3600));
+        district.forget_tokens().await;
+        let supervisor = district.token("supervisor").await;
+        let late = names(&district, &supervisor, overdue, "").await;
+        assert_eq!(late.len(), 2, "{late:?}");
+        assert!(late.contains(&urgent.name) && late.contains(&elsewhere.name));
+
+        // Grid workers and admins have no queue; a bad filter or order names its field.
+        let worker = district.token("worker.g-jianwai-1-01").await;
+        let err = district
+            .app
+            .cases(&worker)
+            .list_cases(v1::ListCasesRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        for (filter, order_by, field) in [
+            ("colour = red", "", "filter"),
+            ("state = OPEN OR state = CLOSED", "", "filter"),
+            ("", "priority", "order_by"),
+        ] {
+            let err = district
+                .app
+                .cases(&supervisor)
+                .list_cases(v1::ListCasesRequest {
+                    filter: filter.to_owned(),
+                    order_by: order_by.to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            let fields: Vec<String> = err
+                .get_details_bad_request()
+                .unwrap()
+                .field_violations
+                .into_iter()
+                .map(|v| v.field)
+                .collect();
+            assert_eq!(fields, [field]);
+        }
+    }
+}
