@@ -2,12 +2,13 @@
 
 use std::process::Command;
 
-const PROGRAMS: [&str; 5] = [
+const PROGRAMS: [&str; 6] = [
     env!("CARGO_BIN_EXE_gridwhistle-bench"),
     env!("CARGO_BIN_EXE_routing-bench"),
     env!("CARGO_BIN_EXE_deadline-bench"),
     env!("CARGO_BIN_EXE_push-bench"),
     env!("CARGO_BIN_EXE_download-bench"),
+    env!("CARGO_BIN_EXE_queue-bench"),
 ];
 
 #[test]

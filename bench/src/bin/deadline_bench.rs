@@ -15,20 +15,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use gridwhistle_bench::{actor, open_loop};
 use gridwhistle_dispatcher::engine::Engine;
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::{Clock, ManualClock, ShiftedClock, SystemClock};
 use gridwhistle_domain::{
-    Actor, CaseId, CategoryId, CoordinateSystem, GeoPoint, ReportId, Timestamp, Username,
-    WhistleKind,
+    Actor, CaseId, CategoryId, CoordinateSystem, GeoPoint, ReportId, Timestamp, WhistleKind,
 };
 use gridwhistle_server::ServerConfig;
-use gridwhistle_server::closed_loop::{CaseAction, LoopService, LoopSettings};
+use gridwhistle_server::closed_loop::{CaseAction, LoopService};
 use gridwhistle_server::deadline_engine::EngineStore;
 use gridwhistle_server::model::NewReport;
-use gridwhistle_server::routing::Routing;
-use gridwhistle_server::storage::Store;
-use gridwhistle_server::time_limits::TimeLimits;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
 const DEMO_GRIDS: &str = include_str!("../../../server/demo/grids.geojson");
@@ -257,42 +254,6 @@ impl Target {
             }
         }
     }
-}
-
-/// The services the closed loop needs, over `url`, on `clock`.
-async fn open_loop(
-    url: &str,
-    clock: Arc<ManualClock>,
-) -> anyhow::Result<(Store, Arc<LoopService>, Arc<TimeLimits>)> {
-    let config = ServerConfig::with_defaults(url.to_owned());
-    let clock: Arc<dyn Clock> = clock;
-    let store = gridwhistle_server::app::open_store(&config).await?;
-    let routing =
-        Arc::new(Routing::load(store.clone(), clock.clone(), config.near_border_meters).await?);
-    gridwhistle_server::demo::load_if_empty(&store, &routing, &clock).await?;
-    let time_limits = Arc::new(TimeLimits::load(store.clone(), clock.clone(), None).await?);
-    let service = Arc::new(LoopService::new(
-        store.clone(),
-        routing,
-        time_limits.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-        clock,
-        LoopSettings::default(),
-    ));
-    Ok((store, service, time_limits))
-}
-
-async fn actor(store: &Store, username: &str) -> anyhow::Result<Actor> {
-    let user = store
-        .directory()
-        .find_credentials(&Username::parse(username)?)
-        .await?
-        .with_context(|| format!("demo user {username} is missing"))?
-        .user;
-    Ok(Actor {
-        user_id: user.id,
-        binding: user.binding,
-    })
 }
 
 /// Files and whistles `count` reports at the clock's time, `concurrency` at once; answers their cases.

@@ -1,0 +1,340 @@
+//! Measures the case queue on a seeded district: three typical filters' first pages (a supervisor's "overdue, grade A, by due time", a department's open cases by due time, a street and a month by whistle time) beside a primary-key read of one case, on SQLite and, given `--postgres-url`, PostgreSQL, over one connection; and prints each filter's query plan.
+//!
+//! Seeding runs the real loop in this process on a manual clock that walks through twelve months: grid workers across the demo district file and whistle reports of several categories and grades, and a share of the cases are closed by their lead and accepted by their author.
+
+#![allow(clippy::print_stdout, reason = "the benchmark's report is its output")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use gridwhistle_bench::{actor, open_loop};
+use gridwhistle_dispatcher::ManualClock;
+use gridwhistle_dispatcher::routing::rules::Position;
+use gridwhistle_domain::{
+    Actor, CaseId, CaseState, CategoryId, CoordinateSystem, DepartmentId, GeoPoint, ReportId,
+    RiskGrade, Timestamp, WhistleKind,
+};
+use gridwhistle_server::closed_loop::LoopService;
+use gridwhistle_server::model::{CaseOrder, CaseQuery, NewReport, ReportKey, TimeRange};
+use gridwhistle_server::storage::{PoolSettings, Store};
+use hdrhistogram::Histogram;
+use sea_orm::{ConnectionTrait, Database, Statement};
+
+const DEMO_GRIDS: &str = include_str!("../../../server/demo/grids.geojson");
+const CATEGORIES: [&str; 4] = [
+    "neighbour-dispute",
+    "city-appearance",
+    "safety-hazard",
+    "noise-nuisance",
+];
+/// Monday 2025-12-01 09:00 in Beijing: the first whistle; the months run on from there.
+const START: Timestamp = Timestamp::from_unix_millis(1_764_550_800_000);
+const MONTH_MS: i64 = 30 * 24 * 3600 * 1000;
+const PAGE: u64 = 50;
+
+#[derive(Debug, Parser)]
+#[command(about = "Case queue latency on a seeded district, beside a primary-key read")]
+struct Args {
+    /// Cases to seed on each database.
+    #[arg(long, default_value_t = 1_000_000)]
+    cases: u64,
+    /// Samples of each query.
+    #[arg(long, default_value_t = 500)]
+    samples: u64,
+    /// Callers seeding at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Also measure on PostgreSQL (a fresh database is made on this server and dropped after).
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// Measure PostgreSQL only.
+    #[arg(long)]
+    skip_sqlite: bool,
+}
+
+/// Every demo grid with the point to report from.
+fn grids() -> anyhow::Result<Vec<(String, Position)>> {
+    let collection: serde_json::Value = serde_json::from_str(DEMO_GRIDS)?;
+    let features = collection["features"].as_array().context("features")?;
+    features
+        .iter()
+        .map(|f| {
+            let grid = f["properties"]["grid_id"]
+                .as_str()
+                .context("grid_id")?
+                .to_owned();
+            let (lat, lng) = gridwhistle_sample::point_in_grid(DEMO_GRIDS, &grid)
+                .context("a point in the grid")?;
+            let position = Position {
+                point: GeoPoint::new(lat, lng)?,
+                system: CoordinateSystem::Wgs84,
+                accuracy_m: 5.0,
+            };
+            Ok((grid, position))
+        })
+        .collect()
+}
+
+/// Files and whistles case `n`: its grid, category and grade cycle, so every filter finds its share.
+async fn whistle_one(
+    service: &LoopService,
+    workers: &[(Actor, Position)],
+    n: u64,
+) -> anyhow::Result<CaseId> {
+    let (worker, location) = &workers[usize::try_from(n)? % workers.len()];
+    let id = ReportId::generate();
+    let category = CATEGORIES[usize::try_from(n / 7)? % CATEGORIES.len()];
+    let grade = [RiskGrade::A, RiskGrade::B, RiskGrade::C][usize::try_from(n / 3)? % 3];
+    let draft = NewReport {
+        id,
+        category: CategoryId::parse(category)?,
+        description: "楼道堆放杂物".to_owned(),
+        location: *location,
+        observed_at: Timestamp::from_unix_millis(service.now().as_unix_millis() - 600_000),
+        risk_grade: None,
+        parties: Vec::new(),
+        attachments: Vec::new(),
+        request_hash: id.to_string(),
+    };
+    service.create_report(worker, draft).await?;
+    let record = service
+        .whistle(
+            worker,
+            id,
+            WhistleKind::Routine,
+            Some(grade),
+            String::new(),
+            None,
+        )
+        .await?;
+    Ok(record.case.context("a whistled report has a case")?.id)
+}
+
+/// Seeds `count` cases over twelve months of the clock, `concurrency` callers at once.
+async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let clock = Arc::new(ManualClock::new(START));
+    let (store, service, _) = open_loop(url, clock.clone()).await?;
+    // The demo district has a worker in some grids only; those file every report.
+    let mut workers = Vec::new();
+    for (grid, position) in grids()? {
+        if let Ok(worker) = actor(&store, &format!("worker.{grid}")).await {
+            workers.push((worker, position));
+        }
+    }
+    if workers.is_empty() {
+        bail!("the demo district has no grid workers");
+    }
+    let workers = Arc::new(workers);
+    let per_month = count.div_ceil(12);
+    for month in 0..12 {
+        clock.set(Timestamp::from_unix_millis(
+            START.as_unix_millis() + month * MONTH_MS,
+        ));
+        let first = u64::try_from(month)? * per_month;
+        let end = (first + per_month).min(count);
+        let next = Arc::new(AtomicU64::new(first));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..concurrency {
+            let (service, workers, next) = (service.clone(), workers.clone(), next.clone());
+            tasks.spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= end {
+                        return anyhow::Ok(());
+                    }
+                    whistle_one(&service, &workers, n).await?;
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        eprintln!(
+            "  month {}: {end} cases in {:.0?}",
+            month + 1,
+            started.elapsed()
+        );
+    }
+    store.close().await?;
+    Ok(())
+}
+
+/// p50 and p99 of `samples` runs of `run`, in microseconds.
+async fn measure<F, Fut>(samples: u64, mut run: F) -> anyhow::Result<(u64, u64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<usize>>,
+{
+    let mut h = Histogram::<u64>::new(3)?;
+    for _ in 0..samples {
+        let started = Instant::now();
+        let n = run().await?;
+        if n == 0 {
+            bail!("a query answered nothing: the seed does not fit the filter");
+        }
+        h.record(u64::try_from(started.elapsed().as_micros())?)?;
+    }
+    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+}
+
+async fn plan(store: &Store, url: &str, query: &CaseQuery) -> anyhow::Result<Vec<String>> {
+    let sql = store.reports().queue_sql(query, None, PAGE);
+    let db = Database::connect(url).await?;
+    let backend = db.get_database_backend();
+    let explain = if url.starts_with("sqlite:") {
+        format!("EXPLAIN QUERY PLAN {sql}")
+    } else {
+        format!("EXPLAIN {sql}")
+    };
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, explain))
+        .await?;
+    let lines = rows
+        .iter()
+        .map(|row| {
+            row.try_get::<String>("", "detail")
+                .or_else(|_| row.try_get::<String>("", "QUERY PLAN"))
+                .unwrap_or_default()
+        })
+        .collect();
+    db.close().await?;
+    Ok(lines)
+}
+
+/// Measures the three filters and the primary-key read on `url`.
+async fn run(label: &str, url: &str, args: &Args) -> anyhow::Result<()> {
+    println!("== {label}: seeding {} cases", args.cases);
+    let started = Instant::now();
+    seed(url, args.cases, args.concurrency).await?;
+    println!("seeded in {:.0?}", started.elapsed());
+    if url.starts_with("postgres") {
+        let db = Database::connect(url).await?;
+        db.execute_unprepared("ANALYZE").await?;
+        db.close().await?;
+    }
+    let store = Store::connect(
+        url,
+        PoolSettings {
+            max_connections: 1,
+            busy_timeout: Duration::from_secs(5),
+        },
+    )
+    .await?;
+    let one = store
+        .reports()
+        .queue(&CaseQuery::default(), None, 1)
+        .await?
+        .pop()
+        .context("a case")?
+        .1;
+    let case = one.case.as_ref().context("a case")?.id;
+    let department: DepartmentId = one
+        .assignments
+        .first()
+        .context("a lead")?
+        .department
+        .clone();
+    // Eleven months after the first whistle: everything whistled before is past its limits.
+    let now = Timestamp::from_unix_millis(START.as_unix_millis() + 11 * MONTH_MS);
+    let month = TimeRange {
+        from: Some(Timestamp::from_unix_millis(
+            START.as_unix_millis() + 5 * MONTH_MS,
+        )),
+        until: Some(Timestamp::from_unix_millis(
+            START.as_unix_millis() + 6 * MONTH_MS,
+        )),
+    };
+    let filters = [
+        (
+            "supervisor: open, grade A, overdue, by due time",
+            CaseQuery {
+                states: vec![CaseState::Open],
+                risk_grade: Some(RiskGrade::A),
+                due: TimeRange {
+                    from: None,
+                    until: Some(now),
+                },
+                ..CaseQuery::default()
+            },
+        ),
+        (
+            "department: its open cases by due time",
+            CaseQuery {
+                states: vec![CaseState::Open],
+                department: Some(department),
+                ..CaseQuery::default()
+            },
+        ),
+        (
+            "street and month, by whistle time",
+            CaseQuery {
+                street: Some("建外街道".to_owned()),
+                whistled: month,
+                order: CaseOrder::Whistled,
+                ..CaseQuery::default()
+            },
+        ),
+    ];
+    let (p50, p99) = measure(args.samples, || {
+        let store = store.clone();
+        async move {
+            store.reports().get(ReportKey::Case(case)).await?;
+            Ok(1)
+        }
+    })
+    .await?;
+    println!(
+        "{:<50} p50 {:>7} µs  p99 {:>7} µs",
+        "primary key: one case with its shares", p50, p99
+    );
+    for (name, query) in &filters {
+        let (p50, p99) = measure(args.samples, || {
+            let (store, query) = (store.clone(), query.clone());
+            async move { Ok(store.reports().queue(&query, None, PAGE).await?.len()) }
+        })
+        .await?;
+        println!("{name:<50} p50 {p50:>7} µs  p99 {p99:>7} µs  (first page of {PAGE})");
+    }
+    for (name, query) in &filters {
+        println!("plan of {name}:");
+        for line in plan(&store, url, query).await? {
+            println!("    {line}");
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.cases == 0 || args.samples == 0 || args.concurrency == 0 {
+        bail!("--cases, --samples and --concurrency must be positive");
+    }
+    if !args.skip_sqlite {
+        let dir = tempfile::tempdir()?;
+        let url = gridwhistle_server::config::sqlite_url(&dir.path().join("queue.db"));
+        run("SQLite", &url, &args).await?;
+    }
+    if let Some(base) = &args.postgres_url {
+        let name = format!("gw_queue_bench_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(base).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => bail!("--postgres-url must name a database"),
+        };
+        let outcome = run("PostgreSQL", &url, &args).await;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        outcome?;
+    }
+    Ok(())
+}
