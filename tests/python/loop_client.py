@@ -10,7 +10,10 @@ contract as it stands, not against code the server shares. The script:
 - reads a refused report's google.rpc.BadRequest details;
 - whistles the report, has the lead and the assisting department report in, contact, post progress and
   complete; rejects, lets the lead rework, accepts;
-- checks the case timeline and that the grid worker's WatchMyReports stream delivered every step in order.
+- checks the case timeline and that the grid worker's WatchMyReports stream delivered every step in order;
+- downloads the photo as the lead department (whole, then resumed from an offset, every chunk's CRC-32C and the
+  SHA-256 checked) while another department gets NOT_FOUND, and finds the case in the supervisor's and the
+  department's case queues, with a bad filter named in google.rpc.BadRequest.
 
 Exit status 0 means every check held. Run by tests/tests/python_client.rs against a test server.
 """
@@ -100,7 +103,7 @@ def photo(size):
 class Client:
     def __init__(self, target):
         import grpc
-        from gridwhistle.v1 import auth_pb2_grpc, case_pb2_grpc, report_pb2_grpc
+        from gridwhistle.v1 import attachment_pb2_grpc, auth_pb2_grpc, case_pb2_grpc, report_pb2_grpc
 
         self.grpc = grpc
         self.channel = grpc.insecure_channel(target)
@@ -108,6 +111,7 @@ class Client:
         self.auth = auth_pb2_grpc.AuthServiceStub(self.channel)
         self.reports = report_pb2_grpc.ReportServiceStub(self.channel)
         self.cases = case_pb2_grpc.CaseServiceStub(self.channel)
+        self.attachments = attachment_pb2_grpc.AttachmentServiceStub(self.channel)
         self.tokens = {}
 
     def metadata(self, username):
@@ -386,7 +390,68 @@ def run_loop(client, worker, lat, lng, observe_seconds):
         mine == [(i + 1, kind) for i, (kind, _) in enumerate(expected)],
         f"WatchMyReports delivered {mine}",
     )
+    read_back(client, worker, case.name, attachment, lead)
     return len(view.timeline)
+
+
+def download(client, md, name, offset=0):
+    """Downloads name from offset, checking each chunk's place and CRC-32C; returns the bytes and the digest the chunks name."""
+    from gridwhistle.v1 import attachment_pb2
+
+    data = bytearray()
+    digest = None
+    for chunk in client.attachments.DownloadAttachment(
+        attachment_pb2.DownloadAttachmentRequest(name=name, offset=offset), metadata=md, timeout=60
+    ):
+        check(chunk.offset == offset + len(data), f"chunk at {chunk.offset}, expected {offset + len(data)}")
+        check(crc32c(chunk.data) == chunk.crc32c, "each chunk's CRC-32C matches its bytes")
+        data.extend(chunk.data)
+        digest = chunk.sha256
+        check(offset + len(data) <= chunk.total_size_bytes, "no bytes past the total size")
+    return bytes(data), digest
+
+
+def read_back(client, worker, case_name, attachment, lead):
+    """The lead downloads the worker's photo whole and resumed; the case is found through the queue."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    from gridwhistle.v1 import case_pb2
+
+    grpc = client.grpc
+    lead_md = client.metadata("duty." + lead.removeprefix("departments/"))
+    sha = attachment.removeprefix("attachments/")
+    name = f"{case_name}/attachments/{sha}"
+    whole, digest = download(client, lead_md, name)
+    check(hashlib.sha256(whole).hexdigest() == sha == digest, "the download's SHA-256 is the photo's")
+    tail, _ = download(client, lead_md, name, offset=100_000)
+    check(tail == whole[100_000:], "a download resumes from an offset")
+    try:
+        download(client, client.metadata("duty.housing"), name)
+        check(False, "an unsummoned department must not download the photo")
+    except grpc.RpcError as err:
+        check(err.code() == grpc.StatusCode.NOT_FOUND, f"NOT_FOUND for another department, got {err.code()}")
+
+    supervisor = client.metadata("supervisor")
+    closed = client.cases.ListCases(
+        case_pb2.ListCasesRequest(filter="state = CLOSED", order_by="whistle_time"), metadata=supervisor, timeout=30
+    )
+    check(case_name in [c.name for c in closed.cases], "the supervisor finds the closed case in the queue")
+    own = client.cases.ListCases(case_pb2.ListCasesRequest(page_size=10), metadata=lead_md, timeout=30)
+    check(case_name in [c.name for c in own.cases], "the lead finds its case in its own queue")
+    try:
+        client.cases.ListCases(case_pb2.ListCasesRequest(filter="colour = red"), metadata=supervisor, timeout=30)
+        check(False, "an unknown filter field must be refused")
+    except grpc.RpcError as err:
+        check(err.code() == grpc.StatusCode.INVALID_ARGUMENT, f"INVALID_ARGUMENT, got {err.code()}")
+        status = rpc_status.from_call(err)
+        fields = []
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                fields.extend(v.field for v in bad.field_violations)
+        check(fields == ["filter"], f"the filter is named, got {fields}")
 
 
 def main():
