@@ -47,3 +47,39 @@ pub async fn actor(store: &Store, username: &str) -> anyhow::Result<Actor> {
         binding: user.binding,
     })
 }
+
+/// A channel to a server just started at `addr`, retrying while it comes up (ten seconds at most).
+pub async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
+    for _ in 0..200 {
+        if let Ok(channel) = endpoint.connect().await {
+            return Ok(channel);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the server at {addr} did not come up")
+}
+
+/// The access token of the demo user `username`.
+pub async fn login(channel: tonic::transport::Channel, username: &str) -> anyhow::Result<String> {
+    use gridwhistle_proto::v1;
+    Ok(v1::auth_service_client::AuthServiceClient::new(channel)
+        .login(v1::LoginRequest {
+            username: username.to_owned(),
+            password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .tokens
+        .context("login returned no tokens")?
+        .access_token)
+}
+
+/// `message` with the bearer `token`.
+pub fn authorized<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}

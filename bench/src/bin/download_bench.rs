@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use gridwhistle_bench::{authorized, connect, login};
 use gridwhistle_dispatcher::{Clock as _, SystemClock};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::attachment_service_client::AttachmentServiceClient;
-use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_server::ServerConfig;
 use gridwhistle_server::attachments::{crc32c, hex};
@@ -43,14 +43,6 @@ fn video(len: usize) -> Vec<u8> {
     let mut bytes = b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41".to_vec();
     bytes.extend((0..len.saturating_sub(bytes.len())).map(|i| (i * 131 % 251) as u8));
     bytes
-}
-
-fn authorized<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
 }
 
 /// Uploads `bytes` in chunks as the holder of `token` and files a report with it; returns the file's name under the report.
@@ -174,25 +166,8 @@ async fn main() -> anyhow::Result<()> {
         std::future::pending(),
     ));
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
-    let mut channel = None;
-    for _ in 0..200 {
-        if let Ok(c) = endpoint.connect().await {
-            channel = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let channel = channel.context("the server did not come up")?;
-    let token = AuthServiceClient::new(channel.clone())
-        .login(v1::LoginRequest {
-            username: WORKER.to_owned(),
-            password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
-        })
-        .await?
-        .into_inner()
-        .tokens
-        .context("no tokens")?
-        .access_token;
+    let channel = connect(addr).await?;
+    let token = login(channel.clone(), WORKER).await?;
 
     let bytes = video(args.bytes);
     let name = file_with_video(channel.clone(), &token, &bytes).await?;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use gridwhistle_bench::{authorized, connect, login};
 use gridwhistle_dispatcher::push::{Sender, SenderConfig};
 use gridwhistle_dispatcher::{Clock, SystemClock};
 use gridwhistle_fake_fcm::{FakeFcm, Options, PROJECT};
 use gridwhistle_proto::v1;
-use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_server::ServerConfig;
@@ -22,7 +22,6 @@ use gridwhistle_server::push::fcm::{FcmClient, FcmSettings, ServiceAccount};
 use gridwhistle_server::storage::{PoolSettings, Store};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, Value};
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
 const GRID: &str = "g-jianwai-1-01";
@@ -120,27 +119,6 @@ async fn floor(fcm: &FakeFcm, args: &Args) -> anyhow::Result<f64> {
     Ok(args.messages as f64 / elapsed.as_secs_f64())
 }
 
-async fn login(channel: Channel, username: &str) -> anyhow::Result<String> {
-    Ok(AuthServiceClient::new(channel)
-        .login(v1::LoginRequest {
-            username: username.to_owned(),
-            password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
-        })
-        .await?
-        .into_inner()
-        .tokens
-        .context("tokens")?
-        .access_token)
-}
-
-fn authorized<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
-}
-
 /// Starts the server on `url` with the demo district (no engine, no sender of its own), whistles one report and registers the lead's duty officer's phones; answers the lead department.
 async fn seed_through_the_api(
     url: &str,
@@ -164,16 +142,7 @@ async fn seed_through_the_api(
             let _ = stopped.await;
         },
     ));
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
-    let mut channel = None;
-    for _ in 0..200 {
-        if let Ok(c) = endpoint.connect().await {
-            channel = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let channel = channel.context("the server did not come up")?;
+    let channel = connect(addr).await?;
     let worker = login(channel.clone(), WORKER).await?;
     let (lat, lng) = gridwhistle_sample::point_in_grid(DEMO_GRIDS, GRID).context("grid")?;
     let mut reports = ReportServiceClient::new(channel.clone());

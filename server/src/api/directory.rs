@@ -7,8 +7,8 @@ use gridwhistle_proto::v1::{self, directory_service_server::DirectoryService};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::admin::{category_to_proto, department_to_proto, user_name};
-use super::convert::{PageRequest, Violations, caller, role_to_proto};
+use super::admin::{category_to_proto, departments_page, user_name};
+use super::convert::{Violations, caller, role_to_proto};
 use super::error::ApiError;
 use crate::directory::{Directory, MissingUser};
 use crate::routing::Routing;
@@ -80,15 +80,10 @@ impl DirectoryService for DirectoryApi {
     ) -> Result<Response<v1::ListDirectoryDepartmentsResponse>, Status> {
         reader(&request)?;
         let request = request.into_inner();
-        let page = PageRequest::parse(request.page_size, &request.page_token)?;
-        let departments = self
-            .directory
-            .departments(page.after.as_deref(), page.size)
-            .await
-            .map_err(ApiError::from)?;
-        let next_page_token = page.next_token(&departments, |d| d.id.to_string());
+        let (departments, next_page_token) =
+            departments_page(&self.directory, request.page_size, &request.page_token).await?;
         Ok(Response::new(v1::ListDirectoryDepartmentsResponse {
-            departments: departments.into_iter().map(department_to_proto).collect(),
+            departments,
             next_page_token,
         }))
     }

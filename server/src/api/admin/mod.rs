@@ -18,8 +18,9 @@ use crate::directory::{Directory, DirectoryError, UserDraft};
 use crate::routing::Routing;
 use crate::storage::{DepartmentPatch, NewDepartment, UserPatch};
 use crate::time_limits::TimeLimits;
+use convert::department_to_proto;
 use convert::{catalogue_from_proto, generation_to_proto, grid_name, optional, user_to_proto};
-pub(crate) use convert::{category_to_proto, department_name, department_to_proto, user_name};
+pub(crate) use convert::{category_to_proto, department_name, user_name};
 
 #[derive(Debug, Clone)]
 pub struct AdminApi {
@@ -54,6 +55,24 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Hash(_) => ApiError::internal(err),
         }
     }
+}
+
+/// One page of departments by id, and the token of the next; the admin API and the directory list them alike.
+pub(crate) async fn departments_page(
+    directory: &Directory,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Vec<v1::Department>, String), ApiError> {
+    let page = PageRequest::parse(page_size, page_token)?;
+    let departments = directory
+        .departments(page.after.as_deref(), page.size)
+        .await
+        .map_err(ApiError::from)?;
+    let next_page_token = page.next_token(&departments, |d| d.id.to_string());
+    Ok((
+        departments.into_iter().map(department_to_proto).collect(),
+        next_page_token,
+    ))
 }
 
 fn require_admin<T>(request: &Request<T>) -> Result<(), ApiError> {
@@ -133,15 +152,10 @@ impl AdminService for AdminApi {
     ) -> Result<Response<v1::ListDepartmentsResponse>, Status> {
         require_admin(&request)?;
         let request = request.into_inner();
-        let page = PageRequest::parse(request.page_size, &request.page_token)?;
-        let departments = self
-            .directory
-            .departments(page.after.as_deref(), page.size)
-            .await
-            .map_err(ApiError::from)?;
-        let next_page_token = page.next_token(&departments, |d| d.id.to_string());
+        let (departments, next_page_token) =
+            departments_page(&self.directory, request.page_size, &request.page_token).await?;
         Ok(Response::new(v1::ListDepartmentsResponse {
-            departments: departments.into_iter().map(department_to_proto).collect(),
+            departments,
             next_page_token,
         }))
     }
