@@ -8,10 +8,10 @@ use gridwhistle_dispatcher::engine::Due;
 use gridwhistle_domain::{
     CaseId, CategoryId, DepartmentId, ReportId, RiskGrade, Timestamp, UserId, WhistleKind,
 };
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use tracing::instrument;
 
@@ -22,6 +22,7 @@ use super::lease::{Claim, Lease};
 use super::multirow::ROWS_PER_STATEMENT;
 use super::schedule::deadline_from_model;
 use super::sql::Sql;
+use super::sql::after_position;
 use super::{Backend, DeadlineRepo, StorageError, UpdateError};
 use crate::model::{
     DeadlineRecord, DeadlineState, Effects, OverdueFilter, OverdueRecord, ReportHead,
@@ -78,15 +79,12 @@ impl DeadlineRepo<'_> {
             query = query.filter(deadline::Column::ReportId.in_subquery(graded));
         }
         if let Some((due, id)) = after {
-            query = query.filter(
-                Condition::any()
-                    .add(deadline::Column::DueAtMs.gt(ms(due)))
-                    .add(
-                        Condition::all()
-                            .add(deadline::Column::DueAtMs.eq(ms(due)))
-                            .add(deadline::Column::Id.gt(id)),
-                    ),
-            );
+            query = query.filter(after_position(
+                Expr::col(deadline::Column::DueAtMs),
+                ms(due),
+                Expr::col(deadline::Column::Id),
+                id,
+            ));
         }
         let rows = query
             .order_by_asc(deadline::Column::DueAtMs)

@@ -6,8 +6,8 @@ use gridwhistle_domain::{CaseId, DepartmentId, LetterId, ReportId, Timestamp, Us
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use tracing::instrument;
 
@@ -16,6 +16,7 @@ use super::batch::decide_and_write;
 use super::codec::corrupt;
 use super::entity::{report, supervision_letter, supervision_letter_case};
 use super::reports::lock_reports;
+use super::sql::after_position;
 use super::{Backend, LetterRepo, StorageError};
 use crate::model::{
     AnswerOutcome, Effects, IssueOutcome, LetterFilter, LetterRecord, NewLetter, ReportRecord,
@@ -201,14 +202,12 @@ impl LetterRepo<'_> {
             query = query.filter(C::AnsweredAtMs.is_null());
         }
         if let Some((due, id)) = after {
-            let due = due.as_unix_millis();
-            query = query.filter(
-                Condition::any().add(C::ReplyDueAtMs.gt(due)).add(
-                    Condition::all()
-                        .add(C::ReplyDueAtMs.eq(due))
-                        .add(C::Id.gt(id.to_string())),
-                ),
-            );
+            query = query.filter(after_position(
+                Expr::col(C::ReplyDueAtMs),
+                due.as_unix_millis(),
+                Expr::col(C::Id),
+                id.to_string(),
+            ));
         }
         let models = query.limit(limit).all(&self.store.db).await?;
         with_cases(&self.store.db, models).await

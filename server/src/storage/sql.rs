@@ -137,3 +137,17 @@ pub(super) fn any_of<C: sea_orm::ColumnTrait>(
             .eq(PgFunc::any(Expr::val(text_array(values.into_iter())))),
     }
 }
+
+/// Rows after the position (`key_at`, `tie_at`) in the order `key, tie`: the condition of every keyset page.
+pub(super) fn after_position(
+    key: impl Into<sea_orm::sea_query::Expr>,
+    key_at: impl Into<Value>,
+    tie: impl Into<sea_orm::sea_query::Expr>,
+    tie_at: impl Into<Value>,
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::ExprTrait as _;
+    let (key, key_at) = (key.into(), key_at.into());
+    key.clone()
+        .gt(key_at.clone())
+        .or(key.eq(key_at).and(tie.into().gt(tie_at.into())))
+}

@@ -3,14 +3,13 @@
 use gridwhistle_domain::{DepartmentId, ReportId, Timestamp, UserId};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::instrument;
 
 use super::codec::{corrupt, ids_from_json, ids_to_json, ms, parse, ts};
 use super::entity::{assignment, case_event};
 use super::multirow::insert_chunked;
+use super::sql::after_position;
 use super::{Backend, StorageError, TimelineRepo};
 use crate::model::{EventFilter, EventPosition, EventRecord, NewEvent, ReportRecord};
 
@@ -149,15 +148,12 @@ impl TimelineRepo<'_> {
         query = match self.store.backend {
             Backend::Sqlite => query.filter(case_event::Column::Id.gt(after.id)),
             Backend::Postgres => query
-                .filter(
-                    Condition::any()
-                        .add(case_event::Column::Txid.gt(after.txid))
-                        .add(
-                            Condition::all()
-                                .add(case_event::Column::Txid.eq(after.txid))
-                                .add(case_event::Column::Id.gt(after.id)),
-                        ),
-                )
+                .filter(after_position(
+                    Expr::col(case_event::Column::Txid),
+                    after.txid,
+                    Expr::col(case_event::Column::Id),
+                    after.id,
+                ))
                 .filter(Expr::cust(
                     "txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint",
                 )),

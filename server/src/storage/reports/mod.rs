@@ -11,9 +11,9 @@ use gridwhistle_domain::{
     AssignmentState, CaseId, DepartmentId, ExtensionId, GridId, ReportId, ReportState, Timestamp,
     UserId,
 };
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tracing::instrument;
 
@@ -29,6 +29,7 @@ use crate::model::{
     CreateOutcome, ExtensionFilter, ExtensionRecord, InboxFilter, NewReport, ReportKey,
     ReportRecord,
 };
+use crate::storage::sql::after_position;
 
 impl ReportRepo<'_> {
     /// Files a report and its first timeline event, or recognises a retry of one already filed.
@@ -209,13 +210,12 @@ impl ReportRepo<'_> {
             query = query.filter(A::ReportId.in_subquery(graded));
         }
         if let Some((due, report)) = after {
-            query = query.filter(
-                Condition::any().add(A::DueAtMs.gt(due)).add(
-                    Condition::all()
-                        .add(A::DueAtMs.eq(due))
-                        .add(A::ReportId.gt(report.to_string())),
-                ),
-            );
+            query = query.filter(after_position(
+                Expr::col(A::DueAtMs),
+                due,
+                Expr::col(A::ReportId),
+                report.to_string(),
+            ));
         }
         let page: Vec<(String, i64)> = query.limit(limit).into_tuple().all(&self.store.db).await?;
         queue::records_in_order(&self.store.db, page).await

@@ -7,6 +7,7 @@ use tracing::instrument;
 use super::rows::with_assignments;
 use crate::model::{CaseOrder, CaseQuery, QueuePosition, ReportRecord};
 use crate::storage::entity::{assignment, grid, report};
+use crate::storage::sql::after_position;
 use crate::storage::{ReportRepo, StorageError};
 
 /// The column a page is sorted by, and the report id column that breaks its ties: both from one index.
@@ -108,12 +109,12 @@ fn page_statement(query: &CaseQuery, after: Option<QueuePosition>, limit: u64) -
     }
     within_ranges(&mut select, query);
     if let Some(after) = after {
-        select.and_where(
-            key.clone().gt(after.key).or(key
-                .clone()
-                .eq(after.key)
-                .and(tie.clone().gt(after.report.to_string()))),
-        );
+        select.and_where(after_position(
+            key.clone(),
+            after.key,
+            tie.clone(),
+            after.report.to_string(),
+        ));
     }
     select
         .order_by_expr(key, Order::Asc)
