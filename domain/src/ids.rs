@@ -174,6 +174,12 @@ uuid_id!(
     v7_only: false
 );
 
+uuid_id!(
+    /// A client's id for one state-changing request of the loop (AIP-155 `request_id`): a retry under it gets the first answer.
+    RequestId,
+    v7_only: false
+);
+
 /// An uploaded file, named by the SHA-256 of its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttachmentId(String);

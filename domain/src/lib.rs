@@ -15,7 +15,7 @@ pub use case::{
 };
 pub use ids::{
     AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, LetterId,
-    ReportId, UploadId, UserId,
+    ReportId, RequestId, UploadId, UserId,
 };
 pub use location::{CoordinateSystem, GeoPoint, LocationError};
 pub use risk::RiskGrade;

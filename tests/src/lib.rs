@@ -2,6 +2,7 @@
 
 pub mod database;
 pub mod district;
+pub mod lossy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -220,7 +221,8 @@ impl TestApp {
         AuthServiceClient::new(self.channel.clone())
     }
 
-    fn bearer(token: &str) -> Bearer {
+    /// The `authorization` header of `token`, for clients on channels of their own.
+    pub fn bearer(token: &str) -> Bearer {
         Bearer(format!("Bearer {token}").parse().expect("tokens are ASCII"))
     }
 

@@ -398,6 +398,7 @@ async fn call(
         "CaseService.RequestExtension" => code(
             cases
                 .request_extension(v1::RequestExtensionRequest {
+                    request_id: String::new(),
                     name: case,
                     stage: v1::DeadlineStage::Finish.into(),
                     requested_due_time: Some(prost_types::Timestamp {
@@ -420,6 +421,7 @@ async fn call(
         "CaseService.AcknowledgeSupervisionLetter" => code(
             cases
                 .acknowledge_supervision_letter(v1::AcknowledgeSupervisionLetterRequest {
+                    request_id: String::new(),
                     name: names.letter(target),
                     reply: "已整改".to_owned(),
                 })
@@ -587,6 +589,7 @@ async fn extension(district: &District, department: &str, case: &str) -> String 
         .app
         .cases(&district.token(&format!("duty.{department}")).await)
         .request_extension(v1::RequestExtensionRequest {
+            request_id: String::new(),
             name: case.to_owned(),
             stage: v1::DeadlineStage::Finish.into(),
             requested_due_time: Some(prost_types::Timestamp {

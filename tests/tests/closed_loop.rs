@@ -168,6 +168,7 @@ async fn the_whole_loop_runs_with_rework_and_every_step_is_on_the_timeline_and_t
             .unwrap();
         let extension = lead_cases
             .request_extension(v1::RequestExtensionRequest {
+                request_id: String::new(),
                 name: name.clone(),
                 stage: v1::DeadlineStage::Finish.into(),
                 requested_due_time: Some(prost_types::Timestamp {
@@ -544,6 +545,7 @@ async fn a_returned_case_is_rerouted_without_that_department_and_illegal_steps_c
 
     let returned = cases
         .return_case(v1::ReturnCaseRequest {
+            request_id: String::new(),
             name: case.name.clone(),
             reason: "不属于本街道".to_owned(),
             etag: case.etag.clone(),

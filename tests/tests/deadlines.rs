@@ -493,6 +493,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .app
             .cases(&district.token(&duty_officer(&lead)).await);
         let ask = |seconds: i64| v1::RequestExtensionRequest {
+            request_id: String::new(),
             name: case.name.clone(),
             stage: Finish.into(),
             requested_due_time: Some(prost_types::Timestamp { seconds, nanos: 0 }),

@@ -11,14 +11,14 @@ use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_domain::{
     AssignmentRole, AssignmentState, AttachmentId, Binding, CaseId, CaseState, CategoryId,
     CoordinateSystem, DeadlineStage, DepartmentId, DepartmentType, DisplayName, EventKind,
-    ExtensionId, ExtensionState, GeoPoint, GridId, LetterId, ReportId, ReportState, Timestamp,
-    UploadId, UserId, Username, WhistleKind,
+    ExtensionId, ExtensionState, GeoPoint, GridId, LetterId, ReportId, ReportState, RequestId,
+    Timestamp, UploadId, UserId, Username, WhistleKind,
 };
 use gridwhistle_server::model::{
     AnswerOutcome, AssignmentRecord, CaseOrder, CaseQuery, CaseRecord, Effects, EventFilter,
     EventPosition, ExtensionFilter, ExtensionRecord, InboxFilter, IssueOutcome, LetterFilter,
-    NewEvent, NewLetter, NewNotification, NewReport, OverdueFilter, QueuePosition, ReportKey,
-    ReportRecord, RoutingRecord, RoutingRule,
+    NewEvent, NewLetter, NewNotification, NewReport, Once, OverdueFilter, QueuePosition, ReportKey,
+    ReportRecord, RequestKey, RoutingRecord, RoutingRule,
 };
 use gridwhistle_server::storage::{
     AttachmentRecord, InboxPosition, InboxScope, Lease, NewDepartment, NewDevice, NewGrid,
@@ -35,6 +35,7 @@ gridwhistle_tests::contract!(
     reports_list_by_author_in_pages_and_by_state,
     reports_change_under_their_version_with_every_effect_in_one_write,
     reports_extensions_are_decided_once,
+    requests_are_stored_with_their_step_once_per_caller,
     timeline_feed_reads_in_commit_order_after_a_position,
     deadlines_are_claimed_by_one_replica_until_the_lease_runs_out,
     deadlines_overdue_list_filters_and_pages,
@@ -161,6 +162,7 @@ async fn whistle(store: &Store, cast: &Cast, report: &ReportRecord, at: Timestam
             ReportKey::Report(report.id),
             Some(report.version),
             at,
+            None,
             move |r| {
                 r.state = ReportState::Whistled;
                 r.case = Some(CaseRecord {
@@ -407,22 +409,27 @@ mod checks {
                 ReportKey::Report(filed.id),
                 Some(filed.version + 1),
                 T0,
+                None,
                 |_| Ok::<_, ()>(Effects::default()),
             )
             .await;
         assert!(matches!(stale, Err(UpdateError::Stale)));
         let refused = store
             .reports()
-            .update(ReportKey::Report(filed.id), None, T0, |_| {
+            .update(ReportKey::Report(filed.id), None, T0, None, |_| {
                 Err::<Effects, _>("no")
             })
             .await;
         assert!(matches!(refused, Err(UpdateError::Refused("no"))));
         let missing = store
             .reports()
-            .update(ReportKey::Report(ReportId::generate()), None, T0, |_| {
-                Ok::<_, ()>(Effects::default())
-            })
+            .update(
+                ReportKey::Report(ReportId::generate()),
+                None,
+                T0,
+                None,
+                |_| Ok::<_, ()>(Effects::default()),
+            )
             .await;
         assert!(matches!(missing, Err(UpdateError::NotFound)));
 
@@ -577,7 +584,7 @@ mod checks {
         let asked = requested.clone();
         store
             .reports()
-            .update(ReportKey::Case(case), None, T0, move |_| {
+            .update(ReportKey::Case(case), None, T0, None, move |_| {
                 Ok::<_, ()>(Effects {
                     events: vec![event(EventKind::ExtensionRequested, officer, "路远")],
                     extension: Some(asked.clone()),
@@ -635,7 +642,13 @@ mod checks {
         };
         store
             .reports()
-            .update(ReportKey::Case(case), None, T0, decide(decided.clone()))
+            .update(
+                ReportKey::Case(case),
+                None,
+                T0,
+                None,
+                decide(decided.clone()),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -653,7 +666,7 @@ mod checks {
         );
         let again = store
             .reports()
-            .update(ReportKey::Case(case), None, T0, decide(decided))
+            .update(ReportKey::Case(case), None, T0, None, decide(decided))
             .await;
         assert!(
             matches!(
@@ -923,6 +936,120 @@ mod checks {
         assert_eq!(reminders.iter().filter(|n| n.1 == "reminder").count(), 1);
     }
 
+    pub(super) async fn requests_are_stored_with_their_step_once_per_caller(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let whistled = whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let key = |user: UserId, id: RequestId| RequestKey {
+            user,
+            id,
+            method: "PostProgress",
+            request_hash: "h1".to_owned(),
+        };
+        let once = |key: RequestKey| Once {
+            key,
+            render: std::sync::Arc::new(|(r, e): &(ReportRecord, Effects)| {
+                Ok(format!("{}:{}", r.version, e.events.len()).into_bytes())
+            }),
+        };
+        let progress = |once: Once<(ReportRecord, Effects)>| {
+            let officer = cast.officer.id;
+            store.reports().update(
+                ReportKey::Report(whistled.id),
+                None,
+                T0.saturating_add(MINUTE),
+                Some(once),
+                move |_| {
+                    Ok::<_, ()>(Effects {
+                        events: vec![event(EventKind::Progress, officer, "已到场")],
+                        ..Effects::default()
+                    })
+                },
+            )
+        };
+        let id = RequestId::generate();
+        assert_eq!(
+            store.requests().get(&cast.officer.id, &id).await.unwrap(),
+            None
+        );
+        let (done, _) = progress(once(key(cast.officer.id, id))).await.unwrap();
+        let stored = store
+            .requests()
+            .get(&cast.officer.id, &id)
+            .await
+            .unwrap()
+            .expect("the request is stored with its step");
+        assert_eq!(stored.answer, format!("{}:1", done.version).into_bytes());
+        assert_eq!(stored.method, "PostProgress");
+        assert_eq!(stored.created_at, T0.saturating_add(MINUTE));
+        assert!(stored.repeated_by(&key(cast.officer.id, id)));
+        let other = RequestKey {
+            request_hash: "h2".to_owned(),
+            ..key(cast.officer.id, id)
+        };
+        assert!(!stored.repeated_by(&other), "another payload under the id");
+
+        // The same id again is refused inside the write, and the step rolls back with it.
+        let again = progress(once(key(cast.officer.id, id))).await;
+        assert!(
+            matches!(
+                again,
+                Err(UpdateError::Storage(StorageError::AlreadyExists {
+                    entity: "request"
+                }))
+            ),
+            "{again:?}"
+        );
+        let now = store
+            .reports()
+            .get(ReportKey::Report(whistled.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            now.version, done.version,
+            "nothing of the refused step stayed"
+        );
+
+        // Ids are each caller's own.
+        progress(once(key(cast.worker.id, id))).await.unwrap();
+        // An answer that cannot be rendered fails the step, which leaves nothing behind.
+        let unrenderable = Once {
+            key: key(cast.officer.id, RequestId::generate()),
+            render: std::sync::Arc::new(|_: &(ReportRecord, Effects)| Err("no".to_owned())),
+        };
+        let failed = progress(unrenderable.clone()).await;
+        assert!(
+            matches!(
+                failed,
+                Err(UpdateError::Storage(StorageError::Corrupt {
+                    entity: "answer",
+                    ..
+                }))
+            ),
+            "{failed:?}"
+        );
+        assert_eq!(
+            store
+                .requests()
+                .get(&cast.officer.id, &unrenderable.key.id)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .reports()
+                .get(ReportKey::Report(whistled.id))
+                .await
+                .unwrap()
+                .version,
+            done.version + 1,
+            "only the worker's step was written"
+        );
+    }
+
     pub(super) async fn letters_are_issued_once_per_request_and_answered_once(
         store: &Store,
         _: Backend,
@@ -1022,6 +1149,7 @@ mod checks {
                 reply.to_owned(),
                 cast.officer.id,
                 T0,
+                None,
                 |_: &gridwhistle_server::model::LetterRecord, _: &[ReportRecord]| {
                     Ok::<_, ()>(Vec::new())
                 },
@@ -1176,7 +1304,7 @@ mod checks {
         let department = cast.department.clone();
         let (escalated, _) = store
             .reports()
-            .update(ReportKey::Report(whistled.id), None, T0, move |_| {
+            .update(ReportKey::Report(whistled.id), None, T0, None, move |_| {
                 Ok::<_, ()>(Effects {
                     events: vec![NewEvent {
                         kind: EventKind::Escalated,

@@ -65,6 +65,7 @@ async fn a_supervisor_reassigns_a_case_withdrawing_the_lead_and_promoting_the_as
         let supervisor = district.token("supervisor").await;
         let mut supervision = district.app.supervision(&supervisor);
         let request = |lead: &str, assists: &[&str], etag: &str| v1::ReassignCaseRequest {
+            request_id: String::new(),
             name: case.name.clone(),
             lead_department: lead.to_owned(),
             assisting_departments: assists.iter().map(|d| (*d).to_owned()).collect(),
@@ -364,6 +365,7 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
 
         // Only the letter's department answers it; a retry with the same reply is answered as stored.
         let answer = |reply: &str| v1::AcknowledgeSupervisionLetterRequest {
+            request_id: String::new(),
             name: letter.name.clone(),
             reply: reply.to_owned(),
         };

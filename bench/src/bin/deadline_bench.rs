@@ -23,7 +23,7 @@ use gridwhistle_domain::{
     Actor, CaseId, CategoryId, CoordinateSystem, GeoPoint, ReportId, Timestamp, WhistleKind,
 };
 use gridwhistle_server::ServerConfig;
-use gridwhistle_server::closed_loop::{CaseAction, LoopService};
+use gridwhistle_server::closed_loop::{CaseAction, Guard, LoopService};
 use gridwhistle_server::deadline_engine::EngineStore;
 use gridwhistle_server::model::NewReport;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -299,9 +299,16 @@ async fn whistle_many(
                 };
                 service.create_report(&worker, draft).await?;
                 let record = service
-                    .whistle(&worker, id, WhistleKind::Routine, None, String::new(), None)
+                    .whistle(
+                        &worker,
+                        id,
+                        WhistleKind::Routine,
+                        None,
+                        String::new(),
+                        Guard::default(),
+                    )
                     .await?;
-                cases.push(record.case.context("a whistled report has a case")?.id);
+                cases.push(record.0.case.context("a whistled report has a case")?.id);
             }
             anyhow::Ok(cases)
         });
@@ -333,7 +340,12 @@ async fn report_in_all(
                     return anyhow::Ok(());
                 };
                 service
-                    .act(&duty, *case, CaseAction::ReportIn { on_scene: None }, None)
+                    .act(
+                        &duty,
+                        *case,
+                        CaseAction::ReportIn { on_scene: None },
+                        Guard::default(),
+                    )
                     .await?;
             }
         });

@@ -17,7 +17,7 @@ use gridwhistle_domain::{
     Actor, CaseId, CaseState, CategoryId, CoordinateSystem, DepartmentId, GeoPoint, ReportId,
     RiskGrade, Timestamp, WhistleKind,
 };
-use gridwhistle_server::closed_loop::LoopService;
+use gridwhistle_server::closed_loop::{Guard, LoopService};
 use gridwhistle_server::model::{CaseOrder, CaseQuery, NewReport, ReportKey, TimeRange};
 use gridwhistle_server::storage::{PoolSettings, Store};
 use hdrhistogram::Histogram;
@@ -100,14 +100,14 @@ async fn whistle_one(
         request_hash: id.to_string(),
     };
     service.create_report(worker, draft).await?;
-    let record = service
+    let (record, _) = service
         .whistle(
             worker,
             id,
             WhistleKind::Routine,
             Some(grade),
             String::new(),
-            None,
+            Guard::default(),
         )
         .await?;
     Ok(record.case.context("a whistled report has a case")?.id)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{CaseId, ReportId};
+use gridwhistle_domain::{Actor, CaseId, ReportId};
 use gridwhistle_proto::v1::{self, case_service_server::CaseService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -13,10 +13,13 @@ use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
+use super::once::{Answer, Answering, case_parties, on_record, once, request_key};
 use super::pending::BoxStream;
 use super::routing::position;
-use crate::closed_loop::{CaseAction, LoopService};
-use crate::model::{EventFilter, InboxFilter, QueuePosition, ReportRecord};
+use crate::closed_loop::{CaseAction, Guard, LoopService};
+use crate::model::{
+    Effects, EventFilter, InboxFilter, LetterRecord, QueuePosition, ReportRecord, RequestKey,
+};
 
 #[derive(Debug, Clone)]
 pub struct CaseApi {
@@ -29,21 +32,29 @@ impl CaseApi {
         Self { service, stop }
     }
 
-    /// Runs a department action on the case named `name` and answers with the case.
-    async fn act(
+    /// Runs a department action on a case, once per request id, answered as `answer` builds it.
+    async fn act<M: Answer>(
         &self,
-        actor: &gridwhistle_domain::Actor,
-        id: CaseId,
-        action: CaseAction,
-        etag: Option<i64>,
-    ) -> Result<(ReportRecord, Option<v1::Extension>), Status> {
-        let (record, extension) = self
-            .service
-            .act(actor, id, action, etag)
-            .await
-            .map_err(ApiError::from)?;
-        let extension = extension.map(|x| loop_api::extension_to_proto(&id, &x));
-        Ok((record, extension))
+        actor: &Actor,
+        parsed: ParsedAction,
+        answer: fn(&ReportRecord, &Effects, Vec<v1::Party>) -> Result<M, ApiError>,
+    ) -> Result<Response<M>, Status> {
+        let ParsedAction {
+            id,
+            action,
+            etag,
+            key,
+        } = parsed;
+        let current = || case_parties(&self.service, actor, id);
+        let answer = once(
+            &self.service,
+            key,
+            on_record(actor, answer),
+            current,
+            |once| self.service.act(actor, id, action, Guard { etag, once }),
+        )
+        .await?;
+        Ok(Response::new(answer))
     }
 }
 
@@ -55,21 +66,48 @@ fn case_of(
     loop_api::case_to_proto(actor, record, now)
 }
 
-/// Parses the case name and etag every action carries, with the action's own fields.
+/// A department's action as parsed from its request.
+struct ParsedAction {
+    id: CaseId,
+    action: CaseAction,
+    etag: Option<i64>,
+    key: Option<RequestKey>,
+}
+
+/// Parses the case name, etag and request id every action carries, with the action's own fields.
 fn parse_action(
-    name: &str,
-    etag: &str,
+    actor: &Actor,
+    method: &'static str,
+    message: &impl prost::Message,
+    (name, etag, request_id): (&str, &str, &str),
     fields: impl FnOnce(&mut Violations) -> Option<CaseAction>,
-) -> Result<(CaseId, CaseAction, Option<i64>), ApiError> {
+) -> Result<ParsedAction, ApiError> {
     let mut v = Violations::default();
     let id = v.check("name", loop_api::case_name(name));
     let etag = loop_api::etag(&mut v, "etag", etag);
+    let key = request_key(&mut v, actor, method, request_id, message);
     let action = fields(&mut v);
     v.finish()?;
     match (id, action) {
-        (Some(id), Some(action)) => Ok((id, action, etag)),
+        (Some(id), Some(action)) => Ok(ParsedAction {
+            id,
+            action,
+            etag,
+            key,
+        }),
         _ => Err(ApiError::field("name", "is invalid")),
     }
+}
+
+/// The answer of an action that answers with the case after it.
+macro_rules! with_case {
+    ($message:ident) => {
+        |record, _, parties| {
+            Ok(v1::$message {
+                case: loop_api::case_with(record, record.updated_at, parties)?,
+            })
+        }
+    };
 }
 
 /// Parses a `{key_ms}.{report}` position of a list in due or whistle order.
@@ -256,17 +294,20 @@ impl CaseService for CaseApi {
     ) -> Result<Response<v1::ReportInResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
-        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
-            let on_scene = match &r.location {
-                Some(_) => Some(position(v, "location", r.location.as_ref())?),
-                None => None,
-            };
-            Some(CaseAction::ReportIn { on_scene })
-        })?;
-        let (record, _) = self.act(&actor, id, action, etag).await?;
-        Ok(Response::new(v1::ReportInResponse {
-            case: case_of(&actor, &record, self.service.now())?,
-        }))
+        let parsed = parse_action(
+            &actor,
+            "ReportIn",
+            &r,
+            (&r.name, &r.etag, &r.request_id),
+            |v| {
+                let on_scene = match &r.location {
+                    Some(_) => Some(position(v, "location", r.location.as_ref())?),
+                    None => None,
+                };
+                Some(CaseAction::ReportIn { on_scene })
+            },
+        )?;
+        self.act(&actor, parsed, with_case!(ReportInResponse)).await
     }
 
     #[instrument(skip_all)]
@@ -276,18 +317,22 @@ impl CaseService for CaseApi {
     ) -> Result<Response<v1::RecordContactResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
-        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
-            let contact_time = match &r.contact_time {
-                Some(t) => Some(loop_api::time(v, "contact_time", Some(t))?),
-                None => None,
-            };
-            let note = loop_api::text(v, "note", &r.note, loop_api::SHORT_TEXT, false);
-            Some(CaseAction::RecordContact { contact_time, note })
-        })?;
-        let (record, _) = self.act(&actor, id, action, etag).await?;
-        Ok(Response::new(v1::RecordContactResponse {
-            case: case_of(&actor, &record, self.service.now())?,
-        }))
+        let parsed = parse_action(
+            &actor,
+            "RecordContact",
+            &r,
+            (&r.name, &r.etag, &r.request_id),
+            |v| {
+                let contact_time = match &r.contact_time {
+                    Some(t) => Some(loop_api::time(v, "contact_time", Some(t))?),
+                    None => None,
+                };
+                let note = loop_api::text(v, "note", &r.note, loop_api::SHORT_TEXT, false);
+                Some(CaseAction::RecordContact { contact_time, note })
+            },
+        )?;
+        self.act(&actor, parsed, with_case!(RecordContactResponse))
+            .await
     }
 
     #[instrument(skip_all)]
@@ -297,15 +342,19 @@ impl CaseService for CaseApi {
     ) -> Result<Response<v1::PostProgressResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
-        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
-            let text = loop_api::text(v, "text", &r.text, loop_api::LONG_TEXT, true);
-            let attachments = loop_api::attachments(v, "attachments", &r.attachments);
-            Some(CaseAction::PostProgress { text, attachments })
-        })?;
-        let (record, _) = self.act(&actor, id, action, etag).await?;
-        Ok(Response::new(v1::PostProgressResponse {
-            case: case_of(&actor, &record, self.service.now())?,
-        }))
+        let parsed = parse_action(
+            &actor,
+            "PostProgress",
+            &r,
+            (&r.name, &r.etag, &r.request_id),
+            |v| {
+                let text = loop_api::text(v, "text", &r.text, loop_api::LONG_TEXT, true);
+                let attachments = loop_api::attachments(v, "attachments", &r.attachments);
+                Some(CaseAction::PostProgress { text, attachments })
+            },
+        )?;
+        self.act(&actor, parsed, with_case!(PostProgressResponse))
+            .await
     }
 
     #[instrument(skip_all)]
@@ -315,14 +364,18 @@ impl CaseService for CaseApi {
     ) -> Result<Response<v1::ReturnCaseResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
-        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
-            let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
-            Some(CaseAction::Return { reason })
-        })?;
-        let (record, _) = self.act(&actor, id, action, etag).await?;
-        Ok(Response::new(v1::ReturnCaseResponse {
-            case: case_of(&actor, &record, self.service.now())?,
-        }))
+        let parsed = parse_action(
+            &actor,
+            "ReturnCase",
+            &r,
+            (&r.name, &r.etag, &r.request_id),
+            |v| {
+                let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
+                Some(CaseAction::Return { reason })
+            },
+        )?;
+        self.act(&actor, parsed, with_case!(ReturnCaseResponse))
+            .await
     }
 
     #[instrument(skip_all)]
@@ -333,21 +386,31 @@ impl CaseService for CaseApi {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
         let now = self.service.now();
-        let (id, action, etag) = parse_action(&r.name, "", |v| {
-            let stage = v.check("stage", loop_api::stage_from_proto(r.stage));
-            let due = loop_api::time(v, "requested_due_time", r.requested_due_time.as_ref());
-            if due.is_some_and(|due| due <= now) {
-                v.add("requested_due_time", "must be in the future");
-            }
-            let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
-            Some(CaseAction::RequestExtension {
-                stage: stage?,
-                requested_due: due?,
-                reason,
+        let parsed = parse_action(
+            &actor,
+            "RequestExtension",
+            &r,
+            (&r.name, "", &r.request_id),
+            |v| {
+                let stage = v.check("stage", loop_api::stage_from_proto(r.stage));
+                let due = loop_api::time(v, "requested_due_time", r.requested_due_time.as_ref());
+                if due.is_some_and(|due| due <= now) {
+                    v.add("requested_due_time", "must be in the future");
+                }
+                let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
+                Some(CaseAction::RequestExtension {
+                    stage: stage?,
+                    requested_due: due?,
+                    reason,
+                })
+            },
+        )?;
+        self.act(&actor, parsed, |record, effects, _| {
+            Ok(v1::RequestExtensionResponse {
+                extension: loop_api::extension_of(record, effects.extension.as_ref()),
             })
-        })?;
-        let (_, extension) = self.act(&actor, id, action, etag).await?;
-        Ok(Response::new(v1::RequestExtensionResponse { extension }))
+        })
+        .await
     }
 
     #[instrument(skip_all)]
@@ -357,18 +420,22 @@ impl CaseService for CaseApi {
     ) -> Result<Response<v1::CompleteCaseResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
-        let (id, action, etag) = parse_action(&r.name, &r.etag, |v| {
-            let result = loop_api::text(v, "result", &r.result, loop_api::LONG_TEXT, true);
-            let attachments = loop_api::attachments(v, "attachments", &r.attachments);
-            Some(CaseAction::Complete {
-                result,
-                attachments,
-            })
-        })?;
-        let (record, _) = self.act(&actor, id, action, etag).await?;
-        Ok(Response::new(v1::CompleteCaseResponse {
-            case: case_of(&actor, &record, self.service.now())?,
-        }))
+        let parsed = parse_action(
+            &actor,
+            "CompleteCase",
+            &r,
+            (&r.name, &r.etag, &r.request_id),
+            |v| {
+                let result = loop_api::text(v, "result", &r.result, loop_api::LONG_TEXT, true);
+                let attachments = loop_api::attachments(v, "attachments", &r.attachments);
+                Some(CaseAction::Complete {
+                    result,
+                    attachments,
+                })
+            },
+        )?;
+        self.act(&actor, parsed, with_case!(CompleteCaseResponse))
+            .await
     }
 
     #[instrument(skip_all)]
@@ -381,17 +448,33 @@ impl CaseService for CaseApi {
         let mut v = Violations::default();
         let id = v.check("name", loop_api::letter_name(&r.name));
         let reply = loop_api::text(&mut v, "reply", &r.reply, loop_api::LONG_TEXT, true);
+        let key = request_key(
+            &mut v,
+            &actor,
+            "AcknowledgeSupervisionLetter",
+            &r.request_id,
+            &r,
+        );
         v.finish()?;
         let Some(id) = id else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let letter = self
-            .service
-            .answer_letter(&actor, id, reply)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(v1::AcknowledgeSupervisionLetterResponse {
-            letter: Some(loop_api::letter_to_proto(&letter)),
-        }))
+        let answering = Answering {
+            render: Arc::new(|letter: &LetterRecord, _| {
+                Ok(v1::AcknowledgeSupervisionLetterResponse {
+                    letter: Some(loop_api::letter_to_proto(letter)),
+                })
+            }),
+            parties: Box::new(|_| Vec::new()),
+        };
+        let current = || async {
+            self.service.get_letter(&actor, &id).await?;
+            Ok(Vec::new())
+        };
+        let answer = once(&self.service, key, answering, current, |once| {
+            self.service.answer_letter(&actor, id, reply, once)
+        })
+        .await?;
+        Ok(Response::new(answer))
     }
 }

@@ -197,7 +197,7 @@ fn attachment_names(ids: &[AttachmentId]) -> Vec<String> {
 }
 
 /// The parties as this caller may see them; an unmasked answer is audited.
-fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
+pub(crate) fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
     if record.parties.is_empty() {
         return Vec::new();
     }
@@ -245,6 +245,15 @@ pub(crate) fn report_to_proto(
     r: &ReportRecord,
     now: Timestamp,
 ) -> Result<v1::Report, ApiError> {
+    report_with(r, now, parties_for(actor, r))
+}
+
+/// The report with `parties` as given: the caller's view, or none in an answer stored for a retry.
+pub(crate) fn report_with(
+    r: &ReportRecord,
+    now: Timestamp,
+    parties: Vec<v1::Party>,
+) -> Result<v1::Report, ApiError> {
     Ok(v1::Report {
         name: format!("reports/{}", r.id),
         author: format!("users/{}", r.author),
@@ -260,7 +269,7 @@ pub(crate) fn report_to_proto(
         create_time: Some(timestamp(r.created_at)),
         update_time: Some(timestamp(r.updated_at)),
         risk_grade: grade_to_proto(r.risk_grade),
-        parties: parties_for(actor, r),
+        parties,
         attachments: attachment_names(&r.attachments),
         state: report_state_to_proto(r.state),
         resolution: r.resolution.clone().unwrap_or_default(),
@@ -368,6 +377,18 @@ pub(crate) fn case_to_proto(
     r: &ReportRecord,
     now: Timestamp,
 ) -> Result<Option<v1::Case>, ApiError> {
+    if r.case.is_none() {
+        return Ok(None);
+    }
+    case_with(r, now, parties_for(actor, r))
+}
+
+/// The case with `parties` as given: the caller's view, or none in an answer stored for a retry.
+pub(crate) fn case_with(
+    r: &ReportRecord,
+    now: Timestamp,
+    parties: Vec<v1::Party>,
+) -> Result<Option<v1::Case>, ApiError> {
     let Some(case) = r.case.as_ref() else {
         return Ok(None);
     };
@@ -379,7 +400,7 @@ pub(crate) fn case_to_proto(
         location: Some(location_to_proto(&r.location)),
         risk_grade: grade_to_proto(r.risk_grade),
         whistle_kind: whistle_kind_to_proto(case.kind),
-        parties: parties_for(actor, r),
+        parties,
         state: case_state_to_proto(case.state),
         assignments: r
             .assignments
@@ -409,6 +430,15 @@ pub(crate) fn event_to_proto(e: &EventRecord) -> v1::CaseEvent {
         text: e.text.clone(),
         attachments: attachment_names(&e.attachments),
     }
+}
+
+/// An extension of the case `record` became, as an answer shows it.
+pub(crate) fn extension_of(
+    record: &ReportRecord,
+    extension: Option<&ExtensionRecord>,
+) -> Option<v1::Extension> {
+    let case = record.case.as_ref()?;
+    extension.map(|x| extension_to_proto(&case.id, x))
 }
 
 pub(crate) fn extension_to_proto(case: &CaseId, x: &ExtensionRecord) -> v1::Extension {

@@ -12,6 +12,7 @@ mod directory;
 mod enums;
 pub mod error;
 mod feed;
+mod once;
 mod pending;
 mod report;
 mod routing;

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{AttachmentId, ReportId, UploadId};
+use std::future::Future;
+
+use gridwhistle_domain::{Actor, AttachmentId, ReportId, UploadId};
 use gridwhistle_proto::v1::{self, report_service_server::ReportService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
@@ -12,10 +14,11 @@ use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, only_field, request_hash};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
+use super::once::{Answer, on_record, once, report_parties, request_key};
 use super::pending::BoxStream;
 use super::routing::{category_name, decision_to_proto, position};
-use crate::closed_loop::{LoopService, Verdict};
-use crate::model::{EventFilter, NewReport, ReportKey};
+use crate::closed_loop::{Guard, LoopError, LoopService, StepOnce, Verdict};
+use crate::model::{Effects, EventFilter, NewReport, ReportKey, ReportRecord, RequestKey};
 use crate::routing::Routing;
 use crate::storage::AttachmentRecord;
 use crate::uploads::{Chunk, Progress, UploadError, UploadService};
@@ -43,6 +46,37 @@ impl ReportApi {
             stop,
         }
     }
+}
+
+impl ReportApi {
+    /// Runs a grid worker's step on their report, once per request id, answered as `answer` builds it.
+    async fn step<M, S, SF>(
+        &self,
+        actor: &Actor,
+        id: ReportId,
+        key: Option<RequestKey>,
+        answer: fn(&ReportRecord, &Effects, Vec<v1::Party>) -> Result<M, ApiError>,
+        step: S,
+    ) -> Result<Response<M>, Status>
+    where
+        M: Answer,
+        S: FnOnce(Option<StepOnce>) -> SF,
+        SF: Future<Output = Result<(ReportRecord, Effects), LoopError>>,
+    {
+        let current = || report_parties(&self.service, actor, id);
+        let answering = on_record(actor, answer);
+        Ok(Response::new(
+            once(&self.service, key, answering, current, step).await?,
+        ))
+    }
+}
+
+/// The report after a step, as its answer shows it.
+fn report_after(
+    record: &ReportRecord,
+    parties: Vec<v1::Party>,
+) -> Result<Option<v1::Report>, ApiError> {
+    loop_api::report_with(record, record.updated_at, parties).map(Some)
 }
 
 #[tonic::async_trait]
@@ -305,20 +339,25 @@ impl ReportService for ReportApi {
         );
         let attachments = loop_api::attachments(&mut v, "attachments", &request.attachments);
         let etag = loop_api::etag(&mut v, "etag", &request.etag);
+        let key = request_key(
+            &mut v,
+            &actor,
+            "ResolveOnSite",
+            &request.request_id,
+            &request,
+        );
         v.finish()?;
         let id = id.ok_or_else(|| ApiError::field("name", "is invalid"))?;
-        let record = self
-            .service
-            .resolve_on_site(&actor, id, resolution, attachments, etag)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(v1::ResolveOnSiteResponse {
-            report: Some(loop_api::report_to_proto(
-                &actor,
-                &record,
-                self.service.now(),
-            )?),
-        }))
+        let answer = |record: &ReportRecord, _: &Effects, parties| {
+            Ok(v1::ResolveOnSiteResponse {
+                report: report_after(record, parties)?,
+            })
+        };
+        self.step(&actor, id, key, answer, |once| {
+            self.service
+                .resolve_on_site(&actor, id, resolution, attachments, Guard { etag, once })
+        })
+        .await
     }
 
     #[instrument(skip_all)]
@@ -336,23 +375,22 @@ impl ReportService for ReportApi {
             .flatten();
         let note = loop_api::text(&mut v, "note", &request.note, loop_api::SHORT_TEXT, false);
         let etag = loop_api::etag(&mut v, "etag", &request.etag);
+        let key = request_key(&mut v, &actor, "Whistle", &request.request_id, &request);
         v.finish()?;
         let (Some(id), Some(kind)) = (id, kind) else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let record = self
-            .service
-            .whistle(&actor, id, kind, grade, note, etag)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(v1::WhistleResponse {
-            report: Some(loop_api::report_to_proto(
-                &actor,
-                &record,
-                self.service.now(),
-            )?),
-            case: loop_api::case_to_proto(&actor, &record, self.service.now())?,
-        }))
+        let answer = |record: &ReportRecord, _: &Effects, parties: Vec<v1::Party>| {
+            Ok(v1::WhistleResponse {
+                case: loop_api::case_with(record, record.updated_at, parties.clone())?,
+                report: report_after(record, parties)?,
+            })
+        };
+        self.step(&actor, id, key, answer, |once| {
+            self.service
+                .whistle(&actor, id, kind, grade, note, Guard { etag, once })
+        })
+        .await
     }
 
     #[instrument(skip_all)]
@@ -365,6 +403,13 @@ impl ReportService for ReportApi {
         let mut v = Violations::default();
         let id = v.check("name", loop_api::report_name(&request.name));
         let etag = loop_api::etag(&mut v, "etag", &request.etag);
+        let key = request_key(
+            &mut v,
+            &actor,
+            "VerifyResolution",
+            &request.request_id,
+            &request,
+        );
         let verdict = if request.accepted {
             match u8::try_from(request.satisfaction) {
                 Ok(score @ 1..=5) => Some(Verdict::Accept {
@@ -389,18 +434,16 @@ impl ReportService for ReportApi {
         let (Some(id), Some(verdict)) = (id, verdict) else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let record = self
-            .service
-            .verify(&actor, id, verdict, etag)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(v1::VerifyResolutionResponse {
-            report: Some(loop_api::report_to_proto(
-                &actor,
-                &record,
-                self.service.now(),
-            )?),
-        }))
+        let answer = |record: &ReportRecord, _: &Effects, parties| {
+            Ok(v1::VerifyResolutionResponse {
+                report: report_after(record, parties)?,
+            })
+        };
+        self.step(&actor, id, key, answer, |once| {
+            self.service
+                .verify(&actor, id, verdict, Guard { etag, once })
+        })
+        .await
     }
 
     type WatchMyReportsStream = BoxStream<v1::WatchMyReportsResponse>;

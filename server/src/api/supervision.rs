@@ -19,8 +19,9 @@ use super::devices::{channel_to_proto, kind_to_proto};
 use super::enums::extension_state_from_proto;
 use super::error::ApiError;
 use super::feed::{follow, start_at};
+use super::once::{case_parties, on_record, once, request_key};
 use super::pending::{BoxStream, pending};
-use crate::closed_loop::{LetterDraft, LoopService};
+use crate::closed_loop::{ExtensionDecision, Guard, LetterDraft, LoopService};
 use crate::model::{EventFilter, ExtensionFilter, LetterFilter, OverdueFilter};
 
 /// Most cases one supervision letter may name.
@@ -212,18 +213,28 @@ impl SupervisionService for SupervisionApi {
             v.add("reason", "is required when refusing");
         }
         let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, false);
+        let key = request_key(&mut v, &actor, "DecideExtension", &r.request_id, &r);
         v.finish()?;
         let Some((case, id)) = name else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let (_, extension) = self
-            .service
-            .decide_extension(&actor, case, id, r.approved, due, reason)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(v1::DecideExtensionResponse {
-            extension: Some(loop_api::extension_to_proto(&case, &extension)),
-        }))
+        let decision = ExtensionDecision {
+            approved: r.approved,
+            approved_due: due,
+            reason,
+        };
+        let answering = on_record(&actor, |record, effects, _| {
+            Ok(v1::DecideExtensionResponse {
+                extension: loop_api::extension_of(record, effects.decided_extension.as_ref()),
+            })
+        });
+        let current = || case_parties(&self.service, &actor, case);
+        let answer = once(&self.service, key, answering, current, |once| {
+            self.service
+                .decide_extension(&actor, case, id, decision, Guard { etag: None, once })
+        })
+        .await?;
+        Ok(Response::new(answer))
     }
 
     #[instrument(skip_all)]
@@ -246,18 +257,23 @@ impl SupervisionService for SupervisionApi {
         );
         let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, false);
         let etag = loop_api::etag(&mut v, "etag", &r.etag);
+        let key = request_key(&mut v, &actor, "ReassignCase", &r.request_id, &r);
         v.finish()?;
         let (Some(case), Some(lead)) = (case, lead) else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let record = self
-            .service
-            .reassign(&actor, case, lead, assists, reason, etag)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(v1::ReassignCaseResponse {
-            case: loop_api::case_to_proto(&actor, &record, self.service.now())?,
-        }))
+        let answering = on_record(&actor, |record, _, parties| {
+            Ok(v1::ReassignCaseResponse {
+                case: loop_api::case_with(record, record.updated_at, parties)?,
+            })
+        });
+        let current = || case_parties(&self.service, &actor, case);
+        let answer = once(&self.service, key, answering, current, |once| {
+            self.service
+                .reassign(&actor, case, lead, assists, reason, Guard { etag, once })
+        })
+        .await?;
+        Ok(Response::new(answer))
     }
 
     #[instrument(skip_all)]

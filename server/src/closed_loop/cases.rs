@@ -14,7 +14,7 @@ use crate::model::{
 };
 
 use super::records::{events_of, routing_record, settle, summoned, workflow};
-use super::{CaseAction, CaseView, LoopError, LoopService, hidden_if_missing};
+use super::{CaseAction, CaseView, Guard, LoopError, LoopService, hidden_if_missing};
 
 impl LoopService {
     /// The case as its departments or a supervisor see it, with its timeline.
@@ -89,8 +89,8 @@ impl LoopService {
         actor: &Actor,
         id: CaseId,
         action: CaseAction,
-        etag: Option<i64>,
-    ) -> Result<(ReportRecord, Option<ExtensionRecord>), LoopError> {
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
         let department = self.inbox_department(actor)?;
         let attachments = match &action {
             CaseAction::PostProgress { attachments, .. }
@@ -116,51 +116,49 @@ impl LoopService {
         // Chosen once, so a retried write stores the same request.
         let extension_id =
             matches!(action, CaseAction::RequestExtension { .. }).then(ExtensionId::generate);
-        let (record, effects) = self
-            .change(ReportKey::Case(id), etag, now, move |record| {
-                actor
-                    .authorize(Action::WorkCase {
-                        departments: &record.departments(),
-                    })
-                    .map_err(|e| LoopError::Access(e, "case"))?;
-                let mut next = workflow(record);
-                let Planned {
-                    step,
-                    text,
-                    decision,
-                    extension,
-                } = plan(
-                    &action,
-                    record,
-                    &next,
-                    &department,
-                    &table,
-                    extension_id,
-                    now,
-                )?;
-                let changes = next.apply(&step)?;
-                settle(record, &next, decision.as_ref(), now);
-                if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
-                    case.routing = routing_record(decision);
-                }
-                record_work(record, &department, &action, now);
-                let explanation = decision.as_ref().map(|d| d.explanation.clone());
-                let mut events = events_of(changes, &actor, |c| match c.kind {
-                    EventKind::Rerouted => explanation.clone().unwrap_or_default(),
-                    _ => text.clone(),
-                });
-                if let Some(first) = events.first_mut() {
-                    first.attachments = attachments.clone();
-                }
-                Ok(Effects {
-                    events,
-                    notifications: extension.iter().map(extension_requested).collect(),
-                    extension,
-                    ..Effects::default()
+        self.change(ReportKey::Case(id), guard, now, move |record| {
+            actor
+                .authorize(Action::WorkCase {
+                    departments: &record.departments(),
                 })
+                .map_err(|e| LoopError::Access(e, "case"))?;
+            let mut next = workflow(record);
+            let Planned {
+                step,
+                text,
+                decision,
+                extension,
+            } = plan(
+                &action,
+                record,
+                &next,
+                &department,
+                &table,
+                extension_id,
+                now,
+            )?;
+            let changes = next.apply(&step)?;
+            settle(record, &next, decision.as_ref(), now);
+            if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
+                case.routing = routing_record(decision);
+            }
+            record_work(record, &department, &action, now);
+            let explanation = decision.as_ref().map(|d| d.explanation.clone());
+            let mut events = events_of(changes, &actor, |c| match c.kind {
+                EventKind::Rerouted => explanation.clone().unwrap_or_default(),
+                _ => text.clone(),
+            });
+            if let Some(first) = events.first_mut() {
+                first.attachments = attachments.clone();
+            }
+            Ok(Effects {
+                events,
+                notifications: extension.iter().map(extension_requested).collect(),
+                extension,
+                ..Effects::default()
             })
-            .await?;
-        Ok((record, effects.extension))
+        })
+        .await
     }
 }
 

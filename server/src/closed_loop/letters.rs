@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use super::{LoopError, LoopService, hidden_if_missing};
 use crate::model::{
-    AnswerOutcome, Effects, IssueOutcome, LetterRecord, NewEvent, NewLetter, NewNotification,
+    AnswerOutcome, Effects, IssueOutcome, LetterRecord, NewEvent, NewLetter, NewNotification, Once,
     ReportKey, ReportRecord,
 };
 use crate::storage::StorageError;
@@ -174,6 +174,7 @@ impl LoopService {
         actor: &Actor,
         id: LetterId,
         reply: String,
+        once: Option<Once<LetterRecord>>,
     ) -> Result<LetterRecord, LoopError> {
         actor
             .authorize(Action::UseInbox)
@@ -198,7 +199,7 @@ impl LoopService {
         let outcome = self
             .store
             .letters()
-            .answer(id, reply.clone(), by, now, move |letter, records| {
+            .answer(id, reply.clone(), by, now, once, move |letter, records| {
                 let event = NewEvent {
                     kind: EventKind::LetterAnswered,
                     actor: Some(by),

@@ -24,13 +24,26 @@ mod supervision;
 
 pub use attachments::AttachedFile;
 pub use letters::LetterDraft;
+pub use supervision::ExtensionDecision;
 
 use crate::feed::EventFeed;
-use crate::model::{Effects, EventRecord, ReportKey, ReportRecord};
+use crate::model::{Effects, EventRecord, Once, ReportKey, ReportRecord, RequestKey};
 use crate::routing::Routing;
 use crate::storage::{Department, StorageError, Store, UpdateError};
 use crate::time_limits::{PolicyNotLoaded, TimeLimits};
 use records::{notification_of, workflow};
+
+/// A loop step done once under the client's request id, its answer rendered from the record and effects it wrote.
+pub type StepOnce = Once<(ReportRecord, Effects)>;
+
+/// What guards a step against concurrent and repeated calls: the version the client read (its etag), and the client's request id.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    /// A change since this version is refused as stale; without one, the step applies to the object as it is.
+    pub etag: Option<i64>,
+    /// The step is done once under the client's request id.
+    pub once: Option<StepOnce>,
+}
 
 /// Limits on what grid workers' phones may send.
 #[derive(Debug, Clone, Copy)]
@@ -188,7 +201,7 @@ impl LoopService {
     pub(super) async fn change<F>(
         &self,
         key: ReportKey,
-        etag: Option<i64>,
+        guard: Guard,
         now: Timestamp,
         change: F,
     ) -> Result<(ReportRecord, Effects), LoopError>
@@ -235,7 +248,7 @@ impl LoopService {
         let (record, effects) = self
             .store
             .reports()
-            .update(key, etag, now, with_deadlines)
+            .update(key, guard.etag, now, guard.once, with_deadlines)
             .await
             .map_err(|err| match err {
                 UpdateError::NotFound => LoopError::Access(AccessError::Hidden, resource),
@@ -251,6 +264,17 @@ impl LoopService {
         }
         Ok((record, effects))
     }
+    /// The first answer to a request done before under the caller's id; another request under the same id is a conflict on `request_id`.
+    ///
+    /// The caller checks that the caller may still read the object before sending the answer.
+    pub async fn replayed(&self, key: &RequestKey) -> Result<Option<Vec<u8>>, LoopError> {
+        match self.store.requests().get(&key.user, &key.id).await? {
+            Some(stored) if stored.repeated_by(key) => Ok(Some(stored.answer)),
+            Some(_) => Err(LoopError::Conflict("request_id")),
+            None => Ok(None),
+        }
+    }
+
     /// The department a request names in `field`; a missing one is that field's error.
     pub(super) async fn named_department(
         &self,

@@ -10,7 +10,7 @@ use tracing::instrument;
 use crate::model::{CaseRecord, CreateOutcome, Effects, NewReport, ReportKey, ReportRecord};
 
 use super::records::{events_of, routing_record, settle, summoned, workflow};
-use super::{LoopError, LoopService, Verdict, hidden_if_missing, own};
+use super::{Guard, LoopError, LoopService, Verdict, hidden_if_missing, own};
 
 impl LoopService {
     /// Files a report; a retry of the same id and payload returns the first answer (`true` says it was a retry).
@@ -133,14 +133,14 @@ impl LoopService {
         id: ReportId,
         resolution: String,
         attachments: Vec<AttachmentId>,
-        etag: Option<i64>,
-    ) -> Result<ReportRecord, LoopError> {
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
         self.authorize_report(actor)?;
         self.check_attachments(&actor.user_id, &attachments, "attachments")
             .await?;
         let actor = actor.clone();
         let now = self.clock.now();
-        self.change(ReportKey::Report(id), etag, now, move |record| {
+        self.change(ReportKey::Report(id), guard, now, move |record| {
             own(&actor, record)?;
             let mut next = workflow(record);
             let changes = next.apply(&Step::ResolveOnSite)?;
@@ -157,7 +157,6 @@ impl LoopService {
             })
         })
         .await
-        .map(|(record, _)| record)
     }
 
     /// Whistles a report: routes it and opens a case for the summoned departments.
@@ -169,13 +168,13 @@ impl LoopService {
         kind: WhistleKind,
         grade: Option<RiskGrade>,
         note: String,
-        etag: Option<i64>,
-    ) -> Result<ReportRecord, LoopError> {
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
         self.authorize_report(actor)?;
         let table = self.routing.table();
         let actor = actor.clone();
         let now = self.clock.now();
-        self.change(ReportKey::Report(id), etag, now, move |record| {
+        self.change(ReportKey::Report(id), guard, now, move |record| {
             own(&actor, record)?;
             let decision = table
                 .route(record.location, &record.category)
@@ -218,7 +217,6 @@ impl LoopService {
             })
         })
         .await
-        .map(|(record, _)| record)
     }
 
     #[instrument(skip_all, fields(report = %id))]
@@ -227,12 +225,12 @@ impl LoopService {
         actor: &Actor,
         id: ReportId,
         verdict: Verdict,
-        etag: Option<i64>,
-    ) -> Result<ReportRecord, LoopError> {
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
         self.authorize_report(actor)?;
         let actor = actor.clone();
         let now = self.clock.now();
-        self.change(ReportKey::Report(id), etag, now, move |record| {
+        self.change(ReportKey::Report(id), guard, now, move |record| {
             own(&actor, record)?;
             let mut next = workflow(record);
             let (step, text) = match &verdict {
@@ -262,6 +260,5 @@ impl LoopService {
             })
         })
         .await
-        .map(|(record, _)| record)
     }
 }

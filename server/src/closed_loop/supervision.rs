@@ -18,7 +18,7 @@ use crate::model::{
 use crate::storage::DeadLetterRecord;
 
 use super::records::{events_of, settle, workflow};
-use super::{LoopError, LoopService, hidden_if_missing};
+use super::{Guard, LoopError, LoopService, hidden_if_missing};
 use crate::time_limits::TimeLimits;
 
 impl LoopService {
@@ -53,17 +53,21 @@ impl LoopService {
         Ok(self.store.outbox().dead_letters(before, limit).await?)
     }
 
-    /// A supervisor approves or refuses a pending extension; approval moves the pending deadline's due time and resumes its schedule after what already fired.
+    /// A supervisor approves or refuses a pending extension (the step has no etag: only a pending extension is decided); approval moves the pending deadline's due time and resumes its schedule after what already fired.
     #[instrument(skip_all, fields(case = %case, extension = %id))]
     pub async fn decide_extension(
         &self,
         actor: &Actor,
         case: CaseId,
         id: ExtensionId,
-        approved: bool,
-        approved_due: Option<Timestamp>,
-        reason: String,
-    ) -> Result<(ReportRecord, ExtensionRecord), LoopError> {
+        decision: ExtensionDecision,
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
+        let ExtensionDecision {
+            approved,
+            approved_due,
+            reason,
+        } = decision;
         actor
             .authorize(Action::Supervise)
             .map_err(|e| LoopError::Access(e, "extension"))?;
@@ -100,7 +104,7 @@ impl LoopService {
         let actor = actor.clone();
         let time_limits = self.time_limits.clone();
         let written = decided.clone();
-        self.change(ReportKey::Case(case), None, now, move |record| {
+        self.change(ReportKey::Case(case), guard, now, move |record| {
             let snapshot = time_limits.snapshot();
             let moved = moved_deadline(record, &written, &time_limits, &snapshot.calendar, now)?;
             let text = match (written.approved_due, &written.decision_reason) {
@@ -127,7 +131,6 @@ impl LoopService {
             })
         })
         .await
-        .map(|(record, _)| (record, decided))
     }
 
     /// A supervisor names a case's lead and assisting departments by hand (disputed or unroutable cases); the state machine decides what happens to each department, and the deadlines follow.
@@ -139,8 +142,8 @@ impl LoopService {
         lead: DepartmentId,
         assists: Vec<DepartmentId>,
         reason: String,
-        etag: Option<i64>,
-    ) -> Result<ReportRecord, LoopError> {
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
         actor
             .authorize(Action::Supervise)
             .map_err(|e| LoopError::Access(e, "case"))?;
@@ -169,7 +172,7 @@ impl LoopService {
             }
         );
         let step = Step::Reassign { lead, assists };
-        self.change(ReportKey::Case(id), etag, now, move |record| {
+        self.change(ReportKey::Case(id), guard, now, move |record| {
             let mut next = workflow(record);
             let changes = next.apply(&step)?;
             settle(record, &next, None, now);
@@ -186,8 +189,16 @@ impl LoopService {
             })
         })
         .await
-        .map(|(record, _)| record)
     }
+}
+
+/// A supervisor's decision on a request for more time.
+#[derive(Debug, Clone)]
+pub struct ExtensionDecision {
+    pub approved: bool,
+    /// Defaults to the requested due time when approved.
+    pub approved_due: Option<Timestamp>,
+    pub reason: String,
 }
 
 /// The move of the pending deadline an approved extension names: counted again under its case's policy (resuming its schedule after what already fired), or moved as it stands when the policy no longer has the stage.

@@ -6,6 +6,7 @@ mod deadline;
 mod letter;
 mod queue;
 mod report;
+mod request;
 mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
@@ -16,4 +17,5 @@ pub use report::{
     InboxFilter, NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord,
     RoutingRecord, RoutingRule,
 };
+pub use request::{Once, Render, RequestKey, StoredRequest};
 pub use timeline::{EventFilter, EventPosition, EventRecord, NewEvent};

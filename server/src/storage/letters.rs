@@ -16,10 +16,11 @@ use super::batch::decide_and_write;
 use super::codec::corrupt;
 use super::entity::{report, supervision_letter, supervision_letter_case};
 use super::reports::lock_reports;
+use super::requests::record;
 use super::sql::after_position;
 use super::{Backend, LetterRepo, StorageError};
 use crate::model::{
-    AnswerOutcome, Effects, IssueOutcome, LetterFilter, LetterRecord, NewLetter, ReportRecord,
+    AnswerOutcome, Effects, IssueOutcome, LetterFilter, LetterRecord, NewLetter, Once, ReportRecord,
 };
 
 /// Reads a letter with its cases, locked on PostgreSQL when `lock` is set.
@@ -276,6 +277,7 @@ impl LetterRepo<'_> {
     }
 
     /// Records the department's reply to letter `id` by `by`, and appends to its cases what `decide` makes of them (events, the satisfied reply deadline), in one transaction; a letter answered before is left as it is.
+    /// With `once`, the client's request id and the answer are stored in the same transaction.
     #[instrument(skip_all, fields(letter = %id))]
     pub async fn answer<E, F>(
         self,
@@ -283,6 +285,7 @@ impl LetterRepo<'_> {
         reply: String,
         by: UserId,
         now: Timestamp,
+        once: Option<Once<LetterRecord>>,
         decide: F,
     ) -> Result<AnswerOutcome, UpdateError<E>>
     where
@@ -326,12 +329,16 @@ impl LetterRepo<'_> {
                         .await?
                         .ok_or(UpdateError::NotFound)?;
                     decide_and_write(txn, backend, &records, |r| decide(&letter, r), now).await?;
-                    Ok(AnswerOutcome::Answered(LetterRecord {
+                    let answered = LetterRecord {
                         answered_at: Some(now),
                         answered_by: Some(by),
                         reply: Some(reply),
                         ..letter
-                    }))
+                    };
+                    if let (Some(once), Some(first)) = (&once, records.first()) {
+                        record(txn, once, &first.id, &answered, now).await?;
+                    }
+                    Ok(AnswerOutcome::Answered(answered))
                 })
             })
             .await

@@ -18,6 +18,7 @@ mod multirow;
 mod outbox;
 mod records;
 mod reports;
+mod requests;
 mod schedule;
 mod sql;
 mod time_limits;
@@ -227,6 +228,8 @@ repositories! {
     deadlines => DeadlineRepo;
     /// Supervision letters.
     letters => LetterRepo;
+    /// Client request ids of the loop's steps, with their first answers.
+    requests => RequestRepo;
     /// The notification outbox: claims, deliveries, dead letters.
     outbox => OutboxRepo;
     /// Devices and the in-app inbox.

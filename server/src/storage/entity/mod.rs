@@ -20,6 +20,7 @@ pub(super) mod push_delivery;
 pub(super) mod refresh_token;
 pub(super) mod report;
 pub(super) mod signing_key;
+pub(super) mod step_request;
 pub(super) mod supervision_letter;
 pub(super) mod supervision_letter_case;
 pub(super) mod time_limit_version;

@@ -16,6 +16,7 @@ mod m0011_hardening;
 mod m0012_contact_time;
 mod m0013_queue_due;
 mod m0014_case_queue;
+mod m0015_step_requests;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_contact_time::Migration),
             Box::new(m0013_queue_due::Migration),
             Box::new(m0014_case_queue::Migration),
+            Box::new(m0015_step_requests::Migration),
         ]
     }
 }

@@ -7,10 +7,11 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryO
 use tracing::instrument;
 
 use super::rows::{assignment_model, load_report, report_changes, sorted};
-use crate::model::{Effects, ExtensionRecord, ReportKey, ReportRecord};
+use crate::model::{Effects, ExtensionRecord, Once, ReportKey, ReportRecord};
 use crate::storage::codec::ms;
 use crate::storage::entity::{assignment, deadline, extension, report};
 use crate::storage::outbox::insert_notifications;
+use crate::storage::requests::record;
 use crate::storage::schedule::{apply_deadlines, deadline_from_model};
 use crate::storage::timeline::insert_events;
 use crate::storage::{Backend, ReportRepo, StorageError, UpdateError};
@@ -22,12 +23,14 @@ impl ReportRepo<'_> {
     /// Applies a change to a report and its case: `change` edits the record and returns the events (at least one) and rows to append; both are returned as stored.
     ///
     /// With `expected_version` a concurrent change is [`UpdateError::Stale`]; without, the change is re-read and retried.
+    /// With `once`, the client's request id and the answer are stored in the same transaction.
     #[instrument(skip_all, fields(key = ?key))]
     pub async fn update<E, F>(
         self,
         key: ReportKey,
         expected_version: Option<i64>,
         now: Timestamp,
+        once: Option<Once<(ReportRecord, Effects)>>,
         change: F,
     ) -> Result<(ReportRecord, Effects), UpdateError<E>>
     where
@@ -37,10 +40,18 @@ impl ReportRepo<'_> {
         let backend = self.store.backend;
         for _ in 0..UNCHECKED_RETRIES {
             let change = change.clone();
+            let once = once.clone();
             let attempt = self
                 .store
                 .write(move |txn| {
-                    Box::pin(attempt(txn, backend, key, expected_version, now, change))
+                    Box::pin(async move {
+                        let changed =
+                            attempt(txn, backend, key, expected_version, now, change).await?;
+                        if let (Some(once), Some(changed)) = (&once, &changed) {
+                            record(txn, once, &changed.0.id, changed, now).await?;
+                        }
+                        Ok::<_, UpdateError<E>>(changed)
+                    })
                 })
                 .await?;
             match attempt {
