@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
-use gridwhistle_tests::district::{District, duty_officer};
+use gridwhistle_tests::district::{
+    District, duty_officer, new_report_id, point_in_grid, report_at,
+};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -260,6 +262,132 @@ async fn the_queue_filters_orders_and_scopes_by_the_callers_department() {
                 .map(|v| v.field)
                 .collect();
             assert_eq!(fields, [field]);
+        }
+    }
+}
+
+/// Files a report as `worker` at `(lat, lng)` given in `system`, and whistles it; answers the case name.
+async fn whistled_at(
+    district: &District,
+    worker: &str,
+    (lat, lng): (f64, f64),
+    system: v1::CoordinateSystem,
+) -> String {
+    let mut report = report_at(lat, lng, "neighbour-dispute");
+    if let Some(location) = report.location.as_mut() {
+        location.set_coordinate_system(system);
+    }
+    let filed = district
+        .app
+        .reports(&district.token(worker).await)
+        .create_report(v1::CreateReportRequest {
+            report_id: new_report_id(),
+            report: Some(report),
+        })
+        .await
+        .expect("the report is filed")
+        .into_inner()
+        .report
+        .expect("a report");
+    district
+        .whistle(
+            worker,
+            &filed.name,
+            v1::WhistleKind::Routine,
+            v1::RiskGrade::C,
+        )
+        .await
+        .name
+}
+
+/// A filter for the box of half a side `half` degrees around `(lat, lng)`.
+fn around((lat, lng): (f64, f64), half: f64) -> String {
+    format!(
+        "latitude >= {} AND latitude <= {} AND longitude >= {} AND longitude <= {}",
+        lat - half,
+        lat + half,
+        lng - half,
+        lng + half
+    )
+}
+
+#[tokio::test]
+async fn a_bounding_box_finds_cases_where_they_lie_whatever_datum_the_phone_sent() {
+    use gridwhistle_dispatcher::routing::coords::wgs84_to_gcj02;
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let supervisor = district.token("supervisor").await;
+        let here = point_in_grid("g-jianwai-1-01");
+        let there = point_in_grid("g-sanlitun-3-01");
+        let by_gnss = whistled_at(
+            &district,
+            "worker.g-jianwai-1-01",
+            here,
+            v1::CoordinateSystem::Wgs84,
+        )
+        .await;
+        // The second phone reports in GCJ-02 (AMap), some hundreds of metres off WGS-84 in Beijing.
+        let sent = wgs84_to_gcj02(there.0, there.1);
+        let by_amap = whistled_at(
+            &district,
+            "worker.g-sanlitun-3-01",
+            sent,
+            v1::CoordinateSystem::Gcj02,
+        )
+        .await;
+
+        let small = 0.0005;
+        assert_eq!(
+            names(&district, &supervisor, &around(here, small), "").await,
+            std::slice::from_ref(&by_gnss)
+        );
+        assert_eq!(
+            names(&district, &supervisor, &around(there, small), "").await,
+            std::slice::from_ref(&by_amap),
+            "the box is in WGS-84, where the case lies"
+        );
+        assert!(
+            names(&district, &supervisor, &around(sent, small), "")
+                .await
+                .is_empty(),
+            "the raw GCJ-02 coordinates are not where the case lies"
+        );
+        let both = around(here, 1.0);
+        assert_eq!(
+            names(&district, &supervisor, &both, "whistle_time").await,
+            vec![by_gnss.clone(), by_amap.clone()]
+        );
+        // With other conditions, and strict bounds that leave the point itself out.
+        let ne = format!("{both} AND state = OPEN AND latitude > {}", here.0);
+        assert!(
+            !names(&district, &supervisor, &ne, "")
+                .await
+                .contains(&by_gnss)
+        );
+        let at = format!("latitude >= {} AND latitude <= {}", here.0, here.0);
+        assert!(
+            names(&district, &supervisor, &at, "")
+                .await
+                .contains(&by_gnss)
+        );
+
+        for bad in ["latitude = 39.9", "latitude > 91", "longitude < east"] {
+            let err = district
+                .app
+                .cases(&supervisor)
+                .list_cases(v1::ListCasesRequest {
+                    filter: bad.to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .expect_err(bad);
+            assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
+            assert_eq!(
+                err.get_details_bad_request()
+                    .map(|b| b.field_violations[0].field.clone()),
+                Some("filter".to_owned()),
+                "{bad}"
+            );
         }
     }
 }

@@ -87,6 +87,13 @@ pub struct Position {
     pub accuracy_m: f64,
 }
 
+impl Position {
+    /// The position in WGS-84 as `(latitude, longitude)`, where routing and maps work.
+    pub fn wgs84(&self) -> (f64, f64) {
+        to_wgs84(self.point.lat(), self.point.lng(), self.system)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Lead,
@@ -210,7 +217,7 @@ impl RoutingTable {
             .catalogue
             .get(category)
             .ok_or_else(|| RoutingError::UnknownCategory(category.clone()))?;
-        let (lat, lng) = to_wgs84(position.point.lat(), position.point.lng(), position.system);
+        let (lat, lng) = position.wgs84();
         let point = GeoPoint::new(lat, lng).map_err(|_| RoutingError::BadConversion)?;
         let radius = self.near_border_m.max(position.accuracy_m);
         let mut explanation = String::new();

@@ -7,14 +7,14 @@ use gridwhistle_domain::{
     CaseState, CategoryId, DepartmentId, GridId, RiskGrade, Timestamp, WhistleKind,
 };
 
-use crate::model::{CaseOrder, CaseQuery};
+use crate::model::{CaseOrder, CaseQuery, DegreeRange};
 
 /// The fields a filter may name, for error messages.
 const FIELDS: &str = "state, department, street, grid, category, risk_grade, whistle_kind, \
-                      whistle_time, due_time, overdue, due_within";
+                      whistle_time, due_time, overdue, due_within, latitude, longitude";
 
 /// A parsed filter: the query, and the conditions relative to the time of the call.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CaseFilter {
     pub query: CaseQuery,
     /// Only cases whose due time has passed.
@@ -161,6 +161,23 @@ fn narrow(range: &mut crate::model::TimeRange, op: Op, at: Timestamp) {
     }
 }
 
+/// Applies one comparison of a coordinate (WGS-84 degrees, within `limit` of zero) to its span; a strict bound is the next degree value inward.
+fn degrees(range: &mut DegreeRange, op: Op, value: &str, limit: f64) -> Result<(), String> {
+    let at: f64 = value
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && v.abs() <= limit)
+        .ok_or_else(|| format!("{value:?} is not a number of degrees from -{limit} to {limit}"))?;
+    match op {
+        Op::Eq => return Err("a coordinate takes <, <=, > or >=".to_owned()),
+        Op::Lt => range.max_at_most(at.next_down()),
+        Op::Le => range.max_at_most(at),
+        Op::Gt => range.min_at_least(at.next_up()),
+        Op::Ge => range.min_at_least(at),
+    }
+    Ok(())
+}
+
 /// Applies a condition relative to the time of the call.
 fn relative(filter: &mut CaseFilter, field: &str, op: Op, value: &str) -> Result<(), String> {
     if op != Op::Eq {
@@ -241,6 +258,8 @@ fn condition(filter: &mut CaseFilter, field: &str, op: Op, value: &str) -> Resul
         "whistle_time" => narrow(&mut q.whistled, op, time(value)?),
         "due_time" => narrow(&mut q.due, op, time(value)?),
         "overdue" | "due_within" => relative(filter, field, op, value)?,
+        "latitude" => degrees(&mut q.latitude, op, value, 90.0)?,
+        "longitude" => degrees(&mut q.longitude, op, value, 180.0)?,
         other => {
             return Err(format!(
                 "{other:?} is not a field this filter takes ({FIELDS})"
@@ -333,6 +352,13 @@ mod tests {
             Some(now.saturating_add(Duration::from_secs(3600)))
         );
         assert_eq!(parse_filter("").unwrap(), CaseFilter::default());
+        let map = parse_filter("latitude >= 39.9 AND latitude < 39.95 AND longitude > 116.4")
+            .unwrap()
+            .query;
+        assert_eq!(map.latitude.min, Some(39.9));
+        assert_eq!(map.latitude.max, Some(39.95_f64.next_down()));
+        assert_eq!(map.longitude.min, Some(116.4_f64.next_up()));
+        assert_eq!(map.longitude.max, None);
     }
 
     #[test]
@@ -347,6 +373,9 @@ mod tests {
             (r#"street = "unclosed"#, "closing quote"),
             ("grid = g-1", "grids/{id}"),
             ("state != OPEN", "not an operator"),
+            ("latitude = 39.9", "takes <, <=, > or >="),
+            ("longitude < 181", "degrees from -180 to 180"),
+            ("latitude > NaN", "degrees from -90 to 90"),
         ] {
             let err = parse_filter(text).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");

@@ -11,7 +11,7 @@ mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
-pub use queue::{CaseOrder, CaseQuery, QueuePosition, TimeRange};
+pub use queue::{CaseOrder, CaseQuery, DegreeRange, QueuePosition, TimeRange};
 pub use report::{
     AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionFilter, ExtensionRecord,
     InboxFilter, NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord,

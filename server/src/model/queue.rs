@@ -23,6 +23,25 @@ impl TimeRange {
     }
 }
 
+/// A span of degrees (WGS-84), both ends included; either may be open.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DegreeRange {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl DegreeRange {
+    /// Narrows the span to start no lower than `at`.
+    pub fn min_at_least(&mut self, at: f64) {
+        self.min = Some(self.min.map_or(at, |m| m.max(at)));
+    }
+
+    /// Narrows the span to end no higher than `at`.
+    pub fn max_at_most(&mut self, at: f64) {
+        self.max = Some(self.max.map_or(at, |m| m.min(at)));
+    }
+}
+
 /// The order of a case queue; ties go by report id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CaseOrder {
@@ -34,7 +53,7 @@ pub enum CaseOrder {
 }
 
 /// Which cases a queue lists; every condition set must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaseQuery {
     /// Any of these states; empty for every state.
     pub states: Vec<CaseState>,
@@ -49,6 +68,9 @@ pub struct CaseQuery {
     pub whistled: TimeRange,
     /// The due time the order uses (the department's own when a department is named); nothing due is never in a bounded range.
     pub due: TimeRange,
+    /// The bounding box, where the report lies in WGS-84 (whatever datum the device sent).
+    pub latitude: DegreeRange,
+    pub longitude: DegreeRange,
     pub order: CaseOrder,
 }
 

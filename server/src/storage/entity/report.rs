@@ -16,6 +16,9 @@ pub struct Model {
     pub longitude: f64,
     pub coordinate_system: String,
     pub accuracy_m: f64,
+    /// The position in WGS-84 as routing saw it, for bounding boxes and maps; set when filed.
+    pub wgs84_latitude: Option<f64>,
+    pub wgs84_longitude: Option<f64>,
     pub observed_at_ms: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,

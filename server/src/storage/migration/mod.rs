@@ -17,6 +17,7 @@ mod m0012_contact_time;
 mod m0013_queue_due;
 mod m0014_case_queue;
 mod m0015_step_requests;
+mod m0016_map_points;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_queue_due::Migration),
             Box::new(m0014_case_queue::Migration),
             Box::new(m0015_step_requests::Migration),
+            Box::new(m0016_map_points::Migration),
         ]
     }
 }

@@ -37,8 +37,21 @@ fn due_column(query: &CaseQuery) -> Expr {
     }
 }
 
-/// Keeps the whistle and due times within the query's ranges.
+/// Keeps the whistle and due times, and the position, within the query's ranges.
 fn within_ranges(select: &mut SelectStatement, query: &CaseQuery) {
+    let degrees = [
+        (report::Column::Wgs84Latitude, query.latitude),
+        (report::Column::Wgs84Longitude, query.longitude),
+    ];
+    for (column, range) in degrees {
+        let column = Expr::col((report::Entity, column));
+        if let Some(min) = range.min {
+            select.and_where(column.clone().gte(min));
+        }
+        if let Some(max) = range.max {
+            select.and_where(column.lte(max));
+        }
+    }
     let whistled = Expr::col((report::Entity, report::Column::WhistledAtMs));
     for (column, range) in [(whistled, query.whistled), (due_column(query), query.due)] {
         if let Some(from) = range.from {

@@ -147,6 +147,8 @@ pub(super) fn report_changes(r: &ReportRecord) -> Result<report::ActiveModel, St
         longitude: NotSet,
         coordinate_system: NotSet,
         accuracy_m: NotSet,
+        wgs84_latitude: NotSet,
+        wgs84_longitude: NotSet,
         observed_at_ms: NotSet,
         created_at_ms: NotSet,
         updated_at_ms: Set(ms(r.updated_at)),
@@ -174,6 +176,7 @@ pub(super) fn report_changes(r: &ReportRecord) -> Result<report::ActiveModel, St
 /// The row of a report as filed: the one place a new report's fields are written.
 pub(super) fn new_report_model(filing: &Filing) -> report::ActiveModel {
     let (new, now) = (&filing.new, filing.now);
+    let wgs84 = new.location.wgs84();
     report::ActiveModel {
         id: Set(new.id.to_string()),
         author_id: Set(filing.author.to_string()),
@@ -184,6 +187,8 @@ pub(super) fn new_report_model(filing: &Filing) -> report::ActiveModel {
         longitude: Set(new.location.point.lng()),
         coordinate_system: Set(new.location.system.as_str().to_owned()),
         accuracy_m: Set(new.location.accuracy_m),
+        wgs84_latitude: Set(Some(wgs84.0)),
+        wgs84_longitude: Set(Some(wgs84.1)),
         observed_at_ms: Set(ms(new.observed_at)),
         created_at_ms: Set(ms(now)),
         updated_at_ms: Set(ms(now)),
