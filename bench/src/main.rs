@@ -13,6 +13,7 @@ use gridwhistle_dispatcher::{Clock, SystemClock};
 use gridwhistle_domain::{Binding, DisplayName, Password, Username};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
+use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_server::ServerConfig;
 use gridwhistle_server::directory::{self, UserDraft};
@@ -30,6 +31,16 @@ enum Scenario {
     Whoami,
     /// ReportService.CreateReport as a grid worker of the demo district: validation, routing, a durable commit and the timeline event.
     CreateReport,
+    /// CaseService.PostProgress by the lead's duty officer, each caller on a case of its own: a loop step (authorisation against the stored case, the state machine, a version-checked write with its timeline event).
+    PostProgress,
+    /// PostProgress under a new client request id each call: the same step, plus the id's lookup and its stored answer in the step's transaction.
+    PostProgressOnce,
+}
+
+impl Scenario {
+    fn posts_progress(self) -> bool {
+        matches!(self, Scenario::PostProgress | Scenario::PostProgressOnce)
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -91,6 +102,8 @@ struct Callers {
     bearer: MetadataValue<Ascii>,
     /// The grid worker's token and a point in their grid, for filing reports.
     worker: Option<(MetadataValue<Ascii>, f64, f64)>,
+    /// The lead's duty officer's token and one case per caller, for progress posts.
+    cases: Option<(MetadataValue<Ascii>, Arc<Vec<String>>)>,
 }
 
 /// A realistic report: a description, a located point with its accuracy, one party.
@@ -152,9 +165,121 @@ impl Callers {
                     .create_report(request)
                     .await?;
             }
+            Scenario::PostProgress | Scenario::PostProgressOnce => {
+                let Some((bearer, cases)) = &self.cases else {
+                    return Err(tonic::Status::failed_precondition("no cases whistled"));
+                };
+                let request_id = if scenario == Scenario::PostProgressOnce {
+                    uuid::Uuid::new_v4().to_string()
+                } else {
+                    String::new()
+                };
+                let mut request = tonic::Request::new(v1::PostProgressRequest {
+                    name: cases[caller % cases.len()].clone(),
+                    text: "已到场，正在协调双方".to_owned(),
+                    request_id,
+                    ..Default::default()
+                });
+                request
+                    .metadata_mut()
+                    .insert("authorization", bearer.clone());
+                CaseServiceClient::new(channel)
+                    .post_progress(request)
+                    .await?;
+            }
         }
         Ok(())
     }
+}
+
+/// Whistles one report per caller as the grid worker and reports in as the lead's duty officer; answers the officer's token and the cases.
+async fn whistled_cases(
+    channel: &Channel,
+    args: &Args,
+    worker: &(MetadataValue<Ascii>, f64, f64),
+) -> anyhow::Result<(MetadataValue<Ascii>, Arc<Vec<String>>)> {
+    let (bearer, lat, lng) = worker;
+    let mut cases = Vec::with_capacity(args.concurrency);
+    let mut officer = None;
+    for _ in 0..args.concurrency {
+        let mut reports = ReportServiceClient::new(channel.clone());
+        let report = reports
+            .create_report(authed(
+                bearer,
+                v1::CreateReportRequest {
+                    report_id: uuid::Uuid::now_v7().to_string(),
+                    report: Some(sample_report(*lat, *lng)),
+                },
+            ))
+            .await?
+            .into_inner()
+            .report
+            .context("a report")?;
+        let case = reports
+            .whistle(authed(
+                bearer,
+                v1::WhistleRequest {
+                    name: report.name,
+                    kind: v1::WhistleKind::Routine.into(),
+                    ..Default::default()
+                },
+            ))
+            .await?
+            .into_inner()
+            .case
+            .context("a case")?;
+        let lead = case
+            .assignments
+            .first()
+            .context("a summoned department")?
+            .department
+            .trim_start_matches("departments/")
+            .to_owned();
+        let token = match &officer {
+            Some(token) => token,
+            None => {
+                let username = format!("duty.{lead}");
+                let token = login(channel, &username, &args.worker_password).await?;
+                officer.insert(format!("Bearer {token}").parse()?)
+            }
+        };
+        CaseServiceClient::new(channel.clone())
+            .report_in(authed(
+                token,
+                v1::ReportInRequest {
+                    name: case.name.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await?;
+        cases.push(case.name);
+    }
+    Ok((officer.context("no case was whistled")?, Arc::new(cases)))
+}
+
+/// `message` with `bearer` as its authorization.
+fn authed<T>(bearer: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.clone());
+    request
+}
+
+/// Logs `username` in; answers the access token.
+async fn login(channel: &Channel, username: &str, password: &str) -> anyhow::Result<String> {
+    let login = AuthServiceClient::new(channel.clone())
+        .login(v1::LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        })
+        .await
+        .with_context(|| format!("login as {username} (start the target with --demo)"))?
+        .into_inner();
+    Ok(login
+        .tokens
+        .context("login returned no tokens")?
+        .access_token)
 }
 
 async fn run_caller(
@@ -319,41 +444,32 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..args.connections {
         channels.push(connect(&endpoint).await?);
     }
-    let login = AuthServiceClient::new(channels[0].clone())
-        .login(v1::LoginRequest {
-            username: args.username.clone(),
-            password: args.password.clone(),
-        })
+    let access = login(&channels[0], &args.username, &args.password)
         .await
-        .context("login for authenticated scenarios")?
-        .into_inner();
-    let access = login
-        .tokens
-        .context("login returned no tokens")?
-        .access_token;
-    let worker = if args.scenario.contains(&Scenario::CreateReport) {
-        let login = AuthServiceClient::new(channels[0].clone())
-            .login(v1::LoginRequest {
-                username: args.worker_username.clone(),
-                password: args.worker_password.clone(),
-            })
-            .await
-            .context("login as the grid worker (start the target with --demo)")?
-            .into_inner();
-        let token = login
-            .tokens
-            .context("login returned no tokens")?
-            .access_token;
+        .context("login for authenticated scenarios")?;
+    let needs_worker = args
+        .scenario
+        .iter()
+        .any(|s| *s == Scenario::CreateReport || s.posts_progress());
+    let worker = if needs_worker {
+        let token = login(&channels[0], &args.worker_username, &args.worker_password).await?;
         let (lat, lng) = gridwhistle_sample::point_in_grid(DEMO_GRIDS, &args.worker_grid)
             .context("the worker's grid is not in the demo district")?;
         Some((format!("Bearer {token}").parse()?, lat, lng))
     } else {
         None
     };
+    let cases = match &worker {
+        Some(worker) if args.scenario.iter().any(|s| s.posts_progress()) => {
+            Some(whistled_cases(&channels[0], &args, worker).await?)
+        }
+        _ => None,
+    };
     let callers = Callers {
         channels,
         bearer: format!("Bearer {access}").parse()?,
         worker,
+        cases,
     };
     println!(
         "target={target} connections={} warmup={}s duration={}s cores={}",
