@@ -385,7 +385,6 @@ impl CaseService for CaseApi {
     ) -> Result<Response<v1::RequestExtensionResponse>, Status> {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
-        let now = self.service.now();
         let parsed = parse_action(
             &actor,
             "RequestExtension",
@@ -394,9 +393,6 @@ impl CaseService for CaseApi {
             |v| {
                 let stage = v.check("stage", loop_api::stage_from_proto(r.stage));
                 let due = loop_api::time(v, "requested_due_time", r.requested_due_time.as_ref());
-                if due.is_some_and(|due| due <= now) {
-                    v.add("requested_due_time", "must be in the future");
-                }
                 let reason = loop_api::text(v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
                 Some(CaseAction::RequestExtension {
                     stage: stage?,

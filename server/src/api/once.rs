@@ -126,8 +126,8 @@ pub(crate) async fn report_parties(
 
 /// Runs `step` once per request key.
 ///
-/// A request done before answers its stored answer once `current` has checked again that the caller may read the object, answering the parties as the caller may see them now.
-/// A new request runs the step with the answer to store in its transaction; should it fail because a concurrent call under the same id won, that call's answer is the answer.
+/// The step runs with its answer to store in its transaction. Under a request id done before it fails: the state it needs is gone, its etag is stale, or, should it be a step that may be repeated (progress, contact), the id is taken and its transaction rolls back.
+/// A failed step under a stored id answers the stored answer once `current` has checked again that the caller may read the object, with the parties as the caller may see them now; another request under the id is `ALREADY_EXISTS`.
 pub(crate) async fn once<T, M, S, SF, C, CF>(
     service: &LoopService,
     key: Option<RequestKey>,
@@ -148,9 +148,6 @@ where
         let done = step(None).await?;
         return render(&done, parties(&done));
     };
-    if let Some(answer) = service.replayed(&key).await? {
-        return replay(&answer, current().await?);
-    }
     let stored = render.clone();
     let once = Once {
         key: key.clone(),
@@ -160,6 +157,7 @@ where
                 .map_err(|e| format!("{e:?}"))
         }),
     };
+    // No lookup first: a repeated step fails (its state is gone, its etag stale, or its request id taken inside its own transaction, which rolls it back), and only then is the first answer read.
     match step(Some(once)).await {
         Ok(done) => render(&done, parties(&done)),
         Err(err) => match service.replayed(&key).await? {

@@ -1,5 +1,7 @@
 //! What a department does with the cases it is summoned to: read them, list its inbox, and act (report in, contact, progress, extension requests, completion, return).
 
+use std::time::Duration;
+
 use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::routing::rules::{Decision, RoutingTable};
 use gridwhistle_dispatcher::workflow::{Loop, Step};
@@ -101,17 +103,7 @@ impl LoopService {
             .await?;
         let table = self.routing.table();
         let now = self.clock.now();
-        if let CaseAction::RecordContact {
-            contact_time: Some(at),
-            ..
-        } = &action
-            && *at > now.saturating_add(self.settings.clock_skew)
-        {
-            return Err(LoopError::Field {
-                field: "contact_time".into(),
-                reason: "must not be in the future".to_owned(),
-            });
-        }
+        against_the_clock(&action, now, self.settings.clock_skew)?;
         let actor = actor.clone();
         // Chosen once, so a retried write stores the same request.
         let extension_id =
@@ -159,6 +151,28 @@ impl LoopService {
             })
         })
         .await
+    }
+}
+
+/// Checks the times an action names against the clock: a contact not in the future, an extension's due time in it.
+///
+/// Checked here, not at the edge, so that a retry under a request id done before reaches its first answer however late it comes.
+fn against_the_clock(action: &CaseAction, now: Timestamp, skew: Duration) -> Result<(), LoopError> {
+    let refused = |field: &'static str, reason: &str| LoopError::Field {
+        field: field.into(),
+        reason: reason.to_owned(),
+    };
+    match action {
+        CaseAction::RecordContact {
+            contact_time: Some(at),
+            ..
+        } if *at > now.saturating_add(skew) => {
+            Err(refused("contact_time", "must not be in the future"))
+        }
+        CaseAction::RequestExtension { requested_due, .. } if *requested_due <= now => {
+            Err(refused("requested_due_time", "must be in the future"))
+        }
+        _ => Ok(()),
     }
 }
 
