@@ -158,20 +158,17 @@ impl LoopService {
 ///
 /// Checked here, not at the edge, so that a retry under a request id done before reaches its first answer however late it comes.
 fn against_the_clock(action: &CaseAction, now: Timestamp, skew: Duration) -> Result<(), LoopError> {
-    let refused = |field: &'static str, reason: &str| LoopError::Field {
-        field: field.into(),
-        reason: reason.to_owned(),
-    };
     match action {
         CaseAction::RecordContact {
             contact_time: Some(at),
             ..
-        } if *at > now.saturating_add(skew) => {
-            Err(refused("contact_time", "must not be in the future"))
-        }
-        CaseAction::RequestExtension { requested_due, .. } if *requested_due <= now => {
-            Err(refused("requested_due_time", "must be in the future"))
-        }
+        } if *at > now.saturating_add(skew) => Err(LoopError::field(
+            "contact_time",
+            "must not be in the future",
+        )),
+        CaseAction::RequestExtension { requested_due, .. } if *requested_due <= now => Err(
+            LoopError::field("requested_due_time", "must be in the future"),
+        ),
         _ => Ok(()),
     }
 }
@@ -216,10 +213,10 @@ fn plan(
                 .zip(whistled_at)
                 .is_some_and(|(at, whistled)| at < whistled)
             {
-                return Err(LoopError::Field {
-                    field: "contact_time".into(),
-                    reason: "must not be before the case was whistled".to_owned(),
-                });
+                return Err(LoopError::field(
+                    "contact_time",
+                    "must not be before the case was whistled",
+                ));
             }
             planned(Step::RecordContact(d), note)
         }
@@ -250,9 +247,8 @@ fn plan(
             excluded.push(d.clone());
             let rerouted = table
                 .route_excluding(record.location, &record.category, &excluded)
-                .map_err(|e| LoopError::Field {
-                    field: "name".into(),
-                    reason: format!("the case cannot be re-routed: {e}"),
+                .map_err(|e| {
+                    LoopError::field("name", format!("the case cannot be re-routed: {e}"))
                 })?;
             let step = Step::Return {
                 department: d,

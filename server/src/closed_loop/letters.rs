@@ -28,13 +28,6 @@ pub struct LetterDraft {
     pub request_hash: String,
 }
 
-fn field(name: impl Into<std::borrow::Cow<'static, str>>, reason: impl Into<String>) -> LoopError {
-    LoopError::Field {
-        field: name.into(),
-        reason: reason.into(),
-    }
-}
-
 impl LoopService {
     /// Issues a supervision letter; a retry with the same id and request answers the stored letter.
     ///
@@ -111,18 +104,23 @@ impl LoopService {
             let name = format!("cases[{i}]");
             let record = match self.store.reports().get(ReportKey::Case(*case)).await {
                 Ok(record) => record,
-                Err(StorageError::NotFound { .. }) => return Err(field(name, "does not exist")),
+                Err(StorageError::NotFound { .. }) => {
+                    return Err(LoopError::field(name, "does not exist"));
+                }
                 Err(err) => return Err(err.into()),
             };
             if !record.departments().contains(&draft.department) {
-                return Err(field(name, "the department is not summoned to this case"));
+                return Err(LoopError::field(
+                    name,
+                    "the department is not summoned to this case",
+                ));
             }
             if record.case.as_ref().map(|c| c.state) == Some(CaseState::Closed) {
-                return Err(field(name, "the case is closed"));
+                return Err(LoopError::field(name, "the case is closed"));
             }
             first.get_or_insert(record);
         }
-        first.ok_or_else(|| field("cases", "at least one case is required"))
+        first.ok_or_else(|| LoopError::field("cases", "at least one case is required"))
     }
 
     /// The reply-by instant and the deadline's first firing under the first case's time limits.
@@ -146,12 +144,12 @@ impl LoopService {
         };
         let due = match (requested, &stage) {
             (Some(due), _) if due <= now => {
-                return Err(field("reply_due_time", "must be in the future"));
+                return Err(LoopError::field("reply_due_time", "must be in the future"));
             }
             (Some(due), _) => due,
             (None, Some(stage)) => stage.limit.due(&snapshot.calendar, now)?,
             (None, None) => {
-                return Err(field(
+                return Err(LoopError::field(
                     "reply_due_time",
                     "is required: the case's time limits set no reply limit for letters",
                 ));

@@ -91,6 +91,19 @@ pub enum LoopError {
     Storage(#[from] StorageError),
 }
 
+impl LoopError {
+    /// The request field `name` is invalid for `reason`.
+    pub(crate) fn field(
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        reason: impl Into<String>,
+    ) -> Self {
+        LoopError::Field {
+            field: name.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 impl From<UpdateError<LoopError>> for LoopError {
     fn from(err: UpdateError<LoopError>) -> Self {
         match err {
@@ -283,10 +296,10 @@ impl LoopService {
     ) -> Result<Department, LoopError> {
         match self.store.directory().get_department(id).await {
             Ok(found) => Ok(found),
-            Err(StorageError::NotFound { .. }) => Err(LoopError::Field {
-                field: field.into(),
-                reason: format!("departments/{id} does not exist"),
-            }),
+            Err(StorageError::NotFound { .. }) => Err(LoopError::field(
+                field,
+                format!("departments/{id} does not exist"),
+            )),
             Err(err) => Err(err.into()),
         }
     }

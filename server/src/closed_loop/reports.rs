@@ -25,26 +25,23 @@ impl LoopService {
             .map_err(|e| LoopError::Access(e, "report"))?;
         let now = self.clock.now();
         if draft.observed_at > now.saturating_add(self.settings.clock_skew) {
-            return Err(LoopError::Field {
-                field: "report.observe_time".into(),
-                reason: "is in the future".to_owned(),
-            });
+            return Err(LoopError::field("report.observe_time", "is in the future"));
         }
         if now.duration_since(draft.observed_at) > self.settings.max_offline {
-            return Err(LoopError::Field {
-                field: "report.observe_time".into(),
-                reason: format!(
+            return Err(LoopError::field(
+                "report.observe_time",
+                format!(
                     "is older than the {}-day offline limit",
                     self.settings.max_offline.as_secs() / 86_400
                 ),
-            });
+            ));
         }
         let table = self.routing.table();
         if table.category(&draft.category).is_none() {
-            return Err(LoopError::Field {
-                field: "report.category".into(),
-                reason: format!("unknown category {}", draft.category),
-            });
+            return Err(LoopError::field(
+                "report.category",
+                format!("unknown category {}", draft.category),
+            ));
         }
         self.check_attachments(&actor.user_id, &draft.attachments, "report.attachments")
             .await?;
@@ -83,10 +80,10 @@ impl LoopService {
             .await?;
         match missing.first() {
             None => Ok(()),
-            Some(first) => Err(LoopError::Field {
-                field: field.into(),
-                reason: format!("attachments/{first} was not uploaded by the caller"),
-            }),
+            Some(first) => Err(LoopError::field(
+                field,
+                format!("attachments/{first} was not uploaded by the caller"),
+            )),
         }
     }
 
@@ -178,9 +175,8 @@ impl LoopService {
             own(&actor, record)?;
             let decision = table
                 .route(record.location, &record.category)
-                .map_err(|e| LoopError::Field {
-                    field: "name".into(),
-                    reason: format!("the report cannot be routed: {e}"),
+                .map_err(|e| {
+                    LoopError::field("name", format!("the report cannot be routed: {e}"))
                 })?;
             let default_grade = table
                 .category(&record.category)

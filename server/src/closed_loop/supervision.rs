@@ -85,10 +85,10 @@ impl LoopService {
         let now = self.clock.now();
         let due = approved.then(|| approved_due.unwrap_or(extension.requested_due));
         if due.is_some_and(|due| due <= now) {
-            return Err(LoopError::Field {
-                field: "approved_due_time".into(),
-                reason: "must be in the future".to_owned(),
-            });
+            return Err(LoopError::field(
+                "approved_due_time",
+                "must be in the future",
+            ));
         }
         let decided = ExtensionRecord {
             state: if approved {
