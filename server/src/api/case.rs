@@ -13,12 +13,12 @@ use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
-use super::once::{Answer, Answering, case_parties, on_record, once, request_key};
+use super::once::{Answer, AnswerRecord, Answering, on_case, once, request_key};
 use super::pending::BoxStream;
 use super::routing::position;
 use crate::closed_loop::{CaseAction, Guard, LoopService};
 use crate::model::{
-    Effects, EventFilter, InboxFilter, LetterRecord, QueuePosition, ReportRecord, RequestKey,
+    EventFilter, InboxFilter, LetterRecord, QueuePosition, ReportRecord, RequestKey,
 };
 
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ impl CaseApi {
         &self,
         actor: &Actor,
         parsed: ParsedAction,
-        answer: fn(&ReportRecord, &Effects, Vec<v1::Party>) -> Result<M, ApiError>,
+        answer: AnswerRecord<M>,
     ) -> Result<Response<M>, Status> {
         let ParsedAction {
             id,
@@ -45,14 +45,9 @@ impl CaseApi {
             etag,
             key,
         } = parsed;
-        let current = || case_parties(&self.service, actor, id);
-        let answer = once(
-            &self.service,
-            key,
-            on_record(actor, answer),
-            current,
-            |once| self.service.act(actor, id, action, Guard { etag, once }),
-        )
+        let answer = on_case(&self.service, actor, id, key, answer, |once| {
+            self.service.act(actor, id, action, Guard { etag, once })
+        })
         .await?;
         Ok(Response::new(answer))
     }
@@ -104,7 +99,7 @@ macro_rules! with_case {
     ($message:ident) => {
         |record, _, parties| {
             Ok(v1::$message {
-                case: loop_api::case_with(record, record.updated_at, parties)?,
+                case: loop_api::case_after(record, parties)?,
             })
         }
     };

@@ -432,6 +432,22 @@ pub(crate) fn event_to_proto(e: &EventRecord) -> v1::CaseEvent {
     }
 }
 
+/// The report after a step, as the step's answer shows it: its deadlines as of the step, with `parties` as given.
+pub(crate) fn report_after(
+    record: &ReportRecord,
+    parties: Vec<v1::Party>,
+) -> Result<Option<v1::Report>, ApiError> {
+    report_with(record, record.updated_at, parties).map(Some)
+}
+
+/// The case after a step, as the step's answer shows it: its deadlines as of the step, with `parties` as given.
+pub(crate) fn case_after(
+    record: &ReportRecord,
+    parties: Vec<v1::Party>,
+) -> Result<Option<v1::Case>, ApiError> {
+    case_with(record, record.updated_at, parties)
+}
+
 /// An extension of the case `record` became, as an answer shows it.
 pub(crate) fn extension_of(
     record: &ReportRecord,

@@ -11,7 +11,7 @@ use gridwhistle_proto::v1;
 use super::closed_loop::parties_for;
 use super::convert::{Violations, request_hash};
 use super::error::ApiError;
-use crate::closed_loop::{LoopError, LoopService};
+use crate::closed_loop::{LoopError, LoopService, StepOnce};
 use crate::model::{Effects, Once, ReportRecord, RequestKey};
 
 /// A step's answer message, with the places where it shows the report's parties.
@@ -89,9 +89,9 @@ pub(crate) struct Answering<T, M> {
 }
 
 /// How a step that changes a report or case is answered: `answer` builds the answer from the record after the step (deadlines as of the step), what it wrote, and the parties to show, which a fresh answer shows as `actor` may see them.
-pub(crate) fn on_record<M: Answer>(
+fn on_record<M: Answer>(
     actor: &Actor,
-    answer: fn(&ReportRecord, &Effects, Vec<v1::Party>) -> Result<M, ApiError>,
+    answer: AnswerRecord<M>,
 ) -> Answering<(ReportRecord, Effects), M> {
     let viewer = actor.clone();
     Answering {
@@ -104,24 +104,50 @@ pub(crate) fn on_record<M: Answer>(
     }
 }
 
-/// The parties of case `id` as `actor` may see them now, after checking that they may still read it.
-pub(crate) async fn case_parties(
+/// Builds the answer of a step on a report or case from the record after it, what it wrote, and the parties to show.
+pub(crate) type AnswerRecord<M> =
+    fn(&ReportRecord, &Effects, Vec<v1::Party>) -> Result<M, ApiError>;
+
+/// Runs `step` on case `case` once per request key (see [`once`]); a retry re-reads the case as `actor` may.
+pub(crate) async fn on_case<M, S, SF>(
     service: &LoopService,
     actor: &Actor,
-    id: CaseId,
-) -> Result<Vec<v1::Party>, ApiError> {
-    let view = service.get_case(actor, id).await?;
-    Ok(parties_for(actor, &view.report))
+    case: CaseId,
+    key: Option<RequestKey>,
+    answer: AnswerRecord<M>,
+    step: S,
+) -> Result<M, ApiError>
+where
+    M: Answer,
+    S: FnOnce(Option<StepOnce>) -> SF,
+    SF: Future<Output = Result<(ReportRecord, Effects), LoopError>>,
+{
+    let current = || async move {
+        let record = service.case_record(actor, case).await?;
+        Ok(parties_for(actor, &record))
+    };
+    once(service, key, on_record(actor, answer), current, step).await
 }
 
-/// The parties of report `id` as its author sees them, after checking that the caller is still its author.
-pub(crate) async fn report_parties(
+/// Runs `step` on the author's report `id` once per request key (see [`once`]); a retry re-reads the report, checking the caller is still its author.
+pub(crate) async fn on_report<M, S, SF>(
     service: &LoopService,
     actor: &Actor,
     id: ReportId,
-) -> Result<Vec<v1::Party>, ApiError> {
-    let record = service.get_report(actor, id).await?;
-    Ok(parties_for(actor, &record))
+    key: Option<RequestKey>,
+    answer: AnswerRecord<M>,
+    step: S,
+) -> Result<M, ApiError>
+where
+    M: Answer,
+    S: FnOnce(Option<StepOnce>) -> SF,
+    SF: Future<Output = Result<(ReportRecord, Effects), LoopError>>,
+{
+    let current = || async move {
+        let record = service.get_report(actor, id).await?;
+        Ok(parties_for(actor, &record))
+    };
+    once(service, key, on_record(actor, answer), current, step).await
 }
 
 /// Runs `step` once per request key.
@@ -140,7 +166,7 @@ where
     M: Answer,
     S: FnOnce(Option<Once<T>>) -> SF,
     SF: Future<Output = Result<T, LoopError>>,
-    C: Fn() -> CF,
+    C: FnOnce() -> CF,
     CF: Future<Output = Result<Vec<v1::Party>, ApiError>>,
 {
     let Answering { render, parties } = answering;

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use std::future::Future;
-
-use gridwhistle_domain::{Actor, AttachmentId, ReportId, UploadId};
+use gridwhistle_domain::{AttachmentId, ReportId, UploadId};
 use gridwhistle_proto::v1::{self, report_service_server::ReportService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
@@ -14,11 +12,11 @@ use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, only_field, request_hash};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
-use super::once::{Answer, on_record, once, report_parties, request_key};
+use super::once::{on_report, request_key};
 use super::pending::BoxStream;
 use super::routing::{category_name, decision_to_proto, position};
-use crate::closed_loop::{Guard, LoopError, LoopService, StepOnce, Verdict};
-use crate::model::{Effects, EventFilter, NewReport, ReportKey, ReportRecord, RequestKey};
+use crate::closed_loop::{Guard, LoopService, Verdict};
+use crate::model::{Effects, EventFilter, NewReport, ReportKey, ReportRecord};
 use crate::routing::Routing;
 use crate::storage::AttachmentRecord;
 use crate::uploads::{Chunk, Progress, UploadError, UploadService};
@@ -46,37 +44,6 @@ impl ReportApi {
             stop,
         }
     }
-}
-
-impl ReportApi {
-    /// Runs a grid worker's step on their report, once per request id, answered as `answer` builds it.
-    async fn step<M, S, SF>(
-        &self,
-        actor: &Actor,
-        id: ReportId,
-        key: Option<RequestKey>,
-        answer: fn(&ReportRecord, &Effects, Vec<v1::Party>) -> Result<M, ApiError>,
-        step: S,
-    ) -> Result<Response<M>, Status>
-    where
-        M: Answer,
-        S: FnOnce(Option<StepOnce>) -> SF,
-        SF: Future<Output = Result<(ReportRecord, Effects), LoopError>>,
-    {
-        let current = || report_parties(&self.service, actor, id);
-        let answering = on_record(actor, answer);
-        Ok(Response::new(
-            once(&self.service, key, answering, current, step).await?,
-        ))
-    }
-}
-
-/// The report after a step, as its answer shows it.
-fn report_after(
-    record: &ReportRecord,
-    parties: Vec<v1::Party>,
-) -> Result<Option<v1::Report>, ApiError> {
-    loop_api::report_with(record, record.updated_at, parties).map(Some)
 }
 
 #[tonic::async_trait]
@@ -350,14 +317,16 @@ impl ReportService for ReportApi {
         let id = id.ok_or_else(|| ApiError::field("name", "is invalid"))?;
         let answer = |record: &ReportRecord, _: &Effects, parties| {
             Ok(v1::ResolveOnSiteResponse {
-                report: report_after(record, parties)?,
+                report: loop_api::report_after(record, parties)?,
             })
         };
-        self.step(&actor, id, key, answer, |once| {
+        on_report(&self.service, &actor, id, key, answer, |once| {
             self.service
                 .resolve_on_site(&actor, id, resolution, attachments, Guard { etag, once })
         })
         .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     #[instrument(skip_all)]
@@ -382,15 +351,17 @@ impl ReportService for ReportApi {
         };
         let answer = |record: &ReportRecord, _: &Effects, parties: Vec<v1::Party>| {
             Ok(v1::WhistleResponse {
-                case: loop_api::case_with(record, record.updated_at, parties.clone())?,
-                report: report_after(record, parties)?,
+                case: loop_api::case_after(record, parties.clone())?,
+                report: loop_api::report_after(record, parties)?,
             })
         };
-        self.step(&actor, id, key, answer, |once| {
+        on_report(&self.service, &actor, id, key, answer, |once| {
             self.service
                 .whistle(&actor, id, kind, grade, note, Guard { etag, once })
         })
         .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     #[instrument(skip_all)]
@@ -436,14 +407,16 @@ impl ReportService for ReportApi {
         };
         let answer = |record: &ReportRecord, _: &Effects, parties| {
             Ok(v1::VerifyResolutionResponse {
-                report: report_after(record, parties)?,
+                report: loop_api::report_after(record, parties)?,
             })
         };
-        self.step(&actor, id, key, answer, |once| {
+        on_report(&self.service, &actor, id, key, answer, |once| {
             self.service
                 .verify(&actor, id, verdict, Guard { etag, once })
         })
         .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     type WatchMyReportsStream = BoxStream<v1::WatchMyReportsResponse>;

@@ -19,10 +19,12 @@ use super::devices::{channel_to_proto, kind_to_proto};
 use super::enums::extension_state_from_proto;
 use super::error::ApiError;
 use super::feed::{follow, start_at};
-use super::once::{case_parties, on_record, once, request_key};
+use super::once::{on_case, request_key};
 use super::pending::{BoxStream, pending};
 use crate::closed_loop::{ExtensionDecision, Guard, LetterDraft, LoopService};
-use crate::model::{EventFilter, ExtensionFilter, LetterFilter, OverdueFilter};
+use crate::model::{
+    Effects, EventFilter, ExtensionFilter, LetterFilter, OverdueFilter, ReportRecord,
+};
 
 /// Most cases one supervision letter may name.
 const MAX_LETTER_CASES: usize = 50;
@@ -223,13 +225,12 @@ impl SupervisionService for SupervisionApi {
             approved_due: due,
             reason,
         };
-        let answering = on_record(&actor, |record, effects, _| {
+        let answer = |record: &ReportRecord, effects: &Effects, _| {
             Ok(v1::DecideExtensionResponse {
                 extension: loop_api::extension_of(record, effects.decided_extension.as_ref()),
             })
-        });
-        let current = || case_parties(&self.service, &actor, case);
-        let answer = once(&self.service, key, answering, current, |once| {
+        };
+        let answer = on_case(&self.service, &actor, case, key, answer, |once| {
             self.service
                 .decide_extension(&actor, case, id, decision, Guard { etag: None, once })
         })
@@ -262,13 +263,12 @@ impl SupervisionService for SupervisionApi {
         let (Some(case), Some(lead)) = (case, lead) else {
             return Err(ApiError::field("name", "is invalid").into());
         };
-        let answering = on_record(&actor, |record, _, parties| {
+        let answer = |record: &ReportRecord, _: &Effects, parties| {
             Ok(v1::ReassignCaseResponse {
-                case: loop_api::case_with(record, record.updated_at, parties)?,
+                case: loop_api::case_after(record, parties)?,
             })
-        });
-        let current = || case_parties(&self.service, &actor, case);
-        let answer = once(&self.service, key, answering, current, |once| {
+        };
+        let answer = on_case(&self.service, &actor, case, key, answer, |once| {
             self.service
                 .reassign(&actor, case, lead, assists, reason, Guard { etag, once })
         })

@@ -22,6 +22,13 @@ impl LoopService {
     /// The case as its departments or a supervisor see it, with its timeline.
     #[instrument(skip_all, fields(case = %id))]
     pub async fn get_case(&self, actor: &Actor, id: CaseId) -> Result<CaseView, LoopError> {
+        let report = self.case_record(actor, id).await?;
+        let timeline = self.store.timeline().of_report(&report.id).await?;
+        Ok(CaseView { report, timeline })
+    }
+
+    /// The case, without its timeline, for a caller who may read it.
+    pub async fn case_record(&self, actor: &Actor, id: CaseId) -> Result<ReportRecord, LoopError> {
         // The role check comes before the lookup, so a role that may not read cases learns nothing.
         let own = actor.department().map_or(&[][..], std::slice::from_ref);
         actor
@@ -38,8 +45,7 @@ impl LoopService {
                 departments: &report.departments(),
             })
             .map_err(|e| LoopError::Access(e, "case"))?;
-        let timeline = self.store.timeline().of_report(&report.id).await?;
-        Ok(CaseView { report, timeline })
+        Ok(report)
     }
 
     pub async fn list_inbox(
