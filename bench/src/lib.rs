@@ -62,13 +62,23 @@ pub async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<tonic::transp
 
 /// The access token of the demo user `username`.
 pub async fn login(channel: tonic::transport::Channel, username: &str) -> anyhow::Result<String> {
+    login_with(channel, username, gridwhistle_server::demo::DEMO_PASSWORD).await
+}
+
+/// The access token of `username` with `password`.
+pub async fn login_with(
+    channel: tonic::transport::Channel,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
     use gridwhistle_proto::v1;
     Ok(v1::auth_service_client::AuthServiceClient::new(channel)
         .login(v1::LoginRequest {
             username: username.to_owned(),
-            password: gridwhistle_server::demo::DEMO_PASSWORD.to_owned(),
+            password: password.to_owned(),
         })
-        .await?
+        .await
+        .with_context(|| format!("login as {username}"))?
         .into_inner()
         .tokens
         .context("login returned no tokens")?

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use gridwhistle_bench::login_with;
 use gridwhistle_dispatcher::{Clock, SystemClock};
 use gridwhistle_domain::{Binding, DisplayName, Password, Username};
 use gridwhistle_proto::v1;
@@ -33,7 +34,7 @@ enum Scenario {
     CreateReport,
     /// CaseService.PostProgress by the lead's duty officer, each caller on a case of its own: a loop step (authorisation against the stored case, the state machine, a version-checked write with its timeline event).
     PostProgress,
-    /// PostProgress under a new client request id each call: the same step, plus the id's lookup and its stored answer in the step's transaction.
+    /// PostProgress under a new client request id each call: the same step, plus its answer rendered and stored in the step's transaction.
     PostProgressOnce,
 }
 
@@ -142,11 +143,9 @@ impl Callers {
                     .await?;
             }
             Scenario::Whoami => {
-                let mut request = tonic::Request::new(v1::WhoAmIRequest {});
-                request
-                    .metadata_mut()
-                    .insert("authorization", self.bearer.clone());
-                AuthServiceClient::new(channel).who_am_i(request).await?;
+                AuthServiceClient::new(channel)
+                    .who_am_i(authed(&self.bearer, v1::WhoAmIRequest {}))
+                    .await?;
             }
             Scenario::CreateReport => {
                 let Some((bearer, lat, lng)) = &self.worker else {
@@ -154,13 +153,13 @@ impl Callers {
                         "no grid worker logged in",
                     ));
                 };
-                let mut request = tonic::Request::new(v1::CreateReportRequest {
-                    report_id: uuid::Uuid::now_v7().to_string(),
-                    report: Some(sample_report(*lat, *lng)),
-                });
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
+                let request = authed(
+                    bearer,
+                    v1::CreateReportRequest {
+                        report_id: uuid::Uuid::now_v7().to_string(),
+                        report: Some(sample_report(*lat, *lng)),
+                    },
+                );
                 ReportServiceClient::new(channel)
                     .create_report(request)
                     .await?;
@@ -174,15 +173,15 @@ impl Callers {
                 } else {
                     String::new()
                 };
-                let mut request = tonic::Request::new(v1::PostProgressRequest {
-                    name: cases[caller % cases.len()].clone(),
-                    text: "已到场，正在协调双方".to_owned(),
-                    request_id,
-                    ..Default::default()
-                });
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
+                let request = authed(
+                    bearer,
+                    v1::PostProgressRequest {
+                        name: cases[caller % cases.len()].clone(),
+                        text: "已到场，正在协调双方".to_owned(),
+                        request_id,
+                        ..Default::default()
+                    },
+                );
                 CaseServiceClient::new(channel)
                     .post_progress(request)
                     .await?;
@@ -239,7 +238,7 @@ async fn whistled_cases(
             Some(token) => token,
             None => {
                 let username = format!("duty.{lead}");
-                let token = login(channel, &username, &args.worker_password).await?;
+                let token = login_with(channel.clone(), &username, &args.worker_password).await?;
                 officer.insert(format!("Bearer {token}").parse()?)
             }
         };
@@ -264,22 +263,6 @@ fn authed<T>(bearer: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
         .metadata_mut()
         .insert("authorization", bearer.clone());
     request
-}
-
-/// Logs `username` in; answers the access token.
-async fn login(channel: &Channel, username: &str, password: &str) -> anyhow::Result<String> {
-    let login = AuthServiceClient::new(channel.clone())
-        .login(v1::LoginRequest {
-            username: username.to_owned(),
-            password: password.to_owned(),
-        })
-        .await
-        .with_context(|| format!("login as {username} (start the target with --demo)"))?
-        .into_inner();
-    Ok(login
-        .tokens
-        .context("login returned no tokens")?
-        .access_token)
 }
 
 async fn run_caller(
@@ -444,7 +427,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..args.connections {
         channels.push(connect(&endpoint).await?);
     }
-    let access = login(&channels[0], &args.username, &args.password)
+    let access = login_with(channels[0].clone(), &args.username, &args.password)
         .await
         .context("login for authenticated scenarios")?;
     let needs_worker = args
@@ -452,7 +435,13 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .any(|s| *s == Scenario::CreateReport || s.posts_progress());
     let worker = if needs_worker {
-        let token = login(&channels[0], &args.worker_username, &args.worker_password).await?;
+        let token = login_with(
+            channels[0].clone(),
+            &args.worker_username,
+            &args.worker_password,
+        )
+        .await
+        .context("start the target with --demo")?;
         let (lat, lng) = gridwhistle_sample::point_in_grid(DEMO_GRIDS, &args.worker_grid)
             .context("the worker's grid is not in the demo district")?;
         Some((format!("Bearer {token}").parse()?, lat, lng))
