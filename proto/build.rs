@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "gridwhistle/v1/device.proto",
     "gridwhistle/v1/report.proto",
     "gridwhistle/v1/case.proto",
+    "gridwhistle/v1/stats.proto",
     "gridwhistle/v1/supervision.proto",
     "gridwhistle/v1/admin.proto",
     "gridwhistle/v1/directory.proto",

@@ -196,6 +196,11 @@ impl Zone {
         )
     }
 
+    /// The instant the local date `date` begins.
+    pub fn start_of(&self, date: CivilDate) -> Timestamp {
+        self.utc(date.to_days() * DAY_MS)
+    }
+
     /// The local date of `t`.
     pub fn date(&self, t: Timestamp) -> CivilDate {
         CivilDate::from_days(self.local_ms(t).div_euclid(DAY_MS))

@@ -38,6 +38,12 @@ pub enum Action<'a> {
     },
     /// Read the directory (categories, departments, user cards, the caller's own area): every signed-in role.
     ReadDirectory,
+    /// Read the district's rankings of departments, streets, grids and categories: supervisors, admins and every department's staff.
+    ReadRankings,
+    /// Read one department's figures, breakdowns, trend and the shares behind its shortfalls: its own staff, supervisors and admins.
+    ReadDepartmentFigures { department: &'a DepartmentId },
+    /// Rebuild the figures' facts from the event log: admins.
+    RebuildFacts,
 }
 
 /// Why an action is refused.
@@ -117,6 +123,23 @@ impl Actor {
                 Role::Admin => Err(AccessError::Forbidden { role }),
             },
             Action::ReadDirectory => Ok(()),
+            Action::ReadRankings => match role {
+                Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => Ok(()),
+                Role::GridWorker => Err(AccessError::Forbidden { role }),
+            },
+            Action::ReadDepartmentFigures { department } => match role {
+                Role::DutyOfficer | Role::DepartmentHead => {
+                    self.member_of(std::slice::from_ref(department))
+                }
+                Role::Supervisor | Role::Admin => Ok(()),
+                Role::GridWorker => Err(AccessError::Forbidden { role }),
+            },
+            Action::RebuildFacts => match role {
+                Role::Admin => Ok(()),
+                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor => {
+                    Err(AccessError::Forbidden { role })
+                }
+            },
             Action::Supervise => match role {
                 Role::Supervisor => Ok(()),
                 Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Admin => {

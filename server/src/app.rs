@@ -36,6 +36,7 @@ use crate::directory::Directory;
 use crate::notifications::Notifications;
 use crate::push::OutboxDb;
 use crate::routing::{Routing, RoutingServiceError};
+use crate::stats::StatsService;
 use crate::storage::{StorageError, Store};
 use crate::time_limits::TimeLimits;
 use crate::uploads::UploadService;
@@ -161,6 +162,7 @@ struct Parts {
     /// Notified when a deadline starts or moves in this process.
     deadline_wake: Arc<tokio::sync::Notify>,
     service: Arc<LoopService>,
+    stats: Arc<StatsService>,
 }
 
 /// The one shutdown signal: every background task and every watch stream stops when it turns true.
@@ -226,6 +228,13 @@ async fn build(config: &ServerConfig, clock: Arc<dyn Clock>) -> Result<Parts, Se
         clock.clone(),
         config.closed_loop,
     ));
+    let stats = Arc::new(StatsService::new(
+        store.clone(),
+        time_limits.clone(),
+        clock.clone(),
+    ));
+    // Shares stored before the figures' facts existed are built from their timelines once.
+    stats.rebuild_unbuilt().await?;
     Ok(Parts {
         store,
         clock,
@@ -238,6 +247,7 @@ async fn build(config: &ServerConfig, clock: Arc<dyn Clock>) -> Result<Parts, Se
         replica,
         deadline_wake,
         service,
+        stats,
     })
 }
 
@@ -394,6 +404,7 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
             directory.clone(),
             parts.routing.clone(),
             parts.time_limits.clone(),
+            parts.stats.clone(),
         ))
         .max_decoding_message_size(config.max_import_bytes),
         devices: DeviceServiceServer::new(DeviceApi::new(
@@ -410,8 +421,12 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
         .max_decoding_message_size(limit),
         cases: CaseServiceServer::new(CaseApi::new(service.clone(), stopping.clone()))
             .max_decoding_message_size(limit),
-        supervision: SupervisionServiceServer::new(SupervisionApi::new(service.clone(), stopping))
-            .max_decoding_message_size(limit),
+        supervision: SupervisionServiceServer::new(SupervisionApi::new(
+            service.clone(),
+            parts.stats.clone(),
+            stopping,
+        ))
+        .max_decoding_message_size(limit),
         directory: DirectoryServiceServer::new(DirectoryApi::new(directory, parts.routing.clone()))
             .max_decoding_message_size(limit),
         attachments: AttachmentServiceServer::new(AttachmentApi::new(service.clone(), blobs))

@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod periodic;
 pub mod push;
 pub mod routing;
+pub mod stats;
 pub mod storage;
 pub mod telemetry;
 pub mod time_limits;

@@ -229,28 +229,6 @@ async fn logout_ends_the_session_and_expired_refresh_tokens_are_refused() {
 }
 
 #[tokio::test]
-async fn later_issues_rpcs_need_a_token_and_then_answer_unimplemented() {
-    let app = spawn_app().await;
-    let tokens = with_worker(&app).await;
-    let no_token = app
-        .cases("")
-        .list_inbox(v1::ListInboxRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(no_token.code(), Code::Unauthenticated);
-    let token = tokens.access_token.as_str();
-    let codes = [app
-        .supervision(token)
-        .get_department_stats(v1::GetDepartmentStatsRequest::default())
-        .await
-        .unwrap_err()];
-    for status in codes {
-        assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
-        assert!(status.message().ends_with("is not implemented yet"));
-    }
-}
-
-#[tokio::test]
 async fn only_admins_use_the_admin_service() {
     let app = spawn_app().await;
     let supervisor = with_worker(&app).await;

@@ -57,7 +57,7 @@ const ROLES: [&str; 5] = [
     "admin",
 ];
 
-use Seen::{Allowed as A, Forbidden as F, Hidden as H, Pending as P};
+use Seen::{Allowed as A, Forbidden as F, Hidden as H};
 
 /// Expected answers per role, in the order of [`ROLES`], each as (own, other, missing).
 type Row = [(Seen, Seen, Seen); 5];
@@ -79,6 +79,8 @@ fn table() -> Vec<(&'static str, Row)> {
     // Lists scoped by the caller: a department's own, a supervisor's all.
     let departments_and_supervisors: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN];
     let attachment_of_case: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN];
+    let figures_of_department: Row = [FORBIDDEN, OWN_ONLY, OWN_ONLY, (A, A, H), (A, A, H)];
+    let rankings: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, ALLOWED];
     vec![
         ("ReportService.CreateReport", grid_workers),
         ("ReportService.GetReport", report_of_author),
@@ -123,10 +125,25 @@ fn table() -> Vec<(&'static str, Row)> {
         ("SupervisionService.DecideExtension", supervisor_on_any),
         // A letter names its cases as arguments: a missing one is a field violation, so the row aims at real cases only.
         ("SupervisionService.IssueSupervisionLetter", supervisors),
+        // A department's own figures: its staff, supervisors and admins; another department's look missing.
         (
             "SupervisionService.GetDepartmentStats",
-            [FORBIDDEN, FORBIDDEN, FORBIDDEN, (P, P, P), FORBIDDEN],
+            figures_of_department,
         ),
+        (
+            "SupervisionService.BreakDownDepartmentStats",
+            figures_of_department,
+        ),
+        (
+            "SupervisionService.ListDepartmentTrend",
+            figures_of_department,
+        ),
+        ("SupervisionService.ListShortfalls", figures_of_department),
+        // Aimed at a shortfall list, the one view of an export that belongs to a department.
+        ("SupervisionService.ExportStats", figures_of_department),
+        // The district's rankings: every department's staff sees them, grid workers do not.
+        ("SupervisionService.ListDepartmentStats", rankings),
+        ("SupervisionService.ListAreaStats", rankings),
         ("SupervisionService.ListDeadLetters", supervisors),
         (
             "SupervisionService.ListExtensions",
@@ -238,6 +255,15 @@ impl Names {
         }
     }
 
+    /// The department whose figures a call names: the own case's lead, the other's, or one that does not exist.
+    fn department(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_lead.clone(),
+            Target::Other => self.other_lead.clone(),
+            Target::Missing => "departments/no-such-department".to_owned(),
+        }
+    }
+
     fn case(&self, target: Target) -> String {
         match target {
             Target::Own => self.own_case.clone(),
@@ -267,6 +293,22 @@ fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Answer {
             message: status.message().to_owned(),
             details: status.details().to_vec(),
         },
+    }
+}
+
+/// The period of a figures request: a month.
+fn this_month() -> v1::StatsPeriod {
+    v1::StatsPeriod {
+        period: Some(v1::stats_period::Period::Month("2026-12".to_owned())),
+    }
+}
+
+fn shortfalls_of(department: String) -> v1::ListShortfallsRequest {
+    v1::ListShortfallsRequest {
+        department,
+        period: Some(this_month()),
+        kind: v1::ShortfallKind::LateReportIn.into(),
+        ..Default::default()
     }
 }
 
@@ -552,8 +594,57 @@ async fn supervision_call(
         "SupervisionService.GetDepartmentStats" => code(
             supervision
                 .get_department_stats(v1::GetDepartmentStatsRequest {
-                    department: names.lead(target),
+                    department: names.department(target),
+                    period: Some(this_month()),
+                })
+                .await,
+        ),
+        "SupervisionService.BreakDownDepartmentStats" => code(
+            supervision
+                .break_down_department_stats(v1::BreakDownDepartmentStatsRequest {
+                    department: names.department(target),
+                    period: Some(this_month()),
+                    dimension: v1::StatsDimension::Category.into(),
+                })
+                .await,
+        ),
+        "SupervisionService.ListDepartmentTrend" => code(
+            supervision
+                .list_department_trend(v1::ListDepartmentTrendRequest {
+                    department: names.department(target),
                     ..Default::default()
+                })
+                .await,
+        ),
+        "SupervisionService.ListShortfalls" => code(
+            supervision
+                .list_shortfalls(shortfalls_of(names.department(target)))
+                .await,
+        ),
+        "SupervisionService.ExportStats" => code(
+            supervision
+                .export_stats(v1::ExportStatsRequest {
+                    view: Some(v1::export_stats_request::View::Shortfalls(shortfalls_of(
+                        names.department(target),
+                    ))),
+                    format: v1::ExportFormat::Csv.into(),
+                })
+                .await,
+        ),
+        "SupervisionService.ListDepartmentStats" => code(
+            supervision
+                .list_department_stats(v1::ListDepartmentStatsRequest {
+                    period: Some(this_month()),
+                    order_by: String::new(),
+                })
+                .await,
+        ),
+        "SupervisionService.ListAreaStats" => code(
+            supervision
+                .list_area_stats(v1::ListAreaStatsRequest {
+                    period: Some(this_month()),
+                    level: v1::AreaLevel::Street.into(),
+                    order_by: String::new(),
                 })
                 .await,
         ),

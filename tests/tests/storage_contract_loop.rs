@@ -15,10 +15,10 @@ use gridwhistle_domain::{
     Timestamp, UploadId, UserId, Username, WhistleKind,
 };
 use gridwhistle_server::model::{
-    AnswerOutcome, AssignmentRecord, CaseOrder, CaseQuery, CaseRecord, Effects, EventFilter,
-    EventPosition, ExtensionFilter, ExtensionRecord, InboxFilter, IssueOutcome, LetterFilter,
-    NewEvent, NewLetter, NewNotification, NewReport, Once, OverdueFilter, QueuePosition, ReportKey,
-    ReportRecord, RequestKey, RoutingRecord, RoutingRule,
+    AnswerOutcome, AssignmentFacts, AssignmentRecord, CaseOrder, CaseQuery, CaseRecord, Effects,
+    EventFilter, EventPosition, ExtensionFilter, ExtensionRecord, InboxFilter, IssueOutcome,
+    LetterFilter, NewEvent, NewLetter, NewNotification, NewReport, Once, OverdueFilter,
+    QueuePosition, ReportKey, ReportRecord, RequestKey, RoutingRecord, RoutingRule,
 };
 use gridwhistle_server::storage::{
     AttachmentRecord, InboxPosition, InboxScope, Lease, NewDepartment, NewDevice, NewGrid,
@@ -47,6 +47,8 @@ gridwhistle_tests::contract!(
     devices_inbox_lists_marks_and_follows_in_commit_order,
     directory_replayed_families_bump_token_generations,
     boundaries_routing_versions_move_with_imports,
+    reports_facts_rebuild_from_the_timeline_and_name_what_differed,
+    stats_count_shares_areas_and_shortfalls_over_a_period,
 );
 
 /// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
@@ -200,6 +202,7 @@ async fn whistle(store: &Store, cast: &Cast, report: &ReportRecord, at: Timestam
                     complete_at: None,
                     result: None,
                     result_attachments: Vec::new(),
+                    facts: AssignmentFacts::default(),
                 });
                 Ok::<_, std::convert::Infallible>(Effects {
                     events: vec![event(EventKind::Whistled, actor, "whistled")],
@@ -1543,6 +1546,190 @@ mod checks {
             boundaries.routing_versions().await.unwrap(),
             after,
             "reading moves nothing"
+        );
+    }
+
+    pub(super) async fn reports_facts_rebuild_from_the_timeline_and_name_what_differed(
+        store: &Store,
+        _: Backend,
+    ) {
+        let cast = cast(store).await;
+        let reports = store.reports();
+        let filed = file(store, &cast, T0).await;
+        let record = whistle(store, &cast, &filed, T0).await;
+        assert_eq!(
+            reports.whistled_after(None, 10).await.unwrap(),
+            vec![record.id]
+        );
+        assert!(
+            reports
+                .whistled_after(Some(&record.id), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            reports.facts_unbuilt(10).await.unwrap().is_empty(),
+            "a share written by a step has its facts built"
+        );
+        let stored = reports.stored_facts(&[record.id]).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (
+                stored[0].report_in_due,
+                stored[0].finish_due,
+                stored[0].escalations
+            ),
+            (Some(T0.saturating_add(30 * MINUTE)), None, 0),
+            "the deadlines' facts follow the deadline rows"
+        );
+        // A change that claims a completion its timeline does not hold.
+        let actor = cast.officer.id;
+        reports
+            .update(ReportKey::Report(record.id), None, T0, None, move |r| {
+                r.assignments[0].facts.completions = 7;
+                Ok::<_, std::convert::Infallible>(Effects {
+                    events: vec![event(EventKind::Progress, actor, "进展")],
+                    ..Effects::default()
+                })
+            })
+            .await
+            .unwrap();
+        let count_completions = |r: &mut ReportRecord,
+                                 timeline: &[gridwhistle_server::model::EventRecord],
+                                 _: &[ExtensionRecord]| {
+            let done = timeline
+                .iter()
+                .filter(|e| e.kind == EventKind::Completed)
+                .count();
+            r.assignments[0].facts.completions = u32::try_from(done).unwrap();
+        };
+        let (shares, differ) = reports
+            .rebuild_facts(vec![record.id], count_completions)
+            .await
+            .unwrap();
+        assert_eq!(shares, 1);
+        assert_eq!(differ.len(), 1);
+        assert_eq!(
+            (
+                differ[0].stored.facts.completions,
+                differ[0].rebuilt.facts.completions
+            ),
+            (7, 0)
+        );
+        let (_, again) = reports
+            .rebuild_facts(vec![record.id], count_completions)
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "a second rebuild finds nothing to change");
+        assert_eq!(
+            reports.stored_facts(&[record.id]).await.unwrap()[0].facts,
+            AssignmentFacts::default()
+        );
+    }
+
+    pub(super) async fn stats_count_shares_areas_and_shortfalls_over_a_period(
+        store: &Store,
+        _: Backend,
+    ) {
+        use gridwhistle_server::model::{AreaGroup, Period, ShareGroup, ShortfallKind};
+        let cast = cast(store).await;
+        let filed = match store
+            .reports()
+            .create(
+                cast.worker.id,
+                Some(GridId::parse("g-7").unwrap()),
+                new_report(ReportId::generate(), "h"),
+                T0,
+            )
+            .await
+            .unwrap()
+        {
+            gridwhistle_server::model::CreateOutcome::Created(record) => record,
+            other => panic!("filing a new report: {other:?}"),
+        };
+        let record = whistle(store, &cast, &filed, T0).await;
+        let stats = store.stats();
+        let day = Period {
+            start: T0,
+            end: T0.saturating_add(Duration::from_secs(86_400)),
+        };
+        let before = Period {
+            start: T0
+                .saturating_add(Duration::from_secs(0))
+                .saturating_sub(Duration::from_secs(86_400)),
+            end: T0,
+        };
+        let an_hour_on = T0.saturating_add(60 * MINUTE);
+        let counts = stats
+            .share_counts(ShareGroup::Department, None, day, T0)
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 1);
+        let c = &counts[0];
+        assert_eq!(c.key, "police-jw");
+        assert_eq!(
+            (
+                c.assignments,
+                c.reported_in_on_time,
+                c.led,
+                c.open_now,
+                c.overdue_now
+            ),
+            (1, 0, 1, 1, 0)
+        );
+        let later = stats
+            .share_counts(
+                ShareGroup::Department,
+                Some(&cast.department),
+                day,
+                an_hour_on,
+            )
+            .await
+            .unwrap();
+        assert_eq!(later[0].overdue_now, 1, "past the report-in due time");
+        let outside = stats
+            .share_counts(ShareGroup::Category, None, before, T0)
+            .await
+            .unwrap();
+        assert!(
+            outside.iter().all(|c| c.assignments == 0),
+            "the day before holds no share: {outside:?}"
+        );
+        let streets = stats.area_counts(AreaGroup::Street, day).await.unwrap();
+        assert_eq!(streets.len(), 1);
+        assert_eq!(
+            (
+                streets[0].key.as_str(),
+                streets[0].filed,
+                streets[0].whistled
+            ),
+            ("建外街道", 1, 1)
+        );
+        assert!(
+            stats
+                .area_counts(AreaGroup::Grid, before)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let late = |now| {
+            stats.shortfalls(
+                &cast.department,
+                day,
+                ShortfallKind::LateReportIn,
+                now,
+                None,
+                10,
+            )
+        };
+        assert!(late(T0).await.unwrap().is_empty(), "not due yet");
+        let listed = late(an_hour_on).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].report, record.id);
+        assert_eq!(
+            listed[0].report_in_due,
+            Some(T0.saturating_add(30 * MINUTE))
         );
     }
 }

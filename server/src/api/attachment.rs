@@ -12,7 +12,7 @@ use tracing::instrument;
 use super::closed_loop::{attachment_to_proto, case_name, report_name};
 use super::convert::{Violations, caller, fits, timestamp};
 use super::error::ApiError;
-use super::pending::BoxStream;
+use super::stream::BoxStream;
 use crate::attachments::{self, BlobStore};
 use crate::closed_loop::{AttachedFile, LoopService};
 use crate::model::ReportKey;

@@ -14,8 +14,8 @@ use super::convert::{PageRequest, Violations, caller, only_field};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::once::{Answer, AnswerRecord, Answering, on_case, once, request_key};
-use super::pending::BoxStream;
 use super::routing::position;
+use super::stream::BoxStream;
 use crate::closed_loop::{CaseAction, Guard, LoopService};
 use crate::model::{
     EventFilter, InboxFilter, LetterRecord, QueuePosition, ReportRecord, RequestKey,

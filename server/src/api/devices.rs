@@ -10,7 +10,7 @@ use tracing::instrument;
 use super::convert::{PageRequest, Violations, caller, fits, resource_id, timestamp};
 use super::error::ApiError;
 use super::feed::{Page, follow_log};
-use super::pending::BoxStream;
+use super::stream::BoxStream;
 use crate::feed::EventFeed;
 use crate::model::EventPosition;
 use crate::notifications::Notifications;

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::closed_loop::STREAM_POLL;
 use super::error::ApiError;
-use super::pending::BoxStream;
+use super::stream::BoxStream;
 use crate::feed::EventFeed;
 use crate::model::{EventFilter, EventPosition, EventRecord};
 

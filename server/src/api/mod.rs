@@ -13,9 +13,10 @@ mod enums;
 pub mod error;
 mod feed;
 mod once;
-mod pending;
 mod report;
 mod routing;
+mod stats;
+mod stream;
 mod supervision;
 mod time_limits;
 

@@ -1,4 +1,4 @@
-//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment, supervision letters and pushes given up on (dead letters); department KPIs are still pending. Departments list their own extensions and letters here too.
+//! `SupervisionService` for supervisors: the district's overdue work and escalations, extension decisions, reassignment, supervision letters and pushes given up on (dead letters), and the figures (`stats.rs`). Departments list their own extensions and letters here too.
 
 use std::sync::Arc;
 
@@ -20,11 +20,13 @@ use super::enums::extension_state_from_proto;
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::once::{on_case, request_key};
-use super::pending::{BoxStream, pending};
+use super::stats;
+use super::stream::BoxStream;
 use crate::closed_loop::{ExtensionDecision, Guard, LetterDraft, LoopService};
 use crate::model::{
     Effects, EventFilter, ExtensionFilter, LetterFilter, OverdueFilter, ReportRecord,
 };
+use crate::stats::StatsService;
 
 /// Most cases one supervision letter may name.
 const MAX_LETTER_CASES: usize = 50;
@@ -32,12 +34,21 @@ const MAX_LETTER_CASES: usize = 50;
 #[derive(Debug)]
 pub struct SupervisionApi {
     service: Arc<LoopService>,
+    stats: Arc<StatsService>,
     stop: watch::Receiver<bool>,
 }
 
 impl SupervisionApi {
-    pub fn new(service: Arc<LoopService>, stop: watch::Receiver<bool>) -> Self {
-        Self { service, stop }
+    pub fn new(
+        service: Arc<LoopService>,
+        stats: Arc<StatsService>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            service,
+            stats,
+            stop,
+        }
     }
 }
 
@@ -327,12 +338,62 @@ impl SupervisionService for SupervisionApi {
         }))
     }
 
+    #[instrument(skip_all)]
     async fn get_department_stats(
         &self,
         request: Request<v1::GetDepartmentStatsRequest>,
     ) -> Result<Response<v1::GetDepartmentStatsResponse>, Status> {
-        supervise(&request)?;
-        pending("SupervisionService.GetDepartmentStats")
+        stats::get_department_stats(&self.stats, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_department_stats(
+        &self,
+        request: Request<v1::ListDepartmentStatsRequest>,
+    ) -> Result<Response<v1::ListDepartmentStatsResponse>, Status> {
+        stats::list_department_stats(&self.stats, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn break_down_department_stats(
+        &self,
+        request: Request<v1::BreakDownDepartmentStatsRequest>,
+    ) -> Result<Response<v1::BreakDownDepartmentStatsResponse>, Status> {
+        stats::break_down_department_stats(&self.stats, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_department_trend(
+        &self,
+        request: Request<v1::ListDepartmentTrendRequest>,
+    ) -> Result<Response<v1::ListDepartmentTrendResponse>, Status> {
+        stats::list_department_trend(&self.stats, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_area_stats(
+        &self,
+        request: Request<v1::ListAreaStatsRequest>,
+    ) -> Result<Response<v1::ListAreaStatsResponse>, Status> {
+        stats::list_area_stats(&self.stats, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_shortfalls(
+        &self,
+        request: Request<v1::ListShortfallsRequest>,
+    ) -> Result<Response<v1::ListShortfallsResponse>, Status> {
+        stats::list_shortfalls(&self.stats, request).await
+    }
+
+    type ExportStatsStream = BoxStream<v1::ExportStatsResponse>;
+
+    #[instrument(skip_all)]
+    async fn export_stats(
+        &self,
+        request: Request<v1::ExportStatsRequest>,
+    ) -> Result<Response<Self::ExportStatsStream>, Status> {
+        stats::export_stats(&self.stats, request).await
     }
 
     #[instrument(skip_all)]

@@ -16,6 +16,7 @@ use tracing::info;
 
 mod attachments;
 mod cases;
+pub(crate) mod facts;
 mod letters;
 mod lists;
 mod records;
@@ -232,6 +233,7 @@ impl LoopService {
                     .map(|notice| notification_of(notice, &record.author)),
             );
             let snapshot = time_limits.snapshot();
+            facts::apply(record, &effects, now, &snapshot.calendar);
             let Some(case) = record.case.as_mut() else {
                 return Ok(effects);
             };

@@ -8,8 +8,8 @@ use gridwhistle_domain::{
 };
 
 use crate::model::{
-    AssignmentRecord, NewEvent, NewNotification, ReportRecord, RoutedRecord, RoutingRecord,
-    RoutingRule,
+    AssignmentFacts, AssignmentRecord, NewEvent, NewNotification, ReportRecord, RoutedRecord,
+    RoutingRecord, RoutingRule,
 };
 
 pub(super) fn routing_record(decision: &Decision) -> RoutingRecord {
@@ -137,6 +137,7 @@ pub(super) fn settle(
             complete_at: None,
             result: None,
             result_attachments: Vec::new(),
+            facts: AssignmentFacts::default(),
         });
     }
 }

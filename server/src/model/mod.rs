@@ -7,15 +7,20 @@ mod letter;
 mod queue;
 mod report;
 mod request;
+mod stats;
 mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
 pub use queue::{CaseOrder, CaseQuery, DegreeRange, QueuePosition, TimeRange};
 pub use report::{
-    AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionFilter, ExtensionRecord,
-    InboxFilter, NewNotification, NewReport, ReportHead, ReportKey, ReportRecord, RoutedRecord,
-    RoutingRecord, RoutingRule,
+    AssignmentFacts, AssignmentRecord, CaseRecord, CreateOutcome, Effects, ExtensionFilter,
+    ExtensionRecord, InboxFilter, NewNotification, NewReport, ReportHead, ReportKey, ReportRecord,
+    RoutedRecord, RoutingRecord, RoutingRule,
 };
 pub use request::{Once, Render, RequestKey, StoredRequest};
+pub use stats::{
+    AreaCounts, AreaGroup, Period, ShareCounts, ShareGroup, ShortfallKind, ShortfallPosition,
+    ShortfallRecord, StoredFacts,
+};
 pub use timeline::{EventFilter, EventPosition, EventRecord, NewEvent};

@@ -188,6 +188,30 @@ pub struct AssignmentRecord {
     pub complete_at: Option<Timestamp>,
     pub result: Option<String>,
     pub result_attachments: Vec<AttachmentId>,
+    /// What the department figures count of this share, kept by the steps that change it (`closed_loop::facts`).
+    pub facts: AssignmentFacts,
+}
+
+/// One share's facts for the department figures (KPIs), as the loop keeps them: counters over the share's timeline and the case's verification.
+///
+/// A department summoned again to a case keeps its one share, and its counters go on from where they were.
+/// The stages' due times and the escalations fired are kept with the deadlines (`storage::schedule`) and read only by the figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignmentFacts {
+    /// Results the department recorded (`Completed`).
+    pub completions: u32,
+    /// Of those, results the grid worker rejected (返工).
+    pub rejections: u32,
+    /// Times the department returned the case (退单).
+    pub returns: u32,
+    /// Extensions a supervisor approved for the department.
+    pub extensions_approved: u32,
+    /// When the grid worker accepted the case's result.
+    pub accepted_at: Option<Timestamp>,
+    /// The score given at acceptance, 1 to 5.
+    pub satisfaction: Option<u8>,
+    /// Working time from the whistle to the acceptance, on the working calendar.
+    pub working_ms: Option<i64>,
 }
 
 /// A notification for the outbox, written with the change's first event.

@@ -21,6 +21,7 @@ mod reports;
 mod requests;
 mod schedule;
 mod sql;
+mod stats;
 mod time_limits;
 mod timeline;
 mod uploads;
@@ -48,6 +49,7 @@ pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,
     RefreshTokenRecord, User, UserCredentials, UserPatch,
 };
+pub use reports::FactsDiffer;
 pub use time_limits::YearWrite;
 pub use uploads::{AttachmentRecord, UploadRecord};
 use writer::BoxFuture;
@@ -234,4 +236,6 @@ repositories! {
     outbox => OutboxRepo;
     /// Devices and the in-app inbox.
     devices => DeviceRepo;
+    /// The department, street, grid and category figures, counted over the shares' facts and the reports filed.
+    stats => StatsRepo;
 }

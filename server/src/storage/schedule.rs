@@ -39,12 +39,65 @@ pub(super) fn deadline_from_model(m: deadline::Model) -> Result<DeadlineRecord, 
     })
 }
 
-/// Writes one report's deadline changes, in order.
 /// What a queue's due column holds while nothing is due: it sorts after every real due time on both databases.
 pub(crate) const NOTHING_DUE: i64 = i64::MAX;
 
-/// Sets the case's and each share's queue column (`due_at_ms`) to the nearest due time of their pending deadlines, letters' reply dates aside.
-async fn recount_queue_due(txn: &DatabaseTransaction, report: &str) -> Result<(), StorageError> {
+/// The loop stage deadlines of the share a statement on `assignments` is at (letters' reply dates aside), narrowed by `and`.
+fn share_deadlines(and: Option<Expr>) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{ExprTrait as _, Query};
+    let mut select = Query::select();
+    select
+        .from(deadline::Entity)
+        .and_where(
+            Expr::col((deadline::Entity, deadline::Column::ReportId)).eq(Expr::col((
+                assignment::Entity,
+                assignment::Column::ReportId,
+            ))),
+        )
+        .and_where(
+            Expr::col((deadline::Entity, deadline::Column::DepartmentId)).eq(Expr::col((
+                assignment::Entity,
+                assignment::Column::DepartmentId,
+            ))),
+        )
+        .and_where(Expr::col((deadline::Entity, deadline::Column::LetterId)).eq(""));
+    if let Some(and) = and {
+        select.and_where(and);
+    }
+    select.to_owned()
+}
+
+/// The escalations fired on the share so far: each of its stages' ladder levels.
+fn share_escalations() -> Expr {
+    use sea_orm::sea_query::Func;
+    let mut select = share_deadlines(None);
+    select.expr(Func::coalesce([
+        Func::sum(Expr::col((
+            deadline::Entity,
+            deadline::Column::EscalationLevel,
+        )))
+        .into(),
+        Expr::value(0),
+    ]));
+    Expr::SubQuery(None, Box::new(select.into()))
+}
+
+/// The due time of one of the share's stages, as extensions and recounts moved it; `NULL` while it never started.
+fn share_due(stage: DeadlineStage) -> Expr {
+    use sea_orm::sea_query::ExprTrait as _;
+    let mut select = share_deadlines(Some(
+        Expr::col((deadline::Entity, deadline::Column::Stage)).eq(stage.as_str()),
+    ));
+    select.column((deadline::Entity, deadline::Column::DueAtMs));
+    Expr::SubQuery(None, Box::new(select.into()))
+}
+
+/// Sets the case's and each share's queue column (`due_at_ms`) to the nearest due time of their pending deadlines, letters' reply dates aside,
+/// and each share's facts kept with the deadlines: the report-in and finish due times and the escalations fired.
+pub(super) async fn recount_queue_due(
+    txn: &DatabaseTransaction,
+    report: &str,
+) -> Result<(), StorageError> {
     use sea_orm::sea_query::{ExprTrait as _, Func, Query};
     let nearest = |owner: Expr, department: Option<Expr>| {
         let mut select = Query::select();
@@ -86,12 +139,35 @@ async fn recount_queue_due(txn: &DatabaseTransaction, report: &str) -> Result<()
                 ))),
             ),
         )
+        .col_expr(
+            assignment::Column::ReportInDueMs,
+            share_due(DeadlineStage::ReportIn),
+        )
+        .col_expr(
+            assignment::Column::FinishDueMs,
+            share_due(DeadlineStage::Finish),
+        )
+        .col_expr(assignment::Column::Escalations, share_escalations())
         .filter(assignment::Column::ReportId.eq(report))
         .exec(txn)
         .await?;
     Ok(())
 }
 
+/// Sets the escalations fired on every share of `reports`, after firings advanced their deadlines.
+async fn recount_escalations(
+    txn: &DatabaseTransaction,
+    reports: Vec<String>,
+) -> Result<(), StorageError> {
+    assignment::Entity::update_many()
+        .col_expr(assignment::Column::Escalations, share_escalations())
+        .filter(assignment::Column::ReportId.is_in(reports))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Writes one report's deadline changes, in order.
 pub(super) async fn apply_deadlines(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -318,6 +394,9 @@ pub(super) async fn advance_deadlines(
     advances: Vec<Advance>,
 ) -> Result<u64, StorageError> {
     let mut rows: Vec<Vec<Value>> = Vec::with_capacity(advances.len());
+    let mut reports: Vec<String> = advances.iter().map(|a| a.report.clone()).collect();
+    reports.sort_unstable();
+    reports.dedup();
     for a in advances {
         rows.push(vec![
             a.deadline.into(),
@@ -328,7 +407,7 @@ pub(super) async fn advance_deadlines(
             int("escalation_level", a.escalation_level)?.into(),
         ]);
     }
-    execute_values(
+    let moved = execute_values(
         txn,
         backend,
         "UPDATE deadlines SET next_step = v.column4, next_fire_at_ms = v.column5, \
@@ -338,5 +417,11 @@ pub(super) async fn advance_deadlines(
         6,
         rows,
     )
-    .await
+    .await?;
+    if moved > 0 {
+        for chunk in reports.chunks(500) {
+            recount_escalations(txn, chunk.to_vec()).await?;
+        }
+    }
+    Ok(moved)
 }

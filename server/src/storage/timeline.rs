@@ -14,7 +14,7 @@ use super::{Backend, StorageError, TimelineRepo};
 use crate::model::{EventFilter, EventPosition, EventRecord, NewEvent, ReportRecord};
 
 /// A stored event as the feed and the timeline answer it.
-fn event_from_model(m: case_event::Model) -> Result<EventRecord, StorageError> {
+pub(super) fn event_from_model(m: case_event::Model) -> Result<EventRecord, StorageError> {
     Ok(EventRecord {
         position: EventPosition {
             txid: m.txid,

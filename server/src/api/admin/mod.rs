@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::time_limits;
 use crate::directory::{Directory, DirectoryError, UserDraft};
 use crate::routing::Routing;
+use crate::stats::StatsService;
 use crate::storage::{DepartmentPatch, NewDepartment, UserPatch};
 use crate::time_limits::TimeLimits;
 use convert::department_to_proto;
@@ -27,14 +28,21 @@ pub struct AdminApi {
     directory: Directory,
     routing: Arc<Routing>,
     time_limits: Arc<TimeLimits>,
+    stats: Arc<StatsService>,
 }
 
 impl AdminApi {
-    pub fn new(directory: Directory, routing: Arc<Routing>, time_limits: Arc<TimeLimits>) -> Self {
+    pub fn new(
+        directory: Directory,
+        routing: Arc<Routing>,
+        time_limits: Arc<TimeLimits>,
+        stats: Arc<StatsService>,
+    ) -> Self {
         Self {
             directory,
             routing,
             time_limits,
+            stats,
         }
     }
 }
@@ -554,5 +562,19 @@ impl AdminService for AdminApi {
         Ok(Response::new(v1::GetWorkingCalendarResponse {
             calendar: Some(time_limits::year_to_proto(calendar)),
         }))
+    }
+
+    #[instrument(skip_all)]
+    async fn rebuild_stats_facts(
+        &self,
+        request: Request<v1::RebuildStatsFactsRequest>,
+    ) -> Result<Response<v1::RebuildStatsFactsResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        let summary = self
+            .stats
+            .rebuild(&actor)
+            .await
+            .map_err(super::stats::rebuild_refused)?;
+        Ok(Response::new(super::stats::rebuild_to_proto(summary)))
     }
 }

@@ -18,6 +18,7 @@ mod m0013_queue_due;
 mod m0014_case_queue;
 mod m0015_step_requests;
 mod m0016_map_points;
+mod m0017_assignment_facts;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_case_queue::Migration),
             Box::new(m0015_step_requests::Migration),
             Box::new(m0016_map_points::Migration),
+            Box::new(m0017_assignment_facts::Migration),
         ]
     }
 }

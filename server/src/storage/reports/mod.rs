@@ -1,6 +1,7 @@
 //! Reports and the cases they became: filed once (idempotent on the client's id, in batches through the group-commit writer), read with their assignments and deadlines, and changed under a version check with their events, deadlines and outbox rows in the same transaction.
 
 mod change;
+mod facts;
 mod filing;
 mod queue;
 mod rows;
@@ -17,6 +18,7 @@ use sea_orm::{
 };
 use tracing::instrument;
 
+pub use facts::FactsDiffer;
 pub(super) use filing::Filing;
 use rows::load_report;
 pub(super) use rows::with_assignments;
@@ -234,7 +236,7 @@ fn inbox_states(filter: &InboxFilter) -> Vec<&'static str> {
     }
 }
 
-fn extension_from_model(m: extension::Model) -> Result<ExtensionRecord, StorageError> {
+pub(super) fn extension_from_model(m: extension::Model) -> Result<ExtensionRecord, StorageError> {
     Ok(ExtensionRecord {
         id: ExtensionId::parse(&m.id).map_err(|e| corrupt("extension", e))?,
         report: ReportId::parse(&m.report_id).map_err(|e| corrupt("extension", e))?,

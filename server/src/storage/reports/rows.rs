@@ -11,7 +11,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::filing::Filing;
-use crate::model::{AssignmentRecord, CaseRecord, ReportKey, ReportRecord};
+use crate::model::{AssignmentFacts, AssignmentRecord, CaseRecord, ReportKey, ReportRecord};
 use crate::storage::StorageError;
 use crate::storage::codec::{
     corrupt, ids_from_json, ids_to_json, int, ms, parse, parties_from_json, parties_to_json, ts,
@@ -22,6 +22,7 @@ use crate::storage::schedule::deadline_from_model;
 
 fn assignment_from_model(m: assignment::Model) -> Result<AssignmentRecord, StorageError> {
     Ok(AssignmentRecord {
+        facts: assignment_facts(&m)?,
         department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("assignment", e))?,
         department_type: m.department_type,
         role: parse("assignment", &m.role)?,
@@ -36,6 +37,29 @@ fn assignment_from_model(m: assignment::Model) -> Result<AssignmentRecord, Stora
         result_attachments: ids_from_json("assignment", &m.result_attachments)?,
     })
 }
+
+/// The loop's facts of a stored share.
+pub(super) fn assignment_facts(m: &assignment::Model) -> Result<AssignmentFacts, StorageError> {
+    Ok(AssignmentFacts {
+        completions: count("completions", m.completions)?,
+        rejections: count("rejections", m.rejections)?,
+        returns: count("returns", m.returns)?,
+        extensions_approved: count("extensions_approved", m.extensions_approved)?,
+        accepted_at: m.accepted_at_ms.map(ts),
+        satisfaction: m
+            .satisfaction
+            .map(|s| u8::try_from(s).map_err(|e| corrupt("assignment", e)))
+            .transpose()?,
+        working_ms: m.working_ms,
+    })
+}
+
+fn count(field: &'static str, value: i32) -> Result<u32, StorageError> {
+    u32::try_from(value).map_err(|e| corrupt("assignment", format!("{field}: {e}")))
+}
+
+/// The version of the facts `closed_loop::facts` writes; rows below it are rebuilt.
+pub(in crate::storage) const FACTS_VERSION: i32 = 1;
 
 pub(super) fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assignment::ActiveModel {
     assignment::ActiveModel {
@@ -54,6 +78,17 @@ pub(super) fn assignment_model(report: &ReportId, a: &AssignmentRecord) -> assig
         result_attachments: Set(ids_to_json(&a.result_attachments)),
         // Kept by the deadlines' writes: a new share takes the column's default until its deadlines start.
         due_at_ms: NotSet,
+        report_in_due_ms: NotSet,
+        finish_due_ms: NotSet,
+        escalations: NotSet,
+        completions: Set(a.facts.completions.try_into().unwrap_or(i32::MAX)),
+        rejections: Set(a.facts.rejections.try_into().unwrap_or(i32::MAX)),
+        returns: Set(a.facts.returns.try_into().unwrap_or(i32::MAX)),
+        extensions_approved: Set(a.facts.extensions_approved.try_into().unwrap_or(i32::MAX)),
+        accepted_at_ms: Set(a.facts.accepted_at.map(ms)),
+        satisfaction: Set(a.facts.satisfaction.map(i32::from)),
+        working_ms: Set(a.facts.working_ms),
+        facts_version: Set(FACTS_VERSION),
     }
 }
 

@@ -1,0 +1,434 @@
+//! The department figures (KPIs) as grouped statements over the shares' facts (`assignments`), and the street, grid and category figures over the reports filed.
+//!
+//! Each view is a handful of statements whatever the number of departments: the period's shares by group, the led shares due in the period, their working times, the shares at work now, the letters sent.
+
+use gridwhistle_domain::{CaseState, DepartmentId, ReportId, ReportState, Timestamp};
+use sea_orm::{ConnectionTrait, QueryResult};
+use tracing::instrument;
+
+use super::codec::{corrupt, parse, ts};
+use super::sql::Sql;
+use super::{StatsRepo, StorageError};
+use crate::model::{
+    AreaCounts, AreaGroup, Period, ShareCounts, ShareGroup, ShortfallKind, ShortfallPosition,
+    ShortfallRecord,
+};
+
+/// A share whose department leads the case and did not return it or leave it.
+const LED: &str = "a.role = 'lead' AND a.state NOT IN ('returned', 'withdrawn')";
+
+/// A share still at work; spelt as migration m0017's partial index `ix_assignments_open`, so SQLite may read it.
+const OPEN_SHARES: &str = "state IN ('summoned', 'reported_in', 'contacted')";
+
+/// Reported in by the report-in due time, or on a case without one.
+const ON_TIME_REPORT_IN: &str = "a.report_in_at_ms IS NOT NULL AND (a.report_in_due_ms IS NULL OR a.report_in_at_ms <= a.report_in_due_ms)";
+
+/// The counts of one group, in the order `ShareCounts::from_row` reads them.
+fn period_counts() -> String {
+    let led = |cond: &str| format!("SUM(CASE WHEN {LED}{cond} THEN 1 ELSE 0 END)");
+    [
+        "COUNT(*)".to_owned(),
+        format!("SUM(CASE WHEN {ON_TIME_REPORT_IN} THEN 1 ELSE 0 END)"),
+        led(""),
+        led(" AND a.completions > 0"),
+        led(" AND a.accepted_at_ms IS NOT NULL"),
+        led(" AND a.satisfaction IS NOT NULL"),
+        led(" AND a.satisfaction >= 4"),
+        format!(
+            "SUM(CASE WHEN {LED} AND a.satisfaction IS NOT NULL THEN a.satisfaction ELSE 0 END)"
+        ),
+        "SUM(a.completions)".to_owned(),
+        "SUM(a.rejections)".to_owned(),
+        "SUM(CASE WHEN a.extensions_approved > 0 THEN 1 ELSE 0 END)".to_owned(),
+        "SUM(CASE WHEN a.returns > 0 THEN 1 ELSE 0 END)".to_owned(),
+        "SUM(a.escalations)".to_owned(),
+    ]
+    .join(", ")
+}
+
+/// The column a grouping keys its rows by, and whether it needs the report's row.
+fn share_key(group: ShareGroup) -> (&'static str, bool) {
+    match group {
+        ShareGroup::Department => ("a.department_id", false),
+        ShareGroup::Category => ("r.category_id", true),
+        ShareGroup::RiskGrade => ("COALESCE(r.risk_grade, '')", true),
+    }
+}
+
+fn get_i64(row: &QueryResult, index: usize) -> Result<i64, StorageError> {
+    // A sum over no rows is NULL.
+    row.try_get_by_index::<Option<i64>>(index)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| corrupt("figures", e))
+}
+
+fn get_key(row: &QueryResult) -> Result<String, StorageError> {
+    row.try_get_by_index::<Option<String>>(0)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| corrupt("figures", e))
+}
+
+impl ShareCounts {
+    fn from_row(row: &QueryResult) -> Result<Self, StorageError> {
+        let n = |i| get_i64(row, i);
+        Ok(Self {
+            key: get_key(row)?,
+            assignments: n(1)?,
+            reported_in_on_time: n(2)?,
+            led: n(3)?,
+            led_with_result: n(4)?,
+            led_accepted: n(5)?,
+            rated: n(6)?,
+            rated_satisfied: n(7)?,
+            score_sum: n(8)?,
+            completions: n(9)?,
+            rejections: n(10)?,
+            extended: n(11)?,
+            returned: n(12)?,
+            escalations: n(13)?,
+            ..Self::default()
+        })
+    }
+}
+
+/// One grouping's statements: the key column, the tables, and the one department they may be narrowed to.
+struct Counting<'q> {
+    backend: super::Backend,
+    key: &'static str,
+    from: &'static str,
+    department: Option<&'q DepartmentId>,
+    period: Period,
+    now_ms: i64,
+}
+
+impl Counting<'_> {
+    fn statement(&self, select: &str) -> Sql {
+        let mut sql = Sql::new(self.backend);
+        sql.push(&format!("SELECT {}, {select} {}", self.key, self.from));
+        sql
+    }
+
+    /// Narrows to the department, if one is named.
+    fn only(&self, sql: &mut Sql) {
+        if let Some(d) = self.department {
+            sql.push(" AND a.department_id = ").bind(d.as_str());
+        }
+    }
+
+    /// ` WHERE` the share was summoned in the period.
+    fn summoned_in_period(&self, sql: &mut Sql) {
+        sql.push(" WHERE a.summoned_at_ms >= ")
+            .bind(self.period.start.as_unix_millis())
+            .push(" AND a.summoned_at_ms < ")
+            .bind(self.period.end.as_unix_millis());
+        self.only(sql);
+    }
+
+    fn grouped(&self, mut sql: Sql) -> sea_orm::Statement {
+        sql.push(&format!(" GROUP BY {}", self.key));
+        sql.build()
+    }
+
+    /// The period's shares by group.
+    fn period(&self) -> sea_orm::Statement {
+        let mut sql = self.statement(&period_counts());
+        self.summoned_in_period(&mut sql);
+        self.grouped(sql)
+    }
+
+    /// 按期结案率: the led shares due in the period whose due time has passed, or whose case was accepted before it.
+    fn due(&self) -> sea_orm::Statement {
+        let mut sql = self.statement(
+            "COUNT(*), SUM(CASE WHEN a.accepted_at_ms IS NOT NULL \
+             AND a.complete_at_ms <= a.finish_due_ms THEN 1 ELSE 0 END)",
+        );
+        sql.push(&format!(" WHERE {LED} AND a.finish_due_ms >= "))
+            .bind(self.period.start.as_unix_millis())
+            .push(" AND a.finish_due_ms < ")
+            .bind(self.period.end.as_unix_millis())
+            .push(" AND (a.finish_due_ms <= ")
+            .bind(self.now_ms)
+            .push(" OR a.accepted_at_ms IS NOT NULL)");
+        self.only(&mut sql);
+        self.grouped(sql)
+    }
+
+    /// The working times of the period's accepted led shares.
+    fn working(&self) -> sea_orm::Statement {
+        let mut sql = self.statement("a.working_ms");
+        self.summoned_in_period(&mut sql);
+        sql.push(&format!(" AND {LED} AND a.working_ms IS NOT NULL"));
+        sql.build()
+    }
+
+    /// Shares at work now on a case not closed (an assist that never reported in stays summoned on a closed case), and those past a due time.
+    fn open(&self) -> sea_orm::Statement {
+        let closed = CaseState::Closed.as_str();
+        let mut sql = Sql::new(self.backend);
+        sql.push(&format!(
+            "SELECT {}, COUNT(*), SUM(CASE WHEN a.due_at_ms < ",
+            self.key
+        ))
+        .bind(self.now_ms)
+        .push(&format!(
+            " THEN 1 ELSE 0 END) FROM assignments a JOIN reports r ON r.id = a.report_id \
+             WHERE a.{OPEN_SHARES} AND r.case_state <> '{closed}'"
+        ));
+        self.only(&mut sql);
+        self.grouped(sql)
+    }
+
+    /// Supervision letters sent in the period, by department.
+    fn letters(&self) -> sea_orm::Statement {
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT department_id, COUNT(*) FROM supervision_letters WHERE created_at_ms >= ")
+            .bind(self.period.start.as_unix_millis())
+            .push(" AND created_at_ms < ")
+            .bind(self.period.end.as_unix_millis());
+        if let Some(d) = self.department {
+            sql.push(" AND department_id = ").bind(d.as_str());
+        }
+        sql.push(" GROUP BY department_id");
+        sql.build()
+    }
+}
+
+impl StatsRepo<'_> {
+    /// Each group's counts over `period` (shares by the time they were summoned), `now` deciding what is overdue; only `department`'s shares when named.
+    #[instrument(skip_all, fields(group = ?group))]
+    pub async fn share_counts(
+        self,
+        group: ShareGroup,
+        department: Option<&DepartmentId>,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Vec<ShareCounts>, StorageError> {
+        let db = &self.store.db;
+        let (key, joined) = share_key(group);
+        let q = Counting {
+            backend: self.store.backend,
+            key,
+            from: if joined {
+                "FROM assignments a JOIN reports r ON r.id = a.report_id"
+            } else {
+                "FROM assignments a"
+            },
+            department,
+            period,
+            now_ms: now.as_unix_millis(),
+        };
+        let mut counts: Vec<ShareCounts> = Vec::new();
+        for row in db.query_all_raw(q.period()).await? {
+            counts.push(ShareCounts::from_row(&row)?);
+        }
+        for row in db.query_all_raw(q.due()).await? {
+            let c = entry(&mut counts, get_key(&row)?);
+            c.led_due = get_i64(&row, 1)?;
+            c.led_due_on_time = get_i64(&row, 2)?;
+        }
+        for row in db.query_all_raw(q.working()).await? {
+            let working = get_i64(&row, 1)?;
+            entry(&mut counts, get_key(&row)?).working_ms.push(working);
+        }
+        for row in db.query_all_raw(q.open()).await? {
+            let c = entry(&mut counts, get_key(&row)?);
+            c.open_now = get_i64(&row, 1)?;
+            c.overdue_now = get_i64(&row, 2)?;
+        }
+        if group == ShareGroup::Department {
+            for row in db.query_all_raw(q.letters()).await? {
+                entry(&mut counts, get_key(&row)?).letters = get_i64(&row, 1)?;
+            }
+        }
+        for c in &mut counts {
+            c.working_ms.sort_unstable();
+        }
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(counts)
+    }
+
+    /// Each street's, grid's or category's counts of the reports filed in `period`.
+    #[instrument(skip_all, fields(group = ?group))]
+    pub async fn area_counts(
+        self,
+        group: AreaGroup,
+        period: Period,
+    ) -> Result<Vec<AreaCounts>, StorageError> {
+        let key = match group {
+            AreaGroup::Street => "g.street",
+            AreaGroup::Grid => "r.grid_id",
+            AreaGroup::Category => "r.category_id",
+        };
+        let on_site = ReportState::ResolvedOnSite.as_str();
+        let closed = CaseState::Closed.as_str();
+        let mut sql = Sql::new(self.store.backend);
+        sql.push(&format!(
+            "SELECT {key}, COUNT(*), SUM(CASE WHEN r.case_id IS NOT NULL THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN r.state = '{on_site}' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN r.state = '{on_site}' OR (r.case_state = '{closed}' AND r.rework_count = 0) \
+             THEN 1 ELSE 0 END) FROM reports r LEFT JOIN grids g ON g.id = r.grid_id \
+             WHERE r.created_at_ms >= "
+        ))
+        .bind(period.start.as_unix_millis())
+        .push(" AND r.created_at_ms < ")
+        .bind(period.end.as_unix_millis())
+        .push(&format!(" GROUP BY {key}"));
+        let mut counts = Vec::new();
+        for row in self.store.db.query_all_raw(sql.build()).await? {
+            counts.push(AreaCounts {
+                key: get_key(&row)?,
+                filed: get_i64(&row, 1)?,
+                whistled: get_i64(&row, 2)?,
+                settled_on_site: get_i64(&row, 3)?,
+                settled_first_time: get_i64(&row, 4)?,
+            });
+        }
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(counts)
+    }
+
+    /// A department's shares summoned in `period` behind a shortfall of `kind`, by summoned time, after `after`, at most `limit`.
+    #[instrument(skip_all, fields(department = %department, kind = ?kind))]
+    pub async fn shortfalls(
+        self,
+        department: &DepartmentId,
+        period: Period,
+        kind: ShortfallKind,
+        now: Timestamp,
+        after: Option<&ShortfallPosition>,
+        limit: u64,
+    ) -> Result<Vec<ShortfallRecord>, StorageError> {
+        let mut sql = Sql::new(self.store.backend);
+        sql.push(
+            "SELECT a.report_id, r.case_id, a.department_id, a.role, r.category_id, r.risk_grade, \
+             a.summoned_at_ms, a.report_in_due_ms, a.report_in_at_ms, a.finish_due_ms, a.complete_at_ms, \
+             a.accepted_at_ms, a.satisfaction, a.rejections, a.returns, a.extensions_approved \
+             FROM assignments a JOIN reports r ON r.id = a.report_id WHERE a.department_id = ",
+        )
+        .bind(department.as_str())
+        .push(" AND a.summoned_at_ms >= ")
+        .bind(period.start.as_unix_millis())
+        .push(" AND a.summoned_at_ms < ")
+        .bind(period.end.as_unix_millis())
+        .push(" AND ");
+        let now_ms = now.as_unix_millis();
+        match kind {
+            ShortfallKind::LateReportIn => sql
+                .push(&format!(
+                    "a.report_in_due_ms IS NOT NULL AND NOT ({ON_TIME_REPORT_IN}) \
+                     AND (a.report_in_at_ms IS NOT NULL OR a.report_in_due_ms < "
+                ))
+                .bind(now_ms)
+                .push(")"),
+            ShortfallKind::Rework => sql.push("a.rejections > 0"),
+            ShortfallKind::Return => sql.push("a.returns > 0"),
+            ShortfallKind::LateClosure => sql
+                .push(&format!("{LED} AND a.finish_due_ms < "))
+                .bind(now_ms)
+                .push(
+                    " AND NOT (a.accepted_at_ms IS NOT NULL AND a.complete_at_ms <= a.finish_due_ms)",
+                ),
+            ShortfallKind::Extension => sql.push("a.extensions_approved > 0"),
+            ShortfallKind::Dissatisfied => sql.push(&format!("{LED} AND a.satisfaction < 4")),
+        };
+        if let Some(after) = after {
+            let at = after.summoned_at.as_unix_millis();
+            sql.push(" AND (a.summoned_at_ms > ")
+                .bind(at)
+                .push(" OR (a.summoned_at_ms = ")
+                .bind(at)
+                .push(" AND a.report_id > ")
+                .bind(after.report.clone())
+                .push("))");
+        }
+        sql.push(" ORDER BY a.summoned_at_ms, a.report_id LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.store
+            .db
+            .query_all_raw(sql.build())
+            .await?
+            .iter()
+            .map(shortfall_from_row)
+            .collect()
+    }
+}
+
+fn entry(counts: &mut Vec<ShareCounts>, key: String) -> &mut ShareCounts {
+    let at = match counts.iter().position(|c| c.key == key) {
+        Some(at) => at,
+        None => {
+            counts.push(ShareCounts {
+                key,
+                ..ShareCounts::default()
+            });
+            counts.len() - 1
+        }
+    };
+    &mut counts[at]
+}
+
+fn shortfall_from_row(row: &QueryResult) -> Result<ShortfallRecord, StorageError> {
+    let text = |i: usize| -> Result<String, StorageError> {
+        row.try_get_by_index::<String>(i)
+            .map_err(|e| corrupt("shortfall", e))
+    };
+    let opt = |i: usize| -> Result<Option<i64>, StorageError> {
+        row.try_get_by_index::<Option<i64>>(i)
+            .map_err(|e| corrupt("shortfall", e))
+    };
+    let count = |i: usize| -> Result<u32, StorageError> {
+        let n = row
+            .try_get_by_index::<i32>(i)
+            .map_err(|e| corrupt("shortfall", e))?;
+        u32::try_from(n).map_err(|e| corrupt("shortfall", e))
+    };
+    let grade: Option<String> = row
+        .try_get_by_index(5)
+        .map_err(|e| corrupt("shortfall", e))?;
+    Ok(ShortfallRecord {
+        report: ReportId::parse(&text(0)?).map_err(|e| corrupt("shortfall", e))?,
+        case: parse_id(&text(1)?)?,
+        department: DepartmentId::parse(&text(2)?).map_err(|e| corrupt("shortfall", e))?,
+        role: parse("shortfall", &text(3)?)?,
+        category: gridwhistle_domain::CategoryId::parse(&text(4)?)
+            .map_err(|e| corrupt("shortfall", e))?,
+        risk_grade: grade.map(|g| parse("shortfall", &g)).transpose()?,
+        summoned_at: ts(opt(6)?.unwrap_or_default()),
+        report_in_due: opt(7)?.map(ts),
+        report_in_at: opt(8)?.map(ts),
+        finish_due: opt(9)?.map(ts),
+        complete_at: opt(10)?.map(ts),
+        accepted_at: opt(11)?.map(ts),
+        satisfaction: row
+            .try_get_by_index::<Option<i32>>(12)
+            .map_err(|e| corrupt("shortfall", e))?
+            .map(|s| u8::try_from(s).map_err(|e| corrupt("shortfall", e)))
+            .transpose()?,
+        rejections: count(13)?,
+        returns: count(14)?,
+        extensions_approved: count(15)?,
+    })
+}
+
+fn parse_id(text: &str) -> Result<gridwhistle_domain::CaseId, StorageError> {
+    gridwhistle_domain::CaseId::parse(text).map_err(|e| corrupt("shortfall", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use gridwhistle_domain::AssignmentState;
+
+    use super::*;
+
+    /// A new state cannot slip past the open condition unnoticed.
+    #[test]
+    fn the_open_condition_names_every_active_state() {
+        for state in AssignmentState::ALL {
+            assert_eq!(
+                OPEN_SHARES.contains(&format!("'{}'", state.as_str())),
+                state.is_active(),
+                "{state}"
+            );
+        }
+    }
+}
