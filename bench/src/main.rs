@@ -32,6 +32,8 @@ enum Scenario {
     Whoami,
     /// ReportService.CreateReport as a grid worker of the demo district: validation, routing, a durable commit and the timeline event.
     CreateReport,
+    /// ReportService.CreateReport then ReportService.Whistle of that report, as the grid worker: filing, then a whistle's routing, case, shares, deadlines and outbox rows (two calls; compare with create-report for the whistle's part).
+    FileAndWhistle,
     /// CaseService.PostProgress by the lead's duty officer, each caller on a case of its own: a loop step (authorisation against the stored case, the state machine, a version-checked write with its timeline event).
     PostProgress,
     /// PostProgress under a new client request id each call: the same step, plus its answer rendered and stored in the step's transaction.
@@ -147,7 +149,7 @@ impl Callers {
                     .who_am_i(authed(&self.bearer, v1::WhoAmIRequest {}))
                     .await?;
             }
-            Scenario::CreateReport => {
+            Scenario::CreateReport | Scenario::FileAndWhistle => {
                 let Some((bearer, lat, lng)) = &self.worker else {
                     return Err(tonic::Status::failed_precondition(
                         "no grid worker logged in",
@@ -160,9 +162,21 @@ impl Callers {
                         report: Some(sample_report(*lat, *lng)),
                     },
                 );
-                ReportServiceClient::new(channel)
-                    .create_report(request)
-                    .await?;
+                let mut reports = ReportServiceClient::new(channel);
+                let filed = reports.create_report(request).await?.into_inner();
+                if scenario == Scenario::FileAndWhistle {
+                    let name = filed.report.map(|r| r.name).unwrap_or_default();
+                    reports
+                        .whistle(authed(
+                            bearer,
+                            v1::WhistleRequest {
+                                name,
+                                kind: v1::WhistleKind::Routine.into(),
+                                ..Default::default()
+                            },
+                        ))
+                        .await?;
+                }
             }
             Scenario::PostProgress | Scenario::PostProgressOnce => {
                 let Some((bearer, cases)) = &self.cases else {
@@ -430,10 +444,9 @@ async fn main() -> anyhow::Result<()> {
     let access = login_with(channels[0].clone(), &args.username, &args.password)
         .await
         .context("login for authenticated scenarios")?;
-    let needs_worker = args
-        .scenario
-        .iter()
-        .any(|s| *s == Scenario::CreateReport || s.posts_progress());
+    let needs_worker = args.scenario.iter().any(|s| {
+        matches!(s, Scenario::CreateReport | Scenario::FileAndWhistle) || s.posts_progress()
+    });
     let worker = if needs_worker {
         let token = login_with(
             channels[0].clone(),
