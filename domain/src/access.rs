@@ -209,6 +209,29 @@ mod tests {
     }
 
     #[test]
+    fn figures_are_read_by_their_department_supervisors_and_admins_and_rebuilt_by_admins() {
+        let housing = DepartmentId::parse("housing").unwrap();
+        let police = DepartmentId::parse("police").unwrap();
+        for actor in every_kind_of_actor() {
+            let role = actor.role();
+            let forbidden = Err(AccessError::Forbidden { role });
+            let (own, other, rankings, rebuild) = match role {
+                Role::GridWorker => (forbidden, forbidden, forbidden, forbidden),
+                Role::DutyOfficer | Role::DepartmentHead => {
+                    (Ok(()), Err(AccessError::Hidden), Ok(()), forbidden)
+                }
+                Role::Supervisor => (Ok(()), Ok(()), Ok(()), forbidden),
+                Role::Admin => (Ok(()), Ok(()), Ok(()), Ok(())),
+            };
+            let figures = |department| Action::ReadDepartmentFigures { department };
+            assert_eq!(actor.authorize(figures(&housing)), own, "{role}");
+            assert_eq!(actor.authorize(figures(&police)), other, "{role}");
+            assert_eq!(actor.authorize(Action::ReadRankings), rankings, "{role}");
+            assert_eq!(actor.authorize(Action::RebuildFacts), rebuild, "{role}");
+        }
+    }
+
+    #[test]
     fn reports_belong_to_their_author_and_cases_to_their_departments() {
         let housing = DepartmentId::parse("housing").unwrap();
         let police = DepartmentId::parse("police").unwrap();

@@ -129,6 +129,8 @@ pub enum Command {
     User(UserCommand),
     /// Imports routing data from a file, as a new generation or catalogue version.
     Import(ImportArgs),
+    /// Rebuilds every case's figures facts from its timeline (the event log) and reports how many differed from those kept step by step.
+    RebuildFacts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -359,7 +361,7 @@ impl ServerConfig {
         let cli = Cli::parse_from(["gridwhistle", "serve"]);
         match cli.command {
             Command::Serve(serve) => Self::from_args(&global, &serve),
-            Command::Migrate | Command::User(_) | Command::Import(_) => {
+            Command::Migrate | Command::User(_) | Command::Import(_) | Command::RebuildFacts => {
                 unreachable!("parsed the serve subcommand")
             }
         }

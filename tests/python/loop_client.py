@@ -391,6 +391,7 @@ def run_loop(client, worker, lat, lng, observe_seconds):
         f"WatchMyReports delivered {mine}",
     )
     read_back(client, worker, case.name, attachment, lead)
+    read_ranking(client, lead, observe_seconds)
     return len(view.timeline)
 
 
@@ -452,6 +453,44 @@ def read_back(client, worker, case_name, attachment, lead):
                 detail.Unpack(bad)
                 fields.extend(v.field for v in bad.field_violations)
         check(fields == ["filter"], f"the filter is named, got {fields}")
+
+
+def read_ranking(client, lead, observe_seconds):
+    """The supervisor ranks the month's departments; the lead is there with its count pairs; the export is a CSV with a BOM."""
+    import datetime
+
+    from gridwhistle.v1 import stats_pb2, supervision_pb2_grpc
+
+    supervision = supervision_pb2_grpc.SupervisionServiceStub(client.channel)
+    beijing = datetime.timezone(datetime.timedelta(hours=8))
+    month = datetime.datetime.fromtimestamp(observe_seconds, beijing).strftime("%Y-%m")
+    period = stats_pb2.StatsPeriod(month=month)
+    supervisor = client.metadata("supervisor")
+    ranking = supervision.ListDepartmentStats(
+        stats_pb2.ListDepartmentStatsRequest(period=period, order_by="response_rate desc"), metadata=supervisor, timeout=30
+    )
+    ranks = [s.rank for s in ranking.stats]
+    check(ranks == list(range(1, len(ranks) + 1)), f"every department ranked in order, got {ranks}")
+    ours = [s for s in ranking.stats if s.department == lead]
+    check(len(ours) == 1, f"the lead {lead} is ranked")
+    lead_stats = ours[0]
+    check(lead_stats.assignment_count == 1, f"one assignment, got {lead_stats.assignment_count}")
+    check(
+        (lead_stats.response_rate.numerator, lead_stats.response_rate.denominator) == (1, 1),
+        f"reported in on time, got {lead_stats.response_rate}",
+    )
+    check(lead_stats.closure_rate.numerator == 1, f"the case was accepted, got {lead_stats.closure_rate}")
+    parts = supervision.ExportStats(
+        stats_pb2.ExportStatsRequest(
+            ranking=stats_pb2.ListDepartmentStatsRequest(period=period), format=stats_pb2.EXPORT_FORMAT_CSV
+        ),
+        metadata=supervisor,
+        timeout=30,
+    )
+    data = b"".join(part.data for part in parts)
+    check(data.startswith("\ufeff".encode()), "the CSV starts with a byte-order mark")
+    check("响应率" in data.decode("utf-8"), "the CSV has Chinese headers")
+    return lead_stats.rank
 
 
 def main():

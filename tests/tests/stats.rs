@@ -881,3 +881,68 @@ async fn check_exports(d: &District, h: &History, ranked: &[v1::DepartmentStats]
         assert!(every_cell.iter().all(|c| !c.contains(personal)));
     }
 }
+
+/// Shares filed before the figures existed have no facts; the server builds them from their timelines before it serves.
+#[tokio::test]
+async fn a_server_started_on_cases_from_before_the_facts_builds_them_first() {
+    use sea_orm::ConnectionTrait as _;
+    for backend in backends() {
+        let d = District::start(backend).await;
+        let s = Script {
+            d: &d,
+            aged: 0.into(),
+        };
+        let (report, case) = s.case(J, "city-appearance").await;
+        let urban = lead(&case);
+        s.report_in(&urban, &case).await;
+        s.complete(&urban, &case).await;
+        s.verify(J, &report, Some(5)).await;
+        let supervisor = d.token("supervisor").await;
+        let before = ranking(&d, &supervisor, "closure_rate desc").await;
+        let database = d.app.database.clone();
+        let District { app, .. } = d;
+        app.stop().await.unwrap();
+        // The rows as migration m0017 left them: counters at their defaults, never built.
+        let db = sea_orm::Database::connect(database.url()).await.unwrap();
+        let stripped = db
+            .execute_unprepared(
+                "UPDATE assignments SET completions = 0, rejections = 0, returns = 0, \
+                 extensions_approved = 0, accepted_at_ms = NULL, satisfaction = NULL, \
+                 working_ms = NULL, facts_version = 0",
+            )
+            .await
+            .unwrap();
+        assert_eq!(stripped.rows_affected(), 1);
+        db.close().await.unwrap();
+        let mut config = gridwhistle_server::ServerConfig::with_defaults(database.url().to_owned());
+        config.demo = true;
+        config.push.sender = false;
+        let app = gridwhistle_tests::spawn_app_with(database, config).await;
+        let token = app
+            .login("supervisor", gridwhistle_server::demo::DEMO_PASSWORD)
+            .await
+            .access_token;
+        let after = app
+            .supervision(&token)
+            .list_department_stats(v1::ListDepartmentStatsRequest {
+                period: month("2026-03"),
+                order_by: "closure_rate desc".to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .stats;
+        let figures = |stats: &[v1::DepartmentStats]| {
+            stats.iter().find(|s| s.department == urban).map(|s| {
+                (
+                    pairs(s),
+                    s.mean_satisfaction,
+                    s.median_working_time_to_acceptance,
+                )
+            })
+        };
+        assert_eq!(figures(&after), figures(&before));
+        assert_eq!(pair(&after[0].closure_rate), (1, 1), "{:?}", after[0]);
+        app.stop().await.unwrap();
+    }
+}

@@ -356,7 +356,13 @@ impl StatsService {
             if page.is_empty() {
                 break;
             }
+            let built = summary.assignments;
             self.rebuild_page(page, &mut summary).await?;
+            if summary.assignments == built {
+                // Nothing was written, so the same page would come back: stop rather than spin.
+                warn!("shares without facts could not be rebuilt; the figures leave them out");
+                break;
+            }
         }
         if summary.cases > 0 {
             info!(
