@@ -85,12 +85,17 @@ impl District {
     /// Files a well-formed report as the demo grid worker `worker` at a point inside `grid`.
     pub async fn file_report(&self, worker: &str, grid: &str, category: &str) -> v1::Report {
         let (lat, lng) = point_in_grid(grid);
+        self.file(worker, report_at(lat, lng, category)).await
+    }
+
+    /// Files `report` under a new id as the demo grid worker `worker`.
+    pub async fn file(&self, worker: &str, report: v1::Report) -> v1::Report {
         let token = self.token(worker).await;
         self.app
             .reports(&token)
             .create_report(v1::CreateReportRequest {
                 report_id: new_report_id(),
-                report: Some(report_at(lat, lng, category)),
+                report: Some(report),
             })
             .await
             .expect("the report is filed")

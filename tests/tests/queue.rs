@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
-use gridwhistle_tests::district::{
-    District, duty_officer, new_report_id, point_in_grid, report_at,
-};
+use gridwhistle_tests::district::{District, duty_officer, point_in_grid, report_at};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -277,18 +275,7 @@ async fn whistled_at(
     if let Some(location) = report.location.as_mut() {
         location.set_coordinate_system(system);
     }
-    let filed = district
-        .app
-        .reports(&district.token(worker).await)
-        .create_report(v1::CreateReportRequest {
-            report_id: new_report_id(),
-            report: Some(report),
-        })
-        .await
-        .expect("the report is filed")
-        .into_inner()
-        .report
-        .expect("a report");
+    let filed = district.file(worker, report).await;
     district
         .whistle(
             worker,

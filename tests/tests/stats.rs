@@ -6,9 +6,7 @@ use std::time::Duration;
 use gridwhistle_dispatcher::Clock as _;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
-use gridwhistle_tests::district::{
-    District, duty_officer, new_report_id, point_in_grid, report_at,
-};
+use gridwhistle_tests::district::{District, duty_officer, point_in_grid, report_at};
 use tonic::Code;
 
 const J: &str = "g-jianwai-1-01";
@@ -59,19 +57,7 @@ impl Script<'_> {
             seconds: self.now_ms() / 1000 - 600,
             nanos: 0,
         });
-        let token = self.d.token(&worker(grid)).await;
-        self.d
-            .app
-            .reports(&token)
-            .create_report(v1::CreateReportRequest {
-                report_id: new_report_id(),
-                report: Some(report),
-            })
-            .await
-            .expect("the report is filed")
-            .into_inner()
-            .report
-            .unwrap()
+        self.d.file(&worker(grid), report).await
     }
 
     /// Files and whistles a report; answers the case.

@@ -197,6 +197,8 @@ mod checks {
             .await
             .unwrap();
         assert_eq!(ids(&last), ["e"]);
+        let all = store.directory().all_departments().await.unwrap();
+        assert_eq!(ids(&all), ["a", "b", "c", "d", "e"]);
     }
 
     pub(super) async fn grids_insert_all_together_or_not_at_all(store: &Store, _: Backend) {

@@ -161,23 +161,8 @@ impl Routing {
     }
 
     async fn departments(&self) -> Result<HashMap<DepartmentId, Department>, StorageError> {
-        let mut all = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .directory()
-                .list_departments(after.as_deref(), 500)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.to_string());
-            let full = page.len() == 500;
-            all.extend(page.into_iter().map(|d| (d.id.clone(), d)));
-            if !full {
-                break;
-            }
-        }
-        Ok(all)
+        let all = self.store.directory().all_departments().await?;
+        Ok(all.into_iter().map(|d| (d.id.clone(), d)).collect())
     }
 
     /// Rebuilds the table from storage, off the async threads, and swaps it in.

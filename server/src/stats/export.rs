@@ -29,8 +29,8 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
-/// The figures of a department table, with the name of each ratio's columns.
-const RATIOS: [&str; 9] = [
+/// The ratios of a department table, in the order of its columns.
+const RATIOS: [&str; 8] = [
     "响应率",
     "解决率",
     "满意率",
@@ -39,8 +39,16 @@ const RATIOS: [&str; 9] = [
     "返工率",
     "延期率",
     "退单率",
-    "",
 ];
+
+/// Each ratio's three columns: numerator (分子), denominator (分母) and the rate.
+fn ratio_headers(headers: &mut Vec<String>, names: &[&str]) {
+    for name in names {
+        headers.push(format!("{name}分子"));
+        headers.push(format!("{name}分母"));
+        headers.push((*name).to_owned());
+    }
+}
 
 fn ratio_cells(r: Ratio) -> [Cell; 3] {
     [
@@ -65,11 +73,7 @@ pub fn departments_table(
         headers.push(group.to_owned());
     }
     headers.push("派单数".into());
-    for name in RATIOS.iter().filter(|n| !n.is_empty()) {
-        headers.push(format!("{name}分子"));
-        headers.push(format!("{name}分母"));
-        headers.push((*name).to_owned());
-    }
+    ratio_headers(&mut headers, &RATIOS);
     for h in [
         "满意度均分",
         "平均办结工时（小时）",
@@ -131,11 +135,7 @@ pub fn departments_table(
 /// Streets', grids' or categories' figures.
 pub fn areas_table(sheet: &'static str, areas: &[AreaFigures]) -> Table {
     let mut headers: Vec<String> = vec!["排名".into(), "区域".into(), "上报数".into()];
-    for name in ["吹哨率", "就地化解率", "一次性化解率"] {
-        headers.push(format!("{name}分子"));
-        headers.push(format!("{name}分母"));
-        headers.push(name.to_owned());
-    }
+    ratio_headers(&mut headers, &["吹哨率", "就地化解率", "一次性化解率"]);
     headers.push("上期上报数".into());
     headers.push("环比增长".into());
     let rows = areas

@@ -157,31 +157,22 @@ impl StatsService {
             .stats()
             .share_counts(ShareGroup::Department, None, period, self.clock.now())
             .await?;
-        let mut figures = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .directory()
-                .list_departments(after.as_deref(), 500)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.to_string());
-            for d in page {
-                let key = d.id.as_str();
-                let c = counts
-                    .iter()
-                    .find(|c| c.key == key)
-                    .cloned()
-                    .unwrap_or_default();
-                figures.push(DepartmentFigures::from_counts(
+        let mut figures: Vec<DepartmentFigures> = self
+            .store
+            .directory()
+            .all_departments()
+            .await?
+            .into_iter()
+            .map(|d| {
+                let c = counts.iter().find(|c| c.key == d.id.as_str());
+                DepartmentFigures::from_counts(
                     d.id.clone(),
                     d.display_name.as_str().to_owned(),
                     String::new(),
-                    &c,
-                ));
-            }
-        }
+                    c.unwrap_or(&ShareCounts::default()),
+                )
+            })
+            .collect();
         figures::rank_departments(&mut figures, order);
         Ok(figures)
     }

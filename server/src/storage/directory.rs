@@ -52,6 +52,21 @@ impl DirectoryRepo<'_> {
             .and_then(records::department_from_model)
     }
 
+    /// Every department, by id, read a page at a time.
+    pub async fn all_departments(self) -> Result<Vec<Department>, StorageError> {
+        const PAGE: u64 = 500;
+        let mut all: Vec<Department> = Vec::new();
+        loop {
+            let after = all.last().map(|d| d.id.to_string());
+            let page = self.list_departments(after.as_deref(), PAGE).await?;
+            let full = page.len() as u64 == PAGE;
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Lists departments by id, starting after `after`.
     #[instrument(skip_all, fields(limit))]
     pub async fn list_departments(
