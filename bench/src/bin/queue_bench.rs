@@ -61,6 +61,9 @@ struct Args {
     /// Measure PostgreSQL only.
     #[arg(long)]
     skip_sqlite: bool,
+    /// Seed the SQLite database at this path (a new file) and keep it, to read its plans afterwards; a temporary file by default.
+    #[arg(long)]
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// Every demo grid with the point to report from.
@@ -461,7 +464,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if !args.skip_sqlite {
         let dir = tempfile::tempdir()?;
-        let url = gridwhistle_server::config::sqlite_url(&dir.path().join("queue.db"));
+        let file = args
+            .sqlite_file
+            .clone()
+            .unwrap_or_else(|| dir.path().join("queue.db"));
+        let url = gridwhistle_server::config::sqlite_url(&file);
         run("SQLite", &url, &args).await?;
     }
     if let Some(base) = &args.postgres_url {

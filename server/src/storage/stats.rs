@@ -17,8 +17,13 @@ use crate::model::{
 /// A share whose department leads the case and did not return it or leave it.
 const LED: &str = "a.role = 'lead' AND a.state NOT IN ('returned', 'withdrawn')";
 
-/// A share still at work; spelt as migration m0017's partial index `ix_assignments_open`, so SQLite may read it.
-const OPEN_SHARES: &str = "state IN ('summoned', 'reported_in', 'contacted')";
+/// The shares with their reports, read share first: `CROSS JOIN` keeps SQLite from scanning the wide `reports` table first (PostgreSQL plans it freely); conditions follow with `AND`.
+const SHARES_WITH_REPORTS: &str =
+    "FROM assignments a CROSS JOIN reports r WHERE r.id = a.report_id";
+
+/// A share still at work on a case not closed; spelt as migration m0017's partial index `ix_assignments_open` (with the alias), so SQLite may read it.
+const OPEN_SHARES: &str =
+    "a.state IN ('summoned', 'reported_in', 'contacted') AND a.accepted_at_ms IS NULL";
 
 /// Reported in by the report-in due time, or on a case without one.
 const ON_TIME_REPORT_IN: &str = "a.report_in_at_ms IS NOT NULL AND (a.report_in_due_ms IS NULL OR a.report_in_at_ms <= a.report_in_due_ms)";
@@ -95,6 +100,7 @@ impl ShareCounts {
 struct Counting<'q> {
     backend: super::Backend,
     key: &'static str,
+    /// The tables and their first condition (`… WHERE …`); every later condition follows with `AND`.
     from: &'static str,
     department: Option<&'q DepartmentId>,
     period: Period,
@@ -108,7 +114,7 @@ impl Counting<'_> {
         sql
     }
 
-    /// Narrows to the department, if one is named.
+    /// Narrows to the department, if one is named (the statement has its `WHERE` already).
     fn only(&self, sql: &mut Sql) {
         if let Some(d) = self.department {
             sql.push(" AND a.department_id = ").bind(d.as_str());
@@ -117,7 +123,7 @@ impl Counting<'_> {
 
     /// ` WHERE` the share was summoned in the period.
     fn summoned_in_period(&self, sql: &mut Sql) {
-        sql.push(" WHERE a.summoned_at_ms >= ")
+        sql.push(" AND a.summoned_at_ms >= ")
             .bind(self.period.start.as_unix_millis())
             .push(" AND a.summoned_at_ms < ")
             .bind(self.period.end.as_unix_millis());
@@ -142,7 +148,7 @@ impl Counting<'_> {
             "COUNT(*), SUM(CASE WHEN a.accepted_at_ms IS NOT NULL \
              AND a.complete_at_ms <= a.finish_due_ms THEN 1 ELSE 0 END)",
         );
-        sql.push(&format!(" WHERE {LED} AND a.finish_due_ms >= "))
+        sql.push(&format!(" AND {LED} AND a.finish_due_ms >= "))
             .bind(self.period.start.as_unix_millis())
             .push(" AND a.finish_due_ms < ")
             .bind(self.period.end.as_unix_millis())
@@ -161,9 +167,10 @@ impl Counting<'_> {
         sql.build()
     }
 
-    /// Shares at work now on a case not closed (an assist that never reported in stays summoned on a closed case), and those past a due time.
+    /// Shares at work now on a case not closed, and those past a due time: read from the partial index of exactly those shares.
+    ///
+    /// A case closes only when its result is accepted, which stamps every share's `accepted_at_ms`; an assist that never reported in stays summoned on a closed case, so the state alone would count it.
     fn open(&self) -> sea_orm::Statement {
-        let closed = CaseState::Closed.as_str();
         let mut sql = Sql::new(self.backend);
         sql.push(&format!(
             "SELECT {}, COUNT(*), SUM(CASE WHEN a.due_at_ms < ",
@@ -171,8 +178,8 @@ impl Counting<'_> {
         ))
         .bind(self.now_ms)
         .push(&format!(
-            " THEN 1 ELSE 0 END) FROM assignments a JOIN reports r ON r.id = a.report_id \
-             WHERE a.{OPEN_SHARES} AND r.case_state <> '{closed}'"
+            " THEN 1 ELSE 0 END) {} AND {OPEN_SHARES}",
+            self.from
         ));
         self.only(&mut sql);
         self.grouped(sql)
@@ -209,9 +216,9 @@ impl StatsRepo<'_> {
             backend: self.store.backend,
             key,
             from: if joined {
-                "FROM assignments a JOIN reports r ON r.id = a.report_id"
+                SHARES_WITH_REPORTS
             } else {
-                "FROM assignments a"
+                "FROM assignments a WHERE 1 = 1"
             },
             department,
             period,

@@ -10,7 +10,8 @@ use sea_orm_migration::prelude::*;
 pub(super) struct Migration;
 
 /// The condition of a share still at work; the figures' statements (`storage::stats`) spell it the same, so SQLite sees that they may read the partial index.
-const OPEN_SHARES: &str = "state IN ('summoned', 'reported_in', 'contacted')";
+const OPEN_SHARES: &str =
+    "state IN ('summoned', 'reported_in', 'contacted') AND accepted_at_ms IS NULL";
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
@@ -112,7 +113,7 @@ impl MigrationTrait for Migration {
             "CREATE INDEX ix_assignments_facts_unbuilt ON assignments (report_id) WHERE facts_version = 0",
         )
         .await?;
-        // Open now and overdue now: only the shares still at work, a small part of the table.
+        // Open now and overdue now: only the shares still at work on cases not closed (a case closes when its result is accepted), a small part of the table.
         db.execute_unprepared(&format!(
             "CREATE INDEX ix_assignments_open ON assignments (department_id, due_at_ms) WHERE {OPEN_SHARES}"
         ))
