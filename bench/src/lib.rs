@@ -34,6 +34,27 @@ pub async fn open_loop(
     Ok((store, service, time_limits))
 }
 
+/// Analyzes the PostgreSQL database at `url` every ten seconds, as autovacuum would, until the handle is aborted; nothing on SQLite.
+///
+/// A PostgreSQL without autovacuum (as on the benchmark machines) never refreshes its statistics: the foreign-key checks' plans, cached while the tables were nearly empty, keep scanning whole tables and seeding slows quadratically. Analyzing keeps them on their indexes.
+pub async fn analyze_while_seeding(
+    url: &str,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    use sea_orm::ConnectionTrait as _;
+    if !url.starts_with("postgres") {
+        return Ok(None);
+    }
+    let db = sea_orm::Database::connect(url).await?;
+    Ok(Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            if let Err(err) = db.execute_unprepared("ANALYZE").await {
+                eprintln!("  analyze while seeding failed: {err}");
+            }
+        }
+    })))
+}
+
 /// The demo user `username` as an actor of the loop.
 pub async fn actor(store: &Store, username: &str) -> anyhow::Result<Actor> {
     let user = store

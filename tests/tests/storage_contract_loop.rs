@@ -1667,27 +1667,35 @@ mod checks {
             .unwrap();
         assert_eq!(counts.len(), 1);
         let c = &counts[0];
-        assert_eq!(c.key, "police-jw");
         assert_eq!(
-            (
-                c.assignments,
-                c.reported_in_on_time,
-                c.led,
-                c.open_now,
-                c.overdue_now
-            ),
-            (1, 0, 1, 1, 0)
+            (c.key.as_str(), c.assignments, c.reported_in_on_time, c.led),
+            ("police-jw", 1, 0, 1)
+        );
+        assert_eq!((c.open_now, c.overdue_now), (0, 0), "counted apart");
+        let open = stats
+            .open_counts(ShareGroup::Department, None, T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            open.iter()
+                .map(|c| (c.key.as_str(), c.open_now, c.overdue_now))
+                .collect::<Vec<_>>(),
+            [("police-jw", 1, 0)]
         );
         let later = stats
-            .share_counts(
-                ShareGroup::Department,
-                Some(&cast.department),
-                day,
-                an_hour_on,
-            )
+            .open_counts(ShareGroup::Department, Some(&cast.department), an_hour_on)
             .await
             .unwrap();
         assert_eq!(later[0].overdue_now, 1, "past the report-in due time");
+        let elsewhere = DepartmentId::parse("fire-jw").unwrap();
+        assert!(
+            stats
+                .open_counts(ShareGroup::Category, Some(&elsewhere), T0)
+                .await
+                .unwrap()
+                .is_empty(),
+            "another department's open shares are not counted"
+        );
         let outside = stats
             .share_counts(ShareGroup::Category, None, before, T0)
             .await

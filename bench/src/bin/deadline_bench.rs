@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use gridwhistle_bench::{actor, open_loop};
+use gridwhistle_bench::{actor, analyze_while_seeding, open_loop};
 use gridwhistle_dispatcher::engine::Engine;
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::{Clock, ManualClock, ShiftedClock, SystemClock};
@@ -361,21 +361,7 @@ async fn seed(target: &Target, name: &str, plan: Plan, concurrency: usize) -> an
     let started = Instant::now();
     let clock = Arc::new(ManualClock::new(at(-31 * 60_000)));
     let (store, service, time_limits) = open_loop(&target.url(name), clock.clone()).await?;
-    // A PostgreSQL without autovacuum (as on the benchmark machines) never refreshes its statistics: the foreign-key checks' plans, cached while the tables were nearly empty, keep scanning whole tables and seeding slows quadratically. Analyzing as autovacuum would keeps them on their indexes.
-    let analyzer = match target {
-        Target::Postgres(_) => {
-            let db = Database::connect(&target.url(name)).await?;
-            Some(tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    if let Err(err) = db.execute_unprepared("ANALYZE").await {
-                        eprintln!("  analyze while seeding failed: {err}");
-                    }
-                }
-            }))
-        }
-        Target::Sqlite(_) => None,
-    };
+    let analyzer = analyze_while_seeding(&target.url(name)).await?;
     let worker = actor(&store, &format!("worker.{GRID}")).await?;
     whistle_many(&service, &worker, plan.backlog, concurrency).await?;
     clock.set(at(-30 * 60_000));

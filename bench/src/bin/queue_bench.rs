@@ -3,7 +3,8 @@
 //! The queue: three typical filters' first pages (a supervisor's "overdue, grade A, by due time", a department's open cases by due time, a street and a month by whistle time) beside a primary-key read of one case, with each filter's query plan.
 //! The figures: one month's ranking of every department with every figure, a department's 12-month trend, and the ranking exported as XLSX; then every case's facts are rebuilt from the event log and must equal the facts kept step by step.
 //!
-//! Seeding runs the real loop in this process on a manual clock that walks through twelve months: grid workers across the demo district file and whistle reports of several categories and grades; of every ten cases the lead reports in on seven (the other three are late by the month's end), completes five, and the author accepts four with a score from 1 to 5 and rejects one once before accepting it (rework).
+//! Seeding runs the real loop in this process on a manual clock that walks through twelve months: grid workers across the demo district file and whistle reports of several categories and grades; of every ten cases the lead reports in on seven at once, completes five, and the author accepts four with a score from 1 to 5 and rejects one once before accepting it (rework).
+//! The other five are finished a month late, at the start of the next month: reported in (late for three of them), completed past the finish due time and accepted; one case in a hundred is never reported in (the long-standing tail). So what stays open at the end is the last month's unfinished half and the tail, as in a district at work, not half of every case ever filed.
 
 #![allow(clippy::print_stdout, reason = "the benchmark's report is its output")]
 
@@ -14,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use gridwhistle_bench::{actor, open_loop};
+use gridwhistle_bench::{actor, analyze_while_seeding, open_loop};
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::{Clock, ManualClock};
 use gridwhistle_domain::{
-    Actor, CaseState, CategoryId, CoordinateSystem, DepartmentId, GeoPoint, ReportId, RiskGrade,
-    Timestamp, WhistleKind,
+    Actor, CaseId, CaseState, CategoryId, CoordinateSystem, DepartmentId, GeoPoint, ReportId,
+    RiskGrade, Timestamp, WhistleKind,
 };
 use gridwhistle_server::closed_loop::{CaseAction, Guard, LoopService, Verdict};
 use gridwhistle_server::model::{
@@ -64,6 +65,12 @@ struct Args {
     /// Seed the SQLite database at this path (a new file) and keep it, to read its plans afterwards; a temporary file by default.
     #[arg(long)]
     sqlite_file: Option<std::path::PathBuf>,
+    /// Keep the PostgreSQL database seeded (its name is printed) instead of dropping it.
+    #[arg(long)]
+    keep: bool,
+    /// Measure databases seeded before (with `--sqlite-file`, and `--keep` with `--postgres-url` naming the kept database) without seeding.
+    #[arg(long)]
+    measure_only: bool,
 }
 
 /// Every demo grid with the point to report from.
@@ -135,29 +142,32 @@ async fn officers(store: &Store) -> anyhow::Result<HashMap<DepartmentId, Actor>>
     Ok(officers)
 }
 
-/// Takes case `n` on through the loop as the tenth it is (see the module's doc): report in, complete, verify.
+/// A case left to finish a month late: its number, its author, report and case, and its lead's duty officer.
+type Waiting = (u64, Actor, ReportId, CaseId, Actor);
+
+/// Takes case `n` on through the loop as the tenth it is (see the module's doc): report in, complete, verify; answers the case when it is to be finished next month.
 async fn progress(
     service: &LoopService,
     officers: &HashMap<DepartmentId, Actor>,
     worker: &Actor,
     record: &ReportRecord,
     n: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Waiting>> {
     let step = n % 10;
     let Some((case, lead)) = record.case.as_ref().zip(record.assignments.first()) else {
-        return Ok(());
+        return Ok(None);
     };
-    let Some(officer) = officers.get(&lead.department).filter(|_| step < 7) else {
-        return Ok(());
+    let Some(officer) = officers.get(&lead.department) else {
+        return Ok(None);
     };
+    let waiting = (n, worker.clone(), record.id, case.id, officer.clone());
+    if step >= 7 {
+        return Ok(Some(waiting));
+    }
     let act = |action| service.act(officer, case.id, action, Guard::default());
-    let complete = || CaseAction::Complete {
-        result: "已处理".to_owned(),
-        attachments: Vec::new(),
-    };
     act(CaseAction::ReportIn { on_scene: None }).await?;
     if step >= 5 {
-        return Ok(());
+        return Ok(Some(waiting));
     }
     act(complete()).await?;
     if step == 4 {
@@ -169,12 +179,43 @@ async fn progress(
             .await?;
         act(complete()).await?;
     }
+    accept(service, worker, record.id, n).await
+}
+
+fn complete() -> CaseAction {
+    CaseAction::Complete {
+        result: "已处理".to_owned(),
+        attachments: Vec::new(),
+    }
+}
+
+async fn accept(
+    service: &LoopService,
+    worker: &Actor,
+    report: ReportId,
+    n: u64,
+) -> anyhow::Result<Option<Waiting>> {
     let accept = Verdict::Accept {
         satisfaction: u8::try_from(1 + n % 5)?,
     };
     service
-        .verify(worker, record.id, accept, Guard::default())
+        .verify(worker, report, accept, Guard::default())
         .await?;
+    Ok(None)
+}
+
+/// Finishes a case a month late (see the module's doc), unless it is of the long-standing tail.
+async fn finish_late(service: &LoopService, waiting: &Waiting) -> anyhow::Result<()> {
+    let (n, worker, report, case, officer) = waiting;
+    if n % 100 == 97 {
+        return Ok(());
+    }
+    let act = |action| service.act(officer, *case, action, Guard::default());
+    if n % 10 >= 7 {
+        act(CaseAction::ReportIn { on_scene: None }).await?;
+    }
+    act(complete()).await?;
+    accept(service, worker, *report, *n).await?;
     Ok(())
 }
 
@@ -183,6 +224,7 @@ async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let clock = Arc::new(ManualClock::new(START));
     let (store, service, _) = open_loop(url, clock.clone()).await?;
+    let analyzer = analyze_while_seeding(url).await?;
     // The demo district has a worker in some grids only; those file every report.
     let mut workers = Vec::new();
     for (grid, position) in grids()? {
@@ -196,6 +238,7 @@ async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
     let workers = Arc::new(workers);
     let officers = Arc::new(officers(&store).await?);
     let per_month = count.div_ceil(12);
+    let mut waiting: Arc<Vec<Waiting>> = Arc::new(Vec::new());
     for month in 0..12 {
         clock.set(Timestamp::from_unix_millis(
             START.as_unix_millis() + month * MONTH_MS,
@@ -203,29 +246,41 @@ async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
         let first = u64::try_from(month)? * per_month;
         let end = (first + per_month).min(count);
         let next = Arc::new(AtomicU64::new(first));
+        let late = Arc::new(AtomicU64::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..concurrency {
             let (service, workers, next) = (service.clone(), workers.clone(), next.clone());
-            let officers = officers.clone();
+            let (officers, late, last_month) = (officers.clone(), late.clone(), waiting.clone());
             tasks.spawn(async move {
+                let mut left = Vec::new();
+                loop {
+                    let i = usize::try_from(late.fetch_add(1, Ordering::Relaxed))?;
+                    let Some(case) = last_month.get(i) else { break };
+                    finish_late(&service, case).await?;
+                }
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     if n >= end {
-                        return anyhow::Ok(());
+                        return anyhow::Ok(left);
                     }
                     let (worker, record) = whistle_one(&service, &workers, n).await?;
-                    progress(&service, &officers, &worker, &record, n).await?;
+                    left.extend(progress(&service, &officers, &worker, &record, n).await?);
                 }
             });
         }
+        let mut left = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            done??;
+            left.extend(done??);
         }
+        waiting = Arc::new(left);
         eprintln!(
             "  month {}: {end} cases in {:.0?}",
             month + 1,
             started.elapsed()
         );
+    }
+    if let Some(analyzer) = analyzer {
+        analyzer.abort();
     }
     store.close().await?;
     Ok(())
@@ -275,10 +330,14 @@ async fn plan(store: &Store, url: &str, query: &CaseQuery) -> anyhow::Result<Vec
 
 /// Measures the three filters and the primary-key read on `url`.
 async fn run(label: &str, url: &str, args: &Args) -> anyhow::Result<()> {
-    println!("== {label}: seeding {} cases", args.cases);
-    let started = Instant::now();
-    seed(url, args.cases, args.concurrency).await?;
-    println!("seeded in {:.0?}", started.elapsed());
+    if args.measure_only {
+        println!("== {label}: measuring a database seeded before");
+    } else {
+        println!("== {label}: seeding {} cases", args.cases);
+        let started = Instant::now();
+        seed(url, args.cases, args.concurrency).await?;
+        println!("seeded in {:.0?}", started.elapsed());
+    }
     if url.starts_with("postgres") {
         let db = Database::connect(url).await?;
         db.execute_unprepared("ANALYZE").await?;
@@ -464,14 +523,20 @@ async fn main() -> anyhow::Result<()> {
     }
     if !args.skip_sqlite {
         let dir = tempfile::tempdir()?;
-        let file = args
-            .sqlite_file
-            .clone()
-            .unwrap_or_else(|| dir.path().join("queue.db"));
+        let file = match (&args.sqlite_file, args.measure_only) {
+            (Some(file), _) => file.clone(),
+            (None, false) => dir.path().join("queue.db"),
+            (None, true) => {
+                bail!("--measure-only measures the SQLite file that --sqlite-file names")
+            }
+        };
         let url = gridwhistle_server::config::sqlite_url(&file);
         run("SQLite", &url, &args).await?;
     }
     if let Some(base) = &args.postgres_url {
+        if args.measure_only {
+            return run("PostgreSQL", base, &args).await;
+        }
         let name = format!("gw_queue_bench_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(base).await?;
         admin
@@ -482,9 +547,13 @@ async fn main() -> anyhow::Result<()> {
             None => bail!("--postgres-url must name a database"),
         };
         let outcome = run("PostgreSQL", &url, &args).await;
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
+        if args.keep {
+            println!("kept the seeded database: {url}");
+        } else {
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+        }
         outcome?;
     }
     Ok(())

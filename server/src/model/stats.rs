@@ -68,6 +68,33 @@ pub struct ShareCounts {
     pub letters: i64,
 }
 
+impl ShareCounts {
+    /// The counts of `key` in `counts`, added (all zero) if missing.
+    pub fn entry(counts: &mut Vec<ShareCounts>, key: String) -> &mut ShareCounts {
+        let at = match counts.iter().position(|c| c.key == key) {
+            Some(at) => at,
+            None => {
+                counts.push(ShareCounts {
+                    key,
+                    ..ShareCounts::default()
+                });
+                counts.len() - 1
+            }
+        };
+        &mut counts[at]
+    }
+
+    /// Sets each group's open and overdue counts from `open` (as `StatsRepo::open_counts` answers them), adding the groups with open shares only, keyed in order.
+    pub fn add_open(counts: &mut Vec<ShareCounts>, open: &[ShareCounts]) {
+        for o in open {
+            let c = Self::entry(counts, o.key.clone());
+            c.open_now = o.open_now;
+            c.overdue_now = o.overdue_now;
+        }
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+}
+
 /// The counts behind a street's, grid's or category's figures: reports filed in the period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AreaCounts {

@@ -108,6 +108,28 @@ impl StatsService {
         }
     }
 
+    /// Each group's counts over `period` with what is open now.
+    async fn counts(
+        &self,
+        group: ShareGroup,
+        department: Option<&DepartmentId>,
+        period: Period,
+    ) -> Result<Vec<ShareCounts>, StatsError> {
+        let now = self.clock.now();
+        let mut counts = self
+            .store
+            .stats()
+            .share_counts(group, department, period, now)
+            .await?;
+        let open = self
+            .store
+            .stats()
+            .open_counts(group, department, now)
+            .await?;
+        ShareCounts::add_open(&mut counts, &open);
+        Ok(counts)
+    }
+
     /// One department's figures over a period.
     #[instrument(skip_all, fields(department = %department))]
     pub async fn department(
@@ -119,14 +141,7 @@ impl StatsService {
         let name = self.department_for(actor, department).await?;
         let (period, _) = self.period(period, "period")?;
         let counts = self
-            .store
-            .stats()
-            .share_counts(
-                ShareGroup::Department,
-                Some(department),
-                period,
-                self.clock.now(),
-            )
+            .counts(ShareGroup::Department, Some(department), period)
             .await?
             .pop()
             .unwrap_or_default();
@@ -152,11 +167,7 @@ impl StatsService {
         let (period, _) = self.period(period, "period")?;
         let order =
             Order::<Figure>::parse(order_by).map_err(|r| StatsError::field("order_by", r))?;
-        let counts = self
-            .store
-            .stats()
-            .share_counts(ShareGroup::Department, None, period, self.clock.now())
-            .await?;
+        let counts = self.counts(ShareGroup::Department, None, period).await?;
         let mut figures: Vec<DepartmentFigures> = self
             .store
             .directory()
@@ -188,11 +199,7 @@ impl StatsService {
     ) -> Result<Vec<DepartmentFigures>, StatsError> {
         let name = self.department_for(actor, department).await?;
         let (period, _) = self.period(period, "period")?;
-        let counts = self
-            .store
-            .stats()
-            .share_counts(group, Some(department), period, self.clock.now())
-            .await?;
+        let counts = self.counts(group, Some(department), period).await?;
         Ok(counts
             .iter()
             .map(|c| {
@@ -224,9 +231,15 @@ impl StatsService {
             Some(text) => Month::parse(text).map_err(|r| StatsError::field("end_month", r))?,
             None => Month::of(&zone, now),
         };
+        // What is open now is the same for every month: counted once.
+        let open = self
+            .store
+            .stats()
+            .open_counts(ShareGroup::Department, Some(department), now)
+            .await?;
         let mut trend = Vec::new();
         for _ in 0..months {
-            let counts: ShareCounts = self
+            let mut counts = self
                 .store
                 .stats()
                 .share_counts(
@@ -235,9 +248,9 @@ impl StatsService {
                     month.period(&zone),
                     now,
                 )
-                .await?
-                .pop()
-                .unwrap_or_default();
+                .await?;
+            ShareCounts::add_open(&mut counts, &open);
+            let counts = counts.pop().unwrap_or_default();
             trend.push(DepartmentFigures::from_counts(
                 department.clone(),
                 name.clone(),

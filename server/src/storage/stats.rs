@@ -103,7 +103,6 @@ struct Counting<'q> {
     /// The tables and their first condition (`… WHERE …`); every later condition follows with `AND`.
     from: &'static str,
     department: Option<&'q DepartmentId>,
-    period: Period,
     now_ms: i64,
 }
 
@@ -121,12 +120,12 @@ impl Counting<'_> {
         }
     }
 
-    /// ` WHERE` the share was summoned in the period.
-    fn summoned_in_period(&self, sql: &mut Sql) {
+    /// ` AND` the share was summoned in the period.
+    fn summoned_in(&self, period: Period, sql: &mut Sql) {
         sql.push(" AND a.summoned_at_ms >= ")
-            .bind(self.period.start.as_unix_millis())
+            .bind(period.start.as_unix_millis())
             .push(" AND a.summoned_at_ms < ")
-            .bind(self.period.end.as_unix_millis());
+            .bind(period.end.as_unix_millis());
         self.only(sql);
     }
 
@@ -136,22 +135,22 @@ impl Counting<'_> {
     }
 
     /// The period's shares by group.
-    fn period(&self) -> sea_orm::Statement {
+    fn period(&self, period: Period) -> sea_orm::Statement {
         let mut sql = self.statement(&period_counts());
-        self.summoned_in_period(&mut sql);
+        self.summoned_in(period, &mut sql);
         self.grouped(sql)
     }
 
     /// 按期结案率: the led shares due in the period whose due time has passed, or whose case was accepted before it.
-    fn due(&self) -> sea_orm::Statement {
+    fn due(&self, period: Period) -> sea_orm::Statement {
         let mut sql = self.statement(
             "COUNT(*), SUM(CASE WHEN a.accepted_at_ms IS NOT NULL \
              AND a.complete_at_ms <= a.finish_due_ms THEN 1 ELSE 0 END)",
         );
         sql.push(&format!(" AND {LED} AND a.finish_due_ms >= "))
-            .bind(self.period.start.as_unix_millis())
+            .bind(period.start.as_unix_millis())
             .push(" AND a.finish_due_ms < ")
-            .bind(self.period.end.as_unix_millis())
+            .bind(period.end.as_unix_millis())
             .push(" AND (a.finish_due_ms <= ")
             .bind(self.now_ms)
             .push(" OR a.accepted_at_ms IS NOT NULL)");
@@ -160,9 +159,9 @@ impl Counting<'_> {
     }
 
     /// The working times of the period's accepted led shares.
-    fn working(&self) -> sea_orm::Statement {
+    fn working(&self, period: Period) -> sea_orm::Statement {
         let mut sql = self.statement("a.working_ms");
-        self.summoned_in_period(&mut sql);
+        self.summoned_in(period, &mut sql);
         sql.push(&format!(" AND {LED} AND a.working_ms IS NOT NULL"));
         sql.build()
     }
@@ -186,12 +185,12 @@ impl Counting<'_> {
     }
 
     /// Supervision letters sent in the period, by department.
-    fn letters(&self) -> sea_orm::Statement {
+    fn letters(&self, period: Period) -> sea_orm::Statement {
         let mut sql = Sql::new(self.backend);
         sql.push("SELECT department_id, COUNT(*) FROM supervision_letters WHERE created_at_ms >= ")
-            .bind(self.period.start.as_unix_millis())
+            .bind(period.start.as_unix_millis())
             .push(" AND created_at_ms < ")
-            .bind(self.period.end.as_unix_millis());
+            .bind(period.end.as_unix_millis());
         if let Some(d) = self.department {
             sql.push(" AND department_id = ").bind(d.as_str());
         }
@@ -201,7 +200,27 @@ impl Counting<'_> {
 }
 
 impl StatsRepo<'_> {
-    /// Each group's counts over `period` (shares by the time they were summoned), `now` deciding what is overdue; only `department`'s shares when named.
+    fn counting<'q>(
+        &self,
+        group: ShareGroup,
+        department: Option<&'q DepartmentId>,
+        now: Timestamp,
+    ) -> Counting<'q> {
+        let (key, joined) = share_key(group);
+        Counting {
+            backend: self.store.backend,
+            key,
+            from: if joined {
+                SHARES_WITH_REPORTS
+            } else {
+                "FROM assignments a WHERE 1 = 1"
+            },
+            department,
+            now_ms: now.as_unix_millis(),
+        }
+    }
+
+    /// Each group's counts over `period` (shares by the time they were summoned), `now` deciding which due times have passed; only `department`'s shares when named. The open counts are `open_counts`'.
     #[instrument(skip_all, fields(group = ?group))]
     pub async fn share_counts(
         self,
@@ -211,44 +230,48 @@ impl StatsRepo<'_> {
         now: Timestamp,
     ) -> Result<Vec<ShareCounts>, StorageError> {
         let db = &self.store.db;
-        let (key, joined) = share_key(group);
-        let q = Counting {
-            backend: self.store.backend,
-            key,
-            from: if joined {
-                SHARES_WITH_REPORTS
-            } else {
-                "FROM assignments a WHERE 1 = 1"
-            },
-            department,
-            period,
-            now_ms: now.as_unix_millis(),
-        };
+        let q = self.counting(group, department, now);
         let mut counts: Vec<ShareCounts> = Vec::new();
-        for row in db.query_all_raw(q.period()).await? {
+        for row in db.query_all_raw(q.period(period)).await? {
             counts.push(ShareCounts::from_row(&row)?);
         }
-        for row in db.query_all_raw(q.due()).await? {
-            let c = entry(&mut counts, get_key(&row)?);
+        for row in db.query_all_raw(q.due(period)).await? {
+            let c = ShareCounts::entry(&mut counts, get_key(&row)?);
             c.led_due = get_i64(&row, 1)?;
             c.led_due_on_time = get_i64(&row, 2)?;
         }
-        for row in db.query_all_raw(q.working()).await? {
+        for row in db.query_all_raw(q.working(period)).await? {
             let working = get_i64(&row, 1)?;
-            entry(&mut counts, get_key(&row)?).working_ms.push(working);
-        }
-        for row in db.query_all_raw(q.open()).await? {
-            let c = entry(&mut counts, get_key(&row)?);
-            c.open_now = get_i64(&row, 1)?;
-            c.overdue_now = get_i64(&row, 2)?;
+            ShareCounts::entry(&mut counts, get_key(&row)?)
+                .working_ms
+                .push(working);
         }
         if group == ShareGroup::Department {
-            for row in db.query_all_raw(q.letters()).await? {
-                entry(&mut counts, get_key(&row)?).letters = get_i64(&row, 1)?;
+            for row in db.query_all_raw(q.letters(period)).await? {
+                ShareCounts::entry(&mut counts, get_key(&row)?).letters = get_i64(&row, 1)?;
             }
         }
         for c in &mut counts {
             c.working_ms.sort_unstable();
+        }
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(counts)
+    }
+
+    /// Each group's shares at work now (whatever their period) and those of them past a due time at `now`; only `department`'s when named. Only `key`, `open_now` and `overdue_now` are set.
+    #[instrument(skip_all, fields(group = ?group))]
+    pub async fn open_counts(
+        self,
+        group: ShareGroup,
+        department: Option<&DepartmentId>,
+        now: Timestamp,
+    ) -> Result<Vec<ShareCounts>, StorageError> {
+        let q = self.counting(group, department, now);
+        let mut counts: Vec<ShareCounts> = Vec::new();
+        for row in self.store.db.query_all_raw(q.open()).await? {
+            let c = ShareCounts::entry(&mut counts, get_key(&row)?);
+            c.open_now = get_i64(&row, 1)?;
+            c.overdue_now = get_i64(&row, 2)?;
         }
         counts.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(counts)
@@ -358,20 +381,6 @@ impl StatsRepo<'_> {
             .map(shortfall_from_row)
             .collect()
     }
-}
-
-fn entry(counts: &mut Vec<ShareCounts>, key: String) -> &mut ShareCounts {
-    let at = match counts.iter().position(|c| c.key == key) {
-        Some(at) => at,
-        None => {
-            counts.push(ShareCounts {
-                key,
-                ..ShareCounts::default()
-            });
-            counts.len() - 1
-        }
-    };
-    &mut counts[at]
 }
 
 fn shortfall_from_row(row: &QueryResult) -> Result<ShortfallRecord, StorageError> {
