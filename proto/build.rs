@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "gridwhistle/v1/case.proto",
     "gridwhistle/v1/stats.proto",
     "gridwhistle/v1/supervision.proto",
+    "gridwhistle/v1/ledger.proto",
     "gridwhistle/v1/admin.proto",
     "gridwhistle/v1/directory.proto",
     "gridwhistle/v1/attachment.proto",

@@ -44,6 +44,29 @@ pub enum Action<'a> {
     ReadDepartmentFigures { department: &'a DepartmentId },
     /// Rebuild the figures' facts from the event log: admins.
     RebuildFacts,
+    /// Open an entry in the ledger of long-standing cases (积案台账), decide its closing off (销号), reopen it: supervisors.
+    ManageLedger,
+    /// List ledger entries, each caller seeing only the entries they may read: every role but admins.
+    ListLedger,
+    /// Read a ledger entry: supervisors; its leader; the staff of its responsible unit and of the departments its plan names; the grid worker who reported its case.
+    ReadLedgerEntry(LedgerScope<'a>),
+    /// Revise an entry's plan, change its grade, name its leader: supervisors, and the district leader who owns it.
+    SteerLedgerEntry { leader: Option<&'a UserId> },
+    /// Complete a step of an entry's plan: its department's staff.
+    WorkLedgerStep { department: &'a DepartmentId },
+    /// Ask for an entry to be closed off: its responsible unit's staff.
+    RequestCloseOff { unit: &'a DepartmentId },
+}
+
+/// Who a ledger entry concerns, as reading it is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerScope<'a> {
+    pub unit: &'a DepartmentId,
+    /// The departments of its plan's steps.
+    pub departments: &'a [DepartmentId],
+    pub leader: Option<&'a UserId>,
+    /// The author of the report its case came from.
+    pub reporter: Option<&'a UserId>,
 }
 
 /// Why an action is refused.
@@ -64,13 +87,15 @@ impl Actor {
 
     pub fn authorize(&self, action: Action<'_>) -> Result<(), AccessError> {
         let role = self.role();
+        let only = |allowed: &[Role]| {
+            if allowed.contains(&role) {
+                Ok(())
+            } else {
+                Err(AccessError::Forbidden { role })
+            }
+        };
         match action {
-            Action::AdministerDirectory => match role {
-                Role::Admin => Ok(()),
-                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor => {
-                    Err(AccessError::Forbidden { role })
-                }
-            },
+            Action::AdministerDirectory | Action::RebuildFacts => only(&[Role::Admin]),
             Action::ReadUser(user) => {
                 if role == Role::Admin || *user == self.user_id {
                     Ok(())
@@ -78,74 +103,77 @@ impl Actor {
                     Err(AccessError::Hidden)
                 }
             }
-            Action::FileReport => match role {
-                Role::GridWorker => Ok(()),
-                Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => {
-                    Err(AccessError::Forbidden { role })
-                }
-            },
-            Action::OwnReport { author } => match role {
-                Role::GridWorker if *author == self.user_id => Ok(()),
-                Role::GridWorker => Err(AccessError::Hidden),
-                Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => {
-                    Err(AccessError::Forbidden { role })
-                }
-            },
-            Action::UploadAttachment => match role {
-                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead => Ok(()),
-                Role::Supervisor | Role::Admin => Err(AccessError::Forbidden { role }),
-            },
-            Action::UseInbox => match role {
-                Role::DutyOfficer | Role::DepartmentHead => Ok(()),
-                Role::GridWorker | Role::Supervisor | Role::Admin => {
-                    Err(AccessError::Forbidden { role })
-                }
-            },
-            Action::WorkCase { departments } => match role {
-                Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
-                Role::GridWorker | Role::Supervisor | Role::Admin => {
-                    Err(AccessError::Forbidden { role })
-                }
-            },
+            Action::FileReport => only(&[Role::GridWorker]),
+            Action::OwnReport { author } => {
+                only(&[Role::GridWorker])?;
+                self.is(author)
+            }
+            Action::UploadAttachment => {
+                only(&[Role::GridWorker, Role::DutyOfficer, Role::DepartmentHead])
+            }
+            Action::UseInbox => only(&[Role::DutyOfficer, Role::DepartmentHead]),
+            Action::WorkCase { departments } => {
+                only(&[Role::DutyOfficer, Role::DepartmentHead])?;
+                self.member_of(departments)
+            }
             Action::ReadCase { departments } => match role {
                 Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
-                Role::Supervisor => Ok(()),
-                Role::GridWorker | Role::Admin => Err(AccessError::Forbidden { role }),
+                _ => only(&[Role::Supervisor]),
             },
             Action::ReadAttachments {
                 author,
                 departments,
             } => match role {
-                Role::GridWorker if *author == self.user_id => Ok(()),
-                Role::GridWorker => Err(AccessError::Hidden),
+                Role::GridWorker => self.is(author),
                 Role::DutyOfficer | Role::DepartmentHead => self.member_of(departments),
-                Role::Supervisor => Ok(()),
-                Role::Admin => Err(AccessError::Forbidden { role }),
+                _ => only(&[Role::Supervisor]),
             },
             Action::ReadDirectory => Ok(()),
-            Action::ReadRankings => match role {
-                Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor | Role::Admin => Ok(()),
-                Role::GridWorker => Err(AccessError::Forbidden { role }),
-            },
+            Action::ReadRankings => only(&[
+                Role::DutyOfficer,
+                Role::DepartmentHead,
+                Role::Supervisor,
+                Role::Admin,
+                Role::DistrictLeader,
+            ]),
             Action::ReadDepartmentFigures { department } => match role {
                 Role::DutyOfficer | Role::DepartmentHead => {
                     self.member_of(std::slice::from_ref(department))
                 }
-                Role::Supervisor | Role::Admin => Ok(()),
-                Role::GridWorker => Err(AccessError::Forbidden { role }),
+                _ => only(&[Role::Supervisor, Role::Admin, Role::DistrictLeader]),
             },
-            Action::RebuildFacts => match role {
-                Role::Admin => Ok(()),
-                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Supervisor => {
-                    Err(AccessError::Forbidden { role })
-                }
+            Action::Supervise | Action::ManageLedger => only(&[Role::Supervisor]),
+            Action::ListLedger => only(&[
+                Role::GridWorker,
+                Role::DutyOfficer,
+                Role::DepartmentHead,
+                Role::Supervisor,
+                Role::DistrictLeader,
+            ]),
+            Action::ReadLedgerEntry(entry) => match role {
+                Role::GridWorker => entry
+                    .reporter
+                    .map_or(Err(AccessError::Hidden), |r| self.is(r)),
+                Role::DutyOfficer | Role::DepartmentHead => self
+                    .member_of(std::slice::from_ref(entry.unit))
+                    .or_else(|_| self.member_of(entry.departments)),
+                Role::DistrictLeader => entry
+                    .leader
+                    .map_or(Err(AccessError::Hidden), |l| self.is(l)),
+                _ => only(&[Role::Supervisor]),
             },
-            Action::Supervise => match role {
-                Role::Supervisor => Ok(()),
-                Role::GridWorker | Role::DutyOfficer | Role::DepartmentHead | Role::Admin => {
-                    Err(AccessError::Forbidden { role })
-                }
+            Action::SteerLedgerEntry { leader } => match role {
+                Role::DistrictLeader => leader.map_or(Err(AccessError::Hidden), |l| self.is(l)),
+                _ => only(&[Role::Supervisor]),
             },
+            Action::WorkLedgerStep { department } => {
+                only(&[Role::DutyOfficer, Role::DepartmentHead])?;
+                self.member_of(std::slice::from_ref(department))
+            }
+            Action::RequestCloseOff { unit } => {
+                only(&[Role::DutyOfficer, Role::DepartmentHead])?;
+                self.member_of(std::slice::from_ref(unit))
+            }
         }
     }
 
@@ -156,13 +184,33 @@ impl Actor {
         match &self.binding {
             Binding::GridWorker(_) => *author == self.user_id,
             Binding::DutyOfficer(d) | Binding::DepartmentHead(d) => departments.contains(d),
-            Binding::Supervisor | Binding::Admin => false,
+            Binding::Supervisor | Binding::Admin | Binding::DistrictLeader => false,
+        }
+    }
+
+    /// Whether this caller may see a ledger entry's parties unmasked: the staff of its unit and of its plan's departments, who meet them, and its leader, who owns it; everyone else sees them masked.
+    pub fn sees_ledger_parties(&self, entry: LedgerScope<'_>) -> bool {
+        match &self.binding {
+            Binding::DutyOfficer(d) | Binding::DepartmentHead(d) => {
+                entry.unit == d || entry.departments.contains(d)
+            }
+            Binding::DistrictLeader => entry.leader == Some(&self.user_id),
+            Binding::GridWorker(_) | Binding::Supervisor | Binding::Admin => false,
         }
     }
 
     /// The department a duty officer or department head works for.
     pub fn department(&self) -> Option<&DepartmentId> {
         self.binding.department()
+    }
+
+    /// Whether the caller is `user`: `Hidden` otherwise.
+    fn is(&self, user: &UserId) -> Result<(), AccessError> {
+        if *user == self.user_id {
+            Ok(())
+        } else {
+            Err(AccessError::Hidden)
+        }
     }
 
     fn member_of(&self, departments: &[DepartmentId]) -> Result<(), AccessError> {
@@ -193,6 +241,7 @@ mod tests {
             actor(Binding::DepartmentHead(dept)),
             actor(Binding::Supervisor),
             actor(Binding::Admin),
+            actor(Binding::DistrictLeader),
         ]
     }
 
@@ -220,7 +269,7 @@ mod tests {
                 Role::DutyOfficer | Role::DepartmentHead => {
                     (Ok(()), Err(AccessError::Hidden), Ok(()), forbidden)
                 }
-                Role::Supervisor => (Ok(()), Ok(()), Ok(()), forbidden),
+                Role::Supervisor | Role::DistrictLeader => (Ok(()), Ok(()), Ok(()), forbidden),
                 Role::Admin => (Ok(()), Ok(()), Ok(()), Ok(())),
             };
             let figures = |department| Action::ReadDepartmentFigures { department };
@@ -266,7 +315,7 @@ mod tests {
                     assert_eq!((own, ours), (forbidden, forbidden));
                     assert_eq!(read_theirs, Ok(()));
                 }
-                Role::Admin => {
+                Role::Admin | Role::DistrictLeader => {
                     assert_eq!((own, ours, read_theirs), (forbidden, forbidden, forbidden));
                 }
             }
@@ -321,13 +370,74 @@ mod tests {
                     (Ok(()), Err(AccessError::Hidden))
                 }
                 Role::Supervisor => (Ok(()), Ok(())),
-                Role::Admin => (
+                Role::Admin | Role::DistrictLeader => (
                     Err(AccessError::Forbidden { role }),
                     Err(AccessError::Forbidden { role }),
                 ),
             };
             assert_eq!((mine, theirs), expected, "{role:?}");
             assert_eq!(actor.authorize(Action::ReadDirectory), Ok(()));
+        }
+    }
+
+    #[test]
+    fn ledger_entries_are_read_by_their_unit_plan_departments_leader_reporter_and_supervisors() {
+        let housing = DepartmentId::parse("housing").unwrap();
+        let police = DepartmentId::parse("police").unwrap();
+        let courts = DepartmentId::parse("courts").unwrap();
+        for actor in every_kind_of_actor() {
+            let role = actor.role();
+            let forbidden = Err(AccessError::Forbidden { role });
+            let hidden = Err(AccessError::Hidden);
+            let read = |unit, departments, mine: bool| {
+                actor.authorize(Action::ReadLedgerEntry(LedgerScope {
+                    unit,
+                    departments,
+                    leader: mine.then_some(&actor.user_id),
+                    reporter: mine.then_some(&actor.user_id),
+                }))
+            };
+            let as_unit = read(&housing, &[], false);
+            let as_step = read(&police, std::slice::from_ref(&housing), false);
+            let as_named = read(&police, &[], true);
+            let stranger = read(&police, std::slice::from_ref(&courts), false);
+            let steer = |mine: bool| {
+                actor.authorize(Action::SteerLedgerEntry {
+                    leader: mine.then_some(&actor.user_id),
+                })
+            };
+            let expected = match role {
+                Role::GridWorker => [hidden, hidden, Ok(()), hidden, forbidden, forbidden],
+                Role::DutyOfficer | Role::DepartmentHead => {
+                    [Ok(()), Ok(()), hidden, hidden, forbidden, forbidden]
+                }
+                Role::Supervisor => [Ok(()); 6],
+                Role::DistrictLeader => [hidden, hidden, Ok(()), hidden, Ok(()), hidden],
+                Role::Admin => [forbidden; 6],
+            };
+            assert_eq!(
+                [
+                    as_unit,
+                    as_step,
+                    as_named,
+                    stranger,
+                    steer(true),
+                    steer(false)
+                ],
+                expected,
+                "{role}"
+            );
+            let work = actor.authorize(Action::WorkLedgerStep {
+                department: &housing,
+            });
+            let close = actor.authorize(Action::RequestCloseOff { unit: &police });
+            let staff = matches!(role, Role::DutyOfficer | Role::DepartmentHead);
+            assert_eq!(work, if staff { Ok(()) } else { forbidden }, "{role}");
+            assert_eq!(close, if staff { hidden } else { forbidden }, "{role}");
+            let manage = actor.authorize(Action::ManageLedger);
+            assert_eq!(manage.is_ok(), role == Role::Supervisor, "{role}");
+            let list = actor.authorize(Action::ListLedger);
+            assert_eq!(list.is_ok(), role != Role::Admin, "{role}");
         }
     }
 }

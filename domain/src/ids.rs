@@ -173,6 +173,11 @@ uuid_id!(
     LetterId,
     v7_only: false
 );
+uuid_id!(
+    /// An entry of the ledger of long-standing cases (积案台账), named by the UUID the supervisor's console generated: the idempotency key of opening it.
+    LedgerEntryId,
+    v7_only: false
+);
 
 uuid_id!(
     /// A client's id for one state-changing request of the loop (AIP-155 `request_id`): a retry under it gets the first answer.

@@ -3,19 +3,20 @@
 pub mod access;
 pub mod case;
 pub mod ids;
+pub mod ledger;
 pub mod location;
 pub mod risk;
 pub mod time;
 pub mod user;
 
-pub use access::{AccessError, Action, Actor};
+pub use access::{AccessError, Action, Actor, LedgerScope};
 pub use case::{
     AssignmentRole, AssignmentState, CaseState, DeadlineStage, EventKind, ExtensionState, IdNumber,
     MaskedParty, Party, PartyError, PhoneNumber, ReportState, TextError, WhistleKind, check_text,
 };
 pub use ids::{
-    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, LetterId,
-    ReportId, RequestId, UploadId, UserId,
+    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, LedgerEntryId,
+    LetterId, ReportId, RequestId, UploadId, UserId,
 };
 pub use location::{CoordinateSystem, GeoPoint, LocationError};
 pub use risk::RiskGrade;

@@ -137,15 +137,18 @@ pub enum Role {
     Supervisor,
     /// Loads reference data and users.
     Admin,
+    /// 区领导: a district leader who personally owns ledger entries (包案) and is the top rung of their ladders.
+    DistrictLeader,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::GridWorker,
         Role::DutyOfficer,
         Role::DepartmentHead,
         Role::Supervisor,
         Role::Admin,
+        Role::DistrictLeader,
     ];
 
     /// The stable text form used in storage, tokens and the command line.
@@ -156,6 +159,7 @@ impl Role {
             Role::DepartmentHead => "department_head",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::DistrictLeader => "district_leader",
         }
     }
 }
@@ -166,7 +170,7 @@ impl fmt::Display for Role {
     }
 }
 
-/// The text is not one of the five roles.
+/// The text is not one of the roles.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown role {0:?}")]
 pub struct UnknownRole(pub String);
@@ -203,6 +207,7 @@ pub enum Binding {
     DepartmentHead(DepartmentId),
     Supervisor,
     Admin,
+    DistrictLeader,
 }
 
 impl Binding {
@@ -222,7 +227,8 @@ impl Binding {
             }
             (Role::Supervisor, None, None) => Ok(Binding::Supervisor),
             (Role::Admin, None, None) => Ok(Binding::Admin),
-            (Role::Supervisor | Role::Admin, None, Some(_)) => {
+            (Role::DistrictLeader, None, None) => Ok(Binding::DistrictLeader),
+            (Role::Supervisor | Role::Admin | Role::DistrictLeader, None, Some(_)) => {
                 Err(BindingError::DepartmentNotAllowed)
             }
         }
@@ -235,6 +241,7 @@ impl Binding {
             Binding::DepartmentHead(_) => Role::DepartmentHead,
             Binding::Supervisor => Role::Supervisor,
             Binding::Admin => Role::Admin,
+            Binding::DistrictLeader => Role::DistrictLeader,
         }
     }
 

@@ -22,4 +22,5 @@ pub const SERVICE_NAMES: &[&str] = &[
     "gridwhistle.v1.AdminService",
     "gridwhistle.v1.DirectoryService",
     "gridwhistle.v1.AttachmentService",
+    "gridwhistle.v1.LedgerService",
 ];

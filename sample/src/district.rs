@@ -412,6 +412,8 @@ pub fn generate(seed: u64) -> SampleDistrict {
     let mut users = vec![
         json!({"username": "admin", "display_name": "区管理员", "role": "admin"}),
         json!({"username": "supervisor", "display_name": "区督办员", "role": "supervisor"}),
+        json!({"username": "leader.politics", "display_name": "区委政法委书记", "role": "district_leader"}),
+        json!({"username": "leader.deputy", "display_name": "副区长", "role": "district_leader"}),
     ];
     for d in &departments {
         let id = d["id"].as_str().unwrap_or_default();

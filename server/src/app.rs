@@ -11,6 +11,7 @@ use gridwhistle_proto::v1::auth_service_server::AuthServiceServer;
 use gridwhistle_proto::v1::case_service_server::CaseServiceServer;
 use gridwhistle_proto::v1::device_service_server::DeviceServiceServer;
 use gridwhistle_proto::v1::directory_service_server::DirectoryServiceServer;
+use gridwhistle_proto::v1::ledger_service_server::LedgerServiceServer;
 use gridwhistle_proto::v1::report_service_server::ReportServiceServer;
 use gridwhistle_proto::v1::supervision_service_server::SupervisionServiceServer;
 use http::{HeaderName, HeaderValue, Method};
@@ -24,7 +25,8 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, info, info_span, warn};
 
 use crate::api::{
-    AdminApi, AttachmentApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, ReportApi, SupervisionApi,
+    AdminApi, AttachmentApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, LedgerApi, ReportApi,
+    SupervisionApi,
 };
 use crate::auth::revocations::Revocations;
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
@@ -33,6 +35,7 @@ use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::deadline_engine::EngineStore;
 use crate::directory::Directory;
+use crate::ledger::LedgerService;
 use crate::notifications::Notifications;
 use crate::push::OutboxDb;
 use crate::routing::{Routing, RoutingServiceError};
@@ -375,6 +378,7 @@ struct Apis {
     supervision: SupervisionServiceServer<SupervisionApi>,
     directory: DirectoryServiceServer<DirectoryApi>,
     attachments: AttachmentServiceServer<AttachmentApi>,
+    ledger: LedgerServiceServer<LedgerApi>,
 }
 
 fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis, ServeError> {
@@ -431,6 +435,12 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
             .max_decoding_message_size(limit),
         attachments: AttachmentServiceServer::new(AttachmentApi::new(service.clone(), blobs))
             .max_decoding_message_size(limit),
+        ledger: LedgerServiceServer::new(LedgerApi::new(Arc::new(LedgerService::new(
+            parts.store.clone(),
+            parts.time_limits.clone(),
+            parts.clock.clone(),
+        ))))
+        .max_decoding_message_size(limit),
     })
 }
 
@@ -478,7 +488,11 @@ async fn serve(
             apis.directory,
             require_auth.clone(),
         ))
-        .add_service(InterceptedService::new(apis.attachments, require_auth));
+        .add_service(InterceptedService::new(
+            apis.attachments,
+            require_auth.clone(),
+        ))
+        .add_service(InterceptedService::new(apis.ledger, require_auth));
 
     let local_addr = listener.local_addr().ok();
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -526,4 +540,5 @@ async fn set_serving(health: &tonic_health::server::HealthReporter) {
     health
         .set_serving::<AttachmentServiceServer<AttachmentApi>>()
         .await;
+    health.set_serving::<LedgerServiceServer<LedgerApi>>().await;
 }

@@ -25,7 +25,8 @@ pub fn inbox_scope(actor: &Actor) -> InboxScope {
         Binding::DutyOfficer(d) => InboxScope::DutyOfficers(d.clone()),
         Binding::DepartmentHead(d) => InboxScope::DepartmentHead(d.clone()),
         Binding::Supervisor => InboxScope::Supervisors,
-        Binding::Admin => InboxScope::Nobody,
+        // Nothing addresses admins; the ledger's ladders do not reach leaders' inboxes yet.
+        Binding::Admin | Binding::DistrictLeader => InboxScope::Nobody,
     }
 }
 

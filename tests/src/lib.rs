@@ -21,6 +21,7 @@ use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
 use gridwhistle_proto::v1::directory_service_client::DirectoryServiceClient;
+use gridwhistle_proto::v1::ledger_service_client::LedgerServiceClient;
 use gridwhistle_proto::v1::report_service_client::ReportServiceClient;
 use gridwhistle_proto::v1::supervision_service_client::SupervisionServiceClient;
 use gridwhistle_server::deadline_engine::EngineStore;
@@ -252,6 +253,10 @@ impl TestApp {
 
     pub fn attachments(&self, access_token: &str) -> AttachmentServiceClient<Authed> {
         AttachmentServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn ledger(&self, access_token: &str) -> LedgerServiceClient<Authed> {
+        LedgerServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
     }
 
     /// Adds a user exactly as `gridwhistle user add` does: the bootstrap path, before any admin exists.

@@ -1,4 +1,4 @@
-//! Authorisation per object as a table: every RPC of `ReportService`, `CaseService`, `DirectoryService` and `AttachmentService` × every role × {the caller's own object, another unit's object, a missing id}.
+//! Authorisation per object as a table: every RPC of `ReportService`, `CaseService`, `DirectoryService`, `AttachmentService`, `SupervisionService` and `LedgerService` × every role × {the caller's own object, another unit's object, a missing id}.
 //!
 //! Another unit's object and a missing id must get the same answer, so existence cannot be probed; the table must name every RPC the protos declare.
 
@@ -49,45 +49,98 @@ enum Target {
     Missing,
 }
 
-const ROLES: [&str; 5] = [
+const ROLES: [&str; 6] = [
     "grid_worker",
     "duty_officer",
     "department_head",
     "supervisor",
     "admin",
+    "district_leader",
 ];
 
 use Seen::{Allowed as A, Forbidden as F, Hidden as H};
 
 /// Expected answers per role, in the order of [`ROLES`], each as (own, other, missing).
-type Row = [(Seen, Seen, Seen); 5];
+type Row = [(Seen, Seen, Seen); 6];
 
 const FORBIDDEN: (Seen, Seen, Seen) = (F, F, F);
 const ALLOWED: (Seen, Seen, Seen) = (A, A, A);
 const OWN_ONLY: (Seen, Seen, Seen) = (A, H, H);
 
 fn table() -> Vec<(&'static str, Row)> {
-    let report_of_author: Row = [OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN];
-    let grid_workers: Row = [ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN];
-    let departments: Row = [FORBIDDEN, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
-    let case_of_department: Row = [FORBIDDEN, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
-    let uploaders: Row = [ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
-    let upload_of_owner: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN];
+    let report_of_author: Row = [
+        OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ];
+    let grid_workers: Row = [
+        ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ];
+    let departments: Row = [FORBIDDEN, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN];
+    let case_of_department: Row = [
+        FORBIDDEN, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ];
+    let uploaders: Row = [ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN];
+    let upload_of_owner: Row = [
+        OWN_ONLY, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ];
     // The report's author, the summoned departments and every supervisor; admins never.
-    let supervisors: Row = [FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN];
-    let supervisor_on_any: Row = [FORBIDDEN, FORBIDDEN, FORBIDDEN, (A, A, H), FORBIDDEN];
+    let supervisors: Row = [
+        FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN, FORBIDDEN,
+    ];
+    let supervisor_on_any: Row = [
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        (A, A, H),
+        FORBIDDEN,
+        FORBIDDEN,
+    ];
     // Lists scoped by the caller: a department's own, a supervisor's all.
-    let departments_and_supervisors: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN];
-    let attachment_of_case: Row = [OWN_ONLY, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN];
-    let figures_of_department: Row = [FORBIDDEN, OWN_ONLY, OWN_ONLY, (A, A, H), (A, A, H)];
-    let rankings: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, ALLOWED];
+    let departments_and_supervisors: Row =
+        [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN];
+    let attachment_of_case: Row = [
+        OWN_ONLY,
+        OWN_ONLY,
+        OWN_ONLY,
+        (A, A, H),
+        FORBIDDEN,
+        FORBIDDEN,
+    ];
+    let figures_of_department: Row = [
+        FORBIDDEN,
+        OWN_ONLY,
+        OWN_ONLY,
+        (A, A, H),
+        (A, A, H),
+        (A, A, H),
+    ];
+    let ledger_readers: Row = [ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, ALLOWED];
+    let ledger_steering: Row = [
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        (A, A, H),
+        FORBIDDEN,
+        OWN_ONLY,
+    ];
+    let ledger_unit: Row = [
+        FORBIDDEN, OWN_ONLY, OWN_ONLY, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ];
+    let ledger_supervisors: Row = [
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        (A, A, H),
+        FORBIDDEN,
+        FORBIDDEN,
+    ];
+    let rankings: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED];
     vec![
         ("ReportService.CreateReport", grid_workers),
         ("ReportService.GetReport", report_of_author),
         ("ReportService.ListMyReports", grid_workers),
         ("ReportService.UploadAttachment", uploaders),
         ("ReportService.QueryUpload", upload_of_owner),
-        ("ReportService.PreviewRouting", [ALLOWED; 5]),
+        ("ReportService.PreviewRouting", [ALLOWED; 6]),
         ("ReportService.ResolveOnSite", report_of_author),
         ("ReportService.Whistle", report_of_author),
         ("ReportService.VerifyResolution", report_of_author),
@@ -95,13 +148,20 @@ fn table() -> Vec<(&'static str, Row)> {
         ("CaseService.ListInbox", departments),
         (
             "CaseService.ListCases",
-            [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN],
+            [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN],
         ),
         ("CaseService.WatchInbox", departments),
         (
             "CaseService.GetCase",
             // A supervisor watches every case: nothing is hidden from them, and a missing id is still missing.
-            [FORBIDDEN, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN],
+            [
+                FORBIDDEN,
+                OWN_ONLY,
+                OWN_ONLY,
+                (A, A, H),
+                FORBIDDEN,
+                FORBIDDEN,
+            ],
         ),
         ("CaseService.ReportIn", case_of_department),
         ("CaseService.RecordContact", case_of_department),
@@ -113,11 +173,11 @@ fn table() -> Vec<(&'static str, Row)> {
             "CaseService.AcknowledgeSupervisionLetter",
             case_of_department,
         ),
-        ("DirectoryService.ListCategories", [ALLOWED; 5]),
-        ("DirectoryService.ListDirectoryDepartments", [ALLOWED; 5]),
+        ("DirectoryService.ListCategories", [ALLOWED; 6]),
+        ("DirectoryService.ListDirectoryDepartments", [ALLOWED; 6]),
         // User cards are no one's secret: every role reads every card, and a missing user is still missing.
-        ("DirectoryService.BatchGetUserCards", [(A, A, H); 5]),
-        ("DirectoryService.GetMyArea", [ALLOWED; 5]),
+        ("DirectoryService.BatchGetUserCards", [(A, A, H); 6]),
+        ("DirectoryService.GetMyArea", [ALLOWED; 6]),
         ("AttachmentService.GetAttachment", attachment_of_case),
         ("AttachmentService.DownloadAttachment", attachment_of_case),
         ("SupervisionService.ListOverdue", supervisors),
@@ -155,8 +215,35 @@ fn table() -> Vec<(&'static str, Row)> {
         ),
         (
             "SupervisionService.GetSupervisionLetter",
-            [FORBIDDEN, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN],
+            [
+                FORBIDDEN,
+                OWN_ONLY,
+                OWN_ONLY,
+                (A, A, H),
+                FORBIDDEN,
+                FORBIDDEN,
+            ],
         ),
+        // The ledger: an entry is read by its unit's and its plan's departments, its leader, the reporter of its case and supervisors.
+        (
+            "LedgerService.OpenLedgerEntry",
+            [
+                FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN, FORBIDDEN,
+            ],
+        ),
+        (
+            "LedgerService.GetLedgerEntry",
+            [OWN_ONLY, OWN_ONLY, OWN_ONLY, (A, A, H), FORBIDDEN, OWN_ONLY],
+        ),
+        ("LedgerService.ListLedgerEntries", ledger_readers),
+        ("LedgerService.CountLedgerEntries", ledger_readers),
+        ("LedgerService.ReviseLedgerPlan", ledger_steering),
+        ("LedgerService.RegradeLedgerEntry", ledger_steering),
+        ("LedgerService.NameLedgerLeader", ledger_steering),
+        ("LedgerService.CompleteLedgerStep", ledger_unit),
+        ("LedgerService.RequestLedgerCloseOff", ledger_unit),
+        ("LedgerService.DecideLedgerCloseOff", ledger_supervisors),
+        ("LedgerService.ReopenLedgerEntry", ledger_supervisors),
         // Last: it sets the case's departments anew (to the ones it has).
         ("SupervisionService.ReassignCase", supervisor_on_any),
     ]
@@ -177,6 +264,7 @@ fn declared_rpcs() -> BTreeSet<String> {
                     | "DirectoryService"
                     | "AttachmentService"
                     | "SupervisionService"
+                    | "LedgerService"
             )
         })
         .flat_map(|s| {
@@ -203,6 +291,10 @@ struct Names {
     other_case: String,
     own_letter: String,
     other_letter: String,
+    own_entry: String,
+    other_entry: String,
+    own_leader: String,
+    other_leader: String,
 }
 
 impl Names {
@@ -211,6 +303,14 @@ impl Names {
             Target::Own => self.own_report.clone(),
             Target::Other => self.other_report.clone(),
             Target::Missing => format!("reports/{}", new_report_id()),
+        }
+    }
+
+    fn entry(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_entry.clone(),
+            Target::Other => self.other_entry.clone(),
+            Target::Missing => format!("ledgerEntries/{}", uuid::Uuid::new_v4()),
         }
     }
 
@@ -526,6 +626,9 @@ async fn call(
         rpc if rpc.starts_with("SupervisionService.") => {
             supervision_call(district, token, rpc, names, target).await
         }
+        rpc if rpc.starts_with("LedgerService.") => {
+            ledger_call(district, token, rpc, names, target).await
+        }
         other => panic!("{other} has no call in the authorisation table"),
     }
 }
@@ -787,6 +890,182 @@ async fn letter(district: &District, department: &str, case: &str) -> String {
         .name
 }
 
+/// A ledger entry led by `department` and owned by the leader `leader`, taken from `case` or opened on its own; two open steps of the department's.
+async fn ledger_entry(
+    district: &District,
+    case: Option<&str>,
+    department: &str,
+    leader: &str,
+) -> String {
+    let due = |days: i64| {
+        Some(prost_types::Timestamp {
+            seconds: district.app.clock.now().as_unix_millis() / 1000 + days * 86_400,
+            nanos: 0,
+        })
+    };
+    let step = |days| v1::LedgerStepPlan {
+        department: format!("departments/{department}"),
+        description: "化解".to_owned(),
+        due_time: due(days),
+    };
+    district
+        .app
+        .ledger(&district.token("supervisor").await)
+        .open_ledger_entry(v1::OpenLedgerEntryRequest {
+            entry_id: uuid::Uuid::new_v4().to_string(),
+            case: case.unwrap_or_default().to_owned(),
+            title: "积案".to_owned(),
+            summary: "重复信访".to_owned(),
+            nature: v1::LedgerNature::Other.into(),
+            since_time: due(-365),
+            complexity: v1::LedgerLevel::Medium.into(),
+            social_impact: v1::LedgerLevel::Medium.into(),
+            grade: v1::RiskGrade::A.into(),
+            responsible_unit: format!("departments/{department}"),
+            responsible_person: "负责人".to_owned(),
+            leader: district.user_name(leader).await,
+            parties: Vec::new(),
+            steps: vec![step(10), step(20)],
+        })
+        .await
+        .expect("the supervisor opens a ledger entry")
+        .into_inner()
+        .entry
+        .expect("an entry")
+        .name
+}
+
+/// Makes one well-formed call of a `LedgerService` RPC as the holder of `token` at `target`.
+async fn ledger_call(
+    district: &District,
+    token: &str,
+    rpc: &str,
+    names: &Names,
+    target: Target,
+) -> Answer {
+    let mut ledger = district.app.ledger(token);
+    let name = names.entry(target);
+    // Changes keep each entry's leader and departments, so later rows see the same objects.
+    let (leader, department) = match target {
+        Target::Other => (names.other_leader.clone(), names.lead(Target::Other)),
+        Target::Own | Target::Missing => (names.own_leader.clone(), names.lead(Target::Own)),
+    };
+    let due = district.app.clock.now().as_unix_millis() / 1000 + 30 * 86_400;
+    match rpc {
+        "LedgerService.OpenLedgerEntry" => code(
+            ledger
+                .open_ledger_entry(v1::OpenLedgerEntryRequest {
+                    entry_id: uuid::Uuid::new_v4().to_string(),
+                    title: "积案".to_owned(),
+                    summary: "重复信访".to_owned(),
+                    nature: v1::LedgerNature::Other.into(),
+                    since_time: Some(prost_types::Timestamp {
+                        seconds: due - 400 * 86_400,
+                        nanos: 0,
+                    }),
+                    complexity: v1::LedgerLevel::Low.into(),
+                    social_impact: v1::LedgerLevel::Low.into(),
+                    grade: v1::RiskGrade::C.into(),
+                    responsible_unit: department,
+                    responsible_person: "负责人".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.GetLedgerEntry" => code(
+            ledger
+                .get_ledger_entry(v1::GetLedgerEntryRequest { name })
+                .await,
+        ),
+        "LedgerService.ListLedgerEntries" => code(
+            ledger
+                .list_ledger_entries(v1::ListLedgerEntriesRequest::default())
+                .await,
+        ),
+        "LedgerService.CountLedgerEntries" => code(
+            ledger
+                .count_ledger_entries(v1::CountLedgerEntriesRequest::default())
+                .await,
+        ),
+        "LedgerService.ReviseLedgerPlan" => code(
+            ledger
+                .revise_ledger_plan(v1::ReviseLedgerPlanRequest {
+                    name,
+                    steps: vec![v1::LedgerStepPlan {
+                        department,
+                        description: "调整后的步骤".to_owned(),
+                        due_time: Some(prost_types::Timestamp {
+                            seconds: due,
+                            nanos: 0,
+                        }),
+                    }],
+                    reason: "联合会审".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.RegradeLedgerEntry" => code(
+            ledger
+                .regrade_ledger_entry(v1::RegradeLedgerEntryRequest {
+                    name,
+                    grade: v1::RiskGrade::B.into(),
+                    reason: "风险下降".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.NameLedgerLeader" => code(
+            ledger
+                .name_ledger_leader(v1::NameLedgerLeaderRequest {
+                    name,
+                    leader,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.CompleteLedgerStep" => code(
+            ledger
+                .complete_ledger_step(v1::CompleteLedgerStepRequest {
+                    name,
+                    step: 1,
+                    result: "已办".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.RequestLedgerCloseOff" => code(
+            ledger
+                .request_ledger_close_off(v1::RequestLedgerCloseOffRequest {
+                    name,
+                    result: "已化解".to_owned(),
+                    parties_stance: "满意".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.DecideLedgerCloseOff" => code(
+            ledger
+                .decide_ledger_close_off(v1::DecideLedgerCloseOffRequest {
+                    name,
+                    approve: false,
+                    reason: "尚需回访".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.ReopenLedgerEntry" => code(
+            ledger
+                .reopen_ledger_entry(v1::ReopenLedgerEntryRequest {
+                    name,
+                    reason: "再次到访".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        other => panic!("{other} has no call in the authorisation table"),
+    }
+}
+
 #[tokio::test]
 async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     let table = table();
@@ -814,6 +1093,7 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
     let own_extension = extension(&district, &lead, &own_case).await;
     let other_extension = extension(&district, &other_lead, &other_case).await;
     let own_letter = letter(&district, &lead, &own_case).await;
+    let names_case = own_case.clone();
     let other_letter = letter(&district, &other_lead, &other_case).await;
     let names = Names {
         other_upload,
@@ -830,6 +1110,10 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
         other_case,
         own_letter,
         other_letter,
+        own_entry: ledger_entry(&district, Some(&names_case), &lead, "leader.politics").await,
+        other_entry: ledger_entry(&district, None, &other_lead, "leader.deputy").await,
+        own_leader: district.user_name("leader.politics").await,
+        other_leader: district.user_name("leader.deputy").await,
     };
     let users = [
         "worker.g-jianwai-1-01".to_owned(),
@@ -837,6 +1121,7 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
         format!("head.{lead}"),
         "supervisor".to_owned(),
         "admin".to_owned(),
+        "leader.politics".to_owned(),
     ];
 
     let mut failures = Vec::new();

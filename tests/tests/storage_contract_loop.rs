@@ -49,6 +49,7 @@ gridwhistle_tests::contract!(
     boundaries_routing_versions_move_with_imports,
     reports_facts_rebuild_from_the_timeline_and_name_what_differed,
     stats_count_shares_areas_and_shortfalls_over_a_period,
+    ledger_entries_open_once_change_under_their_version_and_list_by_urgency,
 );
 
 /// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
@@ -1738,6 +1739,188 @@ mod checks {
         assert_eq!(
             listed[0].report_in_due,
             Some(T0.saturating_add(30 * MINUTE))
+        );
+    }
+
+    pub(super) async fn ledger_entries_open_once_change_under_their_version_and_list_by_urgency(
+        store: &Store,
+        _: Backend,
+    ) {
+        use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
+        use gridwhistle_domain::{LedgerEntryId, RiskGrade};
+        use gridwhistle_server::model::{
+            LedgerEntryRecord, LedgerFilter, LedgerOpenOutcome, LedgerPosition, LedgerReader,
+            LedgerStepRecord, LinkedCase, NewLedgerEvent,
+        };
+        let cast = cast(store).await;
+        let filed = match store
+            .reports()
+            .create(
+                cast.worker.id,
+                Some(GridId::parse("g-7").unwrap()),
+                new_report(ReportId::generate(), "l"),
+                T0,
+            )
+            .await
+            .unwrap()
+        {
+            gridwhistle_server::model::CreateOutcome::Created(record) => record,
+            other => panic!("filing a new report: {other:?}"),
+        };
+        let record = whistle(store, &cast, &filed, T0).await;
+        let day = Duration::from_secs(86_400);
+        let step = |number: u32, days: u32| LedgerStepRecord {
+            number,
+            department: cast.department.clone(),
+            description: format!("第{number}步"),
+            due_at: T0.saturating_add(day * days),
+            state: StepState::Open,
+            revision: 1,
+            done_at: None,
+            done_by: None,
+            result: None,
+            attachments: Vec::new(),
+        };
+        let entry = |grade: RiskGrade, case: Option<LinkedCase>, steps: Vec<LedgerStepRecord>| {
+            LedgerEntryRecord {
+                id: LedgerEntryId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+                case,
+                title: "积案".to_owned(),
+                summary: "多年信访".to_owned(),
+                nature: Nature::LawRelated,
+                since: T0,
+                complexity: Level::High,
+                social_impact: Level::Low,
+                grade,
+                unit: cast.department.clone(),
+                responsible_person: "所长".to_owned(),
+                leader: None,
+                parties: Vec::new(),
+                state: LedgerState::Open,
+                close_result: None,
+                parties_stance: None,
+                steps,
+                version: 1,
+                request_hash: "h".to_owned(),
+                created_at: T0,
+                updated_at: T0,
+                closed_at: None,
+            }
+        };
+        let opened = |kind| NewLedgerEvent {
+            kind,
+            actor: Some(cast.officer.id),
+            text: "opened".to_owned(),
+        };
+        let linked = LinkedCase {
+            report: record.id,
+            case: record.case.as_ref().unwrap().id,
+            reporter: cast.worker.id,
+        };
+        let ledger = store.ledger();
+        let first = entry(
+            RiskGrade::B,
+            Some(linked.clone()),
+            vec![step(1, 3), step(2, 5)],
+        );
+        let Ok(LedgerOpenOutcome::Opened(stored)) = ledger
+            .open(first.clone(), opened(LedgerEventKind::Opened))
+            .await
+        else {
+            panic!("the entry opens");
+        };
+        assert_eq!(*stored, first);
+        let again = ledger
+            .open(first.clone(), opened(LedgerEventKind::Opened))
+            .await;
+        assert!(
+            matches!(again, Ok(LedgerOpenOutcome::Existing(ref e)) if **e == first),
+            "{again:?}"
+        );
+        let same_case = entry(RiskGrade::C, Some(linked), Vec::new());
+        assert!(matches!(
+            ledger
+                .open(same_case, opened(LedgerEventKind::Opened))
+                .await,
+            Err(StorageError::AlreadyExists { .. })
+        ));
+        let red = entry(RiskGrade::A, None, vec![step(1, 9)]);
+        let blue = entry(RiskGrade::C, None, Vec::new());
+        for e in [&red, &blue] {
+            ledger
+                .open(e.clone(), opened(LedgerEventKind::Opened))
+                .await
+                .unwrap();
+        }
+        assert_eq!(ledger.get(&first.id).await.unwrap().as_ref(), Some(&first));
+
+        let mut changed = first.clone();
+        changed.steps[0].state = StepState::Done;
+        changed.steps[0].done_at = Some(T0);
+        changed.version = 2;
+        changed.updated_at = T0.saturating_add(day);
+        let done = NewLedgerEvent {
+            kind: LedgerEventKind::StepCompleted,
+            actor: Some(cast.officer.id),
+            text: "第1步完成".to_owned(),
+        };
+        ledger
+            .update(changed.clone(), 1, vec![done.clone()])
+            .await
+            .unwrap();
+        assert!(matches!(
+            ledger.update(changed.clone(), 1, vec![done]).await,
+            Err(UpdateError::Stale)
+        ));
+        assert_eq!(ledger.get(&first.id).await.unwrap(), Some(changed.clone()));
+        let timeline = ledger.timeline(&first.id).await.unwrap();
+        assert_eq!(
+            timeline
+                .iter()
+                .map(|e| (e.sequence, e.kind))
+                .collect::<Vec<_>>(),
+            [
+                (1, LedgerEventKind::Opened),
+                (2, LedgerEventKind::StepCompleted)
+            ]
+        );
+
+        // Most urgent grade first, then the nearest open step, in pages.
+        let all = LedgerFilter::new(LedgerReader::All);
+        let ids = |page: &[LedgerEntryRecord]| page.iter().map(|e| e.id).collect::<Vec<_>>();
+        let listed = ledger.list(&all, None, 10).await.unwrap();
+        assert_eq!(ids(&listed), [red.id, first.id, blue.id]);
+        let after = LedgerPosition {
+            grade: RiskGrade::A,
+            next_due_ms: red.next_due().unwrap().as_unix_millis(),
+            id: red.id,
+        };
+        let rest = ledger.list(&all, Some(&after), 1).await.unwrap();
+        assert_eq!(ids(&rest), [first.id]);
+        let overdue = LedgerFilter {
+            overdue_at: Some(T0.saturating_add(day * 6)),
+            ..LedgerFilter::new(LedgerReader::All)
+        };
+        assert_eq!(
+            ids(&ledger.list(&overdue, None, 10).await.unwrap()),
+            [first.id]
+        );
+        let reporter = LedgerFilter::new(LedgerReader::Reporter(cast.worker.id));
+        assert_eq!(
+            ids(&ledger.list(&reporter, None, 10).await.unwrap()),
+            [first.id]
+        );
+        let elsewhere = LedgerFilter::new(LedgerReader::Department(
+            DepartmentId::parse("fire-jw").unwrap(),
+        ));
+        assert!(ledger.list(&elsewhere, None, 10).await.unwrap().is_empty());
+        let counts = ledger
+            .counts(&LedgerReader::All, None, T0.saturating_add(day * 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            (counts.red, counts.yellow, counts.blue, counts.overdue),
+            (1, 1, 1, 2)
         );
     }
 }

@@ -198,35 +198,35 @@ fn attachment_names(ids: &[AttachmentId]) -> Vec<String> {
 
 /// The parties as this caller may see them; an unmasked answer is audited.
 pub(crate) fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
-    if record.parties.is_empty() {
-        return Vec::new();
-    }
-    if actor.sees_parties(&record.author, &record.working_departments()) {
+    let sees = actor.sees_parties(&record.author, &record.working_departments());
+    if sees && !record.parties.is_empty() {
         LoopService::audit_reveal(actor, &record.id);
-        return record
-            .parties
-            .iter()
-            .map(|p| v1::Party {
-                name: p.name.clone(),
-                phone: p
-                    .phone
-                    .as_ref()
-                    .map(|x| x.as_str().to_owned())
-                    .unwrap_or_default(),
-                id_number: p
-                    .id_number
-                    .as_ref()
-                    .map(|x| x.as_str().to_owned())
-                    .unwrap_or_default(),
-                relation: p.relation.clone(),
-                masked: false,
-            })
-            .collect();
     }
-    record
-        .parties
+    show_parties(&record.parties, sees)
+}
+
+/// `parties` unmasked, or masked.
+pub(crate) fn show_parties(parties: &[Party], unmasked: bool) -> Vec<v1::Party> {
+    parties
         .iter()
         .map(|p| {
+            if unmasked {
+                return v1::Party {
+                    name: p.name.clone(),
+                    phone: p
+                        .phone
+                        .as_ref()
+                        .map(|x| x.as_str().to_owned())
+                        .unwrap_or_default(),
+                    id_number: p
+                        .id_number
+                        .as_ref()
+                        .map(|x| x.as_str().to_owned())
+                        .unwrap_or_default(),
+                    relation: p.relation.clone(),
+                    masked: false,
+                };
+            }
             let m = p.masked();
             v1::Party {
                 name: m.name,

@@ -33,6 +33,7 @@ pub(crate) fn role_to_proto(role: Role) -> v1::Role {
         Role::DepartmentHead => v1::Role::DepartmentHead,
         Role::Supervisor => v1::Role::Supervisor,
         Role::Admin => v1::Role::Admin,
+        Role::DistrictLeader => v1::Role::DistrictLeader,
     }
 }
 
@@ -43,6 +44,7 @@ pub(crate) fn role_from_proto(value: i32) -> Result<Role, &'static str> {
         Ok(v1::Role::DepartmentHead) => Ok(Role::DepartmentHead),
         Ok(v1::Role::Supervisor) => Ok(Role::Supervisor),
         Ok(v1::Role::Admin) => Ok(Role::Admin),
+        Ok(v1::Role::DistrictLeader) => Ok(Role::DistrictLeader),
         Ok(v1::Role::Unspecified) => Err("must be specified"),
         Err(_) => Err("is not a known role"),
     }

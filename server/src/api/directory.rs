@@ -42,7 +42,7 @@ fn card(user: User) -> v1::UserCard {
     let unit = match &user.binding {
         Binding::GridWorker(grid) => format!("grids/{grid}"),
         Binding::DutyOfficer(d) | Binding::DepartmentHead(d) => format!("departments/{d}"),
-        Binding::Supervisor | Binding::Admin => String::new(),
+        Binding::Supervisor | Binding::Admin | Binding::DistrictLeader => String::new(),
     };
     v1::UserCard {
         name: format!("users/{}", user.id),
@@ -128,7 +128,7 @@ impl DirectoryService for DirectoryApi {
         let geojson = match &binding {
             Binding::GridWorker(grid) => areas.grid(grid),
             Binding::DutyOfficer(d) | Binding::DepartmentHead(d) => areas.department(d),
-            Binding::Supervisor | Binding::Admin => areas.district(),
+            Binding::Supervisor | Binding::Admin | Binding::DistrictLeader => areas.district(),
         };
         Ok(Response::new(v1::GetMyAreaResponse {
             generation: areas.generation,

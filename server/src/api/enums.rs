@@ -1,5 +1,6 @@
-//! One conversion each way between the contract's enums and the domain's: risk grade, whistle kind, report, case and assignment states, deadline stage, assignment role, event kind, extension state.
+//! One conversion each way between the contract's enums and the domain's: risk grade, whistle kind, report, case and assignment states, deadline stage, assignment role, event kind, extension state, and the ledger's nature, level, colour and state.
 
+use gridwhistle_domain::ledger::{Colour, LedgerState, Level, Nature};
 use gridwhistle_domain::{
     AssignmentRole, AssignmentState, CaseState, DeadlineStage, EventKind, ExtensionState,
     ReportState, RiskGrade, WhistleKind,
@@ -185,6 +186,92 @@ pub(crate) fn extension_state_to_proto(state: ExtensionState) -> i32 {
         ExtensionState::Pending => v1::ExtensionState::Pending,
         ExtensionState::Approved => v1::ExtensionState::Approved,
         ExtensionState::Refused => v1::ExtensionState::Refused,
+    }
+    .into()
+}
+
+pub(crate) fn nature_from_proto(value: i32) -> Result<Nature, &'static str> {
+    use v1::LedgerNature as P;
+    match P::try_from(value) {
+        Ok(P::LandAndDemolition) => Ok(Nature::LandAndDemolition),
+        Ok(P::LabourAndSocialSecurity) => Ok(Nature::LabourAndSocialSecurity),
+        Ok(P::LawRelated) => Ok(Nature::LawRelated),
+        Ok(P::Housing) => Ok(Nature::Housing),
+        Ok(P::FamilyAndNeighbours) => Ok(Nature::FamilyAndNeighbours),
+        Ok(P::Other) => Ok(Nature::Other),
+        Ok(P::Unspecified) => Err("is required"),
+        Err(_) => Err("is not a known nature"),
+    }
+}
+
+pub(crate) fn nature_to_proto(n: Nature) -> i32 {
+    use v1::LedgerNature as P;
+    match n {
+        Nature::LandAndDemolition => P::LandAndDemolition,
+        Nature::LabourAndSocialSecurity => P::LabourAndSocialSecurity,
+        Nature::LawRelated => P::LawRelated,
+        Nature::Housing => P::Housing,
+        Nature::FamilyAndNeighbours => P::FamilyAndNeighbours,
+        Nature::Other => P::Other,
+    }
+    .into()
+}
+
+pub(crate) fn level_from_proto(value: i32) -> Result<Level, &'static str> {
+    match v1::LedgerLevel::try_from(value) {
+        Ok(v1::LedgerLevel::Low) => Ok(Level::Low),
+        Ok(v1::LedgerLevel::Medium) => Ok(Level::Medium),
+        Ok(v1::LedgerLevel::High) => Ok(Level::High),
+        Ok(v1::LedgerLevel::Unspecified) => Err("is required"),
+        Err(_) => Err("is not a known level"),
+    }
+}
+
+pub(crate) fn level_to_proto(l: Level) -> i32 {
+    match l {
+        Level::Low => v1::LedgerLevel::Low,
+        Level::Medium => v1::LedgerLevel::Medium,
+        Level::High => v1::LedgerLevel::High,
+    }
+    .into()
+}
+
+/// A colour to filter by; unspecified is none.
+pub(crate) fn colour_from_proto(value: i32) -> Result<Option<Colour>, &'static str> {
+    match v1::LedgerColour::try_from(value) {
+        Ok(v1::LedgerColour::Unspecified) => Ok(None),
+        Ok(v1::LedgerColour::Red) => Ok(Some(Colour::Red)),
+        Ok(v1::LedgerColour::Yellow) => Ok(Some(Colour::Yellow)),
+        Ok(v1::LedgerColour::Blue) => Ok(Some(Colour::Blue)),
+        Err(_) => Err("is not a known colour"),
+    }
+}
+
+pub(crate) fn colour_to_proto(c: Colour) -> i32 {
+    match c {
+        Colour::Red => v1::LedgerColour::Red,
+        Colour::Yellow => v1::LedgerColour::Yellow,
+        Colour::Blue => v1::LedgerColour::Blue,
+    }
+    .into()
+}
+
+/// A state to filter by; unspecified is none.
+pub(crate) fn state_from_proto(value: i32) -> Result<Option<LedgerState>, &'static str> {
+    match v1::LedgerState::try_from(value) {
+        Ok(v1::LedgerState::Unspecified) => Ok(None),
+        Ok(v1::LedgerState::Open) => Ok(Some(LedgerState::Open)),
+        Ok(v1::LedgerState::CloseRequested) => Ok(Some(LedgerState::CloseRequested)),
+        Ok(v1::LedgerState::Closed) => Ok(Some(LedgerState::Closed)),
+        Err(_) => Err("is not a known state"),
+    }
+}
+
+pub(crate) fn state_to_proto(s: LedgerState) -> i32 {
+    match s {
+        LedgerState::Open => v1::LedgerState::Open,
+        LedgerState::CloseRequested => v1::LedgerState::CloseRequested,
+        LedgerState::Closed => v1::LedgerState::Closed,
     }
     .into()
 }

@@ -3,6 +3,7 @@
 //! Nothing here does IO or knows a table; the types of one repository alone (devices, uploads, the directory's rows) stay with their repository in `storage`.
 
 mod deadline;
+mod ledger;
 mod letter;
 mod queue;
 mod report;
@@ -11,6 +12,10 @@ mod stats;
 mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
+pub use ledger::{
+    LedgerCounts, LedgerEntryRecord, LedgerEventRecord, LedgerFilter, LedgerOpenOutcome,
+    LedgerPosition, LedgerReader, LedgerStepRecord, LinkedCase, NewLedgerEvent,
+};
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
 pub use queue::{CaseOrder, CaseQuery, DegreeRange, QueuePosition, TimeRange};
 pub use report::{

@@ -12,6 +12,7 @@ mod directory;
 mod entity;
 mod error;
 mod lease;
+mod ledger;
 mod letters;
 mod migration;
 mod multirow;
@@ -230,6 +231,8 @@ repositories! {
     deadlines => DeadlineRepo;
     /// Supervision letters.
     letters => LetterRepo;
+    /// The ledger of long-standing cases: entries, their plans and timelines.
+    ledger => LedgerRepo;
     /// Client request ids of the loop's steps, with their first answers.
     requests => RequestRepo;
     /// The notification outbox: claims, deliveries, dead letters.

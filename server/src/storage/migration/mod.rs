@@ -19,6 +19,7 @@ mod m0014_case_queue;
 mod m0015_step_requests;
 mod m0016_map_points;
 mod m0017_assignment_facts;
+mod m0018_ledger;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_step_requests::Migration),
             Box::new(m0016_map_points::Migration),
             Box::new(m0017_assignment_facts::Migration),
+            Box::new(m0018_ledger::Migration),
         ]
     }
 }

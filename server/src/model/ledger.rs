@@ -1,0 +1,170 @@
+//! The ledger of long-standing cases (积案台账): entries with their plans and timelines, as storage keeps them and the ledger service changes them.
+
+use gridwhistle_domain::ledger::{Colour, LedgerEventKind, LedgerState, Level, Nature, StepState};
+use gridwhistle_domain::{
+    AttachmentId, CaseId, DepartmentId, LedgerEntryId, Party, ReportId, RiskGrade, Timestamp,
+    UserId,
+};
+
+/// The case an entry was taken from: its report, and who reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedCase {
+    pub report: ReportId,
+    pub case: CaseId,
+    pub reporter: UserId,
+}
+
+/// One step of an entry's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerStepRecord {
+    /// From 1 within the entry; never reused by a revision.
+    pub number: u32,
+    pub department: DepartmentId,
+    pub description: String,
+    pub due_at: Timestamp,
+    pub state: StepState,
+    /// The plan revision that added it, from 1.
+    pub revision: u32,
+    pub done_at: Option<Timestamp>,
+    pub done_by: Option<UserId>,
+    pub result: Option<String>,
+    pub attachments: Vec<AttachmentId>,
+}
+
+/// An entry of the ledger with its plan (every step, done, open and superseded, by number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntryRecord {
+    pub id: LedgerEntryId,
+    pub case: Option<LinkedCase>,
+    pub title: String,
+    pub summary: String,
+    pub nature: Nature,
+    pub since: Timestamp,
+    pub complexity: Level,
+    pub social_impact: Level,
+    pub grade: RiskGrade,
+    pub unit: DepartmentId,
+    pub responsible_person: String,
+    pub leader: Option<UserId>,
+    pub parties: Vec<Party>,
+    pub state: LedgerState,
+    pub close_result: Option<String>,
+    pub parties_stance: Option<String>,
+    pub steps: Vec<LedgerStepRecord>,
+    /// How many timeline events the entry has; the etag.
+    pub version: i64,
+    /// SHA-256 of the opening request, to tell a retry from a reuse of the id.
+    pub request_hash: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+}
+
+impl LedgerEntryRecord {
+    pub fn colour(&self) -> Colour {
+        Colour::of(self.grade)
+    }
+
+    /// The steps not done nor superseded, by number.
+    pub fn open_steps(&self) -> impl Iterator<Item = &LedgerStepRecord> {
+        self.steps.iter().filter(|s| s.state == StepState::Open)
+    }
+
+    /// The nearest due time of an open step.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.open_steps().map(|s| s.due_at).min()
+    }
+
+    /// The departments the plan names, each once, in step order.
+    pub fn departments(&self) -> Vec<DepartmentId> {
+        let mut departments: Vec<DepartmentId> = Vec::new();
+        for step in &self.steps {
+            if !departments.contains(&step.department) {
+                departments.push(step.department.clone());
+            }
+        }
+        departments
+    }
+}
+
+/// One entry of an entry's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEventRecord {
+    /// From 1, in order.
+    pub sequence: i64,
+    pub kind: LedgerEventKind,
+    pub actor: Option<UserId>,
+    pub text: String,
+    pub at: Timestamp,
+}
+
+/// Whose entries a listing may show: every entry, or those a department, leader or grid worker may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerReader {
+    All,
+    /// Entries the department is responsible for or whose plan names it.
+    Department(DepartmentId),
+    Leader(UserId),
+    /// Entries taken from the grid worker's own reports.
+    Reporter(UserId),
+}
+
+/// Which entries a listing shows, most urgent grade first, then the nearest open step's due time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerFilter {
+    pub reader: LedgerReader,
+    pub grade: Option<RiskGrade>,
+    pub nature: Option<Nature>,
+    pub unit: Option<DepartmentId>,
+    pub leader: Option<UserId>,
+    /// Only entries with an open step due before this time.
+    pub overdue_at: Option<Timestamp>,
+    pub state: Option<LedgerState>,
+}
+
+impl LedgerFilter {
+    pub fn new(reader: LedgerReader) -> Self {
+        Self {
+            reader,
+            grade: None,
+            nature: None,
+            unit: None,
+            leader: None,
+            overdue_at: None,
+            state: None,
+        }
+    }
+}
+
+/// Where a listing goes on from: the last entry's grade, next due time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPosition {
+    pub grade: RiskGrade,
+    pub next_due_ms: i64,
+    pub id: LedgerEntryId,
+}
+
+/// Entries not closed by colour, and how many of them are overdue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerCounts {
+    pub red: i64,
+    pub yellow: i64,
+    pub blue: i64,
+    pub overdue: i64,
+}
+
+/// How opening an entry went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerOpenOutcome {
+    Opened(Box<LedgerEntryRecord>),
+    /// An entry under this id existed already: the stored one, for the caller to compare.
+    Existing(Box<LedgerEntryRecord>),
+}
+
+/// A timeline entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLedgerEvent {
+    pub kind: LedgerEventKind,
+    pub actor: Option<UserId>,
+    pub text: String,
+}

@@ -1,0 +1,98 @@
+//! The ledger of long-standing cases (积案台账): entries, the steps of their plans, and their timelines.
+//!
+//! Written as plain DDL that SQLite and PostgreSQL read alike. An entry keeps `next_due_ms`, the nearest due time of its open steps (`i64::MAX` when none is open), so lists ordered by urgency and the overdue filter read an index.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(Debug)]
+pub(super) struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m0018_ledger"
+    }
+}
+
+const UP: &[&str] = &[
+    "CREATE TABLE ledger_entries (
+        id TEXT NOT NULL PRIMARY KEY,
+        report_id TEXT NULL REFERENCES reports (id),
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        nature TEXT NOT NULL,
+        since_ms BIGINT NOT NULL,
+        complexity TEXT NOT NULL,
+        social_impact TEXT NOT NULL,
+        grade TEXT NOT NULL,
+        unit_id TEXT NOT NULL REFERENCES departments (id),
+        responsible_person TEXT NOT NULL,
+        leader_id TEXT NULL REFERENCES users (id),
+        parties TEXT NOT NULL,
+        state TEXT NOT NULL,
+        close_result TEXT NULL,
+        parties_stance TEXT NULL,
+        next_due_ms BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        request_hash TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL,
+        closed_at_ms BIGINT NULL
+    )",
+    "CREATE INDEX ix_ledger_grade ON ledger_entries (grade, next_due_ms, id)",
+    "CREATE INDEX ix_ledger_unit ON ledger_entries (unit_id, grade, next_due_ms, id)",
+    "CREATE INDEX ix_ledger_leader ON ledger_entries (leader_id, grade, next_due_ms, id)",
+    "CREATE UNIQUE INDEX ux_ledger_report ON ledger_entries (report_id)",
+    "CREATE TABLE ledger_steps (
+        entry_id TEXT NOT NULL REFERENCES ledger_entries (id),
+        number INTEGER NOT NULL,
+        department_id TEXT NOT NULL REFERENCES departments (id),
+        description TEXT NOT NULL,
+        due_at_ms BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        done_at_ms BIGINT NULL,
+        done_by TEXT NULL REFERENCES users (id),
+        result TEXT NULL,
+        attachments TEXT NOT NULL,
+        PRIMARY KEY (entry_id, number)
+    )",
+    "CREATE INDEX ix_ledger_steps_department ON ledger_steps (department_id, entry_id)",
+    "CREATE TABLE ledger_events (
+        entry_id TEXT NOT NULL REFERENCES ledger_entries (id),
+        sequence BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        actor_id TEXT NULL REFERENCES users (id),
+        text TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        PRIMARY KEY (entry_id, sequence)
+    )",
+];
+
+const DOWN: &[&str] = &[
+    "DROP TABLE ledger_events",
+    "DROP TABLE ledger_steps",
+    "DROP TABLE ledger_entries",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for statement in UP {
+            manager
+                .get_connection()
+                .execute_unprepared(statement)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for statement in DOWN {
+            manager
+                .get_connection()
+                .execute_unprepared(statement)
+                .await?;
+        }
+        Ok(())
+    }
+}
