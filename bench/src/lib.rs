@@ -55,6 +55,48 @@ pub async fn analyze_while_seeding(
     })))
 }
 
+/// A fresh PostgreSQL database made on the server of `base` for one benchmark run, and dropped after it.
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    admin: sea_orm::DatabaseConnection,
+    name: String,
+    /// The database's URL.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Makes a database named `{prefix}_{random}` on the server `base` names a database of.
+    pub async fn create(base: &str, prefix: &str) -> anyhow::Result<Self> {
+        use sea_orm::ConnectionTrait as _;
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(base).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => anyhow::bail!("--postgres-url must name a database"),
+        };
+        Ok(Self { admin, name, url })
+    }
+
+    /// Keeps the database: its URL is printed for later runs.
+    pub fn keep(self) -> String {
+        self.url
+    }
+
+    pub async fn drop(self) -> anyhow::Result<()> {
+        use sea_orm::ConnectionTrait as _;
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
 /// The demo user `username` as an actor of the loop.
 pub async fn actor(store: &Store, username: &str) -> anyhow::Result<Actor> {
     let user = store

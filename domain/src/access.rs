@@ -56,6 +56,12 @@ pub enum Action<'a> {
     WorkLedgerStep { department: &'a DepartmentId },
     /// Ask for an entry to be closed off: its responsible unit's staff.
     RequestCloseOff { unit: &'a DepartmentId },
+    /// Record a summoned interview (约谈) of a department's responsible person: supervisors.
+    RecordInterview,
+    /// Read the interviews of a department (`None`: of every department): supervisors, leaders and admins; a department's staff their own.
+    ReadInterviews {
+        department: Option<&'a DepartmentId>,
+    },
 }
 
 /// Who a ledger entry concerns, as reading it is decided.
@@ -142,7 +148,16 @@ impl Actor {
                 }
                 _ => only(&[Role::Supervisor, Role::Admin, Role::DistrictLeader]),
             },
-            Action::Supervise | Action::ManageLedger => only(&[Role::Supervisor]),
+            Action::Supervise | Action::ManageLedger | Action::RecordInterview => {
+                only(&[Role::Supervisor])
+            }
+            Action::ReadInterviews { department } => match role {
+                Role::DutyOfficer | Role::DepartmentHead => match department {
+                    Some(d) => self.member_of(std::slice::from_ref(d)),
+                    None => Err(AccessError::Hidden),
+                },
+                _ => only(&[Role::Supervisor, Role::Admin, Role::DistrictLeader]),
+            },
             Action::ListLedger => only(&[
                 Role::GridWorker,
                 Role::DutyOfficer,

@@ -180,6 +180,12 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// A summoned interview (约谈) of a department's responsible person, named by the UUID the console generated: the idempotency key of recording it.
+    InterviewId,
+    v7_only: false
+);
+
+uuid_id!(
     /// A client's id for one state-changing request of the loop (AIP-155 `request_id`): a retry under it gets the first answer.
     RequestId,
     v7_only: false

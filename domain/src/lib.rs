@@ -15,8 +15,8 @@ pub use case::{
     MaskedParty, Party, PartyError, PhoneNumber, ReportState, TextError, WhistleKind, check_text,
 };
 pub use ids::{
-    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, LedgerEntryId,
-    LetterId, ReportId, RequestId, UploadId, UserId,
+    AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, InterviewId,
+    LedgerEntryId, LetterId, ReportId, RequestId, UploadId, UserId,
 };
 pub use location::{CoordinateSystem, GeoPoint, LocationError};
 pub use risk::RiskGrade;

@@ -13,7 +13,10 @@ contract as it stands, not against code the server shares. The script:
 - checks the case timeline and that the grid worker's WatchMyReports stream delivered every step in order;
 - downloads the photo as the lead department (whole, then resumed from an offset, every chunk's CRC-32C and the
   SHA-256 checked) while another department gets NOT_FOUND, and finds the case in the supervisor's and the
-  department's case queues, with a bad filter named in google.rpc.BadRequest.
+  department's case queues, with a bad filter named in google.rpc.BadRequest;
+- reads the month's ranking of departments and its CSV export;
+- takes the closed case into the ledger of long-standing cases with a one-step plan (the opening retried), and
+  completes the step as the lead's duty officer.
 
 Exit status 0 means every check held. Run by tests/tests/python_client.rs against a test server.
 """
@@ -392,6 +395,7 @@ def run_loop(client, worker, lat, lng, observe_seconds):
     )
     read_back(client, worker, case.name, attachment, lead)
     read_ranking(client, lead, observe_seconds)
+    work_ledger_entry(client, case.name, lead, observe_seconds)
     return len(view.timeline)
 
 
@@ -491,6 +495,52 @@ def read_ranking(client, lead, observe_seconds):
     check(data.startswith("\ufeff".encode()), "the CSV starts with a byte-order mark")
     check("响应率" in data.decode("utf-8"), "the CSV has Chinese headers")
     return lead_stats.rank
+
+
+def work_ledger_entry(client, case_name, lead, observe_seconds):
+    """The supervisor takes the case into the ledger of long-standing cases with a one-step plan; the lead's duty officer completes the step."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from gridwhistle.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc
+
+    ledger = ledger_pb2_grpc.LedgerServiceStub(client.channel)
+    supervisor = client.metadata("supervisor")
+    request = ledger_pb2.OpenLedgerEntryRequest(
+        entry_id=str(uuid.uuid4()),
+        case=case_name,
+        title="楼道纠纷反复信访",
+        summary="结案后仍反复来访",
+        nature=ledger_pb2.LEDGER_NATURE_FAMILY_AND_NEIGHBOURS,
+        since_time=Timestamp(seconds=observe_seconds),
+        complexity=ledger_pb2.LEDGER_LEVEL_MEDIUM,
+        social_impact=ledger_pb2.LEDGER_LEVEL_LOW,
+        grade=common_pb2.RISK_GRADE_A,
+        responsible_unit=lead,
+        responsible_person="街道副主任",
+        steps=[
+            ledger_pb2.LedgerStepPlan(
+                department=lead,
+                description="回访信访人",
+                due_time=Timestamp(seconds=observe_seconds + 7 * 86400),
+            )
+        ],
+    )
+    entry = ledger.OpenLedgerEntry(request, metadata=supervisor, timeout=30).entry
+    check(entry.colour == ledger_pb2.LEDGER_COLOUR_RED, f"grade A is red, got {entry.colour}")
+    again = ledger.OpenLedgerEntry(request, metadata=supervisor, timeout=30).entry
+    check(again.name == entry.name and again.etag == entry.etag, "a retry of the opening gets the same entry")
+    done = ledger.CompleteLedgerStep(
+        ledger_pb2.CompleteLedgerStepRequest(name=entry.name, etag=entry.etag, step=1, result="已回访，信访人满意"),
+        metadata=client.metadata("duty." + lead.split("/", 1)[1]),
+        timeout=30,
+    ).entry
+    check(done.steps[0].state == ledger_pb2.LEDGER_STEP_STATE_DONE, f"the step is done, got {done.steps[0]}")
+    read = ledger.GetLedgerEntry(ledger_pb2.GetLedgerEntryRequest(name=entry.name), metadata=supervisor, timeout=30).entry
+    kinds = [e.kind for e in read.timeline]
+    check(
+        kinds == [ledger_pb2.LEDGER_EVENT_KIND_OPENED, ledger_pb2.LEDGER_EVENT_KIND_STEP_COMPLETED],
+        f"the timeline holds the opening and the step, got {kinds}",
+    )
 
 
 def main():

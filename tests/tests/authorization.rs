@@ -244,6 +244,17 @@ fn table() -> Vec<(&'static str, Row)> {
         ("LedgerService.RequestLedgerCloseOff", ledger_unit),
         ("LedgerService.DecideLedgerCloseOff", ledger_supervisors),
         ("LedgerService.ReopenLedgerEntry", ledger_supervisors),
+        // Interviews are recorded by supervisors; a department reads its own, supervisors, admins and leaders every department's.
+        (
+            "LedgerService.RecordInterview",
+            [
+                FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN, FORBIDDEN,
+            ],
+        ),
+        (
+            "LedgerService.ListInterviews",
+            [FORBIDDEN, OWN_ONLY, OWN_ONLY, ALLOWED, ALLOWED, ALLOWED],
+        ),
         // Last: it sets the case's departments anew (to the ones it has).
         ("SupervisionService.ReassignCase", supervisor_on_any),
     ]
@@ -1058,6 +1069,30 @@ async fn ledger_call(
                 .reopen_ledger_entry(v1::ReopenLedgerEntryRequest {
                     name,
                     reason: "再次到访".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.RecordInterview" => code(
+            ledger
+                .record_interview(v1::RecordInterviewRequest {
+                    interview_id: uuid::Uuid::new_v4().to_string(),
+                    department: names.lead(Target::Own),
+                    person: "所长".to_owned(),
+                    reason: "响应率排名末位".to_owned(),
+                    outcome: "限期整改".to_owned(),
+                    held_time: Some(prost_types::Timestamp {
+                        seconds: due - 31 * 86_400,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "LedgerService.ListInterviews" => code(
+            ledger
+                .list_interviews(v1::ListInterviewsRequest {
+                    department: names.department(target),
                     ..Default::default()
                 })
                 .await,

@@ -294,7 +294,104 @@ async fn an_entry_is_planned_worked_regraded_and_closed_off_with_its_timeline() 
             "no party on the timeline"
         );
         let _ = report;
+        interviews(&district, &unit, other, &name).await;
     }
+}
+
+/// The supervisor calls in the unit's head over the entry and a letter; who reads which interviews.
+async fn interviews(district: &District, unit: &str, other: &str, entry: &str) {
+    let supervisor = district.token("supervisor").await;
+    let (_, case) = district.whistle_dispute(v1::RiskGrade::C).await;
+    let letter = district
+        .app
+        .supervision(&supervisor)
+        .issue_supervision_letter(v1::IssueSupervisionLetterRequest {
+            letter_id: uuid::Uuid::new_v4().to_string(),
+            department: format!("departments/{unit}"),
+            cases: vec![case.name.clone()],
+            text: "请说明办理进展".to_owned(),
+            reply_due_time: at(district, Duration::from_secs(86_400)),
+        })
+        .await
+        .expect("a letter")
+        .into_inner()
+        .letter
+        .unwrap()
+        .name;
+    let request = v1::RecordInterviewRequest {
+        interview_id: uuid::Uuid::new_v4().to_string(),
+        department: format!("departments/{unit}"),
+        person: "街道办事处主任".to_owned(),
+        reason: "积案化解进度滞后，督办函逾期未复".to_owned(),
+        supervision_letters: vec![letter.clone()],
+        ledger_entries: vec![entry.to_owned()],
+        outcome: "承诺十日内完成回访".to_owned(),
+        held_time: at(district, Duration::ZERO),
+    };
+    let mut ledger = district.app.ledger(&supervisor);
+    let recorded = ledger
+        .record_interview(request.clone())
+        .await
+        .expect("the supervisor records the interview")
+        .into_inner()
+        .interview
+        .unwrap();
+    let again = ledger.record_interview(request.clone()).await.unwrap();
+    assert_eq!(
+        again.into_inner().interview.unwrap(),
+        recorded,
+        "a retry answers the same interview"
+    );
+    let wrong = ledger
+        .record_interview(v1::RecordInterviewRequest {
+            interview_id: uuid::Uuid::new_v4().to_string(),
+            department: format!("departments/{other}"),
+            ledger_entries: Vec::new(),
+            ..request.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        field_violations(&wrong),
+        ["supervision_letters[0]"],
+        "a letter to another department"
+    );
+    let list = |user: String, department: String| async move {
+        district
+            .app
+            .ledger(&district.token(&user).await)
+            .list_interviews(v1::ListInterviewsRequest {
+                department,
+                ..Default::default()
+            })
+            .await
+    };
+    for user in [
+        format!("head.{unit}"),
+        LEADER.to_owned(),
+        "admin".to_owned(),
+    ] {
+        let seen = list(user.clone(), String::new())
+            .await
+            .unwrap()
+            .into_inner()
+            .interviews;
+        assert_eq!(
+            seen.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            [recorded.name.as_str()],
+            "{user}"
+        );
+    }
+    let theirs = list(format!("head.{other}"), format!("departments/{unit}"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        theirs.code(),
+        Code::NotFound,
+        "another department's interviews"
+    );
+    let own = list(format!("head.{other}"), String::new()).await.unwrap();
+    assert!(own.into_inner().interviews.is_empty());
 }
 
 /// A request to open another entry of the same case as `entry`.

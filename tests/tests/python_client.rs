@@ -1,4 +1,4 @@
-//! A client we did not write: `tests/python/loop_client.py` generates `grpcio` stubs from `proto/` and drives the closed loop against a real server, then downloads the report's photo, finds the case in the case queues, and reads the month's ranking of departments and its CSV export.
+//! A client we did not write: `tests/python/loop_client.py` generates `grpcio` stubs from `proto/` and drives the closed loop against a real server, then downloads the report's photo, finds the case in the case queues, reads the month's ranking of departments and its CSV export, and takes the case into the ledger and completes its plan's step.
 //!
 //! It needs Python 3 with the packages in `tests/python/requirements.txt` (`.ci/run` installs them).
 //! Without them the test is skipped with a note, unless `TEST_INTEGRATION=1` makes that a failure.

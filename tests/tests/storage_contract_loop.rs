@@ -50,6 +50,7 @@ gridwhistle_tests::contract!(
     reports_facts_rebuild_from_the_timeline_and_name_what_differed,
     stats_count_shares_areas_and_shortfalls_over_a_period,
     ledger_entries_open_once_change_under_their_version_and_list_by_urgency,
+    interviews_are_recorded_once_and_listed_by_department_and_period,
 );
 
 /// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
@@ -1921,6 +1922,78 @@ mod checks {
         assert_eq!(
             (counts.red, counts.yellow, counts.blue, counts.overdue),
             (1, 1, 1, 2)
+        );
+    }
+
+    pub(super) async fn interviews_are_recorded_once_and_listed_by_department_and_period(
+        store: &Store,
+        _: Backend,
+    ) {
+        use gridwhistle_domain::{InterviewId, LetterId};
+        use gridwhistle_server::model::{InterviewFilter, InterviewRecord};
+        let cast = cast(store).await;
+        let hour = Duration::from_secs(3600);
+        let interview = |hours: u32, hash: &str| InterviewRecord {
+            id: InterviewId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+            department: cast.department.clone(),
+            person: "所长".to_owned(),
+            reason: "督办未回复".to_owned(),
+            letters: vec![LetterId::parse(&uuid::Uuid::new_v4().to_string()).unwrap()],
+            entries: Vec::new(),
+            outcome: "限期整改".to_owned(),
+            interviewer: cast.officer.id,
+            held_at: T0.saturating_add(hour * hours),
+            created_at: T0,
+            request_hash: hash.to_owned(),
+        };
+        let interviews = store.interviews();
+        let first = interview(1, "a");
+        assert_eq!(interviews.record(first.clone()).await.unwrap(), first);
+        let retried = InterviewRecord {
+            request_hash: "b".to_owned(),
+            ..first.clone()
+        };
+        assert_eq!(
+            interviews.record(retried).await.unwrap(),
+            first,
+            "the stored interview answers a repeat of its id"
+        );
+        let second = interview(5, "c");
+        interviews.record(second.clone()).await.unwrap();
+        let mine = InterviewFilter {
+            department: Some(cast.department.clone()),
+            ..InterviewFilter::default()
+        };
+        let ids = |page: Vec<InterviewRecord>| page.into_iter().map(|i| i.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(interviews.list(&mine, None, 10).await.unwrap()),
+            [second.id, first.id]
+        );
+        assert_eq!(
+            ids(interviews
+                .list(&mine, Some((second.held_at, second.id)), 10)
+                .await
+                .unwrap()),
+            [first.id]
+        );
+        let early = InterviewFilter {
+            until: Some(T0.saturating_add(hour * 2)),
+            ..InterviewFilter::default()
+        };
+        assert_eq!(
+            ids(interviews.list(&early, None, 10).await.unwrap()),
+            [first.id]
+        );
+        let elsewhere = InterviewFilter {
+            department: Some(DepartmentId::parse("fire-jw").unwrap()),
+            ..InterviewFilter::default()
+        };
+        assert!(
+            interviews
+                .list(&elsewhere, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 }

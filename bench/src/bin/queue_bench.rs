@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use gridwhistle_bench::{actor, analyze_while_seeding, open_loop};
+use gridwhistle_bench::{ScratchDatabase, actor, analyze_while_seeding, open_loop};
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::{Clock, ManualClock};
 use gridwhistle_domain::{
@@ -537,22 +537,12 @@ async fn main() -> anyhow::Result<()> {
         if args.measure_only {
             return run("PostgreSQL", base, &args).await;
         }
-        let name = format!("gw_queue_bench_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(base).await?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await?;
-        let url = match base.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => bail!("--postgres-url must name a database"),
-        };
-        let outcome = run("PostgreSQL", &url, &args).await;
+        let scratch = ScratchDatabase::create(base, "gw_queue_bench").await?;
+        let outcome = run("PostgreSQL", &scratch.url, &args).await;
         if args.keep {
-            println!("kept the seeded database: {url}");
+            println!("kept the seeded database: {}", scratch.keep());
         } else {
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await?;
+            scratch.drop().await?;
         }
         outcome?;
     }

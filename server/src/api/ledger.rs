@@ -75,7 +75,7 @@ impl LedgerApi {
 }
 
 /// Parses `ledgerEntries/{entry}`.
-fn entry_name(name: &str) -> Result<LedgerEntryId, String> {
+pub(super) fn entry_name(name: &str) -> Result<LedgerEntryId, String> {
     resource_id(name, "ledgerEntries")
         .and_then(|id| LedgerEntryId::parse(id).map_err(|e| e.to_string()))
 }
@@ -422,6 +422,22 @@ impl LedgerRpc for LedgerApi {
         Ok(Response::new(v1::DecideLedgerCloseOffResponse {
             entry: Some(entry),
         }))
+    }
+
+    #[instrument(skip_all)]
+    async fn record_interview(
+        &self,
+        request: Request<v1::RecordInterviewRequest>,
+    ) -> Result<Response<v1::RecordInterviewResponse>, Status> {
+        super::interviews::record(&self.service, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_interviews(
+        &self,
+        request: Request<v1::ListInterviewsRequest>,
+    ) -> Result<Response<v1::ListInterviewsResponse>, Status> {
+        super::interviews::list(&self.service, request).await
     }
 
     #[instrument(skip_all)]

@@ -12,6 +12,7 @@ mod directory;
 mod enums;
 pub mod error;
 mod feed;
+mod interviews;
 mod ledger;
 mod once;
 mod report;

@@ -2,6 +2,7 @@
 //!
 //! Every change goes through `LedgerService::change`: read the entry, check the caller may read it (anything else is answered as missing) and may make the change, apply it (`plan::apply`, pure), and write it with its timeline events under a version check.
 
+pub mod interviews;
 pub mod plan;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use gridwhistle_domain::{
 };
 use tracing::instrument;
 
+pub use interviews::NewInterview;
 pub use plan::{Change, StepPlan};
 
 use crate::model::{
@@ -44,7 +46,7 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
-    fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         LedgerError::Field {
             field: field.into(),
             reason: reason.into(),
@@ -112,7 +114,11 @@ impl LedgerService {
     }
 
     /// Refuses a department that does not exist, naming `field`.
-    async fn check_department(&self, field: &str, d: &DepartmentId) -> Result<(), LedgerError> {
+    pub(crate) async fn check_department(
+        &self,
+        field: &str,
+        d: &DepartmentId,
+    ) -> Result<(), LedgerError> {
         match self.store.directory().get_department(d).await {
             Ok(_) => Ok(()),
             Err(StorageError::NotFound { .. }) => {

@@ -2,8 +2,8 @@
 
 use gridwhistle_domain::ledger::{Colour, LedgerEventKind, LedgerState, Level, Nature, StepState};
 use gridwhistle_domain::{
-    AttachmentId, CaseId, DepartmentId, LedgerEntryId, Party, ReportId, RiskGrade, Timestamp,
-    UserId,
+    AttachmentId, CaseId, DepartmentId, InterviewId, LedgerEntryId, LetterId, Party, ReportId,
+    RiskGrade, Timestamp, UserId,
 };
 
 /// The case an entry was taken from: its report, and who reported it.
@@ -167,4 +167,32 @@ pub struct NewLedgerEvent {
     pub kind: LedgerEventKind,
     pub actor: Option<UserId>,
     pub text: String,
+}
+
+/// A summoned interview (约谈) of a department's responsible person, with what led to it and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterviewRecord {
+    pub id: InterviewId,
+    pub department: DepartmentId,
+    /// The official interviewed, as the supervisor names them (not a party).
+    pub person: String,
+    pub reason: String,
+    /// The supervision letters behind it.
+    pub letters: Vec<LetterId>,
+    /// The ledger entries behind it.
+    pub entries: Vec<LedgerEntryId>,
+    pub outcome: String,
+    pub interviewer: UserId,
+    pub held_at: Timestamp,
+    pub created_at: Timestamp,
+    /// SHA-256 of the recording request, to tell a retry from a reuse of the id.
+    pub request_hash: String,
+}
+
+/// Which interviews a listing shows, the most recent first: one department's (or all), held in `[from, until)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterviewFilter {
+    pub department: Option<DepartmentId>,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
 }

@@ -13,8 +13,9 @@ mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
 pub use ledger::{
-    LedgerCounts, LedgerEntryRecord, LedgerEventRecord, LedgerFilter, LedgerOpenOutcome,
-    LedgerPosition, LedgerReader, LedgerStepRecord, LinkedCase, NewLedgerEvent,
+    InterviewFilter, InterviewRecord, LedgerCounts, LedgerEntryRecord, LedgerEventRecord,
+    LedgerFilter, LedgerOpenOutcome, LedgerPosition, LedgerReader, LedgerStepRecord, LinkedCase,
+    NewLedgerEvent,
 };
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
 pub use queue::{CaseOrder, CaseQuery, DegreeRange, QueuePosition, TimeRange};

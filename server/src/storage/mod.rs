@@ -11,6 +11,7 @@ mod devices;
 mod directory;
 mod entity;
 mod error;
+mod interviews;
 mod lease;
 mod ledger;
 mod letters;
@@ -233,6 +234,8 @@ repositories! {
     letters => LetterRepo;
     /// The ledger of long-standing cases: entries, their plans and timelines.
     ledger => LedgerRepo;
+    /// Summoned interviews (约谈) of departments' responsible persons.
+    interviews => InterviewRepo;
     /// Client request ids of the loop's steps, with their first answers.
     requests => RequestRepo;
     /// The notification outbox: claims, deliveries, dead letters.

@@ -14,6 +14,7 @@ pub(super) mod device;
 pub(super) mod extension;
 pub(super) mod grid;
 pub(super) mod import_lock;
+pub(super) mod interview;
 pub(super) mod ledger_entry;
 pub(super) mod ledger_event;
 pub(super) mod ledger_step;

@@ -1,4 +1,4 @@
-//! The ledger of long-standing cases (积案台账): entries, the steps of their plans, and their timelines.
+//! The ledger of long-standing cases (积案台账): entries, the steps of their plans, and their timelines; and summoned interviews (约谈) of departments' responsible persons.
 //!
 //! Written as plain DDL that SQLite and PostgreSQL read alike. An entry keeps `next_due_ms`, the nearest due time of its open steps (`i64::MAX` when none is open), so lists ordered by urgency and the overdue filter read an index.
 
@@ -66,9 +66,25 @@ const UP: &[&str] = &[
         at_ms BIGINT NOT NULL,
         PRIMARY KEY (entry_id, sequence)
     )",
+    "CREATE TABLE interviews (
+        id TEXT NOT NULL PRIMARY KEY,
+        department_id TEXT NOT NULL REFERENCES departments (id),
+        person TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        letters TEXT NOT NULL,
+        entries TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        interviewer_id TEXT NOT NULL REFERENCES users (id),
+        held_at_ms BIGINT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        request_hash TEXT NOT NULL
+    )",
+    "CREATE INDEX ix_interviews_department ON interviews (department_id, held_at_ms, id)",
+    "CREATE INDEX ix_interviews_held ON interviews (held_at_ms, id)",
 ];
 
 const DOWN: &[&str] = &[
+    "DROP TABLE interviews",
     "DROP TABLE ledger_events",
     "DROP TABLE ledger_steps",
     "DROP TABLE ledger_entries",
