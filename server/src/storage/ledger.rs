@@ -5,7 +5,7 @@ use gridwhistle_domain::{
     CaseId, DepartmentId, LedgerEntryId, ReportId, RiskGrade, Timestamp, UserId,
 };
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, Func, OnConflict, Query};
+use sea_orm::sea_query::{Asterisk, Expr, Func, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -470,7 +470,10 @@ impl LedgerRepo<'_> {
         use ledger_entry::Column as E;
         let mut condition = Condition::all()
             .add(readable(reader))
-            .add(E::State.ne(LedgerState::Closed.as_str()));
+            .add(E::State.is_in([
+                LedgerState::Open.as_str(),
+                LedgerState::CloseRequested.as_str(),
+            ]));
         if let Some(unit) = unit {
             condition = condition.add(E::UnitId.eq(unit.as_str()));
         }
@@ -479,7 +482,7 @@ impl LedgerRepo<'_> {
         let rows: Vec<(String, i64, Option<i64>)> = ledger_entry::Entity::find()
             .select_only()
             .column(E::Grade)
-            .column_as(E::Id.count(), "n")
+            .column_as(Expr::from(Func::count(Expr::col(Asterisk))), "n")
             .column_as(overdue, "overdue")
             .filter(condition)
             .group_by(E::Grade)

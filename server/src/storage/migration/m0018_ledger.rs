@@ -42,6 +42,8 @@ const UP: &[&str] = &[
     "CREATE INDEX ix_ledger_unit ON ledger_entries (unit_id, grade, next_due_ms, id)",
     "CREATE INDEX ix_ledger_leader ON ledger_entries (leader_id, grade, next_due_ms, id)",
     "CREATE UNIQUE INDEX ux_ledger_report ON ledger_entries (report_id)",
+    // Covers the dashboard's counts of the entries not closed, by colour and overdue.
+    "CREATE INDEX ix_ledger_state ON ledger_entries (state, grade, next_due_ms)",
     "CREATE TABLE ledger_steps (
         entry_id TEXT NOT NULL REFERENCES ledger_entries (id),
         number INTEGER NOT NULL,
