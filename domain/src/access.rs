@@ -58,6 +58,8 @@ pub enum Action<'a> {
     RequestCloseOff { unit: &'a DepartmentId },
     /// Record a summoned interview (约谈) of a department's responsible person: supervisors.
     RecordInterview,
+    /// Read the joint meetings (联席会议) and their minutes: supervisors and district leaders.
+    ReadMeetings,
     /// Read the interviews of a department (`None`: of every department): supervisors, leaders and admins; a department's staff their own.
     ReadInterviews {
         department: Option<&'a DepartmentId>,
@@ -151,6 +153,7 @@ impl Actor {
             Action::Supervise | Action::ManageLedger | Action::RecordInterview => {
                 only(&[Role::Supervisor])
             }
+            Action::ReadMeetings => only(&[Role::Supervisor, Role::DistrictLeader]),
             Action::ReadInterviews { department } => match role {
                 Role::DutyOfficer | Role::DepartmentHead => match department {
                     Some(d) => self.member_of(std::slice::from_ref(d)),

@@ -186,6 +186,12 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// A joint meeting (联席会议), named by the UUID the console generated: the idempotency key of calling it.
+    MeetingId,
+    v7_only: false
+);
+
+uuid_id!(
     /// A client's id for one state-changing request of the loop (AIP-155 `request_id`): a retry under it gets the first answer.
     RequestId,
     v7_only: false

@@ -93,6 +93,22 @@ text_enum!(
         CloseApproved => "close_approved",
         CloseRefused => "close_refused",
         Reopened => "reopened",
+        /// A joint meeting named a new responsible unit (and plan).
+        Reassigned => "reassigned",
+    }
+);
+
+text_enum!(
+    /// Why an item is on a joint meeting's agenda.
+    AgendaReason {
+        /// A red (grade A) entry.
+        Red => "red",
+        /// An entry with a step past its due time.
+        OverdueSteps => "overdue_steps",
+        /// An entry whose open steps name more than one department.
+        CrossDepartment => "cross_department",
+        /// A case every summoned department returned.
+        ReturnedByAll => "returned_by_all",
     }
 );
 

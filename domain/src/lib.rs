@@ -16,7 +16,7 @@ pub use case::{
 };
 pub use ids::{
     AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, InterviewId,
-    LedgerEntryId, LetterId, ReportId, RequestId, UploadId, UserId,
+    LedgerEntryId, LetterId, MeetingId, ReportId, RequestId, UploadId, UserId,
 };
 pub use location::{CoordinateSystem, GeoPoint, LocationError};
 pub use risk::RiskGrade;

@@ -279,3 +279,33 @@ pub fn report_at(lat: f64, lng: f64, category: &str) -> v1::Report {
 pub fn new_report_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+impl District {
+    /// Returns the case as one active department after another until no one is left to lead it; returns its last state.
+    pub async fn returned_by_everyone(&self, name: &str) -> v1::Case {
+        for _ in 0..12 {
+            let case = self.case_as("supervisor", name).await.case.expect("a case");
+            let active = case.assignments.iter().find(|a| {
+                matches!(
+                    a.state(),
+                    v1::AssignmentState::Summoned
+                        | v1::AssignmentState::ReportedIn
+                        | v1::AssignmentState::Contacted
+                )
+            });
+            let Some(active) = active else {
+                return case;
+            };
+            self.app
+                .cases(&self.token(&duty_officer(&active.department)).await)
+                .return_case(v1::ReturnCaseRequest {
+                    name: name.to_owned(),
+                    reason: "不属于本部门职责".to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .expect("the department returns the case");
+        }
+        panic!("the case kept being rerouted");
+    }
+}

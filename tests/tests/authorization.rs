@@ -133,6 +133,14 @@ fn table() -> Vec<(&'static str, Row)> {
         FORBIDDEN,
         FORBIDDEN,
     ];
+    let meeting_readers: Row = [
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        (A, A, H),
+        FORBIDDEN,
+        (A, A, H),
+    ];
     let rankings: Row = [FORBIDDEN, ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED];
     vec![
         ("ReportService.CreateReport", grid_workers),
@@ -255,6 +263,20 @@ fn table() -> Vec<(&'static str, Row)> {
             "LedgerService.ListInterviews",
             [FORBIDDEN, OWN_ONLY, OWN_ONLY, ALLOWED, ALLOWED, ALLOWED],
         ),
+        // Joint meetings: supervisors call and decide them, supervisors and leaders read them.
+        (
+            "LedgerService.CallJointMeeting",
+            [
+                FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN, FORBIDDEN,
+            ],
+        ),
+        ("LedgerService.GetJointMeeting", meeting_readers),
+        (
+            "LedgerService.ListJointMeetings",
+            [FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN, ALLOWED],
+        ),
+        ("LedgerService.ExportMeetingMinutes", meeting_readers),
+        ("LedgerService.DecideMeetingItem", ledger_supervisors),
         // Last: it sets the case's departments anew (to the ones it has).
         ("SupervisionService.ReassignCase", supervisor_on_any),
     ]
@@ -306,6 +328,10 @@ struct Names {
     other_entry: String,
     own_leader: String,
     other_leader: String,
+    own_meeting: String,
+    other_meeting: String,
+    /// The responsible unit of the first item of both meetings' agendas, which a decision keeps.
+    first_item_unit: String,
 }
 
 impl Names {
@@ -322,6 +348,14 @@ impl Names {
             Target::Own => self.own_entry.clone(),
             Target::Other => self.other_entry.clone(),
             Target::Missing => format!("ledgerEntries/{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    fn meeting(&self, target: Target) -> String {
+        match target {
+            Target::Own => self.own_meeting.clone(),
+            Target::Other => self.other_meeting.clone(),
+            Target::Missing => format!("jointMeetings/{}", uuid::Uuid::new_v4()),
         }
     }
 
@@ -946,6 +980,36 @@ async fn ledger_entry(
         .name
 }
 
+/// `names` with two joint meetings called on the ledger as it stands, and the unit of their first item.
+async fn with_meetings(district: &District, mut names: Names) -> Names {
+    let mut ledger = district.app.ledger(&district.token("supervisor").await);
+    let mut meetings = Vec::new();
+    for _ in 0..2 {
+        meetings.push(
+            ledger
+                .call_joint_meeting(v1::CallJointMeetingRequest {
+                    meeting_id: uuid::Uuid::new_v4().to_string(),
+                    month: "2026-03".to_owned(),
+                    title: "联席会议".to_owned(),
+                })
+                .await
+                .expect("the supervisor calls a meeting")
+                .into_inner()
+                .meeting
+                .expect("a meeting"),
+        );
+    }
+    let first = &meetings[0].items[0].ledger_entry;
+    names.first_item_unit = if *first == names.own_entry {
+        names.lead(Target::Own)
+    } else {
+        names.lead(Target::Other)
+    };
+    names.other_meeting = meetings.pop().expect("two meetings").name;
+    names.own_meeting = meetings.pop().expect("two meetings").name;
+    names
+}
+
 /// Makes one well-formed call of a `LedgerService` RPC as the holder of `token` at `target`.
 async fn ledger_call(
     district: &District,
@@ -1073,6 +1137,48 @@ async fn ledger_call(
                 })
                 .await,
         ),
+        "LedgerService.CallJointMeeting" => code(
+            ledger
+                .call_joint_meeting(v1::CallJointMeetingRequest {
+                    meeting_id: uuid::Uuid::new_v4().to_string(),
+                    month: "2026-03".to_owned(),
+                    title: "联席会议".to_owned(),
+                })
+                .await,
+        ),
+        "LedgerService.GetJointMeeting" => code(
+            ledger
+                .get_joint_meeting(v1::GetJointMeetingRequest {
+                    name: names.meeting(target),
+                })
+                .await,
+        ),
+        "LedgerService.ListJointMeetings" => code(
+            ledger
+                .list_joint_meetings(v1::ListJointMeetingsRequest {
+                    month: "2026-03".to_owned(),
+                })
+                .await,
+        ),
+        "LedgerService.ExportMeetingMinutes" => code(
+            ledger
+                .export_meeting_minutes(v1::ExportMeetingMinutesRequest {
+                    name: names.meeting(target),
+                    format: v1::ExportFormat::Csv.into(),
+                })
+                .await,
+        ),
+        "LedgerService.DecideMeetingItem" => code(
+            ledger
+                .decide_meeting_item(v1::DecideMeetingItemRequest {
+                    name: names.meeting(target),
+                    number: 1,
+                    lead_department: names.first_item_unit.clone(),
+                    decision: "维持责任单位".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
         "LedgerService.RecordInterview" => code(
             ledger
                 .record_interview(v1::RecordInterviewRequest {
@@ -1149,7 +1255,11 @@ async fn every_rpc_authorises_every_role_per_object_and_hides_existence() {
         other_entry: ledger_entry(&district, None, &other_lead, "leader.deputy").await,
         own_leader: district.user_name("leader.politics").await,
         other_leader: district.user_name("leader.deputy").await,
+        own_meeting: String::new(),
+        other_meeting: String::new(),
+        first_item_unit: String::new(),
     };
+    let names = with_meetings(&district, names).await;
     let users = [
         "worker.g-jianwai-1-01".to_owned(),
         format!("duty.{lead}"),

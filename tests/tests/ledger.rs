@@ -558,3 +558,230 @@ async fn approve_and_reopen(
         .unwrap();
     assert_eq!(reopened.state(), v1::LedgerState::Open);
 }
+
+/// Opens an entry of its own as the supervisor: `grade`, responsible `unit`, a step per (department, days from now).
+async fn entry_of(
+    district: &District,
+    grade: v1::RiskGrade,
+    unit: &str,
+    steps: &[(&str, u64)],
+) -> v1::LedgerEntry {
+    district
+        .app
+        .ledger(&district.token("supervisor").await)
+        .open_ledger_entry(v1::OpenLedgerEntryRequest {
+            entry_id: uuid::Uuid::new_v4().to_string(),
+            title: "积案".to_owned(),
+            summary: "多年信访".to_owned(),
+            nature: v1::LedgerNature::LawRelated.into(),
+            since_time: at(district, Duration::ZERO),
+            complexity: v1::LedgerLevel::Medium.into(),
+            social_impact: v1::LedgerLevel::Low.into(),
+            grade: grade.into(),
+            responsible_unit: format!("departments/{unit}"),
+            responsible_person: "负责人".to_owned(),
+            parties: vec![petitioner()],
+            steps: steps
+                .iter()
+                .map(|(department, days)| step(district, department, "化解", *days))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("the supervisor opens the entry")
+        .into_inner()
+        .entry
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_joint_meeting_puts_the_urgent_entries_and_orphan_cases_on_its_agenda_and_decides_them() {
+    use v1::AgendaReason as R;
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let (x, y) = ("street-jianwai", "justice-01");
+        let red = entry_of(&district, v1::RiskGrade::A, x, &[(x, 10)]).await;
+        let overdue = entry_of(&district, v1::RiskGrade::B, x, &[(x, 2)]).await;
+        let crossing = entry_of(&district, v1::RiskGrade::C, x, &[(x, 20), (y, 25)]).await;
+        let quiet = entry_of(&district, v1::RiskGrade::C, x, &[(x, 20)]).await;
+        let closed = entry_of(&district, v1::RiskGrade::A, x, &[]).await;
+        let supervisor = district.token("supervisor").await;
+        let mut ledger = district.app.ledger(&supervisor);
+        district
+            .app
+            .ledger(&district.token(&format!("duty.{x}")).await)
+            .request_ledger_close_off(v1::RequestLedgerCloseOffRequest {
+                name: closed.name.clone(),
+                result: "已化解".to_owned(),
+                parties_stance: "满意".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ledger
+            .decide_ledger_close_off(v1::DecideLedgerCloseOffRequest {
+                name: closed.name.clone(),
+                approve: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let (_, orphan) = district.whistle_dispute(v1::RiskGrade::B).await;
+        let orphan = district.returned_by_everyone(&orphan.name).await;
+        assert_eq!(orphan.state(), v1::CaseState::AwaitingSupervisor);
+        district.app.clock.advance(Duration::from_secs(3 * 86_400));
+        district.forget_tokens().await;
+
+        let supervisor = district.token("supervisor").await;
+        let mut ledger = district.app.ledger(&supervisor);
+        let call = v1::CallJointMeetingRequest {
+            meeting_id: uuid::Uuid::new_v4().to_string(),
+            month: "2026-03".to_owned(),
+            title: "三月联席会议".to_owned(),
+        };
+        let meeting = ledger
+            .call_joint_meeting(call.clone())
+            .await
+            .expect("the supervisor calls the meeting")
+            .into_inner()
+            .meeting
+            .unwrap();
+        let agenda: Vec<(String, Vec<R>)> = meeting
+            .items
+            .iter()
+            .map(|i| {
+                let subject = if i.case.is_empty() {
+                    &i.ledger_entry
+                } else {
+                    &i.case
+                };
+                (subject.clone(), i.reasons().collect())
+            })
+            .collect();
+        assert_eq!(
+            agenda,
+            [
+                (red.name.clone(), vec![R::Red]),
+                (overdue.name.clone(), vec![R::OverdueSteps]),
+                (crossing.name.clone(), vec![R::CrossDepartment]),
+                (orphan.name.clone(), vec![R::ReturnedByAll]),
+            ],
+            "{backend:?}: neither the quiet entry {} nor the closed one {}",
+            quiet.name,
+            closed.name
+        );
+        assert!(
+            meeting.items[2].detail.contains(y),
+            "{}",
+            meeting.items[2].detail
+        );
+        let again = ledger.call_joint_meeting(call).await.unwrap();
+        assert_eq!(
+            again.into_inner().meeting.unwrap(),
+            meeting,
+            "a retry answers the same meeting"
+        );
+
+        // The meeting gives the crossing entry to the justice office with a new plan, and the orphan case to the street.
+        let decide = |number: i32, lead: &str, steps: Vec<v1::LedgerStepPlan>| {
+            v1::DecideMeetingItemRequest {
+                name: meeting.name.clone(),
+                number,
+                lead_department: format!("departments/{lead}"),
+                assisting_departments: vec![format!(
+                    "departments/{}",
+                    if lead == x { y } else { x }
+                )],
+                decision: "由司法所牵头，街道配合".to_owned(),
+                steps,
+            }
+        };
+        let plan = vec![step(&district, y, "法律援助与调解", 15)];
+        ledger
+            .decide_meeting_item(decide(3, y, plan))
+            .await
+            .expect("the meeting decides item 3");
+        let entry = ledger
+            .get_ledger_entry(v1::GetLedgerEntryRequest {
+                name: crossing.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entry
+            .unwrap();
+        assert_eq!(entry.responsible_unit, format!("departments/{y}"));
+        let open: Vec<(i32, String)> = entry
+            .steps
+            .iter()
+            .filter(|s| s.state() == v1::LedgerStepState::Open)
+            .map(|s| (s.number, s.department.clone()))
+            .collect();
+        assert_eq!(open, [(3, format!("departments/{y}"))]);
+        assert_eq!(
+            entry.timeline.last().unwrap().kind(),
+            v1::LedgerEventKind::Reassigned
+        );
+        let decided = ledger
+            .decide_meeting_item(decide(4, x, Vec::new()))
+            .await
+            .expect("the meeting decides item 4")
+            .into_inner()
+            .meeting
+            .unwrap();
+        assert_eq!(decided.items[3].lead_department, format!("departments/{x}"));
+        let case = district
+            .case_as("supervisor", &orphan.name)
+            .await
+            .case
+            .unwrap();
+        assert_eq!(case.state(), v1::CaseState::Open, "the case is reassigned");
+        let twice = ledger
+            .decide_meeting_item(decide(4, x, Vec::new()))
+            .await
+            .unwrap_err();
+        assert_eq!(twice.code(), Code::FailedPrecondition);
+
+        // Leaders read the minutes; departments do not.
+        let read = district
+            .app
+            .ledger(&district.token(LEADER).await)
+            .get_joint_meeting(v1::GetJointMeetingRequest {
+                name: meeting.name.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(read.into_inner().meeting.unwrap().items.len(), 4);
+        let refused = district
+            .app
+            .ledger(&district.token(&format!("duty.{x}")).await)
+            .get_joint_meeting(v1::GetJointMeetingRequest {
+                name: meeting.name.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        let mut parts = ledger
+            .export_meeting_minutes(v1::ExportMeetingMinutesRequest {
+                name: meeting.name.clone(),
+                format: v1::ExportFormat::Csv.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut csv = Vec::new();
+        while let Some(part) = parts.message().await.unwrap() {
+            csv.extend(part.data);
+        }
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.starts_with('\u{feff}'), "a byte-order mark");
+        assert!(
+            csv.contains("上会原因") && csv.contains("由司法所牵头"),
+            "{csv}"
+        );
+        assert!(
+            !csv.contains("张三") && !csv.contains("13800138000"),
+            "no party in the minutes"
+        );
+    }
+}

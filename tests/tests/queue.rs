@@ -32,39 +32,6 @@ async fn names(district: &District, token: &str, filter: &str, order_by: &str) -
     }
 }
 
-/// Returns the case as one active department after another until no one is left to lead it; returns its last state.
-async fn returned_by_everyone(district: &District, name: &str) -> v1::Case {
-    for _ in 0..12 {
-        let case = district
-            .case_as("supervisor", name)
-            .await
-            .case
-            .expect("a case");
-        let active = case.assignments.iter().find(|a| {
-            matches!(
-                a.state(),
-                v1::AssignmentState::Summoned
-                    | v1::AssignmentState::ReportedIn
-                    | v1::AssignmentState::Contacted
-            )
-        });
-        let Some(active) = active else {
-            return case;
-        };
-        district
-            .app
-            .cases(&district.token(&duty_officer(&active.department)).await)
-            .return_case(v1::ReturnCaseRequest {
-                name: name.to_owned(),
-                reason: "不属于本部门职责".to_owned(),
-                ..Default::default()
-            })
-            .await
-            .expect("the department returns the case");
-    }
-    panic!("the case kept being rerouted");
-}
-
 #[tokio::test]
 async fn a_case_every_department_returned_waits_in_the_supervisors_queue_and_is_reassigned_from_there()
  {
@@ -73,7 +40,7 @@ async fn a_case_every_department_returned_waits_in_the_supervisors_queue_and_is_
         let (_, kept) = district.whistle_dispute(v1::RiskGrade::C).await;
         let (_, orphan) = district.whistle_dispute(v1::RiskGrade::B).await;
         let lead = orphan.assignments[0].department.clone();
-        let returned = returned_by_everyone(&district, &orphan.name).await;
+        let returned = district.returned_by_everyone(&orphan.name).await;
         assert_eq!(
             returned.state(),
             v1::CaseState::AwaitingSupervisor,

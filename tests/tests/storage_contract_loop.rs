@@ -51,6 +51,7 @@ gridwhistle_tests::contract!(
     stats_count_shares_areas_and_shortfalls_over_a_period,
     ledger_entries_open_once_change_under_their_version_and_list_by_urgency,
     interviews_are_recorded_once_and_listed_by_department_and_period,
+    meetings_are_called_once_with_their_agenda_and_each_item_decided_once,
 );
 
 /// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
@@ -1995,5 +1996,93 @@ mod checks {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    pub(super) async fn meetings_are_called_once_with_their_agenda_and_each_item_decided_once(
+        store: &Store,
+        _: Backend,
+    ) {
+        use gridwhistle_domain::MeetingId;
+        use gridwhistle_domain::ledger::AgendaReason;
+        use gridwhistle_server::model::{
+            AgendaSubject, MeetingDecision, MeetingItemRecord, MeetingRecord,
+        };
+        let cast = cast(store).await;
+        let filed = match store
+            .reports()
+            .create(
+                cast.worker.id,
+                Some(GridId::parse("g-7").unwrap()),
+                new_report(ReportId::generate(), "m"),
+                T0,
+            )
+            .await
+            .unwrap()
+        {
+            gridwhistle_server::model::CreateOutcome::Created(record) => record,
+            other => panic!("filing a new report: {other:?}"),
+        };
+        let record = whistle(store, &cast, &filed, T0).await;
+        let meeting = MeetingRecord {
+            id: MeetingId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+            month: "2026-03".to_owned(),
+            title: "联席会议".to_owned(),
+            created_by: cast.officer.id,
+            created_at: T0,
+            request_hash: "h".to_owned(),
+            items: vec![MeetingItemRecord {
+                number: 1,
+                subject: AgendaSubject::Case {
+                    report: record.id,
+                    case: record.case.as_ref().unwrap().id,
+                },
+                reasons: vec![AgendaReason::ReturnedByAll],
+                detail: "returned by police-jw".to_owned(),
+                decision: None,
+            }],
+        };
+        let meetings = store.meetings();
+        assert_eq!(meetings.create(meeting.clone()).await.unwrap(), meeting);
+        let again = MeetingRecord {
+            request_hash: "other".to_owned(),
+            items: Vec::new(),
+            ..meeting.clone()
+        };
+        assert_eq!(
+            meetings.create(again).await.unwrap(),
+            meeting,
+            "the stored meeting answers a repeat of its id"
+        );
+        assert_eq!(
+            meetings.get(&meeting.id).await.unwrap(),
+            Some(meeting.clone())
+        );
+        assert_eq!(
+            meetings.of_month("2026-03").await.unwrap(),
+            std::slice::from_ref(&meeting)
+        );
+        assert!(meetings.of_month("2026-04").await.unwrap().is_empty());
+        let decision = MeetingDecision {
+            lead: cast.department.clone(),
+            assists: Vec::new(),
+            text: "维持".to_owned(),
+            decided_by: cast.officer.id,
+            decided_at: T0,
+        };
+        assert!(
+            meetings
+                .decide(&meeting.id, 1, decision.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !meetings
+                .decide(&meeting.id, 1, decision.clone())
+                .await
+                .unwrap(),
+            "decided once"
+        );
+        let stored = meetings.get(&meeting.id).await.unwrap().unwrap();
+        assert_eq!(stored.items[0].decision, Some(decision));
     }
 }

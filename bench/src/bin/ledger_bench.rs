@@ -91,7 +91,9 @@ fn entry(n: u64, departments: &[DepartmentId], leaders: &[UserId]) -> LedgerEntr
         grade,
         unit,
         responsible_person: "负责人".to_owned(),
-        leader: n.is_multiple_of(2).then(|| leaders[(n as usize / 2) % leaders.len()]),
+        leader: n
+            .is_multiple_of(2)
+            .then(|| leaders[(n as usize / 2) % leaders.len()]),
         parties: Vec::new(),
         state: if closed {
             LedgerState::Closed

@@ -2,24 +2,23 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::ledger::{Colour, LedgerEventKind, StepState};
-use gridwhistle_domain::{Actor, LedgerEntryId, LedgerScope, RiskGrade};
+use gridwhistle_domain::ledger::Colour;
+use gridwhistle_domain::{Actor, LedgerEntryId, RiskGrade};
 use gridwhistle_proto::v1::{self, ledger_service_server::LedgerService as LedgerRpc};
 use tonic::{Request, Response, Status};
-use tracing::{info, instrument};
+use tracing::instrument;
 
 use super::admin::{department_name, user_name};
-use super::closed_loop::{self as loop_api, show_parties};
-use super::convert::{PageRequest, Violations, caller, request_hash, resource_id, timestamp};
+use super::closed_loop as loop_api;
+use super::convert::{PageRequest, Violations, caller, request_hash, resource_id};
 use super::enums::{
-    colour_from_proto, colour_to_proto, grade_from_proto, grade_to_proto, level_from_proto,
-    level_to_proto, nature_from_proto, nature_to_proto, state_from_proto, state_to_proto,
+    colour_from_proto, grade_from_proto, level_from_proto, nature_from_proto, state_from_proto,
 };
 use super::error::ApiError;
+use super::ledger_view::entry_to_proto;
+use super::stream::BoxStream;
 use crate::ledger::{Change, LedgerError, LedgerService, NewEntry, StepPlan};
-use crate::model::{
-    LedgerEntryRecord, LedgerEventRecord, LedgerFilter, LedgerPosition, LedgerReader,
-};
+use crate::model::{LedgerFilter, LedgerPosition, LedgerReader};
 
 /// Most steps one plan may hold.
 const MAX_STEPS: usize = 50;
@@ -35,6 +34,7 @@ impl From<LedgerError> for ApiError {
                 ApiError::Conflict("entry_id was already used with a different request".to_owned())
             }
             LedgerError::Stale => ApiError::Aborted,
+            LedgerError::Loop(err) => err.into(),
             LedgerError::Storage(err) => err.into(),
         }
     }
@@ -80,7 +80,7 @@ pub(super) fn entry_name(name: &str) -> Result<LedgerEntryId, String> {
         .and_then(|id| LedgerEntryId::parse(id).map_err(|e| e.to_string()))
 }
 
-fn steps(v: &mut Violations, plans: &[v1::LedgerStepPlan]) -> Vec<StepPlan> {
+pub(super) fn steps(v: &mut Violations, plans: &[v1::LedgerStepPlan]) -> Vec<StepPlan> {
     if plans.len() > MAX_STEPS {
         v.add("steps", format!("must hold at most {MAX_STEPS} steps"));
         return Vec::new();
@@ -441,6 +441,48 @@ impl LedgerRpc for LedgerApi {
     }
 
     #[instrument(skip_all)]
+    async fn call_joint_meeting(
+        &self,
+        request: Request<v1::CallJointMeetingRequest>,
+    ) -> Result<Response<v1::CallJointMeetingResponse>, Status> {
+        super::meetings::call(&self.service, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn get_joint_meeting(
+        &self,
+        request: Request<v1::GetJointMeetingRequest>,
+    ) -> Result<Response<v1::GetJointMeetingResponse>, Status> {
+        super::meetings::get(&self.service, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_joint_meetings(
+        &self,
+        request: Request<v1::ListJointMeetingsRequest>,
+    ) -> Result<Response<v1::ListJointMeetingsResponse>, Status> {
+        super::meetings::list(&self.service, request).await
+    }
+
+    #[instrument(skip_all)]
+    async fn decide_meeting_item(
+        &self,
+        request: Request<v1::DecideMeetingItemRequest>,
+    ) -> Result<Response<v1::DecideMeetingItemResponse>, Status> {
+        super::meetings::decide(&self.service, request).await
+    }
+
+    type ExportMeetingMinutesStream = BoxStream<v1::ExportMeetingMinutesResponse>;
+
+    #[instrument(skip_all)]
+    async fn export_meeting_minutes(
+        &self,
+        request: Request<v1::ExportMeetingMinutesRequest>,
+    ) -> Result<Response<Self::ExportMeetingMinutesStream>, Status> {
+        super::meetings::export(&self.service, request).await
+    }
+
+    #[instrument(skip_all)]
     async fn reopen_ledger_entry(
         &self,
         request: Request<v1::ReopenLedgerEntryRequest>,
@@ -469,99 +511,4 @@ fn position(key: &str) -> Result<LedgerPosition, &'static str> {
         next_due_ms: due.parse().map_err(|_| BAD)?,
         id: LedgerEntryId::parse(id).map_err(|_| BAD)?,
     })
-}
-
-/// An entry as `actor` may see it, with `timeline` (empty in listings).
-fn entry_to_proto(
-    actor: &Actor,
-    e: &LedgerEntryRecord,
-    timeline: &[LedgerEventRecord],
-) -> v1::LedgerEntry {
-    let departments = e.departments();
-    let sees = actor.sees_ledger_parties(LedgerScope {
-        unit: &e.unit,
-        departments: &departments,
-        leader: e.leader.as_ref(),
-        reporter: e.case.as_ref().map(|c| &c.reporter),
-    });
-    if sees && !e.parties.is_empty() {
-        info!(target: "gridwhistle::audit", user = %actor.user_id, entry = %e.id, "parties revealed");
-    }
-    v1::LedgerEntry {
-        name: format!("ledgerEntries/{}", e.id),
-        case: e
-            .case
-            .as_ref()
-            .map(|c| format!("cases/{}", c.case))
-            .unwrap_or_default(),
-        title: e.title.clone(),
-        summary: e.summary.clone(),
-        nature: nature_to_proto(e.nature),
-        since_time: Some(timestamp(e.since)),
-        complexity: level_to_proto(e.complexity),
-        social_impact: level_to_proto(e.social_impact),
-        grade: grade_to_proto(Some(e.grade)),
-        colour: colour_to_proto(e.colour()),
-        responsible_unit: format!("departments/{}", e.unit),
-        responsible_person: e.responsible_person.clone(),
-        leader: e.leader.map(|l| format!("users/{l}")).unwrap_or_default(),
-        parties: show_parties(&e.parties, sees),
-        state: state_to_proto(e.state),
-        steps: e.steps.iter().map(step_to_proto).collect(),
-        close_result: e.close_result.clone().unwrap_or_default(),
-        parties_stance: e.parties_stance.clone().unwrap_or_default(),
-        create_time: Some(timestamp(e.created_at)),
-        update_time: Some(timestamp(e.updated_at)),
-        close_time: e.closed_at.map(timestamp),
-        etag: e.version.to_string(),
-        timeline: timeline.iter().map(event_to_proto).collect(),
-        next_due_time: e.next_due().map(timestamp),
-    }
-}
-
-fn step_to_proto(s: &crate::model::LedgerStepRecord) -> v1::LedgerStep {
-    v1::LedgerStep {
-        number: i32::try_from(s.number).unwrap_or(i32::MAX),
-        department: format!("departments/{}", s.department),
-        description: s.description.clone(),
-        due_time: Some(timestamp(s.due_at)),
-        state: match s.state {
-            StepState::Open => v1::LedgerStepState::Open,
-            StepState::Done => v1::LedgerStepState::Done,
-            StepState::Superseded => v1::LedgerStepState::Superseded,
-        }
-        .into(),
-        revision: i32::try_from(s.revision).unwrap_or(i32::MAX),
-        done_time: s.done_at.map(timestamp),
-        done_by: s.done_by.map(|u| format!("users/{u}")).unwrap_or_default(),
-        result: s.result.clone().unwrap_or_default(),
-        attachments: s
-            .attachments
-            .iter()
-            .map(|a| format!("attachments/{a}"))
-            .collect(),
-    }
-}
-
-fn event_to_proto(e: &LedgerEventRecord) -> v1::LedgerEvent {
-    use LedgerEventKind as K;
-    use v1::LedgerEventKind as P;
-    let kind = match e.kind {
-        K::Opened => P::Opened,
-        K::PlanRevised => P::PlanRevised,
-        K::StepCompleted => P::StepCompleted,
-        K::Regraded => P::Regraded,
-        K::LeaderNamed => P::LeaderNamed,
-        K::CloseRequested => P::CloseRequested,
-        K::CloseApproved => P::CloseApproved,
-        K::CloseRefused => P::CloseRefused,
-        K::Reopened => P::Reopened,
-    };
-    v1::LedgerEvent {
-        sequence: e.sequence,
-        kind: kind.into(),
-        actor: e.actor.map(|u| format!("users/{u}")).unwrap_or_default(),
-        text: e.text.clone(),
-        create_time: Some(timestamp(e.at)),
-    }
 }

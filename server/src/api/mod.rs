@@ -14,6 +14,8 @@ pub mod error;
 mod feed;
 mod interviews;
 mod ledger;
+mod ledger_view;
+mod meetings;
 mod once;
 mod report;
 mod routing;

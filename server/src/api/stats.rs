@@ -450,31 +450,47 @@ pub(super) async fn export_stats(
         _ => return Err(ApiError::field("format", "is required: CSV or XLSX").into()),
     };
     let (table, name) = export_table(stats, &actor, r.view.as_ref()).await?;
+    let parts = file_parts(&table, format, &name, |content_type, filename, data| {
+        v1::ExportStatsResponse {
+            content_type,
+            filename,
+            data,
+        }
+    })?;
+    Ok(Response::new(Box::pin(tokio_stream::iter(parts))))
+}
+
+/// `table` as a file in `format`, in parts of at most 64 KiB built by `part` (content type, file name, bytes); the first part carries the type and the name `{name}.{extension}`.
+pub(super) fn file_parts<T>(
+    table: &export::Table,
+    format: v1::ExportFormat,
+    name: &str,
+    part: impl Fn(String, String, Vec<u8>) -> T,
+) -> Result<Vec<Result<T, Status>>, ApiError> {
     let (bytes, content_type, extension) = match format {
         v1::ExportFormat::Xlsx => (
-            export::to_xlsx(&table).map_err(ApiError::internal)?,
+            export::to_xlsx(table).map_err(ApiError::internal)?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "xlsx",
         ),
-        _ => (export::to_csv(&table), "text/csv; charset=utf-8", "csv"),
+        _ => (export::to_csv(table), "text/csv; charset=utf-8", "csv"),
     };
-    let mut parts: Vec<Result<v1::ExportStatsResponse, Status>> = bytes
-        .chunks(EXPORT_CHUNK)
-        .map(|chunk| {
-            Ok(v1::ExportStatsResponse {
-                data: chunk.to_vec(),
-                ..Default::default()
-            })
+    let mut chunks: Vec<&[u8]> = bytes.chunks(EXPORT_CHUNK).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    Ok(chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let (content_type, filename) = if i == 0 {
+                (content_type.to_owned(), format!("{name}.{extension}"))
+            } else {
+                (String::new(), String::new())
+            };
+            Ok(part(content_type, filename, chunk.to_vec()))
         })
-        .collect();
-    if parts.is_empty() {
-        parts.push(Ok(v1::ExportStatsResponse::default()));
-    }
-    if let Some(Ok(first)) = parts.first_mut() {
-        first.content_type = content_type.to_owned();
-        first.filename = format!("{name}.{extension}");
-    }
-    Ok(Response::new(Box::pin(tokio_stream::iter(parts))))
+        .collect())
 }
 
 pub(super) fn rebuild_to_proto(s: crate::stats::RebuildSummary) -> v1::RebuildStatsFactsResponse {

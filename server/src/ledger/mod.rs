@@ -3,6 +3,7 @@
 //! Every change goes through `LedgerService::change`: read the entry, check the caller may read it (anything else is answered as missing) and may make the change, apply it (`plan::apply`, pure), and write it with its timeline events under a version check.
 
 pub mod interviews;
+pub mod meetings;
 pub mod plan;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use gridwhistle_domain::{
 use tracing::instrument;
 
 pub use interviews::NewInterview;
+pub use meetings::{Decision, NewMeeting, minutes_table};
 pub use plan::{Change, StepPlan};
 
 use crate::model::{
@@ -41,6 +43,9 @@ pub enum LedgerError {
     Conflict,
     #[error("the entry changed since it was read")]
     Stale,
+    /// A meeting's decision on a case, refused by the closed loop.
+    #[error(transparent)]
+    Loop(#[from] crate::closed_loop::LoopError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -83,6 +88,8 @@ pub struct LedgerService {
     store: Store,
     time_limits: Arc<TimeLimits>,
     clock: Arc<dyn Clock>,
+    /// Reassigns the cases a joint meeting decides on (`with_loop`).
+    loop_service: Option<Arc<crate::closed_loop::LoopService>>,
 }
 
 /// Who an entry concerns, as `Actor::authorize` reads it.
@@ -101,11 +108,17 @@ impl LedgerService {
             store,
             time_limits,
             clock,
+            loop_service: None,
         }
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The district's time zone, which minutes show times in.
+    pub fn zone(&self) -> gridwhistle_dispatcher::calendar::Zone {
+        self.time_limits.snapshot().calendar.zone().clone()
     }
 
     fn format(&self) -> impl Fn(Timestamp) -> String {
@@ -344,7 +357,7 @@ impl LedgerService {
             Change::RequestClose { .. } => {
                 actor.authorize(Action::RequestCloseOff { unit: &entry.unit })
             }
-            Change::DecideClose { .. } | Change::Reopen { .. } => {
+            Change::DecideClose { .. } | Change::Reopen { .. } | Change::Assign { .. } => {
                 actor.authorize(Action::ManageLedger)
             }
         }
@@ -363,7 +376,7 @@ impl LedgerService {
                 }),
             Change::Complete { .. } => actor.authorize(Action::WorkLedgerStep { department: own? }),
             Change::RequestClose { .. } => actor.authorize(Action::RequestCloseOff { unit: own? }),
-            Change::DecideClose { .. } | Change::Reopen { .. } => {
+            Change::DecideClose { .. } | Change::Reopen { .. } | Change::Assign { .. } => {
                 actor.authorize(Action::ManageLedger)
             }
         }

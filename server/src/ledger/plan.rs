@@ -44,6 +44,12 @@ pub enum Change {
     Reopen {
         reason: String,
     },
+    /// A joint meeting's decision: `unit` becomes responsible and, when `steps` are named, they replace the open steps.
+    Assign {
+        unit: DepartmentId,
+        steps: Vec<StepPlan>,
+        reason: String,
+    },
 }
 
 fn event(kind: LedgerEventKind, actor: &UserId, text: String) -> NewLedgerEvent {
@@ -123,6 +129,11 @@ pub fn apply(
         }
         Change::RequestClose { result, stance } => request_close(entry, result, stance)?,
         Change::DecideClose { approve, reason } => decide_close(entry, approve, &reason, now)?,
+        Change::Assign {
+            unit,
+            steps,
+            reason,
+        } => assign(entry, unit, &steps, &reason, format)?,
         Change::Reopen { reason } => {
             if entry.state != LedgerState::Closed {
                 return Err(refuse("only a closed entry can be reopened"));
@@ -170,6 +181,29 @@ fn revise(
     );
     entry.steps.extend(added);
     Ok((LedgerEventKind::PlanRevised, text))
+}
+
+/// Makes `unit` responsible and, with `steps`, revises the plan.
+fn assign(
+    entry: &mut LedgerEntryRecord,
+    unit: DepartmentId,
+    steps: &[StepPlan],
+    reason: &str,
+    format: Format<'_>,
+) -> Applied {
+    if entry.state == LedgerState::Closed {
+        return Err(refuse("a closed entry is not reassigned; reopen it first"));
+    }
+    let mut text = format!("responsible unit {} → {unit} ({reason})", entry.unit);
+    if !steps.is_empty() {
+        if entry.state != LedgerState::Open {
+            return Err(refuse("only an open entry's plan can be revised"));
+        }
+        let (_, revised) = revise(entry, steps, reason, format)?;
+        text = format!("{text}; {revised}");
+    }
+    entry.unit = unit;
+    Ok((LedgerEventKind::Reassigned, text))
 }
 
 fn complete(

@@ -1,9 +1,11 @@
 //! The ledger of long-standing cases (积案台账): entries with their plans and timelines, as storage keeps them and the ledger service changes them.
 
-use gridwhistle_domain::ledger::{Colour, LedgerEventKind, LedgerState, Level, Nature, StepState};
+use gridwhistle_domain::ledger::{
+    AgendaReason, Colour, LedgerEventKind, LedgerState, Level, Nature, StepState,
+};
 use gridwhistle_domain::{
-    AttachmentId, CaseId, DepartmentId, InterviewId, LedgerEntryId, LetterId, Party, ReportId,
-    RiskGrade, Timestamp, UserId,
+    AttachmentId, CaseId, DepartmentId, InterviewId, LedgerEntryId, LetterId, MeetingId, Party,
+    ReportId, RiskGrade, Timestamp, UserId,
 };
 
 /// The case an entry was taken from: its report, and who reported it.
@@ -195,4 +197,47 @@ pub struct InterviewFilter {
     pub department: Option<DepartmentId>,
     pub from: Option<Timestamp>,
     pub until: Option<Timestamp>,
+}
+
+/// What an agenda item is about: an entry of the ledger, or a case (with its report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgendaSubject {
+    Entry(LedgerEntryId),
+    Case { report: ReportId, case: CaseId },
+}
+
+/// What a joint meeting decided on an item: a lead and assisting departments (and, for an entry, its new plan), like a reassignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingDecision {
+    pub lead: DepartmentId,
+    pub assists: Vec<DepartmentId>,
+    pub text: String,
+    pub decided_by: UserId,
+    pub decided_at: Timestamp,
+}
+
+/// One item of a joint meeting's agenda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingItemRecord {
+    /// From 1.
+    pub number: u32,
+    pub subject: AgendaSubject,
+    pub reasons: Vec<AgendaReason>,
+    /// Why, in the server's language (which step is overdue, which departments the plan crosses).
+    pub detail: String,
+    pub decision: Option<MeetingDecision>,
+}
+
+/// A joint meeting (联席会议) of a month with its agenda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingRecord {
+    pub id: MeetingId,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub title: String,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    /// SHA-256 of the calling request, to tell a retry from a reuse of the id.
+    pub request_hash: String,
+    pub items: Vec<MeetingItemRecord>,
 }

@@ -13,8 +13,9 @@ mod timeline;
 
 pub use deadline::{DeadlineRecord, DeadlineState, EscalationRecord, OverdueFilter, OverdueRecord};
 pub use ledger::{
-    InterviewFilter, InterviewRecord, LedgerCounts, LedgerEntryRecord, LedgerEventRecord,
-    LedgerFilter, LedgerOpenOutcome, LedgerPosition, LedgerReader, LedgerStepRecord, LinkedCase,
+    AgendaSubject, InterviewFilter, InterviewRecord, LedgerCounts, LedgerEntryRecord,
+    LedgerEventRecord, LedgerFilter, LedgerOpenOutcome, LedgerPosition, LedgerReader,
+    LedgerStepRecord, LinkedCase, MeetingDecision, MeetingItemRecord, MeetingRecord,
     NewLedgerEvent,
 };
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};

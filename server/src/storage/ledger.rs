@@ -468,12 +468,10 @@ impl LedgerRepo<'_> {
         now: Timestamp,
     ) -> Result<LedgerCounts, StorageError> {
         use ledger_entry::Column as E;
-        let mut condition = Condition::all()
-            .add(readable(reader))
-            .add(E::State.is_in([
-                LedgerState::Open.as_str(),
-                LedgerState::CloseRequested.as_str(),
-            ]));
+        let mut condition = Condition::all().add(readable(reader)).add(E::State.is_in([
+            LedgerState::Open.as_str(),
+            LedgerState::CloseRequested.as_str(),
+        ]));
         if let Some(unit) = unit {
             condition = condition.add(E::UnitId.eq(unit.as_str()));
         }

@@ -15,6 +15,7 @@ mod interviews;
 mod lease;
 mod ledger;
 mod letters;
+mod meetings;
 mod migration;
 mod multirow;
 mod outbox;
@@ -236,6 +237,8 @@ repositories! {
     ledger => LedgerRepo;
     /// Summoned interviews (约谈) of departments' responsible persons.
     interviews => InterviewRepo;
+    /// Joint meetings (联席会议): agendas and decisions.
+    meetings => MeetingRepo;
     /// Client request ids of the loop's steps, with their first answers.
     requests => RequestRepo;
     /// The notification outbox: claims, deliveries, dead letters.

@@ -1,4 +1,4 @@
-//! The ledger of long-standing cases (积案台账): entries, the steps of their plans, and their timelines; and summoned interviews (约谈) of departments' responsible persons.
+//! The ledger of long-standing cases (积案台账): entries, the steps of their plans, and their timelines; summoned interviews (约谈) of departments' responsible persons; and joint meetings (联席会议) with their agenda items and decisions.
 //!
 //! Written as plain DDL that SQLite and PostgreSQL read alike. An entry keeps `next_due_ms`, the nearest due time of its open steps (`i64::MAX` when none is open), so lists ordered by urgency and the overdue filter read an index.
 
@@ -83,9 +83,34 @@ const UP: &[&str] = &[
     )",
     "CREATE INDEX ix_interviews_department ON interviews (department_id, held_at_ms, id)",
     "CREATE INDEX ix_interviews_held ON interviews (held_at_ms, id)",
+    "CREATE TABLE meetings (
+        id TEXT NOT NULL PRIMARY KEY,
+        month TEXT NOT NULL,
+        title TEXT NOT NULL,
+        created_by TEXT NOT NULL REFERENCES users (id),
+        created_at_ms BIGINT NOT NULL,
+        request_hash TEXT NOT NULL
+    )",
+    "CREATE INDEX ix_meetings_month ON meetings (month, created_at_ms)",
+    "CREATE TABLE meeting_items (
+        meeting_id TEXT NOT NULL REFERENCES meetings (id),
+        number INTEGER NOT NULL,
+        entry_id TEXT NULL REFERENCES ledger_entries (id),
+        report_id TEXT NULL REFERENCES reports (id),
+        reasons TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        lead_id TEXT NULL REFERENCES departments (id),
+        assists TEXT NULL,
+        decision TEXT NULL,
+        decided_by TEXT NULL REFERENCES users (id),
+        decided_at_ms BIGINT NULL,
+        PRIMARY KEY (meeting_id, number)
+    )",
 ];
 
 const DOWN: &[&str] = &[
+    "DROP TABLE meeting_items",
+    "DROP TABLE meetings",
     "DROP TABLE interviews",
     "DROP TABLE ledger_events",
     "DROP TABLE ledger_steps",
