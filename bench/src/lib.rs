@@ -97,6 +97,23 @@ impl ScratchDatabase {
     }
 }
 
+/// p50 and p99 of `samples` runs of `run`, in microseconds; a run answering nothing fails, since the seed then does not fit what is measured.
+pub async fn measure<F, Fut>(samples: u64, mut run: F) -> anyhow::Result<(u64, u64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<usize>>,
+{
+    let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
+    for _ in 0..samples {
+        let started = std::time::Instant::now();
+        if run().await? == 0 {
+            anyhow::bail!("a query answered nothing: the seed does not fit the filter");
+        }
+        h.record(u64::try_from(started.elapsed().as_micros())?)?;
+    }
+    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+}
+
 /// The demo user `username` as an actor of the loop.
 pub async fn actor(store: &Store, username: &str) -> anyhow::Result<Actor> {
     let user = store

@@ -158,6 +158,25 @@ fn event(kind: EventKind, actor: UserId, text: &str) -> NewEvent {
 }
 
 /// Whistles `report` to the cast's department as the loop would: the case, a lead assignment, a report-in deadline due in 30 minutes (a reminder at 15), and a notice to the duty officers.
+/// A report filed in grid g-7 by the cast's worker (payload hash `hash`) and whistled at `T0`.
+async fn filed_and_whistled(store: &Store, cast: &Cast, hash: &str) -> ReportRecord {
+    let filed = match store
+        .reports()
+        .create(
+            cast.worker.id,
+            Some(GridId::parse("g-7").unwrap()),
+            new_report(ReportId::generate(), hash),
+            T0,
+        )
+        .await
+        .unwrap()
+    {
+        gridwhistle_server::model::CreateOutcome::Created(record) => record,
+        other => panic!("filing a new report: {other:?}"),
+    };
+    whistle(store, cast, &filed, T0).await
+}
+
 async fn whistle(store: &Store, cast: &Cast, report: &ReportRecord, at: Timestamp) -> ReportRecord {
     let department = cast.department.clone();
     let actor = cast.worker.id;
@@ -1637,21 +1656,7 @@ mod checks {
     ) {
         use gridwhistle_server::model::{AreaGroup, Period, ShareGroup, ShortfallKind};
         let cast = cast(store).await;
-        let filed = match store
-            .reports()
-            .create(
-                cast.worker.id,
-                Some(GridId::parse("g-7").unwrap()),
-                new_report(ReportId::generate(), "h"),
-                T0,
-            )
-            .await
-            .unwrap()
-        {
-            gridwhistle_server::model::CreateOutcome::Created(record) => record,
-            other => panic!("filing a new report: {other:?}"),
-        };
-        let record = whistle(store, &cast, &filed, T0).await;
+        let record = filed_and_whistled(store, &cast, "h").await;
         let stats = store.stats();
         let day = Period {
             start: T0,
@@ -1755,21 +1760,7 @@ mod checks {
             LedgerStepRecord, LinkedCase, NewLedgerEvent,
         };
         let cast = cast(store).await;
-        let filed = match store
-            .reports()
-            .create(
-                cast.worker.id,
-                Some(GridId::parse("g-7").unwrap()),
-                new_report(ReportId::generate(), "l"),
-                T0,
-            )
-            .await
-            .unwrap()
-        {
-            gridwhistle_server::model::CreateOutcome::Created(record) => record,
-            other => panic!("filing a new report: {other:?}"),
-        };
-        let record = whistle(store, &cast, &filed, T0).await;
+        let record = filed_and_whistled(store, &cast, "l").await;
         let day = Duration::from_secs(86_400);
         let step = |number: u32, days: u32| LedgerStepRecord {
             number,
@@ -2008,21 +1999,7 @@ mod checks {
             AgendaSubject, MeetingDecision, MeetingItemRecord, MeetingRecord,
         };
         let cast = cast(store).await;
-        let filed = match store
-            .reports()
-            .create(
-                cast.worker.id,
-                Some(GridId::parse("g-7").unwrap()),
-                new_report(ReportId::generate(), "m"),
-                T0,
-            )
-            .await
-            .unwrap()
-        {
-            gridwhistle_server::model::CreateOutcome::Created(record) => record,
-            other => panic!("filing a new report: {other:?}"),
-        };
-        let record = whistle(store, &cast, &filed, T0).await;
+        let record = filed_and_whistled(store, &cast, "m").await;
         let meeting = MeetingRecord {
             id: MeetingId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
             month: "2026-03".to_owned(),

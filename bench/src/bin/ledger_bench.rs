@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use gridwhistle_bench::{ScratchDatabase, actor, open_loop};
+use gridwhistle_bench::{ScratchDatabase, actor, measure, open_loop};
 use gridwhistle_dispatcher::ManualClock;
 use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
 use gridwhistle_domain::{DepartmentId, LedgerEntryId, RiskGrade, Timestamp, UserId};
@@ -18,7 +18,6 @@ use gridwhistle_server::model::{
     LedgerEntryRecord, LedgerFilter, LedgerReader, LedgerStepRecord, NewLedgerEvent,
 };
 use gridwhistle_server::storage::{PoolSettings, Store};
-use hdrhistogram::Histogram;
 use sea_orm::{ConnectionTrait, Database};
 
 /// Monday 2026-06-01 09:00 in Beijing: the time the ledger is read at.
@@ -155,23 +154,6 @@ async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<Depar
     let busiest = departments.first().context("a department")?.clone();
     store.close().await?;
     Ok(busiest)
-}
-
-/// p50 and p99 of `samples` runs of `run`, in microseconds.
-async fn measure<F, Fut>(samples: u64, mut run: F) -> anyhow::Result<(u64, u64)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<usize>>,
-{
-    let mut h = Histogram::<u64>::new(3)?;
-    for _ in 0..samples {
-        let started = Instant::now();
-        if run().await? == 0 {
-            bail!("a query answered nothing: the seed does not fit the filter");
-        }
-        h.record(u64::try_from(started.elapsed().as_micros())?)?;
-    }
-    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
 }
 
 async fn run(label: &str, url: &str, args: &Args) -> anyhow::Result<()> {

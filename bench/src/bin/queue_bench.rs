@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use gridwhistle_bench::{ScratchDatabase, actor, analyze_while_seeding, open_loop};
+use gridwhistle_bench::{ScratchDatabase, actor, analyze_while_seeding, measure, open_loop};
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::{Clock, ManualClock};
 use gridwhistle_domain::{
@@ -29,7 +29,6 @@ use gridwhistle_server::model::{
 use gridwhistle_server::stats::{Month, PeriodSpec, StatsService, export};
 use gridwhistle_server::storage::{PoolSettings, Store};
 use gridwhistle_server::time_limits::TimeLimits;
-use hdrhistogram::Histogram;
 use sea_orm::{ConnectionTrait, Database, Statement};
 
 const DEMO_GRIDS: &str = include_str!("../../../server/demo/grids.geojson");
@@ -284,24 +283,6 @@ async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
     }
     store.close().await?;
     Ok(())
-}
-
-/// p50 and p99 of `samples` runs of `run`, in microseconds.
-async fn measure<F, Fut>(samples: u64, mut run: F) -> anyhow::Result<(u64, u64)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<usize>>,
-{
-    let mut h = Histogram::<u64>::new(3)?;
-    for _ in 0..samples {
-        let started = Instant::now();
-        let n = run().await?;
-        if n == 0 {
-            bail!("a query answered nothing: the seed does not fit the filter");
-        }
-        h.record(u64::try_from(started.elapsed().as_micros())?)?;
-    }
-    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
 }
 
 async fn plan(store: &Store, url: &str, query: &CaseQuery) -> anyhow::Result<Vec<String>> {
