@@ -109,6 +109,8 @@ pub enum EventKind {
     LetterAnswered,
     /// A deadline counted on a provisional calendar year moved when that year's official calendar was loaded.
     DeadlineRecounted,
+    /// A supervisor raised or lowered the case's risk grade; its running deadlines follow the new grade's policy from then on.
+    Regraded,
 }
 
 /// A stored enum text that names no variant.
@@ -212,6 +214,7 @@ text_enum!(EventKind, "event kind" {
     SupervisionLetter => "supervision_letter",
     LetterAnswered => "letter_answered",
     DeadlineRecounted => "deadline_recounted",
+    Regraded => "regraded",
 });
 
 /// Free text a user typed, trimmed, non-empty when required, and within a length in characters.

@@ -277,6 +277,7 @@ fn table() -> Vec<(&'static str, Row)> {
         ),
         ("LedgerService.ExportMeetingMinutes", meeting_readers),
         ("LedgerService.DecideMeetingItem", ledger_supervisors),
+        ("SupervisionService.RegradeCase", supervisor_on_any),
         // Last: it sets the case's departments anew (to the ones it has).
         ("SupervisionService.ReassignCase", supervisor_on_any),
     ]
@@ -705,6 +706,16 @@ async fn supervision_call(
                     name: names.extension(target),
                     approved: true,
                     reason: "同意".to_owned(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        "SupervisionService.RegradeCase" => code(
+            supervision
+                .regrade_case(v1::RegradeCaseRequest {
+                    name: case.clone(),
+                    risk_grade: v1::RiskGrade::A.into(),
+                    reason: "风险上升".to_owned(),
                     ..Default::default()
                 })
                 .await,

@@ -502,3 +502,82 @@ async fn a_supervision_letter_lands_on_its_cases_escalates_past_its_reply_date_a
         );
     }
 }
+
+#[tokio::test]
+async fn a_regraded_case_keeps_what_fired_and_escalates_by_the_new_grades_ladder() {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let (_, case) = district.whistle_dispute(v1::RiskGrade::C).await;
+        let lead = case.assignments[0].department.clone();
+        let engine = district.app.engine().await;
+        // Grade C: each share's 30-minute report-in (the lead's and the assist's) fires its reminders at 15 and 24 minutes and its first rung at 30.
+        district.app.clock.advance(Duration::from_secs(31 * 60));
+        district.forget_tokens().await;
+        assert_eq!(engine.run_due().await.unwrap().fired, 2 * 3, "{backend:?}");
+        let mut supervision = district
+            .app
+            .supervision(&district.token("supervisor").await);
+        let request = v1::RegradeCaseRequest {
+            name: case.name.clone(),
+            risk_grade: v1::RiskGrade::A.into(),
+            reason: "当事人情绪激动，有升级风险".to_owned(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        };
+        let regraded = supervision
+            .regrade_case(request.clone())
+            .await
+            .expect("the supervisor raises the grade")
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(regraded.risk_grade(), v1::RiskGrade::A);
+        let retried = supervision.regrade_case(request.clone()).await.unwrap();
+        assert_eq!(
+            retried.into_inner().case.unwrap(),
+            regraded,
+            "a retry answers the first time"
+        );
+        let same = supervision
+            .regrade_case(v1::RegradeCaseRequest {
+                request_id: String::new(),
+                ..request
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(same.code(), Code::InvalidArgument);
+        assert_eq!(field_of(&same), "risk_grade");
+
+        // Grade A's ladder reaches the department head 15 minutes after the due time (grade C's at 30): nothing fired twice.
+        district.app.clock.advance(Duration::from_secs(15 * 60));
+        district.forget_tokens().await;
+        assert_eq!(engine.run_due().await.unwrap().fired, 2, "{backend:?}");
+        let seen = district.case_as("supervisor", &case.name).await;
+        let report_in = *assignment(seen.case.as_ref().unwrap(), &lead)
+            .deadlines
+            .iter()
+            .find(|d| d.stage() == v1::DeadlineStage::ReportIn)
+            .unwrap();
+        assert_eq!(report_in.escalation_level, 2);
+        assert_eq!(
+            report_in.due_time,
+            assignment(&case, &lead).deadlines[0].due_time,
+            "the due time stays"
+        );
+        let kinds: Vec<v1::CaseEventKind> = seen.timeline.iter().map(|e| e.kind()).collect();
+        let regrade_at = kinds
+            .iter()
+            .position(|k| *k == v1::CaseEventKind::Regraded)
+            .expect("the regrade is on the timeline");
+        assert!(
+            seen.timeline[regrade_at].text.contains("C → A"),
+            "{}",
+            seen.timeline[regrade_at].text
+        );
+        assert_eq!(
+            kinds[regrade_at + 1..],
+            [v1::CaseEventKind::Escalated, v1::CaseEventKind::Escalated],
+            "{backend:?}"
+        );
+    }
+}

@@ -162,6 +162,7 @@ pub(crate) fn event_kind_to_proto(kind: EventKind) -> i32 {
         EventKind::Reminder => K::Reminder,
         EventKind::Escalated => K::Escalated,
         EventKind::Reassigned => K::Reassigned,
+        EventKind::Regraded => K::Regraded,
         EventKind::SupervisionLetter => K::SupervisionLetter,
         EventKind::LetterAnswered => K::SupervisionLetterAnswered,
         EventKind::DeadlineRecounted => K::DeadlineRecounted,

@@ -48,6 +48,7 @@ answers! {
     ReturnCaseResponse => [case];
     CompleteCaseResponse => [case];
     ReassignCaseResponse => [case];
+    RegradeCaseResponse => [case];
     RequestExtensionResponse => [];
     DecideExtensionResponse => [];
     AcknowledgeSupervisionLetterResponse => [];

@@ -288,6 +288,47 @@ impl SupervisionService for SupervisionApi {
     }
 
     #[instrument(skip_all)]
+    async fn regrade_case(
+        &self,
+        request: Request<v1::RegradeCaseRequest>,
+    ) -> Result<Response<v1::RegradeCaseResponse>, Status> {
+        supervise(&request)?;
+        let actor = caller(&request)?.actor.clone();
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let case = v.check("name", loop_api::case_name(&r.name));
+        let grade = match grade_from_proto(r.risk_grade) {
+            Ok(Some(grade)) => Some(grade),
+            Ok(None) => {
+                v.add("risk_grade", "is required");
+                None
+            }
+            Err(reason) => {
+                v.add("risk_grade", reason);
+                None
+            }
+        };
+        let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, true);
+        let etag = loop_api::etag(&mut v, "etag", &r.etag);
+        let key = request_key(&mut v, &actor, "RegradeCase", &r.request_id, &r);
+        v.finish()?;
+        let (Some(case), Some(grade)) = (case, grade) else {
+            return Err(ApiError::field("name", "is invalid").into());
+        };
+        let answer = |record: &ReportRecord, _: &Effects, parties| {
+            Ok(v1::RegradeCaseResponse {
+                case: loop_api::case_after(record, parties)?,
+            })
+        };
+        let answer = on_case(&self.service, &actor, case, key, answer, |once| {
+            self.service
+                .regrade(&actor, case, grade, reason, Guard { etag, once })
+        })
+        .await?;
+        Ok(Response::new(answer))
+    }
+
+    #[instrument(skip_all)]
     async fn issue_supervision_letter(
         &self,
         request: Request<v1::IssueSupervisionLetterRequest>,

@@ -7,7 +7,8 @@ use gridwhistle_dispatcher::deadlines::{self, DeadlineChange};
 use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::workflow::{IllegalStep, Step};
 use gridwhistle_domain::{
-    Action, Actor, CaseId, DepartmentId, EventKind, ExtensionId, ExtensionState, Timestamp,
+    Action, Actor, CaseId, CaseState, DepartmentId, EventKind, ExtensionId, ExtensionState,
+    RiskGrade, Timestamp,
 };
 use tracing::instrument;
 
@@ -185,6 +186,83 @@ impl LoopService {
             }
             Ok(Effects {
                 events: events_of(changes, &actor, |_| text.clone()),
+                ..Effects::default()
+            })
+        })
+        .await
+    }
+}
+
+impl LoopService {
+    /// A supervisor raises or lowers a case's risk grade with a reason. Due times stay; each running deadline of the loop resumes under the new grade's policy after what already fired (a letter's reply deadline keeps its letter's schedule).
+    #[instrument(skip_all, fields(case = %id, grade = %grade))]
+    pub async fn regrade(
+        &self,
+        actor: &Actor,
+        id: CaseId,
+        grade: RiskGrade,
+        reason: String,
+        guard: Guard,
+    ) -> Result<(ReportRecord, Effects), LoopError> {
+        actor
+            .authorize(Action::Supervise)
+            .map_err(|e| LoopError::Access(e, "case"))?;
+        let now = self.clock.now();
+        let actor = actor.clone();
+        let time_limits = self.time_limits.clone();
+        self.change(ReportKey::Case(id), guard, now, move |record| {
+            let was = record.risk_grade;
+            if was == Some(grade) {
+                return Err(LoopError::field(
+                    "risk_grade",
+                    "is the case's grade already",
+                ));
+            }
+            let Some(kind) = record.case.as_ref().map(|c| c.kind) else {
+                return Err(IllegalStep("the report was not whistled".to_owned()).into());
+            };
+            if record
+                .case
+                .as_ref()
+                .is_some_and(|c| c.state == CaseState::Closed)
+            {
+                return Err(IllegalStep("a closed case keeps its grade".to_owned()).into());
+            }
+            record.risk_grade = Some(grade);
+            let calendar = time_limits.snapshot().calendar.clone();
+            let mut moved = Vec::new();
+            for d in record
+                .deadlines
+                .iter()
+                .filter(|d| d.state == DeadlineState::Pending && d.letter.is_none())
+            {
+                let policy = time_limits.case_policy(
+                    d.policy_version,
+                    &record.category,
+                    Some(grade),
+                    kind,
+                )?;
+                if let Some(stage) = policy.as_ref().and_then(|p| p.stage(d.stage)) {
+                    moved.push(deadlines::moved(
+                        &d.department,
+                        stage,
+                        &calendar,
+                        d.started_at,
+                        d.due_at,
+                        now,
+                    )?);
+                }
+            }
+            let was = was.map_or_else(|| "none".to_owned(), |g| g.to_string());
+            Ok(Effects {
+                events: vec![NewEvent {
+                    kind: EventKind::Regraded,
+                    actor: Some(actor.user_id),
+                    department: None,
+                    text: format!("risk grade {was} → {grade}: {reason}"),
+                    attachments: Vec::new(),
+                }],
+                deadlines: moved,
                 ..Effects::default()
             })
         })
