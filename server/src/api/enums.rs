@@ -17,6 +17,25 @@ pub(crate) fn grade_from_proto(value: i32) -> Result<Option<RiskGrade>, &'static
     }
 }
 
+/// A grade the request must name: `field` is refused when it is unspecified or unknown.
+pub(crate) fn required_grade(
+    v: &mut super::convert::Violations,
+    field: &str,
+    value: i32,
+) -> Option<RiskGrade> {
+    match grade_from_proto(value) {
+        Ok(Some(grade)) => Some(grade),
+        Ok(None) => {
+            v.add(field, "is required");
+            None
+        }
+        Err(reason) => {
+            v.add(field, reason);
+            None
+        }
+    }
+}
+
 pub(crate) fn grade_to_proto(grade: Option<RiskGrade>) -> i32 {
     match grade {
         None => v1::RiskGrade::Unspecified,

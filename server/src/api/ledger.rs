@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gridwhistle_domain::ledger::Colour;
-use gridwhistle_domain::{Actor, LedgerEntryId, RiskGrade};
+use gridwhistle_domain::{Actor, LedgerEntryId};
 use gridwhistle_proto::v1::{self, ledger_service_server::LedgerService as LedgerRpc};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -12,7 +12,7 @@ use super::admin::{department_name, user_name};
 use super::closed_loop as loop_api;
 use super::convert::{PageRequest, Violations, caller, request_hash, resource_id};
 use super::enums::{
-    colour_from_proto, grade_from_proto, level_from_proto, nature_from_proto, state_from_proto,
+    colour_from_proto, level_from_proto, nature_from_proto, required_grade, state_from_proto,
 };
 use super::error::ApiError;
 use super::ledger_view::entry_to_proto;
@@ -108,20 +108,6 @@ pub(super) fn steps(v: &mut Violations, plans: &[v1::LedgerStepPlan]) -> Vec<Ste
             })
         })
         .collect()
-}
-
-fn required_grade(v: &mut Violations, field: &str, value: i32) -> Option<RiskGrade> {
-    match grade_from_proto(value) {
-        Ok(Some(grade)) => Some(grade),
-        Ok(None) => {
-            v.add(field, "is required");
-            None
-        }
-        Err(reason) => {
-            v.add(field, reason);
-            None
-        }
-    }
 }
 
 #[tonic::async_trait]

@@ -16,7 +16,7 @@ use super::convert::{
     PageRequest, Violations, caller, fits, number_pair, only_field, request_hash, timestamp,
 };
 use super::devices::{channel_to_proto, kind_to_proto};
-use super::enums::extension_state_from_proto;
+use super::enums::{extension_state_from_proto, required_grade};
 use super::error::ApiError;
 use super::feed::{follow, start_at};
 use super::once::{on_case, request_key};
@@ -297,17 +297,7 @@ impl SupervisionService for SupervisionApi {
         let r = request.into_inner();
         let mut v = Violations::default();
         let case = v.check("name", loop_api::case_name(&r.name));
-        let grade = match grade_from_proto(r.risk_grade) {
-            Ok(Some(grade)) => Some(grade),
-            Ok(None) => {
-                v.add("risk_grade", "is required");
-                None
-            }
-            Err(reason) => {
-                v.add("risk_grade", reason);
-                None
-            }
-        };
+        let grade = required_grade(&mut v, "risk_grade", r.risk_grade);
         let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::LONG_TEXT, true);
         let etag = loop_api::etag(&mut v, "etag", &r.etag);
         let key = request_key(&mut v, &actor, "RegradeCase", &r.request_id, &r);
