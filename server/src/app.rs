@@ -435,14 +435,12 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
             .max_decoding_message_size(limit),
         attachments: AttachmentServiceServer::new(AttachmentApi::new(service.clone(), blobs))
             .max_decoding_message_size(limit),
-        ledger: LedgerServiceServer::new(LedgerApi::new(Arc::new(
-            LedgerService::new(
-                parts.store.clone(),
-                parts.time_limits.clone(),
-                parts.clock.clone(),
-            )
-            .with_loop(service.clone()),
-        )))
+        ledger: LedgerServiceServer::new(LedgerApi::new(Arc::new(LedgerService::new(
+            parts.store.clone(),
+            parts.time_limits.clone(),
+            parts.clock.clone(),
+            service.clone(),
+        ))))
         .max_decoding_message_size(limit),
     })
 }

@@ -1,14 +1,12 @@
 //! Joint meetings (联席会议): a month's meeting of the key departments whose agenda is built from the ledger and the case queue when it is called (red entries, entries with overdue steps, entries whose plans cross departments, cases every department returned), and whose decision on each item sets a lead and assisting departments, like a reassignment: an entry gets the lead as its responsible unit and a new plan, a case is reassigned.
 
-use std::sync::Arc;
-
 use gridwhistle_domain::ledger::{AgendaReason, LedgerState, StepState};
 use gridwhistle_domain::{AccessError, Action, Actor, CaseState, DepartmentId, MeetingId, UserId};
 use tracing::instrument;
 
 use super::plan::{Change, StepPlan};
 use super::{LedgerError, LedgerService};
-use crate::closed_loop::{Guard, LoopService};
+use crate::closed_loop::Guard;
 use crate::model::{
     AgendaSubject, CaseQuery, LedgerEntryRecord, LedgerFilter, LedgerPosition, LedgerReader,
     MeetingDecision, MeetingItemRecord, MeetingRecord, QueuePosition,
@@ -72,12 +70,6 @@ fn reasons(
 }
 
 impl LedgerService {
-    /// The loop service, which a decision on a case reassigns through.
-    pub fn with_loop(mut self, service: Arc<LoopService>) -> Self {
-        self.loop_service = Some(service);
-        self
-    }
-
     /// Every entry not closed that belongs on an agenda at `now`, most urgent first.
     async fn agenda_entries(
         &self,
@@ -271,10 +263,7 @@ impl LedgerService {
                 self.change(actor, entry, None, change).await?;
             }
             AgendaSubject::Case { case, .. } => {
-                let service = self.loop_service.as_ref().ok_or_else(|| {
-                    LedgerError::Precondition("cases are not reassigned here".to_owned())
-                })?;
-                service
+                self.loop_service
                     .reassign(
                         actor,
                         *case,

@@ -88,8 +88,8 @@ pub struct LedgerService {
     store: Store,
     time_limits: Arc<TimeLimits>,
     clock: Arc<dyn Clock>,
-    /// Reassigns the cases a joint meeting decides on (`with_loop`).
-    loop_service: Option<Arc<crate::closed_loop::LoopService>>,
+    /// Reassigns the cases a joint meeting decides on.
+    loop_service: Arc<crate::closed_loop::LoopService>,
 }
 
 /// Who an entry concerns, as `Actor::authorize` reads it.
@@ -103,12 +103,17 @@ fn scope<'a>(entry: &'a LedgerEntryRecord, departments: &'a [DepartmentId]) -> L
 }
 
 impl LedgerService {
-    pub fn new(store: Store, time_limits: Arc<TimeLimits>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        time_limits: Arc<TimeLimits>,
+        clock: Arc<dyn Clock>,
+        loop_service: Arc<crate::closed_loop::LoopService>,
+    ) -> Self {
         Self {
             store,
             time_limits,
             clock,
-            loop_service: None,
+            loop_service,
         }
     }
 
