@@ -1,5 +1,7 @@
 //! The ledger of long-standing cases (积案台账): entries opened idempotently on the console's id, changed whole under a version check with their timeline events in the same transaction, and listed most urgent first from an index.
 
+use std::collections::HashMap;
+
 use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
 use gridwhistle_domain::{
     CaseId, DepartmentId, LedgerEntryId, ReportId, RiskGrade, Timestamp, UserId,
@@ -137,12 +139,17 @@ async fn with_plans(
         return Ok(Vec::new());
     }
     let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
-    let mut steps = ledger_step::Entity::find()
+    let mut plans: HashMap<String, Vec<LedgerStepRecord>> = HashMap::new();
+    for step in ledger_step::Entity::find()
         .filter(ledger_step::Column::EntryId.is_in(ids))
         .order_by_asc(ledger_step::Column::EntryId)
         .order_by_asc(ledger_step::Column::Number)
         .all(db)
-        .await?;
+        .await?
+    {
+        let entry = step.entry_id.clone();
+        plans.entry(entry).or_default().push(step_from_model(step)?);
+    }
     let reports: Vec<String> = models.iter().filter_map(|m| m.report_id.clone()).collect();
     let cases: Vec<(String, Option<String>, String)> = if reports.is_empty() {
         Vec::new()
@@ -162,17 +169,7 @@ async fn with_plans(
     models
         .into_iter()
         .map(|m| {
-            let mine: Vec<ledger_step::Model> = {
-                let (ours, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut steps)
-                    .into_iter()
-                    .partition(|s| s.entry_id == m.id);
-                steps = rest;
-                ours
-            };
-            let plan = mine
-                .into_iter()
-                .map(step_from_model)
-                .collect::<Result<Vec<_>, _>>()?;
+            let plan = plans.remove(&m.id).unwrap_or_default();
             let case = match &m.report_id {
                 None => None,
                 Some(report) => Some(linked_case(&cases, report)?),

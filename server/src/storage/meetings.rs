@@ -1,10 +1,12 @@
 //! Joint meetings (联席会议): called once per console id with their agenda in one write, listed by month, and each item decided once.
 
+use std::collections::HashMap;
+
 use gridwhistle_domain::ledger::AgendaReason;
 use gridwhistle_domain::{CaseId, DepartmentId, LedgerEntryId, MeetingId, ReportId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::instrument;
 
 use super::codec::{corrupt, int, ts};
@@ -42,21 +44,20 @@ fn item_model(
     })
 }
 
-async fn item_from_model(
-    db: &impl ConnectionTrait,
+/// An item as stored, `cases` mapping the reports of its meeting's case items to their cases.
+fn item_from_model(
     m: meeting_item::Model,
+    cases: &HashMap<String, String>,
 ) -> Result<MeetingItemRecord, StorageError> {
     let subject = match (&m.entry_id, &m.report_id) {
         (Some(e), None) => AgendaSubject::Entry(LedgerEntryId::parse(e).map_err(bad)?),
         (None, Some(r)) => {
-            let case = report::Entity::find_by_id(r.clone())
-                .one(db)
-                .await?
-                .and_then(|r| r.case_id)
+            let case = cases
+                .get(r)
                 .ok_or_else(|| bad("an item's case is missing"))?;
             AgendaSubject::Case {
                 report: ReportId::parse(r).map_err(bad)?,
-                case: CaseId::parse(&case).map_err(bad)?,
+                case: CaseId::parse(case).map_err(bad)?,
             }
         }
         _ => return Err(bad("an item names neither an entry nor a case")),
@@ -104,10 +105,26 @@ async fn load(
         .order_by_asc(meeting_item::Column::Number)
         .all(db)
         .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        items.push(item_from_model(db, row).await?);
-    }
+    // The case of every case item, in one statement.
+    let reports: Vec<String> = rows.iter().filter_map(|r| r.report_id.clone()).collect();
+    let cases: HashMap<String, String> = if reports.is_empty() {
+        HashMap::new()
+    } else {
+        report::Entity::find()
+            .select_only()
+            .columns([report::Column::Id, report::Column::CaseId])
+            .filter(report::Column::Id.is_in(reports))
+            .into_tuple::<(String, Option<String>)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|(report, case)| Some((report, case?)))
+            .collect()
+    };
+    let items = rows
+        .into_iter()
+        .map(|row| item_from_model(row, &cases))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(MeetingRecord {
         id: MeetingId::parse(&m.id).map_err(bad)?,
         month: m.month,
