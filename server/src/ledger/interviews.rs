@@ -6,7 +6,7 @@ use gridwhistle_domain::{
 };
 use tracing::instrument;
 
-use super::{LedgerError, LedgerService};
+use super::{LedgerError, LedgerService, replayed};
 use crate::model::{InterviewFilter, InterviewRecord};
 use crate::storage::StorageError;
 
@@ -81,10 +81,7 @@ impl LedgerService {
                 request_hash: new.request_hash,
             })
             .await?;
-        if stored.request_hash != hash {
-            return Err(LedgerError::Conflict);
-        }
-        Ok(stored)
+        replayed(stored, |s| &s.request_hash, &hash)
     }
 
     /// A page of the interviews the caller may read: a department's staff only their own department's (asked for or not).

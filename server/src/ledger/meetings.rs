@@ -5,7 +5,7 @@ use gridwhistle_domain::{AccessError, Action, Actor, CaseState, DepartmentId, Me
 use tracing::instrument;
 
 use super::plan::{Change, StepPlan};
-use super::{LedgerError, LedgerService};
+use super::{LedgerError, LedgerService, replayed};
 use crate::closed_loop::Guard;
 use crate::model::{
     AgendaSubject, CaseQuery, LedgerEntryRecord, LedgerFilter, LedgerPosition, LedgerReader,
@@ -163,11 +163,7 @@ impl LedgerService {
             .authorize(Action::ManageLedger)
             .map_err(|e| LedgerError::Access(e, "meeting"))?;
         if let Some(existing) = self.store.meetings().get(&new.id).await? {
-            return if existing.request_hash == new.request_hash {
-                Ok(existing)
-            } else {
-                Err(LedgerError::Conflict)
-            };
+            return replayed(existing, |s| &s.request_hash, &new.request_hash);
         }
         let now = self.now();
         let mut items = self.agenda_entries(now).await?;
@@ -189,10 +185,7 @@ impl LedgerService {
                 items,
             })
             .await?;
-        if stored.request_hash != hash {
-            return Err(LedgerError::Conflict);
-        }
-        Ok(stored)
+        replayed(stored, |s| &s.request_hash, &hash)
     }
 
     /// One meeting with its agenda (supervisors and district leaders).

@@ -92,6 +92,15 @@ pub struct LedgerService {
     loop_service: Arc<crate::closed_loop::LoopService>,
 }
 
+/// What a request under an id already used stored: the same request (by its hash) gets it back, another one is refused.
+fn replayed<T>(stored: T, hash: fn(&T) -> &str, sent_hash: &str) -> Result<T, LedgerError> {
+    if hash(&stored) == sent_hash {
+        Ok(stored)
+    } else {
+        Err(LedgerError::Conflict)
+    }
+}
+
 /// Who an entry concerns, as `Actor::authorize` reads it.
 fn scope<'a>(entry: &'a LedgerEntryRecord, departments: &'a [DepartmentId]) -> LedgerScope<'a> {
     LedgerScope {
@@ -184,7 +193,7 @@ impl LedgerService {
             .map_err(|e| LedgerError::Access(e, "ledger entry"))?;
         let now = self.clock.now();
         if let Some(existing) = self.store.ledger().get(&new.id).await? {
-            return self.replay(existing, &new.request_hash);
+            return replayed(existing, |s| &s.request_hash, &new.request_hash);
         }
         self.check_department("responsible_unit", &new.unit).await?;
         if let Some(leader) = &new.leader {
@@ -232,24 +241,11 @@ impl LedgerService {
         let hash = entry.request_hash.clone();
         match self.store.ledger().open(entry, event).await {
             Ok(LedgerOpenOutcome::Opened(entry)) => Ok(*entry),
-            Ok(LedgerOpenOutcome::Existing(entry)) => self.replay(*entry, &hash),
+            Ok(LedgerOpenOutcome::Existing(entry)) => replayed(*entry, |s| &s.request_hash, &hash),
             Err(StorageError::AlreadyExists { .. }) => {
                 Err(LedgerError::field("case", "is in the ledger already"))
             }
             Err(err) => Err(err.into()),
-        }
-    }
-
-    /// A retry of an opening gets the entry; another request under its id is refused.
-    fn replay(
-        &self,
-        existing: LedgerEntryRecord,
-        request_hash: &str,
-    ) -> Result<LedgerEntryRecord, LedgerError> {
-        if existing.request_hash == request_hash {
-            Ok(existing)
-        } else {
-            Err(LedgerError::Conflict)
         }
     }
 
