@@ -1,7 +1,7 @@
 //! A ledger entry as the API shows it to a caller: its plan, its timeline, and its parties masked unless the caller may see them.
 
+use gridwhistle_domain::Actor;
 use gridwhistle_domain::ledger::{LedgerEventKind, StepState};
-use gridwhistle_domain::{Actor, LedgerScope};
 use gridwhistle_proto::v1;
 use tracing::info;
 
@@ -19,12 +19,7 @@ pub(super) fn entry_to_proto(
     timeline: &[LedgerEventRecord],
 ) -> v1::LedgerEntry {
     let departments = e.departments();
-    let sees = actor.sees_ledger_parties(LedgerScope {
-        unit: &e.unit,
-        departments: &departments,
-        leader: e.leader.as_ref(),
-        reporter: e.case.as_ref().map(|c| &c.reporter),
-    });
+    let sees = actor.sees_ledger_parties(crate::ledger::scope(e, &departments));
     if sees && !e.parties.is_empty() {
         info!(target: "gridwhistle::audit", user = %actor.user_id, entry = %e.id, "parties revealed");
     }

@@ -101,8 +101,8 @@ fn replayed<T>(stored: T, hash: fn(&T) -> &str, sent_hash: &str) -> Result<T, Le
     }
 }
 
-/// Who an entry concerns, as `Actor::authorize` reads it.
-fn scope<'a>(entry: &'a LedgerEntryRecord, departments: &'a [DepartmentId]) -> LedgerScope<'a> {
+/// Who an entry concerns, as `Actor::authorize` and `Actor::sees_ledger_parties` read it; `departments` are its plan's.
+pub fn scope<'a>(entry: &'a LedgerEntryRecord, departments: &'a [DepartmentId]) -> LedgerScope<'a> {
     LedgerScope {
         unit: &entry.unit,
         departments,
@@ -136,8 +136,8 @@ impl LedgerService {
     }
 
     fn format(&self) -> impl Fn(Timestamp) -> String {
-        let calendar = self.time_limits.snapshot().calendar.clone();
-        move |t| calendar.zone().format(t)
+        let zone = self.zone();
+        move |t| zone.format(t)
     }
 
     /// Refuses a department that does not exist, naming `field`.
