@@ -97,6 +97,21 @@ impl ScratchDatabase {
     }
 }
 
+/// The store a benchmark measures through, over one connection, after `ANALYZE` on PostgreSQL: a database that grew to this size in service has planner statistics.
+pub async fn measuring_store(url: &str) -> anyhow::Result<gridwhistle_server::storage::Store> {
+    use sea_orm::ConnectionTrait as _;
+    if url.starts_with("postgres") {
+        let db = sea_orm::Database::connect(url).await?;
+        db.execute_unprepared("ANALYZE").await?;
+        db.close().await?;
+    }
+    let settings = gridwhistle_server::storage::PoolSettings {
+        max_connections: 1,
+        busy_timeout: std::time::Duration::from_secs(5),
+    };
+    Ok(gridwhistle_server::storage::Store::connect(url, settings).await?)
+}
+
 /// p50 and p99 of `samples` runs of `run`, in microseconds; a run answering nothing fails, since the seed then does not fit what is measured.
 pub async fn measure<F, Fut>(samples: u64, mut run: F) -> anyhow::Result<(u64, u64)>
 where

@@ -6,19 +6,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use gridwhistle_bench::{ScratchDatabase, actor, measure, open_loop};
+use gridwhistle_bench::{ScratchDatabase, actor, measure, measuring_store, open_loop};
 use gridwhistle_dispatcher::ManualClock;
 use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
 use gridwhistle_domain::{DepartmentId, LedgerEntryId, RiskGrade, Timestamp, UserId};
 use gridwhistle_server::model::{
     LedgerEntryRecord, LedgerFilter, LedgerReader, LedgerStepRecord, NewLedgerEvent,
 };
-use gridwhistle_server::storage::{PoolSettings, Store};
-use sea_orm::{ConnectionTrait, Database};
 
 /// Monday 2026-06-01 09:00 in Beijing: the time the ledger is read at.
 const NOW: Timestamp = Timestamp::from_unix_millis(1_780_275_600_000);
@@ -161,19 +159,7 @@ async fn run(label: &str, url: &str, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let unit = seed(url, args.entries, args.concurrency).await?;
     println!("seeded in {:.0?}", started.elapsed());
-    if url.starts_with("postgres") {
-        let db = Database::connect(url).await?;
-        db.execute_unprepared("ANALYZE").await?;
-        db.close().await?;
-    }
-    let store = Store::connect(
-        url,
-        PoolSettings {
-            max_connections: 1,
-            busy_timeout: Duration::from_secs(5),
-        },
-    )
-    .await?;
+    let store = measuring_store(url).await?;
     let filter = |grade: Option<RiskGrade>, unit: Option<&DepartmentId>| LedgerFilter {
         grade,
         unit: unit.cloned(),

@@ -11,11 +11,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use gridwhistle_bench::{ScratchDatabase, actor, analyze_while_seeding, measure, open_loop};
+use gridwhistle_bench::{
+    ScratchDatabase, actor, analyze_while_seeding, measure, measuring_store, open_loop,
+};
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::{Clock, ManualClock};
 use gridwhistle_domain::{
@@ -27,7 +29,7 @@ use gridwhistle_server::model::{
     CaseOrder, CaseQuery, NewReport, ReportKey, ReportRecord, TimeRange,
 };
 use gridwhistle_server::stats::{Month, PeriodSpec, StatsService, export};
-use gridwhistle_server::storage::{PoolSettings, Store};
+use gridwhistle_server::storage::Store;
 use gridwhistle_server::time_limits::TimeLimits;
 use sea_orm::{ConnectionTrait, Database, Statement};
 
@@ -319,19 +321,7 @@ async fn run(label: &str, url: &str, args: &Args) -> anyhow::Result<()> {
         seed(url, args.cases, args.concurrency).await?;
         println!("seeded in {:.0?}", started.elapsed());
     }
-    if url.starts_with("postgres") {
-        let db = Database::connect(url).await?;
-        db.execute_unprepared("ANALYZE").await?;
-        db.close().await?;
-    }
-    let store = Store::connect(
-        url,
-        PoolSettings {
-            max_connections: 1,
-            busy_timeout: Duration::from_secs(5),
-        },
-    )
-    .await?;
+    let store = measuring_store(url).await?;
     let one = store
         .reports()
         .queue(&CaseQuery::default(), None, 1)
