@@ -79,20 +79,36 @@ pub fn moved(
     due_at: Timestamp,
     now: Timestamp,
 ) -> Result<DeadlineChange, CalendarError> {
+    let schedule = schedule_at(stage, calendar, started_at, due_at, now)?;
+    Ok(DeadlineChange::Move {
+        department: department.clone(),
+        stage: stage.stage,
+        due_at,
+        next_step: schedule.next_step,
+        next_fire_at: schedule.next_fire_at,
+        escalation_level: schedule.escalation_level,
+        provisional: false,
+    })
+}
+
+/// Where the schedule of a deadline of `stage` that started at `started_at` and is due at `due_at` stands at `now`, as if every firing behind `now` had fired: it resumes at the first firing after `now`.
+pub fn schedule_at(
+    stage: &StagePolicy,
+    calendar: &WorkingCalendar,
+    started_at: Timestamp,
+    due_at: Timestamp,
+    now: Timestamp,
+) -> Result<Schedule, CalendarError> {
     let firings = stage.firings(calendar, started_at, due_at)?;
     let behind = firings.iter().take_while(|f| f.at <= now).count();
     let escalation_level = firings[..behind]
         .iter()
         .filter(|f| matches!(f.kind, FiringKind::Escalation { .. }))
         .count() as u32;
-    Ok(DeadlineChange::Move {
-        department: department.clone(),
-        stage: stage.stage,
-        due_at,
+    Ok(Schedule {
         next_step: behind as u32,
         next_fire_at: firings.get(behind).map(|f| f.at),
         escalation_level,
-        provisional: false,
     })
 }
 

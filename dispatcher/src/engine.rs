@@ -11,18 +11,19 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use gridwhistle_domain::{DeadlineStage, DepartmentId, ReportId, Timestamp};
+use gridwhistle_domain::{DeadlineStage, DeadlineSubject, DepartmentId, Timestamp};
 use tokio::sync::Notify;
 
 use crate::Clock;
 use crate::calendar::{CalendarError, WorkingCalendar};
-use crate::policy::{Firing, FiringKind, TimeLimitPolicy};
+use crate::policy::{Firing, FiringKind, StagePolicy};
 
 /// A deadline whose next firing falls inside the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
     pub id: i64,
-    pub report: ReportId,
+    /// The case, or the ledger entry's step, the deadline is about.
+    pub subject: DeadlineSubject,
     pub department: DepartmentId,
     pub stage: DeadlineStage,
     pub policy_version: i64,
@@ -41,13 +42,13 @@ pub struct Plan {
     pub escalation_level: u32,
 }
 
-/// The firing at `due.next_step` of its stage's schedule; `None` when the policy has no such step (nothing is left to fire).
+/// The firing at `due.next_step` of its stage's schedule under `stage` (the policy's stage for the deadline); `None` when there is no such stage or step (nothing is left to fire).
 pub fn plan(
     due: &Due,
-    policy: Option<&TimeLimitPolicy>,
+    stage: Option<&StagePolicy>,
     calendar: &WorkingCalendar,
 ) -> Result<Option<Plan>, CalendarError> {
-    let Some(stage) = policy.and_then(|p| p.stage(due.stage)) else {
+    let Some(stage) = stage else {
         return Ok(None);
     };
     let firings = stage.firings(calendar, due.started_at, due.due_at)?;
@@ -547,7 +548,7 @@ mod tests {
     fn due(id: i64, fire_at: Timestamp) -> Due {
         Due {
             id,
-            report: ReportId::generate(),
+            subject: DeadlineSubject::Case(ReportId::generate()),
             department: DepartmentId::parse("street-a").unwrap(),
             stage: DeadlineStage::ReportIn,
             policy_version: 1,

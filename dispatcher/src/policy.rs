@@ -237,6 +237,18 @@ impl PolicySet {
             })
             .max_by_key(|p| (p.category.is_some(), p.grade.is_some(), p.kind.is_some()))
     }
+
+    /// The stage policy of a ledger entry's plan steps at `grade`: from the most specific policy that names no category and no whistle kind and has a `ledger_step` stage, so a grade's own ladder (the tighter one for red entries) outweighs the general one.
+    pub fn ledger_step(&self, grade: RiskGrade) -> Option<&StagePolicy> {
+        self.policies
+            .iter()
+            .filter(|p| {
+                p.category.is_none() && p.kind.is_none() && p.grade.is_none_or(|g| g == grade)
+            })
+            .filter_map(|p| Some((p.grade.is_some(), p.stage(DeadlineStage::LedgerStep)?)))
+            .max_by_key(|(specific, _)| *specific)
+            .map(|(_, stage)| stage)
+    }
 }
 
 impl TimeLimitPolicy {
@@ -615,6 +627,43 @@ mod tests {
             limit("noise", RiskGrade::A, WhistleKind::Emergency),
             Limit::Wall(minutes(60))
         );
+    }
+
+    #[test]
+    fn ledger_steps_take_their_grade_s_ladder_from_policies_without_category_or_kind() {
+        let steps = |limit| StagePolicy {
+            stage: DeadlineStage::LedgerStep,
+            ..report_in(limit)
+        };
+        let mut general = policy(None, None, None, Limit::Wall(minutes(30)));
+        general.stages.push(steps(Limit::Wall(minutes(600))));
+        let mut red = policy(None, Some(RiskGrade::A), None, Limit::Wall(minutes(15)));
+        red.stages.push(steps(Limit::Wall(minutes(60))));
+        // A category's or a whistle kind's policy never sets a step's ladder, whatever stages it names.
+        let mut noise = policy(
+            Some("noise"),
+            Some(RiskGrade::B),
+            None,
+            Limit::Wall(minutes(5)),
+        );
+        noise.stages.push(steps(Limit::Wall(minutes(1))));
+        let mut emergency = policy(
+            None,
+            Some(RiskGrade::B),
+            Some(WhistleKind::Emergency),
+            Limit::Wall(minutes(5)),
+        );
+        emergency.stages.push(steps(Limit::Wall(minutes(2))));
+        // A grade's policy without a step stage leaves the general ladder in force.
+        let yellow = policy(None, Some(RiskGrade::B), None, Limit::Wall(minutes(20)));
+        let set = PolicySet::new(1, vec![general, red, noise, emergency, yellow]).unwrap();
+        let limit = |grade| set.ledger_step(grade).map(|s| s.limit);
+        assert_eq!(limit(RiskGrade::A), Some(Limit::Wall(minutes(60))));
+        assert_eq!(limit(RiskGrade::B), Some(Limit::Wall(minutes(600))));
+        assert_eq!(limit(RiskGrade::C), Some(Limit::Wall(minutes(600))));
+        let none =
+            PolicySet::new(2, vec![policy(None, None, None, Limit::Wall(minutes(30)))]).unwrap();
+        assert_eq!(none.ledger_step(RiskGrade::A), None);
     }
 
     #[test]

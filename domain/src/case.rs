@@ -75,6 +75,18 @@ pub enum DeadlineStage {
     Contact,
     Finish,
     LetterReply,
+    /// A step of a ledger entry's plan (一案一策): its due time is the step's, the policy gives its reminders and ladder.
+    LedgerStep,
+}
+
+/// What a deadline is about: a department's share of a case (its stages and letters' replies), or a step of a ledger entry's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadlineSubject {
+    Case(crate::ReportId),
+    LedgerStep {
+        entry: crate::LedgerEntryId,
+        step: u32,
+    },
 }
 
 /// State of a department's request for more time.
@@ -188,6 +200,7 @@ text_enum!(DeadlineStage, "deadline stage" {
     Contact => "contact",
     Finish => "finish",
     LetterReply => "letter_reply",
+    LedgerStep => "ledger_step",
 });
 text_enum!(ExtensionState, "extension state" {
     Pending => "pending",

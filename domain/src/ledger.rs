@@ -95,6 +95,10 @@ text_enum!(
         Reopened => "reopened",
         /// A joint meeting named a new responsible unit (and plan).
         Reassigned => "reassigned",
+        /// A step's reminder fired before its due time.
+        Reminder => "reminder",
+        /// A step was overdue and a rung of its ladder fired.
+        Escalated => "escalated",
     }
 );
 

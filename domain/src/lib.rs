@@ -11,8 +11,9 @@ pub mod user;
 
 pub use access::{AccessError, Action, Actor, LedgerScope};
 pub use case::{
-    AssignmentRole, AssignmentState, CaseState, DeadlineStage, EventKind, ExtensionState, IdNumber,
-    MaskedParty, Party, PartyError, PhoneNumber, ReportState, TextError, WhistleKind, check_text,
+    AssignmentRole, AssignmentState, CaseState, DeadlineStage, DeadlineSubject, EventKind,
+    ExtensionState, IdNumber, MaskedParty, Party, PartyError, PhoneNumber, ReportState, TextError,
+    WhistleKind, check_text,
 };
 pub use ids::{
     AttachmentId, CaseId, CategoryId, DepartmentId, ExtensionId, GridId, IdError, InterviewId,

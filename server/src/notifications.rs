@@ -25,8 +25,9 @@ pub fn inbox_scope(actor: &Actor) -> InboxScope {
         Binding::DutyOfficer(d) => InboxScope::DutyOfficers(d.clone()),
         Binding::DepartmentHead(d) => InboxScope::DepartmentHead(d.clone()),
         Binding::Supervisor => InboxScope::Supervisors,
-        // Nothing addresses admins; the ledger's ladders do not reach leaders' inboxes yet.
-        Binding::Admin | Binding::DistrictLeader => InboxScope::Nobody,
+        Binding::DistrictLeader => InboxScope::Leader(actor.user_id),
+        // Nothing addresses admins.
+        Binding::Admin => InboxScope::Nobody,
     }
 }
 

@@ -11,7 +11,9 @@ use arc_swap::ArcSwap;
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_dispatcher::calendar::{self, CalendarError, WorkingCalendar, YearCalendar};
 use gridwhistle_dispatcher::deadlines::{self, DeadlineChange, Schedule};
-use gridwhistle_dispatcher::policy::{self, Limit, PolicyError, PolicySet, TimeLimitPolicy};
+use gridwhistle_dispatcher::policy::{
+    self, Limit, PolicyError, PolicySet, StagePolicy, TimeLimitPolicy,
+};
 use gridwhistle_domain::{CategoryId, EventKind, ReportId, RiskGrade, Timestamp, WhistleKind};
 use tracing::{info, warn};
 
@@ -76,6 +78,8 @@ pub struct TimeLimits {
     current: ArcSwap<Snapshot>,
     /// Every stored version: a case counts its deadlines under the version it started with.
     versions: std::sync::RwLock<std::collections::HashMap<i64, Arc<PolicySet>>>,
+    /// The shipped default policies, whose ladders for ledger steps serve a version that has none.
+    shipped: PolicySet,
     /// One import or calendar change at a time, so no swap loses another's.
     change: tokio::sync::Mutex<()>,
 }
@@ -142,6 +146,7 @@ impl TimeLimits {
             clock,
             current: ArcSwap::from_pointee(Snapshot { policies, calendar }),
             versions: std::sync::RwLock::new(versions),
+            shipped: policy::file::parse(0, DEFAULT_POLICIES)?,
             change: tokio::sync::Mutex::new(()),
         };
         // A release may ship a year's official calendar: storing it and counting again the deadlines counted provisionally across it is one transaction,
@@ -206,6 +211,26 @@ impl TimeLimits {
     ) -> Result<Option<TimeLimitPolicy>, PolicyNotLoaded> {
         let set = self.version(version).ok_or(PolicyNotLoaded(version))?;
         Ok(select(&set, category, grade, kind).cloned())
+    }
+
+    /// The `ledger_step` stage of policy version `version` for an entry graded `grade`: what a step's deadline fires by.
+    ///
+    /// A version with no `ledger_step` stage at all (imported before the ledger had ladders) takes the shipped defaults' ladders for steps.
+    pub fn ledger_step_policy(
+        &self,
+        version: i64,
+        grade: RiskGrade,
+    ) -> Result<Option<StagePolicy>, PolicyNotLoaded> {
+        let set = self.version(version).ok_or(PolicyNotLoaded(version))?;
+        let names_steps = set.policies().iter().any(|p| {
+            p.stage(gridwhistle_domain::DeadlineStage::LedgerStep)
+                .is_some()
+        });
+        Ok(if names_steps {
+            set.ledger_step(grade).cloned()
+        } else {
+            self.shipped.ledger_step(grade).cloned()
+        })
     }
 
     /// Picks up versions and calendar years another replica stored; the newest version becomes the one in force.

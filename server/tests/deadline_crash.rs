@@ -1,5 +1,5 @@
-//! Crash safety of the deadline engine: 10,000 deadlines fall due within about a minute while the server is killed with SIGKILL three times.
-//! Afterwards every deadline fired exactly once (one escalation event and one outbox row each) and none fired before its due time.
+//! Crash safety of the deadline engine: 10,000 deadlines of cases and 1,000 of ledger steps fall due within about a minute while the server is killed with SIGKILL three times.
+//! Afterwards every deadline fired exactly once (one escalation event, on the case's or the entry's timeline, and one outbox row each) and none fired before its due time.
 //!
 //! Runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set (required under `TEST_INTEGRATION=1`).
 
@@ -14,7 +14,8 @@ use sea_orm::{Database, DbBackend};
 use tokio::sync::Semaphore;
 use tonic::transport::Channel;
 
-use client::{channel, login, whistle_dispute};
+use client::{channel, login, open_ledger_entry, whistle_dispute};
+use gridwhistle_dispatcher::Clock as _;
 use support::{CrashDatabase, count, serve};
 
 const WORKER: &str = "worker.g-jianwai-1-01";
@@ -22,11 +23,16 @@ const GRID: &str = "g-jianwai-1-01";
 /// Each whistle summons two departments, each with a report-in deadline.
 const WHISTLES: usize = 5_000;
 const DEADLINES: i64 = 2 * WHISTLES as i64;
+/// Every tenth whistle, a supervisor opens a ledger entry whose two steps fall due a minute later.
+const ENTRIES: usize = WHISTLES / 10;
+const STEP_DEADLINES: i64 = 2 * ENTRIES as i64;
 const KILLS: usize = 3;
 
-/// One stage, due one minute after the whistle, with one escalation at the due time: one firing per deadline.
+/// One stage, due one minute after the whistle, and ledger steps, each with one escalation at the due time: one firing per deadline.
 const POLICIES: &str = r#"{"policies": [{"stages": [{"stage": "report_in",
     "limit": {"amount": 1, "unit": "minutes"},
+    "ladder": [{"after_minutes": 0, "audience": "duty_officers"}]},
+    {"stage": "ledger_step", "limit": {"amount": 1, "unit": "minutes"},
     "ladder": [{"after_minutes": 0, "audience": "duty_officers"}]}]}]}"#;
 
 /// Files and whistles one report at `at`: two departments are summoned.
@@ -51,6 +57,7 @@ async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (mut child, addr, _log) = serve(dir.path(), &args);
         let token = login(channel(&addr), WORKER).await;
+        let supervisor = login(channel(&addr), "supervisor").await;
         let at = gridwhistle_sample::point_in_grid(include_str!("../demo/grids.geojson"), GRID)
             .expect("the sample grid");
 
@@ -59,11 +66,17 @@ async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
         let shared = channel(&addr);
         let permits = Arc::new(Semaphore::new(16));
         let mut tasks = Vec::with_capacity(WHISTLES);
-        for _ in 0..WHISTLES {
+        for n in 0..WHISTLES {
             let permit = permits.clone().acquire_owned().await.unwrap();
             let (channel, token) = (shared.clone(), token.clone());
+            let supervisor = (n % 10 == 0).then(|| supervisor.clone());
             tasks.push(tokio::spawn(async move {
-                whistle_one(channel, &token, at).await;
+                whistle_one(channel.clone(), &token, at).await;
+                if let Some(supervisor) = supervisor {
+                    let due =
+                        gridwhistle_dispatcher::SystemClock.now().as_unix_millis() / 1000 + 60;
+                    open_ledger_entry(channel, &supervisor, due).await;
+                }
                 drop(permit);
             }));
         }
@@ -117,7 +130,7 @@ async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
 
         assert_eq!(
             count(&db, "SELECT COUNT(*) FROM deadlines").await,
-            DEADLINES
+            DEADLINES + STEP_DEADLINES
         );
         assert_eq!(
             count(
@@ -152,14 +165,43 @@ async fn every_deadline_fires_once_and_never_early_across_three_sigkills() {
         assert_eq!(
             count(
                 &db,
+                "SELECT COUNT(*) FROM ledger_events WHERE kind = 'escalated'"
+            )
+            .await,
+            STEP_DEADLINES,
+            "one escalation event per step's deadline"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM (SELECT entry_id, text FROM ledger_events \
+                 WHERE kind = 'escalated' GROUP BY entry_id, text HAVING COUNT(*) <> 1) t"
+            )
+            .await,
+            0,
+            "no step's deadline fired twice"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM ledger_events e JOIN deadlines d ON d.entry_id = e.entry_id \
+                 WHERE e.kind = 'escalated' AND e.at_ms < d.due_at_ms"
+            )
+            .await,
+            0,
+            "no step's deadline fired early"
+        );
+        assert_eq!(
+            count(
+                &db,
                 "SELECT COUNT(*) FROM notifications WHERE kind = 'escalation'"
             )
             .await,
-            DEADLINES,
+            DEADLINES + STEP_DEADLINES,
             "one outbox row per firing"
         );
         eprintln!(
-            "{DEADLINES} deadlines whistled in {span:?} fired once each across {KILLS} SIGKILLs on {}",
+            "{DEADLINES} deadlines whistled and {STEP_DEADLINES} of ledger steps planned in {span:?} fired once each across {KILLS} SIGKILLs on {}",
             if db.get_database_backend() == DbBackend::Postgres {
                 "PostgreSQL"
             } else {

@@ -52,6 +52,7 @@ gridwhistle_tests::contract!(
     ledger_entries_open_once_change_under_their_version_and_list_by_urgency,
     interviews_are_recorded_once_and_listed_by_department_and_period,
     meetings_are_called_once_with_their_agenda_and_each_item_decided_once,
+    ledger_step_deadlines_are_claimed_and_fired_onto_their_entry_once,
 );
 
 /// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
@@ -1756,8 +1757,8 @@ mod checks {
         use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
         use gridwhistle_domain::{LedgerEntryId, RiskGrade};
         use gridwhistle_server::model::{
-            LedgerEntryRecord, LedgerFilter, LedgerOpenOutcome, LedgerPosition, LedgerReader,
-            LedgerStepRecord, LinkedCase, NewLedgerEvent,
+            DeadlineState, LedgerEntryRecord, LedgerFilter, LedgerOpenOutcome, LedgerPosition,
+            LedgerReader, LedgerStepRecord, LinkedCase, NewLedgerEvent, StepDeadlineChange,
         };
         let cast = cast(store).await;
         let record = filed_and_whistled(store, &cast, "l").await;
@@ -1816,15 +1817,31 @@ mod checks {
             Some(linked.clone()),
             vec![step(1, 3), step(2, 5)],
         );
+        let start = |number: u32, days: u32| StepDeadlineChange::Start {
+            step: number,
+            department: cast.department.clone(),
+            policy_version: 1,
+            started_at: T0,
+            due_at: T0.saturating_add(day * days),
+            next_fire_at: Some(T0.saturating_add(day)),
+        };
         let Ok(LedgerOpenOutcome::Opened(stored)) = ledger
-            .open(first.clone(), opened(LedgerEventKind::Opened))
+            .open(
+                first.clone(),
+                opened(LedgerEventKind::Opened),
+                vec![start(1, 3), start(2, 5)],
+            )
             .await
         else {
             panic!("the entry opens");
         };
         assert_eq!(*stored, first);
         let again = ledger
-            .open(first.clone(), opened(LedgerEventKind::Opened))
+            .open(
+                first.clone(),
+                opened(LedgerEventKind::Opened),
+                vec![start(1, 3), start(2, 5)],
+            )
             .await;
         assert!(
             matches!(again, Ok(LedgerOpenOutcome::Existing(ref e)) if **e == first),
@@ -1833,7 +1850,7 @@ mod checks {
         let same_case = entry(RiskGrade::C, Some(linked), Vec::new());
         assert!(matches!(
             ledger
-                .open(same_case, opened(LedgerEventKind::Opened))
+                .open(same_case, opened(LedgerEventKind::Opened), Vec::new())
                 .await,
             Err(StorageError::AlreadyExists { .. })
         ));
@@ -1841,7 +1858,7 @@ mod checks {
         let blue = entry(RiskGrade::C, None, Vec::new());
         for e in [&red, &blue] {
             ledger
-                .open(e.clone(), opened(LedgerEventKind::Opened))
+                .open(e.clone(), opened(LedgerEventKind::Opened), Vec::new())
                 .await
                 .unwrap();
         }
@@ -1857,14 +1874,36 @@ mod checks {
             actor: Some(cast.officer.id),
             text: "第1步完成".to_owned(),
         };
+        let satisfy = vec![StepDeadlineChange::Satisfy { step: 1 }];
         ledger
-            .update(changed.clone(), 1, vec![done.clone()])
+            .update(changed.clone(), 1, vec![done.clone()], satisfy.clone())
             .await
             .unwrap();
         assert!(matches!(
-            ledger.update(changed.clone(), 1, vec![done]).await,
+            ledger.update(changed.clone(), 1, vec![done], satisfy).await,
             Err(UpdateError::Stale)
         ));
+        let deadlines = ledger.step_deadlines(&first.id).await.unwrap();
+        assert_eq!(
+            deadlines
+                .iter()
+                .map(|d| (
+                    d.step,
+                    d.deadline.state,
+                    d.deadline.stage,
+                    d.deadline.satisfied_at
+                ))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    1,
+                    DeadlineState::Satisfied,
+                    DeadlineStage::LedgerStep,
+                    Some(changed.updated_at)
+                ),
+                (2, DeadlineState::Pending, DeadlineStage::LedgerStep, None),
+            ]
+        );
         assert_eq!(ledger.get(&first.id).await.unwrap(), Some(changed.clone()));
         let timeline = ledger.timeline(&first.id).await.unwrap();
         assert_eq!(
@@ -2061,5 +2100,210 @@ mod checks {
         );
         let stored = meetings.get(&meeting.id).await.unwrap().unwrap();
         assert_eq!(stored.items[0].decision, Some(decision));
+    }
+
+    pub(super) async fn ledger_step_deadlines_are_claimed_and_fired_onto_their_entry_once(
+        store: &Store,
+        _: Backend,
+    ) {
+        use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
+        use gridwhistle_domain::{DeadlineSubject, LedgerEntryId, RiskGrade};
+        use gridwhistle_server::model::{
+            DeadlineState, LedgerEntryRecord, LedgerStepRecord, NewLedgerEvent, StepDeadlineChange,
+        };
+        use gridwhistle_server::storage::StepFiring;
+        let cast = cast(store).await;
+        let leader = store
+            .directory()
+            .create_user(
+                NewUser {
+                    id: UserId::generate(),
+                    username: Username::parse("leader").unwrap(),
+                    display_name: DisplayName::parse("区领导").unwrap(),
+                    binding: Binding::DistrictLeader,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let day = Duration::from_secs(86_400);
+        let due_at = T0.saturating_add(day * 2);
+        let entry = LedgerEntryRecord {
+            id: LedgerEntryId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+            case: None,
+            title: "积案".to_owned(),
+            summary: "多年信访".to_owned(),
+            nature: Nature::Housing,
+            since: T0,
+            complexity: Level::High,
+            social_impact: Level::High,
+            grade: RiskGrade::A,
+            unit: cast.department.clone(),
+            responsible_person: "所长".to_owned(),
+            leader: Some(leader.id),
+            parties: Vec::new(),
+            state: LedgerState::Open,
+            close_result: None,
+            parties_stance: None,
+            steps: vec![LedgerStepRecord {
+                number: 1,
+                department: cast.department.clone(),
+                description: "约见当事人".to_owned(),
+                due_at,
+                state: StepState::Open,
+                revision: 1,
+                done_at: None,
+                done_by: None,
+                result: None,
+                attachments: Vec::new(),
+            }],
+            version: 1,
+            request_hash: "h".to_owned(),
+            created_at: T0,
+            updated_at: T0,
+            closed_at: None,
+        };
+        let ledger = store.ledger();
+        let opened = NewLedgerEvent {
+            kind: LedgerEventKind::Opened,
+            actor: Some(cast.officer.id),
+            text: "opened".to_owned(),
+        };
+        let start = StepDeadlineChange::Start {
+            step: 1,
+            department: cast.department.clone(),
+            policy_version: 1,
+            started_at: T0,
+            due_at,
+            next_fire_at: Some(T0.saturating_add(day)),
+        };
+        ledger
+            .open(entry.clone(), opened, vec![start])
+            .await
+            .unwrap();
+
+        // The engine claims it beside the cases' deadlines, as a step of its entry.
+        let now = T0.saturating_add(day);
+        let lease = Lease {
+            owner: "a",
+            until: now.saturating_add(MINUTE),
+        };
+        let due = store
+            .deadlines()
+            .claim_due(lease, now, now, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1);
+        let seen = due[0].clone();
+        assert_eq!(
+            (seen.subject, seen.stage, seen.fire_at, seen.due_at),
+            (
+                DeadlineSubject::LedgerStep {
+                    entry: entry.id,
+                    step: 1
+                },
+                DeadlineStage::LedgerStep,
+                now,
+                due_at
+            )
+        );
+        // Supervisors' list of overdue case deadlines leaves it out.
+        let late = T0.saturating_add(day * 3);
+        assert!(
+            store
+                .deadlines()
+                .list_overdue(late, &OverdueFilter::default(), None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let firing = StepFiring {
+            step: 1,
+            deadline: seen.id,
+            fired_step: 0,
+            next_fire_at: Some(late),
+            escalation_level: 1,
+            event: Some(NewLedgerEvent {
+                kind: LedgerEventKind::Escalated,
+                actor: None,
+                text: "step 1 escalated".to_owned(),
+            }),
+            notifications: vec![NewNotification {
+                department: Some(cast.department.clone()),
+                audience: "district_leader",
+                kind: NoticeKind::Escalation,
+                recipient: Some(leader.id),
+                stage: Some(DeadlineStage::LedgerStep),
+                escalation_level: 1,
+                due_at: Some(due_at),
+            }],
+        };
+        let fire = |firing: StepFiring| {
+            ledger.append_firings(vec![(entry.id, seen.id)], now, move |targets| {
+                Ok::<_, std::convert::Infallible>((
+                    vec![(targets[0].entry, firing)],
+                    targets.to_vec(),
+                ))
+            })
+        };
+        let targets = fire(firing.clone()).await.unwrap();
+        assert_eq!(
+            (
+                targets.len(),
+                targets[0].version,
+                targets[0].grade,
+                targets[0].leader
+            ),
+            (1, 1, RiskGrade::A, Some(leader.id))
+        );
+        assert_eq!(targets[0].deadlines[0].deadline.next_step, 0);
+        // Fired once: the same firing again finds the deadline moved on and writes nothing.
+        assert!(matches!(fire(firing).await, Err(UpdateError::Stale)));
+        let stored = ledger.get(&entry.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, 2);
+        let kinds: Vec<_> = ledger
+            .timeline(&entry.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, [LedgerEventKind::Opened, LedgerEventKind::Escalated]);
+        let deadline = &ledger.step_deadlines(&entry.id).await.unwrap()[0].deadline;
+        assert_eq!(
+            (
+                deadline.next_step,
+                deadline.next_fire_at,
+                deadline.escalation_level,
+                deadline.state
+            ),
+            (1, Some(late), 1, DeadlineState::Pending)
+        );
+
+        // The named leader's inbox holds it, about the entry; the supervisors' does not.
+        let (inbox, unread) = store
+            .devices()
+            .inbox(&leader.id, &InboxScope::Leader(leader.id), false, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(unread, 1);
+        assert_eq!(
+            inbox
+                .iter()
+                .map(|e| (e.kind, e.subject.clone()))
+                .collect::<Vec<_>>(),
+            [(
+                NoticeKind::Escalation,
+                format!("ledgerEntries/{}", entry.id)
+            )]
+        );
+        let (theirs, _) = store
+            .devices()
+            .inbox(&cast.officer.id, &InboxScope::Supervisors, false, None, 10)
+            .await
+            .unwrap();
+        assert!(theirs.is_empty());
     }
 }

@@ -139,9 +139,10 @@ async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<Depar
                     actor: None,
                     text: "opened".to_owned(),
                 };
+                // The lists read the entries' rows alone; the steps' deadline rows are the engine's (`deadline-bench`).
                 store
                     .ledger()
-                    .open(entry(n, &departments, &leaders), event)
+                    .open(entry(n, &departments, &leaders), event, Vec::new())
                     .await?;
             }
         });

@@ -118,6 +118,7 @@ pub(crate) fn assignment_state_to_proto(state: AssignmentState) -> i32 {
 pub(crate) fn stage_from_proto(value: i32) -> Result<DeadlineStage, &'static str> {
     match any_stage_from_proto(value)? {
         DeadlineStage::LetterReply => Err("a supervision letter's reply is not a case stage"),
+        DeadlineStage::LedgerStep => Err("a ledger entry's step is not a case stage"),
         stage => Ok(stage),
     }
 }
@@ -129,6 +130,7 @@ pub(crate) fn any_stage_from_proto(value: i32) -> Result<DeadlineStage, &'static
         Ok(v1::DeadlineStage::Contact) => Ok(DeadlineStage::Contact),
         Ok(v1::DeadlineStage::Finish) => Ok(DeadlineStage::Finish),
         Ok(v1::DeadlineStage::LetterReply) => Ok(DeadlineStage::LetterReply),
+        Ok(v1::DeadlineStage::LedgerStep) => Ok(DeadlineStage::LedgerStep),
         Ok(v1::DeadlineStage::Unspecified) => Err("must be specified"),
         Err(_) => Err("is not a known stage"),
     }
@@ -140,6 +142,7 @@ pub(crate) fn stage_to_proto(stage: DeadlineStage) -> i32 {
         DeadlineStage::Contact => v1::DeadlineStage::Contact,
         DeadlineStage::Finish => v1::DeadlineStage::Finish,
         DeadlineStage::LetterReply => v1::DeadlineStage::LetterReply,
+        DeadlineStage::LedgerStep => v1::DeadlineStage::LedgerStep,
     }
     .into()
 }

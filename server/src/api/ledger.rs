@@ -35,6 +35,7 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::Stale => ApiError::Aborted,
             LedgerError::Loop(err) => err.into(),
+            LedgerError::Calendar(err) => ApiError::FailedPrecondition(err.to_string()),
             LedgerError::Storage(err) => err.into(),
         }
     }

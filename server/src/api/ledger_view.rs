@@ -93,6 +93,8 @@ fn event_to_proto(e: &LedgerEventRecord) -> v1::LedgerEvent {
         K::CloseRefused => P::CloseRefused,
         K::Reopened => P::Reopened,
         K::Reassigned => P::Reassigned,
+        K::Reminder => P::Reminder,
+        K::Escalated => P::Escalated,
     };
     v1::LedgerEvent {
         sequence: e.sequence,

@@ -196,6 +196,11 @@ impl LoopService {
         &self.feed
     }
 
+    /// Wakes this process's deadline engine: a deadline started or moved outside the loop (a ledger step's).
+    pub fn wake_deadlines(&self) {
+        self.deadline_wake.notify_one();
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }

@@ -2,6 +2,7 @@
 //!
 //! Every change goes through `LedgerService::change`: read the entry, check the caller may read it (anything else is answered as missing) and may make the change, apply it (`plan::apply`, pure), and write it with its timeline events under a version check.
 
+pub mod deadlines;
 pub mod interviews;
 pub mod meetings;
 pub mod plan;
@@ -46,6 +47,9 @@ pub enum LedgerError {
     /// A meeting's decision on a case, refused by the closed loop.
     #[error(transparent)]
     Loop(#[from] crate::closed_loop::LoopError),
+    /// A step's deadline cannot be counted on the working calendar.
+    #[error(transparent)]
+    Calendar(#[from] gridwhistle_dispatcher::calendar::CalendarError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -239,8 +243,12 @@ impl LedgerService {
             text,
         };
         let hash = entry.request_hash.clone();
-        match self.store.ledger().open(entry, event).await {
-            Ok(LedgerOpenOutcome::Opened(entry)) => Ok(*entry),
+        let deadlines = self.step_deadlines(None, &entry, &[], now)?;
+        match self.store.ledger().open(entry, event, deadlines).await {
+            Ok(LedgerOpenOutcome::Opened(entry)) => {
+                self.loop_service.wake_deadlines();
+                Ok(*entry)
+            }
             Ok(LedgerOpenOutcome::Existing(entry)) => replayed(*entry, |s| &s.request_hash, &hash),
             Err(StorageError::AlreadyExists { .. }) => {
                 Err(LedgerError::field("case", "is in the ledger already"))
@@ -260,6 +268,29 @@ impl LedgerService {
             Err(StorageError::NotFound { .. }) => Err(LedgerError::field("case", "no such case")),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The changes to the steps' deadlines that take `before` (`None`: being opened) to `after`, under the policies in force (`deadlines::changes`).
+    fn step_deadlines(
+        &self,
+        before: Option<&LedgerEntryRecord>,
+        after: &LedgerEntryRecord,
+        stored: &[crate::model::StepDeadlineRecord],
+        now: Timestamp,
+    ) -> Result<Vec<crate::model::StepDeadlineChange>, LedgerError> {
+        let snapshot = self.time_limits.snapshot();
+        let stage_of = |version, grade| {
+            self.time_limits
+                .ledger_step_policy(version, grade)
+                .ok()
+                .flatten()
+        };
+        let policies = deadlines::Policies {
+            current: snapshot.policies.version(),
+            stage_of: &stage_of,
+            calendar: &snapshot.calendar,
+        };
+        Ok(deadlines::changes(before, after, stored, &policies, now)?)
     }
 
     /// Reads an entry the caller may read; any other is answered as missing.
@@ -410,9 +441,28 @@ impl LedgerService {
             if etag.is_some_and(|e| e != version) {
                 return Err(LedgerError::Stale);
             }
+            let before = entry.clone();
             let events = plan::apply(&mut entry, change.clone(), &actor.user_id, now, &format)?;
-            match self.store.ledger().update(entry, version, events).await {
-                Ok(entry) => return Ok(entry),
+            // A new grade resumes the running deadlines from where they stand.
+            let stored = if before.grade == entry.grade {
+                Vec::new()
+            } else {
+                self.store.ledger().step_deadlines(id).await?
+            };
+            let deadlines = self.step_deadlines(Some(&before), &entry, &stored, now)?;
+            let wake = !deadlines.is_empty();
+            match self
+                .store
+                .ledger()
+                .update(entry, version, events, deadlines)
+                .await
+            {
+                Ok(entry) => {
+                    if wake {
+                        self.loop_service.wake_deadlines();
+                    }
+                    return Ok(entry);
+                }
                 Err(UpdateError::Stale) if etag.is_none() => continue,
                 Err(UpdateError::Stale) => return Err(LedgerError::Stale),
                 Err(UpdateError::NotFound) => {

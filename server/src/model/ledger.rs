@@ -171,6 +171,39 @@ pub struct NewLedgerEvent {
     pub text: String,
 }
 
+/// A change to the deadline of one step of an entry's plan, written in the transaction of the change to the entry that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepDeadlineChange {
+    /// A step added to the plan: its deadline starts, due when the step is.
+    Start {
+        step: u32,
+        department: DepartmentId,
+        policy_version: i64,
+        started_at: Timestamp,
+        due_at: Timestamp,
+        /// The first reminder or escalation; `None` when the policy has neither.
+        next_fire_at: Option<Timestamp>,
+    },
+    /// The step was done.
+    Satisfy { step: u32 },
+    /// A revision of the plan superseded the step.
+    Cancel { step: u32 },
+    /// The entry's grade changed: the schedule resumes under the new grade's policy at `next_step`, what fired before stays fired.
+    Resume {
+        step: u32,
+        next_step: u32,
+        next_fire_at: Option<Timestamp>,
+        escalation_level: u32,
+    },
+}
+
+/// The deadline of one step of an entry's plan, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDeadlineRecord {
+    pub step: u32,
+    pub deadline: super::DeadlineRecord,
+}
+
 /// A summoned interview (约谈) of a department's responsible person, with what led to it and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterviewRecord {

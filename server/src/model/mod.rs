@@ -16,7 +16,7 @@ pub use ledger::{
     AgendaSubject, InterviewFilter, InterviewRecord, LedgerCounts, LedgerEntryRecord,
     LedgerEventRecord, LedgerFilter, LedgerOpenOutcome, LedgerPosition, LedgerReader,
     LedgerStepRecord, LinkedCase, MeetingDecision, MeetingItemRecord, MeetingRecord,
-    NewLedgerEvent,
+    NewLedgerEvent, StepDeadlineChange, StepDeadlineRecord,
 };
 pub use letter::{AnswerOutcome, IssueOutcome, LetterFilter, LetterRecord, NewLetter};
 pub use queue::{CaseOrder, CaseQuery, DegreeRange, QueuePosition, TimeRange};

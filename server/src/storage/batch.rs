@@ -10,7 +10,7 @@ use sea_orm::{DatabaseTransaction, Value};
 use super::codec::corrupt;
 use super::entity::{case_event, notification};
 use super::multirow::{execute_values, insert_chunked};
-use super::outbox::notification_models;
+use super::outbox::{Subject, notification_models};
 use super::schedule::{Advance, advance_deadlines, apply_deadlines};
 use super::timeline::event_model;
 use super::{Backend, StorageError, UpdateError};
@@ -66,7 +66,7 @@ impl Gathered {
             *sequence += 1;
         }
         self.notifications.extend(notification_models(
-            &head.id,
+            Subject::Report(&head.id),
             first,
             &effects.notifications,
             now,

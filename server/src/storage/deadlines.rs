@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use gridwhistle_dispatcher::engine::Due;
 use gridwhistle_domain::{
-    CaseId, CategoryId, DepartmentId, ReportId, RiskGrade, Timestamp, UserId, WhistleKind,
+    CaseId, CategoryId, DeadlineSubject, DepartmentId, LedgerEntryId, ReportId, RiskGrade,
+    Timestamp, UserId, WhistleKind,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -41,7 +42,7 @@ const DUE: Claim<'static> = Claim {
 fn due_from_model(m: deadline::Model) -> Result<Due, StorageError> {
     Ok(Due {
         id: m.id,
-        report: ReportId::parse(&m.report_id).map_err(|e| corrupt("deadline", e))?,
+        subject: subject_of(&m)?,
         department: DepartmentId::parse(&m.department_id).map_err(|e| corrupt("deadline", e))?,
         stage: parse("deadline", &m.stage)?,
         policy_version: m.policy_version,
@@ -50,6 +51,20 @@ fn due_from_model(m: deadline::Model) -> Result<Due, StorageError> {
         next_step: u32::try_from(m.next_step).map_err(|e| corrupt("deadline", e))?,
         fire_at: ts(m.next_fire_at_ms.unwrap_or(m.due_at_ms)),
     })
+}
+
+/// What a stored deadline is about, or the row is corrupt.
+pub(super) fn subject_of(m: &deadline::Model) -> Result<DeadlineSubject, StorageError> {
+    match (&m.report_id, &m.entry_id, m.step) {
+        (Some(report), None, None) => Ok(DeadlineSubject::Case(
+            ReportId::parse(report).map_err(|e| corrupt("deadline", e))?,
+        )),
+        (None, Some(entry), Some(step)) => Ok(DeadlineSubject::LedgerStep {
+            entry: LedgerEntryId::parse(entry).map_err(|e| corrupt("deadline", e))?,
+            step: u32::try_from(step).map_err(|e| corrupt("deadline", e))?,
+        }),
+        _ => Err(corrupt("deadline", "neither one case nor one ledger step")),
+    }
 }
 
 impl DeadlineRepo<'_> {
@@ -61,7 +76,9 @@ impl DeadlineRepo<'_> {
         after: Option<(Timestamp, i64)>,
         limit: u64,
     ) -> Result<Vec<OverdueRecord>, StorageError> {
+        // A case's deadlines; a ledger step's are listed with its entry.
         let mut query = deadline::Entity::find()
+            .filter(deadline::Column::ReportId.is_not_null())
             .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
             .filter(deadline::Column::DueAtMs.lte(ms(now)));
         if let Some(department) = &filter.department {
@@ -92,7 +109,7 @@ impl DeadlineRepo<'_> {
             .limit(limit)
             .all(&self.store.db)
             .await?;
-        let ids: Vec<String> = rows.iter().map(|d| d.report_id.clone()).collect();
+        let ids: Vec<String> = rows.iter().filter_map(|d| d.report_id.clone()).collect();
         let reports: HashMap<String, report::Model> = report::Entity::find()
             .filter(report::Column::Id.is_in(ids))
             .all(&self.store.db)
@@ -102,7 +119,7 @@ impl DeadlineRepo<'_> {
             .collect();
         rows.into_iter()
             .filter_map(|d| {
-                let r = reports.get(&d.report_id)?;
+                let r = reports.get(d.report_id.as_deref()?)?;
                 Some((d, r.case_id.clone()?, r.risk_grade.clone()))
             })
             .map(|(d, case, grade)| {
@@ -184,6 +201,8 @@ pub struct FiringTarget {
     pub risk_grade: Option<RiskGrade>,
     /// The case's whistle kind; `None` for a report never whistled.
     pub kind: Option<WhistleKind>,
+    /// The district leader named on the case's ledger entry, whom a ladder's leader rung reaches; `None` when the case is not in the ledger or has no leader (the supervisors hear of it).
+    pub leader: Option<UserId>,
     /// Those of the deadlines asked for that belong to this report.
     pub deadlines: Vec<DeadlineRecord>,
 }
@@ -221,6 +240,32 @@ impl DeadlineRepo<'_> {
     }
 }
 
+/// A report's row as firing reads it (`id`, `author_id`, `version`, `category_id`, `risk_grade`, `whistle_kind`, `policy_version` and its entry's `leader_id`), without its deadlines yet.
+fn target_from_row(row: &sea_orm::QueryResult) -> Result<FiringTarget, StorageError> {
+    let text = |column: &str| row.try_get::<String>("", column);
+    let optional = |column: &str| row.try_get::<Option<String>>("", column);
+    let bad = |e: gridwhistle_domain::IdError| corrupt("report", e);
+    Ok(FiringTarget {
+        head: ReportHead {
+            id: ReportId::parse(&text("id")?).map_err(bad)?,
+            author: UserId::parse(&text("author_id")?).map_err(bad)?,
+            version: row.try_get("", "version")?,
+            policy_version: row.try_get("", "policy_version")?,
+        },
+        category: CategoryId::parse(&text("category_id")?).map_err(bad)?,
+        risk_grade: optional("risk_grade")?
+            .map(|g| parse("report", &g))
+            .transpose()?,
+        kind: optional("whistle_kind")?
+            .map(|k| parse("report", &k))
+            .transpose()?,
+        leader: optional("leader_id")?
+            .map(|l| UserId::parse(&l).map_err(|e| corrupt("ledger entry", e)))
+            .transpose()?,
+        deadlines: Vec::new(),
+    })
+}
+
 /// Reads the reports of `deadlines` (locked in id order on PostgreSQL, as `reports::lock_reports` does) and the deadlines themselves.
 async fn lock_firing_targets(
     txn: &DatabaseTransaction,
@@ -239,7 +284,8 @@ async fn lock_firing_targets(
     for ids in reports.chunks(chunk) {
         let mut sql = Sql::new(backend);
         sql.push(
-            "SELECT id, author_id, version, category_id, risk_grade, whistle_kind, policy_version \
+            "SELECT id, author_id, version, category_id, risk_grade, whistle_kind, policy_version, \
+             (SELECT leader_id FROM ledger_entries le WHERE le.report_id = reports.id) AS leader_id \
              FROM reports WHERE id",
         )
         .any(ids.iter().cloned())
@@ -248,27 +294,7 @@ async fn lock_firing_targets(
             sql.push(" FOR UPDATE");
         }
         for row in txn.query_all_raw(sql.build()).await? {
-            let (id, author, version, category, grade, kind, policy_version): (
-                String,
-                String,
-                i64,
-                String,
-                Option<String>,
-                Option<String>,
-                Option<i64>,
-            ) = row.try_get_many_by_index()?;
-            targets.push(FiringTarget {
-                head: ReportHead {
-                    id: ReportId::parse(&id).map_err(|e| corrupt("report", e))?,
-                    author: UserId::parse(&author).map_err(|e| corrupt("report", e))?,
-                    version,
-                    policy_version,
-                },
-                category: CategoryId::parse(&category).map_err(|e| corrupt("report", e))?,
-                risk_grade: grade.map(|g| parse("report", &g)).transpose()?,
-                kind: kind.map(|k| parse("report", &k)).transpose()?,
-                deadlines: Vec::new(),
-            });
+            targets.push(target_from_row(&row)?);
         }
     }
     let at: HashMap<ReportId, usize> = targets
@@ -285,8 +311,10 @@ async fn lock_firing_targets(
             .all(txn)
             .await?
         {
-            let report = ReportId::parse(&model.report_id).map_err(|e| corrupt("deadline", e))?;
-            // A deadline whose report was not asked for with it is left out, as if missing.
+            // A deadline whose report was not asked for with it (or a ledger step's) is left out, as if missing.
+            let DeadlineSubject::Case(report) = subject_of(&model)? else {
+                continue;
+            };
             if let Some(&i) = at.get(&report) {
                 targets[i].deadlines.push(deadline_from_model(model)?);
             }

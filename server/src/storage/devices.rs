@@ -61,6 +61,8 @@ pub enum InboxScope {
     Supervisors,
     /// A grid worker: the notifications about their own reports.
     Reporter(UserId),
+    /// A district leader: the leader's rungs of the ladders of the entries (and their cases) they own.
+    Leader(UserId),
     /// Nobody addresses admins.
     Nobody,
 }
@@ -77,8 +79,16 @@ impl InboxScope {
                 sql.push("n.audience = 'department_head' AND n.department_id = ")
                     .bind(d.as_str());
             }
+            // A leader's rung with no leader named lands with the supervisors.
             InboxScope::Supervisors => {
-                sql.push("n.audience IN ('supervisors', 'district_leader')");
+                sql.push(
+                    "(n.audience = 'supervisors' \
+                     OR (n.audience = 'district_leader' AND n.recipient_user_id IS NULL))",
+                );
+            }
+            InboxScope::Leader(user) => {
+                sql.push("n.audience = 'district_leader' AND n.recipient_user_id = ")
+                    .bind(user.to_string());
             }
             InboxScope::Reporter(user) => {
                 sql.push("n.audience = 'reporter' AND n.recipient_user_id = ")
@@ -99,7 +109,7 @@ pub struct InboxEntry {
     pub subject: String,
     pub created_at: Timestamp,
     pub read_at: Option<Timestamp>,
-    /// Where it stands in commit order, for streams; its `id` is the notification's.
+    /// Where it stands in commit order, for streams; its `id` is the notification's. A notification about a ledger step has no place in the case event log: its event position is zero and streams do not carry it (lists do).
     pub position: InboxPosition,
 }
 
@@ -112,25 +122,36 @@ pub struct InboxPosition {
 
 /// What every inbox query reads: the notification `n` with the event `e` that caused it and its report `r`.
 const ENTRY_SELECT: &str = "SELECT n.id AS id, n.kind AS kind, n.audience AS audience, \
-     n.report_id AS report_id, r.case_id AS case_id, n.created_at_ms AS created_at_ms, \
-     e.txid AS txid, e.id AS event_id";
+     n.report_id AS report_id, r.case_id AS case_id, n.entry_id AS entry_id, \
+     n.created_at_ms AS created_at_ms, e.txid AS txid, e.id AS event_id";
+/// The notifications about cases and reports, which the event log orders (streams read these).
 const ENTRY_FROM: &str = " FROM notifications n \
      JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
      JOIN reports r ON r.id = n.report_id";
+/// Every notification, those about ledger steps too (which have no place in the case event log): what lists read, by id.
+const LISTED_FROM: &str = " FROM notifications n \
+     LEFT JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
+     LEFT JOIN reports r ON r.id = n.report_id";
 
 fn entry(row: &QueryResult, read_at: Option<i64>) -> Result<InboxEntry, StorageError> {
     let kind: String = get(row, "kind")?;
     let audience: String = get(row, "audience")?;
-    let report: String = get(row, "report_id")?;
+    let txid: Option<i64> = get(row, "txid")?;
+    let event: Option<i64> = get(row, "event_id")?;
     Ok(InboxEntry {
         kind: kind_of(&kind)?,
-        subject: subject(&audience, &report, get(row, "case_id")?),
+        subject: subject(
+            &audience,
+            get(row, "report_id")?,
+            get(row, "case_id")?,
+            get(row, "entry_id")?,
+        )?,
         created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
         read_at: read_at.map(Timestamp::from_unix_millis),
         position: InboxPosition {
             event: EventPosition {
-                txid: get(row, "txid")?,
-                id: get(row, "event_id")?,
+                txid: txid.unwrap_or_default(),
+                id: event.unwrap_or_default(),
             },
             id: get(row, "id")?,
         },
@@ -217,7 +238,7 @@ impl DeviceRepo<'_> {
         let mut sql = Sql::new(self.store.backend);
         sql.push(ENTRY_SELECT)
             .push(", nr.read_at_ms AS read_at_ms")
-            .push(ENTRY_FROM)
+            .push(LISTED_FROM)
             .push(" LEFT JOIN notification_reads nr ON nr.notification_id = n.id AND nr.user_id = ")
             .bind(user.to_string())
             .push(" WHERE ");

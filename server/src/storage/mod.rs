@@ -47,6 +47,7 @@ pub use deadlines::FiringTarget;
 pub use devices::{DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice};
 pub use error::{StorageError, UpdateError};
 pub use lease::Lease;
+pub use ledger::{StepFiring, StepFiringTarget};
 pub use outbox::DeadLetterRecord;
 pub use records::{
     Department, DepartmentPatch, Grid, NewDepartment, NewGrid, NewRefreshToken, NewUser,

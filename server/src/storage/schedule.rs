@@ -251,7 +251,7 @@ async fn start(
     })?;
     deadline::Entity::insert(deadline::ActiveModel {
         id: NotSet,
-        report_id: Set(report.to_owned()),
+        report_id: Set(Some(report.to_owned())),
         department_id: Set(s.department.as_str().to_owned()),
         stage: Set(s.stage.as_str().to_owned()),
         policy_version: Set(version),
@@ -266,6 +266,8 @@ async fn start(
         claimed_until_ms: Set(None),
         letter_id: Set(s.letter.map(|l| l.to_string()).unwrap_or_default()),
         provisional: Set(s.provisional),
+        entry_id: Set(None),
+        step: Set(None),
     })
     .on_conflict(
         OnConflict::columns([

@@ -108,6 +108,8 @@ impl TimeLimitRepo<'_> {
                         .distinct()
                         .filter(deadline::Column::Provisional.eq(true))
                         .filter(deadline::Column::State.eq(DeadlineState::Pending.as_str()))
+                        // A ledger step's due time is the plan's, never counted on the calendar.
+                        .filter(deadline::Column::ReportId.is_not_null())
                         .into_tuple::<String>()
                         .all(txn)
                         .await

@@ -92,3 +92,44 @@ pub(crate) async fn whistle_dispute(
         .case
         .expect("a case")
 }
+
+/// Opens a ledger entry of its own as a supervisor, with two steps (over two departments) both due at `due` (seconds since the epoch); answers the entry's name.
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+pub(crate) async fn open_ledger_entry(channel: Channel, token: &str, due: i64) -> String {
+    use gridwhistle_proto::v1;
+    let step = |department: &str| v1::LedgerStepPlan {
+        department: format!("departments/{department}"),
+        description: "化解".to_owned(),
+        due_time: Some(prost_types::Timestamp {
+            seconds: due,
+            nanos: 0,
+        }),
+    };
+    v1::ledger_service_client::LedgerServiceClient::new(channel)
+        .open_ledger_entry(authorized(
+            v1::OpenLedgerEntryRequest {
+                entry_id: uuid::Uuid::new_v4().to_string(),
+                title: "积案".to_owned(),
+                summary: "多年信访".to_owned(),
+                nature: v1::LedgerNature::LawRelated.into(),
+                since_time: Some(prost_types::Timestamp {
+                    seconds: due - 86_400,
+                    nanos: 0,
+                }),
+                complexity: v1::LedgerLevel::Medium.into(),
+                social_impact: v1::LedgerLevel::Low.into(),
+                grade: v1::RiskGrade::A.into(),
+                responsible_unit: "departments/police-01".to_owned(),
+                responsible_person: "所长".to_owned(),
+                steps: vec![step("police-01"), step("justice-01")],
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("the entry opens")
+        .into_inner()
+        .entry
+        .expect("an entry")
+        .name
+}

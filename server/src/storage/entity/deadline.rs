@@ -1,4 +1,4 @@
-//! The `deadlines` table: one stage of one department's share of a case, with where its reminders and escalations stand.
+//! The `deadlines` table: one stage of one department's share of a case, or one step of a ledger entry's plan, with where its reminders and escalations stand.
 
 use sea_orm::entity::prelude::*;
 
@@ -7,7 +7,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub report_id: String,
+    /// The case's report; empty for a ledger step's deadline.
+    pub report_id: Option<String>,
     pub department_id: String,
     pub stage: String,
     pub policy_version: i64,
@@ -27,6 +28,9 @@ pub struct Model {
     pub letter_id: String,
     /// Counted across a provisional calendar year; counted again when its official calendar is loaded.
     pub provisional: bool,
+    /// The ledger entry and the number of its plan's step; empty for a case's deadline.
+    pub entry_id: Option<String>,
+    pub step: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

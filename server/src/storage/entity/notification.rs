@@ -7,9 +7,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub report_id: String,
+    /// The report (or case) it is about; empty when it is about a ledger entry's step.
+    pub report_id: Option<String>,
     pub department_id: Option<String>,
-    /// `duty_officers`, `department_head`, `supervisors` or `district_leader`.
+    /// `duty_officers`, `department_head`, `supervisors`, `district_leader` or `reporter`.
     pub audience: String,
     /// A `NoticeKind` text form: `case_assigned`, `reminder`, `escalation`, `supervision_letter`…
     pub kind: String,
@@ -22,11 +23,14 @@ pub struct Model {
     pub created_at_ms: i64,
     /// `queued` until a push sender claims it (`sending`) and has recorded a delivery for every device (`expanded`), or finds its stage met (`skipped`) or it too old to push (`expired`).
     pub state: String,
-    /// The one user it is for, when its audience is `reporter`.
+    /// The one user it is for: the grid worker when its audience is `reporter`, the entry's (or case's) named leader for `district_leader` (none: the supervisors hear of it).
     pub recipient_user_id: Option<String>,
     /// The sender pushing it (`sending`), and until when.
     pub claimed_by: Option<String>,
     pub claimed_until_ms: i64,
+    /// The ledger entry and its step a ladder fired for; empty for a case's notification.
+    pub entry_id: Option<String>,
+    pub step: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m0015_step_requests;
 mod m0016_map_points;
 mod m0017_assignment_facts;
 mod m0018_ledger;
+mod m0019_ledger_deadlines;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_map_points::Migration),
             Box::new(m0017_assignment_facts::Migration),
             Box::new(m0018_ledger::Migration),
+            Box::new(m0019_ledger_deadlines::Migration),
         ]
     }
 }

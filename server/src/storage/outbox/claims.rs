@@ -187,8 +187,10 @@ async fn notices_of(
     let mut sql = Sql::new(backend);
     sql.push(
         "SELECT n.id AS notification_id, n.kind AS kind, n.audience AS audience, n.stage AS stage, \
-         n.report_id AS report_id, r.case_id AS case_id, r.risk_grade AS risk_grade \
-         FROM notifications n JOIN reports r ON r.id = n.report_id WHERE n.id",
+         n.report_id AS report_id, r.case_id AS case_id, n.entry_id AS entry_id, \
+         COALESCE(r.risk_grade, le.grade) AS risk_grade FROM notifications n \
+         LEFT JOIN reports r ON r.id = n.report_id LEFT JOIN ledger_entries le ON le.id = n.entry_id \
+         WHERE n.id",
     )
     .any(notifications.iter().cloned());
     let mut notices = HashMap::with_capacity(notifications.len());
@@ -205,7 +207,7 @@ fn devices_statement(
     notifications: &[String],
     unrecorded_only: bool,
 ) -> sea_orm::Statement {
-    // Recipients by audience, one indexed join each: the duty officers or head of the notification's department, every supervisor, or the one grid worker.
+    // Recipients by audience, one indexed join each: the duty officers or head of the notification's department, every supervisor (with a leader's rung when no leader is named), or the one user named (the grid worker, the named leader).
     const AUDIENCES: [(&str, &str); 3] = [
         (
             "u.department_id = n.department_id AND u.role = \
@@ -214,9 +216,12 @@ fn devices_statement(
         ),
         (
             "u.role = 'supervisor'",
-            "n.audience IN ('supervisors', 'district_leader')",
+            "(n.audience = 'supervisors' OR (n.audience = 'district_leader' AND n.recipient_user_id IS NULL))",
         ),
-        ("u.id = n.recipient_user_id", "n.audience = 'reporter'"),
+        (
+            "u.id = n.recipient_user_id",
+            "n.audience IN ('reporter', 'district_leader')",
+        ),
     ];
     // The per-device part, one row per notification: its devices' id, token, channel and locale, joined by tabs and newlines (none of them may hold either), since handing rows over costs more than the bytes in them.
     let mut sql = Sql::new(backend);
@@ -263,10 +268,11 @@ fn tab(backend: Backend) -> &'static str {
     }
 }
 
-/// What a delivery needs besides its id, device and attempts, from `notifications n`, `devices d` and `reports r`.
+/// What a delivery needs besides its id, device and attempts, from `notifications n`, `devices d`, `reports r` and `ledger_entries le` (either may be missing).
 const DELIVERY_COLUMNS: &str = "d.push_token AS push_token, d.channel AS channel, d.locale AS locale, \
      n.id AS notification_id, n.kind AS kind, n.audience AS audience, n.stage AS stage, \
-     n.report_id AS report_id, r.case_id AS case_id, r.risk_grade AS risk_grade";
+     n.report_id AS report_id, r.case_id AS case_id, n.entry_id AS entry_id, \
+     COALESCE(r.risk_grade, le.grade) AS risk_grade";
 
 /// Reads what claimed retries need to be sent; those whose stage was met since they were queued, or whose device was deactivated, are settled as skipped and left out.
 pub(super) async fn load_deliveries(
@@ -283,7 +289,8 @@ pub(super) async fn load_deliveries(
             .push(DELIVERY_COLUMNS)
             .push(
                 " FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
-                 JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
+                 JOIN devices d ON d.id = pd.device_id LEFT JOIN reports r ON r.id = n.report_id \
+                 LEFT JOIN ledger_entries le ON le.id = n.entry_id \
                  WHERE pd.state = 'queued' AND (pd.notification_id, pd.device_id) IN ",
             )
             .keys(chunk)
@@ -329,17 +336,21 @@ struct Notice {
     other: PushWords,
 }
 
-/// A notification's shared part, from the columns `kind`, `audience`, `stage`, `report_id`, `case_id` and `risk_grade`.
+/// A notification's shared part, from the columns `kind`, `audience`, `stage`, `report_id`, `case_id`, `entry_id` and `risk_grade`.
 fn notice_from(row: &QueryResult) -> Result<Notice, StorageError> {
     let kind: String = get(row, "kind")?;
     let audience: String = get(row, "audience")?;
-    let report: String = get(row, "report_id")?;
     let grade: Option<String> = get(row, "risk_grade")?;
     let grade = grade
         .map(|g| parse::<RiskGrade>("report", &g))
         .transpose()?;
     let kind = kind_of(&kind)?;
-    let subject = subject(&audience, &report, get(row, "case_id")?);
+    let subject = subject(
+        &audience,
+        get(row, "report_id")?,
+        get(row, "case_id")?,
+        get(row, "entry_id")?,
+    )?;
     let stage: Option<String> = get(row, "stage")?;
     let grade_a = grade == Some(RiskGrade::A);
     // Decided once a notification, in both languages, rather than once a device.

@@ -7,7 +7,7 @@ mod settle;
 
 use gridwhistle_dispatcher::notify::NoticeKind;
 use gridwhistle_dispatcher::push::{Channel, Delivery, Settlement};
-use gridwhistle_domain::{CaseId, DepartmentId, ReportId, Timestamp};
+use gridwhistle_domain::{CaseId, DepartmentId, LedgerEntryId, ReportId, Timestamp};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -49,18 +49,34 @@ pub(super) fn get<T: sea_orm::TryGetable>(
         .map_err(|e| corrupt("push", format!("{column}: {e}")))
 }
 
-/// What a notification is about: the case, or for its reporter the report.
-pub(super) fn subject(audience: &str, report: &str, case: Option<String>) -> String {
-    match case {
-        Some(case) if audience != "reporter" => format!("cases/{case}"),
-        _ => format!("reports/{report}"),
+/// What a notification is about, from its row's `report_id`, `case_id` (of the report) and `entry_id`: the case, for its reporter the report, or the ledger entry.
+pub(super) fn subject(
+    audience: &str,
+    report: Option<String>,
+    case: Option<String>,
+    entry: Option<String>,
+) -> Result<String, StorageError> {
+    match (report, case, entry) {
+        (_, _, Some(entry)) => Ok(format!("ledgerEntries/{entry}")),
+        (Some(_), Some(case), None) if audience != "reporter" => Ok(format!("cases/{case}")),
+        (Some(report), _, None) => Ok(format!("reports/{report}")),
+        (None, _, None) => Err(corrupt("push", "a notification about nothing")),
     }
 }
 
-/// The condition on `notifications n` that its deadline stage is no longer pending: nothing to push about.
-pub(super) const STAGE_MET: &str = "n.stage IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deadlines dl \
-     WHERE dl.report_id = n.report_id AND dl.department_id = n.department_id \
-     AND dl.stage = n.stage AND dl.state = 'pending')";
+/// The condition on `notifications n` that its deadline stage, or its ledger step's deadline, is no longer pending: nothing to push about.
+pub(super) const STAGE_MET: &str = "n.stage IS NOT NULL AND ((n.entry_id IS NULL AND NOT EXISTS (\
+     SELECT 1 FROM deadlines dl WHERE dl.report_id = n.report_id AND dl.department_id = n.department_id \
+     AND dl.stage = n.stage AND dl.state = 'pending')) OR (n.entry_id IS NOT NULL AND NOT EXISTS (\
+     SELECT 1 FROM deadlines dl WHERE dl.entry_id = n.entry_id AND dl.step = n.step \
+     AND dl.state = 'pending')))";
+
+/// What the notifications of one change are about: a report (or its case), or a step of a ledger entry's plan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    Report(&'a ReportId),
+    LedgerStep { entry: &'a LedgerEntryId, step: u32 },
+}
 
 /// When a sender takes work: now, and the age past which a notification is too old to push.
 #[derive(Debug, Clone, Copy)]
@@ -89,31 +105,39 @@ pub struct DeadLetterRecord {
 /// Writes the outbox rows of a change whose first event has `sequence`.
 pub(super) async fn insert_notifications(
     txn: &DatabaseTransaction,
-    report: &ReportId,
+    about: Subject<'_>,
     sequence: i64,
     notifications: &[NewNotification],
     now: Timestamp,
 ) -> Result<(), StorageError> {
     insert_chunked(
         txn,
-        notification_models(report, sequence, notifications, now)?,
+        notification_models(about, sequence, notifications, now)?,
     )
     .await
 }
 
-/// The outbox rows of a change whose first event has `sequence`, each with a fresh time-ordered id.
+/// The outbox rows of a change whose first event (on the case's or the entry's timeline) has `sequence`, each with a fresh time-ordered id.
 pub(super) fn notification_models(
-    report: &ReportId,
+    about: Subject<'_>,
     sequence: i64,
     notifications: &[NewNotification],
     now: Timestamp,
 ) -> Result<Vec<notification::ActiveModel>, StorageError> {
+    let (report, entry, step) = match about {
+        Subject::Report(report) => (Some(report.to_string()), None, None),
+        Subject::LedgerStep { entry, step } => {
+            (None, Some(entry.to_string()), Some(int("step", step)?))
+        }
+    };
     notifications
         .iter()
         .map(|n| {
             Ok(notification::ActiveModel {
                 id: Set(uuid::Uuid::now_v7().to_string()),
-                report_id: Set(report.to_string()),
+                report_id: Set(report.clone()),
+                entry_id: Set(entry.clone()),
+                step: Set(step),
                 department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
                 audience: Set(n.audience.to_owned()),
                 kind: Set(n.kind.as_str().to_owned()),
@@ -264,9 +288,10 @@ impl OutboxRepo<'_> {
             "SELECT pd.notification_id || '/' || pd.device_id AS id, pd.attempts AS attempts, pd.last_error AS last_error, \
              pd.updated_at_ms AS dead_at_ms, d.channel AS channel, n.id AS notification_id, \
              n.kind AS kind, n.audience AS audience, n.department_id AS department_id, \
-             n.report_id AS report_id, r.case_id AS case_id, n.created_at_ms AS created_at_ms \
+             n.report_id AS report_id, r.case_id AS case_id, n.entry_id AS entry_id, \
+             n.created_at_ms AS created_at_ms \
              FROM push_deliveries pd JOIN notifications n ON n.id = pd.notification_id \
-             JOIN devices d ON d.id = pd.device_id JOIN reports r ON r.id = n.report_id \
+             JOIN devices d ON d.id = pd.device_id LEFT JOIN reports r ON r.id = n.report_id \
              WHERE pd.state = 'dead'",
         );
         if let Some(before) = before {
@@ -298,9 +323,10 @@ impl OutboxRepo<'_> {
                     kind: kind_of(&kind)?,
                     subject: subject(
                         &audience,
-                        &get::<String>(row, "report_id")?,
+                        get(row, "report_id")?,
                         get(row, "case_id")?,
-                    ),
+                        get(row, "entry_id")?,
+                    )?,
                     department: department
                         .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("push", e)))
                         .transpose()?,

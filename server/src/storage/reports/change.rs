@@ -10,7 +10,7 @@ use super::rows::{assignment_model, load_report, report_changes, sorted};
 use crate::model::{Effects, ExtensionRecord, Once, ReportKey, ReportRecord};
 use crate::storage::codec::ms;
 use crate::storage::entity::{assignment, deadline, extension, report};
-use crate::storage::outbox::insert_notifications;
+use crate::storage::outbox::{Subject, insert_notifications};
 use crate::storage::requests::record;
 use crate::storage::schedule::{apply_deadlines, deadline_from_model};
 use crate::storage::timeline::insert_events;
@@ -114,7 +114,7 @@ where
     .await?;
     insert_notifications(
         txn,
-        &next.id,
+        Subject::Report(&next.id),
         current.version + 1,
         &effects.notifications,
         now,

@@ -295,7 +295,9 @@ pub(in crate::storage) async fn with_assignments(
             .all(db)
             .await?
         {
-            deadlines_of.entry(d.report_id.clone()).or_default().push(d);
+            if let Some(report) = d.report_id.clone() {
+                deadlines_of.entry(report).or_default().push(d);
+            }
         }
     }
     models

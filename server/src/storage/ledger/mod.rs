@@ -1,5 +1,7 @@
 //! The ledger of long-standing cases (积案台账): entries opened idempotently on the console's id, changed whole under a version check with their timeline events in the same transaction, and listed most urgent first from an index.
 
+mod steps;
+
 use std::collections::HashMap;
 
 use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
@@ -21,8 +23,10 @@ use super::entity::{ledger_entry, ledger_event, ledger_step, report};
 use super::{LedgerRepo, StorageError, UpdateError};
 use crate::model::{
     LedgerCounts, LedgerEntryRecord, LedgerEventRecord, LedgerFilter, LedgerOpenOutcome,
-    LedgerPosition, LedgerReader, LedgerStepRecord, LinkedCase, NewLedgerEvent,
+    LedgerPosition, LedgerReader, LedgerStepRecord, LinkedCase, NewLedgerEvent, StepDeadlineChange,
 };
+
+pub use steps::{StepFiring, StepFiringTarget};
 
 const ENTITY: &str = "ledger entry";
 
@@ -318,6 +322,7 @@ impl LedgerRepo<'_> {
         self,
         entry: LedgerEntryRecord,
         event: NewLedgerEvent,
+        deadlines: Vec<StepDeadlineChange>,
     ) -> Result<LedgerOpenOutcome, StorageError> {
         self.store
             .write(move |txn| {
@@ -344,6 +349,7 @@ impl LedgerRepo<'_> {
                         return Ok(LedgerOpenOutcome::Existing(Box::new(existing)));
                     }
                     write_steps(txn, &entry).await?;
+                    steps::apply(txn, &entry.id, &deadlines, entry.created_at).await?;
                     append(
                         txn,
                         &entry.id,
@@ -391,13 +397,14 @@ impl LedgerRepo<'_> {
             .collect()
     }
 
-    /// Writes `entry` as changed from `version` with `events` appended (its version must already count them), or `Stale` when the stored entry is no longer at `version`.
+    /// Writes `entry` as changed from `version` with `events` appended (its version must already count them) and its steps' `deadlines` changed, or `Stale` when the stored entry is no longer at `version`.
     #[instrument(skip_all, fields(entry = %entry.id))]
     pub async fn update(
         self,
         entry: LedgerEntryRecord,
         version: i64,
         events: Vec<NewLedgerEvent>,
+        deadlines: Vec<StepDeadlineChange>,
     ) -> Result<LedgerEntryRecord, UpdateError<std::convert::Infallible>> {
         self.store
             .write(move |txn| {
@@ -425,6 +432,7 @@ impl LedgerRepo<'_> {
                         });
                     }
                     write_steps(txn, &entry).await?;
+                    steps::apply(txn, &entry.id, &deadlines, entry.updated_at).await?;
                     append(txn, &entry.id, version, &events, entry.updated_at).await?;
                     Ok(entry)
                 })
