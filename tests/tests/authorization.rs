@@ -963,6 +963,7 @@ async fn ledger_entry(
         department: format!("departments/{department}"),
         description: "化解".to_owned(),
         due_time: due(days),
+        working_days: 0,
     };
     district
         .app
@@ -1084,6 +1085,7 @@ async fn ledger_call(
                             seconds: due,
                             nanos: 0,
                         }),
+                        working_days: 0,
                     }],
                     reason: "联合会审".to_owned(),
                     ..Default::default()

@@ -25,6 +25,7 @@ fn step(district: &District, department: &str, what: &str, days: u64) -> v1::Led
         department: format!("departments/{department}"),
         description: what.to_owned(),
         due_time: at(district, Duration::from_secs(days * 86_400)),
+        working_days: 0,
     }
 }
 
@@ -485,13 +486,40 @@ async fn regrade_and_revise(
         .await
         .unwrap_err();
     assert_eq!(field_violations(&past), ["steps[0].due_time"]);
+    // A step is due at a time or after a count of working days, one of the two.
+    let unclear = leader
+        .revise_ledger_plan(v1::ReviseLedgerPlanRequest {
+            name: name.to_owned(),
+            steps: vec![
+                v1::LedgerStepPlan {
+                    working_days: 3,
+                    ..step(district, unit, "回访", 1)
+                },
+                v1::LedgerStepPlan {
+                    due_time: None,
+                    ..step(district, unit, "回访", 1)
+                },
+            ],
+            reason: "调整".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        field_violations(&unclear),
+        ["steps[0].working_days", "steps[1].working_days"]
+    );
     let revised = leader
         .revise_ledger_plan(v1::ReviseLedgerPlanRequest {
             name: name.to_owned(),
             etag: lowered.etag.clone(),
             steps: vec![
                 step(district, other, "法律咨询与调解", 7),
-                step(district, unit, "回访并签订息访协议", 10),
+                v1::LedgerStepPlan {
+                    due_time: None,
+                    working_days: 5,
+                    ..step(district, unit, "回访并签订息访协议", 0)
+                },
             ],
             reason: "联合会审后调整".to_owned(),
         })
@@ -500,6 +528,11 @@ async fn regrade_and_revise(
         .into_inner()
         .entry
         .unwrap();
+    // Five working days after Tuesday 3 March 2026: the close of Tuesday 10 March, 17:30 in Beijing.
+    assert_eq!(
+        revised.steps[4].due_time.as_ref().map(|t| t.seconds),
+        Some(1_773_135_000)
+    );
     let states: Vec<(i32, v1::LedgerStepState, i32)> = revised
         .steps
         .iter()

@@ -62,6 +62,7 @@ async fn open_red_entry(district: &District, case: &str, unit: &str) -> v1::Ledg
         department: format!("departments/{department}"),
         description: what.to_owned(),
         due_time: at(now.saturating_add(Duration::from_secs(days * DAY))),
+        working_days: 0,
     };
     district
         .app

@@ -17,8 +17,9 @@ use super::enums::{
 use super::error::ApiError;
 use super::ledger_view::entry_to_proto;
 use super::stream::BoxStream;
-use crate::ledger::{Change, LedgerError, LedgerService, NewEntry, StepPlan};
+use crate::ledger::{Change, LedgerError, LedgerService, NewEntry, PlannedStep, StepDue};
 use crate::model::{LedgerFilter, LedgerPosition, LedgerReader};
+use gridwhistle_dispatcher::policy::LONGEST_WORKING_DAYS;
 
 /// Most steps one plan may hold.
 const MAX_STEPS: usize = 50;
@@ -81,7 +82,7 @@ pub(super) fn entry_name(name: &str) -> Result<LedgerEntryId, String> {
         .and_then(|id| LedgerEntryId::parse(id).map_err(|e| e.to_string()))
 }
 
-pub(super) fn steps(v: &mut Violations, plans: &[v1::LedgerStepPlan]) -> Vec<StepPlan> {
+pub(super) fn steps(v: &mut Violations, plans: &[v1::LedgerStepPlan]) -> Vec<PlannedStep> {
     if plans.len() > MAX_STEPS {
         v.add("steps", format!("must hold at most {MAX_STEPS} steps"));
         return Vec::new();
@@ -101,11 +102,32 @@ pub(super) fn steps(v: &mut Violations, plans: &[v1::LedgerStepPlan]) -> Vec<Ste
                 loop_api::SHORT_TEXT,
                 true,
             );
-            let due_at = loop_api::time(v, &format!("steps[{i}].due_time"), p.due_time.as_ref());
-            Some(StepPlan {
+            let due = match (&p.due_time, p.working_days) {
+                (Some(_), 0) => {
+                    let at =
+                        loop_api::time(v, &format!("steps[{i}].due_time"), p.due_time.as_ref());
+                    at.map(StepDue::At)
+                }
+                (None, days) => v.check(
+                    &format!("steps[{i}].working_days"),
+                    u32::try_from(days)
+                        .ok()
+                        .filter(|d| (1..=LONGEST_WORKING_DAYS).contains(d))
+                        .map(StepDue::WorkingDays)
+                        .ok_or("must be set, from 1 to 3660 working days, when due_time is not"),
+                ),
+                (Some(_), _) => {
+                    v.add(
+                        &format!("steps[{i}].working_days"),
+                        "must not be set with due_time",
+                    );
+                    None
+                }
+            };
+            Some(PlannedStep {
                 department: department?,
                 description,
-                due_at: due_at?,
+                due: due?,
             })
         })
         .collect()
@@ -148,8 +170,9 @@ impl LedgerRpc for LedgerApi {
             .then(|| v.check("leader", user_name(&r.leader)))
             .flatten();
         let parties = loop_api::parties(&mut v, "parties", &r.parties);
-        let steps = steps(&mut v, &r.steps);
+        let planned = steps(&mut v, &r.steps);
         v.finish()?;
+        let steps = self.service.plan_steps(planned).map_err(ApiError::from)?;
         let (Some(id), Some(nature), Some(since), Some(complexity), Some(social_impact)) =
             (id, nature, since, complexity, social_impact)
         else {
@@ -286,9 +309,13 @@ impl LedgerRpc for LedgerApi {
         let actor = caller(&request)?.actor.clone();
         let r = request.into_inner();
         let mut v = Violations::default();
-        let steps = steps(&mut v, &r.steps);
+        let planned = steps(&mut v, &r.steps);
         let reason = loop_api::text(&mut v, "reason", &r.reason, loop_api::SHORT_TEXT, true);
-        let change = Ok(Change::Revise { steps, reason });
+        let change = self
+            .service
+            .plan_steps(planned)
+            .map(|steps| Change::Revise { steps, reason })
+            .map_err(ApiError::from);
         let entry = self.change(&actor, &r.name, &r.etag, change, v).await?;
         Ok(Response::new(v1::ReviseLedgerPlanResponse {
             entry: Some(entry),

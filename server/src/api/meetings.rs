@@ -161,8 +161,9 @@ pub(super) async fn decide(
         department_name,
     );
     let text = loop_api::text(&mut v, "decision", &r.decision, loop_api::LONG_TEXT, true);
-    let steps = steps(&mut v, &r.steps);
+    let planned = steps(&mut v, &r.steps);
     v.finish()?;
+    let steps = service.plan_steps(planned).map_err(ApiError::from)?;
     let (Some(id), Some(number), Some(lead)) = (id, number, lead) else {
         return Err(ApiError::field("name", "is invalid").into());
     };

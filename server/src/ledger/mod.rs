@@ -19,7 +19,7 @@ use tracing::instrument;
 
 pub use interviews::NewInterview;
 pub use meetings::{Decision, NewMeeting, minutes_table};
-pub use plan::{Change, StepPlan};
+pub use plan::{Change, PlannedStep, StepDue, StepPlan};
 
 use crate::model::{
     LedgerCounts, LedgerEntryRecord, LedgerEventRecord, LedgerFilter, LedgerOpenOutcome,
@@ -168,6 +168,26 @@ impl LedgerService {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Places each planned step's due time: a time as given, or the close of the n-th working day from now on the working calendar.
+    pub fn plan_steps(&self, planned: Vec<PlannedStep>) -> Result<Vec<StepPlan>, LedgerError> {
+        let now = self.clock.now();
+        let calendar = &self.time_limits.snapshot().calendar;
+        planned
+            .into_iter()
+            .map(|p| {
+                let due_at = match p.due {
+                    StepDue::At(at) => at,
+                    StepDue::WorkingDays(days) => calendar.add_working_days(now, days)?,
+                };
+                Ok(StepPlan {
+                    department: p.department,
+                    description: p.description,
+                    due_at,
+                })
+            })
+            .collect()
     }
 
     /// Refuses a plan naming a missing department or a due time not after `now`.

@@ -6,12 +6,28 @@ use gridwhistle_domain::{AttachmentId, DepartmentId, RiskGrade, Timestamp, UserI
 use super::LedgerError;
 use crate::model::{LedgerEntryRecord, LedgerStepRecord, NewLedgerEvent};
 
-/// A step of a plan as a supervisor or leader writes it.
+/// A step of a plan with its due time placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepPlan {
     pub department: DepartmentId,
     pub description: String,
     pub due_at: Timestamp,
+}
+
+/// When a step of a new plan is due, as the caller gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepDue {
+    At(Timestamp),
+    /// At the close of the n-th working day (工作日) after the plan is written, on the working calendar.
+    WorkingDays(u32),
+}
+
+/// A step of a plan as a supervisor or leader writes it, before its due time is placed (`LedgerService::plan_steps`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub department: DepartmentId,
+    pub description: String,
+    pub due: StepDue,
 }
 
 /// A change to an entry, as one of the ledger's RPCs asks it.

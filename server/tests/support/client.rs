@@ -104,6 +104,7 @@ pub(crate) async fn open_ledger_entry(channel: Channel, token: &str, due: i64) -
             seconds: due,
             nanos: 0,
         }),
+        working_days: 0,
     };
     v1::ledger_service_client::LedgerServiceClient::new(channel)
         .open_ledger_entry(authorized(
