@@ -9,6 +9,7 @@ use gridwhistle_dispatcher::push::SenderConfig;
 use gridwhistle_proto::v1;
 use gridwhistle_tests::database::backends;
 use gridwhistle_tests::district::{District, duty_officer};
+use tokio_stream::StreamExt as _;
 use tonic::Code;
 
 const LEADER: &str = "leader.politics";
@@ -188,8 +189,25 @@ async fn a_missed_step_reaches_the_named_leader_and_a_lower_grade_switches_the_r
         run_until(&district, opened, 36).await;
         complete(&district, &duty_unit, &name, 1).await;
 
-        // Step 2 is missed: reminded twice, then the red ladder climbs to the department head, the supervisors and, four hours on, the leader who owns the entry.
+        // Step 2 is missed: reminded twice, then the red ladder climbs to the department head, the supervisors and, four hours on, the leader who owns the entry, whose open stream hears of it.
+        let mut stream = district
+            .app
+            .devices(&district.token(LEADER).await)
+            .watch_notifications(v1::WatchNotificationsRequest::default())
+            .await
+            .expect("the leader watches their inbox")
+            .into_inner();
         run_until(&district, opened, 4 * 24 + 5).await;
+        let streamed = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("the escalation is streamed")
+            .expect("the stream stays open")
+            .expect("a notification");
+        let notification = streamed.notification.unwrap();
+        assert_eq!(
+            (notification.kind(), notification.subject.as_str()),
+            (v1::NotificationKind::Escalation, name.as_str())
+        );
         assert_eq!(
             inbox(&district, LEADER, &name).await,
             [v1::NotificationKind::Escalation],

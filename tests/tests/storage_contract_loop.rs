@@ -2240,6 +2240,11 @@ mod checks {
                 due_at: Some(due_at),
             }],
         };
+        // A stream that started before the firing follows it in commit order.
+        let from = InboxPosition {
+            event: store.timeline().horizon().await.unwrap(),
+            id: "~".to_owned(),
+        };
         let fire = |firing: StepFiring| {
             ledger.append_firings(vec![(entry.id, seen.id)], now, move |targets| {
                 Ok::<_, std::convert::Infallible>((
@@ -2305,5 +2310,31 @@ mod checks {
             .await
             .unwrap();
         assert!(theirs.is_empty());
+        let leaders = InboxScope::Leader(leader.id);
+        // PostgreSQL shows it once every transaction older than it has ended.
+        let streamed = settled(1, || async {
+            store
+                .devices()
+                .inbox_after(&leaders, &from, 10)
+                .await
+                .unwrap()
+        })
+        .await;
+        assert_eq!(
+            streamed
+                .iter()
+                .map(|e| e.position.id.clone())
+                .collect::<Vec<_>>(),
+            [inbox[0].position.id.clone()]
+        );
+        assert_eq!(streamed[0].position, inbox[0].position);
+        assert!(
+            store
+                .devices()
+                .inbox_after(&leaders, &streamed[0].position, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

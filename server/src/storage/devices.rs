@@ -109,7 +109,7 @@ pub struct InboxEntry {
     pub subject: String,
     pub created_at: Timestamp,
     pub read_at: Option<Timestamp>,
-    /// Where it stands in commit order, for streams; its `id` is the notification's. A notification about a ledger step has no place in the case event log: its event position is zero and streams do not carry it (lists do).
+    /// Where it stands in commit order, for streams; its `id` is the notification's.
     pub position: InboxPosition,
 }
 
@@ -120,16 +120,16 @@ pub struct InboxPosition {
     pub id: String,
 }
 
-/// What every inbox query reads: the notification `n` with the event `e` that caused it and its report `r`.
+/// A notification's place in the event log's commit order: its case event's, or for one about a ledger step its own (`log_txid`, `log_id`).
+const TXID: &str = "COALESCE(e.txid, n.log_txid)";
+const EVENT_ID: &str = "COALESCE(e.id, n.log_id)";
+
+/// What every inbox query reads: the notification `n` with the event `e` that caused it and its report `r` (neither, for a notification about a ledger step).
 const ENTRY_SELECT: &str = "SELECT n.id AS id, n.kind AS kind, n.audience AS audience, \
      n.report_id AS report_id, r.case_id AS case_id, n.entry_id AS entry_id, \
-     n.created_at_ms AS created_at_ms, e.txid AS txid, e.id AS event_id";
-/// The notifications about cases and reports, which the event log orders (streams read these).
+     n.created_at_ms AS created_at_ms, COALESCE(e.txid, n.log_txid) AS txid, \
+     COALESCE(e.id, n.log_id) AS event_id";
 const ENTRY_FROM: &str = " FROM notifications n \
-     JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
-     JOIN reports r ON r.id = n.report_id";
-/// Every notification, those about ledger steps too (which have no place in the case event log): what lists read, by id.
-const LISTED_FROM: &str = " FROM notifications n \
      LEFT JOIN case_events e ON e.report_id = n.report_id AND e.sequence = n.event_sequence \
      LEFT JOIN reports r ON r.id = n.report_id";
 
@@ -238,7 +238,7 @@ impl DeviceRepo<'_> {
         let mut sql = Sql::new(self.store.backend);
         sql.push(ENTRY_SELECT)
             .push(", nr.read_at_ms AS read_at_ms")
-            .push(LISTED_FROM)
+            .push(ENTRY_FROM)
             .push(" LEFT JOIN notification_reads nr ON nr.notification_id = n.id AND nr.user_id = ")
             .bind(user.to_string())
             .push(" WHERE ");
@@ -311,7 +311,7 @@ impl DeviceRepo<'_> {
 
     /// Entries of `scope`'s inbox after `after`, in commit order, at most `limit`.
     ///
-    /// Each entry takes its causing event's position (written in the same transaction), so the event log's commit-order guarantee carries over: on PostgreSQL only transactions older than every running one are read.
+    /// Each entry takes its causing event's position (written in the same transaction), or for a notification about a ledger step the position its transaction took in the log, so the event log's commit-order guarantee carries over: on PostgreSQL only transactions older than every running one are read.
     pub async fn inbox_after(
         self,
         scope: &InboxScope,
@@ -323,28 +323,48 @@ impl DeviceRepo<'_> {
         scope.condition(&mut sql);
         match self.store.backend {
             Backend::Sqlite => {
-                sql.push(" AND (e.id > ")
+                sql.push(" AND (")
+                    .push(EVENT_ID)
+                    .push(" > ")
                     .bind(after.event.id)
-                    .push(" OR (e.id = ")
+                    .push(" OR (")
+                    .push(EVENT_ID)
+                    .push(" = ")
                     .bind(after.event.id)
                     .push(" AND n.id > ")
                     .bind(after.id.clone())
-                    .push(")) ORDER BY e.id, n.id");
+                    .push(")) ORDER BY ")
+                    .push(EVENT_ID)
+                    .push(", n.id");
             }
             Backend::Postgres => {
-                sql.push(" AND (e.txid > ")
+                sql.push(" AND (")
+                    .push(TXID)
+                    .push(" > ")
                     .bind(after.event.txid)
-                    .push(" OR (e.txid = ")
+                    .push(" OR (")
+                    .push(TXID)
+                    .push(" = ")
                     .bind(after.event.txid)
-                    .push(" AND (e.id > ")
+                    .push(" AND (")
+                    .push(EVENT_ID)
+                    .push(" > ")
                     .bind(after.event.id)
-                    .push(" OR (e.id = ")
+                    .push(" OR (")
+                    .push(EVENT_ID)
+                    .push(" = ")
                     .bind(after.event.id)
                     .push(" AND n.id > ")
                     .bind(after.id.clone())
                     .push("))))")
-                    .push(" AND e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
-                    .push(" ORDER BY e.txid, e.id, n.id");
+                    .push(" AND ")
+                    .push(TXID)
+                    .push(" < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+                    .push(" ORDER BY ")
+                    .push(TXID)
+                    .push(", ")
+                    .push(EVENT_ID)
+                    .push(", n.id");
             }
         }
         sql.push(" LIMIT ").bind(bigint("limit", limit)?);

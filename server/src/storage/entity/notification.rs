@@ -31,6 +31,9 @@ pub struct Model {
     /// The ledger entry and its step a ladder fired for; empty for a case's notification.
     pub entry_id: Option<String>,
     pub step: Option<i32>,
+    /// Where a notification about a ledger step stands in the event log's commit order (a case's takes its event's place): see `outbox::log_position`.
+    pub log_txid: Option<i64>,
+    pub log_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::storage::codec::{int, ms};
 use crate::storage::entity::{deadline, ledger_entry};
-use crate::storage::outbox::{Subject, insert_notifications};
+use crate::storage::outbox::{Subject, insert_notifications, log_position};
 use crate::storage::schedule::deadline_from_model;
 use crate::storage::sql::Sql;
 use crate::storage::{Backend, LedgerRepo, StorageError, UpdateError};
@@ -235,7 +235,7 @@ impl LedgerRepo<'_> {
                         let version = versions
                             .get_mut(&entry)
                             .ok_or_else(|| bad("a firing for an entry not read"))?;
-                        write_firing(txn, &entry, *version, &firing, now).await?;
+                        write_firing(txn, backend, &entry, *version, &firing, now).await?;
                         *version += i64::from(firing.event.is_some());
                     }
                     for (entry, version) in versions {
@@ -256,6 +256,7 @@ impl LedgerRepo<'_> {
 /// Writes one firing on an entry at `version`: its event, its deadline's advance (only while pending at the step that fired) and its outbox rows.
 async fn write_firing<E>(
     txn: &DatabaseTransaction,
+    backend: Backend,
     entry: &LedgerEntryId,
     version: i64,
     firing: &StepFiring,
@@ -294,11 +295,12 @@ async fn write_firing<E>(
     if moved.rows_affected != 1 {
         return Err(UpdateError::Stale);
     }
-    let about = Subject::LedgerStep {
-        entry,
-        step: firing.step,
-    };
     if !events.is_empty() {
+        let about = Subject::LedgerStep {
+            entry,
+            step: firing.step,
+            log: log_position(txn, backend).await?,
+        };
         insert_notifications(txn, about, version + 1, &firing.notifications, now).await?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! A deadline, and the notifications it causes, may be about a step of a ledger entry's plan instead of a case: the subject becomes data.
 //!
 //! `deadlines` and `notifications` get `entry_id` and `step` beside `report_id`, which may now be empty; a check keeps exactly one subject on each row.
+//! A notification about a step has no case event to take its place in the event log from, so it keeps its own (`log_txid`, `log_id`, see `outbox::log_position`); inbox streams follow both in commit order.
 //! A step's deadline is unique per (entry, step), as a case's is per (report, department, stage, letter).
 //! PostgreSQL alters the tables in place; SQLite cannot drop a `NOT NULL`, so there each table is copied into its new shape, with its indexes made again.
 
@@ -34,6 +35,8 @@ fn postgres() -> Vec<String> {
         "ALTER TABLE notifications ALTER COLUMN report_id DROP NOT NULL".to_owned(),
         "ALTER TABLE notifications ADD COLUMN entry_id TEXT NULL".to_owned(),
         "ALTER TABLE notifications ADD COLUMN step INTEGER NULL".to_owned(),
+        "ALTER TABLE notifications ADD COLUMN log_txid BIGINT NULL".to_owned(),
+        "ALTER TABLE notifications ADD COLUMN log_id BIGINT NULL".to_owned(),
         format!("ALTER TABLE notifications ADD CONSTRAINT ck_notifications_subject {ONE_SUBJECT}"),
     ]
 }
@@ -98,6 +101,8 @@ fn sqlite() -> Vec<String> {
                 claimed_until_ms BIGINT NOT NULL DEFAULT 0,
                 entry_id TEXT NULL,
                 step INTEGER NULL,
+                log_txid BIGINT NULL,
+                log_id BIGINT NULL,
                 {ONE_SUBJECT}
             )"
         ),

@@ -25,7 +25,7 @@ use super::lease::Lease;
 use super::multirow::insert_chunked;
 use super::sql::Sql;
 use super::{OutboxRepo, StorageError};
-use crate::model::{EscalationRecord, NewNotification};
+use crate::model::{EscalationRecord, EventPosition, NewNotification};
 
 /// How many values one statement binds at most (SQLite's default limit is 32,766).
 pub(super) const MAX_BINDS: usize = 10_000;
@@ -71,11 +71,42 @@ pub(super) const STAGE_MET: &str = "n.stage IS NOT NULL AND ((n.entry_id IS NULL
      SELECT 1 FROM deadlines dl WHERE dl.entry_id = n.entry_id AND dl.step = n.step \
      AND dl.state = 'pending')))";
 
-/// What the notifications of one change are about: a report (or its case), or a step of a ledger entry's plan.
+/// What the notifications of one change are about: a report (or its case), or a step of a ledger entry's plan with the place in the event log its transaction takes ([`log_position`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Subject<'a> {
     Report(&'a ReportId),
-    LedgerStep { entry: &'a LedgerEntryId, step: u32 },
+    LedgerStep {
+        entry: &'a LedgerEntryId,
+        step: u32,
+        log: EventPosition,
+    },
+}
+
+/// The place in the event log's commit order of what `txn` writes without a case event, after everything committed before it and after the horizon a stream that started earlier reads from (an event position with the notification id `~`):
+/// on PostgreSQL its own transaction's id, at event 1 (readers stop below the oldest running transaction; such a transaction writes no case event);
+/// on SQLite the id the next case event will have, the last one's plus one (one writer commits at a time, and a case event written later in the same commit has a later notification id).
+pub(crate) async fn log_position(
+    txn: &DatabaseTransaction,
+    backend: super::Backend,
+) -> Result<EventPosition, StorageError> {
+    let sql = match backend {
+        super::Backend::Postgres => {
+            "SELECT (pg_current_xact_id()::text)::bigint AS txid, CAST(1 AS BIGINT) AS id"
+        }
+        super::Backend::Sqlite => {
+            "SELECT 0 AS txid, COALESCE(MAX(id), 0) + 1 AS id FROM case_events"
+        }
+    };
+    let mut statement = Sql::new(backend);
+    statement.push(sql);
+    let row = txn
+        .query_one_raw(statement.build())
+        .await?
+        .ok_or_else(|| corrupt("push", "no position in the event log"))?;
+    Ok(EventPosition {
+        txid: get(&row, "txid")?,
+        id: get(&row, "id")?,
+    })
 }
 
 /// When a sender takes work: now, and the age past which a notification is too old to push.
@@ -124,11 +155,14 @@ pub(super) fn notification_models(
     notifications: &[NewNotification],
     now: Timestamp,
 ) -> Result<Vec<notification::ActiveModel>, StorageError> {
-    let (report, entry, step) = match about {
-        Subject::Report(report) => (Some(report.to_string()), None, None),
-        Subject::LedgerStep { entry, step } => {
-            (None, Some(entry.to_string()), Some(int("step", step)?))
-        }
+    let (report, entry, step, log) = match about {
+        Subject::Report(report) => (Some(report.to_string()), None, None, None),
+        Subject::LedgerStep { entry, step, log } => (
+            None,
+            Some(entry.to_string()),
+            Some(int("step", step)?),
+            Some(log),
+        ),
     };
     notifications
         .iter()
@@ -138,6 +172,8 @@ pub(super) fn notification_models(
                 report_id: Set(report.clone()),
                 entry_id: Set(entry.clone()),
                 step: Set(step),
+                log_txid: Set(log.map(|p| p.txid)),
+                log_id: Set(log.map(|p| p.id)),
                 department_id: Set(n.department.as_ref().map(|d| d.as_str().to_owned())),
                 audience: Set(n.audience.to_owned()),
                 kind: Set(n.kind.as_str().to_owned()),
