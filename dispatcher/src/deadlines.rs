@@ -80,15 +80,26 @@ pub fn moved(
     now: Timestamp,
 ) -> Result<DeadlineChange, CalendarError> {
     let schedule = schedule_at(stage, calendar, started_at, due_at, now)?;
-    Ok(DeadlineChange::Move {
+    Ok(move_to(department, stage, due_at, schedule, false))
+}
+
+/// The change that moves a deadline of `stage` to `due_at`, its schedule standing at `schedule`.
+fn move_to(
+    department: &DepartmentId,
+    stage: &StagePolicy,
+    due_at: Timestamp,
+    schedule: Schedule,
+    provisional: bool,
+) -> DeadlineChange {
+    DeadlineChange::Move {
         department: department.clone(),
         stage: stage.stage,
         due_at,
         next_step: schedule.next_step,
         next_fire_at: schedule.next_fire_at,
         escalation_level: schedule.escalation_level,
-        provisional: false,
-    })
+        provisional,
+    }
 }
 
 /// Where the schedule of a deadline of `stage` that started at `started_at` and is due at `due_at` stands at `now`, as if every firing behind `now` had fired: it resumes at the first firing after `now`.
@@ -135,24 +146,12 @@ pub fn recounted(
     let due = stage.limit.due(calendar, started_at)?;
     let provisional = stage.limit.is_provisional(calendar, started_at, due);
     if due == due_at {
-        return Ok((!provisional).then(|| DeadlineChange::Move {
-            department: department.clone(),
-            stage: stage.stage,
-            due_at,
-            next_step: schedule.next_step,
-            next_fire_at: schedule.next_fire_at,
-            escalation_level: schedule.escalation_level,
-            provisional,
-        }));
+        return Ok(
+            (!provisional).then(|| move_to(department, stage, due_at, schedule, provisional))
+        );
     }
-    let mut change = moved(department, stage, calendar, started_at, due, now)?;
-    if let DeadlineChange::Move {
-        provisional: mark, ..
-    } = &mut change
-    {
-        *mark = provisional;
-    }
-    Ok(Some(change))
+    let schedule = schedule_at(stage, calendar, started_at, due, now)?;
+    Ok(Some(move_to(department, stage, due, schedule, provisional)))
 }
 
 /// The stages a department's role carries.

@@ -287,6 +287,40 @@ where
     read().await
 }
 
+/// An open entry of the ledger, responsible `cast`'s department, graded `grade`, with `steps`.
+fn ledger_entry(
+    cast: &Cast,
+    grade: gridwhistle_domain::RiskGrade,
+    case: Option<gridwhistle_server::model::LinkedCase>,
+    steps: Vec<gridwhistle_server::model::LedgerStepRecord>,
+) -> gridwhistle_server::model::LedgerEntryRecord {
+    use gridwhistle_domain::ledger::{LedgerState, Level, Nature};
+    gridwhistle_server::model::LedgerEntryRecord {
+        id: gridwhistle_domain::LedgerEntryId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+        case,
+        title: "积案".to_owned(),
+        summary: "多年信访".to_owned(),
+        nature: Nature::LawRelated,
+        since: T0,
+        complexity: Level::High,
+        social_impact: Level::Low,
+        grade,
+        unit: cast.department.clone(),
+        responsible_person: "所长".to_owned(),
+        leader: None,
+        parties: Vec::new(),
+        state: LedgerState::Open,
+        close_result: None,
+        parties_stance: None,
+        steps,
+        version: 1,
+        request_hash: "h".to_owned(),
+        created_at: T0,
+        updated_at: T0,
+        closed_at: None,
+    }
+}
+
 mod checks {
     use super::*;
 
@@ -1754,8 +1788,8 @@ mod checks {
         store: &Store,
         _: Backend,
     ) {
-        use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
-        use gridwhistle_domain::{LedgerEntryId, RiskGrade};
+        use gridwhistle_domain::RiskGrade;
+        use gridwhistle_domain::ledger::{LedgerEventKind, StepState};
         use gridwhistle_server::model::{
             DeadlineState, LedgerEntryRecord, LedgerFilter, LedgerOpenOutcome, LedgerPosition,
             LedgerReader, LedgerStepRecord, LinkedCase, NewLedgerEvent, StepDeadlineChange,
@@ -1776,30 +1810,7 @@ mod checks {
             attachments: Vec::new(),
         };
         let entry = |grade: RiskGrade, case: Option<LinkedCase>, steps: Vec<LedgerStepRecord>| {
-            LedgerEntryRecord {
-                id: LedgerEntryId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
-                case,
-                title: "积案".to_owned(),
-                summary: "多年信访".to_owned(),
-                nature: Nature::LawRelated,
-                since: T0,
-                complexity: Level::High,
-                social_impact: Level::Low,
-                grade,
-                unit: cast.department.clone(),
-                responsible_person: "所长".to_owned(),
-                leader: None,
-                parties: Vec::new(),
-                state: LedgerState::Open,
-                close_result: None,
-                parties_stance: None,
-                steps,
-                version: 1,
-                request_hash: "h".to_owned(),
-                created_at: T0,
-                updated_at: T0,
-                closed_at: None,
-            }
+            ledger_entry(&cast, grade, case, steps)
         };
         let opened = |kind| NewLedgerEvent {
             kind,
@@ -2106,10 +2117,10 @@ mod checks {
         store: &Store,
         _: Backend,
     ) {
-        use gridwhistle_domain::ledger::{LedgerEventKind, LedgerState, Level, Nature, StepState};
-        use gridwhistle_domain::{DeadlineSubject, LedgerEntryId, RiskGrade};
+        use gridwhistle_domain::ledger::{LedgerEventKind, StepState};
+        use gridwhistle_domain::{DeadlineSubject, RiskGrade};
         use gridwhistle_server::model::{
-            DeadlineState, LedgerEntryRecord, LedgerStepRecord, NewLedgerEvent, StepDeadlineChange,
+            DeadlineState, LedgerStepRecord, NewLedgerEvent, StepDeadlineChange,
         };
         use gridwhistle_server::storage::StepFiring;
         let cast = cast(store).await;
@@ -2129,24 +2140,11 @@ mod checks {
             .unwrap();
         let day = Duration::from_secs(86_400);
         let due_at = T0.saturating_add(day * 2);
-        let entry = LedgerEntryRecord {
-            id: LedgerEntryId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
-            case: None,
-            title: "积案".to_owned(),
-            summary: "多年信访".to_owned(),
-            nature: Nature::Housing,
-            since: T0,
-            complexity: Level::High,
-            social_impact: Level::High,
-            grade: RiskGrade::A,
-            unit: cast.department.clone(),
-            responsible_person: "所长".to_owned(),
-            leader: Some(leader.id),
-            parties: Vec::new(),
-            state: LedgerState::Open,
-            close_result: None,
-            parties_stance: None,
-            steps: vec![LedgerStepRecord {
+        let mut entry = ledger_entry(
+            &cast,
+            RiskGrade::A,
+            None,
+            vec![LedgerStepRecord {
                 number: 1,
                 department: cast.department.clone(),
                 description: "约见当事人".to_owned(),
@@ -2158,12 +2156,8 @@ mod checks {
                 result: None,
                 attachments: Vec::new(),
             }],
-            version: 1,
-            request_hash: "h".to_owned(),
-            created_at: T0,
-            updated_at: T0,
-            closed_at: None,
-        };
+        );
+        entry.leader = Some(leader.id);
         let ledger = store.ledger();
         let opened = NewLedgerEvent {
             kind: LedgerEventKind::Opened,

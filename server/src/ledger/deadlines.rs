@@ -4,7 +4,7 @@
 //! A new grade switches the deadlines still running to the new grade's ladder from now on: what fired stays fired, and the schedule resumes at the first firing of the new ladder after now (as an approved extension moves a case's deadline).
 
 use gridwhistle_dispatcher::calendar::{CalendarError, WorkingCalendar};
-use gridwhistle_dispatcher::deadlines::schedule_at;
+use gridwhistle_dispatcher::deadlines::{Schedule, schedule_at};
 use gridwhistle_dispatcher::policy::StagePolicy;
 use gridwhistle_domain::ledger::StepState;
 use gridwhistle_domain::{RiskGrade, Timestamp};
@@ -96,18 +96,19 @@ fn resumed(
     };
     let Some(stage) = (policies.stage_of)(d.policy_version, grade) else {
         // The new grade's policy has no ladder for steps: nothing more fires.
-        return Ok(Some(StepDeadlineChange::Resume {
-            step: number,
+        let schedule = Schedule {
             next_step: d.next_step,
             next_fire_at: None,
             escalation_level: d.escalation_level,
+        };
+        return Ok(Some(StepDeadlineChange::Resume {
+            step: number,
+            schedule,
         }));
     };
     let schedule = schedule_at(&stage, policies.calendar, d.started_at, d.due_at, now)?;
     Ok(Some(StepDeadlineChange::Resume {
         step: number,
-        next_step: schedule.next_step,
-        next_fire_at: schedule.next_fire_at,
-        escalation_level: schedule.escalation_level,
+        schedule,
     }))
 }

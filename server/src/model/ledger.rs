@@ -1,5 +1,6 @@
 //! The ledger of long-standing cases (积案台账): entries with their plans and timelines, as storage keeps them and the ledger service changes them.
 
+use gridwhistle_dispatcher::deadlines::Schedule;
 use gridwhistle_domain::ledger::{
     AgendaReason, Colour, LedgerEventKind, LedgerState, Level, Nature, StepState,
 };
@@ -188,13 +189,8 @@ pub enum StepDeadlineChange {
     Satisfy { step: u32 },
     /// A revision of the plan superseded the step.
     Cancel { step: u32 },
-    /// The entry's grade changed: the schedule resumes under the new grade's policy at `next_step`, what fired before stays fired.
-    Resume {
-        step: u32,
-        next_step: u32,
-        next_fire_at: Option<Timestamp>,
-        escalation_level: u32,
-    },
+    /// The entry's grade changed: the schedule resumes under the new grade's policy where it stands now, what fired before stays fired.
+    Resume { step: u32, schedule: Schedule },
 }
 
 /// The deadline of one step of an entry's plan, as stored.

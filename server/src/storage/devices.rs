@@ -140,12 +140,7 @@ fn entry(row: &QueryResult, read_at: Option<i64>) -> Result<InboxEntry, StorageE
     let event: Option<i64> = get(row, "event_id")?;
     Ok(InboxEntry {
         kind: kind_of(&kind)?,
-        subject: subject(
-            &audience,
-            get(row, "report_id")?,
-            get(row, "case_id")?,
-            get(row, "entry_id")?,
-        )?,
+        subject: subject(row, &audience)?,
         created_at: Timestamp::from_unix_millis(get(row, "created_at_ms")?),
         read_at: read_at.map(Timestamp::from_unix_millis),
         position: InboxPosition {

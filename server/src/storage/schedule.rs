@@ -2,7 +2,7 @@
 //!
 //! Every repository that changes a case writes its deadlines through [`apply_deadlines`]; the deadline repository reads and claims them.
 
-use gridwhistle_dispatcher::deadlines::{DeadlineChange, Started};
+use gridwhistle_dispatcher::deadlines::{DeadlineChange, Schedule, Started};
 use gridwhistle_domain::{DeadlineStage, DepartmentId, LetterId, ReportId, Timestamp};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -201,24 +201,16 @@ pub(super) async fn apply_deadlines(
                 escalation_level,
                 provisional,
             } => {
-                Pending::stage(&report, department, *stage)
+                let schedule = Schedule {
+                    next_step: *next_step,
+                    next_fire_at: *next_fire_at,
+                    escalation_level: *escalation_level,
+                };
+                let update = Pending::stage(&report, department, *stage)
                     .update()
                     .col_expr(deadline::Column::DueAtMs, Expr::value(ms(*due_at)))
-                    .col_expr(deadline::Column::Provisional, Expr::value(*provisional))
-                    .col_expr(
-                        deadline::Column::NextStep,
-                        Expr::value(int("next_step", *next_step)?),
-                    )
-                    .col_expr(
-                        deadline::Column::NextFireAtMs,
-                        Expr::value(next_fire_at.map(ms)),
-                    )
-                    .col_expr(
-                        deadline::Column::EscalationLevel,
-                        Expr::value(int("escalation_level", *escalation_level)?),
-                    )
-                    .exec(txn)
-                    .await?;
+                    .col_expr(deadline::Column::Provisional, Expr::value(*provisional));
+                resume(update, &schedule)?.exec(txn).await?;
             }
             DeadlineChange::Advance { .. } => {
                 let advance = Advance::of(&report, change).into_iter().collect();
@@ -234,6 +226,26 @@ pub(super) async fn apply_deadlines(
         recount_queue_due(txn, &report).await?;
     }
     Ok(())
+}
+
+/// `update` setting a deadline's schedule where `schedule` stands.
+pub(super) fn resume(
+    update: sea_orm::UpdateMany<deadline::Entity>,
+    schedule: &Schedule,
+) -> Result<sea_orm::UpdateMany<deadline::Entity>, StorageError> {
+    Ok(update
+        .col_expr(
+            deadline::Column::NextStep,
+            Expr::value(int("next_step", schedule.next_step)?),
+        )
+        .col_expr(
+            deadline::Column::NextFireAtMs,
+            Expr::value(schedule.next_fire_at.map(ms)),
+        )
+        .col_expr(
+            deadline::Column::EscalationLevel,
+            Expr::value(int("escalation_level", schedule.escalation_level)?),
+        ))
 }
 
 /// Inserts a started deadline, or restarts the row of the same report, department, stage and letter.

@@ -18,7 +18,7 @@ use crate::model::{
 use crate::storage::codec::{int, ms};
 use crate::storage::entity::{deadline, ledger_entry};
 use crate::storage::outbox::{Subject, insert_notifications, log_position};
-use crate::storage::schedule::deadline_from_model;
+use crate::storage::schedule::{deadline_from_model, resume};
 use crate::storage::sql::Sql;
 use crate::storage::{Backend, LedgerRepo, StorageError, UpdateError};
 
@@ -78,27 +78,8 @@ pub(super) async fn apply(
             StepDeadlineChange::Cancel { step } => {
                 settle(txn, entry, *step, DeadlineState::Cancelled, None).await?;
             }
-            StepDeadlineChange::Resume {
-                step,
-                next_step,
-                next_fire_at,
-                escalation_level,
-            } => {
-                pending(entry, *step)?
-                    .col_expr(
-                        deadline::Column::NextStep,
-                        Expr::value(int("next_step", *next_step)?),
-                    )
-                    .col_expr(
-                        deadline::Column::NextFireAtMs,
-                        Expr::value(next_fire_at.map(ms)),
-                    )
-                    .col_expr(
-                        deadline::Column::EscalationLevel,
-                        Expr::value(int("escalation_level", *escalation_level)?),
-                    )
-                    .exec(txn)
-                    .await?;
+            StepDeadlineChange::Resume { step, schedule } => {
+                resume(pending(entry, *step)?, schedule)?.exec(txn).await?;
             }
         }
     }

@@ -345,12 +345,7 @@ fn notice_from(row: &QueryResult) -> Result<Notice, StorageError> {
         .map(|g| parse::<RiskGrade>("report", &g))
         .transpose()?;
     let kind = kind_of(&kind)?;
-    let subject = subject(
-        &audience,
-        get(row, "report_id")?,
-        get(row, "case_id")?,
-        get(row, "entry_id")?,
-    )?;
+    let subject = subject(row, &audience)?;
     let stage: Option<String> = get(row, "stage")?;
     let grade_a = grade == Some(RiskGrade::A);
     // Decided once a notification, in both languages, rather than once a device.

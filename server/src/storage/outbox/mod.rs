@@ -49,13 +49,11 @@ pub(super) fn get<T: sea_orm::TryGetable>(
         .map_err(|e| corrupt("push", format!("{column}: {e}")))
 }
 
-/// What a notification is about, from its row's `report_id`, `case_id` (of the report) and `entry_id`: the case, for its reporter the report, or the ledger entry.
-pub(super) fn subject(
-    audience: &str,
-    report: Option<String>,
-    case: Option<String>,
-    entry: Option<String>,
-) -> Result<String, StorageError> {
+/// What the notification read in `row` is about, from its `report_id`, `case_id` (of the report) and `entry_id` columns: the case, for its reporter the report, or the ledger entry.
+pub(super) fn subject(row: &QueryResult, audience: &str) -> Result<String, StorageError> {
+    let report: Option<String> = get(row, "report_id")?;
+    let case: Option<String> = get(row, "case_id")?;
+    let entry: Option<String> = get(row, "entry_id")?;
     match (report, case, entry) {
         (_, _, Some(entry)) => Ok(format!("ledgerEntries/{entry}")),
         (Some(_), Some(case), None) if audience != "reporter" => Ok(format!("cases/{case}")),
@@ -357,12 +355,7 @@ impl OutboxRepo<'_> {
                     id: get(row, "id")?,
                     notification: get(row, "notification_id")?,
                     kind: kind_of(&kind)?,
-                    subject: subject(
-                        &audience,
-                        get(row, "report_id")?,
-                        get(row, "case_id")?,
-                        get(row, "entry_id")?,
-                    )?,
+                    subject: subject(row, &audience)?,
                     department: department
                         .map(|d| DepartmentId::parse(&d).map_err(|e| corrupt("push", e)))
                         .transpose()?,
