@@ -35,6 +35,7 @@ use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::deadline_engine::EngineStore;
 use crate::directory::Directory;
+use crate::health::Health;
 use crate::ledger::LedgerService;
 use crate::notifications::Notifications;
 use crate::push::OutboxDb;
@@ -445,6 +446,17 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
     })
 }
 
+/// What shutdown does before the drain: the replica stops serving in the health service (a load balancer sends nothing more, whatever the database does), and the background tasks and watch streams end.
+async fn wind_down(health: &Health, following: Task, stop: &watch::Sender<bool>, tasks: Vec<Task>) {
+    health.drain().await;
+    drop(following);
+    // Watch streams never end on their own; the signal ends them too, so the drain can finish.
+    let _ = stop.send(true);
+    for task in tasks {
+        task.finish().await;
+    }
+}
+
 /// Serves `apis` behind the transport layers, with health and reflection, until `shutdown` completes; then stops the background tasks and streams with one signal and drains for a bounded time.
 async fn serve(
     config: &ServerConfig,
@@ -455,8 +467,12 @@ async fn serve(
     stop: watch::Sender<bool>,
     tasks: Vec<Task>,
 ) -> Result<(), ServeError> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    set_serving(&health).await;
+    let (health, health_service) = Health::start().await;
+    let following = Task::spawn(
+        health
+            .clone()
+            .follow_database(parts.store.clone(), config.health_check),
+    );
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
@@ -510,36 +526,12 @@ async fn serve(
         result = &mut server => return result.map_err(ServeError::from),
         () = shutdown => {}
     }
-    // Watch streams never end on their own; the signal ends them too, so the drain can finish.
-    let _ = stop.send(true);
-    for task in tasks {
-        task.finish().await;
-    }
+    wind_down(&health, following, &stop, tasks).await;
     info!(drain_timeout = ?config.drain_timeout, "shutting down");
-    health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
     let _ = stop_serving.send(());
     match tokio::time::timeout(config.drain_timeout, &mut server).await {
         Ok(result) => result?,
         Err(_) => warn!("drain timed out; dropping the calls still running"),
     }
     Ok(())
-}
-
-/// Marks every service as serving in the health service.
-async fn set_serving(health: &tonic_health::server::HealthReporter) {
-    health.set_serving::<AuthServiceServer<AuthApi>>().await;
-    health.set_serving::<DeviceServiceServer<DeviceApi>>().await;
-    health.set_serving::<ReportServiceServer<ReportApi>>().await;
-    health.set_serving::<CaseServiceServer<CaseApi>>().await;
-    health
-        .set_serving::<SupervisionServiceServer<SupervisionApi>>()
-        .await;
-    health.set_serving::<AdminServiceServer<AdminApi>>().await;
-    health
-        .set_serving::<DirectoryServiceServer<DirectoryApi>>()
-        .await;
-    health
-        .set_serving::<AttachmentServiceServer<AttachmentApi>>()
-        .await;
-    health.set_serving::<LedgerServiceServer<LedgerApi>>().await;
 }

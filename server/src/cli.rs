@@ -1,4 +1,4 @@
-//! The `gridwhistle` commands: `serve`, `migrate`, `user add`, `import` and `rebuild-facts`.
+//! The `gridwhistle` commands: `serve`, `migrate`, `user add`, `import`, `rebuild-facts` and `healthcheck`.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::{
-    Cli, Command, GlobalArgs, ImportArgs, ImportKind, ServerConfig, UserAddArgs, UserCommand,
+    Cli, Command, GlobalArgs, HealthcheckArgs, ImportArgs, ImportKind, ServerConfig, UserAddArgs,
+    UserCommand,
 };
 use crate::directory::{self, UserDraft};
 use crate::routing::{Routing, RoutingServiceError};
@@ -20,6 +21,9 @@ use crate::time_limits::TimeLimits;
 
 /// Runs one command to completion.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Healthcheck(args) = &cli.command {
+        return healthcheck(args).await;
+    }
     if cli.global.database_url.is_none() {
         std::fs::create_dir_all(&cli.global.data_dir).with_context(|| {
             format!(
@@ -44,8 +48,32 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Add(args)) => add_user(&cli.global, args).await?,
         Command::Import(args) => import(&cli.global, args).await?,
         Command::RebuildFacts => rebuild_facts(&cli.global).await?,
+        Command::Healthcheck(args) => healthcheck(&args).await?,
     }
     Ok(())
+}
+
+/// Succeeds when the server at `args.address` answers that it serves; any other answer, or none in time, is an error (exit status 1).
+async fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let timeout = std::time::Duration::from_millis(args.timeout_ms.max(1));
+    let ask = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", args.address))?
+            .connect_timeout(timeout)
+            .connect()
+            .await?;
+        let answer = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await?
+            .into_inner();
+        anyhow::Ok(answer.status())
+    };
+    match tokio::time::timeout(timeout, ask).await {
+        Ok(Ok(ServingStatus::Serving)) => Ok(()),
+        Ok(Ok(status)) => bail!("{} answers {}", args.address, status.as_str_name()),
+        Ok(Err(err)) => Err(err.context(format!("{} does not answer", args.address))),
+        Err(_) => bail!("{} did not answer within {timeout:?}", args.address),
+    }
 }
 
 #[allow(clippy::print_stdout, reason = "the command reports what it rebuilt")]

@@ -131,6 +131,22 @@ pub enum Command {
     Import(ImportArgs),
     /// Rebuilds every case's figures facts from its timeline (the event log) and reports how many differed from those kept step by step.
     RebuildFacts,
+    /// Asks a running server whether it serves (the gRPC health service's overall status): exits 0 when SERVING, 1 otherwise; for a container's HEALTHCHECK.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The server's gRPC address.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_HEALTHCHECK_ADDRESS",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub address: SocketAddr,
+    /// How long to wait for the answer, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,6 +216,9 @@ pub struct ServeArgs {
         default_value_t = 1000
     )]
     pub revocation_refresh_ms: u64,
+    /// How often to check that the database answers, in milliseconds: a replica whose database stops answering reports NOT_SERVING to health checks until it answers again.
+    #[arg(long, env = "GRIDWHISTLE_HEALTH_CHECK_MS", default_value_t = 2000)]
+    pub health_check_ms: u64,
     /// Largest attachment (photo or video) accepted, in bytes.
     #[arg(long, env = "GRIDWHISTLE_MAX_ATTACHMENT_BYTES", default_value_t = 50 * 1024 * 1024)]
     pub max_attachment_bytes: u64,
@@ -293,6 +312,8 @@ pub struct ServerConfig {
     pub routing_refresh: Duration,
     /// How often revoked token generations are read from storage.
     pub revocation_refresh: Duration,
+    /// How often the database is pinged for the health service.
+    pub health_check: Duration,
     pub closed_loop: crate::closed_loop::LoopSettings,
     /// Where uploaded attachments are kept, content-addressed.
     pub attachment_dir: PathBuf,
@@ -325,6 +346,7 @@ impl ServerConfig {
             near_border_meters: serve.near_border_meters,
             routing_refresh: Duration::from_secs(serve.routing_refresh_secs.max(1)),
             revocation_refresh: Duration::from_millis(serve.revocation_refresh_ms.max(10)),
+            health_check: Duration::from_millis(serve.health_check_ms.max(10)),
             attachment_dir: global.data_dir.join("attachments"),
             replica_id_file: global.data_dir.join("replica-id"),
             max_attachment_bytes: serve.max_attachment_bytes,
@@ -361,7 +383,11 @@ impl ServerConfig {
         let cli = Cli::parse_from(["gridwhistle", "serve"]);
         match cli.command {
             Command::Serve(serve) => Self::from_args(&global, &serve),
-            Command::Migrate | Command::User(_) | Command::Import(_) | Command::RebuildFacts => {
+            Command::Migrate
+            | Command::User(_)
+            | Command::Import(_)
+            | Command::RebuildFacts
+            | Command::Healthcheck(_) => {
                 unreachable!("parsed the serve subcommand")
             }
         }

@@ -11,6 +11,7 @@ pub mod deadline_engine;
 pub mod demo;
 pub mod directory;
 pub mod feed;
+pub mod health;
 pub mod ledger;
 pub mod model;
 pub mod notifications;

@@ -110,6 +110,13 @@ impl TestDatabase {
         &self.url
     }
 
+    /// On PostgreSQL, the server's administration URL and this database's name.
+    pub fn postgres(&self) -> Option<(&str, &str)> {
+        self.postgres
+            .as_ref()
+            .map(|p| (p.admin_url.as_str(), p.name.as_str()))
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
         let store = Store::connect(&self.url, PoolSettings::default())

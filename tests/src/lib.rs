@@ -294,6 +294,13 @@ impl TestApp {
         self.login("admin", "admin-password-1").await.access_token
     }
 
+    /// Starts the server's shutdown without waiting for it: it drains while the test looks on.
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Shuts the server down and waits for its drain to finish.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
