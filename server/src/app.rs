@@ -147,7 +147,13 @@ fn request_span(request: &http::Request<tonic::body::Body>) -> Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
+    // The authentication interceptor records the caller's user id.
+    info_span!(
+        "rpc",
+        method = %request.uri().path(),
+        request_id = %request_id,
+        user = tracing::field::Empty
+    )
 }
 
 /// What every service and background task of a replica shares, built before serving.
@@ -446,6 +452,13 @@ fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis
     })
 }
 
+/// Server reflection over the contract and the health service.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
 /// What shutdown does before the drain: the replica stops serving in the health service (a load balancer sends nothing more, whatever the database does), and the background tasks and watch streams end.
 async fn wind_down(health: &Health, following: Task, stop: &watch::Sender<bool>, tasks: Vec<Task>) {
     health.drain().await;
@@ -473,17 +486,19 @@ async fn serve(
             .clone()
             .follow_database(parts.store.clone(), config.health_check),
     );
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_grpc().make_span_with(request_span))
+        // The access line (`access`) replaces the tracing layer's own lines, which log every non-OK code as an error.
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(request_span)
+                .on_response(())
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors_layer(&config.cors_allowed_origins)?)
-        .layer(tonic_web::GrpcWebLayer::new());
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(crate::access::AccessLogLayer);
     let require_auth = parts.require_auth.clone();
     let router = Server::builder()
         .accept_http1(true)

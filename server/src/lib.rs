@@ -1,5 +1,6 @@
 //! The Gridwhistle server: storage, authentication, the gRPC API and the process around them.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod attachments;

@@ -13,9 +13,14 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use support::{gridwhistle, serve};
 
 fn add_admin(data_dir: &std::path::Path, password: &str) -> std::process::Output {
+    add_user(data_dir, "admin", password)
+}
+
+/// Adds the user `role` (named after the role) with `password` on the command line.
+fn add_user(data_dir: &std::path::Path, role: &str, password: &str) -> std::process::Output {
     let mut child = gridwhistle(data_dir)
-        .args(["user", "add", "--role", "admin", "--username", "admin"])
-        .args(["--display-name", "区管理员", "--password-stdin"])
+        .args(["user", "add", "--role", role, "--username", role])
+        .args(["--display-name", "区用户", "--password-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -68,7 +73,7 @@ async fn the_first_admin_added_on_the_command_line_logs_in_to_a_fresh_sqlite_ser
         .into_inner();
     assert_eq!(health.status(), ServingStatus::Serving);
 
-    let mut auth = AuthServiceClient::new(channel);
+    let mut auth = AuthServiceClient::new(channel.clone());
     let login = auth
         .login(v1::LoginRequest {
             username: "admin".to_owned(),
@@ -87,6 +92,40 @@ async fn the_first_admin_added_on_the_command_line_logs_in_to_a_fresh_sqlite_ser
         .unwrap_err();
     assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
 
+    // A supervisor asks for a case that does not exist: a client's mistake, logged as one INFO access line.
+    assert!(
+        add_user(&data_dir, "supervisor", "supervisor-password")
+            .status
+            .success()
+    );
+    let token = auth
+        .login(v1::LoginRequest {
+            username: "supervisor".to_owned(),
+            password: "supervisor-password".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap()
+        .access_token;
+    let mut request = tonic::Request::new(v1::GetCaseRequest {
+        name: format!("cases/{}", uuid::Uuid::now_v7()),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let missing = v1::case_service_client::CaseServiceClient::new(channel.clone())
+        .get_case(request)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let checked = gridwhistle(&data_dir)
+        .args(["healthcheck", "--address", &addr])
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "healthcheck passes while serving");
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -102,6 +141,40 @@ async fn the_first_admin_added_on_the_command_line_logs_in_to_a_fresh_sqlite_ser
         "SIGTERM drains and exits cleanly: {status:?}"
     );
     let after: Vec<String> = log.iter().collect();
+    let get_case: Vec<&String> = after
+        .iter()
+        .filter(|l| l.contains("method=/gridwhistle.v1.CaseService/GetCase"))
+        .collect();
+    assert_eq!(get_case.len(), 1, "one access line per call: {after:?}");
+    assert!(
+        get_case[0].contains(" INFO ")
+            && get_case[0].contains("code=NotFound")
+            && get_case[0].contains("duration_ms=")
+            && get_case[0].contains("request_id=")
+            && get_case[0].contains("user="),
+        "{}",
+        get_case[0]
+    );
+    assert!(
+        after
+            .iter()
+            .any(|l| l.contains("method=/gridwhistle.v1.AuthService/Login")
+                && l.contains(" INFO ")
+                && l.contains("code=Unauthenticated")),
+        "a refused login is an INFO line: {after:?}"
+    );
+    assert!(
+        !after.iter().any(|l| l.contains(" ERROR ")),
+        "no client's mistake is an error: {after:?}"
+    );
+    let unchecked = gridwhistle(&data_dir)
+        .args(["healthcheck", "--address", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        !unchecked.status.success(),
+        "a stopped server fails its healthcheck"
+    );
     assert!(after.iter().any(|l| l.contains("stopped")), "{after:?}");
     assert!(
         !after.iter().any(|l| l.contains("drain timed out")),

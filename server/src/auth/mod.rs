@@ -232,6 +232,9 @@ impl Interceptor for RequireAuth {
             .and_then(|token| self.signer.verify(token));
         match verified {
             Ok(caller) => {
+                // The access line names who called (a user id, nothing personal).
+                tracing::Span::current()
+                    .record("user", tracing::field::display(caller.actor.user_id));
                 request.extensions_mut().insert(caller);
                 Ok(request)
             }
