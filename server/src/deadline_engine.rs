@@ -214,12 +214,12 @@ impl EngineStore {
             .store
             .ledger()
             .append_firings(deadlines, now, move |targets| {
+                let by_id: HashMap<_, _> = targets.iter().map(|t| (t.entry, t)).collect();
                 let mut firings = Vec::new();
                 let outcomes = seen
                     .iter()
                     .map(|due| {
-                        let target = step_of(due)
-                            .and_then(|(entry, _)| targets.iter().find(|t| t.entry == entry));
+                        let target = step_of(due).and_then(|(entry, _)| by_id.get(&entry).copied());
                         let decided = target.map(|t| {
                             decide_step(t, due, &time_limits)
                                 .map(|d| d.map(|(firing, fired)| ((t.entry, firing), fired)))

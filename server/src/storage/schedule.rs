@@ -354,20 +354,27 @@ impl<'a> Pending<'a> {
         state: DeadlineState,
         satisfied_at: Option<Timestamp>,
     ) -> Result<(), StorageError> {
-        self.update()
-            .col_expr(deadline::Column::State, Expr::value(state.as_str()))
-            .col_expr(
-                deadline::Column::SatisfiedAtMs,
-                Expr::value(satisfied_at.map(ms)),
-            )
-            .col_expr(
-                deadline::Column::NextFireAtMs,
-                Expr::value(Option::<i64>::None),
-            )
-            .exec(txn)
-            .await?;
+        ended(self.update(), state, satisfied_at).exec(txn).await?;
         Ok(())
     }
+}
+
+/// `update` ending a pending deadline as `state` (met at `satisfied_at`, or dropped): nothing more fires.
+pub(super) fn ended(
+    update: sea_orm::UpdateMany<deadline::Entity>,
+    state: DeadlineState,
+    satisfied_at: Option<Timestamp>,
+) -> sea_orm::UpdateMany<deadline::Entity> {
+    update
+        .col_expr(deadline::Column::State, Expr::value(state.as_str()))
+        .col_expr(
+            deadline::Column::SatisfiedAtMs,
+            Expr::value(satisfied_at.map(ms)),
+        )
+        .col_expr(
+            deadline::Column::NextFireAtMs,
+            Expr::value(Option::<i64>::None),
+        )
 }
 
 /// A firing's move of its deadline (by row id) past the step it fired, releasing the engine's claim.

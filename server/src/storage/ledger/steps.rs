@@ -1,6 +1,6 @@
 //! The deadlines of ledger steps: rows of `deadlines` named by (entry, step) instead of a case, written with the change to the entry that starts, meets, drops or regrades them, and fired by the deadline engine onto the entry's own timeline.
 
-use gridwhistle_domain::ledger::LedgerState;
+use gridwhistle_dispatcher::deadlines::Schedule;
 use gridwhistle_domain::{
     DeadlineStage, DepartmentId, LedgerEntryId, RiskGrade, Timestamp, UserId,
 };
@@ -13,12 +13,13 @@ use tracing::instrument;
 
 use super::{append, bad};
 use crate::model::{
-    DeadlineState, NewLedgerEvent, NewNotification, StepDeadlineChange, StepDeadlineRecord,
+    DeadlineState, EventPosition, NewLedgerEvent, NewNotification, StepDeadlineChange,
+    StepDeadlineRecord,
 };
 use crate::storage::codec::{int, ms};
 use crate::storage::entity::{deadline, ledger_entry};
 use crate::storage::outbox::{Subject, insert_notifications, log_position};
-use crate::storage::schedule::{deadline_from_model, resume};
+use crate::storage::schedule::{deadline_from_model, ended, resume};
 use crate::storage::sql::Sql;
 use crate::storage::{Backend, LedgerRepo, StorageError, UpdateError};
 
@@ -128,16 +129,7 @@ async fn settle(
     state: DeadlineState,
     satisfied_at: Option<Timestamp>,
 ) -> Result<(), StorageError> {
-    pending(entry, step)?
-        .col_expr(deadline::Column::State, Expr::value(state.as_str()))
-        .col_expr(
-            deadline::Column::SatisfiedAtMs,
-            Expr::value(satisfied_at.map(ms)),
-        )
-        .col_expr(
-            deadline::Column::NextFireAtMs,
-            Expr::value(Option::<i64>::None),
-        )
+    ended(pending(entry, step)?, state, satisfied_at)
         .exec(txn)
         .await?;
     Ok(())
@@ -149,7 +141,6 @@ pub struct StepFiringTarget {
     pub entry: LedgerEntryId,
     pub version: i64,
     pub grade: RiskGrade,
-    pub state: LedgerState,
     /// The district leader who owns the entry, whom a ladder's leader rung reaches.
     pub leader: Option<UserId>,
     /// Those of the deadlines asked for that belong to this entry.
@@ -212,11 +203,17 @@ impl LedgerRepo<'_> {
                     let (firings, answer) = decide(&targets).map_err(UpdateError::Refused)?;
                     let mut versions: std::collections::HashMap<LedgerEntryId, i64> =
                         targets.iter().map(|t| (t.entry, t.version)).collect();
+                    // The transaction writes no case event, so its place in the log is one for all its notifications.
+                    let log = if firings.iter().any(|(_, f)| f.event.is_some()) {
+                        Some(log_position(txn, backend).await?)
+                    } else {
+                        None
+                    };
                     for (entry, firing) in firings {
                         let version = versions
                             .get_mut(&entry)
                             .ok_or_else(|| bad("a firing for an entry not read"))?;
-                        write_firing(txn, backend, &entry, *version, &firing, now).await?;
+                        write_firing(txn, log, &entry, *version, &firing, now).await?;
                         *version += i64::from(firing.event.is_some());
                     }
                     for (entry, version) in versions {
@@ -234,10 +231,10 @@ impl LedgerRepo<'_> {
     }
 }
 
-/// Writes one firing on an entry at `version`: its event, its deadline's advance (only while pending at the step that fired) and its outbox rows.
+/// Writes one firing on an entry at `version`: its event, its deadline's advance (only while pending at the step that fired) and its outbox rows, at `log` in the event log.
 async fn write_firing<E>(
     txn: &DatabaseTransaction,
-    backend: Backend,
+    log: Option<EventPosition>,
     entry: &LedgerEntryId,
     version: i64,
     firing: &StepFiring,
@@ -245,19 +242,12 @@ async fn write_firing<E>(
 ) -> Result<(), UpdateError<E>> {
     let events: Vec<NewLedgerEvent> = firing.event.iter().cloned().collect();
     append(txn, entry, version, &events, now).await?;
-    let moved = deadline::Entity::update_many()
-        .col_expr(
-            deadline::Column::NextStep,
-            Expr::value(int("next_step", firing.fired_step.saturating_add(1))?),
-        )
-        .col_expr(
-            deadline::Column::NextFireAtMs,
-            Expr::value(firing.next_fire_at.map(ms)),
-        )
-        .col_expr(
-            deadline::Column::EscalationLevel,
-            Expr::value(int("escalation_level", firing.escalation_level)?),
-        )
+    let next = Schedule {
+        next_step: firing.fired_step.saturating_add(1),
+        next_fire_at: firing.next_fire_at,
+        escalation_level: firing.escalation_level,
+    };
+    let moved = resume(deadline::Entity::update_many(), &next)?
         .col_expr(
             deadline::Column::ClaimedBy,
             Expr::value(Option::<String>::None),
@@ -276,11 +266,11 @@ async fn write_firing<E>(
     if moved.rows_affected != 1 {
         return Err(UpdateError::Stale);
     }
-    if !events.is_empty() {
+    if let (false, Some(log)) = (events.is_empty(), log) {
         let about = Subject::LedgerStep {
             entry,
             step: firing.step,
-            log: log_position(txn, backend).await?,
+            log,
         };
         insert_notifications(txn, about, version + 1, &firing.notifications, now).await?;
     }
@@ -297,21 +287,23 @@ async fn lock_targets(
     entries.sort_unstable();
     entries.dedup();
     let mut sql = Sql::new(backend);
-    sql.push("SELECT id, version, grade, state, leader_id FROM ledger_entries WHERE id")
+    sql.push("SELECT id, version, grade, leader_id FROM ledger_entries WHERE id")
         .any(entries.iter().cloned())
         .push(" ORDER BY id");
     if backend == Backend::Postgres {
         sql.push(" FOR UPDATE");
     }
     let mut targets = Vec::with_capacity(entries.len());
+    // Each entry's place in `targets`, by its stored id.
+    let mut at = std::collections::HashMap::with_capacity(entries.len());
     for row in txn.query_all_raw(sql.build()).await? {
-        let (id, version, grade, state, leader): (String, i64, String, String, Option<String>) =
+        let (id, version, grade, leader): (String, i64, String, Option<String>) =
             row.try_get_many_by_index()?;
+        at.insert(id.clone(), targets.len());
         targets.push(StepFiringTarget {
             entry: LedgerEntryId::parse(&id).map_err(bad)?,
             version,
             grade: grade.parse().map_err(bad)?,
-            state: LedgerState::parse(&state).map_err(bad)?,
             leader: leader.map(|l| UserId::parse(&l).map_err(bad)).transpose()?,
             deadlines: Vec::new(),
         });
@@ -324,12 +316,9 @@ async fn lock_targets(
         .all(txn)
         .await?
     {
-        let Some(entry) = model.entry_id.clone() else {
-            continue;
-        };
         // A deadline whose entry was not asked for with it is left out, as if missing.
-        if let Some(target) = targets.iter_mut().find(|t| t.entry.to_string() == entry) {
-            target.deadlines.push(record(model)?);
+        if let Some(&i) = model.entry_id.as_ref().and_then(|e| at.get(e)) {
+            targets[i].deadlines.push(record(model)?);
         }
     }
     Ok(targets)
