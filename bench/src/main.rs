@@ -394,6 +394,8 @@ async fn local_server(args: &Args) -> anyhow::Result<(SocketAddr, tempfile::Temp
     let dir = tempfile::tempdir()?;
     let url = gridwhistle_server::config::sqlite_url(&dir.path().join("bench.db"));
     let mut config = ServerConfig::with_defaults(url);
+    // The metrics are kept, as in production, on a port of their own.
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.attachment_dir = dir.path().join("attachments");
     // The sample district: its catalogue, grids and grid workers for the create-report scenario.
     config.demo = true;

@@ -369,9 +369,24 @@ impl<S: DeadlineStore> Engine<S> {
 
     /// Fires on time until `stop` completes, sleeping between firings; a wake-up reloads the window.
     pub async fn run(&self, stop: impl Future<Output = ()>) {
+        self.run_observed(stop, |_| ()).await;
+    }
+
+    /// [`Engine::run`], telling `observe` what each pass did and how many firings the window then holds (`None` for a pass that failed).
+    pub async fn run_observed(
+        &self,
+        stop: impl Future<Output = ()>,
+        observe: impl Fn(Option<(&Pass, usize)>),
+    ) {
         tokio::pin!(stop);
         loop {
-            if let Err(err) = self.run_due().await {
+            let pass = self.run_due().await;
+            observe(
+                pass.as_ref()
+                    .ok()
+                    .map(|pass| (pass, lock(&self.state).entries.len())),
+            );
+            if let Err(err) = pass {
                 tracing::warn!(error = %err, "deadline engine pass failed; retrying shortly");
                 self.forget().await;
                 tokio::select! {

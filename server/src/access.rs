@@ -1,9 +1,10 @@
-//! One access line per RPC, when its response ends (or the client leaves): the method and request id (fields of the `rpc` span), the caller's user id (recorded on the span by the authentication interceptor), the gRPC code and the duration; never a request's or response's content.
+//! One access line per RPC, and its count and duration in the metrics, when its response ends (or the client leaves): the method and request id (fields of the `rpc` span), the caller's user id (recorded on the span by the authentication interceptor), the gRPC code and the duration; never a request's or response's content.
 //!
 //! Successes and the clients' own errors (a field violation, a missing or hidden object, a stale etag, a refused token…) are INFO, so an alert on ERROR lines means something: a replica that is overloaded, unavailable or out of time is WARN, and our own defects (INTERNAL, UNKNOWN, DATA_LOSS) are ERROR (the cause chain is logged where the error is turned into its status).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -12,21 +13,35 @@ use tonic::Code;
 use tonic::codegen::Bytes;
 use tracing::Span;
 
-/// Wraps the gRPC routes (inside the tracing layer, whose `rpc` span is current when a call starts) so each call logs its access line.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccessLogLayer;
+use crate::metrics::Metrics;
+
+/// Wraps the gRPC routes (inside the tracing layer, whose `rpc` span is current when a call starts) so each call logs its access line and is counted in the replica's metrics.
+#[derive(Debug, Clone)]
+pub struct AccessLogLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl AccessLogLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> tower::Layer<S> for AccessLogLayer {
     type Service = AccessLog<S>;
 
     fn layer(&self, inner: S) -> AccessLog<S> {
-        AccessLog { inner }
+        AccessLog {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct AccessLog<S> {
     inner: S,
+    metrics: Arc<Metrics>,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for AccessLog<S>
@@ -45,6 +60,8 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let mut line = Line {
             span: Span::current(),
+            method: request.uri().path().to_owned(),
+            metrics: self.metrics.clone(),
             start: Instant::now(),
             code: None,
             ended: false,
@@ -73,9 +90,11 @@ fn code_of(headers: &http::HeaderMap) -> Option<Code> {
     Some(Code::from_i32(value.parse().ok()?))
 }
 
-/// One call's access line, written when it is dropped: once, whatever way the call ends.
+/// One call's access line, written (and the call counted) when it is dropped: once, whatever way the call ends.
 struct Line {
     span: Span,
+    method: String,
+    metrics: Arc<Metrics>,
     start: Instant,
     code: Option<Code>,
     /// The response body was read to its end; a line dropped before that was cut short by the client.
@@ -91,13 +110,15 @@ impl Line {
 
 impl Drop for Line {
     fn drop(&mut self) {
-        let duration_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = self.start.elapsed();
+        let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let code = match (self.code, self.ended) {
             (Some(code), _) => code,
             // Not a gRPC response (a CORS preflight): nothing to log.
             (None, true) => return,
             (None, false) => Code::Cancelled,
         };
+        self.metrics.rpc(&self.method, code, elapsed);
         let code_name = code.description();
         let _entered = self.span.enter();
         match level(code) {

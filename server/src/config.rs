@@ -121,7 +121,7 @@ pub fn sqlite_url(path: &Path) -> String {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the gRPC server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Applies pending database migrations and exits.
     Migrate,
     /// Manages users.
@@ -262,6 +262,19 @@ pub struct ServeArgs {
     /// Runs the push sender in this process (`false` for a replica that only serves the API).
     #[arg(long, env = "GRIDWHISTLE_PUSH_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
     pub push_sender: bool,
+    /// Address of the operations listener (HTTP): Prometheus metrics at /metrics, liveness at /livez, readiness at /readyz.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// Runs no operations listener.
+    #[arg(long, env = "GRIDWHISTLE_NO_METRICS")]
+    pub no_metrics: bool,
+    /// How often the gauges read from the database (open and overdue shares, the outbox backlog) are refreshed, in seconds.
+    #[arg(long, env = "GRIDWHISTLE_METRICS_REFRESH_SECS", default_value_t = 15)]
+    pub metrics_refresh_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +337,10 @@ pub struct ServerConfig {
     pub time_limits_file: Option<PathBuf>,
     pub deadline_engine: bool,
     pub push: crate::push::PushSettings,
+    /// Where the operations listener binds; `None` runs none.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often the database gauges are refreshed.
+    pub metrics_refresh: Duration,
 }
 
 impl ServerConfig {
@@ -369,6 +386,8 @@ impl ServerConfig {
                     ..Default::default()
                 },
             },
+            metrics_listen: (!serve.no_metrics).then_some(serve.metrics_listen),
+            metrics_refresh: Duration::from_secs(serve.metrics_refresh_secs.max(1)),
         }
     }
 

@@ -41,6 +41,11 @@ impl Health {
         self.database_up.load(Ordering::SeqCst) && !self.draining.load(Ordering::SeqCst)
     }
 
+    /// Whether the last check found the database answering.
+    pub fn database_up(&self) -> bool {
+        self.database_up.load(Ordering::SeqCst)
+    }
+
     /// Sets the overall status and every service's to what the replica is now.
     async fn publish(&self) {
         let status = if self.serving() {

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod feed;
 pub mod health;
 pub mod ledger;
+pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod periodic;
@@ -25,5 +26,5 @@ pub mod telemetry;
 pub mod time_limits;
 pub mod uploads;
 
-pub use app::{ServeError, run};
+pub use app::{Listeners, ServeError, run, run_on};
 pub use config::ServerConfig;

@@ -7,7 +7,7 @@ use gridwhistle_server::ServerConfig;
 use tokio::sync::Mutex;
 
 use crate::database::{Backend, TestDatabase};
-use crate::{TEST_EPOCH, TestApp, spawn_app_with};
+use crate::{TEST_EPOCH, TestApp, spawn_app_with, spawn_app_with_engine};
 
 const GRIDS: &str = include_str!("../../server/demo/grids.geojson");
 
@@ -25,13 +25,34 @@ impl District {
 
     /// Starts the district with `configure` applied to the server's configuration; the push sender is off unless `configure` turns it on.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let (database, config) = Self::config(backend, configure).await;
+        Self::on(spawn_app_with(database, config).await)
+    }
+
+    /// [`District::start_with`], the server running its own deadline engine on the test clock.
+    pub async fn start_with_engine(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        let (database, config) = Self::config(backend, configure).await;
+        Self::on(spawn_app_with_engine(database, config).await)
+    }
+
+    async fn config(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> (TestDatabase, ServerConfig) {
         let database = TestDatabase::create(backend).await;
         let mut config = ServerConfig::with_defaults(database.url().to_owned());
         config.demo = true;
         config.push.sender = false;
         configure(&mut config);
+        (database, config)
+    }
+
+    fn on(app: TestApp) -> Self {
         Self {
-            app: spawn_app_with(database, config).await,
+            app,
             tokens: Mutex::new(HashMap::new()),
         }
     }

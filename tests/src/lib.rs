@@ -78,6 +78,8 @@ pub fn field_violations(status: &tonic::Status) -> Vec<String> {
 #[derive(Debug)]
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The operations listener (/metrics, /livez, /readyz), unless the config turned it off.
+    pub ops_addr: Option<SocketAddr>,
     pub channel: Channel,
     pub clock: Arc<ManualClock>,
     pub database: TestDatabase,
@@ -103,7 +105,14 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
 }
 
 pub async fn spawn_app_with(database: TestDatabase, config: ServerConfig) -> TestApp {
-    try_spawn_app(database, config)
+    try_spawn_app(database, config, false)
+        .await
+        .expect("the test server starts")
+}
+
+/// Starts a server like [`spawn_app_with`], but running its own deadline engine on the test clock (it fires when woken by a deadline started through the API, or every half minute).
+pub async fn spawn_app_with_engine(database: TestDatabase, config: ServerConfig) -> TestApp {
+    try_spawn_app(database, config, true)
         .await
         .expect("the test server starts")
 }
@@ -111,12 +120,13 @@ pub async fn spawn_app_with(database: TestDatabase, config: ServerConfig) -> Tes
 async fn try_spawn_app(
     database: TestDatabase,
     mut config: ServerConfig,
+    own_engine: bool,
 ) -> anyhow::Result<TestApp> {
     let files = tempfile::tempdir()?;
     config.attachment_dir = files.path().join("attachments");
     config.replica_id_file = files.path().join("replica-id");
-    // Tests drive deadline engines of their own on the test clock (`TestApp::engine`).
-    config.deadline_engine = false;
+    // Tests drive deadline engines of their own on the test clock (`TestApp::engine`), unless they ask for the server's.
+    config.deadline_engine = own_engine;
     let fcm = FakeFcm::start(FakeOptions::default()).await?;
     let key = files.path().join("fcm-service-account.json");
     std::fs::write(&key, fcm.service_account_json())?;
@@ -126,11 +136,21 @@ async fn try_spawn_app(
     let clock = Arc::new(ManualClock::new(TEST_EPOCH));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    // Every test server has its operations listener, on a port of its own.
+    let ops = match config.metrics_listen {
+        Some(_) => Some(TcpListener::bind("127.0.0.1:0").await?),
+        None => None,
+    };
+    let ops_addr = ops.as_ref().map(TcpListener::local_addr).transpose()?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(gridwhistle_server::run(
+    let listeners = gridwhistle_server::Listeners {
+        grpc: listener,
+        ops,
+    };
+    let server = tokio::spawn(gridwhistle_server::run_on(
         config,
         clock.clone() as Arc<dyn Clock>,
-        listener,
+        listeners,
         async {
             let _ = shutdown_rx.await;
         },
@@ -138,6 +158,7 @@ async fn try_spawn_app(
     let channel = connect(addr, &server).await?;
     Ok(TestApp {
         addr,
+        ops_addr,
         channel,
         clock,
         database,
@@ -173,6 +194,16 @@ async fn connect(
 }
 
 impl TestApp {
+    /// GETs `path` from the operations listener: its status code and body.
+    pub async fn ops_get(&self, path: &str) -> (u16, String) {
+        let addr = self.ops_addr.expect("the operations listener runs");
+        let response = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("the operations listener answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a text body"))
+    }
+
     /// A deadline engine over this app's database on its test clock: call `run_due` after moving the clock. Several may run at once, like replicas.
     pub async fn engine(&self) -> Engine<EngineStore> {
         let store = self.database.store().await;

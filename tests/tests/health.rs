@@ -1,4 +1,4 @@
-//! The health service tells the truth: a replica whose database stops answering reports NOT_SERVING (overall and for every service) within seconds and SERVING again once it answers, `gridwhistle healthcheck` exits accordingly, and a replica reports NOT_SERVING as soon as its shutdown starts, while it drains.
+//! The health service and readiness (`/readyz`) tell the truth: a replica whose database stops answering reports NOT_SERVING (overall and for every service) within seconds and SERVING again once it answers, `gridwhistle healthcheck` exits accordingly, and a replica reports NOT_SERVING as soon as its shutdown starts, while it drains.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ async fn app(backend: Backend) -> TestApp {
     let database = TestDatabase::create(backend).await;
     let mut config = ServerConfig::with_defaults(database.url().to_owned());
     config.health_check = Duration::from_millis(100);
-    config.drain_timeout = Duration::from_secs(1);
+    config.drain_timeout = Duration::from_secs(5);
     spawn_app_with(database, config).await
 }
 
@@ -86,6 +86,14 @@ async fn a_replica_whose_database_stops_answering_is_not_serving_until_it_answer
         status(&app, "gridwhistle.v1.CaseService").await,
         ServingStatus::NotServing
     );
+    assert_eq!(
+        app.ops_get("/readyz").await,
+        (503, "database not answering\n".to_owned())
+    );
+    // The process itself is alive: a restart would not help.
+    assert_eq!(app.ops_get("/livez").await.0, 200);
+    let scrape = app.ops_get("/metrics").await.1;
+    assert!(scrape.contains("\ngridwhistle_serving 0\n"), "{scrape}");
     let refused = healthcheck(&app).await.expect_err("healthcheck fails");
     assert!(refused.to_string().contains("NOT_SERVING"), "{refused:#}");
 
@@ -99,6 +107,7 @@ async fn a_replica_whose_database_stops_answering_is_not_serving_until_it_answer
         status(&app, "gridwhistle.v1.LedgerService").await,
         ServingStatus::Serving
     );
+    assert_eq!(app.ops_get("/readyz").await, (200, "ready\n".to_owned()));
     healthcheck(&app).await.expect("healthcheck passes again");
     app.stop().await.expect("a clean stop");
 }
@@ -121,6 +130,8 @@ async fn a_replica_is_not_serving_as_soon_as_it_starts_to_drain() {
         .expect("the stream stays open while draining")
         .expect("no error");
     assert_eq!(next.status(), ServingStatus::NotServing);
+    // The watch stream held open keeps the drain going (up to its timeout): readiness says why.
+    assert_eq!(app.ops_get("/readyz").await, (503, "draining\n".to_owned()));
     let gone = healthcheck(&app).await;
     assert!(gone.is_err(), "a draining replica fails its healthcheck");
 }

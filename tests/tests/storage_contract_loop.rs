@@ -53,6 +53,7 @@ gridwhistle_tests::contract!(
     interviews_are_recorded_once_and_listed_by_department_and_period,
     meetings_are_called_once_with_their_agenda_and_each_item_decided_once,
     ledger_step_deadlines_are_claimed_and_fired_onto_their_entry_once,
+    gauges_count_open_and_overdue_shares_and_the_outbox_backlog,
 );
 
 /// The cast every check needs: a department, a grid, a grid worker, a duty officer and a supervisor.
@@ -2330,5 +2331,63 @@ mod checks {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    pub(super) async fn gauges_count_open_and_overdue_shares_and_the_outbox_backlog(
+        store: &Store,
+        _backend: Backend,
+    ) {
+        let cast = cast(store).await;
+        let gauges = store.gauges();
+        assert_eq!(
+            gauges.read(T0).await.unwrap(),
+            gridwhistle_server::storage::GaugeReading::default()
+        );
+        store
+            .devices()
+            .register(&cast.officer.id, device("phone-1", "token-1"), T0)
+            .await
+            .unwrap();
+        whistle(store, &cast, &file(store, &cast, T0).await, T0).await;
+        let open = |overdue| gridwhistle_server::storage::ShareCount {
+            department: cast.department.to_string(),
+            stage: "summoned".to_owned(),
+            open: 1,
+            overdue,
+        };
+        let now = gauges.read(T0).await.unwrap();
+        assert_eq!(now.shares, [open(0)]);
+        assert_eq!(now.unsent_notifications, 1, "the whistle's notice");
+        assert_eq!((now.queued_deliveries, now.dead_letters), (0, 0));
+        // Past the report-in limit (30 minutes) the share is overdue.
+        let later = gauges.read(T0.saturating_add(31 * MINUTE)).await.unwrap();
+        assert_eq!(later.shares, [open(1)]);
+        // The notice pushed once, failed and given up on: a dead letter, nothing left to send.
+        let outbox = store.outbox();
+        let lease = T0.saturating_add(MINUTE);
+        let taken = outbox
+            .take(
+                "a",
+                T0,
+                lease,
+                T0.saturating_sub(MINUTE),
+                &[Channel::Fcm],
+                10,
+            )
+            .await
+            .unwrap();
+        let notification = taken[0].message.notification.clone();
+        let dead = Settlement::Dead {
+            reason: "400".to_owned(),
+        };
+        outbox
+            .settle(vec![(taken[0].clone(), dead)], vec![notification], T0)
+            .await
+            .unwrap();
+        let settled = gauges.read(T0).await.unwrap();
+        assert_eq!(settled.unsent_notifications, 0);
+        assert_eq!((settled.queued_deliveries, settled.dead_letters), (0, 1));
+        let (in_use, idle) = gauges.pool();
+        assert!(in_use + idle >= 1, "the pool holds a connection");
     }
 }

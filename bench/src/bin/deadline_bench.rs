@@ -666,6 +666,8 @@ async fn serve(url: String, data_dir: PathBuf, real_ms: i64, clock_ms: i64) -> a
         Timestamp::from_unix_millis(clock_ms),
     );
     let mut config = ServerConfig::with_defaults(url);
+    // The metrics are kept, as in production, on a port of their own.
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.attachment_dir = data_dir.join("attachments");
     config.replica_id_file = data_dir.join("replica-id");
     std::fs::write(&config.replica_id_file, REPLICA)?;

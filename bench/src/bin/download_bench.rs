@@ -153,6 +153,8 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = gridwhistle_server::config::sqlite_url(&dir.path().join("bench.db"));
     let mut config = ServerConfig::with_defaults(url);
+    // The metrics are kept, as in production, on a port of their own.
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.attachment_dir = dir.path().join("attachments");
     config.max_attachment_bytes = config.max_attachment_bytes.max(args.bytes as u64);
     config.demo = true;

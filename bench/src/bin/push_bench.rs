@@ -126,6 +126,8 @@ async fn seed_through_the_api(
     args: &Args,
 ) -> anyhow::Result<String> {
     let mut config = ServerConfig::with_defaults(url.to_owned());
+    // The metrics are kept, as in production, on a port of their own.
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.demo = true;
     config.deadline_engine = false;
     config.push.sender = false;

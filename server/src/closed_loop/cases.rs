@@ -114,49 +114,72 @@ impl LoopService {
         // Chosen once, so a retried write stores the same request.
         let extension_id =
             matches!(action, CaseAction::RequestExtension { .. }).then(ExtensionId::generate);
-        self.change(ReportKey::Case(id), guard, now, move |record| {
-            actor
-                .authorize(Action::WorkCase {
-                    departments: &record.departments(),
+        let reporting_in = matches!(action, CaseAction::ReportIn { .. });
+        let observed = department.clone();
+        let done = self
+            .change(ReportKey::Case(id), guard, now, move |record| {
+                actor
+                    .authorize(Action::WorkCase {
+                        departments: &record.departments(),
+                    })
+                    .map_err(|e| LoopError::Access(e, "case"))?;
+                let mut next = workflow(record);
+                let Planned {
+                    step,
+                    text,
+                    decision,
+                    extension,
+                } = plan(
+                    &action,
+                    record,
+                    &next,
+                    &department,
+                    &table,
+                    extension_id,
+                    now,
+                )?;
+                let changes = next.apply(&step)?;
+                settle(record, &next, decision.as_ref(), now);
+                if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
+                    case.routing = routing_record(decision);
+                }
+                record_work(record, &department, &action, now);
+                let explanation = decision.as_ref().map(|d| d.explanation.clone());
+                let mut events = events_of(changes, &actor, |c| match c.kind {
+                    EventKind::Rerouted => explanation.clone().unwrap_or_default(),
+                    _ => text.clone(),
+                });
+                if let Some(first) = events.first_mut() {
+                    first.attachments = attachments.clone();
+                }
+                Ok(Effects {
+                    events,
+                    notifications: extension.iter().map(extension_requested).collect(),
+                    extension,
+                    ..Effects::default()
                 })
-                .map_err(|e| LoopError::Access(e, "case"))?;
-            let mut next = workflow(record);
-            let Planned {
-                step,
-                text,
-                decision,
-                extension,
-            } = plan(
-                &action,
-                record,
-                &next,
-                &department,
-                &table,
-                extension_id,
-                now,
-            )?;
-            let changes = next.apply(&step)?;
-            settle(record, &next, decision.as_ref(), now);
-            if let (Some(case), Some(decision)) = (record.case.as_mut(), &decision) {
-                case.routing = routing_record(decision);
-            }
-            record_work(record, &department, &action, now);
-            let explanation = decision.as_ref().map(|d| d.explanation.clone());
-            let mut events = events_of(changes, &actor, |c| match c.kind {
-                EventKind::Rerouted => explanation.clone().unwrap_or_default(),
-                _ => text.clone(),
-            });
-            if let Some(first) = events.first_mut() {
-                first.attachments = attachments.clone();
-            }
-            Ok(Effects {
-                events,
-                notifications: extension.iter().map(extension_requested).collect(),
-                extension,
-                ..Effects::default()
             })
-        })
-        .await
+            .await?;
+        if reporting_in {
+            self.observe_report_in(&done.0, &observed, now);
+        }
+        Ok(done)
+    }
+
+    /// Records in the metrics how long `department` took to report in on `record`, when it did so `now` (not on a retry answered from before).
+    fn observe_report_in(&self, record: &ReportRecord, department: &DepartmentId, now: Timestamp) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let share = record
+            .assignments
+            .iter()
+            .find(|a| &a.department == department && a.report_in_at == Some(now));
+        if let Some(share) = share {
+            metrics
+                .report_in
+                .observe(now.duration_since(share.summoned_at).as_secs_f64());
+        }
     }
 }
 

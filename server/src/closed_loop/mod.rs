@@ -170,6 +170,8 @@ pub struct LoopService {
     deadline_wake: Arc<tokio::sync::Notify>,
     clock: Arc<dyn Clock>,
     settings: LoopSettings,
+    /// Where report-in latencies are recorded, when the service runs in a server.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 impl LoopService {
     pub fn new(
@@ -188,7 +190,15 @@ impl LoopService {
             deadline_wake,
             clock,
             settings,
+            metrics: None,
         }
+    }
+
+    /// Records report-in latencies in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The event feed the loop's streams read, after the service has authorised them.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_dispatcher::push::{
-    Channel, Delivery, OutboxStore, PushGateway, SenderConfig, Settlement,
+    BoxFuture, Channel, Delivery, OutboxStore, PushGateway, SendOutcome, SenderConfig, Settlement,
 };
 use gridwhistle_domain::Timestamp;
 
@@ -108,5 +108,59 @@ impl OutboxStore for OutboxDb {
 
     async fn next_retry(&self) -> Result<Option<Timestamp>, StorageError> {
         self.store.outbox().next_retry().await
+    }
+}
+
+/// A gateway that counts each attempt's outcome on its channel in the replica's metrics.
+#[derive(Debug)]
+pub struct Metered {
+    inner: Arc<dyn PushGateway>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Metered {
+    /// Wraps each of `gateways`.
+    pub fn all(
+        gateways: Vec<Arc<dyn PushGateway>>,
+        metrics: &Arc<crate::metrics::Metrics>,
+    ) -> Vec<Arc<dyn PushGateway>> {
+        gateways
+            .into_iter()
+            .map(|inner| {
+                Arc::new(Self {
+                    inner,
+                    metrics: metrics.clone(),
+                }) as Arc<dyn PushGateway>
+            })
+            .collect()
+    }
+}
+
+impl PushGateway for Metered {
+    fn channel(&self) -> Channel {
+        self.inner.channel()
+    }
+
+    fn send<'a>(
+        &'a self,
+        message: &'a gridwhistle_dispatcher::push::PushMessage,
+    ) -> BoxFuture<'a, SendOutcome> {
+        Box::pin(async move {
+            let outcome = self.inner.send(message).await;
+            let name = match &outcome {
+                SendOutcome::Delivered => "delivered",
+                SendOutcome::Unregistered => "unregistered",
+                SendOutcome::Rejected { .. } => "rejected",
+                SendOutcome::Retry { .. } => "retry",
+            };
+            self.metrics
+                .push_outcomes
+                .get_or_create(&crate::metrics::PushLabels {
+                    channel: self.channel().as_str().to_owned(),
+                    outcome: name.to_owned(),
+                })
+                .inc();
+            outcome
+        })
     }
 }

@@ -59,6 +59,8 @@ pub struct Routing {
     loaded: std::sync::Mutex<Loaded>,
     /// One rebuild at a time: an import's and the refresher's would otherwise race to swap.
     rebuild: tokio::sync::Mutex<()>,
+    /// How long the last table build took, in microseconds.
+    build_micros: std::sync::atomic::AtomicU64,
 }
 
 fn empty_table(near_border_m: f64) -> RoutingTable {
@@ -90,6 +92,7 @@ impl Routing {
             areas: ArcSwap::from_pointee(Areas::default()),
             loaded: std::sync::Mutex::new(Loaded::default()),
             rebuild: tokio::sync::Mutex::new(()),
+            build_micros: std::sync::atomic::AtomicU64::new(0),
         };
         routing.reload().await?;
         Ok(routing)
@@ -150,6 +153,13 @@ impl Routing {
         self.store.boundaries().current_catalogue().await
     }
 
+    /// How long the last table build took.
+    pub fn last_build(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(
+            self.build_micros.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// The features of the generation in force, by unit; a cheap atomic load.
     pub fn areas(&self) -> Arc<Areas> {
         self.areas.load_full()
@@ -185,11 +195,15 @@ impl Routing {
             departments: routing_view(&departments),
         };
         let near_border_m = self.near_border_m;
+        let started = std::time::Instant::now();
         let (table, areas) = tokio::task::spawn_blocking(move || {
             build(near_border_m, boundaries, catalogue, &departments)
         })
         .await
         .map_err(RoutingServiceError::Build)??;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.build_micros
+            .store(micros, std::sync::atomic::Ordering::Relaxed);
         let generation = table.generation();
         self.table.store(Arc::new(table));
         self.areas.store(Arc::new(areas));

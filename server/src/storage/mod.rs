@@ -11,6 +11,7 @@ mod devices;
 mod directory;
 mod entity;
 mod error;
+mod gauges;
 mod interviews;
 mod lease;
 mod ledger;
@@ -46,6 +47,7 @@ pub use boundaries::{
 pub use deadlines::FiringTarget;
 pub use devices::{DeviceRecord, InboxEntry, InboxPosition, InboxScope, NewDevice};
 pub use error::{StorageError, UpdateError};
+pub use gauges::{GaugeReading, ShareCount};
 pub use lease::Lease;
 pub use ledger::{StepFiring, StepFiringTarget};
 pub use outbox::DeadLetterRecord;
@@ -248,4 +250,6 @@ repositories! {
     devices => DeviceRepo;
     /// The department, street, grid and category figures, counted over the shares' facts and the reports filed.
     stats => StatsRepo;
+    /// What the operations gauges count: open and overdue shares, the outbox's backlog, the pool.
+    gauges => GaugeRepo;
 }

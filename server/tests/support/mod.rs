@@ -22,7 +22,13 @@ pub(crate) fn gridwhistle(data_dir: &Path) -> Command {
 /// Starts `serve` on port 0 with `args` added; returns the child, the address it logged, and every later log line.
 pub(crate) fn serve(data_dir: &Path, args: &[&str]) -> (Child, String, Receiver<String>) {
     let mut child = gridwhistle(data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

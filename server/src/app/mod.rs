@@ -5,47 +5,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridwhistle_dispatcher::Clock;
-use gridwhistle_proto::v1::admin_service_server::AdminServiceServer;
-use gridwhistle_proto::v1::attachment_service_server::AttachmentServiceServer;
-use gridwhistle_proto::v1::auth_service_server::AuthServiceServer;
-use gridwhistle_proto::v1::case_service_server::CaseServiceServer;
-use gridwhistle_proto::v1::device_service_server::DeviceServiceServer;
-use gridwhistle_proto::v1::directory_service_server::DirectoryServiceServer;
-use gridwhistle_proto::v1::ledger_service_server::LedgerServiceServer;
-use gridwhistle_proto::v1::report_service_server::ReportServiceServer;
-use gridwhistle_proto::v1::supervision_service_server::SupervisionServiceServer;
-use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use tracing::{Span, info, info_span, warn};
+use tracing::{info, warn};
 
-use crate::api::{
-    AdminApi, AttachmentApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, LedgerApi, ReportApi,
-    SupervisionApi,
-};
 use crate::auth::revocations::Revocations;
 use crate::auth::tokens::{decode_signing_secret, generate_signing_secret};
 use crate::auth::{AuthError, Authenticator, RequireAuth, TokenError, TokenSigner};
 use crate::closed_loop::LoopService;
 use crate::config::ServerConfig;
 use crate::deadline_engine::EngineStore;
-use crate::directory::Directory;
 use crate::health::Health;
-use crate::ledger::LedgerService;
-use crate::notifications::Notifications;
+use crate::metrics::Metrics;
+use crate::metrics::gauges::GaugeRefresher;
 use crate::push::OutboxDb;
 use crate::routing::{Routing, RoutingServiceError};
 use crate::stats::StatsService;
 use crate::storage::{StorageError, Store};
 use crate::time_limits::TimeLimits;
-use crate::uploads::UploadService;
 use gridwhistle_dispatcher::engine::Engine;
 use gridwhistle_dispatcher::push::Sender;
+
+mod routes;
+
+use routes::{Apis, REQUEST_ID, apis, cors_layer, grpc_routes, request_span};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -76,14 +62,14 @@ pub enum ServeError {
     TimeLimits(#[from] crate::time_limits::TimeLimitsError),
     #[error("push delivery could not be set up")]
     Push(#[from] crate::push::PushSetupError),
+    #[error("cannot listen for metrics on {0}")]
+    MetricsListen(std::net::SocketAddr, #[source] std::io::Error),
 }
 
 /// How far ahead the deadline engine holds firings in memory.
 const ENGINE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 /// Most deadline rows one engine load reads.
 const ENGINE_BATCH: usize = 10_000;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Opens storage, applies migrations and loads the signing key: the state every replica shares.
 pub async fn open_store(config: &ServerConfig) -> Result<Store, ServeError> {
@@ -110,52 +96,6 @@ async fn token_signer(
     Ok(TokenSigner::new(&secret, config.tokens.clone(), clock))
 }
 
-fn cors_layer(origins: &[String]) -> Result<CorsLayer, ServeError> {
-    let allow_origin = if origins.is_empty() {
-        // Tokens travel in the authorization header, never in cookies, so any origin is safe by default.
-        AllowOrigin::any()
-    } else {
-        let values = origins
-            .iter()
-            .map(|o| HeaderValue::from_str(o).map_err(|_| ServeError::CorsOrigin(o.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        AllowOrigin::list(values)
-    };
-    Ok(CorsLayer::new()
-        .allow_origin(allow_origin)
-        .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers([
-            HeaderName::from_static("authorization"),
-            HeaderName::from_static("content-type"),
-            HeaderName::from_static("x-grpc-web"),
-            HeaderName::from_static("x-user-agent"),
-            HeaderName::from_static("grpc-timeout"),
-            REQUEST_ID,
-        ])
-        .expose_headers([
-            HeaderName::from_static("grpc-status"),
-            HeaderName::from_static("grpc-message"),
-            HeaderName::from_static("grpc-status-details-bin"),
-            REQUEST_ID,
-        ])
-        .max_age(Duration::from_secs(24 * 3600)))
-}
-
-fn request_span(request: &http::Request<tonic::body::Body>) -> Span {
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    // The authentication interceptor records the caller's user id.
-    info_span!(
-        "rpc",
-        method = %request.uri().path(),
-        request_id = %request_id,
-        user = tracing::field::Empty
-    )
-}
-
 /// What every service and background task of a replica shares, built before serving.
 struct Parts {
     store: Store,
@@ -173,6 +113,7 @@ struct Parts {
     deadline_wake: Arc<tokio::sync::Notify>,
     service: Arc<LoopService>,
     stats: Arc<StatsService>,
+    metrics: Arc<Metrics>,
 }
 
 /// The one shutdown signal: every background task and every watch stream stops when it turns true.
@@ -183,18 +124,47 @@ async fn stopped(mut stopping: Stopping) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
-/// Runs Gridwhistle on `listener` until `shutdown` completes: builds the shared parts, starts the background tasks, serves, and on shutdown stops every task with one signal and drains for a bounded time.
+/// The listeners a replica serves on, bound before it starts: gRPC, and the operations listener (metrics, liveness, readiness) when one runs.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub ops: Option<TcpListener>,
+}
+
+/// Runs Gridwhistle on `listener` (and the operations listener `config` names) until `shutdown` completes; see [`run_on`].
 pub async fn run(
     config: ServerConfig,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let ops = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| ServeError::MetricsListen(addr, e))?,
+        ),
+        None => None,
+    };
+    let listeners = Listeners {
+        grpc: listener,
+        ops,
+    };
+    run_on(config, clock, listeners, shutdown).await
+}
+
+/// Runs Gridwhistle on `listeners` until `shutdown` completes: builds the shared parts, starts the background tasks, serves, and on shutdown stops every task with one signal and drains for a bounded time.
+pub async fn run_on(
+    config: ServerConfig,
+    clock: Arc<dyn Clock>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let parts = build(&config, clock).await?;
     let (stop, stopping) = watch::channel(false);
     let tasks = start_tasks(&config, &parts, &stopping)?;
     let apis = apis(&config, &parts, stopping)?;
-    serve(&config, &parts, apis, listener, shutdown, stop, tasks).await?;
+    serve(&config, &parts, apis, listeners, shutdown, stop, tasks).await?;
     parts.store.close().await?;
     info!("stopped");
     Ok(())
@@ -230,14 +200,18 @@ async fn build(config: &ServerConfig, clock: Arc<dyn Clock>) -> Result<Parts, Se
     let replica = crate::deadline_engine::replica_id(&config.replica_id_file)
         .map_err(ServeError::ReplicaId)?;
     let deadline_wake = Arc::new(tokio::sync::Notify::new());
-    let service = Arc::new(LoopService::new(
-        store.clone(),
-        routing.clone(),
-        time_limits.clone(),
-        deadline_wake.clone(),
-        clock.clone(),
-        config.closed_loop,
-    ));
+    let metrics = Metrics::new();
+    let service = Arc::new(
+        LoopService::new(
+            store.clone(),
+            routing.clone(),
+            time_limits.clone(),
+            deadline_wake.clone(),
+            clock.clone(),
+            config.closed_loop,
+        )
+        .with_metrics(metrics.clone()),
+    );
     let stats = Arc::new(StatsService::new(
         store.clone(),
         time_limits.clone(),
@@ -258,6 +232,7 @@ async fn build(config: &ServerConfig, clock: Arc<dyn Clock>) -> Result<Parts, Se
         deadline_wake,
         service,
         stats,
+        metrics,
     })
 }
 
@@ -301,8 +276,11 @@ fn start_tasks(
             parts.deadline_wake.clone(),
         );
         let stopping = stopping.clone();
+        let metrics = parts.metrics.clone();
         tasks.push(Task::spawn(async move {
-            engine.run(stopped(stopping)).await;
+            engine
+                .run_observed(stopped(stopping), |pass| metrics.engine_pass(pass))
+                .await;
         }));
     }
     tasks.extend(sender(config, parts, stopping.clone())?);
@@ -336,7 +314,10 @@ fn sender(
     parts: &Parts,
     stopping: Stopping,
 ) -> Result<Option<Task>, ServeError> {
-    let gateways = crate::push::gateways(&config.push, parts.clock.clone())?;
+    let gateways = crate::push::Metered::all(
+        crate::push::gateways(&config.push, parts.clock.clone())?,
+        &parts.metrics,
+    );
     if gateways.is_empty() {
         info!(
             "no push channel configured (--fcm-credentials): notifications reach the in-app inbox only"
@@ -375,90 +356,6 @@ fn sender(
     })))
 }
 
-/// The APIs, with their message-size limits; watch streams end on `stopping`.
-struct Apis {
-    auth: AuthServiceServer<AuthApi>,
-    admin: AdminServiceServer<AdminApi>,
-    devices: DeviceServiceServer<DeviceApi>,
-    reports: ReportServiceServer<ReportApi>,
-    cases: CaseServiceServer<CaseApi>,
-    supervision: SupervisionServiceServer<SupervisionApi>,
-    directory: DirectoryServiceServer<DirectoryApi>,
-    attachments: AttachmentServiceServer<AttachmentApi>,
-    ledger: LedgerServiceServer<LedgerApi>,
-}
-
-fn apis(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Result<Apis, ServeError> {
-    let limit = config.max_message_bytes;
-    let blobs: Arc<dyn crate::attachments::BlobStore> = Arc::new(
-        crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
-            .map_err(ServeError::Attachments)?,
-    );
-    let uploads = UploadService::new(
-        parts.store.clone(),
-        blobs.clone(),
-        config.max_attachment_bytes,
-    );
-    let service = &parts.service;
-    let directory = Directory::new(
-        parts.store.clone(),
-        parts.clock.clone(),
-        parts.revocations.clone(),
-    );
-    Ok(Apis {
-        auth: AuthServiceServer::new(AuthApi::new(
-            parts.authenticator.clone(),
-            parts.time_limits.clone(),
-        ))
-        .max_decoding_message_size(limit),
-        admin: AdminServiceServer::new(AdminApi::new(
-            directory.clone(),
-            parts.routing.clone(),
-            parts.time_limits.clone(),
-            parts.stats.clone(),
-        ))
-        .max_decoding_message_size(config.max_import_bytes),
-        devices: DeviceServiceServer::new(DeviceApi::new(
-            Notifications::new(parts.store.clone(), parts.clock.clone()),
-            stopping.clone(),
-        ))
-        .max_decoding_message_size(limit),
-        reports: ReportServiceServer::new(ReportApi::new(
-            parts.routing.clone(),
-            service.clone(),
-            uploads,
-            stopping.clone(),
-        ))
-        .max_decoding_message_size(limit),
-        cases: CaseServiceServer::new(CaseApi::new(service.clone(), stopping.clone()))
-            .max_decoding_message_size(limit),
-        supervision: SupervisionServiceServer::new(SupervisionApi::new(
-            service.clone(),
-            parts.stats.clone(),
-            stopping,
-        ))
-        .max_decoding_message_size(limit),
-        directory: DirectoryServiceServer::new(DirectoryApi::new(directory, parts.routing.clone()))
-            .max_decoding_message_size(limit),
-        attachments: AttachmentServiceServer::new(AttachmentApi::new(service.clone(), blobs))
-            .max_decoding_message_size(limit),
-        ledger: LedgerServiceServer::new(LedgerApi::new(Arc::new(LedgerService::new(
-            parts.store.clone(),
-            parts.time_limits.clone(),
-            parts.clock.clone(),
-            service.clone(),
-        ))))
-        .max_decoding_message_size(limit),
-    })
-}
-
-/// Server reflection over the contract and the health service.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gridwhistle_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-}
-
 /// What shutdown does before the drain: the replica stops serving in the health service (a load balancer sends nothing more, whatever the database does), and the background tasks and watch streams end.
 async fn wind_down(health: &Health, following: Task, stop: &watch::Sender<bool>, tasks: Vec<Task>) {
     health.drain().await;
@@ -470,12 +367,41 @@ async fn wind_down(health: &Health, following: Task, stop: &watch::Sender<bool>,
     }
 }
 
+/// The operations side of a replica, running while it serves: the database gauges' refresher and, when bound, the operations listener.
+fn ops_tasks(
+    config: &ServerConfig,
+    parts: &Parts,
+    health: &Health,
+    listener: Option<TcpListener>,
+) -> Vec<Task> {
+    let refresher = GaugeRefresher::new(
+        parts.metrics.clone(),
+        parts.store.clone(),
+        parts.routing.clone(),
+        parts.clock.clone(),
+        config.pool.max_connections,
+    );
+    let mut tasks = vec![Task::spawn(refresher.keep_fresh(config.metrics_refresh))];
+    if let Some(listener) = listener {
+        if let Ok(addr) = listener.local_addr() {
+            info!(operations = %addr, "operations listener: /metrics, /livez, /readyz");
+        }
+        let (metrics, health) = (parts.metrics.clone(), health.clone());
+        tasks.push(Task::spawn(async move {
+            if let Err(err) = crate::metrics::listener::serve(listener, metrics, health).await {
+                warn!(error = %err, "the operations listener stopped");
+            }
+        }));
+    }
+    tasks
+}
+
 /// Serves `apis` behind the transport layers, with health and reflection, until `shutdown` completes; then stops the background tasks and streams with one signal and drains for a bounded time.
 async fn serve(
     config: &ServerConfig,
     parts: &Parts,
     apis: Apis,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
     stop: watch::Sender<bool>,
     tasks: Vec<Task>,
@@ -486,6 +412,7 @@ async fn serve(
             .clone()
             .follow_database(parts.store.clone(), config.health_check),
     );
+    let ops = ops_tasks(config, parts, &health, listeners.ops);
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         // The access line (`access`) replaces the tracing layer's own lines, which log every non-OK code as an error.
@@ -498,34 +425,12 @@ async fn serve(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors_layer(&config.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(crate::access::AccessLogLayer);
-    let require_auth = parts.require_auth.clone();
+        .layer(crate::access::AccessLogLayer::new(parts.metrics.clone()));
     let router = Server::builder()
         .accept_http1(true)
         .layer(layers)
-        .add_service(health_service)
-        // grpcurl and most tools speak v1; some older clients still ask for v1alpha.
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(apis.auth)
-        .add_service(InterceptedService::new(apis.admin, require_auth.clone()))
-        .add_service(InterceptedService::new(apis.devices, require_auth.clone()))
-        .add_service(InterceptedService::new(apis.reports, require_auth.clone()))
-        .add_service(InterceptedService::new(apis.cases, require_auth.clone()))
-        .add_service(InterceptedService::new(
-            apis.supervision,
-            require_auth.clone(),
-        ))
-        .add_service(InterceptedService::new(
-            apis.directory,
-            require_auth.clone(),
-        ))
-        .add_service(InterceptedService::new(
-            apis.attachments,
-            require_auth.clone(),
-        ))
-        .add_service(InterceptedService::new(apis.ledger, require_auth));
-
+        .add_routes(grpc_routes(parts, apis, health_service)?);
+    let listener = listeners.grpc;
     let local_addr = listener.local_addr().ok();
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
     // Without TCP_NODELAY a response written in two parts waits for the client's delayed ACK (40 ms on Linux).
@@ -548,5 +453,7 @@ async fn serve(
         Ok(result) => result?,
         Err(_) => warn!("drain timed out; dropping the calls still running"),
     }
+    // Readiness answers 503 until the drain ends; the operations listener goes with the process.
+    drop(ops);
     Ok(())
 }
