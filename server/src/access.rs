@@ -1,5 +1,7 @@
 //! One access line per RPC, and its count and duration in the metrics, when its response ends (or the client leaves): the method and request id (fields of the `rpc` span), the caller's user id (recorded on the span by the authentication interceptor), the gRPC code and the duration; never a request's or response's content.
 //!
+//! Every error answered leaves here carrying the request id (`google.rpc.RequestInfo`) and a stable reason (`google.rpc.ErrorInfo`; the handler's own, or its code's name).
+//!
 //! Successes and the clients' own errors (a field violation, a missing or hidden object, a stale etag, a refused token…) are INFO, so an alert on ERROR lines means something: a replica that is overloaded, unavailable or out of time is WARN, and our own defects (INTERNAL, UNKNOWN, DATA_LOSS) are ERROR (the cause chain is logged where the error is turned into its status).
 
 use std::future::Future;
@@ -58,6 +60,12 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let mut line = Line {
             span: Span::current(),
             method: request.uri().path().to_owned(),
@@ -75,10 +83,15 @@ where
                     return Err(err);
                 }
             };
-            let (parts, body) = response.into_parts();
+            let (mut parts, body) = response.into_parts();
             // A call refused before any message (trailers-only) carries its code in the headers.
             line.code = code_of(&parts.headers);
-            let body = tonic::body::Body::new(Logged { inner: body, line });
+            annotate(&mut parts.headers, &request_id);
+            let body = tonic::body::Body::new(Logged {
+                inner: body,
+                line,
+                request_id,
+            });
             Ok(http::Response::from_parts(parts, body))
         })
     }
@@ -88,6 +101,29 @@ where
 fn code_of(headers: &http::HeaderMap) -> Option<Code> {
     let value = headers.get("grpc-status")?.to_str().ok()?;
     Some(Code::from_i32(value.parse().ok()?))
+}
+
+/// Adds to an error status in `headers` (the trailers, or the headers of a trailers-only answer) the request id (`google.rpc.RequestInfo`) and, when the error has none yet, a `google.rpc.ErrorInfo` whose reason is its code's name: every error the server answers carries both, whoever made it (a handler, the authentication interceptor, tonic itself).
+fn annotate(headers: &mut http::HeaderMap, request_id: &str) {
+    use tonic_types::StatusExt as _;
+    if matches!(code_of(headers), None | Some(Code::Ok)) {
+        return;
+    }
+    let Some(status) = tonic::Status::from_header_map(headers) else {
+        return;
+    };
+    let mut details = status.get_error_details();
+    if details.error_info().is_none() {
+        details.set_error_info(
+            crate::metrics::code_name(status.code()),
+            crate::api::error::reason::DOMAIN,
+            std::collections::HashMap::new(),
+        );
+    }
+    details.set_request_info(request_id, "");
+    let annotated = tonic::Status::with_error_details(status.code(), status.message(), details);
+    // A status that cannot be written as headers keeps the one it had.
+    let _ = annotated.add_header(headers);
 }
 
 /// One call's access line, written (and the call counted) when it is dropped: once, whatever way the call ends.
@@ -158,6 +194,7 @@ fn level(code: Code) -> tracing::Level {
 struct Logged {
     inner: tonic::body::Body,
     line: Line,
+    request_id: String,
 }
 
 impl http_body::Body for Logged {
@@ -169,11 +206,12 @@ impl http_body::Body for Logged {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
+        let mut polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(code) = frame.trailers_ref().and_then(code_of) {
-                    this.line.code = Some(code);
+                if let Some(trailers) = frame.trailers_mut() {
+                    this.line.code = code_of(trailers).or(this.line.code);
+                    annotate(trailers, &this.request_id);
                 }
             }
             Poll::Ready(Some(Err(status))) => this.line.code = Some(status.code()),

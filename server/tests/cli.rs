@@ -120,6 +120,41 @@ async fn the_first_admin_added_on_the_command_line_logs_in_to_a_fresh_sqlite_ser
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
+    // The refusal says why in a stable reason, and which request it answered.
+    use tonic_types::StatusExt as _;
+    let info = missing.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("NOT_FOUND", "gridwhistle.v1")
+    );
+    assert_eq!(
+        info.metadata.get("resource").map(String::as_str),
+        Some("case")
+    );
+    let request_id = missing
+        .get_details_request_info()
+        .expect("a RequestInfo")
+        .request_id;
+    assert_eq!(
+        missing
+            .metadata()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(request_id.as_str())
+    );
+    // A refusal the authentication interceptor makes carries them too.
+    let anonymous = v1::case_service_client::CaseServiceClient::new(channel.clone())
+        .get_case(v1::GetCaseRequest {
+            name: format!("cases/{}", uuid::Uuid::now_v7()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        anonymous.get_details_error_info().map(|i| i.reason),
+        Some("UNAUTHENTICATED".to_owned())
+    );
+    assert!(anonymous.get_details_request_info().is_some());
     let checked = gridwhistle(&data_dir)
         .args(["healthcheck", "--address", &addr])
         .output()
@@ -144,13 +179,13 @@ async fn the_first_admin_added_on_the_command_line_logs_in_to_a_fresh_sqlite_ser
     let get_case: Vec<&String> = after
         .iter()
         .filter(|l| l.contains("method=/gridwhistle.v1.CaseService/GetCase"))
+        .filter(|l| l.contains(&format!("request_id={request_id}")))
         .collect();
     assert_eq!(get_case.len(), 1, "one access line per call: {after:?}");
     assert!(
         get_case[0].contains(" INFO ")
             && get_case[0].contains("code=NotFound")
             && get_case[0].contains("duration_ms=")
-            && get_case[0].contains("request_id=")
             && get_case[0].contains("user="),
         "{}",
         get_case[0]

@@ -274,6 +274,26 @@ def refused_fields(client, worker, report):
     raise AssertionError("a report at latitude 91 was accepted")
 
 
+def error_reason(err):
+    """The reason and domain of a refusal's google.rpc.ErrorInfo, and its google.rpc.RequestInfo's request id."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(err)
+    check(status is not None, "the error carries google.rpc.Status details")
+    reason = domain = request_id = None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, domain = info.reason, info.domain
+        if detail.Is(error_details_pb2.RequestInfo.DESCRIPTOR):
+            info = error_details_pb2.RequestInfo()
+            detail.Unpack(info)
+            request_id = info.request_id
+    return reason, domain, request_id
+
+
 class Watch(threading.Thread):
     """Collects (sequence, kind) of every event a server stream delivers, until cancelled."""
 
@@ -356,6 +376,20 @@ def run_loop(client, worker, lat, lng, observe_seconds):
         case_pb2.CompleteCaseRequest(name=case.name, result="已彻底清理并张贴告示"), metadata=lead_md, timeout=30
     ).case
     check(reworked.rework_count == 1, f"one rework, got {reworked.rework_count}")
+    # A verification sent with the etag read before the rework is refused: ABORTED, with a stable reason to branch on.
+    try:
+        client.reports.VerifyResolution(
+            report_pb2.VerifyResolutionRequest(name=report.name, accepted=True, satisfaction=5, etag=current.etag),
+            metadata=md,
+            timeout=30,
+        )
+        check(False, "a stale etag must be refused")
+    except grpc.RpcError as err:
+        check(err.code() == grpc.StatusCode.ABORTED, f"ABORTED for a stale etag, got {err.code()}")
+        reason, domain, request_id = error_reason(err)
+        check((reason, domain) == ("STALE_ETAG", "gridwhistle.v1"), f"the STALE_ETAG reason, got {reason} in {domain}")
+        header = dict(err.trailing_metadata() or ()).get("x-request-id") or dict(err.initial_metadata() or ()).get("x-request-id")
+        check(request_id and (header is None or request_id == header), f"the request id {request_id} (header {header})")
     closed = client.reports.VerifyResolution(
         report_pb2.VerifyResolutionRequest(name=report.name, accepted=True, satisfaction=5), metadata=md, timeout=30
     ).report

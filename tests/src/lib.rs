@@ -74,6 +74,17 @@ pub fn field_violations(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A refusal's details but its request id (`google.rpc.RequestInfo`, different on every call), in a comparable form: what must not tell another unit's object from a missing one.
+pub fn details_but_request(status: &tonic::Status) -> String {
+    use tonic_types::{ErrorDetail, StatusExt as _};
+    let details: Vec<ErrorDetail> = status
+        .get_error_details_vec()
+        .into_iter()
+        .filter(|d| !matches!(d, ErrorDetail::RequestInfo(_)))
+        .collect();
+    format!("{details:?}")
+}
+
 /// A running server with everything a test needs to talk to it.
 #[derive(Debug)]
 pub struct TestApp {

@@ -35,12 +35,16 @@ impl From<LoopError> for ApiError {
         match err {
             LoopError::Access(err, resource) => ApiError::access(err, resource),
             LoopError::Field { field, reason } => ApiError::field(field, reason),
-            LoopError::Illegal(step) => ApiError::FailedPrecondition(step.0),
+            LoopError::Illegal(step) => {
+                ApiError::precondition(super::error::reason::STEP_NOT_ALLOWED, step.0)
+            }
             LoopError::Conflict(field) => {
                 ApiError::Conflict(format!("{field} was already used with a different payload"))
             }
             LoopError::Stale => ApiError::Aborted,
-            LoopError::Calendar(err) => ApiError::FailedPrecondition(err.to_string()),
+            LoopError::Calendar(err) => {
+                ApiError::precondition(super::error::reason::CALENDAR_MISSING, err)
+            }
             LoopError::PolicyNotLoaded(_) => ApiError::Unavailable,
             LoopError::Storage(err) => err.into(),
         }

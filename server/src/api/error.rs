@@ -46,8 +46,12 @@ pub enum ApiError {
     /// The object exists and the request disagrees with it, for the reason given.
     #[error("conflict: {0}")]
     Conflict(String),
-    #[error("failed precondition: {0}")]
-    FailedPrecondition(String),
+    /// The object's state does not allow the request; `reason` is one of [`reason`]'s, for the client to act on.
+    #[error("failed precondition: {message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
     #[error("the object changed since it was read")]
     Aborted,
     /// The write may not have happened; retrying is safe because every write is idempotent or version-checked.
@@ -59,6 +63,30 @@ pub enum ApiError {
     Internal(#[source] Box<dyn StdError + Send + Sync>),
 }
 
+/// The stable reasons (`google.rpc.ErrorInfo.reason`) errors carry beyond their code, so clients branch on them instead of on message text; every other error's reason is its code's name (`NOT_FOUND`, `PERMISSION_DENIED`, …).
+pub mod reason {
+    /// The `google.rpc.ErrorInfo.domain` of every error the server answers.
+    pub const DOMAIN: &str = "gridwhistle.v1";
+    /// `INVALID_ARGUMENT`: fields are named in the `google.rpc.BadRequest` beside it.
+    pub const INVALID_FIELD: &str = "INVALID_FIELD";
+    /// `ABORTED`: the object changed since the etag sent was read; read it again and retry.
+    pub const STALE_ETAG: &str = "STALE_ETAG";
+    /// `ALREADY_EXISTS`: a client-chosen id or request id was used before with another payload.
+    pub const ID_REUSED: &str = "ID_REUSED";
+    /// `FAILED_PRECONDITION`: the case's state does not allow this step now.
+    pub const STEP_NOT_ALLOWED: &str = "STEP_NOT_ALLOWED";
+    /// `FAILED_PRECONDITION`: the ledger entry's state (or its plan's) does not allow this change.
+    pub const ENTRY_STATE: &str = "ENTRY_STATE";
+    /// `FAILED_PRECONDITION`: a date falls in a year whose working calendar is not loaded.
+    pub const CALENDAR_MISSING: &str = "CALENDAR_MISSING";
+    /// `FAILED_PRECONDITION`: the upload's state or offset does not allow this chunk.
+    pub const UPLOAD_STATE: &str = "UPLOAD_STATE";
+    /// `FAILED_PRECONDITION`: the stored object changed in a way the request cannot follow.
+    pub const STATE_CHANGED: &str = "STATE_CHANGED";
+    /// `UNAVAILABLE`: the write was not committed; retrying it is safe.
+    pub const NOT_COMMITTED: &str = "NOT_COMMITTED";
+}
+
 impl ApiError {
     pub fn field(field: impl Into<String>, description: impl ToString) -> Self {
         ApiError::InvalidArgument(vec![FieldViolation::new(field, description)])
@@ -66,6 +94,14 @@ impl ApiError {
 
     pub fn internal(err: impl StdError + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(err))
+    }
+
+    /// A refusal for the object's state, with its stable `reason`.
+    pub fn precondition(reason: &'static str, message: impl ToString) -> Self {
+        ApiError::FailedPrecondition {
+            reason,
+            message: message.to_string(),
+        }
     }
 
     /// An access refusal about a `resource`; an object hidden from the caller looks missing.
@@ -82,7 +118,9 @@ impl From<StorageError> for ApiError {
         match err {
             StorageError::NotFound { entity } => ApiError::NotFound { resource: entity },
             StorageError::AlreadyExists { entity } => ApiError::AlreadyExists { resource: entity },
-            StorageError::Precondition(reason) => ApiError::FailedPrecondition(reason.to_owned()),
+            StorageError::Precondition(message) => {
+                ApiError::precondition(reason::STATE_CHANGED, message)
+            }
             StorageError::CommitFailed(_) | StorageError::WriterStopped => {
                 error!(error = %err, "write not committed");
                 ApiError::Unavailable
@@ -122,40 +160,80 @@ fn cause_chain(err: &dyn StdError) -> String {
 
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
-        match err {
+        let (status, reason, resource) = match err {
             ApiError::InvalidArgument(violations) => {
                 let pairs: Vec<(&str, &str)> = violations
                     .iter()
                     .map(|v| (v.field.as_str(), v.description.as_str()))
                     .collect();
-                gridwhistle_proto::codec::bad_request(&pairs)
+                let status = gridwhistle_proto::codec::bad_request(&pairs);
+                (status, reason::INVALID_FIELD, None)
             }
-            ApiError::Unauthenticated => {
-                Status::unauthenticated("wrong credentials or an invalid token")
+            ApiError::Unauthenticated => (
+                Status::unauthenticated("wrong credentials or an invalid token"),
+                "UNAUTHENTICATED",
+                None,
+            ),
+            ApiError::PermissionDenied => (
+                Status::permission_denied("the caller's role may not do this"),
+                "PERMISSION_DENIED",
+                None,
+            ),
+            ApiError::NotFound { resource } => (
+                Status::not_found(format!("{resource} not found")),
+                "NOT_FOUND",
+                Some(resource),
+            ),
+            ApiError::NamedNotFound(name) => (
+                Status::not_found(format!("{name} not found")),
+                "NOT_FOUND",
+                None,
+            ),
+            ApiError::AlreadyExists { resource } => (
+                Status::already_exists(format!("{resource} already exists")),
+                "ALREADY_EXISTS",
+                Some(resource),
+            ),
+            ApiError::Conflict(message) => {
+                (Status::already_exists(message), reason::ID_REUSED, None)
             }
-            ApiError::PermissionDenied => {
-                Status::permission_denied("the caller's role may not do this")
+            ApiError::FailedPrecondition { reason, message } => {
+                (Status::failed_precondition(message), reason, None)
             }
-            ApiError::NotFound { resource } => Status::not_found(format!("{resource} not found")),
-            ApiError::NamedNotFound(name) => Status::not_found(format!("{name} not found")),
-            ApiError::AlreadyExists { resource } => {
-                Status::already_exists(format!("{resource} already exists"))
-            }
-            ApiError::Conflict(reason) => Status::already_exists(reason),
-            ApiError::FailedPrecondition(reason) => Status::failed_precondition(reason),
-            ApiError::Aborted => {
-                Status::aborted("the object changed since it was read; read it again and retry")
-            }
-            ApiError::Unavailable => Status::unavailable("the write was not committed; retry it"),
-            ApiError::Unimplemented { rpc } => {
-                Status::unimplemented(format!("{rpc} is not implemented yet"))
-            }
+            ApiError::Aborted => (
+                Status::aborted("the object changed since it was read; read it again and retry"),
+                reason::STALE_ETAG,
+                None,
+            ),
+            ApiError::Unavailable => (
+                Status::unavailable("the write was not committed; retry it"),
+                reason::NOT_COMMITTED,
+                None,
+            ),
+            ApiError::Unimplemented { rpc } => (
+                Status::unimplemented(format!("{rpc} is not implemented yet")),
+                "UNIMPLEMENTED",
+                None,
+            ),
             ApiError::Internal(source) => {
                 error!(error = %cause_chain(source.as_ref()), "internal error");
-                Status::internal("internal error")
+                (Status::internal("internal error"), "INTERNAL", None)
             }
-        }
+        };
+        with_reason(&status, reason, resource)
     }
+}
+
+/// `status` with a `google.rpc.ErrorInfo` of `reason` beside its other details, naming the kind of object (`resource`) where one is missing or exists.
+pub fn with_reason(status: &Status, reason: &str, resource: Option<&str>) -> Status {
+    use tonic_types::StatusExt as _;
+    let mut details = status.get_error_details();
+    let metadata: std::collections::HashMap<String, String> = resource
+        .map(|r| ("resource".to_owned(), r.to_owned()))
+        .into_iter()
+        .collect();
+    details.set_error_info(reason, reason::DOMAIN, metadata);
+    Status::with_error_details(status.code(), status.message(), details)
 }
 
 #[cfg(test)]
@@ -172,6 +250,13 @@ mod tests {
         for err in errors {
             let status = Status::from(err);
             let _ = write!(table, "{:?}: {}", status.code(), status.message());
+            if let Some(info) = status.get_details_error_info() {
+                let _ = write!(table, " <{}", info.reason);
+                for (key, value) in &info.metadata {
+                    let _ = write!(table, " {key}={value}");
+                }
+                table.push('>');
+            }
             if let Some(bad_request) = status.get_details_bad_request() {
                 for violation in bad_request.field_violations {
                     let _ = write!(table, " [{} => {}]", violation.field, violation.description);
@@ -198,25 +283,25 @@ mod tests {
                     resource: "department",
                 },
                 ApiError::Conflict("report_id was used for another report".to_owned()),
-                ApiError::FailedPrecondition("case is closed".to_owned()),
+                ApiError::precondition(reason::STEP_NOT_ALLOWED, "case is closed"),
                 ApiError::Aborted,
                 ApiError::Unavailable,
                 ApiError::Unimplemented { rpc: "Whistle" },
                 ApiError::internal(std::io::Error::other("disk on fire at /var/secret")),
             ],
             expect![[r#"
-                InvalidArgument: invalid argument; user.username: must be at least 3 characters; password: must not be empty [user.username => must be at least 3 characters] [password => must not be empty]
-                Unauthenticated: wrong credentials or an invalid token
-                PermissionDenied: the caller's role may not do this
-                NotFound: user not found
-                NotFound: users/0190c4d8-0000-7000-8000-000000000000 not found
-                AlreadyExists: department already exists
-                AlreadyExists: report_id was used for another report
-                FailedPrecondition: case is closed
-                Aborted: the object changed since it was read; read it again and retry
-                Unavailable: the write was not committed; retry it
-                Unimplemented: Whistle is not implemented yet
-                Internal: internal error
+                InvalidArgument: invalid argument; user.username: must be at least 3 characters; password: must not be empty <INVALID_FIELD> [user.username => must be at least 3 characters] [password => must not be empty]
+                Unauthenticated: wrong credentials or an invalid token <UNAUTHENTICATED>
+                PermissionDenied: the caller's role may not do this <PERMISSION_DENIED>
+                NotFound: user not found <NOT_FOUND resource=user>
+                NotFound: users/0190c4d8-0000-7000-8000-000000000000 not found <NOT_FOUND>
+                AlreadyExists: department already exists <ALREADY_EXISTS resource=department>
+                AlreadyExists: report_id was used for another report <ID_REUSED>
+                FailedPrecondition: case is closed <STEP_NOT_ALLOWED>
+                Aborted: the object changed since it was read; read it again and retry <STALE_ETAG>
+                Unavailable: the write was not committed; retry it <NOT_COMMITTED>
+                Unimplemented: Whistle is not implemented yet <UNIMPLEMENTED>
+                Internal: internal error <INTERNAL>
             "#]],
         );
     }
@@ -244,14 +329,14 @@ mod tests {
                 ),
             ],
             expect![[r#"
-                NotFound: grid not found
-                AlreadyExists: user already exists
-                Internal: internal error
-                Unauthenticated: wrong credentials or an invalid token
-                Unauthenticated: wrong credentials or an invalid token
-                Unauthenticated: wrong credentials or an invalid token
-                NotFound: user not found
-                PermissionDenied: the caller's role may not do this
+                NotFound: grid not found <NOT_FOUND resource=grid>
+                AlreadyExists: user already exists <ALREADY_EXISTS resource=user>
+                Internal: internal error <INTERNAL>
+                Unauthenticated: wrong credentials or an invalid token <UNAUTHENTICATED>
+                Unauthenticated: wrong credentials or an invalid token <UNAUTHENTICATED>
+                Unauthenticated: wrong credentials or an invalid token <UNAUTHENTICATED>
+                NotFound: user not found <NOT_FOUND resource=user>
+                PermissionDenied: the caller's role may not do this <PERMISSION_DENIED>
             "#]],
         );
     }

@@ -30,13 +30,17 @@ impl From<LedgerError> for ApiError {
         match err {
             LedgerError::Access(err, resource) => ApiError::access(err, resource),
             LedgerError::Field { field, reason } => ApiError::field(field, reason),
-            LedgerError::Precondition(reason) => ApiError::FailedPrecondition(reason),
+            LedgerError::Precondition(message) => {
+                ApiError::precondition(super::error::reason::ENTRY_STATE, message)
+            }
             LedgerError::Conflict => {
                 ApiError::Conflict("entry_id was already used with a different request".to_owned())
             }
             LedgerError::Stale => ApiError::Aborted,
             LedgerError::Loop(err) => err.into(),
-            LedgerError::Calendar(err) => ApiError::FailedPrecondition(err.to_string()),
+            LedgerError::Calendar(err) => {
+                ApiError::precondition(super::error::reason::CALENDAR_MISSING, err)
+            }
             LedgerError::Storage(err) => err.into(),
         }
     }

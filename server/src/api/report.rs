@@ -472,7 +472,7 @@ impl From<UploadError> for ApiError {
             UploadError::BadSize { .. } => ApiError::field("total_size_bytes", err),
             UploadError::NotFound => ApiError::NotFound { resource: "upload" },
             UploadError::Mismatch | UploadError::BadOffset { .. } | UploadError::Refused(_) => {
-                ApiError::FailedPrecondition(err.to_string())
+                ApiError::precondition(super::error::reason::UPLOAD_STATE, err)
             }
             UploadError::BadChecksum => {
                 ApiError::field("crc32c", "does not match the chunk's data")

@@ -316,7 +316,7 @@ impl From<TimeLimitsError> for ApiError {
                 ApiError::field(format!("policies[{}]", e.index), e.reason)
             }
             TimeLimitsError::Calendar(e @ CalendarError::MissingYear(_)) => {
-                ApiError::FailedPrecondition(e.to_string())
+                ApiError::precondition(super::error::reason::CALENDAR_MISSING, e)
             }
             TimeLimitsError::Calendar(e) => ApiError::field("calendar", e),
             TimeLimitsError::Storage(e) => ApiError::from(e),
