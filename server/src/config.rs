@@ -275,6 +275,12 @@ pub struct ServeArgs {
     /// How often the gauges read from the database (open and overdue shares, the outbox backlog) are refreshed, in seconds.
     #[arg(long, env = "GRIDWHISTLE_METRICS_REFRESH_SECS", default_value_t = 15)]
     pub metrics_refresh_secs: u64,
+    /// Calls handled at once; a call beyond them is answered UNAVAILABLE (reason OVERLOADED) at once, health checks aside.
+    #[arg(long, env = "GRIDWHISTLE_MAX_CONCURRENT_RPCS", default_value_t = 512)]
+    pub max_concurrent_rpcs: usize,
+    /// Password checks (argon2id, 19 MiB each) run at once in the process; a login that cannot start one within 5 seconds is answered UNAVAILABLE (reason OVERLOADED). Defaults to one per core.
+    #[arg(long, env = "GRIDWHISTLE_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,6 +347,9 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// How often the database gauges are refreshed.
     pub metrics_refresh: Duration,
+    pub max_concurrent_rpcs: usize,
+    /// Password checks at once in the process; `None` for one per core.
+    pub password_hash_concurrency: Option<usize>,
 }
 
 impl ServerConfig {
@@ -388,6 +397,8 @@ impl ServerConfig {
             },
             metrics_listen: (!serve.no_metrics).then_some(serve.metrics_listen),
             metrics_refresh: Duration::from_secs(serve.metrics_refresh_secs.max(1)),
+            max_concurrent_rpcs: serve.max_concurrent_rpcs.max(1),
+            password_hash_concurrency: serve.password_hash_concurrency,
         }
     }
 

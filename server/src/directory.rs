@@ -159,4 +159,11 @@ impl Directory {
         };
         Ok(self.update_user(id, patch).await?)
     }
+
+    /// Forgets the user's failed logins, lifting any throttle or lockout of their login name; answers whether there were any.
+    pub async fn lift_login_lockout(&self, id: &UserId) -> Result<bool, StorageError> {
+        let user = self.store.directory().get_user(id).await?;
+        let key = crate::auth::throttle::user_key(user.username.as_str());
+        self.store.logins().clear(&key).await
+    }
 }

@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod periodic;
 pub mod push;
 pub mod routing;
+pub mod shed;
 pub mod stats;
 pub mod storage;
 pub mod telemetry;

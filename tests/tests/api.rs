@@ -244,6 +244,12 @@ async fn only_admins_use_the_admin_service() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    let status = app
+        .admin(&supervisor.access_token)
+        .lift_login_lockout(v1::LiftLoginLockoutRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ gridwhistle_tests::contract!(
     catalogue_versions_replace_each_other_whole,
     reports_filed_together_are_each_answered_on_their_own,
     a_shipped_calendar_year_is_stored_and_recounted_once_and_an_admins_year_replaces,
+    login_failures_are_counted_once_each_in_their_window_and_locks_only_grow,
 );
 
 fn department(id: &str, priority: i32) -> NewDepartment {
@@ -849,5 +850,76 @@ mod checks {
             [(2027, "admin".to_owned())]
         );
         assert_eq!(recounts.load(Ordering::SeqCst), 0);
+    }
+
+    pub(super) async fn login_failures_are_counted_once_each_in_their_window_and_locks_only_grow(
+        store: &Store,
+        _backend: Backend,
+    ) {
+        let t0 = Timestamp::from_unix_millis(1_772_413_200_000);
+        let at = |minutes: i64| Timestamp::from_unix_millis(t0.as_unix_millis() + minutes * 60_000);
+        let logins = store.logins();
+        let keys = ["user:wang.li".to_owned(), "addr:10.0.0.7".to_owned()];
+        assert_eq!(logins.locked_until(&keys, t0).await.unwrap(), None);
+        let never = Timestamp::from_unix_millis(i64::MIN);
+        // Concurrent failures each count.
+        let counted = futures_counted(store, "user:wang.li", t0, never, 8).await;
+        assert_eq!(counted, (1..=8).collect::<Vec<u32>>());
+        // A window that starts after the first failure starts the count again.
+        assert_eq!(
+            logins
+                .count_failure("addr:10.0.0.7", t0, never)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            logins
+                .count_failure("addr:10.0.0.7", at(20), at(5))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            logins
+                .count_failure("addr:10.0.0.7", at(21), at(6))
+                .await
+                .unwrap(),
+            2
+        );
+        logins.lock("user:wang.li", at(30)).await.unwrap();
+        // A shorter lock does not shorten a longer one.
+        logins.lock("user:wang.li", at(10)).await.unwrap();
+        assert_eq!(logins.locked_until(&keys, t0).await.unwrap(), Some(at(30)));
+        logins.lock("addr:10.0.0.7", at(45)).await.unwrap();
+        assert_eq!(logins.locked_until(&keys, t0).await.unwrap(), Some(at(45)));
+        assert_eq!(logins.locked_until(&keys, at(45)).await.unwrap(), None);
+        assert!(logins.clear("user:wang.li").await.unwrap());
+        assert!(!logins.clear("user:wang.li").await.unwrap());
+        assert_eq!(logins.locked_until(&keys[..1], t0).await.unwrap(), None);
+    }
+
+    /// Counts `n` failures under `key` at once; answers the counts they got, sorted.
+    async fn futures_counted(
+        store: &Store,
+        key: &str,
+        now: Timestamp,
+        window_start: Timestamp,
+        n: usize,
+    ) -> Vec<u32> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (store, key) = (store.clone(), key.to_owned());
+            tasks.spawn(async move {
+                store
+                    .logins()
+                    .count_failure(&key, now, window_start)
+                    .await
+                    .unwrap()
+            });
+        }
+        let mut counted = tasks.join_all().await;
+        counted.sort_unstable();
+        counted
     }
 }

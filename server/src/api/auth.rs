@@ -57,10 +57,11 @@ impl AuthService for AuthApi {
         &self,
         request: Request<v1::LoginRequest>,
     ) -> Result<Response<v1::LoginResponse>, Status> {
+        let client = request.remote_addr().map(|a| a.ip());
         let request = request.into_inner();
         let session = self
             .auth
-            .login(&request.username, &request.password)
+            .login(&request.username, &request.password, client)
             .await
             .map_err(ApiError::from)?;
         let caller = VerifiedAccess {

@@ -59,6 +59,12 @@ pub enum ApiError {
     Unavailable,
     #[error("{rpc} is not implemented yet")]
     Unimplemented { rpc: &'static str },
+    /// The replica is too busy to take this call now; another replica, or this one a moment later, may.
+    #[error("overloaded")]
+    Overloaded,
+    /// Too many failed logins under the name or from the address; retry after `retry_after`.
+    #[error("throttled")]
+    Throttled { retry_after: std::time::Duration },
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
 }
@@ -85,6 +91,10 @@ pub mod reason {
     pub const STATE_CHANGED: &str = "STATE_CHANGED";
     /// `UNAVAILABLE`: the write was not committed; retrying it is safe.
     pub const NOT_COMMITTED: &str = "NOT_COMMITTED";
+    /// `UNAVAILABLE`: the replica is too busy for this call now (password checks, above all); retry with backoff.
+    pub const OVERLOADED: &str = "OVERLOADED";
+    /// `RESOURCE_EXHAUSTED`: too many failed logins under the name or from the address; a `google.rpc.RetryInfo` says when to try again.
+    pub const LOGIN_THROTTLED: &str = "LOGIN_THROTTLED";
 }
 
 impl ApiError {
@@ -141,7 +151,9 @@ impl From<AuthError> for ApiError {
             AuthError::BadCredentials | AuthError::BadRefreshToken | AuthError::RefreshReplayed => {
                 ApiError::Unauthenticated
             }
+            AuthError::Throttled { retry_after } => ApiError::Throttled { retry_after },
             AuthError::Storage(err) => ApiError::from(err),
+            AuthError::Hash(crate::auth::HashError::Busy) => ApiError::Overloaded,
             AuthError::Hash(_) | AuthError::Token(_) => ApiError::internal(err),
         }
     }
@@ -215,6 +227,22 @@ impl From<ApiError> for Status {
                 "UNIMPLEMENTED",
                 None,
             ),
+            ApiError::Overloaded => (
+                Status::unavailable("the server is busy; retry shortly"),
+                reason::OVERLOADED,
+                None,
+            ),
+            ApiError::Throttled { retry_after } => {
+                use tonic_types::StatusExt as _;
+                let mut details = tonic_types::ErrorDetails::new();
+                details.set_retry_info(Some(retry_after));
+                let status = Status::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    "too many failed logins; retry later",
+                    details,
+                );
+                (status, reason::LOGIN_THROTTLED, None)
+            }
             ApiError::Internal(source) => {
                 error!(error = %cause_chain(source.as_ref()), "internal error");
                 (Status::internal("internal error"), "INTERNAL", None)

@@ -172,6 +172,9 @@ pub async fn run_on(
 
 /// Opens storage and builds what every replica shares: authentication, routing, time limits and the loop service.
 async fn build(config: &ServerConfig, clock: Arc<dyn Clock>) -> Result<Parts, ServeError> {
+    if let Some(concurrency) = config.password_hash_concurrency {
+        crate::auth::password::configure(concurrency);
+    }
     let store = open_store(config).await?;
     let signer = Arc::new(token_signer(config, &store, clock.clone()).await?);
     let authenticator =
@@ -425,7 +428,8 @@ async fn serve(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors_layer(&config.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(crate::access::AccessLogLayer::new(parts.metrics.clone()));
+        .layer(crate::access::AccessLogLayer::new(parts.metrics.clone()))
+        .layer(crate::shed::ShedLayer::new(config.max_concurrent_rpcs));
     let router = Server::builder()
         .accept_http1(true)
         .layer(layers)

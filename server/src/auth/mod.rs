@@ -2,8 +2,10 @@
 
 pub mod password;
 pub mod revocations;
+pub mod throttle;
 pub mod tokens;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use gridwhistle_dispatcher::Clock;
@@ -27,6 +29,9 @@ pub enum AuthError {
     BadRefreshToken,
     #[error("a used refresh token was presented again; its session is revoked")]
     RefreshReplayed,
+    /// Too many failed logins under this name or from this address: refused, unchecked, for `retry_after`.
+    #[error("too many failed logins; refused for {retry_after:?}")]
+    Throttled { retry_after: std::time::Duration },
     #[error("storage failed")]
     Storage(#[from] StorageError),
     #[error("password hashing failed")]
@@ -77,21 +82,43 @@ impl Authenticator {
         &self.signer
     }
 
+    /// Logs `username` in from `client` (when known), unless failed logins under the name or from the address are throttled (`throttle`).
     #[instrument(skip_all)]
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session, AuthError> {
-        let (Ok(username), Ok(password)) = (Username::parse(username), Password::parse(password))
-        else {
-            return Err(AuthError::BadCredentials);
-        };
-        let Some(credentials) = self.store.directory().find_credentials(&username).await? else {
-            password::verify(password, self.decoy_hash.clone()).await?;
-            return Err(AuthError::BadCredentials);
-        };
-        let correct = password::verify(password, credentials.password_hash).await?;
-        if !correct || credentials.user.disabled {
-            info!(user = %credentials.user.id, disabled = credentials.user.disabled, "login refused");
-            return Err(AuthError::BadCredentials);
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Session, AuthError> {
+        let keys: Vec<String> = std::iter::once(throttle::user_key(username))
+            .chain(client.map(throttle::address_key))
+            .collect();
+        let now = self.clock.now();
+        if let Some(until) = self.store.logins().locked_until(&keys, now).await? {
+            return Err(AuthError::Throttled {
+                retry_after: until.duration_since(now),
+            });
         }
+        let credentials = match (Username::parse(username), Password::parse(password)) {
+            (Ok(username), Ok(password)) => {
+                match self.store.directory().find_credentials(&username).await? {
+                    Some(found) => password::verify(password, found.password_hash.clone())
+                        .await?
+                        .then_some(found),
+                    None => {
+                        password::verify(password, self.decoy_hash.clone()).await?;
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let Some(credentials) = credentials.filter(|c| !c.user.disabled) else {
+            info!("login refused");
+            self.count_failure(&keys, client.is_some(), now).await?;
+            return Err(AuthError::BadCredentials);
+        };
+        self.store.logins().clear(&keys[0]).await?;
         let family = uuid::Uuid::now_v7().simple().to_string();
         let session = self.open_session(credentials.user, family)?;
         self.store
@@ -100,6 +127,36 @@ impl Authenticator {
             .await?;
         info!(user = %session.user.id, role = %session.user.binding.role(), "login");
         Ok(session)
+    }
+
+    /// Counts a failed login under the name (`keys[0]`) and, when known, the address (`keys[1]`), and locks either that reached its limit.
+    async fn count_failure(
+        &self,
+        keys: &[String],
+        has_address: bool,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        let logins = self.store.logins();
+        let in_a_row = logins
+            .count_failure(&keys[0], now, Timestamp::from_unix_millis(i64::MIN))
+            .await?;
+        if let Some(wait) = throttle::user_wait(in_a_row) {
+            info!(
+                failures = in_a_row,
+                wait_secs = wait.as_secs(),
+                "login name throttled"
+            );
+            logins.lock(&keys[0], now.saturating_add(wait)).await?;
+        }
+        if has_address {
+            let window_start = now.saturating_sub(throttle::ADDRESS_WINDOW);
+            let failures = logins.count_failure(&keys[1], now, window_start).await?;
+            if let Some(wait) = throttle::address_wait(failures) {
+                warn!(failures, "client address throttled");
+                logins.lock(&keys[1], now.saturating_add(wait)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Trades a refresh token for a new session of the same family; a replayed token revokes the family.

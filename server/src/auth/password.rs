@@ -1,4 +1,6 @@
 //! Password hashing with argon2id (OWASP parameters), run off the async threads because one hash takes tens of milliseconds.
+//!
+//! Each hash holds 19 MiB while it runs, so hashes run a few at a time in the whole process (`configure`, by default one per core): a burst of logins waits its turn in a queue that costs no memory, and a hash that cannot start within [`MAX_WAIT`] is refused as busy (`HashError::Busy`), so an overloaded replica answers quickly instead of queueing without bound.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -13,6 +15,39 @@ pub enum HashError {
     Malformed(argon2::password_hash::Error),
     #[error("hashing task did not finish")]
     Join(#[from] tokio::task::JoinError),
+    /// Every hashing slot stayed busy for [`MAX_WAIT`].
+    #[error("too many password checks at once")]
+    Busy,
+}
+
+/// How long a hash waits for a slot before it is refused as busy.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+
+/// Sets how many hashes run at once in this process; the first call (or the first hash) decides.
+pub fn configure(concurrency: usize) {
+    let _ = SLOTS.set(tokio::sync::Semaphore::new(concurrency.max(1)));
+}
+
+fn slots() -> &'static tokio::sync::Semaphore {
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs `work` on a blocking thread once a hashing slot is free.
+async fn in_a_slot<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+) -> Result<T, HashError> {
+    let permit = tokio::time::timeout(MAX_WAIT, slots().acquire())
+        .await
+        .map_err(|_| HashError::Busy)?
+        .map_err(|_| HashError::Busy)?;
+    let done = tokio::task::spawn_blocking(work).await?;
+    drop(permit);
+    done
 }
 
 fn argon2id() -> Argon2<'static> {
@@ -29,18 +64,18 @@ fn random_salt() -> SaltString {
 
 /// Hashes a password into PHC string form.
 pub async fn hash(password: Password) -> Result<String, HashError> {
-    tokio::task::spawn_blocking(move || {
+    in_a_slot(move || {
         argon2id()
             .hash_password(password.expose().as_bytes(), &random_salt())
             .map(|hash| hash.to_string())
             .map_err(HashError::Hash)
     })
-    .await?
+    .await
 }
 
 /// Checks a password against a stored PHC hash; `Ok(false)` for a wrong password.
 pub async fn verify(password: Password, stored: String) -> Result<bool, HashError> {
-    tokio::task::spawn_blocking(move || {
+    in_a_slot(move || {
         let parsed = PasswordHash::new(&stored).map_err(HashError::Malformed)?;
         match argon2id().verify_password(password.expose().as_bytes(), &parsed) {
             Ok(()) => Ok(true),
@@ -48,7 +83,7 @@ pub async fn verify(password: Password, stored: String) -> Result<bool, HashErro
             Err(err) => Err(HashError::Hash(err)),
         }
     })
-    .await?
+    .await
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod interviews;
 mod lease;
 mod ledger;
 mod letters;
+mod logins;
 mod meetings;
 mod migration;
 mod multirow;
@@ -252,4 +253,6 @@ repositories! {
     stats => StatsRepo;
     /// What the operations gauges count: open and overdue shares, the outbox's backlog, the pool.
     gauges => GaugeRepo;
+    /// Failed logins per login name and client address, and the locks they lead to.
+    logins => LoginRepo;
 }

@@ -60,6 +60,7 @@ impl From<DirectoryError> for ApiError {
     fn from(err: DirectoryError) -> Self {
         match err {
             DirectoryError::Storage(err) => err.into(),
+            DirectoryError::Hash(crate::auth::HashError::Busy) => ApiError::Overloaded,
             DirectoryError::Hash(_) => ApiError::internal(err),
         }
     }
@@ -367,6 +368,22 @@ impl AdminService for AdminApi {
             .map_err(ApiError::from)?;
         info!(user = %id, "password set; sessions revoked");
         Ok(Response::new(v1::SetUserPasswordResponse {}))
+    }
+
+    #[instrument(skip_all)]
+    async fn lift_login_lockout(
+        &self,
+        request: Request<v1::LiftLoginLockoutRequest>,
+    ) -> Result<Response<v1::LiftLoginLockoutResponse>, Status> {
+        require_admin(&request)?;
+        let id = user_name(&request.get_ref().name).map_err(|e| ApiError::field("name", e))?;
+        let had_failures = self
+            .directory
+            .lift_login_lockout(&id)
+            .await
+            .map_err(ApiError::from)?;
+        info!(user = %id, had_failures, "login lockout lifted");
+        Ok(Response::new(v1::LiftLoginLockoutResponse { had_failures }))
     }
 
     #[instrument(skip_all)]

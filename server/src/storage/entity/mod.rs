@@ -18,6 +18,7 @@ pub(super) mod interview;
 pub(super) mod ledger_entry;
 pub(super) mod ledger_event;
 pub(super) mod ledger_step;
+pub(super) mod login_throttle;
 pub(super) mod meeting;
 pub(super) mod meeting_item;
 pub(super) mod notification;

@@ -21,6 +21,7 @@ mod m0016_map_points;
 mod m0017_assignment_facts;
 mod m0018_ledger;
 mod m0019_ledger_deadlines;
+mod m0020_login_throttles;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_assignment_facts::Migration),
             Box::new(m0018_ledger::Migration),
             Box::new(m0019_ledger_deadlines::Migration),
+            Box::new(m0020_login_throttles::Migration),
         ]
     }
 }
