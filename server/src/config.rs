@@ -86,6 +86,14 @@ pub struct GlobalArgs {
         global = true
     )]
     pub db_max_connections: u32,
+    /// A database statement slower than this is logged (WARN) with its duration and SQL text, in milliseconds; 0 logs none.
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_SLOW_STATEMENT_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub slow_statement_ms: u64,
     #[arg(
         long,
         env = "GRIDWHISTLE_LOG_FORMAT",
@@ -108,6 +116,8 @@ impl GlobalArgs {
     pub fn pool_settings(&self) -> PoolSettings {
         PoolSettings {
             max_connections: self.db_max_connections,
+            slow_statement: (self.slow_statement_ms > 0)
+                .then(|| Duration::from_millis(self.slow_statement_ms)),
             ..PoolSettings::default()
         }
     }
@@ -408,6 +418,7 @@ impl ServerConfig {
             data_dir: PathBuf::from("data"),
             database_url: Some(database_url),
             db_max_connections: PoolSettings::default().max_connections,
+            slow_statement_ms: 500,
             log_format: LogFormat::Human,
         };
         let cli = Cli::parse_from(["gridwhistle", "serve"]);

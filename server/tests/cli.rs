@@ -231,6 +231,35 @@ fn migrate_creates_the_schema_and_is_repeatable() {
 }
 
 #[test]
+fn statements_slower_than_the_threshold_are_logged_with_their_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    // Creating the schema commits on a synced disk: some of its statements take over a millisecond.
+    let out = gridwhistle(dir.path())
+        .args(["--slow-statement-ms", "1", "migrate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    let slow: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("slow statement"))
+        .collect();
+    assert!(!slow.is_empty(), "{log}");
+    assert!(
+        slow.iter()
+            .all(|l| l.contains(" WARN ") && l.contains("elapsed")),
+        "{slow:?}"
+    );
+    // Off by 0, and quiet at the default threshold on a fresh database.
+    let again = tempfile::tempdir().unwrap();
+    let out = gridwhistle(again.path())
+        .args(["--slow-statement-ms", "0", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("slow statement"));
+}
+
+#[test]
 fn rebuild_facts_runs_on_a_fresh_database_and_reports_what_it_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let out = gridwhistle(dir.path())

@@ -73,6 +73,8 @@ pub enum Backend {
 pub struct PoolSettings {
     pub max_connections: u32,
     pub busy_timeout: Duration,
+    /// A statement that takes longer is logged (WARN, target `sqlx::query`) with its duration and its SQL text, which holds placeholders, never values; `None` logs none.
+    pub slow_statement: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -80,6 +82,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
+            slow_statement: Some(Duration::from_millis(500)),
         }
     }
 }
@@ -111,9 +114,14 @@ impl Store {
             return Err(StorageError::UnsupportedUrl);
         };
         let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .max_connections(settings.max_connections)
-            .sqlx_logging(false);
+        options.max_connections(settings.max_connections);
+        match settings.slow_statement {
+            Some(threshold) => options
+                .sqlx_logging(true)
+                .sqlx_logging_level(log::LevelFilter::Off)
+                .sqlx_slow_statements_logging_settings(log::LevelFilter::Warn, threshold),
+            None => options.sqlx_logging(false),
+        };
         let busy_timeout = settings.busy_timeout;
         options.map_sqlx_sqlite_opts(move |sqlite| {
             sqlite
