@@ -49,6 +49,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(&cli.global, args).await?,
         Command::RebuildFacts => rebuild_facts(&cli.global).await?,
         Command::Healthcheck(args) => healthcheck(&args).await?,
+        Command::Backup(args) => {
+            let made = crate::backup::backup(&cli.global, &args.to).await?;
+            info!(backend = %made.backend, files = made.files, to = %args.to.display(), "backup written");
+        }
+        Command::Restore(args) => {
+            let restored = crate::backup::restore(&cli.global, &args.from).await?;
+            info!(backend = %restored.backend, files = restored.files, "backup restored");
+        }
     }
     Ok(())
 }

@@ -141,8 +141,26 @@ pub enum Command {
     Import(ImportArgs),
     /// Rebuilds every case's figures facts from its timeline (the event log) and reports how many differed from those kept step by step.
     RebuildFacts,
+    /// Backs the database and the attachment store up into a new directory, while the server runs (PostgreSQL: needs pg_dump).
+    Backup(BackupArgs),
+    /// Restores a backup into an empty database and the data directory's attachment store, then migrates (PostgreSQL: needs pg_restore).
+    Restore(RestoreArgs),
     /// Asks a running server whether it serves (the gRPC health service's overall status): exits 0 when SERVING, 1 otherwise; for a container's HEALTHCHECK.
     Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The directory to write, which must not exist yet.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory `backup` wrote.
+    #[arg(long)]
+    pub from: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +446,8 @@ impl ServerConfig {
             | Command::User(_)
             | Command::Import(_)
             | Command::RebuildFacts
+            | Command::Backup(_)
+            | Command::Restore(_)
             | Command::Healthcheck(_) => {
                 unreachable!("parsed the serve subcommand")
             }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod attachments;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod closed_loop;
 pub mod config;

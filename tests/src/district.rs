@@ -50,7 +50,8 @@ impl District {
         (database, config)
     }
 
-    fn on(app: TestApp) -> Self {
+    /// The district over a server started on it before.
+    pub fn on(app: TestApp) -> Self {
         Self {
             app,
             tokens: Mutex::new(HashMap::new()),

@@ -116,14 +116,25 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
 }
 
 pub async fn spawn_app_with(database: TestDatabase, config: ServerConfig) -> TestApp {
-    try_spawn_app(database, config, false)
+    try_spawn_app(database, config, false, None)
         .await
         .expect("the test server starts")
 }
 
 /// Starts a server like [`spawn_app_with`], but running its own deadline engine on the test clock (it fires when woken by a deadline started through the API, or every half minute).
 pub async fn spawn_app_with_engine(database: TestDatabase, config: ServerConfig) -> TestApp {
-    try_spawn_app(database, config, true)
+    try_spawn_app(database, config, true, None)
+        .await
+        .expect("the test server starts")
+}
+
+/// Starts a server like [`spawn_app_with`] on a data directory made before (its `attachments` the server's store).
+pub async fn spawn_app_in(
+    database: TestDatabase,
+    config: ServerConfig,
+    files: tempfile::TempDir,
+) -> TestApp {
+    try_spawn_app(database, config, false, Some(files))
         .await
         .expect("the test server starts")
 }
@@ -132,8 +143,12 @@ async fn try_spawn_app(
     database: TestDatabase,
     mut config: ServerConfig,
     own_engine: bool,
+    files: Option<tempfile::TempDir>,
 ) -> anyhow::Result<TestApp> {
-    let files = tempfile::tempdir()?;
+    let files = match files {
+        Some(files) => files,
+        None => tempfile::tempdir()?,
+    };
     config.attachment_dir = files.path().join("attachments");
     config.replica_id_file = files.path().join("replica-id");
     // Tests drive deadline engines of their own on the test clock (`TestApp::engine`), unless they ask for the server's.
