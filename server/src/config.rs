@@ -42,6 +42,15 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Where attachment bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttachmentStore {
+    /// Files in the data directory: one machine, or a directory every replica mounts.
+    Filesystem,
+    /// Rows in the database: every replica on the same database serves every upload and file.
+    Database,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Readable lines for a terminal.
@@ -297,6 +306,14 @@ pub struct ServeArgs {
         default_value = "127.0.0.1:9464"
     )]
     pub metrics_listen: SocketAddr,
+    /// Where attachment bytes are kept: `filesystem` (the data directory) or `database` (shared by every replica on the database).
+    #[arg(
+        long,
+        env = "GRIDWHISTLE_ATTACHMENT_STORE",
+        value_enum,
+        default_value = "filesystem"
+    )]
+    pub attachment_store: AttachmentStore,
     /// Runs no operations listener.
     #[arg(long, env = "GRIDWHISTLE_NO_METRICS")]
     pub no_metrics: bool,
@@ -362,8 +379,9 @@ pub struct ServerConfig {
     /// How often the database is pinged for the health service.
     pub health_check: Duration,
     pub closed_loop: crate::closed_loop::LoopSettings,
-    /// Where uploaded attachments are kept, content-addressed.
+    /// Where uploaded attachments are kept, content-addressed, with the filesystem store.
     pub attachment_dir: PathBuf,
+    pub attachment_store: AttachmentStore,
     /// Holds this replica's id, so a restarted replica resumes its own deadline claims at once.
     pub replica_id_file: PathBuf,
     pub max_attachment_bytes: u64,
@@ -402,6 +420,7 @@ impl ServerConfig {
             revocation_refresh: Duration::from_millis(serve.revocation_refresh_ms.max(10)),
             health_check: Duration::from_millis(serve.health_check_ms.max(10)),
             attachment_dir: global.data_dir.join("attachments"),
+            attachment_store: serve.attachment_store,
             replica_id_file: global.data_dir.join("replica-id"),
             max_attachment_bytes: serve.max_attachment_bytes,
             closed_loop: crate::closed_loop::LoopSettings {

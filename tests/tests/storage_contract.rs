@@ -39,6 +39,7 @@ gridwhistle_tests::contract!(
     reports_filed_together_are_each_answered_on_their_own,
     a_shipped_calendar_year_is_stored_and_recounted_once_and_an_admins_year_replaces,
     login_failures_are_counted_once_each_in_their_window_and_locks_only_grow,
+    blob_chunks_append_over_unacknowledged_bytes_seal_once_and_read_by_offset,
 );
 
 fn department(id: &str, priority: i32) -> NewDepartment {
@@ -921,5 +922,53 @@ mod checks {
         let mut counted = tasks.join_all().await;
         counted.sort_unstable();
         counted
+    }
+
+    pub(super) async fn blob_chunks_append_over_unacknowledged_bytes_seal_once_and_read_by_offset(
+        store: &Store,
+        _backend: Backend,
+    ) {
+        let blobs = store.blobs();
+        blobs.append("up-1", 0, b"abc".to_vec()).await.unwrap();
+        blobs.append("up-1", 3, b"dXX".to_vec()).await.unwrap();
+        // The last chunk was never acknowledged: writing at its offset replaces it.
+        blobs.append("up-1", 3, b"def".to_vec()).await.unwrap();
+        blobs.append("up-1", 6, b"g".to_vec()).await.unwrap();
+        let chunks = blobs.upload_chunks("up-1", 0, 10).await.unwrap();
+        assert_eq!(
+            chunks,
+            [
+                (0, b"abc".to_vec()),
+                (3, b"def".to_vec()),
+                (6, b"g".to_vec())
+            ]
+        );
+        assert_eq!(
+            blobs.upload_chunks("up-1", 1, 1).await.unwrap(),
+            [(3, b"def".to_vec())]
+        );
+        blobs.seal("up-1", "d1").await.unwrap();
+        assert!(blobs.upload_chunks("up-1", 0, 10).await.unwrap().is_empty());
+        assert_eq!(
+            blobs.blob_chunk("d1", 4, false).await.unwrap(),
+            Some((3, b"def".to_vec()))
+        );
+        assert_eq!(
+            blobs.blob_chunk("d1", 3, true).await.unwrap(),
+            Some((6, b"g".to_vec()))
+        );
+        assert_eq!(blobs.blob_chunk("d1", 6, true).await.unwrap(), None);
+        // The same bytes sealed again keep the file stored first.
+        blobs.append("up-2", 0, b"abcdefg".to_vec()).await.unwrap();
+        blobs.seal("up-2", "d1").await.unwrap();
+        assert_eq!(
+            blobs.blob_chunk("d1", 0, false).await.unwrap(),
+            Some((0, b"abc".to_vec()))
+        );
+        assert!(blobs.upload_chunks("up-2", 0, 10).await.unwrap().is_empty());
+        blobs.append("up-3", 0, b"x".to_vec()).await.unwrap();
+        blobs.discard("up-3").await.unwrap();
+        assert!(blobs.upload_chunks("up-3", 0, 10).await.unwrap().is_empty());
+        assert_eq!(blobs.blob_chunk("missing", 0, false).await.unwrap(), None);
     }
 }

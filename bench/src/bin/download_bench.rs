@@ -1,4 +1,4 @@
-//! Measures an attachment download through the API against reading the same file from disk with a plain `tokio::fs` loop, in one run: a 20 MB video is uploaded and filed with a report on the demo district (a server in this process on a temporary SQLite database), then each round reads the stored blob with `tokio::fs` (the floor) and downloads it over gRPC as the report's author, in chunks of the same size.
+//! Measures an attachment download through the API against reading the same file from disk with a plain `tokio::fs` loop, in one run (and, given `--shared-store-postgres`, from the attachment store kept in a PostgreSQL database): a 20 MB video is uploaded and filed with a report on the demo district (a server in this process on a temporary SQLite database), then each round reads the stored blob with `tokio::fs` (the floor) and downloads it over gRPC as the report's author, in chunks of the same size.
 
 #![allow(clippy::print_stdout, reason = "the benchmark's report is its output")]
 
@@ -27,6 +27,9 @@ const CHUNK: usize = 1024 * 1024;
 #[derive(Debug, Parser)]
 #[command(about = "Attachment download throughput against a plain tokio::fs read of the same file")]
 struct Args {
+    /// Also measure the attachment store in the database (`--attachment-store database`) on this PostgreSQL server: a second server in this process on a fresh database there, the same video uploaded through it and downloaded (with 1 MiB frames) in each round.
+    #[arg(long)]
+    shared_store_postgres: Option<String>,
     /// Size of the video, in bytes.
     #[arg(long, default_value_t = 20_000_000)]
     bytes: usize,
@@ -183,6 +186,10 @@ async fn main() -> anyhow::Result<()> {
         .initial_stream_window_size(8 * 1024 * 1024)
         .initial_connection_window_size(16 * 1024 * 1024);
     let mut tuned = AttachmentServiceClient::new(tuned_endpoint.connect().await?);
+    let shared = match &args.shared_store_postgres {
+        Some(base) => Some(shared_store(base, &bytes, &sha).await?),
+        None => None,
+    };
 
     // Once, checked: every byte arrives and the digest matches.
     let request = v1::DownloadAttachmentRequest {
@@ -235,6 +242,20 @@ async fn main() -> anyhow::Result<()> {
             100.0 * plain / floor,
             100.0 * fast / floor
         );
+        if let Some((shared_client, shared_token, shared_name, _)) = &shared {
+            let mut shared_client = shared_client.clone();
+            let started = Instant::now();
+            let got = download(&mut shared_client, shared_token, shared_name, args.reads).await?;
+            let db = mb_per_s(got, started.elapsed());
+            if got != read {
+                bail!("downloaded {got} bytes from the database store, read {read}");
+            }
+            println!(
+                "         database store on PostgreSQL, 1 MiB frames {db:>6.0} MB/s ({:>4.1}% of tokio::fs, {:>4.1}% of the filesystem store)",
+                100.0 * db / floor,
+                100.0 * db / fast
+            );
+        }
     }
     ratios.0.sort_by(f64::total_cmp);
     ratios.1.sort_by(f64::total_cmp);
@@ -243,5 +264,50 @@ async fn main() -> anyhow::Result<()> {
         100.0 * ratios.0[ratios.0.len() / 2],
         100.0 * ratios.1[ratios.1.len() / 2]
     );
+    if let Some((_, _, _, scratch)) = shared {
+        scratch.drop().await?;
+    }
     Ok(())
+}
+
+/// A second server on a fresh database on the PostgreSQL server `base`, keeping attachments in the database, with `bytes` filed through it; answers a tuned client, a token, the file's name and the scratch database (dropped with it).
+async fn shared_store(
+    base: &str,
+    bytes: &[u8],
+    sha: &str,
+) -> anyhow::Result<(
+    AttachmentServiceClient<Channel>,
+    String,
+    String,
+    gridwhistle_bench::ScratchDatabase,
+)> {
+    let scratch = gridwhistle_bench::ScratchDatabase::create(base, "gw_download_bench").await?;
+    let mut config = ServerConfig::with_defaults(scratch.url.clone());
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.attachment_store = gridwhistle_server::config::AttachmentStore::Database;
+    config.max_attachment_bytes = config.max_attachment_bytes.max(bytes.len() as u64);
+    config.demo = true;
+    config.push.sender = false;
+    config.deadline_engine = false;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(gridwhistle_server::run(
+        config,
+        Arc::new(SystemClock),
+        listener,
+        std::future::pending(),
+    ));
+    let channel = connect(addr).await?;
+    let token = login(channel.clone(), WORKER).await?;
+    let name = file_with_video(channel, &token, bytes).await?;
+    if !name.ends_with(sha) {
+        bail!("the database store filed {name}, not {sha}");
+    }
+    let tuned = Endpoint::from_shared(format!("http://{addr}"))?
+        .max_frame_size(1024 * 1024)
+        .initial_stream_window_size(8 * 1024 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024)
+        .connect()
+        .await?;
+    Ok((AttachmentServiceClient::new(tuned), token, name, scratch))
 }

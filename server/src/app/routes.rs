@@ -96,10 +96,15 @@ pub(super) fn apis(
     stopping: Stopping,
 ) -> Result<Apis, ServeError> {
     let limit = config.max_message_bytes;
-    let blobs: Arc<dyn crate::attachments::BlobStore> = Arc::new(
-        crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
-            .map_err(ServeError::Attachments)?,
-    );
+    let blobs: Arc<dyn crate::attachments::BlobStore> = match config.attachment_store {
+        crate::config::AttachmentStore::Filesystem => Arc::new(
+            crate::attachments::FsBlobStore::new(config.attachment_dir.clone())
+                .map_err(ServeError::Attachments)?,
+        ),
+        crate::config::AttachmentStore::Database => Arc::new(
+            crate::attachments::database::DbBlobStore::new(parts.store.clone()),
+        ),
+    };
     let uploads = UploadService::new(
         parts.store.clone(),
         blobs.clone(),

@@ -4,6 +4,7 @@
 //! Entities stay private here; callers see the records of `crate::model` or of their repository and [`StorageError`], never a table shape or a `DbErr`.
 
 mod batch;
+mod blobs;
 mod boundaries;
 mod codec;
 mod deadlines;
@@ -263,4 +264,6 @@ repositories! {
     gauges => GaugeRepo;
     /// Failed logins per login name and client address, and the locks they lead to.
     logins => LoginRepo;
+    /// The attachment store's bytes, when they are kept in the database.
+    blobs => BlobRepo;
 }

@@ -7,6 +7,7 @@
 //! - `outbox::settle`: outcomes as one `UNNEST` of five arrays on PostgreSQL, a statement whose text (and prepared plan) is the same for every batch.
 //! - `devices` (the inbox) and `outbox::dead_letters`: joins across notifications, events and reports with a scope condition shared by four statements and string concatenation of keys; written once as SQL fragments (`InboxScope::condition`).
 //! - `deadlines`: the engine's light reads by id with `= ANY($array)` and `FOR UPDATE` in id order.
+//! - `blobs`: sealing an upload as one `INSERT … SELECT`, so a file of tens of megabytes moves under its digest inside the database, never through the server's memory.
 //! - `logins`: a failure counted in one upsert that resets an old window and answers the new count (`ON CONFLICT … DO UPDATE … RETURNING`), so concurrent failures never lose one.
 //! - `stats`: the figures, a dozen conditional sums per group over one or two tables, whose grouping key and narrowing are shared by five statements (`Counting`); written as SQL text, read in the order the counts are declared.
 

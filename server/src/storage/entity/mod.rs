@@ -3,6 +3,7 @@
 
 pub(super) mod assignment;
 pub(super) mod attachment;
+pub(super) mod blob_chunk;
 pub(super) mod boundary_generation;
 pub(super) mod calendar_year;
 pub(super) mod case_event;
@@ -32,4 +33,5 @@ pub(super) mod supervision_letter;
 pub(super) mod supervision_letter_case;
 pub(super) mod time_limit_version;
 pub(super) mod upload;
+pub(super) mod upload_chunk;
 pub(super) mod user;

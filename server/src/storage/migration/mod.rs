@@ -22,6 +22,7 @@ mod m0017_assignment_facts;
 mod m0018_ledger;
 mod m0019_ledger_deadlines;
 mod m0020_login_throttles;
+mod m0021_blob_chunks;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0018_ledger::Migration),
             Box::new(m0019_ledger_deadlines::Migration),
             Box::new(m0020_login_throttles::Migration),
+            Box::new(m0021_blob_chunks::Migration),
         ]
     }
 }

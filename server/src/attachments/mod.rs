@@ -1,5 +1,7 @@
 //! Attachments: resumable uploads checked chunk by chunk (CRC-32C) and whole (SHA-256), typed by sniffing their bytes, kept content-addressed behind the [`BlobStore`] interface, and read back in checked chunks ([`download`]).
 
+pub mod database;
+
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -8,7 +10,7 @@ use std::sync::Arc;
 use gridwhistle_domain::{AttachmentId, UploadId};
 use sha2::{Digest, Sha256};
 
-/// Where attachment bytes live: a local directory now, an object store later.
+/// Where attachment bytes live: a local directory ([`FsBlobStore`]), or the database every replica shares ([`database::DbBlobStore`]).
 ///
 /// An upload's bytes are appended durably under its id; when complete they move to their content address.
 #[tonic::async_trait]

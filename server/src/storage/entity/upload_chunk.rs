@@ -1,0 +1,19 @@
+//! One chunk of the `upload_chunks` table: bytes starting at `start_offset`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "upload_chunks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub upload_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub start_offset: i64,
+    #[sea_orm(column_type = "Blob")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
