@@ -5,7 +5,7 @@ use gridwhistle_proto::v1;
 use gridwhistle_server::config::Cli;
 use gridwhistle_tests::database::{TestDatabase, backends};
 use gridwhistle_tests::district::{
-    District, duty_officer, new_report_id, photo, point_in_grid, report_at, sha256_hex,
+    District, duty_officer, photo, point_in_grid, report_at, sha256_hex,
 };
 use gridwhistle_tests::spawn_app_in;
 
@@ -24,18 +24,7 @@ async fn filed_with_photo(district: &District, bytes: &[u8]) -> (String, String)
     let (lat, lng) = point_in_grid(GRID);
     let mut draft = report_at(lat, lng, "neighbour-dispute");
     draft.attachments = vec![attachment.clone()];
-    let report = district
-        .app
-        .reports(&district.token(WORKER).await)
-        .create_report(v1::CreateReportRequest {
-            report_id: new_report_id(),
-            report: Some(draft),
-        })
-        .await
-        .expect("the report is filed")
-        .into_inner()
-        .report
-        .expect("a report");
+    let report = district.file(WORKER, draft).await;
     (report.name, attachment)
 }
 
@@ -87,7 +76,7 @@ async fn a_backup_taken_while_serving_restores_the_same_reports_and_attachment_b
         let data = tempfile::tempdir().unwrap();
         let restored_files = data.path().to_string_lossy().into_owned();
         let restored_url = database.url().to_owned();
-        gridwhistle(&[
+        let restore_args = [
             "--data-dir",
             &restored_files,
             "--database-url",
@@ -95,20 +84,13 @@ async fn a_backup_taken_while_serving_restores_the_same_reports_and_attachment_b
             "restore",
             "--from",
             &to_arg,
-        ])
-        .await
-        .expect("the backup restores into an empty database");
-        let refused = gridwhistle(&[
-            "--data-dir",
-            &restored_files,
-            "--database-url",
-            &restored_url,
-            "restore",
-            "--from",
-            &to_arg,
-        ])
-        .await
-        .expect_err("a restore never overwrites a database");
+        ];
+        gridwhistle(&restore_args)
+            .await
+            .expect("the backup restores into an empty database");
+        let refused = gridwhistle(&restore_args)
+            .await
+            .expect_err("a restore never overwrites a database");
         assert!(
             refused.to_string().contains("restore into a new"),
             "{refused:#}"

@@ -4,9 +4,7 @@ use gridwhistle_proto::v1;
 use gridwhistle_server::ServerConfig;
 use gridwhistle_server::config::AttachmentStore;
 use gridwhistle_tests::database::{TestDatabase, backends};
-use gridwhistle_tests::district::{
-    District, new_report_id, photo, point_in_grid, report_at, sha256_hex,
-};
+use gridwhistle_tests::district::{District, photo, point_in_grid, report_at, sha256_hex};
 use gridwhistle_tests::spawn_app_with;
 
 const WORKER: &str = "worker.g-jianwai-1-01";
@@ -93,18 +91,7 @@ async fn half_a_photo_uploaded_through_one_replica_is_resumed_through_another_an
         let (lat, lng) = point_in_grid(GRID);
         let mut draft = report_at(lat, lng, "neighbour-dispute");
         draft.attachments = vec![attachment.clone()];
-        let report = second
-            .app
-            .reports(&second.token(WORKER).await)
-            .create_report(v1::CreateReportRequest {
-                report_id: new_report_id(),
-                report: Some(draft),
-            })
-            .await
-            .expect("the report is filed")
-            .into_inner()
-            .report
-            .expect("a report");
+        let report = second.file(WORKER, draft).await;
         let sha = sha256_hex(&bytes);
         let name = format!("{}/attachments/{sha}", report.name);
         let token = first.token(WORKER).await;

@@ -143,6 +143,14 @@ async fn download(
     Ok(total)
 }
 
+/// A client tuned for large downloads: 1 MiB HTTP/2 frames (the default is 16 KiB) and windows that hold several chunks.
+fn tuned(endpoint: Endpoint) -> Endpoint {
+    endpoint
+        .max_frame_size(1024 * 1024)
+        .initial_stream_window_size(8 * 1024 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024)
+}
+
 fn mb_per_s(bytes: u64, took: Duration) -> f64 {
     bytes as f64 / 1e6 / took.as_secs_f64()
 }
@@ -179,13 +187,7 @@ async fn main() -> anyhow::Result<()> {
     let sha = name.rsplit('/').next().context("a digest")?.to_owned();
     let path = blobs.join(&sha[..2]).join(&sha);
     let mut client = AttachmentServiceClient::new(channel);
-    // A client tuned for large downloads: 1 MiB HTTP/2 frames (the default is 16 KiB) and windows that hold several chunks.
-    let tuned_endpoint = endpoint
-        .clone()
-        .max_frame_size(1024 * 1024)
-        .initial_stream_window_size(8 * 1024 * 1024)
-        .initial_connection_window_size(16 * 1024 * 1024);
-    let mut tuned = AttachmentServiceClient::new(tuned_endpoint.connect().await?);
+    let mut tuned = AttachmentServiceClient::new(tuned(endpoint.clone()).connect().await?);
     let shared = match &args.shared_store_postgres {
         Some(base) => Some(shared_store(base, &bytes, &sha).await?),
         None => None,
@@ -303,11 +305,8 @@ async fn shared_store(
     if !name.ends_with(sha) {
         bail!("the database store filed {name}, not {sha}");
     }
-    let tuned = Endpoint::from_shared(format!("http://{addr}"))?
-        .max_frame_size(1024 * 1024)
-        .initial_stream_window_size(8 * 1024 * 1024)
-        .initial_connection_window_size(16 * 1024 * 1024)
+    let channel = tuned(Endpoint::from_shared(format!("http://{addr}"))?)
         .connect()
         .await?;
-    Ok((AttachmentServiceClient::new(tuned), token, name, scratch))
+    Ok((AttachmentServiceClient::new(channel), token, name, scratch))
 }
