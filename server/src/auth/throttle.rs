@@ -18,9 +18,13 @@ const FIRST_WAIT: Duration = Duration::from_secs(60);
 const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
 const LOCKOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// The longest login name a key keeps: longer names than any user's are cut, so made-up names cannot make keys of megabytes.
+const KEY_NAME: usize = 64;
+
 /// The key a login name's failures are counted under.
 pub fn user_key(username: &str) -> String {
-    format!("user:{}", username.to_lowercase())
+    let name: String = username.chars().take(KEY_NAME).collect();
+    format!("user:{}", name.to_lowercase())
 }
 
 /// The key a client address's failures are counted under.
@@ -85,5 +89,6 @@ mod tests {
         assert_eq!(address_wait(ADDRESS_LIMIT - 1), None);
         assert_eq!(address_wait(ADDRESS_LIMIT), Some(ADDRESS_WINDOW));
         assert_eq!(user_key("Duty.Police-01"), "user:duty.police-01");
+        assert_eq!(user_key(&"x".repeat(1_000_000)).len(), 5 + 64);
     }
 }
