@@ -897,6 +897,25 @@ mod checks {
         assert_eq!(logins.locked_until(&keys, at(45)).await.unwrap(), None);
         assert!(logins.clear("user:wang.li").await.unwrap());
         assert!(!logins.clear("user:wang.li").await.unwrap());
+        // A key is forgotten once it is not locked and has been quiet long enough.
+        assert_eq!(
+            logins.prune(at(44), at(22)).await.unwrap(),
+            0,
+            "still locked"
+        );
+        assert_eq!(
+            logins.prune(at(46), at(21)).await.unwrap(),
+            0,
+            "failed too lately"
+        );
+        assert_eq!(logins.prune(at(46), at(22)).await.unwrap(), 1);
+        assert_eq!(
+            logins
+                .count_failure("addr:10.0.0.7", at(47), never)
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(logins.locked_until(&keys[..1], t0).await.unwrap(), None);
     }
 

@@ -290,7 +290,7 @@ fn start_tasks(
     Ok(tasks)
 }
 
-/// Takes up other replicas' imports, policies and revocations, retries a rebuild that failed after an import committed, and warns while next year's calendar is provisional.
+/// Takes up other replicas' imports, policies and revocations, retries a rebuild that failed after an import committed, warns while next year's calendar is provisional, and forgets quiet failed-login counts.
 fn refresher(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Task {
     let routing = parts.routing.clone();
     let time_limits = parts.time_limits.clone();
@@ -301,12 +301,14 @@ fn refresher(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Task {
         parts.revocation_window,
         config.revocation_refresh,
     );
+    let throttles = parts.authenticator.clone().keep_throttles_pruned();
     Task::spawn(async move {
         tokio::select! {
             () = routing.keep_fresh(period, stopped(stopping)) => {}
             () = time_limits.keep_fresh(period) => {}
             () = time_limits.keep_warning() => {}
             () = revoked => {}
+            () = throttles => {}
         }
     })
 }

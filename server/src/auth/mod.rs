@@ -129,6 +129,20 @@ impl Authenticator {
         Ok(session)
     }
 
+    /// Forgets, every hour, the failed logins of names and addresses not locked and quiet for a day, so names tried once and never again do not pile up; runs until dropped.
+    pub async fn keep_throttles_pruned(self: Arc<Self>) {
+        crate::periodic::every(throttle::PRUNE_EVERY, || async {
+            let now = self.clock.now();
+            let quiet_since = now.saturating_sub(throttle::FORGET_AFTER);
+            match self.store.logins().prune(now, quiet_since).await {
+                Ok(0) => {}
+                Ok(forgotten) => debug!(forgotten, "quiet failed-login counts forgotten"),
+                Err(err) => warn!(error = %err, "failed-login counts were not pruned"),
+            }
+        })
+        .await;
+    }
+
     /// Counts a failed login under the name (`keys[0]`) and, when known, the address (`keys[1]`), and locks either that reached its limit.
     async fn count_failure(
         &self,

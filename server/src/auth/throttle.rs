@@ -1,6 +1,7 @@
 //! How failed logins are throttled: a pure policy over the failures counted per login name and per client address (`storage::logins`), so a password cannot be guessed without a limit on any replica.
 //!
 //! A login name may fail [`USER_FREE`] times in a row; each failure after that refuses the name's logins for a minute, doubling up to a quarter of an hour, and [`USER_LOCKOUT`] failures in a row lock it out for a day unless an admin lifts the lock first (`AdminService.LiftLoginLockout`). A success forgets the name's failures. One client address may fail [`ADDRESS_LIMIT`] times in a quarter of an hour before its logins are refused for a quarter of an hour, whatever names it tries; the limit is high because a district office or a carrier's NAT puts many phones behind one address.
+//! Counts of names and addresses that are not locked and have not failed for a day are forgotten every hour (`Authenticator::keep_throttles_pruned`).
 //! The lock is checked before the password is hashed, so a refused attempt costs no hashing, and it is the same for names that exist and names that do not.
 
 use std::net::IpAddr;
@@ -14,6 +15,10 @@ pub const USER_LOCKOUT: u32 = 20;
 pub const ADDRESS_LIMIT: u32 = 100;
 /// The window an address's failures are counted in, and how long it is refused after.
 pub const ADDRESS_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How often quiet failure counts are forgotten.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How long a name's or an address's failures are kept after its last, once it is not locked.
+pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 const FIRST_WAIT: Duration = Duration::from_secs(60);
 const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
 const LOCKOUT: Duration = Duration::from_secs(24 * 3600);

@@ -93,4 +93,15 @@ impl LoginRepo<'_> {
             .await?;
         Ok(done.rows_affected > 0)
     }
+
+    /// Forgets the failures of keys that are not locked at `now` and failed last before `quiet_since`; answers how many keys were forgotten.
+    pub async fn prune(self, now: Timestamp, quiet_since: Timestamp) -> Result<u64, StorageError> {
+        use login_throttle::Column as L;
+        let done = login_throttle::Entity::delete_many()
+            .filter(L::LockedUntilMs.lte(now.as_unix_millis()))
+            .filter(L::LastFailureMs.lt(quiet_since.as_unix_millis()))
+            .exec(&self.store.db)
+            .await?;
+        Ok(done.rows_affected)
+    }
 }
