@@ -17,6 +17,9 @@ use tracing::Span;
 
 use crate::metrics::Metrics;
 
+/// The header that carries a call's request id: the client's, or one the server set (`tower_http::request_id`).
+pub(crate) const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// Wraps the gRPC routes (inside the tracing layer, whose `rpc` span is current when a call starts) so each call logs its access line and is counted in the replica's metrics.
 #[derive(Debug, Clone)]
 pub struct AccessLogLayer {
@@ -62,7 +65,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let request_id = request
             .headers()
-            .get("x-request-id")
+            .get(&REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
@@ -86,7 +89,7 @@ where
             let (mut parts, body) = response.into_parts();
             // A call refused before any message (trailers-only) carries its code in the headers.
             line.code = code_of(&parts.headers);
-            annotate(&mut parts.headers, &request_id);
+            annotate(&mut parts.headers, line.code, &request_id);
             let body = tonic::body::Body::new(Logged {
                 inner: body,
                 line,
@@ -103,10 +106,10 @@ fn code_of(headers: &http::HeaderMap) -> Option<Code> {
     Some(Code::from_i32(value.parse().ok()?))
 }
 
-/// Adds to an error status in `headers` (the trailers, or the headers of a trailers-only answer) the request id (`google.rpc.RequestInfo`) and, when the error has none yet, a `google.rpc.ErrorInfo` whose reason is its code's name: every error the server answers carries both, whoever made it (a handler, the authentication interceptor, tonic itself).
-fn annotate(headers: &mut http::HeaderMap, request_id: &str) {
+/// Adds to the error status `code` in `headers` (the trailers, or the headers of a trailers-only answer) the request id (`google.rpc.RequestInfo`) and, when the error has none yet, a `google.rpc.ErrorInfo` whose reason is its code's name: every error the server answers carries both, whoever made it (a handler, the authentication interceptor, tonic itself).
+fn annotate(headers: &mut http::HeaderMap, code: Option<Code>, request_id: &str) {
     use tonic_types::StatusExt as _;
-    if matches!(code_of(headers), None | Some(Code::Ok)) {
+    if matches!(code, None | Some(Code::Ok)) {
         return;
     }
     let Some(status) = tonic::Status::from_header_map(headers) else {
@@ -210,8 +213,9 @@ impl http_body::Body for Logged {
         match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(trailers) = frame.trailers_mut() {
-                    this.line.code = code_of(trailers).or(this.line.code);
-                    annotate(trailers, &this.request_id);
+                    let code = code_of(trailers);
+                    this.line.code = code.or(this.line.code);
+                    annotate(trailers, code, &this.request_id);
                 }
             }
             Poll::Ready(Some(Err(status))) => this.line.code = Some(status.code()),

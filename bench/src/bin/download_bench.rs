@@ -143,6 +143,21 @@ async fn download(
     Ok(total)
 }
 
+/// Runs a server with `config` in this process on a port of its own; answers its address, a channel to it and the demo grid worker's token.
+async fn serve(config: ServerConfig) -> anyhow::Result<(std::net::SocketAddr, Channel, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(gridwhistle_server::run(
+        config,
+        Arc::new(SystemClock),
+        listener,
+        std::future::pending(),
+    ));
+    let channel = connect(addr).await?;
+    let token = login(channel.clone(), WORKER).await?;
+    Ok((addr, channel, token))
+}
+
 /// A client tuned for large downloads: 1 MiB HTTP/2 frames (the default is 16 KiB) and windows that hold several chunks.
 fn tuned(endpoint: Endpoint) -> Endpoint {
     endpoint
@@ -170,17 +185,8 @@ async fn main() -> anyhow::Result<()> {
     config.max_attachment_bytes = config.max_attachment_bytes.max(args.bytes as u64);
     config.demo = true;
     let blobs = config.attachment_dir.join("blobs");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(gridwhistle_server::run(
-        config,
-        Arc::new(SystemClock),
-        listener,
-        std::future::pending(),
-    ));
+    let (addr, channel, token) = serve(config).await?;
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
-    let channel = connect(addr).await?;
-    let token = login(channel.clone(), WORKER).await?;
 
     let bytes = video(args.bytes);
     let name = file_with_video(channel.clone(), &token, &bytes).await?;
@@ -291,16 +297,7 @@ async fn shared_store(
     config.demo = true;
     config.push.sender = false;
     config.deadline_engine = false;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(gridwhistle_server::run(
-        config,
-        Arc::new(SystemClock),
-        listener,
-        std::future::pending(),
-    ));
-    let channel = connect(addr).await?;
-    let token = login(channel.clone(), WORKER).await?;
+    let (addr, channel, token) = serve(config).await?;
     let name = file_with_video(channel, &token, bytes).await?;
     if !name.ends_with(sha) {
         bail!("the database store filed {name}, not {sha}");

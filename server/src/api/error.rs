@@ -179,81 +179,87 @@ impl From<ApiError> for Status {
                     .map(|v| (v.field.as_str(), v.description.as_str()))
                     .collect();
                 let status = gridwhistle_proto::codec::bad_request(&pairs);
-                (status, reason::INVALID_FIELD, None)
+                (status, Some(reason::INVALID_FIELD), None)
             }
             ApiError::Unauthenticated => (
                 Status::unauthenticated("wrong credentials or an invalid token"),
-                "UNAUTHENTICATED",
+                None,
                 None,
             ),
             ApiError::PermissionDenied => (
                 Status::permission_denied("the caller's role may not do this"),
-                "PERMISSION_DENIED",
+                None,
                 None,
             ),
             ApiError::NotFound { resource } => (
                 Status::not_found(format!("{resource} not found")),
-                "NOT_FOUND",
+                None,
                 Some(resource),
             ),
-            ApiError::NamedNotFound(name) => (
-                Status::not_found(format!("{name} not found")),
-                "NOT_FOUND",
-                None,
-            ),
+            ApiError::NamedNotFound(name) => {
+                (Status::not_found(format!("{name} not found")), None, None)
+            }
             ApiError::AlreadyExists { resource } => (
                 Status::already_exists(format!("{resource} already exists")),
-                "ALREADY_EXISTS",
+                None,
                 Some(resource),
             ),
-            ApiError::Conflict(message) => {
-                (Status::already_exists(message), reason::ID_REUSED, None)
-            }
+            ApiError::Conflict(message) => (
+                Status::already_exists(message),
+                Some(reason::ID_REUSED),
+                None,
+            ),
             ApiError::FailedPrecondition { reason, message } => {
-                (Status::failed_precondition(message), reason, None)
+                (Status::failed_precondition(message), Some(reason), None)
             }
             ApiError::Aborted => (
                 Status::aborted("the object changed since it was read; read it again and retry"),
-                reason::STALE_ETAG,
+                Some(reason::STALE_ETAG),
                 None,
             ),
             ApiError::Unavailable => (
                 Status::unavailable("the write was not committed; retry it"),
-                reason::NOT_COMMITTED,
+                Some(reason::NOT_COMMITTED),
                 None,
             ),
             ApiError::Unimplemented { rpc } => (
                 Status::unimplemented(format!("{rpc} is not implemented yet")),
-                "UNIMPLEMENTED",
+                None,
                 None,
             ),
             ApiError::Overloaded => (
                 Status::unavailable("the server is busy; retry shortly"),
-                reason::OVERLOADED,
+                Some(reason::OVERLOADED),
                 None,
             ),
             ApiError::Throttled { retry_after } => {
-                use tonic_types::StatusExt as _;
-                let mut details = tonic_types::ErrorDetails::new();
-                details.set_retry_info(Some(retry_after));
-                let status = Status::with_error_details(
-                    tonic::Code::ResourceExhausted,
-                    "too many failed logins; retry later",
-                    details,
-                );
-                (status, reason::LOGIN_THROTTLED, None)
+                (throttled(retry_after), Some(reason::LOGIN_THROTTLED), None)
             }
             ApiError::Internal(source) => {
                 error!(error = %cause_chain(source.as_ref()), "internal error");
-                (Status::internal("internal error"), "INTERNAL", None)
+                (Status::internal("internal error"), None, None)
             }
         };
+        // Errors without a finer reason give their code's name.
+        let reason = reason.unwrap_or_else(|| crate::metrics::code_name(status.code()));
         with_reason(&status, reason, resource)
     }
 }
 
+/// A refused login's `RESOURCE_EXHAUSTED`, with a `google.rpc.RetryInfo` saying when to try again.
+fn throttled(retry_after: std::time::Duration) -> Status {
+    use tonic_types::StatusExt as _;
+    let mut details = tonic_types::ErrorDetails::new();
+    details.set_retry_info(Some(retry_after));
+    Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        "too many failed logins; retry later",
+        details,
+    )
+}
+
 /// `status` with a `google.rpc.ErrorInfo` of `reason` beside its other details, naming the kind of object (`resource`) where one is missing or exists.
-pub fn with_reason(status: &Status, reason: &str, resource: Option<&str>) -> Status {
+fn with_reason(status: &Status, reason: &str, resource: Option<&str>) -> Status {
     use tonic_types::StatusExt as _;
     let mut details = status.get_error_details();
     let metadata: std::collections::HashMap<String, String> = resource

@@ -29,7 +29,7 @@ use crate::ledger::LedgerService;
 use crate::notifications::Notifications;
 use crate::uploads::UploadService;
 
-pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) use crate::access::REQUEST_ID;
 
 pub(super) fn cors_layer(origins: &[String]) -> Result<CorsLayer, ServeError> {
     let allow_origin = if origins.is_empty() {
