@@ -176,6 +176,11 @@ impl Zone {
         &self.name
     }
 
+    /// How far local time runs ahead of UTC, in milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms
+    }
+
     fn local_ms(&self, t: Timestamp) -> i64 {
         t.as_unix_millis() + self.offset_ms
     }

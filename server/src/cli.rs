@@ -92,8 +92,9 @@ async fn rebuild_facts(global: &GlobalArgs) -> anyhow::Result<()> {
     let stats = StatsService::new(store.clone(), time_limits, clock);
     let summary = stats.rebuild_all().await?;
     println!(
-        "rebuilt the facts of {} cases ({} assignments): {} differed from those kept step by step",
-        summary.cases, summary.assignments, summary.changed
+        "rebuilt the facts of {} cases ({} assignments): {} differed from those kept step by step; \
+         recounted the daily rollups: {} counts differed",
+        summary.cases, summary.assignments, summary.changed, summary.rollups_changed
     );
     store.close().await?;
     Ok(())

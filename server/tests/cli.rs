@@ -273,7 +273,8 @@ fn rebuild_facts_runs_on_a_fresh_database_and_reports_what_it_rebuilt() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "rebuilt the facts of 0 cases (0 assignments): 0 differed from those kept step by step"
+        "rebuilt the facts of 0 cases (0 assignments): 0 differed from those kept step by step; \
+         recounted the daily rollups: 0 counts differed"
     );
 }
 

@@ -49,6 +49,7 @@ gridwhistle_tests::contract!(
     boundaries_routing_versions_move_with_imports,
     reports_facts_rebuild_from_the_timeline_and_name_what_differed,
     stats_count_shares_areas_and_shortfalls_over_a_period,
+    stats_rollups_are_built_once_kept_with_each_change_and_equal_the_facts,
     ledger_entries_open_once_change_under_their_version_and_list_by_urgency,
     interviews_are_recorded_once_and_listed_by_department_and_period,
     meetings_are_called_once_with_their_agenda_and_each_item_decided_once,
@@ -1782,6 +1783,69 @@ mod checks {
         assert_eq!(
             listed[0].report_in_due,
             Some(T0.saturating_add(30 * MINUTE))
+        );
+    }
+
+    pub(super) async fn stats_rollups_are_built_once_kept_with_each_change_and_equal_the_facts(
+        store: &Store,
+        _: Backend,
+    ) {
+        use gridwhistle_server::model::{Period, ShareGroup};
+        let beijing = 8 * 3_600_000;
+        let cast = cast(store).await;
+        filed_and_whistled(store, &cast, "r1").await;
+        let stats = store.stats();
+        // T0 is 09:00 in Beijing: its day there, and that day in UTC.
+        let midnight = T0.as_unix_millis() - 9 * 3_600_000;
+        let day = |start: i64| Period {
+            start: Timestamp::from_unix_millis(start),
+            end: Timestamp::from_unix_millis(start + 86_400_000),
+        };
+        let both = |period: Period, now: Timestamp| async move {
+            let rolled = store
+                .stats()
+                .share_counts(ShareGroup::Department, None, period, now)
+                .await
+                .unwrap();
+            let counted = store
+                .stats()
+                .share_counts_from_facts(ShareGroup::Department, None, period, now)
+                .await
+                .unwrap();
+            assert_eq!(rolled, counted, "{period:?} at {now:?}");
+            rolled
+        };
+        let built = stats.ensure_rollups(beijing).await.unwrap().unwrap();
+        assert!(built.counts > 0, "the share filed before counts: {built:?}");
+        assert_eq!(built.differed, 0);
+        assert_eq!(
+            stats.ensure_rollups(beijing).await.unwrap(),
+            None,
+            "built once"
+        );
+        // A change after the build is kept in the rollups by its own transaction.
+        filed_and_whistled(store, &cast, "r2").await;
+        let counted = both(day(midnight), T0).await;
+        assert_eq!(counted[0].assignments, 2);
+        both(
+            day(midnight),
+            T0.saturating_add(Duration::from_secs(2 * 86_400)),
+        )
+        .await;
+        both(day(midnight + 86_400_000), T0).await;
+        let again = stats.rebuild_rollups(beijing).await.unwrap();
+        assert_eq!(
+            (again.counts, again.differed),
+            (built.counts, 0),
+            "the same day's counts, each one more: {again:?}"
+        );
+        // Days in another zone: Beijing's days are no longer whole days of the rollups, and the facts answer them.
+        let utc = stats.ensure_rollups(0).await.unwrap().unwrap();
+        assert_eq!(utc.differed, 0, "nothing to compare across zones");
+        assert_eq!(both(day(midnight), T0).await[0].assignments, 2);
+        assert_eq!(
+            both(day(T0.as_unix_millis() - 3_600_000), T0).await[0].assignments,
+            2
         );
     }
 

@@ -499,6 +499,7 @@ pub(super) fn rebuild_to_proto(s: crate::stats::RebuildSummary) -> v1::RebuildSt
         case_count: n(s.cases),
         assignment_count: n(s.assignments),
         changed_assignment_count: n(s.changed),
+        changed_rollup_count: n(s.rollups_changed),
     }
 }
 

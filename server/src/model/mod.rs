@@ -28,6 +28,6 @@ pub use report::{
 pub use request::{Once, Render, RequestKey, StoredRequest};
 pub use stats::{
     AreaCounts, AreaGroup, Period, ShareCounts, ShareGroup, ShortfallKind, ShortfallPosition,
-    ShortfallRecord, StoredFacts,
+    ShortfallRecord, StoredFacts, WorkingTimes, working_bucket, working_bucket_span,
 };
 pub use timeline::{EventFilter, EventPosition, EventRecord, NewEvent};

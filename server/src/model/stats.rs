@@ -59,8 +59,8 @@ pub struct ShareCounts {
     pub led_due: i64,
     /// Of those, completed by the due time and accepted.
     pub led_due_on_time: i64,
-    /// Working time from whistle to acceptance of every accepted led share, ascending.
-    pub working_ms: Vec<i64>,
+    /// Working time from whistle to acceptance of the accepted led shares, counted in buckets.
+    pub working: WorkingTimes,
     /// Shares at work now, whatever their period, and those of them past a due time.
     pub open_now: i64,
     pub overdue_now: i64,
@@ -92,6 +92,78 @@ impl ShareCounts {
             c.overdue_now = o.overdue_now;
         }
         counts.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+}
+
+/// The bucket of working times that runs past every other: 2^41 working minutes on.
+const LAST_WORKING_BUCKET: i64 = 16 * (41 - 3);
+
+/// The bucket a working time counts in: whole minutes up to 32 minutes, then sixteen buckets to each doubling (each at most 1/16 of the times it holds wide).
+///
+/// `storage::rollups` says the same in SQL; the unit tests hold the two to each other through the bounds.
+pub fn working_bucket(ms: i64) -> i64 {
+    let minutes = ms.max(0) / 60_000;
+    if minutes < 32 {
+        return minutes;
+    }
+    let octave = 63 - i64::from(minutes.leading_zeros());
+    if octave > 40 {
+        return LAST_WORKING_BUCKET;
+    }
+    16 * (octave - 3) + ((minutes - (1 << octave)) >> (octave - 4))
+}
+
+/// The working times a bucket holds, `[lower, upper)` in milliseconds.
+pub fn working_bucket_span(bucket: i64) -> (i64, i64) {
+    let bucket = bucket.clamp(0, LAST_WORKING_BUCKET);
+    if bucket < 32 {
+        return (bucket * 60_000, (bucket + 1) * 60_000);
+    }
+    let octave = bucket / 16 + 3;
+    let width = 1_i64 << (octave - 4);
+    let lower = (1_i64 << octave) + (bucket % 16) * width;
+    (lower * 60_000, (lower + width) * 60_000)
+}
+
+/// The working times of a group's accepted led shares: their exact sum and count, and how many fell in each bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkingTimes {
+    pub sum_ms: i64,
+    pub count: i64,
+    /// Shares by bucket ([`working_bucket`]); no bucket holds zero.
+    pub buckets: std::collections::BTreeMap<i64, i64>,
+}
+
+impl WorkingTimes {
+    pub fn add(&mut self, ms: i64) {
+        self.sum_ms += ms;
+        self.count += 1;
+        self.add_bucket(working_bucket(ms), 1);
+    }
+
+    pub fn add_bucket(&mut self, bucket: i64, shares: i64) {
+        if shares != 0 {
+            *self.buckets.entry(bucket).or_default() += shares;
+        }
+    }
+
+    /// The mean, exact to the millisecond (rounded down).
+    pub fn mean_ms(&self) -> Option<i64> {
+        (self.count > 0).then(|| self.sum_ms / self.count)
+    }
+
+    /// The middle of the bucket holding the lower middle time (of an even count, so a time some share took lies in it): within 1/32 of the exact median.
+    pub fn median_ms(&self) -> Option<i64> {
+        let total: i64 = self.buckets.values().sum();
+        let mut before = (total - 1) / 2;
+        for (bucket, shares) in &self.buckets {
+            if before < *shares {
+                let (lower, upper) = working_bucket_span(*bucket);
+                return Some(lower + (upper - lower) / 2);
+            }
+            before -= shares;
+        }
+        None
     }
 }
 
@@ -161,4 +233,52 @@ pub struct StoredFacts {
     pub report_in_due: Option<Timestamp>,
     pub finish_due: Option<Timestamp>,
     pub escalations: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_working_time_lies_in_its_bucket_and_buckets_are_narrow() {
+        let mut ms = 0_i64;
+        let mut last = 0;
+        while ms < 1_i64 << 50 {
+            let bucket = working_bucket(ms);
+            let (lower, upper) = working_bucket_span(bucket);
+            assert!(bucket >= last, "buckets rise with the time: {ms}");
+            assert!(
+                lower <= ms && (ms < upper || bucket == LAST_WORKING_BUCKET),
+                "{ms} in {bucket}"
+            );
+            assert!(
+                bucket < 32 || (upper - lower) * 16 <= lower,
+                "{bucket} at most 1/16 wide"
+            );
+            last = bucket;
+            ms = ms * 9 / 8 + 7_919;
+        }
+        // Each bucket's bounds fall in the bucket, its upper bound in the next.
+        for bucket in 0..LAST_WORKING_BUCKET {
+            let (lower, upper) = working_bucket_span(bucket);
+            assert_eq!(working_bucket(lower), bucket);
+            assert_eq!(working_bucket(upper - 1), bucket);
+            assert_eq!(working_bucket(upper), bucket + 1);
+        }
+    }
+
+    #[test]
+    fn the_median_is_the_middle_of_the_lower_middle_times_bucket() {
+        let mut w = WorkingTimes::default();
+        assert_eq!(w.median_ms(), None);
+        for ms in [90_000, 3_600_000, 7_200_000, 100 * 3_600_000] {
+            w.add(ms);
+        }
+        // Lower middle: 3,600,000 ms (60 min) in [60, 62) minutes.
+        assert_eq!(w.median_ms(), Some(61 * 60_000));
+        assert_eq!(
+            w.mean_ms(),
+            Some((90_000 + 3_600_000 + 7_200_000 + 360_000_000) / 4)
+        );
+    }
 }

@@ -81,14 +81,8 @@ impl DepartmentFigures {
         group: String,
         c: &ShareCounts,
     ) -> Self {
-        let working = &c.working_ms;
-        let mean_working = (!working.is_empty())
-            .then(|| duration(working.iter().sum::<i64>() / working.len() as i64));
-        // The lower middle of an even count, so the median is a time some case took.
-        let median_working = working
-            .get(working.len().saturating_sub(1) / 2)
-            .copied()
-            .map(duration);
+        let mean_working = c.working.mean_ms().map(duration);
+        let median_working = c.working.median_ms().map(duration);
         Self {
             department,
             display_name,

@@ -52,6 +52,8 @@ pub struct RebuildSummary {
     pub assignments: usize,
     /// Assignments whose stored facts differed from the rebuilt ones.
     pub changed: usize,
+    /// Counts of the daily rollups that differed from those recounted from the facts (`StatsRepo::rebuild_rollups`).
+    pub rollups_changed: usize,
 }
 
 /// Reports rebuilt per transaction.
@@ -343,16 +345,23 @@ impl StatsService {
             after = Some(last);
             self.rebuild_page(page, &mut summary).await?;
         }
+        let rollups = self
+            .store
+            .stats()
+            .rebuild_rollups(self.zone().offset_ms())
+            .await?;
+        summary.rollups_changed = rollups.differed;
         info!(
             cases = summary.cases,
             assignments = summary.assignments,
             changed = summary.changed,
+            rollups_changed = rollups.differed,
             "figures facts rebuilt"
         );
         Ok(summary)
     }
 
-    /// Builds the facts of shares stored before facts existed; run when a replica starts.
+    /// Builds the facts of shares stored before facts existed, then the daily rollups unless they are built in the district's time zone; run when a replica starts.
     pub async fn rebuild_unbuilt(&self) -> Result<RebuildSummary, StorageError> {
         let mut summary = RebuildSummary::default();
         loop {
@@ -372,6 +381,20 @@ impl StatsService {
             info!(
                 cases = summary.cases,
                 "figures facts built for cases stored before them"
+            );
+        }
+        // The daily rollups: built once, and again whenever the district's time zone changed or facts were built here (whatever the rollups held for those shares, they are counted afresh).
+        let stats = self.store.stats();
+        let offset = self.zone().offset_ms();
+        let built = if summary.cases > 0 {
+            Some(stats.rebuild_rollups(offset).await?)
+        } else {
+            stats.ensure_rollups(offset).await?
+        };
+        if let Some(built) = built {
+            info!(
+                counts = built.counts,
+                "figures rollups built from the facts"
             );
         }
         Ok(summary)

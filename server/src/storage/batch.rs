@@ -11,6 +11,7 @@ use super::codec::corrupt;
 use super::entity::{case_event, notification};
 use super::multirow::{execute_values, insert_chunked};
 use super::outbox::{Subject, notification_models};
+use super::rollups::Rollups;
 use super::schedule::{Advance, advance_deadlines, apply_deadlines};
 use super::timeline::event_model;
 use super::{Backend, StorageError, UpdateError};
@@ -19,7 +20,7 @@ use crate::model::{Effects, ReportHead, ReportRecord};
 /// Hands the locked `records` to `decide` and writes what it makes of them; returns how many reports it changed.
 pub(super) async fn decide_and_write<E, F>(
     txn: &DatabaseTransaction,
-    backend: Backend,
+    rollups: Rollups,
     records: &[ReportRecord],
     decide: F,
     now: Timestamp,
@@ -30,7 +31,7 @@ where
     let changes = decide(records).map_err(UpdateError::Refused)?;
     let changed = changes.len();
     let heads: Vec<ReportHead> = records.iter().map(ReportRecord::head).collect();
-    write_effects(txn, backend, &heads, changes, now).await?;
+    write_effects(txn, rollups, &heads, changes, now).await?;
     Ok(changed)
 }
 
@@ -88,12 +89,16 @@ impl Gathered {
 /// Should a report's version or an advanced deadline not be where the batch read it, the whole batch fails as [`UpdateError::Stale`].
 pub(super) async fn write_effects<E>(
     txn: &DatabaseTransaction,
-    backend: Backend,
+    rollups: Rollups,
     heads: &[ReportHead],
     changes: Vec<(ReportId, Effects)>,
     now: Timestamp,
 ) -> Result<(), UpdateError<E>> {
     let by_id: HashMap<ReportId, &ReportHead> = heads.iter().map(|r| (r.id, r)).collect();
+    // The figures' rollups: the changed reports' shares leave them here and return once every write is done. A batch moves due times and escalations, never a working time (the loop's own steps set those).
+    let changed: Vec<String> = changes.iter().map(|(id, _)| id.to_string()).collect();
+    rollups.withdraw(txn, &changed, false).await?;
+    let backend = rollups.backend;
     let mut gathered = Gathered::default();
     for (id, effects) in changes {
         let head = by_id
@@ -114,6 +119,7 @@ pub(super) async fn write_effects<E>(
     }
     insert_chunked(txn, gathered.events).await?;
     insert_chunked(txn, gathered.notifications).await?;
+    rollups.contribute(txn, &changed, false).await?;
     Ok(())
 }
 

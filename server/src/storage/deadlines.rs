@@ -226,13 +226,14 @@ impl DeadlineRepo<'_> {
         E: Send + 'static,
     {
         let backend = self.store.backend;
+        let rollups = self.store.rollups();
         self.store
             .write(move |txn| {
                 Box::pin(async move {
                     let targets = lock_firing_targets(txn, backend, &deadlines).await?;
                     let (changes, answer) = decide(&targets).map_err(UpdateError::Refused)?;
                     let heads: Vec<ReportHead> = targets.into_iter().map(|t| t.head).collect();
-                    write_effects(txn, backend, &heads, changes, now).await?;
+                    write_effects(txn, rollups, &heads, changes, now).await?;
                     Ok(answer)
                 })
             })

@@ -238,6 +238,7 @@ impl LetterRepo<'_> {
         E: Send + 'static,
     {
         let backend = self.store.backend;
+        let rollups = self.store.rollups();
         self.store
             .write(move |txn| {
                 Box::pin(async move {
@@ -257,7 +258,7 @@ impl LetterRepo<'_> {
                     .exec_without_returning(txn)
                     .await
                     .map_err(StorageError::from)?;
-                    decide_and_write(txn, backend, &records, decide, now).await?;
+                    decide_and_write(txn, rollups, &records, decide, now).await?;
                     Ok(IssueOutcome::Issued(LetterRecord {
                         id: new.id,
                         department: new.department,
@@ -295,6 +296,7 @@ impl LetterRepo<'_> {
         E: Send + 'static,
     {
         let backend = self.store.backend;
+        let rollups = self.store.rollups();
         self.store
             .write(move |txn| {
                 Box::pin(async move {
@@ -328,7 +330,7 @@ impl LetterRepo<'_> {
                     let records = reports_of_cases(txn, backend, &letter.cases)
                         .await?
                         .ok_or(UpdateError::NotFound)?;
-                    decide_and_write(txn, backend, &records, |r| decide(&letter, r), now).await?;
+                    decide_and_write(txn, rollups, &records, |r| decide(&letter, r), now).await?;
                     let answered = LetterRecord {
                         answered_at: Some(now),
                         answered_by: Some(by),

@@ -25,6 +25,7 @@ mod outbox;
 mod records;
 mod reports;
 mod requests;
+mod rollups;
 mod schedule;
 mod sql;
 mod stats;
@@ -58,6 +59,7 @@ pub use records::{
     RefreshTokenRecord, User, UserCredentials, UserPatch,
 };
 pub use reports::FactsDiffer;
+pub use stats::RollupRebuild;
 pub use time_limits::YearWrite;
 pub use uploads::{AttachmentRecord, UploadRecord};
 use writer::BoxFuture;
@@ -100,6 +102,8 @@ pub struct Store {
     writer: writer::Writer<reports::Filing>,
     /// Ticks after each committed write, to wake this process's streams.
     committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Whether changes keep the figures' daily rollups; always, but for [`Store::without_rollups`].
+    keep_rollups: bool,
 }
 
 impl Store {
@@ -142,11 +146,29 @@ impl Store {
             backend,
             writer,
             committed,
+            keep_rollups: true,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This store with changes that leave the figures' daily rollups alone, for the benchmark that measures what keeping them costs a step.
+    ///
+    /// The rollups then fall behind the facts, and the figures read from them go wrong until `StatsRepo::rebuild_rollups`: the server never does this.
+    pub fn without_rollups(&self) -> Self {
+        Self {
+            keep_rollups: false,
+            ..self.clone()
+        }
+    }
+
+    fn rollups(&self) -> rollups::Rollups {
+        rollups::Rollups {
+            backend: self.backend,
+            kept: self.keep_rollups,
+        }
     }
 
     /// Applies pending migrations in one transaction; on PostgreSQL an advisory lock keeps replicas that start together from racing.

@@ -9,6 +9,7 @@
 //! - `deadlines`: the engine's light reads by id with `= ANY($array)` and `FOR UPDATE` in id order.
 //! - `blobs`: sealing an upload as one `INSERT … SELECT`, so a file of tens of megabytes moves under its digest inside the database, never through the server's memory.
 //! - `logins`: a failure counted in one upsert that resets an old window and answers the new count (`ON CONFLICT … DO UPDATE … RETURNING`), so concurrent failures never lose one.
+//! - `rollups`: the figures' daily rollups, one `INSERT … SELECT … UNION ALL … GROUP BY … ON CONFLICT DO UPDATE` per change that adds a share's contribution (written once as SQL, over `stats`' own conditions) with a sign; the builder has no upsert from a grouped select.
 //! - `stats`: the figures, a dozen conditional sums per group over one or two tables, whose grouping key and narrowing are shared by five statements (`Counting`); written as SQL text, read in the order the counts are declared.
 
 use sea_orm::{DbBackend, Statement, Value};

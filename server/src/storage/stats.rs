@@ -7,15 +7,13 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use tracing::instrument;
 
 use super::codec::{corrupt, parse, ts};
+use super::rollups::{self, LED, ON_TIME_REPORT_IN};
 use super::sql::Sql;
 use super::{StatsRepo, StorageError};
 use crate::model::{
     AreaCounts, AreaGroup, Period, ShareCounts, ShareGroup, ShortfallKind, ShortfallPosition,
     ShortfallRecord,
 };
-
-/// A share whose department leads the case and did not return it or leave it.
-const LED: &str = "a.role = 'lead' AND a.state NOT IN ('returned', 'withdrawn')";
 
 /// The shares with their reports, read share first: `CROSS JOIN` keeps SQLite from scanning the wide `reports` table first (PostgreSQL plans it freely); conditions follow with `AND`.
 const SHARES_WITH_REPORTS: &str =
@@ -25,8 +23,23 @@ const SHARES_WITH_REPORTS: &str =
 const OPEN_SHARES: &str =
     "a.state IN ('summoned', 'reported_in', 'contacted') AND a.accepted_at_ms IS NULL";
 
-/// Reported in by the report-in due time, or on a case without one.
-const ON_TIME_REPORT_IN: &str = "a.report_in_at_ms IS NOT NULL AND (a.report_in_due_ms IS NULL OR a.report_in_at_ms <= a.report_in_due_ms)";
+/// How a recount of the rollups went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollupRebuild {
+    /// Non-zero counts after the recount.
+    pub counts: usize,
+    /// Counts the rollups kept step by step had otherwise (zero after a recount in other days).
+    pub differed: usize,
+}
+
+/// The days `[first, end)` of the rollups kept in days of `offset` that make up `period`, with the offset; `None` unless it begins and ends at midnight.
+fn whole_days(period: Period, offset: i64) -> Option<(i64, i64, i64)> {
+    let day = |t: Timestamp| {
+        let local = t.as_unix_millis() + offset;
+        (local.rem_euclid(rollups::DAY_MS) == 0).then(|| local.div_euclid(rollups::DAY_MS))
+    };
+    Some((day(period.start)?, day(period.end)?, offset))
+}
 
 /// The counts of one group, in the order `ShareCounts::from_row` reads them.
 fn period_counts() -> String {
@@ -221,8 +234,57 @@ impl StatsRepo<'_> {
     }
 
     /// Each group's counts over `period` (shares by the time they were summoned), `now` deciding which due times have passed; only `department`'s shares when named. The open counts are `open_counts`'.
+    ///
+    /// A department grouping over whole days of the rollups' zone is summed from the rollups (`storage::rollups`), the led shares due today aside; anything else is counted from the facts.
     #[instrument(skip_all, fields(group = ?group))]
     pub async fn share_counts(
+        self,
+        group: ShareGroup,
+        department: Option<&DepartmentId>,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Vec<ShareCounts>, StorageError> {
+        let db = &self.store.db;
+        let days = match (group, rollups::zone_offset(db).await?) {
+            (ShareGroup::Department, Some(offset)) => whole_days(period, offset),
+            _ => None,
+        };
+        let Some((first, end, offset)) = days else {
+            return self
+                .share_counts_from_facts(group, department, period, now)
+                .await;
+        };
+        let today = (now.as_unix_millis() + offset).div_euclid(rollups::DAY_MS);
+        let backend = self.store.backend;
+        let mut counts =
+            rollups::department_counts(db, backend, department, (first, end), today).await?;
+        let q = self.counting(group, department, now);
+        if (first..end).contains(&today) {
+            let start = today * rollups::DAY_MS - offset;
+            let day = Period {
+                start: Timestamp::from_unix_millis(start),
+                end: Timestamp::from_unix_millis(start + rollups::DAY_MS),
+            };
+            for row in db.query_all_raw(q.due(day)).await? {
+                let c = ShareCounts::entry(&mut counts, get_key(&row)?);
+                c.led_due += get_i64(&row, 1)?;
+                c.led_due_on_time += get_i64(&row, 2)?;
+            }
+        }
+        self.add_letters(&q, period, &mut counts).await?;
+        counts.retain(|c| {
+            *c != ShareCounts {
+                key: c.key.clone(),
+                ..ShareCounts::default()
+            }
+        });
+        counts.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(counts)
+    }
+
+    /// [`StatsRepo::share_counts`] counted from the shares' facts whatever the period: what the rollups are held to.
+    #[instrument(skip_all, fields(group = ?group))]
+    pub async fn share_counts_from_facts(
         self,
         group: ShareGroup,
         department: Option<&DepartmentId>,
@@ -243,19 +305,68 @@ impl StatsRepo<'_> {
         for row in db.query_all_raw(q.working(period)).await? {
             let working = get_i64(&row, 1)?;
             ShareCounts::entry(&mut counts, get_key(&row)?)
-                .working_ms
-                .push(working);
+                .working
+                .add(working);
         }
         if group == ShareGroup::Department {
-            for row in db.query_all_raw(q.letters(period)).await? {
-                ShareCounts::entry(&mut counts, get_key(&row)?).letters = get_i64(&row, 1)?;
-            }
-        }
-        for c in &mut counts {
-            c.working_ms.sort_unstable();
+            self.add_letters(&q, period, &mut counts).await?;
         }
         counts.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(counts)
+    }
+
+    async fn add_letters(
+        &self,
+        q: &Counting<'_>,
+        period: Period,
+        counts: &mut Vec<ShareCounts>,
+    ) -> Result<(), StorageError> {
+        for row in self.store.db.query_all_raw(q.letters(period)).await? {
+            ShareCounts::entry(counts, get_key(&row)?).letters = get_i64(&row, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the rollups in days of `offset_ms` unless they are built in those days already; answers the rebuild if one ran.
+    #[instrument(skip_all)]
+    pub async fn ensure_rollups(
+        self,
+        offset_ms: i64,
+    ) -> Result<Option<RollupRebuild>, StorageError> {
+        if rollups::zone_offset(&self.store.db).await? == Some(offset_ms) {
+            return Ok(None);
+        }
+        self.rebuild_rollups(offset_ms).await.map(Some)
+    }
+
+    /// Recounts the rollups from every share's facts in days of `offset_ms`, in one transaction, and answers how many counts the ones kept step by step had wrong (none when they were built in the same days).
+    #[instrument(skip_all)]
+    pub async fn rebuild_rollups(self, offset_ms: i64) -> Result<RollupRebuild, StorageError> {
+        let backend = self.store.backend;
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    rollups::lock(txn, backend).await?;
+                    let kept = rollups::snapshot(txn, backend).await?;
+                    let zone = rollups::zone_offset(txn).await?;
+                    rollups::rebuild(txn, backend, offset_ms).await?;
+                    let rebuilt = rollups::snapshot(txn, backend).await?;
+                    let differed = if zone == Some(offset_ms) {
+                        let keys: std::collections::BTreeSet<_> =
+                            kept.keys().chain(rebuilt.keys()).collect();
+                        keys.into_iter()
+                            .filter(|k| kept.get(*k) != rebuilt.get(*k))
+                            .count()
+                    } else {
+                        0
+                    };
+                    Ok::<_, StorageError>(RollupRebuild {
+                        counts: rebuilt.len(),
+                        differed,
+                    })
+                })
+            })
+            .await
     }
 
     /// Each group's shares at work now (whatever their period) and those of them past a due time at `now`; only `department`'s when named. Only `key`, `open_now` and `overdue_now` are set.

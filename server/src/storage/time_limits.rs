@@ -96,6 +96,7 @@ impl TimeLimitRepo<'_> {
         E: Send + 'static,
     {
         let backend = self.store.backend;
+        let rollups = self.store.rollups();
         self.store
             .write(move |txn| {
                 Box::pin(async move {
@@ -121,7 +122,7 @@ impl TimeLimitRepo<'_> {
                         return Ok(0);
                     }
                     let records = lock_reports(txn, backend, &ids).await?;
-                    decide_and_write(txn, backend, &records, recount, now).await
+                    decide_and_write(txn, rollups, &records, recount, now).await
                 })
             })
             .await

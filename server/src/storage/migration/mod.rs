@@ -23,6 +23,7 @@ mod m0018_ledger;
 mod m0019_ledger_deadlines;
 mod m0020_login_throttles;
 mod m0021_blob_chunks;
+pub(super) mod m0022_share_days;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0019_ledger_deadlines::Migration),
             Box::new(m0020_login_throttles::Migration),
             Box::new(m0021_blob_chunks::Migration),
+            Box::new(m0022_share_days::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ use crate::storage::codec::ms;
 use crate::storage::entity::{assignment, deadline, extension, report};
 use crate::storage::outbox::{Subject, insert_notifications};
 use crate::storage::requests::record;
+use crate::storage::rollups::Rollups;
 use crate::storage::schedule::{apply_deadlines, deadline_from_model};
 use crate::storage::timeline::insert_events;
 use crate::storage::{Backend, ReportRepo, StorageError, UpdateError};
@@ -38,6 +39,7 @@ impl ReportRepo<'_> {
         E: Send + 'static,
     {
         let backend = self.store.backend;
+        let rollups = self.store.rollups();
         for _ in 0..UNCHECKED_RETRIES {
             let change = change.clone();
             let once = once.clone();
@@ -46,7 +48,8 @@ impl ReportRepo<'_> {
                 .write(move |txn| {
                     Box::pin(async move {
                         let changed =
-                            attempt(txn, backend, key, expected_version, now, change).await?;
+                            attempt(txn, (backend, rollups), key, expected_version, now, change)
+                                .await?;
                         if let (Some(once), Some(changed)) = (&once, &changed) {
                             record(txn, once, &changed.0.id, changed, now).await?;
                         }
@@ -67,7 +70,7 @@ impl ReportRepo<'_> {
 /// One attempt at a change; `None` when a concurrent change moved the version since the read.
 async fn attempt<E, F>(
     txn: &DatabaseTransaction,
-    backend: Backend,
+    (backend, rollups): (Backend, Rollups),
     key: ReportKey,
     expected_version: Option<i64>,
     now: Timestamp,
@@ -94,6 +97,8 @@ where
     if updated.rows_affected == 0 {
         return Ok(None);
     }
+    // The figures' rollups: the shares leave them before they are written and return after.
+    rollups.withdraw_record(txn, &current).await?;
     write_assignments(txn, &current, &next).await?;
     insert_events(txn, &next, current.version + 1, &effects.events, now).await?;
     if let Some(x) = &effects.extension {
@@ -120,6 +125,7 @@ where
         now,
     )
     .await?;
+    rollups.contribute_record(txn, &next).await?;
     next.assignments = sorted(next.assignments);
     // The rows were loaded with the report; read them back only when the change wrote some.
     if !effects.deadlines.is_empty() {

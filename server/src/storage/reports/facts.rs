@@ -14,9 +14,11 @@ use super::rows::{FACTS_VERSION, assignment_facts, assignment_model, with_assign
 use crate::model::{EventRecord, ExtensionRecord, ReportRecord, StoredFacts};
 use crate::storage::codec::{corrupt, ts};
 use crate::storage::entity::{assignment, case_event, extension, report};
+use crate::storage::rollups::Rollups;
 use crate::storage::schedule::recount_queue_due;
+use crate::storage::sql::Sql;
 use crate::storage::timeline::event_from_model;
-use crate::storage::{ReportRepo, StorageError};
+use crate::storage::{Backend, ReportRepo, StorageError};
 
 /// One share whose rebuilt facts differ from the stored ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +39,9 @@ impl ReportRepo<'_> {
     where
         F: Fn(&mut ReportRecord, &[EventRecord], &[ExtensionRecord]) + Send + 'static,
     {
+        let rollups = self.store.rollups();
         self.store
-            .write(move |txn| Box::pin(async move { rebuild(txn, reports, replay).await }))
+            .write(move |txn| Box::pin(async move { rebuild(txn, rollups, reports, replay).await }))
             .await
     }
 
@@ -93,13 +96,24 @@ impl ReportRepo<'_> {
 
 async fn rebuild<F>(
     txn: &DatabaseTransaction,
+    rollups: Rollups,
     reports: Vec<ReportId>,
     replay: F,
 ) -> Result<(usize, Vec<FactsDiffer>), StorageError>
 where
     F: Fn(&mut ReportRecord, &[EventRecord], &[ExtensionRecord]),
 {
-    let ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
+    let mut ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
+    ids.sort_unstable();
+    if rollups.backend == Backend::Postgres {
+        // Locked in id order, as the batches lock them, so no change moves the shares while their rollups are withdrawn.
+        let mut sql = Sql::new(rollups.backend);
+        sql.push("SELECT id FROM reports WHERE id")
+            .any(ids.iter().cloned())
+            .push(" ORDER BY id FOR UPDATE");
+        txn.query_all_raw(sql.build()).await?;
+    }
+    rollups.withdraw(txn, &ids, true).await?;
     let before = stored(txn, &reports).await?;
     let models = report::Entity::find()
         .filter(report::Column::Id.is_in(ids.clone()))
@@ -118,7 +132,7 @@ where
         timelines.entry(event.report).or_default().push(event);
     }
     let extensions: Vec<ExtensionRecord> = extension::Entity::find()
-        .filter(extension::Column::ReportId.is_in(ids))
+        .filter(extension::Column::ReportId.is_in(ids.clone()))
         .all(txn)
         .await?
         .into_iter()
@@ -141,6 +155,7 @@ where
         }
         recount_queue_due(txn, &record.id.to_string()).await?;
     }
+    rollups.contribute(txn, &ids, true).await?;
     let after = stored(txn, &reports).await?;
     let differ = before
         .into_iter()
