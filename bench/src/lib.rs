@@ -17,12 +17,24 @@ pub async fn open_loop(
     clock: Arc<ManualClock>,
 ) -> anyhow::Result<(Store, Arc<LoopService>, Arc<TimeLimits>)> {
     let config = ServerConfig::with_defaults(url.to_owned());
-    let clock: Arc<dyn Clock> = clock;
     let store = gridwhistle_server::app::open_store(&config).await?;
+    loop_on(store, clock).await
+}
+
+/// [`open_loop`] over a store opened already (`Store::without_rollups`, say).
+pub async fn loop_on(
+    store: Store,
+    clock: Arc<ManualClock>,
+) -> anyhow::Result<(Store, Arc<LoopService>, Arc<TimeLimits>)> {
+    let config = ServerConfig::with_defaults(String::new());
+    let clock: Arc<dyn Clock> = clock;
     let routing =
         Arc::new(Routing::load(store.clone(), clock.clone(), config.near_border_meters).await?);
     gridwhistle_server::demo::load_if_empty(&store, &routing, &clock).await?;
     let time_limits = Arc::new(TimeLimits::load(store.clone(), clock.clone(), None).await?);
+    // As a replica does when it starts: the figures' daily rollups exist, and every step keeps them.
+    let zone = time_limits.snapshot().calendar.zone().offset_ms();
+    store.stats().ensure_rollups(zone).await?;
     let service = Arc::new(LoopService::new(
         store.clone(),
         routing,

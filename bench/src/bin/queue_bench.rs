@@ -26,7 +26,7 @@ use gridwhistle_domain::{
 };
 use gridwhistle_server::closed_loop::{CaseAction, Guard, LoopService, Verdict};
 use gridwhistle_server::model::{
-    CaseOrder, CaseQuery, NewReport, ReportKey, ReportRecord, TimeRange,
+    AreaGroup, CaseOrder, CaseQuery, NewReport, ReportKey, ReportRecord, TimeRange,
 };
 use gridwhistle_server::stats::{Month, PeriodSpec, StatsService, export};
 use gridwhistle_server::storage::Store;
@@ -72,6 +72,9 @@ struct Args {
     /// Measure databases seeded before (with `--sqlite-file`, and `--keep` with `--postgres-url` naming the kept database) without seeding.
     #[arg(long)]
     measure_only: bool,
+    /// Reports filed and whistled on a fresh database of each kind to measure what keeping the daily rollups costs a step (0: not measured).
+    #[arg(long, default_value_t = 2000)]
+    step_cases: u64,
 }
 
 /// Every demo grid with the point to report from.
@@ -221,22 +224,71 @@ async fn finish_late(service: &LoopService, waiting: &Waiting) -> anyhow::Result
 }
 
 /// Seeds `count` cases over twelve months of the clock, `concurrency` callers at once.
-async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let clock = Arc::new(ManualClock::new(START));
-    let (store, service, _) = open_loop(url, clock.clone()).await?;
-    let analyzer = analyze_while_seeding(url).await?;
-    // The demo district has a worker in some grids only; those file every report.
+/// The demo district's grid workers with the point each reports from; the district has a worker in some grids only, and those file every report.
+async fn workers(store: &Store) -> anyhow::Result<Vec<(Actor, Position)>> {
     let mut workers = Vec::new();
     for (grid, position) in grids()? {
-        if let Ok(worker) = actor(&store, &format!("worker.{grid}")).await {
+        if let Ok(worker) = actor(store, &format!("worker.{grid}")).await {
             workers.push((worker, position));
         }
     }
     if workers.is_empty() {
         bail!("the demo district has no grid workers");
     }
-    let workers = Arc::new(workers);
+    Ok(workers)
+}
+
+/// What keeping the figures' daily rollups costs a loop step: a report filed and whistled, one at a time, by a store that keeps them and by one that does not, in alternating rounds on one fresh database.
+async fn step_cost(url: &str, cases: u64) -> anyhow::Result<()> {
+    let clock = Arc::new(ManualClock::new(START));
+    let (store, kept, _) = open_loop(url, clock.clone()).await?;
+    let (_, left, _) = gridwhistle_bench::loop_on(store.without_rollups(), clock).await?;
+    let workers = workers(&store).await?;
+    let mut totals = [std::time::Duration::ZERO; 2];
+    let mut histograms = [
+        hdrhistogram::Histogram::<u64>::new(3)?,
+        hdrhistogram::Histogram::<u64>::new(3)?,
+    ];
+    let rounds = 10;
+    let mut n = 0;
+    for _ in 0..rounds {
+        for (i, service) in [&kept, &left].into_iter().enumerate() {
+            for _ in 0..cases / (2 * rounds) {
+                let started = Instant::now();
+                whistle_one(service, &workers, n).await?;
+                let took = started.elapsed();
+                totals[i] += took;
+                histograms[i].record(u64::try_from(took.as_micros())?)?;
+                n += 1;
+            }
+        }
+    }
+    for (i, name) in ["with the rollups", "without the rollups"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "a report filed and whistled {name:<22} p50 {:>7} µs  p99 {:>7} µs  mean {:>7} µs",
+            histograms[i].value_at_quantile(0.5),
+            histograms[i].value_at_quantile(0.99),
+            histograms[i].mean().round()
+        );
+    }
+    println!(
+        "keeping the rollups adds {:+.1}% to the step (means, {} steps each)",
+        (totals[0].as_secs_f64() / totals[1].as_secs_f64() - 1.0) * 100.0,
+        histograms[0].len()
+    );
+    store.close().await?;
+    Ok(())
+}
+
+async fn seed(url: &str, count: u64, concurrency: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let clock = Arc::new(ManualClock::new(START));
+    let (store, service, _) = open_loop(url, clock.clone()).await?;
+    let analyzer = analyze_while_seeding(url).await?;
+    let workers = Arc::new(workers(&store).await?);
     let officers = Arc::new(officers(&store).await?);
     let per_month = count.div_ceil(12);
     let mut waiting: Arc<Vec<Waiting>> = Arc::new(Vec::new());
@@ -420,6 +472,15 @@ async fn figures(
     let stats = Arc::new(StatsService::new(store.clone(), time_limits, clock));
     let supervisor = actor(store, "supervisor").await?;
     let zone = stats.zone();
+    // A database seeded before the daily rollups existed has none yet: a replica builds them when it starts.
+    let started = Instant::now();
+    if let Some(built) = store.stats().ensure_rollups(zone.offset_ms()).await? {
+        println!(
+            "built the daily rollups from the facts in {:.1?}: {} counts",
+            started.elapsed(),
+            built.counts
+        );
+    }
     // The sixth month of the seed, as a calendar month.
     let middle = Month::of(
         &zone,
@@ -435,10 +496,14 @@ async fn figures(
         "figures of {middle}: {} departments ranked over {assignments} assignments",
         ranking.len()
     );
-    let views: [(&str, u64); 3] = [
+    let views: [(&str, u64); 4] = [
         ("month's ranking of every department", samples),
         ("a department's 12-month trend", samples),
         ("the ranking as XLSX", samples.min(50)),
+        (
+            "the month's streets (from the reports filed)",
+            samples.min(50),
+        ),
     ];
     for (i, (name, samples)) in views.into_iter().enumerate() {
         let (p50, p99) = measure(samples, || {
@@ -458,31 +523,90 @@ async fn figures(
                         .trend(&supervisor, department, Some(&end), 12)
                         .await?
                         .len(),
-                    _ => {
+                    2 => {
                         let ranking = stats
                             .ranking(&supervisor, &period, "response_rate desc")
                             .await?;
                         export::to_xlsx(&export::departments_table("部门排名", None, &ranking))?
                             .len()
                     }
+                    _ => stats
+                        .areas(&supervisor, &period, AreaGroup::Street, "whistle_rate desc")
+                        .await?
+                        .len(),
                 })
             }
         })
         .await?;
         println!("{name:<50} p50 {p50:>7} µs  p99 {p99:>7} µs");
     }
+    compare_with_facts(store, middle.period(&zone), now, samples).await?;
     let started = Instant::now();
     let rebuilt = stats.rebuild_all().await?;
     println!(
-        "rebuilt the facts of {} cases ({} assignments) from the event log in {:.1?}: {} differed",
+        "rebuilt the facts of {} cases ({} assignments) from the event log in {:.1?}: {} differed; {} rollup counts differed",
         rebuilt.cases,
         rebuilt.assignments,
         started.elapsed(),
-        rebuilt.changed
+        rebuilt.changed,
+        rebuilt.rollups_changed
     );
-    if rebuilt.changed > 0 {
-        bail!("facts kept step by step differ from the facts rebuilt from the event log");
+    if rebuilt.changed > 0 || rebuilt.rollups_changed > 0 {
+        bail!("facts or rollups kept step by step differ from those rebuilt from the event log");
     }
+    Ok(())
+}
+
+/// The month's department counts summed from the daily rollups beside the same counted from the facts, measured in turn in one run; they must be equal.
+async fn compare_with_facts(
+    store: &Store,
+    period: gridwhistle_server::model::Period,
+    now: Timestamp,
+    samples: u64,
+) -> anyhow::Result<()> {
+    use gridwhistle_server::model::ShareGroup;
+    let rolled = store
+        .stats()
+        .share_counts(ShareGroup::Department, None, period, now)
+        .await?;
+    let counted = store
+        .stats()
+        .share_counts_from_facts(ShareGroup::Department, None, period, now)
+        .await?;
+    if rolled != counted {
+        bail!("the rollups' counts differ from the facts' counts");
+    }
+    let mut p99 = Vec::new();
+    for from_facts in [false, true] {
+        let (p50, high) = measure(samples.min(50), || {
+            let store = store.clone();
+            async move {
+                let stats = store.stats();
+                let counts = if from_facts {
+                    stats
+                        .share_counts_from_facts(ShareGroup::Department, None, period, now)
+                        .await?
+                } else {
+                    stats
+                        .share_counts(ShareGroup::Department, None, period, now)
+                        .await?
+                };
+                Ok(counts.len())
+            }
+        })
+        .await?;
+        let name = if from_facts {
+            "the month's counts from the facts"
+        } else {
+            "the month's counts from the rollups"
+        };
+        println!("{name:<50} p50 {p50:>7} µs  p99 {high:>7} µs");
+        p99.push(high);
+    }
+    println!(
+        "equal counts; p99 from the facts / p99 from the rollups: {:.1}",
+        p99[1] as f64 / p99[0].max(1) as f64
+    );
     Ok(())
 }
 
@@ -491,6 +615,24 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.cases == 0 || args.samples == 0 || args.concurrency == 0 {
         bail!("--cases, --samples and --concurrency must be positive");
+    }
+    if args.step_cases > 0 {
+        if !args.skip_sqlite {
+            let dir = tempfile::tempdir()?;
+            println!("== SQLite: the step's cost");
+            step_cost(
+                &gridwhistle_server::config::sqlite_url(&dir.path().join("steps.db")),
+                args.step_cases,
+            )
+            .await?;
+        }
+        if let Some(base) = &args.postgres_url {
+            let scratch = ScratchDatabase::create(base, "gw_step_bench").await?;
+            println!("== PostgreSQL: the step's cost");
+            let outcome = step_cost(&scratch.url, args.step_cases).await;
+            scratch.drop().await?;
+            outcome?;
+        }
     }
     if !args.skip_sqlite {
         let dir = tempfile::tempdir()?;
