@@ -303,7 +303,7 @@ pub(super) async fn snapshot(
     for row in db.query_all_raw(sql.build()).await? {
         let (day, department) = key(&row)?;
         for (i, column) in SHARE_DAY_COUNTS.iter().enumerate() {
-            let n = count(&row, i + 2)?;
+            let n = get_i64(&row, i + 2)?;
             if n != 0 {
                 counts.insert((day, department.clone(), (*column).to_owned()), n);
             }
@@ -314,24 +314,18 @@ pub(super) async fn snapshot(
     for row in db.query_all_raw(sql.build()).await? {
         let (day, department) = key(&row)?;
         counts.insert(
-            (day, department, format!("bucket {}", count(&row, 2)?)),
-            count(&row, 3)?,
+            (day, department, format!("bucket {}", get_i64(&row, 2)?)),
+            get_i64(&row, 3)?,
         );
     }
     Ok(counts)
 }
 
 fn key(row: &QueryResult) -> Result<(i64, String), StorageError> {
-    Ok((count(row, 0)?, {
+    Ok((get_i64(row, 0)?, {
         row.try_get_by_index::<String>(1)
             .map_err(|e| corrupt("rollup", e))?
     }))
-}
-
-fn count(row: &QueryResult, index: usize) -> Result<i64, StorageError> {
-    row.try_get_by_index::<Option<i64>>(index)
-        .map(Option::unwrap_or_default)
-        .map_err(|e| corrupt("rollup", e))
 }
 
 /// Holds the rollups for the rest of `txn` on PostgreSQL (SQLite has one writer at a time): changes wait, then apply their deltas to what `txn` leaves.
@@ -396,33 +390,12 @@ pub(super) async fn department_counts(
     sql.push(" GROUP BY department_id");
     let mut counts = Vec::new();
     for row in db.query_all_raw(sql.build()).await? {
-        let n = |i| count(&row, i);
-        counts.push(ShareCounts {
-            key: row
-                .try_get_by_index::<String>(0)
-                .map_err(|e| corrupt("rollup", e))?,
-            assignments: n(1)?,
-            reported_in_on_time: n(2)?,
-            led: n(3)?,
-            led_with_result: n(4)?,
-            led_accepted: n(5)?,
-            rated: n(6)?,
-            rated_satisfied: n(7)?,
-            score_sum: n(8)?,
-            completions: n(9)?,
-            rejections: n(10)?,
-            extended: n(11)?,
-            returned: n(12)?,
-            escalations: n(13)?,
-            working: crate::model::WorkingTimes {
-                sum_ms: n(14)?,
-                count: n(15)?,
-                ..Default::default()
-            },
-            led_due: n(16)?,
-            led_due_on_time: n(17)?,
-            ..ShareCounts::default()
-        });
+        let mut c = ShareCounts::from_row(&row)?;
+        c.working.sum_ms = get_i64(&row, 14)?;
+        c.working.count = get_i64(&row, 15)?;
+        c.led_due = get_i64(&row, 16)?;
+        c.led_due_on_time = get_i64(&row, 17)?;
+        counts.push(c);
     }
     let mut sql = Sql::new(backend);
     sql.push(
@@ -441,7 +414,44 @@ pub(super) async fn department_counts(
             .map_err(|e| corrupt("rollup", e))?;
         ShareCounts::entry(&mut counts, department)
             .working
-            .add_bucket(count(&row, 1)?, count(&row, 2)?);
+            .add_bucket(get_i64(&row, 1)?, get_i64(&row, 2)?);
     }
     Ok(counts)
+}
+
+pub(super) fn get_i64(row: &QueryResult, index: usize) -> Result<i64, StorageError> {
+    // A sum over no rows is NULL.
+    row.try_get_by_index::<Option<i64>>(index)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| corrupt("figures", e))
+}
+
+pub(super) fn get_key(row: &QueryResult) -> Result<String, StorageError> {
+    row.try_get_by_index::<Option<String>>(0)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| corrupt("figures", e))
+}
+
+impl ShareCounts {
+    /// The key and the counts every grouping reads first, in `storage::stats`' order (the rollups' too).
+    pub(super) fn from_row(row: &QueryResult) -> Result<Self, StorageError> {
+        let n = |i| get_i64(row, i);
+        Ok(Self {
+            key: get_key(row)?,
+            assignments: n(1)?,
+            reported_in_on_time: n(2)?,
+            led: n(3)?,
+            led_with_result: n(4)?,
+            led_accepted: n(5)?,
+            rated: n(6)?,
+            rated_satisfied: n(7)?,
+            score_sum: n(8)?,
+            completions: n(9)?,
+            rejections: n(10)?,
+            extended: n(11)?,
+            returned: n(12)?,
+            escalations: n(13)?,
+            ..Self::default()
+        })
+    }
 }

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use tracing::instrument;
 
 use super::codec::{corrupt, parse, ts};
-use super::rollups::{self, LED, ON_TIME_REPORT_IN};
+use super::rollups::{self, LED, ON_TIME_REPORT_IN, get_i64, get_key};
 use super::sql::Sql;
 use super::{StatsRepo, StorageError};
 use crate::model::{
@@ -70,42 +70,6 @@ fn share_key(group: ShareGroup) -> (&'static str, bool) {
         ShareGroup::Department => ("a.department_id", false),
         ShareGroup::Category => ("r.category_id", true),
         ShareGroup::RiskGrade => ("COALESCE(r.risk_grade, '')", true),
-    }
-}
-
-fn get_i64(row: &QueryResult, index: usize) -> Result<i64, StorageError> {
-    // A sum over no rows is NULL.
-    row.try_get_by_index::<Option<i64>>(index)
-        .map(Option::unwrap_or_default)
-        .map_err(|e| corrupt("figures", e))
-}
-
-fn get_key(row: &QueryResult) -> Result<String, StorageError> {
-    row.try_get_by_index::<Option<String>>(0)
-        .map(Option::unwrap_or_default)
-        .map_err(|e| corrupt("figures", e))
-}
-
-impl ShareCounts {
-    fn from_row(row: &QueryResult) -> Result<Self, StorageError> {
-        let n = |i| get_i64(row, i);
-        Ok(Self {
-            key: get_key(row)?,
-            assignments: n(1)?,
-            reported_in_on_time: n(2)?,
-            led: n(3)?,
-            led_with_result: n(4)?,
-            led_accepted: n(5)?,
-            rated: n(6)?,
-            rated_satisfied: n(7)?,
-            score_sum: n(8)?,
-            completions: n(9)?,
-            rejections: n(10)?,
-            extended: n(11)?,
-            returned: n(12)?,
-            escalations: n(13)?,
-            ..Self::default()
-        })
     }
 }
 
