@@ -358,6 +358,17 @@ pub(super) async fn rebuild(
     add_working(txn, backend, Shares::All, 1).await
 }
 
+/// ` WHERE` the day is in `[first, end)`, and the department is `department` if one is named.
+fn days_of(sql: &mut Sql, (first, end): (i64, i64), department: Option<&DepartmentId>) {
+    sql.push(" WHERE day >= ")
+        .bind(first)
+        .push(" AND day < ")
+        .bind(end);
+    if let Some(d) = department {
+        sql.push(" AND department_id = ").bind(d.as_str());
+    }
+}
+
 /// The rolled-up counts of the days `[first, end)` by department (only `department`'s when named), with the led shares due on day `today` left out: the caller counts those from the facts, since which of them count depends on the hour.
 pub(super) async fn department_counts(
     db: &impl ConnectionTrait,
@@ -380,13 +391,8 @@ pub(super) async fn department_counts(
         .bind(today)
         .push(" THEN led_due_accepted ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN day <> ")
         .bind(today)
-        .push(" THEN led_due_on_time ELSE 0 END) AS BIGINT) FROM share_days WHERE day >= ")
-        .bind(first)
-        .push(" AND day < ")
-        .bind(end);
-    if let Some(d) = department {
-        sql.push(" AND department_id = ").bind(d.as_str());
-    }
+        .push(" THEN led_due_on_time ELSE 0 END) AS BIGINT) FROM share_days");
+    days_of(&mut sql, (first, end), department);
     sql.push(" GROUP BY department_id");
     let mut counts = Vec::new();
     for row in db.query_all_raw(sql.build()).await? {
@@ -398,21 +404,11 @@ pub(super) async fn department_counts(
         counts.push(c);
     }
     let mut sql = Sql::new(backend);
-    sql.push(
-        "SELECT department_id, bucket, CAST(SUM(shares) AS BIGINT) FROM share_working_days WHERE day >= ",
-    )
-    .bind(first)
-    .push(" AND day < ")
-    .bind(end);
-    if let Some(d) = department {
-        sql.push(" AND department_id = ").bind(d.as_str());
-    }
+    sql.push("SELECT department_id, bucket, CAST(SUM(shares) AS BIGINT) FROM share_working_days");
+    days_of(&mut sql, (first, end), department);
     sql.push(" GROUP BY department_id, bucket");
     for row in db.query_all_raw(sql.build()).await? {
-        let department = row
-            .try_get_by_index::<String>(0)
-            .map_err(|e| corrupt("rollup", e))?;
-        ShareCounts::entry(&mut counts, department)
+        ShareCounts::entry(&mut counts, get_key(&row)?)
             .working
             .add_bucket(get_i64(&row, 1)?, get_i64(&row, 2)?);
     }
