@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "gridwhistle/v1/admin.proto",
     "gridwhistle/v1/directory.proto",
     "gridwhistle/v1/attachment.proto",
+    "gridwhistle/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

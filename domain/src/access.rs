@@ -44,6 +44,8 @@ pub enum Action<'a> {
     ReadDepartmentFigures { department: &'a DepartmentId },
     /// Rebuild the figures' facts from the event log: admins.
     RebuildFacts,
+    /// List the audit of parties' personal data shown unmasked (who saw whose, when, for which case): admins.
+    ReadRevealAudit,
     /// Open an entry in the ledger of long-standing cases (积案台账), decide its closing off (销号), reopen it: supervisors.
     ManageLedger,
     /// List ledger entries, each caller seeing only the entries they may read: every role but admins.
@@ -103,7 +105,9 @@ impl Actor {
             }
         };
         match action {
-            Action::AdministerDirectory | Action::RebuildFacts => only(&[Role::Admin]),
+            Action::AdministerDirectory | Action::RebuildFacts | Action::ReadRevealAudit => {
+                only(&[Role::Admin])
+            }
             Action::ReadUser(user) => {
                 if role == Role::Admin || *user == self.user_id {
                     Ok(())
@@ -264,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn only_admins_administer_the_directory() {
+    fn only_admins_administer_the_directory_and_read_the_reveal_audit() {
         for actor in every_kind_of_actor() {
             let expected = if actor.role() == Role::Admin {
                 Ok(())
@@ -272,6 +276,7 @@ mod tests {
                 Err(AccessError::Forbidden { role: actor.role() })
             };
             assert_eq!(actor.authorize(Action::AdministerDirectory), expected);
+            assert_eq!(actor.authorize(Action::ReadRevealAudit), expected);
         }
     }
 

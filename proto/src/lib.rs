@@ -23,4 +23,5 @@ pub const SERVICE_NAMES: &[&str] = &[
     "gridwhistle.v1.DirectoryService",
     "gridwhistle.v1.AttachmentService",
     "gridwhistle.v1.LedgerService",
+    "gridwhistle.v1.AuditService",
 ];

@@ -20,6 +20,7 @@ pub mod model;
 pub mod notifications;
 pub mod periodic;
 pub mod push;
+pub mod reveals;
 pub mod routing;
 pub mod shed;
 pub mod stats;

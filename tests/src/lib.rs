@@ -17,6 +17,7 @@ use gridwhistle_fake_fcm::{FakeFcm, Options as FakeOptions};
 use gridwhistle_proto::v1;
 use gridwhistle_proto::v1::admin_service_client::AdminServiceClient;
 use gridwhistle_proto::v1::attachment_service_client::AttachmentServiceClient;
+use gridwhistle_proto::v1::audit_service_client::AuditServiceClient;
 use gridwhistle_proto::v1::auth_service_client::AuthServiceClient;
 use gridwhistle_proto::v1::case_service_client::CaseServiceClient;
 use gridwhistle_proto::v1::device_service_client::DeviceServiceClient;
@@ -314,6 +315,10 @@ impl TestApp {
 
     pub fn ledger(&self, access_token: &str) -> LedgerServiceClient<Authed> {
         LedgerServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
+    }
+
+    pub fn audit(&self, access_token: &str) -> AuditServiceClient<Authed> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), Self::bearer(access_token))
     }
 
     /// Adds a user exactly as `gridwhistle user add` does: the bootstrap path, before any admin exists.

@@ -1,4 +1,4 @@
-//! Authorisation per object as a table: every RPC of `ReportService`, `CaseService`, `DirectoryService`, `AttachmentService`, `SupervisionService` and `LedgerService` × every role × {the caller's own object, another unit's object, a missing id}.
+//! Authorisation per object as a table: every RPC of `ReportService`, `CaseService`, `DirectoryService`, `AttachmentService`, `SupervisionService`, `LedgerService` and `AuditService` × every role × {the caller's own object, another unit's object, a missing id}.
 //!
 //! Another unit's object and a missing id must get the same answer, so existence cannot be probed; the table must name every RPC the protos declare.
 
@@ -277,6 +277,13 @@ fn table() -> Vec<(&'static str, Row)> {
         ),
         ("LedgerService.ExportMeetingMinutes", meeting_readers),
         ("LedgerService.DecideMeetingItem", ledger_supervisors),
+        // The audit of parties shown: admins only.
+        (
+            "AuditService.ListPartyReveals",
+            [
+                FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, ALLOWED, FORBIDDEN,
+            ],
+        ),
         ("SupervisionService.RegradeCase", supervisor_on_any),
         // Last: it sets the case's departments anew (to the ones it has).
         ("SupervisionService.ReassignCase", supervisor_on_any),
@@ -299,6 +306,7 @@ fn declared_rpcs() -> BTreeSet<String> {
                     | "AttachmentService"
                     | "SupervisionService"
                     | "LedgerService"
+                    | "AuditService"
             )
         })
         .flat_map(|s| {
@@ -675,6 +683,17 @@ async fn call(
         rpc if rpc.starts_with("LedgerService.") => {
             ledger_call(district, token, rpc, names, target).await
         }
+        // Aimed at a case's reveals: admins list any case's (none for a missing one), no one else any.
+        "AuditService.ListPartyReveals" => code(
+            district
+                .app
+                .audit(token)
+                .list_party_reveals(v1::ListPartyRevealsRequest {
+                    subject: case,
+                    ..Default::default()
+                })
+                .await,
+        ),
         other => panic!("{other} has no call in the authorisation table"),
     }
 }

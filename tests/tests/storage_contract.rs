@@ -40,6 +40,7 @@ gridwhistle_tests::contract!(
     a_shipped_calendar_year_is_stored_and_recounted_once_and_an_admins_year_replaces,
     login_failures_are_counted_once_each_in_their_window_and_locks_only_grow,
     blob_chunks_append_over_unacknowledged_bytes_seal_once_and_read_by_offset,
+    reveals_list_newest_first_by_user_subject_and_time_and_prune_by_age,
 );
 
 fn department(id: &str, priority: i32) -> NewDepartment {
@@ -989,5 +990,97 @@ mod checks {
         blobs.discard("up-3").await.unwrap();
         assert!(blobs.upload_chunks("up-3", 0, 10).await.unwrap().is_empty());
         assert_eq!(blobs.blob_chunk("missing", 0, false).await.unwrap(), None);
+    }
+
+    pub(super) async fn reveals_list_newest_first_by_user_subject_and_time_and_prune_by_age(
+        store: &Store,
+        _backend: Backend,
+    ) {
+        use gridwhistle_server::model::{NewReveal, RevealFilter};
+        let at = |minutes: i64| Timestamp::from_unix_millis(T0.as_unix_millis() + minutes * 60_000);
+        let (officer, supervisor) = (UserId::generate(), UserId::generate());
+        let case = format!("cases/{}", ReportId::generate());
+        let entry = format!("ledgerEntries/{}", ReportId::generate());
+        let reveal = |user: UserId, subject: &str, minutes: i64| NewReveal {
+            user,
+            subject: subject.to_owned(),
+            method: "/gridwhistle.v1.CaseService/GetCase".to_owned(),
+            request_id: format!("request-{minutes}"),
+            at: at(minutes),
+        };
+        let reveals = store.reveals();
+        // One answer's reveals are stored together; a listing answers them newest first.
+        reveals
+            .record(&[reveal(officer, &case, 1), reveal(officer, &entry, 1)])
+            .await
+            .unwrap();
+        reveals
+            .record(&[reveal(supervisor, &case, 2)])
+            .await
+            .unwrap();
+        reveals.record(&[reveal(officer, &case, 3)]).await.unwrap();
+        let everything = reveals
+            .list(&RevealFilter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(everything.len(), 4);
+        assert_eq!(everything[0].reveal, reveal(officer, &case, 3));
+        assert_eq!(everything[1].reveal, reveal(supervisor, &case, 2));
+        let mut first_answer: Vec<_> = everything[2..].iter().map(|r| r.reveal.clone()).collect();
+        first_answer.sort_by(|a, b| a.subject.cmp(&b.subject));
+        assert_eq!(
+            first_answer,
+            [reveal(officer, &case, 1), reveal(officer, &entry, 1)]
+        );
+        // Pages go on after the last id seen.
+        let page = reveals
+            .list(&RevealFilter::default(), Some(&everything[1].id), 10)
+            .await
+            .unwrap();
+        assert_eq!(page, everything[2..]);
+        // Each filter narrows.
+        let by = |filter: RevealFilter| async move {
+            reveals
+                .list(&filter, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.reveal.user, r.reveal.subject, r.reveal.at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            by(RevealFilter {
+                user: Some(supervisor),
+                ..RevealFilter::default()
+            })
+            .await,
+            [(supervisor, case.clone(), at(2))]
+        );
+        assert_eq!(
+            by(RevealFilter {
+                subject: Some(entry.clone()),
+                ..RevealFilter::default()
+            })
+            .await,
+            [(officer, entry.clone(), at(1))]
+        );
+        assert_eq!(
+            by(RevealFilter {
+                user: Some(officer),
+                subject: Some(case.clone()),
+                since: Some(at(2)),
+                before: Some(at(4)),
+            })
+            .await,
+            [(officer, case.clone(), at(3))]
+        );
+        // Pruning deletes what was revealed before the time given, and nothing after.
+        assert_eq!(reveals.prune(at(2)).await.unwrap(), 2);
+        assert_eq!(reveals.prune(at(2)).await.unwrap(), 0);
+        let left = reveals
+            .list(&RevealFilter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(left, everything[..2]);
     }
 }

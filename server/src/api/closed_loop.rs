@@ -10,7 +10,7 @@ use gridwhistle_proto::v1;
 
 use super::convert::{Violations, fits, resource_id, timestamp};
 use super::error::ApiError;
-use crate::closed_loop::{LoopError, LoopService};
+use crate::closed_loop::LoopError;
 use crate::model::{
     AssignmentRecord, DeadlineRecord, DeadlineState, EventPosition, EventRecord, ExtensionRecord,
     LetterRecord, ReportRecord, RoutingRecord, RoutingRule,
@@ -200,13 +200,22 @@ fn attachment_names(ids: &[AttachmentId]) -> Vec<String> {
     ids.iter().map(|id| format!("attachments/{id}")).collect()
 }
 
-/// The parties as this caller may see them; an unmasked answer is audited.
+/// The parties as this caller may see them; unmasked only when the call's audit notes it (`reveals`), unless the caller is the grid worker who recorded them.
 pub(crate) fn parties_for(actor: &Actor, record: &ReportRecord) -> Vec<v1::Party> {
     let sees = actor.sees_parties(&record.author, &record.working_departments());
-    if sees && !record.parties.is_empty() {
-        LoopService::audit_reveal(actor, &record.id);
+    let unmasked = sees
+        && (record.parties.is_empty()
+            || actor.user_id == record.author
+            || crate::reveals::note(actor, subject_of(record)));
+    show_parties(&record.parties, unmasked)
+}
+
+/// The resource a report's parties belong to in the audit: its case once whistled, the report before.
+fn subject_of(record: &ReportRecord) -> String {
+    match &record.case {
+        Some(case) => format!("cases/{}", case.id),
+        None => format!("reports/{}", record.id),
     }
-    show_parties(&record.parties, sees)
 }
 
 /// `parties` unmasked, or masked.

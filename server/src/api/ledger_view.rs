@@ -3,7 +3,6 @@
 use gridwhistle_domain::Actor;
 use gridwhistle_domain::ledger::{LedgerEventKind, StepState};
 use gridwhistle_proto::v1;
-use tracing::info;
 
 use super::closed_loop::show_parties;
 use super::convert::timestamp;
@@ -19,10 +18,9 @@ pub(super) fn entry_to_proto(
     timeline: &[LedgerEventRecord],
 ) -> v1::LedgerEntry {
     let departments = e.departments();
-    let sees = actor.sees_ledger_parties(crate::ledger::scope(e, &departments));
-    if sees && !e.parties.is_empty() {
-        info!(target: "gridwhistle::audit", user = %actor.user_id, entry = %e.id, "parties revealed");
-    }
+    // Unmasked only when the call's audit notes it (`reveals`).
+    let sees = actor.sees_ledger_parties(crate::ledger::scope(e, &departments))
+        && (e.parties.is_empty() || crate::reveals::note(actor, format!("ledgerEntries/{}", e.id)));
     v1::LedgerEntry {
         name: format!("ledgerEntries/{}", e.id),
         case: e

@@ -2,6 +2,7 @@
 
 mod admin;
 mod attachment;
+mod audit;
 mod auth;
 mod case;
 mod case_filter;
@@ -26,6 +27,7 @@ mod time_limits;
 
 pub use admin::AdminApi;
 pub use attachment::AttachmentApi;
+pub use audit::AuditApi;
 pub use auth::AuthApi;
 pub use case::CaseApi;
 pub use devices::DeviceApi;

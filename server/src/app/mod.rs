@@ -290,7 +290,7 @@ fn start_tasks(
     Ok(tasks)
 }
 
-/// Takes up other replicas' imports, policies and revocations, retries a rebuild that failed after an import committed, warns while next year's calendar is provisional, and forgets quiet failed-login counts.
+/// Takes up other replicas' imports, policies and revocations, retries a rebuild that failed after an import committed, warns while next year's calendar is provisional, forgets quiet failed-login counts, and deletes reveals past their keeping time.
 fn refresher(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Task {
     let routing = parts.routing.clone();
     let time_limits = parts.time_limits.clone();
@@ -302,6 +302,8 @@ fn refresher(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Task {
         config.revocation_refresh,
     );
     let throttles = parts.authenticator.clone().keep_throttles_pruned();
+    let reveals =
+        crate::reveals::RevealAudit::new(parts.store.clone(), parts.clock.clone()).keep_pruned();
     Task::spawn(async move {
         tokio::select! {
             () = routing.keep_fresh(period, stopped(stopping)) => {}
@@ -309,6 +311,7 @@ fn refresher(config: &ServerConfig, parts: &Parts, stopping: Stopping) -> Task {
             () = time_limits.keep_warning() => {}
             () = revoked => {}
             () = throttles => {}
+            () = reveals => {}
         }
     })
 }
@@ -431,7 +434,12 @@ async fn serve(
         .layer(cors_layer(&config.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(crate::access::AccessLogLayer::new(parts.metrics.clone()))
-        .layer(crate::shed::ShedLayer::new(config.max_concurrent_rpcs));
+        .layer(crate::shed::ShedLayer::new(config.max_concurrent_rpcs))
+        // Innermost, so the access line and the metrics count an answer withheld for want of its audit as what it became.
+        .layer(crate::reveals::RevealAuditLayer::new(
+            parts.store.clone(),
+            parts.clock.clone(),
+        ));
     let router = Server::builder()
         .accept_http1(true)
         .layer(layers)

@@ -10,6 +10,7 @@ use tracing::{Span, info_span};
 
 use gridwhistle_proto::v1::admin_service_server::AdminServiceServer;
 use gridwhistle_proto::v1::attachment_service_server::AttachmentServiceServer;
+use gridwhistle_proto::v1::audit_service_server::AuditServiceServer;
 use gridwhistle_proto::v1::auth_service_server::AuthServiceServer;
 use gridwhistle_proto::v1::case_service_server::CaseServiceServer;
 use gridwhistle_proto::v1::device_service_server::DeviceServiceServer;
@@ -20,8 +21,8 @@ use gridwhistle_proto::v1::supervision_service_server::SupervisionServiceServer;
 
 use super::{Parts, ServeError, Stopping};
 use crate::api::{
-    AdminApi, AttachmentApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, LedgerApi, ReportApi,
-    SupervisionApi,
+    AdminApi, AttachmentApi, AuditApi, AuthApi, CaseApi, DeviceApi, DirectoryApi, LedgerApi,
+    ReportApi, SupervisionApi,
 };
 use crate::config::ServerConfig;
 use crate::directory::Directory;
@@ -88,6 +89,7 @@ pub(super) struct Apis {
     directory: DirectoryServiceServer<DirectoryApi>,
     attachments: AttachmentServiceServer<AttachmentApi>,
     ledger: LedgerServiceServer<LedgerApi>,
+    audit: AuditServiceServer<AuditApi>,
 }
 
 pub(super) fn apis(
@@ -160,6 +162,11 @@ pub(super) fn apis(
             service.clone(),
         ))))
         .max_decoding_message_size(limit),
+        audit: AuditServiceServer::new(AuditApi::new(crate::reveals::RevealAudit::new(
+            parts.store.clone(),
+            parts.clock.clone(),
+        )))
+        .max_decoding_message_size(limit),
     })
 }
 
@@ -200,5 +207,6 @@ pub(super) fn grpc_routes(
             apis.attachments,
             require_auth.clone(),
         ))
-        .add_service(InterceptedService::new(apis.ledger, require_auth)))
+        .add_service(InterceptedService::new(apis.ledger, require_auth.clone()))
+        .add_service(InterceptedService::new(apis.audit, require_auth)))
 }

@@ -10,9 +10,8 @@ use gridwhistle_dispatcher::notify::{self};
 use gridwhistle_dispatcher::routing::rules::Position;
 use gridwhistle_dispatcher::workflow::IllegalStep;
 use gridwhistle_domain::{
-    AccessError, Action, Actor, AttachmentId, DeadlineStage, DepartmentId, ReportId, Timestamp,
+    AccessError, Action, Actor, AttachmentId, DeadlineStage, DepartmentId, Timestamp,
 };
-use tracing::info;
 
 mod attachments;
 mod cases;
@@ -319,11 +318,6 @@ impl LoopService {
             )),
             Err(err) => Err(err.into()),
         }
-    }
-
-    /// Logs that a caller saw a report's parties unmasked, without the data itself.
-    pub fn audit_reveal(actor: &Actor, report: &ReportId) {
-        info!(target: "gridwhistle::audit", user = %actor.user_id, %report, "parties revealed");
     }
 }
 

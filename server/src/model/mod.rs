@@ -8,6 +8,7 @@ mod letter;
 mod queue;
 mod report;
 mod request;
+mod reveal;
 mod stats;
 mod timeline;
 
@@ -26,6 +27,7 @@ pub use report::{
     RoutedRecord, RoutingRecord, RoutingRule,
 };
 pub use request::{Once, Render, RequestKey, StoredRequest};
+pub use reveal::{NewReveal, RevealFilter, RevealRecord};
 pub use stats::{
     AreaCounts, AreaGroup, Period, ShareCounts, ShareGroup, ShortfallKind, ShortfallPosition,
     ShortfallRecord, StoredFacts, WorkingTimes, working_bucket, working_bucket_span,

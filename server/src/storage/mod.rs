@@ -25,6 +25,7 @@ mod outbox;
 mod records;
 mod reports;
 mod requests;
+mod reveals;
 mod rollups;
 mod schedule;
 mod sql;
@@ -288,4 +289,6 @@ repositories! {
     logins => LoginRepo;
     /// The attachment store's bytes, when they are kept in the database.
     blobs => BlobRepo;
+    /// The audit of parties' personal data shown unmasked: who saw whose, when, through which call.
+    reveals => RevealRepo;
 }

@@ -24,6 +24,7 @@ pub(super) mod meeting;
 pub(super) mod meeting_item;
 pub(super) mod notification;
 pub(super) mod notification_read;
+pub(super) mod party_reveal;
 pub(super) mod push_delivery;
 pub(super) mod refresh_token;
 pub(super) mod report;

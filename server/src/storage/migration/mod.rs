@@ -24,6 +24,7 @@ mod m0019_ledger_deadlines;
 mod m0020_login_throttles;
 mod m0021_blob_chunks;
 pub(super) mod m0022_share_days;
+mod m0023_party_reveals;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0020_login_throttles::Migration),
             Box::new(m0021_blob_chunks::Migration),
             Box::new(m0022_share_days::Migration),
+            Box::new(m0023_party_reveals::Migration),
         ]
     }
 }
