@@ -38,11 +38,22 @@ enum Scenario {
     PostProgress,
     /// PostProgress under a new client request id each call: the same step, plus its answer rendered and stored in the step's transaction.
     PostProgressOnce,
+    /// CaseService.GetCase by the lead's duty officer, who sees the parties unmasked: the case and its timeline read, and the audit's row of the parties shown written before the answer leaves.
+    GetCase,
+    /// CaseService.GetCase of the same cases by the supervisor (the benchmark's user), who sees the parties masked and leaves no audit row: compare with get-case for what the audit costs a read.
+    GetCaseMasked,
 }
 
 impl Scenario {
-    fn posts_progress(self) -> bool {
-        matches!(self, Scenario::PostProgress | Scenario::PostProgressOnce)
+    /// Whether the scenario works on cases whistled before it starts.
+    fn needs_cases(self) -> bool {
+        matches!(
+            self,
+            Scenario::PostProgress
+                | Scenario::PostProgressOnce
+                | Scenario::GetCase
+                | Scenario::GetCaseMasked
+        )
     }
 }
 
@@ -200,6 +211,23 @@ impl Callers {
                     .post_progress(request)
                     .await?;
             }
+            Scenario::GetCase | Scenario::GetCaseMasked => {
+                let Some((officer, cases)) = &self.cases else {
+                    return Err(tonic::Status::failed_precondition("no cases whistled"));
+                };
+                let bearer = if scenario == Scenario::GetCase {
+                    officer
+                } else {
+                    &self.bearer
+                };
+                let request = authed(
+                    bearer,
+                    v1::GetCaseRequest {
+                        name: cases[caller % cases.len()].clone(),
+                    },
+                );
+                CaseServiceClient::new(channel).get_case(request).await?;
+            }
         }
         Ok(())
     }
@@ -268,6 +296,32 @@ async fn whistled_cases(
         cases.push(case.name);
     }
     Ok((officer.context("no case was whistled")?, Arc::new(cases)))
+}
+
+/// Checks that the duty officer sees `case`'s parties unmasked and the benchmark's supervisor masked, as the get-case scenarios claim.
+async fn check_views(
+    channel: &Channel,
+    officer: &MetadataValue<Ascii>,
+    supervisor: &MetadataValue<Ascii>,
+    case: &str,
+) -> anyhow::Result<()> {
+    for (bearer, masked) in [(officer, false), (supervisor, true)] {
+        let seen = CaseServiceClient::new(channel.clone())
+            .get_case(authed(
+                bearer,
+                v1::GetCaseRequest {
+                    name: case.to_owned(),
+                },
+            ))
+            .await?
+            .into_inner()
+            .case
+            .context("a case")?;
+        if seen.parties.first().map(|p| p.masked) != Some(masked) {
+            bail!("expected the parties of {case} masked={masked}");
+        }
+    }
+    Ok(())
 }
 
 /// `message` with `bearer` as its authorization.
@@ -446,9 +500,10 @@ async fn main() -> anyhow::Result<()> {
     let access = login_with(channels[0].clone(), &args.username, &args.password)
         .await
         .context("login for authenticated scenarios")?;
-    let needs_worker = args.scenario.iter().any(|s| {
-        matches!(s, Scenario::CreateReport | Scenario::FileAndWhistle) || s.posts_progress()
-    });
+    let needs_worker = args
+        .scenario
+        .iter()
+        .any(|s| matches!(s, Scenario::CreateReport | Scenario::FileAndWhistle) || s.needs_cases());
     let worker = if needs_worker {
         let token = login_with(
             channels[0].clone(),
@@ -464,7 +519,7 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let cases = match &worker {
-        Some(worker) if args.scenario.iter().any(|s| s.posts_progress()) => {
+        Some(worker) if args.scenario.iter().any(|s| s.needs_cases()) => {
             Some(whistled_cases(&channels[0], &args, worker).await?)
         }
         _ => None,
@@ -475,6 +530,9 @@ async fn main() -> anyhow::Result<()> {
         worker,
         cases,
     };
+    if let Some((officer, cases)) = &callers.cases {
+        check_views(&callers.channels[0], officer, &callers.bearer, &cases[0]).await?;
+    }
     println!(
         "target={target} connections={} warmup={}s duration={}s cores={}",
         args.connections,
