@@ -1,6 +1,6 @@
 //! The audit of parties' personal data shown unmasked (names, phones, ID numbers): who saw whose, when, for which case, through which call.
 //!
-//! Each gRPC call runs inside a collection scope ([`RevealAuditLayer`]); the conversions that unmask parties note each subject there ([`note`]), and the layer writes the call's notes to `party_reveals` once the handler has answered and before the answer leaves.
+//! Each gRPC call runs inside a collection scope ([`RevealAuditLayer`]); the conversions that unmask parties note each subject there ([`note`]), and the layer writes the call's notes to `party_reveals` once the handler has answered and before the answer leaves, together with those of the calls answering at the same time (one transaction and one commit for them all).
 //! Should the write fail, the caller gets UNAVAILABLE instead of the data: nothing is shown that the audit does not hold.
 //! A conversion outside any scope (a stream's later messages, a background task) is refused its note and keeps the parties masked.
 //! Rows are kept for [`KEEP_FOR`], pruned hourly ([`RevealAudit::keep_pruned`]), and listed to admins (`AuditService`).
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use gridwhistle_dispatcher::Clock;
 use gridwhistle_domain::{AccessError, Action, Actor, UserId};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
 use crate::model::{NewReveal, RevealFilter, RevealRecord};
@@ -100,16 +101,71 @@ pub enum RevealError {
     Storage(#[from] StorageError),
 }
 
+/// The most calls whose rows one write takes.
+const CALLS_PER_WRITE: usize = 512;
+
+/// One call's rows, and where to say whether they were written.
+struct Pending {
+    reveals: Vec<NewReveal>,
+    written: oneshot::Sender<bool>,
+}
+
+/// Writes the rows of calls that answer at once together, as the store's group-commit writer does for new reports: the rows queued while one write runs go in the next, in one transaction and one commit.
+#[derive(Debug, Clone)]
+struct RevealWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl RevealWriter {
+    /// Starts the task that writes; it ends when the last handle is dropped.
+    fn spawn(store: Store) -> Self {
+        let (queue, mut pending) = mpsc::channel::<Pending>(CALLS_PER_WRITE * 4);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(CALLS_PER_WRITE);
+            while pending.recv_many(&mut batch, CALLS_PER_WRITE).await > 0 {
+                let rows: Vec<NewReveal> = batch
+                    .iter()
+                    .flat_map(|p: &Pending| p.reveals.iter().cloned())
+                    .collect();
+                let written = match store.reveals().record(&rows).await {
+                    Ok(()) => true,
+                    Err(err) => {
+                        error!(error = %err, calls = batch.len(), "the parties shown could not be audited");
+                        false
+                    }
+                };
+                for call in batch.drain(..) {
+                    let _ = call.written.send(written);
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Writes `reveals` with whatever other calls' rows are queued; answers whether they were written.
+    async fn write(&self, reveals: Vec<NewReveal>) -> bool {
+        let (written, answer) = oneshot::channel();
+        if self.queue.send(Pending { reveals, written }).await.is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+}
+
 /// Wraps the gRPC routes so each call collects the parties its answer unmasks, and writes them before the answer leaves.
 #[derive(Debug, Clone)]
 pub struct RevealAuditLayer {
-    store: Store,
+    writer: RevealWriter,
     clock: Arc<dyn Clock>,
 }
 
 impl RevealAuditLayer {
+    /// Starts the layer's writer: call inside the runtime that serves.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            writer: RevealWriter::spawn(store),
+            clock,
+        }
     }
 }
 
@@ -119,7 +175,7 @@ impl<S> tower::Layer<S> for RevealAuditLayer {
     fn layer(&self, inner: S) -> RevealAuditService<S> {
         RevealAuditService {
             inner,
-            store: self.store.clone(),
+            writer: self.writer.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -128,7 +184,7 @@ impl<S> tower::Layer<S> for RevealAuditLayer {
 #[derive(Debug, Clone)]
 pub struct RevealAuditService<S> {
     inner: S,
-    store: Store,
+    writer: RevealWriter,
     clock: Arc<dyn Clock>,
 }
 
@@ -156,7 +212,7 @@ where
         let notes = Notes::default();
         // A unary handler runs to its answer inside this scope; a stream's later messages are made outside it, and so stay masked.
         let future = NOTES.scope(notes.clone(), self.inner.call(request));
-        let store = self.store.clone();
+        let writer = self.writer.clone();
         let clock = self.clock.clone();
         Box::pin(async move {
             let response = future.await?;
@@ -175,16 +231,14 @@ where
                     at,
                 })
                 .collect();
-            match store.reveals().record(&reveals).await {
-                Ok(()) => Ok(response),
-                Err(err) => {
-                    error!(error = %err, %method, "the parties shown could not be audited; the answer is withheld");
-                    Ok(tonic::Status::unavailable(
-                        "the audit of personal data could not be written; try again",
-                    )
-                    .into_http())
-                }
+            if writer.write(reveals).await {
+                return Ok(response);
             }
+            warn!(%method, "the answer is withheld: the parties it shows could not be audited");
+            Ok(tonic::Status::unavailable(
+                "the audit of personal data could not be written; try again",
+            )
+            .into_http())
         })
     }
 }
