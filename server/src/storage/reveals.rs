@@ -1,10 +1,10 @@
-//! The audit of parties' personal data shown unmasked: written in one multi-row insert per answer, listed newest first, pruned by age.
+//! The audit of parties' personal data shown unmasked: written in multi-row inserts, listed newest first, pruned by age.
 
 use gridwhistle_domain::{Timestamp, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::codec::{bigint, corrupt, ts};
+use super::codec::{corrupt, ts};
 use super::entity::party_reveal;
 use super::multirow::insert_chunked;
 use super::{RevealRepo, StorageError};
@@ -55,7 +55,7 @@ impl RevealRepo<'_> {
         }
         query
             .order_by_desc(R::Id)
-            .limit(bigint("limit", limit)?.unsigned_abs())
+            .limit(limit)
             .all(&self.store.db)
             .await?
             .into_iter()

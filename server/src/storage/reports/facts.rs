@@ -9,16 +9,15 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::extension_from_model;
-use super::rows::{FACTS_VERSION, assignment_facts, assignment_model, with_assignments};
+use super::rows::{FACTS_VERSION, assignment_facts, assignment_model};
+use super::{extension_from_model, lock_reports};
 use crate::model::{EventRecord, ExtensionRecord, ReportRecord, StoredFacts};
 use crate::storage::codec::{corrupt, ts};
 use crate::storage::entity::{assignment, case_event, extension, report};
 use crate::storage::rollups::Rollups;
 use crate::storage::schedule::recount_queue_due;
-use crate::storage::sql::Sql;
 use crate::storage::timeline::event_from_model;
-use crate::storage::{Backend, ReportRepo, StorageError};
+use crate::storage::{ReportRepo, StorageError};
 
 /// One share whose rebuilt facts differ from the stored ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,23 +102,11 @@ async fn rebuild<F>(
 where
     F: Fn(&mut ReportRecord, &[EventRecord], &[ExtensionRecord]),
 {
-    let mut ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
-    ids.sort_unstable();
-    if rollups.backend == Backend::Postgres {
-        // Locked in id order, as the batches lock them, so no change moves the shares while their rollups are withdrawn.
-        let mut sql = Sql::new(rollups.backend);
-        sql.push("SELECT id FROM reports WHERE id")
-            .any(ids.iter().cloned())
-            .push(" ORDER BY id FOR UPDATE");
-        txn.query_all_raw(sql.build()).await?;
-    }
+    // Read locked in id order, as the batches read them, so no change moves the shares while their rollups are withdrawn.
+    let mut records = lock_reports(txn, rollups.backend, &reports).await?;
+    let ids: Vec<String> = reports.iter().map(ToString::to_string).collect();
     rollups.withdraw(txn, &ids, true).await?;
     let before = stored(txn, &reports).await?;
-    let models = report::Entity::find()
-        .filter(report::Column::Id.is_in(ids.clone()))
-        .all(txn)
-        .await?;
-    let mut records = with_assignments(txn, models).await?;
     let mut timelines: HashMap<ReportId, Vec<EventRecord>> = HashMap::new();
     for event in case_event::Entity::find()
         .filter(case_event::Column::ReportId.is_in(ids.clone()))
