@@ -9,6 +9,7 @@ pub mod backup;
 pub mod cli;
 pub mod closed_loop;
 pub mod config;
+pub mod console;
 pub mod deadline_engine;
 pub mod demo;
 pub mod directory;

@@ -422,6 +422,8 @@ async fn serve(
     );
     let ops = ops_tasks(config, parts, &health, listeners.ops);
     let layers = tower::ServiceBuilder::new()
+        // Outermost: the console's files are plain HTTP, not calls.
+        .layer(crate::console::ConsoleLayer)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         // The access line (`access`) replaces the tracing layer's own lines, which log every non-OK code as an error.
         .layer(

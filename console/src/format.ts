@@ -1,0 +1,155 @@
+// How the console writes times, countdowns and the API's enums.
+
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { RiskGrade } from "./gen/gridwhistle/v1/common_pb";
+import {
+  AssignmentState,
+  CaseState,
+  DeadlineStage,
+  DeadlineState,
+  CaseEventKind,
+  type Case,
+} from "./gen/gridwhistle/v1/case_pb";
+import { currentLang, t, type Key } from "./i18n";
+
+/** "2d 3h", "3h 05m", "4m 09s": the time between two instants, to the unit that matters. */
+export function span(ms: number): string {
+  const total = Math.floor(Math.abs(ms) / 1000);
+  const days = Math.floor(total / 86_400);
+  const hours = Math.floor((total % 86_400) / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const two = (n: number) => String(n).padStart(2, "0");
+  if (days > 0) return `${days}d ${hours}h`;
+  if (hours > 0) return `${hours}h ${two(minutes)}m`;
+  return `${minutes}m ${two(seconds)}s`;
+}
+
+/** The countdown to `due` at `now`: negative when overdue. */
+export function countdown(due: Date, now: Date): { overdue: boolean; text: string } {
+  const left = due.getTime() - now.getTime();
+  return { overdue: left < 0, text: span(left) };
+}
+
+export function date(ts: Timestamp | undefined): Date | undefined {
+  return ts ? timestampDate(ts) : undefined;
+}
+
+export function when(ts: Timestamp | undefined): string {
+  const d = date(ts);
+  if (!d) return "—";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The nearest pending due time of the case for `department` (any department when empty). */
+export function nearestDue(c: Case, department = ""): Date | undefined {
+  let best: Date | undefined;
+  for (const a of c.assignments) {
+    if (department && a.department !== department) continue;
+    for (const d of a.deadlines) {
+      if (d.state !== DeadlineState.PENDING || !d.dueTime) continue;
+      const due = timestampDate(d.dueTime);
+      if (!best || due < best) best = due;
+    }
+  }
+  return best;
+}
+
+export function gradeClass(grade: RiskGrade): string {
+  switch (grade) {
+    case RiskGrade.A:
+      return "grade-a";
+    case RiskGrade.B:
+      return "grade-b";
+    case RiskGrade.C:
+      return "grade-c";
+    default:
+      return "grade-none";
+  }
+}
+
+export function gradeLabel(grade: RiskGrade): string {
+  const keys: Partial<Record<RiskGrade, Key>> = {
+    [RiskGrade.A]: "gradeA",
+    [RiskGrade.B]: "gradeB",
+    [RiskGrade.C]: "gradeC",
+  };
+  const key = keys[grade];
+  return key ? t(key) : t("none");
+}
+
+export function caseStateLabel(state: CaseState): string {
+  const keys: Partial<Record<CaseState, Key>> = {
+    [CaseState.OPEN]: "caseOpen",
+    [CaseState.AWAITING_VERIFICATION]: "caseAwaitingVerification",
+    [CaseState.CLOSED]: "caseClosed",
+    [CaseState.AWAITING_SUPERVISOR]: "caseAwaitingSupervisor",
+  };
+  const key = keys[state];
+  return key ? t(key) : "—";
+}
+
+export function assignmentStateLabel(state: AssignmentState): string {
+  const keys: Partial<Record<AssignmentState, Key>> = {
+    [AssignmentState.SUMMONED]: "summoned",
+    [AssignmentState.REPORTED_IN]: "reportedIn",
+    [AssignmentState.CONTACTED]: "contacted",
+    [AssignmentState.COMPLETED]: "completed",
+    [AssignmentState.RETURNED]: "returned",
+    [AssignmentState.WITHDRAWN]: "withdrawn",
+  };
+  const key = keys[state];
+  return key ? t(key) : "—";
+}
+
+export function stageLabel(stage: DeadlineStage): string {
+  const keys: Partial<Record<DeadlineStage, Key>> = {
+    [DeadlineStage.REPORT_IN]: "stageReportIn",
+    [DeadlineStage.CONTACT]: "stageContact",
+    [DeadlineStage.FINISH]: "stageFinish",
+    [DeadlineStage.LETTER_REPLY]: "stageLetterReply",
+    [DeadlineStage.LEDGER_STEP]: "stageLedgerStep",
+  };
+  const key = keys[stage];
+  return key ? t(key) : "—";
+}
+
+export function deadlineStateLabel(state: DeadlineState): string {
+  const keys: Partial<Record<DeadlineState, Key>> = {
+    [DeadlineState.PENDING]: "pending",
+    [DeadlineState.SATISFIED]: "satisfied",
+    [DeadlineState.BREACHED]: "breached",
+    [DeadlineState.CANCELLED]: "cancelled",
+  };
+  const key = keys[state];
+  return key ? t(key) : "—";
+}
+
+const EVENTS: Partial<Record<CaseEventKind, [string, string]>> = {
+  [CaseEventKind.REPORTED]: ["上报", "reported"],
+  [CaseEventKind.RESOLVED_ON_SITE]: ["就地化解", "settled on site"],
+  [CaseEventKind.WHISTLED]: ["吹哨", "whistled"],
+  [CaseEventKind.REPORTED_IN]: ["报到", "reported in"],
+  [CaseEventKind.CONTACTED]: ["联系当事人", "contacted the parties"],
+  [CaseEventKind.PROGRESS]: ["进展", "progress"],
+  [CaseEventKind.RETURNED]: ["退单", "returned"],
+  [CaseEventKind.REROUTED]: ["重新派单", "rerouted"],
+  [CaseEventKind.EXTENSION_REQUESTED]: ["申请延期", "extension requested"],
+  [CaseEventKind.EXTENSION_DECIDED]: ["延期审批", "extension decided"],
+  [CaseEventKind.COMPLETED]: ["办结", "completed"],
+  [CaseEventKind.VERIFIED]: ["核查通过", "accepted"],
+  [CaseEventKind.REJECTED]: ["核查退回", "rejected"],
+  [CaseEventKind.REMINDER]: ["提醒", "reminder"],
+  [CaseEventKind.ESCALATED]: ["升级", "escalated"],
+  [CaseEventKind.REASSIGNED]: ["改派", "reassigned"],
+  [CaseEventKind.SUPERVISION_LETTER]: ["督办函", "supervision letter"],
+  [CaseEventKind.SUPERVISION_LETTER_ANSWERED]: ["督办回复", "letter answered"],
+  [CaseEventKind.DEADLINE_RECOUNTED]: ["时限重算", "deadline recounted"],
+  [CaseEventKind.REGRADED]: ["调整等级", "regraded"],
+};
+
+export function eventLabel(kind: CaseEventKind): string {
+  const pair = EVENTS[kind];
+  return pair ? pair[currentLang() === "zh" ? 0 : 1] : "—";
+}

@@ -1,0 +1,55 @@
+// A server stream kept open: it resumes after a dropped connection from the last cursor it saw, with backoff, so
+// nothing is missed; it stops when the page that opened it goes away.
+
+import { useEffect, useState } from "preact/hooks";
+
+export type LiveState = "live" | "reconnecting";
+
+export function useLive<T extends { cursor: string }>(
+  open: (cursor: string, signal: AbortSignal) => AsyncIterable<T>,
+  onMessage: (message: T) => void,
+): LiveState {
+  const [state, setState] = useState<LiveState>("reconnecting");
+  useEffect(() => {
+    const stop = new AbortController();
+    let cursor = "";
+    void (async () => {
+      let backoff = 500;
+      while (!stop.signal.aborted) {
+        try {
+          setState("live");
+          for await (const message of open(cursor, stop.signal)) {
+            cursor = message.cursor || cursor;
+            backoff = 500;
+            onMessage(message);
+          }
+        } catch {
+          // Dropped, or refused for now: try again from the cursor.
+        }
+        if (stop.signal.aborted) return;
+        setState("reconnecting");
+        await new Promise((resume) => setTimeout(resume, backoff));
+        backoff = Math.min(backoff * 2, 15_000);
+      }
+    })();
+    return () => stop.abort();
+  }, []);
+  return state;
+}
+
+/** A short tone for something new that needs attention (the browser may hold it back until the page was used). */
+export function chime(): void {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.05;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.15);
+    tone.onended = () => void audio.close();
+  } catch {
+    // No sound here; the badge still shows.
+  }
+}

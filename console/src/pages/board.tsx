@@ -1,0 +1,130 @@
+import { useEffect, useState } from "preact/hooks";
+import { cases, describe, idOf, supervision, type Session } from "../api";
+import { t } from "../i18n";
+import { chime, useLive } from "../live";
+import { go, useNow } from "../router";
+import { countdown, date, gradeClass, gradeLabel, stageLabel, when } from "../format";
+import { useNames } from "../names";
+import { ExtensionState, type Extension, type SupervisionLetter } from "../gen/gridwhistle/v1/case_pb";
+import type { Escalation, OverdueItem } from "../gen/gridwhistle/v1/supervision_pb";
+
+/** The command centre's board: overdue work, escalations as they fire, pending extensions and unanswered letters. */
+export function Board({ who: _who }: { who: Session }) {
+  const [overdue, setOverdue] = useState<OverdueItem[]>([]);
+  const [fired, setFired] = useState<Escalation[]>([]);
+  const [extensions, setExtensions] = useState<Extension[]>([]);
+  const [letters, setLetters] = useState<SupervisionLetter[]>([]);
+  const [awaiting, setAwaiting] = useState(0);
+  const [error, setError] = useState("");
+  const names = useNames();
+  const now = useNow();
+  const load = async () => {
+    try {
+      const [o, x, l, a] = await Promise.all([
+        supervision.listOverdue({ pageSize: 100 }),
+        supervision.listExtensions({ pageSize: 100, state: ExtensionState.PENDING }),
+        supervision.listSupervisionLetters({ pageSize: 100, unansweredOnly: true }),
+        cases.listCases({ pageSize: 100, filter: "state = AWAITING_SUPERVISOR" }),
+      ]);
+      setOverdue(o.items);
+      setExtensions(x.extensions);
+      setLetters(l.letters);
+      setAwaiting(a.cases.length);
+      setError("");
+    } catch (err) {
+      setError(describe(err));
+    }
+  };
+  useEffect(() => void load(), []);
+  const live = useLive(
+    (cursor, signal) => supervision.watchEscalations({ cursor }, { signal }),
+    (message) => {
+      const escalation = message.escalation;
+      if (!escalation) return;
+      setFired((list) => [escalation, ...list].slice(0, 50));
+      chime();
+      void load();
+    },
+  );
+  return (
+    <section class="board" data-testid="board">
+      <div class="bar">
+        <h2>{t("board")}</h2>
+        <span class={`live ${live}`} data-testid="live">
+          {live === "live" ? t("live") : t("reconnecting")}
+        </span>
+      </div>
+      {error && <p class="error">{error}</p>}
+      <div class="tiles">
+        <div class="tile">
+          <h3>{t("escalations")}</h3>
+          <ul data-testid="escalations">
+            {fired.length === 0 && <li class="empty">{t("none")}</li>}
+            {fired.map((e, i) => (
+              <li key={`${e.case}-${e.stage}-${e.escalationLevel}-${i}`}>
+                <CaseLink name={e.case} /> {names.department(e.department)} · {stageLabel(e.stage)} ·{" "}
+                {t("escalationLevel")} {e.escalationLevel} · {when(e.fireTime)}
+              </li>
+            ))}
+          </ul>
+        </div>
+        <div class="tile">
+          <h3>
+            {t("overdue")} ({overdue.length})
+          </h3>
+          <ul data-testid="overdue">
+            {overdue.map((o, i) => {
+              const due = date(o.dueTime);
+              return (
+                <li key={`${o.case}-${o.department}-${o.stage}-${i}`} class={gradeClass(o.riskGrade)}>
+                  <span class="grade">{gradeLabel(o.riskGrade)}</span> <CaseLink name={o.case} />{" "}
+                  {names.department(o.department)} · {stageLabel(o.stage)} ·{" "}
+                  <span class="overdue">
+                    {t("overdueBy")} {due ? countdown(due, now).text : "—"}
+                  </span>
+                </li>
+              );
+            })}
+          </ul>
+        </div>
+        <div class="tile">
+          <h3>
+            {t("pendingExtensions")} ({extensions.length})
+          </h3>
+          <ul data-testid="extensions">
+            {extensions.map((x) => (
+              <li key={x.name}>
+                {names.department(x.department)} · {stageLabel(x.stage)} → {when(x.requestedDueTime)} · {x.reason}
+              </li>
+            ))}
+          </ul>
+        </div>
+        <div class="tile">
+          <h3>
+            {t("unansweredLetters")} ({letters.length})
+          </h3>
+          <ul data-testid="letters">
+            {letters.map((l) => (
+              <li key={l.name}>
+                {names.department(l.department)} · {when(l.replyDueTime)} · {l.text}
+              </li>
+            ))}
+          </ul>
+        </div>
+        <div class="tile">
+          <h3>{t("awaitingDecision")}</h3>
+          <p class="count">{awaiting}</p>
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function CaseLink({ name }: { name: string }) {
+  const id = idOf(name);
+  return (
+    <a href={`/console/cases/${id}`} onClick={(e) => (e.preventDefault(), go(`cases/${id}`))}>
+      {id.slice(-8)}
+    </a>
+  );
+}

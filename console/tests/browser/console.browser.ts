@@ -1,0 +1,163 @@
+// The console in real Chromium against the real binary: a duty officer's day on one case, a supervisor's board
+// watching a deadline escalate, and another department refused the case.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Browser } from "playwright-core";
+import { ReportService } from "../../src/gen/gridwhistle/v1/report_pb";
+import { CaseService } from "../../src/gen/gridwhistle/v1/case_pb";
+import { CoordinateSystem, RiskGrade, WhistleKind } from "../../src/gen/gridwhistle/v1/common_pb";
+import { consoleAs, launch, pageErrors, pointInGrid, shoot, signedIn, startServer, uuid7, type Server } from "./harness";
+
+const GRID = "g-jianwai-1-01";
+const WORKER = `worker.${GRID}`;
+const PHONE = { width: 390, height: 844 };
+
+/** The shipped time limits with reporting in due one wall minute after a whistle, escalating to the supervisors at once. */
+function shortReportIn(): unknown {
+  const shipped = JSON.parse(
+    readFileSync(resolve(import.meta.dirname, "../../../server/defaults/time_limits.json"), "utf8"),
+  ) as { policies: { stages: { stage: string; limit: unknown; ladder: unknown }[] }[] };
+  for (const policy of shipped.policies) {
+    for (const stage of policy.stages) {
+      if (stage.stage === "report_in") {
+        stage.limit = { amount: 1, unit: "minutes" };
+        stage.ladder = [{ after_minutes: 0, audience: "supervisors" }];
+      }
+    }
+  }
+  return shipped;
+}
+
+let server: Server;
+let browser: Browser;
+
+beforeAll(async () => {
+  server = await startServer(shortReportIn());
+  browser = await launch();
+});
+
+afterEach(() => {
+  const seen = pageErrors.splice(0);
+  expect(seen, seen.join("\n")).toEqual([]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Files and whistles a report as the grid worker, through the API as the phone does; answers the case and report. */
+async function whistle(description: string) {
+  const api = await signedIn(server.url, WORKER);
+  const reports = api(ReportService);
+  const point = pointInGrid(GRID);
+  const created = await reports.createReport({
+    reportId: uuid7(),
+    report: {
+      category: "categories/neighbour-dispute",
+      description,
+      location: { ...point, coordinateSystem: CoordinateSystem.WGS84, accuracyMeters: 8 },
+      observeTime: timestampFromDate(new Date(Date.now() - 60_000)),
+      parties: [{ name: "张三丰", phone: "13800138000", relation: "住户" }],
+    },
+  });
+  const report = created.report;
+  if (!report) throw new Error("no report");
+  const whistled = await reports.whistle({
+    name: report.name,
+    kind: WhistleKind.ROUTINE,
+    riskGrade: RiskGrade.B,
+    note: "需要协调",
+    etag: report.etag,
+    requestId: uuid7(),
+  });
+  if (!whistled.case) throw new Error("no case");
+  return { caseName: whistled.case.name, reportName: report.name, lead: whistled.case.assignments[0]?.department ?? "" };
+}
+
+describe("the duty console", () => {
+  it("shows a whistle live, and the officer reports in, posts progress and completes; the acceptance shows", async () => {
+    // Which department leads is the routing's answer; a first whistle tells, and its officer's console is opened.
+    const first = await whistle("楼道堆放杂物，邻里争执（一）");
+    const officer = `duty.${first.lead.replace("departments/", "")}`;
+    const { page, context } = await consoleAs(browser, server.url, officer);
+    await page.waitForSelector(`[data-case="${first.caseName.replace("cases/", "")}"]`);
+    await page.waitForSelector("[data-testid=live]:has-text('实时')");
+
+    // A second whistle arrives without a reload.
+    const second = await whistle("楼道堆放杂物，邻里争执（二）");
+    const id = second.caseName.replace("cases/", "");
+    await page.waitForSelector(`[data-case="${id}"]`, { timeout: 15_000 });
+    await page.waitForSelector("[data-testid=new-badge]");
+    expect((await shoot(page, "inbox-1366")).overflowing).toEqual([]);
+
+    // The case page: report in, post progress, complete.
+    await page.click(`[data-case="${id}"] a`);
+    await page.waitForSelector("[data-testid=case]");
+    await page.click("[data-action=reportIn]");
+    await page.waitForSelector("[data-testid=timeline] [data-kind=REPORTED_IN]");
+    await page.fill("textarea[name=text]", "已到现场，正在协调");
+    await page.click("[data-action=postProgress]");
+    await page.waitForSelector("[data-testid=timeline] [data-kind=PROGRESS]");
+    await page.fill("textarea[name=text]", "杂物已清理，双方和解");
+    await page.click("[data-action=complete]");
+    await page.waitForSelector("[data-testid=timeline] [data-kind=COMPLETED]");
+    expect((await shoot(page, "case-1366")).overflowing).toEqual([]);
+
+    // The grid worker accepts through the API; the open case page shows it.
+    const api = await signedIn(server.url, WORKER);
+    const reports = api(ReportService);
+    const report = (await reports.getReport({ name: second.reportName })).report;
+    await reports.verifyResolution({
+      name: second.reportName,
+      accepted: true,
+      satisfaction: 5,
+      etag: report?.etag ?? "",
+      requestId: uuid7(),
+    });
+    await page.waitForSelector("[data-testid=timeline] [data-kind=VERIFIED]", { timeout: 15_000 });
+    expect(await page.textContent("[data-testid=case-state]")).toBe("已办结");
+
+    // On a phone.
+    await page.setViewportSize(PHONE);
+    expect((await shoot(page, "case-390")).overflowing).toEqual([]);
+    await page.click(".brand");
+    await page.waitForSelector("[data-testid=inbox]");
+    expect((await shoot(page, "inbox-390")).overflowing).toEqual([]);
+    await context.close();
+  });
+
+  it("answers another department's officer as if the case did not exist", async () => {
+    const mine = await whistle("占道经营");
+    const other = mine.lead === "departments/police-01" ? "duty.housing" : "duty.police-01";
+    // The address typed in a new tab: sign in, then the case's page.
+    const { page, context } = await consoleAs(browser, server.url, other, undefined, `/console/${mine.caseName}`);
+    await page.waitForSelector("[data-testid=case-missing]");
+    // The same answer as a case that does not exist at all.
+    const api = await signedIn(server.url, other);
+    const refused = await api(CaseService).getCase({ name: mine.caseName }).catch((e: unknown) => e);
+    const missing = await api(CaseService).getCase({ name: `cases/${uuid7()}` }).catch((e: unknown) => e);
+    expect(String(refused)).toBe(String(missing).replace(/cases\/[0-9a-f-]+/, mine.caseName));
+    await context.close();
+  });
+});
+
+describe("the supervisor's board", () => {
+  it("shows a report-in deadline escalating live", async () => {
+    const { page, context } = await consoleAs(browser, server.url, "supervisor");
+    await page.waitForSelector("[data-testid=board]");
+    await page.waitForSelector("[data-testid=live]:has-text('实时')");
+    const late = await whistle("噪音扰民，无人报到");
+    // Due one minute after the whistle; the ladder's first rung goes to the supervisors at once.
+    await page.waitForSelector(`[data-testid=escalations] a:has-text("${late.caseName.slice(-8)}")`, {
+      timeout: 150_000,
+    });
+    expect((await shoot(page, "board-1366")).overflowing).toEqual([]);
+    await page.setViewportSize(PHONE);
+    expect((await shoot(page, "board-390")).overflowing).toEqual([]);
+    await context.close();
+  });
+});
