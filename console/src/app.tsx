@@ -7,6 +7,7 @@ import { Login } from "./pages/login";
 import { Inbox } from "./pages/inbox";
 import { CasePage } from "./pages/case";
 import { Board } from "./pages/board";
+import { Ranking } from "./pages/ranking";
 
 export function App() {
   const [who, setWho] = useState<Session | null>(session());
@@ -17,7 +18,9 @@ export function App() {
   const supervising = who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN;
   let page;
   const caseMatch = /^cases\/([^/]+)$/.exec(route);
-  if (caseMatch?.[1]) {
+  if (route === "ranking") {
+    page = <Ranking />;
+  } else if (caseMatch?.[1]) {
     page = <CasePage key={caseMatch[1]} id={caseMatch[1]} who={who} />;
   } else if (supervising) {
     page = <Board who={who} />;
@@ -30,6 +33,14 @@ export function App() {
         <a class="brand" href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
           {t("title")}
         </a>
+        <nav>
+          <a href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
+            {supervising ? t("board") : t("inbox")}
+          </a>
+          <a href="/console/ranking" data-testid="nav-ranking" onClick={(e) => (e.preventDefault(), go("ranking"))}>
+            {t("ranking")}
+          </a>
+        </nav>
         <span class="who" data-testid="who">
           {who.caller.username}
         </span>

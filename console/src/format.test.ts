@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { countdown, nearestDue, span } from "./format";
+import { countdown, districtMonth, nearestDue, span } from "./format";
 import { CaseSchema, DeadlineState, DeadlineStage } from "./gen/gridwhistle/v1/case_pb";
 
 describe("span", () => {
@@ -22,7 +22,7 @@ describe("countdown", () => {
 });
 
 describe("nearestDue", () => {
-  it("takes the earliest pending deadline of the department asked", () => {
+  it("takes the earliest deadline still owed by the department asked", () => {
     const at = (iso: string) => timestampFromDate(new Date(iso));
     const c = create(CaseSchema, {
       assignments: [
@@ -35,12 +35,26 @@ describe("nearestDue", () => {
         },
         {
           department: "departments/b",
-          deadlines: [{ stage: DeadlineStage.REPORT_IN, state: DeadlineState.PENDING, dueTime: at("2026-12-02T01:00:00Z") }],
+          deadlines: [
+            { stage: DeadlineStage.REPORT_IN, state: DeadlineState.PENDING, dueTime: at("2026-12-02T01:00:00Z") },
+            { stage: DeadlineStage.CONTACT, state: DeadlineState.CANCELLED, dueTime: at("2026-11-02T01:00:00Z") },
+          ],
         },
       ],
     });
     expect(nearestDue(c, "departments/a")?.toISOString()).toBe("2026-12-05T01:00:00.000Z");
     expect(nearestDue(c)?.toISOString()).toBe("2026-12-02T01:00:00.000Z");
     expect(nearestDue(c, "departments/c")).toBeUndefined();
+    // A breached deadline is still owed: the case shows overdue.
+    const reportIn = c.assignments[1]?.deadlines[0];
+    if (reportIn) reportIn.state = DeadlineState.BREACHED;
+    expect(nearestDue(c, "departments/b")?.toISOString()).toBe("2026-12-02T01:00:00.000Z");
+  });
+});
+
+describe("districtMonth", () => {
+  it("counts months in Beijing time", () => {
+    expect(districtMonth(new Date("2026-11-30T15:59:59Z"))).toBe("2026-11");
+    expect(districtMonth(new Date("2026-11-30T16:00:00Z"))).toBe("2026-12");
   });
 });

@@ -42,13 +42,14 @@ export function when(ts: Timestamp | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-/** The nearest pending due time of the case for `department` (any department when empty). */
+/** The nearest due time still unmet (pending, or breached and still owed) of the case for `department` (any department when empty). */
 export function nearestDue(c: Case, department = ""): Date | undefined {
   let best: Date | undefined;
   for (const a of c.assignments) {
     if (department && a.department !== department) continue;
     for (const d of a.deadlines) {
-      if (d.state !== DeadlineState.PENDING || !d.dueTime) continue;
+      const owed = d.state === DeadlineState.PENDING || d.state === DeadlineState.BREACHED;
+      if (!owed || !d.dueTime) continue;
       const due = timestampDate(d.dueTime);
       if (!best || due < best) best = due;
     }
@@ -152,4 +153,10 @@ const EVENTS: Partial<Record<CaseEventKind, [string, string]>> = {
 export function eventLabel(kind: CaseEventKind): string {
   const pair = EVENTS[kind];
   return pair ? pair[currentLang() === "zh" ? 0 : 1] : "—";
+}
+
+/** The month `at` falls in, in the district's time zone (China Standard Time, UTC+8, no daylight saving): "2026-12". */
+export function districtMonth(at: Date): string {
+  const shifted = new Date(at.getTime() + 8 * 3_600_000);
+  return `${shifted.getUTCFullYear()}-${String(shifted.getUTCMonth() + 1).padStart(2, "0")}`;
 }

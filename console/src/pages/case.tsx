@@ -17,9 +17,10 @@ import {
   when,
 } from "../format";
 import { useNames } from "../names";
+import { IssueLetter } from "./letters";
 import { AreaMap } from "../map";
 import { AssignmentState, CaseEventKind, DeadlineState, type Case, type CaseEvent } from "../gen/gridwhistle/v1/case_pb";
-import { AssignmentRole, CoordinateSystem } from "../gen/gridwhistle/v1/common_pb";
+import { AssignmentRole, CoordinateSystem, Role } from "../gen/gridwhistle/v1/common_pb";
 
 type Action = "reportIn" | "recordContact" | "postProgress" | "complete" | "returnCase";
 
@@ -112,7 +113,8 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
               {c.assignments.map((a) =>
                 a.deadlines.map((d, i) => {
                   const due = date(d.dueTime);
-                  const left = due && d.state === DeadlineState.PENDING ? countdown(due, now) : undefined;
+                  const owed = d.state === DeadlineState.PENDING || d.state === DeadlineState.BREACHED;
+                  const left = due && owed ? countdown(due, now) : undefined;
                   return (
                     <tr key={`${a.department}-${i}`}>
                       <td>
@@ -132,6 +134,7 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
             </tbody>
           </table>
           {mine && <Actions c={c} state={mine.state} onDone={load} onError={setError} />}
+          {(who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN) && <IssueLetter c={c} onIssued={load} />}
         </div>
         <div>
           <h3>{t("timeline")}</h3>

@@ -6,12 +6,14 @@ import { go, useNow } from "../router";
 import { countdown, gradeClass, gradeLabel, nearestDue, caseStateLabel } from "../format";
 import type { Case } from "../gen/gridwhistle/v1/case_pb";
 import { useNames } from "../names";
+import { DepartmentLetters } from "./letters";
 
 /** The department's open cases, the nearest due time first, kept current by the inbox stream. */
 export function Inbox({ who }: { who: Session }) {
   const [list, setList] = useState<Case[] | null>(null);
   const [error, setError] = useState("");
   const [fresh, setFresh] = useState(0);
+  const [version, setVersion] = useState(0);
   const known = useRef(new Set<string>());
   const now = useNow();
   const names = useNames();
@@ -34,7 +36,10 @@ export function Inbox({ who }: { who: Session }) {
   useEffect(() => void load(), []);
   const live = useLive(
     (cursor, signal) => cases.watchInbox({ cursor }, { signal }),
-    () => void load(),
+    () => {
+      setVersion((v) => v + 1);
+      void load();
+    },
   );
   const department = who.caller.department;
   return (
@@ -51,6 +56,7 @@ export function Inbox({ who }: { who: Session }) {
         </span>
       </div>
       {error && <p class="error">{error}</p>}
+      <DepartmentLetters version={version} />
       {list === null ? (
         <p>{t("loading")}</p>
       ) : list.length === 0 ? (

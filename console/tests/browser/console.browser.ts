@@ -146,18 +146,86 @@ describe("the duty console", () => {
 });
 
 describe("the supervisor's board", () => {
-  it("shows a report-in deadline escalating live", async () => {
+  it("shows a deadline escalating live; a letter reaches the department, and the ranking downloads as Excel", async () => {
     const { page, context } = await consoleAs(browser, server.url, "supervisor");
     await page.waitForSelector("[data-testid=board]");
     await page.waitForSelector("[data-testid=live]:has-text('实时')");
     const late = await whistle("噪音扰民，无人报到");
     // Due one minute after the whistle; the ladder's first rung goes to the supervisors at once.
-    await page.waitForSelector(`[data-testid=escalations] a:has-text("${late.caseName.slice(-8)}")`, {
-      timeout: 150_000,
-    });
+    const link = `[data-testid=escalations] a:has-text("${late.caseName.slice(-8)}")`;
+    await page.waitForSelector(link, { timeout: 150_000 });
     expect((await shoot(page, "board-1366")).overflowing).toEqual([]);
     await page.setViewportSize(PHONE);
     expect((await shoot(page, "board-390")).overflowing).toEqual([]);
+    await page.setViewportSize({ width: 1366, height: 768 });
+
+    // A letter to the lead department about the late case.
+    await page.click(link);
+    await page.waitForSelector("[data-testid=issue-letter]");
+    await page.selectOption("select[name=department]", late.lead);
+    await page.fill("textarea[name=letter]", "请立即报到并反馈处置情况");
+    await page.click("[data-action=issueLetter]");
+    await page.waitForSelector("[data-testid=timeline] [data-kind=SUPERVISION_LETTER]");
+
+    // The department's console shows it, and the officer answers it.
+    const officer = await consoleAs(browser, server.url, `duty.${late.lead.replace("departments/", "")}`);
+    await officer.page.waitForSelector("[data-testid=department-letters] :text('请立即报到并反馈处置情况')");
+    expect((await shoot(officer.page, "letters-1366")).overflowing).toEqual([]);
+    await officer.page.fill("textarea[name=reply]", "已安排人员前往");
+    await officer.page.click("[data-action=acknowledge]");
+    await officer.page.waitForSelector("[data-testid=department-letters]", { state: "detached" });
+    await officer.context.close();
+
+    // The month's ranking, downloaded as an Excel workbook.
+    await page.click("[data-testid=nav-ranking]");
+    await page.waitForSelector("[data-testid=ranking] tbody tr");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-action=exportXlsx]")]);
+    expect(download.suggestedFilename()).toMatch(/\.xlsx$/);
+    const saved = await download.path();
+    const bytes = (await import("node:fs")).readFileSync(saved);
+    // An Office Open XML workbook is a ZIP archive.
+    expect(bytes.subarray(0, 2).toString("latin1")).toBe("PK");
+    expect((await shoot(page, "ranking-1366")).overflowing).toEqual([]);
+    await page.setViewportSize(PHONE);
+    expect((await shoot(page, "ranking-390")).overflowing).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("the console's weight and speed (printed, not asserted)", () => {
+  it("measures the JavaScript of the first page and the time to an inbox of 200 cases", async () => {
+    const first = await whistle("测量用案件");
+    const lead = first.lead.replace("departments/", "");
+    for (let i = 0; i < 200; i += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, j) => whistle(`测量用案件 ${i + j}`)));
+    }
+    const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "zh-CN" });
+    const page = await context.newPage();
+    const scripts: Promise<number>[] = [];
+    page.on("requestfinished", (request) => {
+      if (request.resourceType() === "script") scripts.push(request.sizes().then((s) => s.responseBodySize));
+    });
+    const started = performance.now();
+    await page.goto(`${server.url}/console/`);
+    await page.waitForSelector("input[name=username]");
+    const formReady = performance.now() - started;
+    await page.fill("input[name=username]", `duty.${lead}`);
+    await page.fill("input[name=password]", "gridwhistle-demo");
+    const signIn = performance.now();
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=who]");
+    const signedInAfter = performance.now() - signIn;
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=inbox] li").length >= 200, undefined, {
+      timeout: 60_000,
+    });
+    const inboxReady = performance.now() - signIn;
+    const bytes = (await Promise.all(scripts)).reduce((a, b) => a + b, 0);
+    console.log(
+      `console figures: JavaScript sent for the first page ${(bytes / 1024).toFixed(1)} KiB (gzipped, as sent); ` +
+        `navigation to the sign-in form ${formReady.toFixed(0)} ms; ` +
+        `sign-in to an inbox of 200 cases rendered ${inboxReady.toFixed(0)} ms (signed in after ${signedInAfter.toFixed(0)} ms)`,
+    );
+    expect(bytes).toBeGreaterThan(0);
     await context.close();
   });
 });

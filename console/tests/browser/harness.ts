@@ -184,7 +184,9 @@ export async function shoot(page: Page, name: string): Promise<{ overflowing: st
     const found: string[] = wide ? ["the page scrolls sideways"] : [];
     for (const el of Array.from(document.querySelectorAll<HTMLElement>("main *, header *"))) {
       const style = getComputedStyle(el);
+      // Ellipses are meant, scrolling containers (a wide table on a phone) scroll, and the map draws itself.
       if (style.textOverflow === "ellipsis" || el.closest(".leaflet-container")) continue;
+      if (style.overflowX === "auto" || style.overflowX === "scroll") continue;
       if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0) {
         found.push(`${el.tagName.toLowerCase()}.${el.className}: ${el.textContent?.slice(0, 40) ?? ""}`);
       }
