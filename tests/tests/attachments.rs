@@ -203,3 +203,95 @@ async fn the_entitled_download_each_others_photos_whole_and_resumed_and_others_g
         assert_eq!(status.code(), Code::NotFound);
     }
 }
+
+/// A browser's upload: one chunk per unary call (gRPC-Web cannot stream a request), with the stream's checks and a resumption from the committed size.
+#[tokio::test]
+async fn an_upload_sent_a_chunk_per_call_is_checked_like_a_stream_and_resumes() {
+    for backend in backends() {
+        let district = District::start(backend).await;
+        let bytes = photo(600 * 1024 + 77, 3);
+        let sha256 = sha256_hex(&bytes);
+        let upload_id = uuid::Uuid::new_v4().to_string();
+        let mut reports = district.app.reports(&district.token(WORKER).await);
+        let chunk = |offset: usize, len: usize| {
+            let data = bytes[offset..(offset + len).min(bytes.len())].to_vec();
+            v1::UploadAttachmentChunkRequest {
+                upload_id: upload_id.clone(),
+                total_size_bytes: bytes.len() as i64,
+                sha256: sha256.clone(),
+                offset: offset as i64,
+                crc32c: gridwhistle_server::attachments::crc32c(&data),
+                data,
+            }
+        };
+        let first = reports
+            .upload_attachment_chunk(chunk(0, 256 * 1024))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first.committed_size_bytes, 256 * 1024);
+        assert!(first.attachment.is_none());
+
+        // A chunk whose checksum does not match its bytes names crc32c and commits nothing.
+        let mut bad = chunk(256 * 1024, 256 * 1024);
+        bad.crc32c ^= 1;
+        let refused = reports.upload_attachment_chunk(bad).await.unwrap_err();
+        assert_eq!(field_of(&refused), ["crc32c"]);
+        // A chunk from the wrong place is refused as the stream refuses it.
+        let misplaced = reports
+            .upload_attachment_chunk(chunk(100, 1000))
+            .await
+            .unwrap_err();
+        assert_eq!(misplaced.code(), Code::FailedPrecondition, "{misplaced:?}");
+
+        // The client resumes from what QueryUpload says is committed.
+        let committed = reports
+            .query_upload(v1::QueryUploadRequest {
+                upload_id: upload_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .committed_size_bytes;
+        assert_eq!(committed, 256 * 1024);
+        let second = reports
+            .upload_attachment_chunk(chunk(256 * 1024, 256 * 1024))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(second.committed_size_bytes, 512 * 1024);
+        let last = reports
+            .upload_attachment_chunk(chunk(512 * 1024, 256 * 1024))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(last.committed_size_bytes, bytes.len() as i64);
+        let attachment = last.attachment.expect("the whole file arrived");
+        assert_eq!(attachment.name, format!("attachments/{sha256}"));
+        assert_eq!(attachment.content_type, "image/jpeg");
+        // A retry of the last call answers the same attachment.
+        let again = reports
+            .upload_attachment_chunk(chunk(512 * 1024, 256 * 1024))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.attachment, Some(attachment));
+        // Another grid worker cannot touch this upload: answered as for an upload that does not exist.
+        let mut stranger = district
+            .app
+            .reports(&district.token("worker.g-hujialou-2-02").await);
+        let hidden = stranger
+            .upload_attachment_chunk(chunk(512 * 1024, 256 * 1024))
+            .await
+            .unwrap_err();
+        let mut missing_chunk = chunk(512 * 1024, 256 * 1024);
+        missing_chunk.upload_id = uuid::Uuid::new_v4().to_string();
+        let missing = stranger
+            .query_upload(v1::QueryUploadRequest {
+                upload_id: missing_chunk.upload_id.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(answer(&hidden), answer(&missing));
+    }
+}

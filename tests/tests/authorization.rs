@@ -147,6 +147,7 @@ fn table() -> Vec<(&'static str, Row)> {
         ("ReportService.GetReport", report_of_author),
         ("ReportService.ListMyReports", grid_workers),
         ("ReportService.UploadAttachment", uploaders),
+        ("ReportService.UploadAttachmentChunk", uploaders),
         ("ReportService.QueryUpload", upload_of_owner),
         ("ReportService.PreviewRouting", [ALLOWED; 6]),
         ("ReportService.ResolveOnSite", report_of_author),
@@ -499,6 +500,16 @@ async fn call(
                 .await,
         ),
         "ReportService.UploadAttachment" => code(start_upload(&mut reports).await.1),
+        "ReportService.UploadAttachmentChunk" => code(
+            reports
+                .upload_attachment_chunk(v1::UploadAttachmentChunkRequest {
+                    upload_id: uuid::Uuid::new_v4().to_string(),
+                    total_size_bytes: 1,
+                    sha256: "00".repeat(32),
+                    ..Default::default()
+                })
+                .await,
+        ),
         "ReportService.QueryUpload" => {
             let upload_id = match target {
                 Target::Own => start_upload(&mut reports).await.0,

@@ -4,6 +4,7 @@ import { attachments, cases, describe, directory, type Session } from "../api";
 import { t, type Key } from "../i18n";
 import { go, useNow } from "../router";
 import { useLive } from "../live";
+import { upload } from "../upload";
 import {
   assignmentStateLabel,
   caseStateLabel,
@@ -144,7 +145,7 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
                 <time>{when(e.time)}</time> <strong>{eventLabel(e.kind)}</strong> {names.person(e.actor)}
                 {e.department && ` · ${names.department(e.department)}`}
                 {e.text && <p>{e.text}</p>}
-                {e.attachments.length > 0 && <Photos names={e.attachments} />}
+                {e.attachments.length > 0 && <Photos owner={c.name} names={e.attachments} />}
               </li>
             ))}
           </ol>
@@ -166,6 +167,7 @@ function Actions({
   onError: (message: string) => void;
 }) {
   const [text, setText] = useState("");
+  const [files, setFiles] = useState<File[]>([]);
   const [busy, setBusy] = useState(false);
   const open = state !== AssignmentState.COMPLETED && state !== AssignmentState.RETURNED && state !== AssignmentState.WITHDRAWN;
   if (!open) return null;
@@ -174,6 +176,7 @@ function Actions({
     onError("");
     const requestId = crypto.randomUUID();
     try {
+      const attachments = action === "postProgress" || action === "complete" ? await uploadAll(files) : [];
       switch (action) {
         case "reportIn":
           await cases.reportIn({ name: c.name, etag: c.etag, requestId, location: await position() });
@@ -182,16 +185,17 @@ function Actions({
           await cases.recordContact({ name: c.name, note: text, etag: c.etag, requestId });
           break;
         case "postProgress":
-          await cases.postProgress({ name: c.name, text, etag: c.etag, requestId });
+          await cases.postProgress({ name: c.name, text, attachments, etag: c.etag, requestId });
           break;
         case "complete":
-          await cases.completeCase({ name: c.name, result: text, etag: c.etag, requestId });
+          await cases.completeCase({ name: c.name, result: text, attachments, etag: c.etag, requestId });
           break;
         case "returnCase":
           await cases.returnCase({ name: c.name, reason: text, etag: c.etag, requestId });
           break;
       }
       setText("");
+      setFiles([]);
       await onDone();
     } catch (err) {
       onError(describe(err));
@@ -219,6 +223,18 @@ function Actions({
         value={text}
         onInput={(e) => setText(e.currentTarget.value)}
       />
+      {!summoned && (
+        <label class="file">
+          {t("addPhoto")}
+          <input
+            name="photos"
+            type="file"
+            accept="image/jpeg,image/png,image/heic"
+            multiple
+            onChange={(e) => setFiles(Array.from(e.currentTarget.files ?? []))}
+          />
+        </label>
+      )}
       <div class="buttons">
         {buttons.map(([action, label]) => (
           <button key={action} type="button" disabled={busy} data-action={action} onClick={() => void run(action)}>
@@ -228,6 +244,12 @@ function Actions({
       </div>
     </div>
   );
+}
+
+async function uploadAll(files: File[]): Promise<string[]> {
+  const names: string[] = [];
+  for (const file of files) names.push(await upload(file));
+  return names;
 }
 
 /** The browser's position, if it gives one within three seconds. */
@@ -256,13 +278,15 @@ function position() {
   });
 }
 
-/** Photos downloaded through the API, shown from blob addresses. */
-function Photos({ names }: { names: string[] }) {
+/** Photos downloaded through the API as attached to `owner` ("cases/{case}"), shown from blob addresses. */
+function Photos({ owner, names }: { owner: string; names: string[] }) {
   const [urls, setUrls] = useState<string[]>([]);
   useEffect(() => {
     const made: string[] = [];
     void (async () => {
-      for (const name of names) {
+      for (const file of names) {
+        // "attachments/{sha256}" is read as attached to this case.
+        const name = file.startsWith("attachments/") ? `${owner}/${file}` : file;
         try {
           const parts: Uint8Array[] = [];
           let type = "image/jpeg";
@@ -280,7 +304,7 @@ function Photos({ names }: { names: string[] }) {
       }
     })();
     return () => made.forEach((u) => URL.revokeObjectURL(u));
-  }, [names.join()]);
+  }, [owner, names.join()]);
   return (
     <div class="photos">
       {urls.map((u) => (

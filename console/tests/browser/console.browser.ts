@@ -100,8 +100,16 @@ describe("the duty console", () => {
     await page.click("[data-action=reportIn]");
     await page.waitForSelector("[data-testid=timeline] [data-kind=REPORTED_IN]");
     await page.fill("textarea[name=text]", "已到现场，正在协调");
+    // A real JPEG for the photo: Chromium's own picture of the page.
+    const photo = await page.screenshot({ type: "jpeg", quality: 60, clip: { x: 0, y: 0, width: 320, height: 200 } });
+    await page.setInputFiles("input[name=photos]", { name: "现场.jpg", mimeType: "image/jpeg", buffer: photo });
     await page.click("[data-action=postProgress]");
     await page.waitForSelector("[data-testid=timeline] [data-kind=PROGRESS]");
+    // The photo went up chunk by chunk and comes back down through the API, decoded.
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>("[data-testid=timeline] [data-kind=PROGRESS] img");
+      return img !== null && img.complete && img.naturalWidth === 320;
+    });
     await page.fill("textarea[name=text]", "杂物已清理，双方和解");
     await page.click("[data-action=complete]");
     await page.waitForSelector("[data-testid=timeline] [data-kind=COMPLETED]");

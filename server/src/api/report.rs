@@ -44,6 +44,27 @@ impl ReportApi {
             stop,
         }
     }
+
+    /// An upload message's id, declared size and digest, each checked and a bad one named.
+    fn upload_header(
+        &self,
+        upload_id: &str,
+        total_size_bytes: i64,
+        sha256: &str,
+    ) -> Result<(UploadId, u64, AttachmentId), ApiError> {
+        let mut v = Violations::default();
+        let id = v.check("upload_id", UploadId::parse(upload_id));
+        let total = v.check(
+            "total_size_bytes",
+            self.uploads.check_size(total_size_bytes),
+        );
+        let digest = v.check("sha256", AttachmentId::parse(sha256));
+        v.finish()?;
+        match (id, total, digest) {
+            (Some(id), Some(total), Some(digest)) => Ok((id, total, digest)),
+            _ => Err(ApiError::field("upload_id", "is invalid")),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -207,17 +228,8 @@ impl ReportService for ReportApi {
             .message()
             .await?
             .ok_or_else(|| ApiError::field("upload_id", "is required in the first message"))?;
-        let mut v = Violations::default();
-        let id = v.check("upload_id", UploadId::parse(&first.upload_id));
-        let total = v.check(
-            "total_size_bytes",
-            self.uploads.check_size(first.total_size_bytes),
-        );
-        let digest = v.check("sha256", AttachmentId::parse(&first.sha256));
-        v.finish()?;
-        let (Some(id), Some(total), Some(digest)) = (id, total, digest) else {
-            return Err(ApiError::field("upload_id", "is invalid").into());
-        };
+        let (id, total, digest) =
+            self.upload_header(&first.upload_id, first.total_size_bytes, &first.sha256)?;
         let now = self.service.now();
         let started = self
             .uploads
@@ -256,6 +268,48 @@ impl ReportService for ReportApi {
             .await
             .map_err(ApiError::from)?;
         Ok(upload_answer(total, Some(&attachment))?)
+    }
+
+    #[instrument(skip_all)]
+    async fn upload_attachment_chunk(
+        &self,
+        request: Request<v1::UploadAttachmentChunkRequest>,
+    ) -> Result<Response<v1::UploadAttachmentChunkResponse>, Status> {
+        let actor = caller(&request)?.actor.clone();
+        UploadService::authorize(&actor).map_err(ApiError::from)?;
+        let m = request.into_inner();
+        let (id, total, digest) =
+            self.upload_header(&m.upload_id, m.total_size_bytes, &m.sha256)?;
+        let started = self
+            .uploads
+            .start(&actor, id, total, digest.clone(), self.service.now())
+            .await
+            .map_err(ApiError::from)?;
+        let mut committed = match started {
+            Progress::Complete(attachment) => return Ok(chunk_answer(total, Some(&attachment))?),
+            Progress::Open { committed } => committed,
+        };
+        if !m.data.is_empty() {
+            let chunk = Chunk {
+                offset: m.offset,
+                data: m.data,
+                crc32c: m.crc32c,
+            };
+            committed = self
+                .uploads
+                .append(id, total, committed, chunk)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        if committed < total {
+            return Ok(chunk_answer(committed, None)?);
+        }
+        let attachment = self
+            .uploads
+            .seal(id, &digest, total, self.service.now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(chunk_answer(total, Some(&attachment))?)
     }
 
     #[instrument(skip_all)]
@@ -455,6 +509,17 @@ impl ReportService for ReportApi {
 }
 
 /// The answer to an upload stream: the committed size, and the attachment once the whole file is in.
+fn chunk_answer(
+    committed: u64,
+    attachment: Option<&AttachmentRecord>,
+) -> Result<Response<v1::UploadAttachmentChunkResponse>, ApiError> {
+    let answer = upload_answer(committed, attachment)?.into_inner();
+    Ok(Response::new(v1::UploadAttachmentChunkResponse {
+        committed_size_bytes: answer.committed_size_bytes,
+        attachment: answer.attachment,
+    }))
+}
+
 fn upload_answer(
     committed: u64,
     attachment: Option<&AttachmentRecord>,

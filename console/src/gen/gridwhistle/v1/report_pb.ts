@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gridwhistle/v1/report.proto.
  */
 export const file_gridwhistle_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("Chtncmlkd2hpc3RsZS92MS9yZXBvcnQucHJvdG8SDmdyaWR3aGlzdGxlLnYxIqoECgZSZXBvcnQSDAoEbmFtZRgBIAEoCRIOCgZhdXRob3IYAiABKAkSDAoEZ3JpZBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIqCghsb2NhdGlvbhgGIAEoCzIYLmdyaWR3aGlzdGxlLnYxLkxvY2F0aW9uEjAKDG9ic2VydmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgpyaXNrX2dyYWRlGAogASgOMhkuZ3JpZHdoaXN0bGUudjEuUmlza0dyYWRlEiYKB3BhcnRpZXMYCyADKAsyFS5ncmlkd2hpc3RsZS52MS5QYXJ0eRITCgthdHRhY2htZW50cxgMIAMoCRIqCgVzdGF0ZRgNIAEoDjIbLmdyaWR3aGlzdGxlLnYxLlJlcG9ydFN0YXRlEhIKCnJlc29sdXRpb24YDiABKAkSDAoEY2FzZRgPIAEoCRIMCgRldGFnGBAgASgJEhQKDHNhdGlzZmFjdGlvbhgRIAEoBRIvCgthc3NpZ25tZW50cxgSIAMoCzIaLmdyaWR3aGlzdGxlLnYxLkFzc2lnbm1lbnQiUAoTQ3JlYXRlUmVwb3J0UmVxdWVzdBIRCglyZXBvcnRfaWQYASABKAkSJgoGcmVwb3J0GAIgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0Ij4KFENyZWF0ZVJlcG9ydFJlc3BvbnNlEiYKBnJlcG9ydBgBIAEoCzIWLmdyaWR3aGlzdGxlLnYxLlJlcG9ydCIgChBHZXRSZXBvcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiOwoRR2V0UmVwb3J0UmVzcG9uc2USJgoGcmVwb3J0GAEgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0ImkKFExpc3RNeVJlcG9ydHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEioKBXN0YXRlGAMgASgOMhsuZ3JpZHdoaXN0bGUudjEuUmVwb3J0U3RhdGUiWQoVTGlzdE15UmVwb3J0c1Jlc3BvbnNlEicKB3JlcG9ydHMYASADKAsyFi5ncmlkd2hpc3RsZS52MS5SZXBvcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoQBChdVcGxvYWRBdHRhY2htZW50UmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSGAoQdG90YWxfc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSDgoGb2Zmc2V0GAQgASgDEgwKBGRhdGEYBSABKAwSDgoGY3JjMzJjGAYgASgNImgKGFVwbG9hZEF0dGFjaG1lbnRSZXNwb25zZRIcChRjb21taXR0ZWRfc2l6ZV9ieXRlcxgBIAEoAxIuCgphdHRhY2htZW50GAIgASgLMhouZ3JpZHdoaXN0bGUudjEuQXR0YWNobWVudCInChJRdWVyeVVwbG9hZFJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIn0KE1F1ZXJ5VXBsb2FkUmVzcG9uc2USHAoUY29tbWl0dGVkX3NpemVfYnl0ZXMYASABKAMSGAoQdG90YWxfc2l6ZV9ieXRlcxgCIAEoAxIuCgphdHRhY2htZW50GAMgASgLMhouZ3JpZHdoaXN0bGUudjEuQXR0YWNobWVudCJVChVQcmV2aWV3Um91dGluZ1JlcXVlc3QSKgoIbG9jYXRpb24YASABKAsyGC5ncmlkd2hpc3RsZS52MS5Mb2NhdGlvbhIQCghjYXRlZ29yeRgCIAEoCSJLChZQcmV2aWV3Um91dGluZ1Jlc3BvbnNlEjEKCGRlY2lzaW9uGAEgASgLMh8uZ3JpZHdoaXN0bGUudjEuUm91dGluZ0RlY2lzaW9uIm8KFFJlc29sdmVPblNpdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKcmVzb2x1dGlvbhgCIAEoCRITCgthdHRhY2htZW50cxgDIAMoCRIMCgRldGFnGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPwoVUmVzb2x2ZU9uU2l0ZVJlc3BvbnNlEiYKBnJlcG9ydBgBIAEoCzIWLmdyaWR3aGlzdGxlLnYxLlJlcG9ydCKoAQoOV2hpc3RsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgRraW5kGAIgASgOMhsuZ3JpZHdoaXN0bGUudjEuV2hpc3RsZUtpbmQSLQoKcmlza19ncmFkZRgDIAEoDjIZLmdyaWR3aGlzdGxlLnYxLlJpc2tHcmFkZRIMCgRub3RlGAQgASgJEgwKBGV0YWcYBSABKAkSEgoKcmVxdWVzdF9pZBgGIAEoCSJdCg9XaGlzdGxlUmVzcG9uc2USJgoGcmVwb3J0GAEgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0EiIKBGNhc2UYAiABKAsyFC5ncmlkd2hpc3RsZS52MS5DYXNlIoEBChdWZXJpZnlSZXNvbHV0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIEhQKDHNhdGlzZmFjdGlvbhgDIAEoBRIOCgZyZWFzb24YBCABKAkSDAoEZXRhZxgFIAEoCRISCgpyZXF1ZXN0X2lkGAYgASgJIkIKGFZlcmlmeVJlc29sdXRpb25SZXNwb25zZRImCgZyZXBvcnQYASABKAsyFi5ncmlkd2hpc3RsZS52MS5SZXBvcnQiJwoVV2F0Y2hNeVJlcG9ydHNSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCSJ6ChZXYXRjaE15UmVwb3J0c1Jlc3BvbnNlEiYKBnJlcG9ydBgBIAEoCzIWLmdyaWR3aGlzdGxlLnYxLlJlcG9ydBIoCgVldmVudBgCIAEoCzIZLmdyaWR3aGlzdGxlLnYxLkNhc2VFdmVudBIOCgZjdXJzb3IYAyABKAkqwQEKC1JlcG9ydFN0YXRlEhwKGFJFUE9SVF9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJFUE9SVF9TVEFURV9PUEVOEAESIQodUkVQT1JUX1NUQVRFX1JFU09MVkVEX09OX1NJVEUQAhIZChVSRVBPUlRfU1RBVEVfV0hJU1RMRUQQAxImCiJSRVBPUlRfU1RBVEVfQVdBSVRJTkdfVkVSSUZJQ0FUSU9OEAQSFwoTUkVQT1JUX1NUQVRFX0NMT1NFRBAFMrAHCg1SZXBvcnRTZXJ2aWNlElkKDENyZWF0ZVJlcG9ydBIjLmdyaWR3aGlzdGxlLnYxLkNyZWF0ZVJlcG9ydFJlcXVlc3QaJC5ncmlkd2hpc3RsZS52MS5DcmVhdGVSZXBvcnRSZXNwb25zZRJQCglHZXRSZXBvcnQSIC5ncmlkd2hpc3RsZS52MS5HZXRSZXBvcnRSZXF1ZXN0GiEuZ3JpZHdoaXN0bGUudjEuR2V0UmVwb3J0UmVzcG9uc2USXAoNTGlzdE15UmVwb3J0cxIkLmdyaWR3aGlzdGxlLnYxLkxpc3RNeVJlcG9ydHNSZXF1ZXN0GiUuZ3JpZHdoaXN0bGUudjEuTGlzdE15UmVwb3J0c1Jlc3BvbnNlEmcKEFVwbG9hZEF0dGFjaG1lbnQSJy5ncmlkd2hpc3RsZS52MS5VcGxvYWRBdHRhY2htZW50UmVxdWVzdBooLmdyaWR3aGlzdGxlLnYxLlVwbG9hZEF0dGFjaG1lbnRSZXNwb25zZSgBElYKC1F1ZXJ5VXBsb2FkEiIuZ3JpZHdoaXN0bGUudjEuUXVlcnlVcGxvYWRSZXF1ZXN0GiMuZ3JpZHdoaXN0bGUudjEuUXVlcnlVcGxvYWRSZXNwb25zZRJfCg5QcmV2aWV3Um91dGluZxIlLmdyaWR3aGlzdGxlLnYxLlByZXZpZXdSb3V0aW5nUmVxdWVzdBomLmdyaWR3aGlzdGxlLnYxLlByZXZpZXdSb3V0aW5nUmVzcG9uc2USXAoNUmVzb2x2ZU9uU2l0ZRIkLmdyaWR3aGlzdGxlLnYxLlJlc29sdmVPblNpdGVSZXF1ZXN0GiUuZ3JpZHdoaXN0bGUudjEuUmVzb2x2ZU9uU2l0ZVJlc3BvbnNlEkoKB1doaXN0bGUSHi5ncmlkd2hpc3RsZS52MS5XaGlzdGxlUmVxdWVzdBofLmdyaWR3aGlzdGxlLnYxLldoaXN0bGVSZXNwb25zZRJlChBWZXJpZnlSZXNvbHV0aW9uEicuZ3JpZHdoaXN0bGUudjEuVmVyaWZ5UmVzb2x1dGlvblJlcXVlc3QaKC5ncmlkd2hpc3RsZS52MS5WZXJpZnlSZXNvbHV0aW9uUmVzcG9uc2USYQoOV2F0Y2hNeVJlcG9ydHMSJS5ncmlkd2hpc3RsZS52MS5XYXRjaE15UmVwb3J0c1JlcXVlc3QaJi5ncmlkd2hpc3RsZS52MS5XYXRjaE15UmVwb3J0c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_gridwhistle_v1_case, file_gridwhistle_v1_common]);
+  fileDesc("Chtncmlkd2hpc3RsZS92MS9yZXBvcnQucHJvdG8SDmdyaWR3aGlzdGxlLnYxIqoECgZSZXBvcnQSDAoEbmFtZRgBIAEoCRIOCgZhdXRob3IYAiABKAkSDAoEZ3JpZBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIqCghsb2NhdGlvbhgGIAEoCzIYLmdyaWR3aGlzdGxlLnYxLkxvY2F0aW9uEjAKDG9ic2VydmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgpyaXNrX2dyYWRlGAogASgOMhkuZ3JpZHdoaXN0bGUudjEuUmlza0dyYWRlEiYKB3BhcnRpZXMYCyADKAsyFS5ncmlkd2hpc3RsZS52MS5QYXJ0eRITCgthdHRhY2htZW50cxgMIAMoCRIqCgVzdGF0ZRgNIAEoDjIbLmdyaWR3aGlzdGxlLnYxLlJlcG9ydFN0YXRlEhIKCnJlc29sdXRpb24YDiABKAkSDAoEY2FzZRgPIAEoCRIMCgRldGFnGBAgASgJEhQKDHNhdGlzZmFjdGlvbhgRIAEoBRIvCgthc3NpZ25tZW50cxgSIAMoCzIaLmdyaWR3aGlzdGxlLnYxLkFzc2lnbm1lbnQiUAoTQ3JlYXRlUmVwb3J0UmVxdWVzdBIRCglyZXBvcnRfaWQYASABKAkSJgoGcmVwb3J0GAIgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0Ij4KFENyZWF0ZVJlcG9ydFJlc3BvbnNlEiYKBnJlcG9ydBgBIAEoCzIWLmdyaWR3aGlzdGxlLnYxLlJlcG9ydCIgChBHZXRSZXBvcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiOwoRR2V0UmVwb3J0UmVzcG9uc2USJgoGcmVwb3J0GAEgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0ImkKFExpc3RNeVJlcG9ydHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEioKBXN0YXRlGAMgASgOMhsuZ3JpZHdoaXN0bGUudjEuUmVwb3J0U3RhdGUiWQoVTGlzdE15UmVwb3J0c1Jlc3BvbnNlEicKB3JlcG9ydHMYASADKAsyFi5ncmlkd2hpc3RsZS52MS5SZXBvcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoQBChdVcGxvYWRBdHRhY2htZW50UmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSGAoQdG90YWxfc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSDgoGb2Zmc2V0GAQgASgDEgwKBGRhdGEYBSABKAwSDgoGY3JjMzJjGAYgASgNImgKGFVwbG9hZEF0dGFjaG1lbnRSZXNwb25zZRIcChRjb21taXR0ZWRfc2l6ZV9ieXRlcxgBIAEoAxIuCgphdHRhY2htZW50GAIgASgLMhouZ3JpZHdoaXN0bGUudjEuQXR0YWNobWVudCKJAQocVXBsb2FkQXR0YWNobWVudENodW5rUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSGAoQdG90YWxfc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSDgoGb2Zmc2V0GAQgASgDEgwKBGRhdGEYBSABKAwSDgoGY3JjMzJjGAYgASgNIm0KHVVwbG9hZEF0dGFjaG1lbnRDaHVua1Jlc3BvbnNlEhwKFGNvbW1pdHRlZF9zaXplX2J5dGVzGAEgASgDEi4KCmF0dGFjaG1lbnQYAiABKAsyGi5ncmlkd2hpc3RsZS52MS5BdHRhY2htZW50IicKElF1ZXJ5VXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkifQoTUXVlcnlVcGxvYWRSZXNwb25zZRIcChRjb21taXR0ZWRfc2l6ZV9ieXRlcxgBIAEoAxIYChB0b3RhbF9zaXplX2J5dGVzGAIgASgDEi4KCmF0dGFjaG1lbnQYAyABKAsyGi5ncmlkd2hpc3RsZS52MS5BdHRhY2htZW50IlUKFVByZXZpZXdSb3V0aW5nUmVxdWVzdBIqCghsb2NhdGlvbhgBIAEoCzIYLmdyaWR3aGlzdGxlLnYxLkxvY2F0aW9uEhAKCGNhdGVnb3J5GAIgASgJIksKFlByZXZpZXdSb3V0aW5nUmVzcG9uc2USMQoIZGVjaXNpb24YASABKAsyHy5ncmlkd2hpc3RsZS52MS5Sb3V0aW5nRGVjaXNpb24ibwoUUmVzb2x2ZU9uU2l0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgpyZXNvbHV0aW9uGAIgASgJEhMKC2F0dGFjaG1lbnRzGAMgAygJEgwKBGV0YWcYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI/ChVSZXNvbHZlT25TaXRlUmVzcG9uc2USJgoGcmVwb3J0GAEgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0IqgBCg5XaGlzdGxlUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBGtpbmQYAiABKA4yGy5ncmlkd2hpc3RsZS52MS5XaGlzdGxlS2luZBItCgpyaXNrX2dyYWRlGAMgASgOMhkuZ3JpZHdoaXN0bGUudjEuUmlza0dyYWRlEgwKBG5vdGUYBCABKAkSDAoEZXRhZxgFIAEoCRISCgpyZXF1ZXN0X2lkGAYgASgJIl0KD1doaXN0bGVSZXNwb25zZRImCgZyZXBvcnQYASABKAsyFi5ncmlkd2hpc3RsZS52MS5SZXBvcnQSIgoEY2FzZRgCIAEoCzIULmdyaWR3aGlzdGxlLnYxLkNhc2UigQEKF1ZlcmlmeVJlc29sdXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgSFAoMc2F0aXNmYWN0aW9uGAMgASgFEg4KBnJlYXNvbhgEIAEoCRIMCgRldGFnGAUgASgJEhIKCnJlcXVlc3RfaWQYBiABKAkiQgoYVmVyaWZ5UmVzb2x1dGlvblJlc3BvbnNlEiYKBnJlcG9ydBgBIAEoCzIWLmdyaWR3aGlzdGxlLnYxLlJlcG9ydCInChVXYXRjaE15UmVwb3J0c1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJInoKFldhdGNoTXlSZXBvcnRzUmVzcG9uc2USJgoGcmVwb3J0GAEgASgLMhYuZ3JpZHdoaXN0bGUudjEuUmVwb3J0EigKBWV2ZW50GAIgASgLMhkuZ3JpZHdoaXN0bGUudjEuQ2FzZUV2ZW50Eg4KBmN1cnNvchgDIAEoCSrBAQoLUmVwb3J0U3RhdGUSHAoYUkVQT1JUX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRUkVQT1JUX1NUQVRFX09QRU4QARIhCh1SRVBPUlRfU1RBVEVfUkVTT0xWRURfT05fU0lURRACEhkKFVJFUE9SVF9TVEFURV9XSElTVExFRBADEiYKIlJFUE9SVF9TVEFURV9BV0FJVElOR19WRVJJRklDQVRJT04QBBIXChNSRVBPUlRfU1RBVEVfQ0xPU0VEEAUypggKDVJlcG9ydFNlcnZpY2USWQoMQ3JlYXRlUmVwb3J0EiMuZ3JpZHdoaXN0bGUudjEuQ3JlYXRlUmVwb3J0UmVxdWVzdBokLmdyaWR3aGlzdGxlLnYxLkNyZWF0ZVJlcG9ydFJlc3BvbnNlElAKCUdldFJlcG9ydBIgLmdyaWR3aGlzdGxlLnYxLkdldFJlcG9ydFJlcXVlc3QaIS5ncmlkd2hpc3RsZS52MS5HZXRSZXBvcnRSZXNwb25zZRJcCg1MaXN0TXlSZXBvcnRzEiQuZ3JpZHdoaXN0bGUudjEuTGlzdE15UmVwb3J0c1JlcXVlc3QaJS5ncmlkd2hpc3RsZS52MS5MaXN0TXlSZXBvcnRzUmVzcG9uc2USZwoQVXBsb2FkQXR0YWNobWVudBInLmdyaWR3aGlzdGxlLnYxLlVwbG9hZEF0dGFjaG1lbnRSZXF1ZXN0GiguZ3JpZHdoaXN0bGUudjEuVXBsb2FkQXR0YWNobWVudFJlc3BvbnNlKAESdAoVVXBsb2FkQXR0YWNobWVudENodW5rEiwuZ3JpZHdoaXN0bGUudjEuVXBsb2FkQXR0YWNobWVudENodW5rUmVxdWVzdBotLmdyaWR3aGlzdGxlLnYxLlVwbG9hZEF0dGFjaG1lbnRDaHVua1Jlc3BvbnNlElYKC1F1ZXJ5VXBsb2FkEiIuZ3JpZHdoaXN0bGUudjEuUXVlcnlVcGxvYWRSZXF1ZXN0GiMuZ3JpZHdoaXN0bGUudjEuUXVlcnlVcGxvYWRSZXNwb25zZRJfCg5QcmV2aWV3Um91dGluZxIlLmdyaWR3aGlzdGxlLnYxLlByZXZpZXdSb3V0aW5nUmVxdWVzdBomLmdyaWR3aGlzdGxlLnYxLlByZXZpZXdSb3V0aW5nUmVzcG9uc2USXAoNUmVzb2x2ZU9uU2l0ZRIkLmdyaWR3aGlzdGxlLnYxLlJlc29sdmVPblNpdGVSZXF1ZXN0GiUuZ3JpZHdoaXN0bGUudjEuUmVzb2x2ZU9uU2l0ZVJlc3BvbnNlEkoKB1doaXN0bGUSHi5ncmlkd2hpc3RsZS52MS5XaGlzdGxlUmVxdWVzdBofLmdyaWR3aGlzdGxlLnYxLldoaXN0bGVSZXNwb25zZRJlChBWZXJpZnlSZXNvbHV0aW9uEicuZ3JpZHdoaXN0bGUudjEuVmVyaWZ5UmVzb2x1dGlvblJlcXVlc3QaKC5ncmlkd2hpc3RsZS52MS5WZXJpZnlSZXNvbHV0aW9uUmVzcG9uc2USYQoOV2F0Y2hNeVJlcG9ydHMSJS5ncmlkd2hpc3RsZS52MS5XYXRjaE15UmVwb3J0c1JlcXVlc3QaJi5ncmlkd2hpc3RsZS52MS5XYXRjaE15UmVwb3J0c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_gridwhistle_v1_case, file_gridwhistle_v1_common]);
 
 /**
  * @generated from message gridwhistle.v1.Report
@@ -355,6 +355,82 @@ export const UploadAttachmentResponseSchema: GenMessage<UploadAttachmentResponse
   messageDesc(file_gridwhistle_v1_report, 8);
 
 /**
+ * One chunk of an upload, as one message of UploadAttachment (see UploadAttachmentRequest for each field).
+ *
+ * @generated from message gridwhistle.v1.UploadAttachmentChunkRequest
+ */
+export type UploadAttachmentChunkRequest = Message<"gridwhistle.v1.UploadAttachmentChunkRequest"> & {
+  /**
+   * Client-generated UUID of this upload; every chunk of the upload carries it.
+   *
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+
+  /**
+   * @generated from field: int64 total_size_bytes = 2;
+   */
+  totalSizeBytes: bigint;
+
+  /**
+   * Lower-case hex SHA-256 of the whole file, checked when the last byte arrives.
+   *
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * Where data starts; must equal the committed size.
+   *
+   * @generated from field: int64 offset = 4;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: bytes data = 5;
+   */
+  data: Uint8Array;
+
+  /**
+   * CRC-32C of data.
+   *
+   * @generated from field: uint32 crc32c = 6;
+   */
+  crc32c: number;
+};
+
+/**
+ * Describes the message gridwhistle.v1.UploadAttachmentChunkRequest.
+ * Use `create(UploadAttachmentChunkRequestSchema)` to create a new message.
+ */
+export const UploadAttachmentChunkRequestSchema: GenMessage<UploadAttachmentChunkRequest> = /*@__PURE__*/
+  messageDesc(file_gridwhistle_v1_report, 9);
+
+/**
+ * @generated from message gridwhistle.v1.UploadAttachmentChunkResponse
+ */
+export type UploadAttachmentChunkResponse = Message<"gridwhistle.v1.UploadAttachmentChunkResponse"> & {
+  /**
+   * @generated from field: int64 committed_size_bytes = 1;
+   */
+  committedSizeBytes: bigint;
+
+  /**
+   * Set once the whole file arrived and matched its digest.
+   *
+   * @generated from field: gridwhistle.v1.Attachment attachment = 2;
+   */
+  attachment?: Attachment | undefined;
+};
+
+/**
+ * Describes the message gridwhistle.v1.UploadAttachmentChunkResponse.
+ * Use `create(UploadAttachmentChunkResponseSchema)` to create a new message.
+ */
+export const UploadAttachmentChunkResponseSchema: GenMessage<UploadAttachmentChunkResponse> = /*@__PURE__*/
+  messageDesc(file_gridwhistle_v1_report, 10);
+
+/**
  * @generated from message gridwhistle.v1.QueryUploadRequest
  */
 export type QueryUploadRequest = Message<"gridwhistle.v1.QueryUploadRequest"> & {
@@ -369,7 +445,7 @@ export type QueryUploadRequest = Message<"gridwhistle.v1.QueryUploadRequest"> & 
  * Use `create(QueryUploadRequestSchema)` to create a new message.
  */
 export const QueryUploadRequestSchema: GenMessage<QueryUploadRequest> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 9);
+  messageDesc(file_gridwhistle_v1_report, 11);
 
 /**
  * @generated from message gridwhistle.v1.QueryUploadResponse
@@ -398,7 +474,7 @@ export type QueryUploadResponse = Message<"gridwhistle.v1.QueryUploadResponse"> 
  * Use `create(QueryUploadResponseSchema)` to create a new message.
  */
 export const QueryUploadResponseSchema: GenMessage<QueryUploadResponse> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 10);
+  messageDesc(file_gridwhistle_v1_report, 12);
 
 /**
  * @generated from message gridwhistle.v1.PreviewRoutingRequest
@@ -422,7 +498,7 @@ export type PreviewRoutingRequest = Message<"gridwhistle.v1.PreviewRoutingReques
  * Use `create(PreviewRoutingRequestSchema)` to create a new message.
  */
 export const PreviewRoutingRequestSchema: GenMessage<PreviewRoutingRequest> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 11);
+  messageDesc(file_gridwhistle_v1_report, 13);
 
 /**
  * @generated from message gridwhistle.v1.PreviewRoutingResponse
@@ -439,7 +515,7 @@ export type PreviewRoutingResponse = Message<"gridwhistle.v1.PreviewRoutingRespo
  * Use `create(PreviewRoutingResponseSchema)` to create a new message.
  */
 export const PreviewRoutingResponseSchema: GenMessage<PreviewRoutingResponse> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 12);
+  messageDesc(file_gridwhistle_v1_report, 14);
 
 /**
  * @generated from message gridwhistle.v1.ResolveOnSiteRequest
@@ -481,7 +557,7 @@ export type ResolveOnSiteRequest = Message<"gridwhistle.v1.ResolveOnSiteRequest"
  * Use `create(ResolveOnSiteRequestSchema)` to create a new message.
  */
 export const ResolveOnSiteRequestSchema: GenMessage<ResolveOnSiteRequest> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 13);
+  messageDesc(file_gridwhistle_v1_report, 15);
 
 /**
  * @generated from message gridwhistle.v1.ResolveOnSiteResponse
@@ -498,7 +574,7 @@ export type ResolveOnSiteResponse = Message<"gridwhistle.v1.ResolveOnSiteRespons
  * Use `create(ResolveOnSiteResponseSchema)` to create a new message.
  */
 export const ResolveOnSiteResponseSchema: GenMessage<ResolveOnSiteResponse> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 14);
+  messageDesc(file_gridwhistle_v1_report, 16);
 
 /**
  * @generated from message gridwhistle.v1.WhistleRequest
@@ -549,7 +625,7 @@ export type WhistleRequest = Message<"gridwhistle.v1.WhistleRequest"> & {
  * Use `create(WhistleRequestSchema)` to create a new message.
  */
 export const WhistleRequestSchema: GenMessage<WhistleRequest> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 15);
+  messageDesc(file_gridwhistle_v1_report, 17);
 
 /**
  * @generated from message gridwhistle.v1.WhistleResponse
@@ -571,7 +647,7 @@ export type WhistleResponse = Message<"gridwhistle.v1.WhistleResponse"> & {
  * Use `create(WhistleResponseSchema)` to create a new message.
  */
 export const WhistleResponseSchema: GenMessage<WhistleResponse> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 16);
+  messageDesc(file_gridwhistle_v1_report, 18);
 
 /**
  * @generated from message gridwhistle.v1.VerifyResolutionRequest
@@ -622,7 +698,7 @@ export type VerifyResolutionRequest = Message<"gridwhistle.v1.VerifyResolutionRe
  * Use `create(VerifyResolutionRequestSchema)` to create a new message.
  */
 export const VerifyResolutionRequestSchema: GenMessage<VerifyResolutionRequest> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 17);
+  messageDesc(file_gridwhistle_v1_report, 19);
 
 /**
  * @generated from message gridwhistle.v1.VerifyResolutionResponse
@@ -639,7 +715,7 @@ export type VerifyResolutionResponse = Message<"gridwhistle.v1.VerifyResolutionR
  * Use `create(VerifyResolutionResponseSchema)` to create a new message.
  */
 export const VerifyResolutionResponseSchema: GenMessage<VerifyResolutionResponse> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 18);
+  messageDesc(file_gridwhistle_v1_report, 20);
 
 /**
  * @generated from message gridwhistle.v1.WatchMyReportsRequest
@@ -658,7 +734,7 @@ export type WatchMyReportsRequest = Message<"gridwhistle.v1.WatchMyReportsReques
  * Use `create(WatchMyReportsRequestSchema)` to create a new message.
  */
 export const WatchMyReportsRequestSchema: GenMessage<WatchMyReportsRequest> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 19);
+  messageDesc(file_gridwhistle_v1_report, 21);
 
 /**
  * @generated from message gridwhistle.v1.WatchMyReportsResponse
@@ -687,7 +763,7 @@ export type WatchMyReportsResponse = Message<"gridwhistle.v1.WatchMyReportsRespo
  * Use `create(WatchMyReportsResponseSchema)` to create a new message.
  */
 export const WatchMyReportsResponseSchema: GenMessage<WatchMyReportsResponse> = /*@__PURE__*/
-  messageDesc(file_gridwhistle_v1_report, 20);
+  messageDesc(file_gridwhistle_v1_report, 22);
 
 /**
  * @generated from enum gridwhistle.v1.ReportState
@@ -786,6 +862,19 @@ export const ReportService: GenService<{
     methodKind: "client_streaming";
     input: typeof UploadAttachmentRequestSchema;
     output: typeof UploadAttachmentResponseSchema;
+  },
+  /**
+   * UploadAttachment one chunk per call, for clients that cannot stream a request (a browser's gRPC-Web): the same
+   * fields, checks, errors and answers as one message of UploadAttachment. Send the chunks in order, each from the
+   * committed size the previous call answered (QueryUpload tells it after a broken upload); the call that brings the
+   * last byte answers the attachment.
+   *
+   * @generated from rpc gridwhistle.v1.ReportService.UploadAttachmentChunk
+   */
+  uploadAttachmentChunk: {
+    methodKind: "unary";
+    input: typeof UploadAttachmentChunkRequestSchema;
+    output: typeof UploadAttachmentChunkResponseSchema;
   },
   /**
    * Tells how many bytes of an upload are committed; the figure never goes down.
