@@ -93,6 +93,9 @@ const zh = {
   returnRate: "退单率",
   openNow: "在办",
   overdueNow: "超期",
+  extensionDays: "延期天数",
+  approve: "批准",
+  refuse: "不批准",
 } as const;
 
 export type Key = keyof typeof zh;
@@ -190,6 +193,9 @@ const en: Record<Key, string> = {
   returnRate: "Returns",
   openNow: "Open",
   overdueNow: "Overdue",
+  extensionDays: "Extension (days)",
+  approve: "Approve",
+  refuse: "Refuse",
 };
 
 export type Lang = "zh" | "en";

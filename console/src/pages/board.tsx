@@ -35,7 +35,26 @@ export function Board({ who: _who }: { who: Session }) {
       setError(describe(err));
     }
   };
-  useEffect(() => void load(), []);
+  useEffect(() => {
+    void load();
+    // Extensions and letters have no stream of their own: the lists are read again every half minute.
+    const timer = setInterval(() => void load(), 30_000);
+    return () => clearInterval(timer);
+  }, []);
+  const decide = async (x: Extension, approved: boolean) => {
+    try {
+      await supervision.decideExtension({
+        name: x.name,
+        approved,
+        approvedDueTime: approved ? x.requestedDueTime : undefined,
+        reason: approved ? "同意" : "理由不充分",
+        requestId: crypto.randomUUID(),
+      });
+      await load();
+    } catch (err) {
+      setError(describe(err));
+    }
+  };
   const live = useLive(
     (cursor, signal) => supervision.watchEscalations({ cursor }, { signal }),
     (message) => {
@@ -93,8 +112,17 @@ export function Board({ who: _who }: { who: Session }) {
           </h3>
           <ul data-testid="extensions">
             {extensions.map((x) => (
-              <li key={x.name}>
-                {names.department(x.department)} · {stageLabel(x.stage)} → {when(x.requestedDueTime)} · {x.reason}
+              <li key={x.name} data-extension={x.name}>
+                <CaseLink name={x.name.split("/extensions/")[0] ?? ""} /> {names.department(x.department)} ·{" "}
+                {stageLabel(x.stage)} → {when(x.requestedDueTime)} · {x.reason}
+                <span class="buttons">
+                  <button type="button" data-action="approve" onClick={() => void decide(x, true)}>
+                    {t("approve")}
+                  </button>
+                  <button type="button" class="secondary" data-action="refuse" onClick={() => void decide(x, false)}>
+                    {t("refuse")}
+                  </button>
+                </span>
               </li>
             ))}
           </ul>

@@ -20,10 +20,19 @@ import {
 import { useNames } from "../names";
 import { IssueLetter } from "./letters";
 import { AreaMap } from "../map";
-import { AssignmentState, CaseEventKind, DeadlineState, type Case, type CaseEvent } from "../gen/gridwhistle/v1/case_pb";
+import {
+  AssignmentState,
+  CaseEventKind,
+  DeadlineStage,
+  DeadlineState,
+  type Assignment,
+  type Case,
+  type CaseEvent,
+} from "../gen/gridwhistle/v1/case_pb";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AssignmentRole, CoordinateSystem, Role } from "../gen/gridwhistle/v1/common_pb";
 
-type Action = "reportIn" | "recordContact" | "postProgress" | "complete" | "returnCase";
+type Action = "reportIn" | "recordContact" | "postProgress" | "complete" | "returnCase" | "requestExtension";
 
 export function CasePage({ id, who }: { id: string; who: Session }) {
   const name = `cases/${id}`;
@@ -134,7 +143,7 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
               )}
             </tbody>
           </table>
-          {mine && <Actions c={c} state={mine.state} onDone={load} onError={setError} />}
+          {mine && <Actions c={c} mine={mine} onDone={load} onError={setError} />}
           {(who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN) && <IssueLetter c={c} onIssued={load} />}
         </div>
         <div>
@@ -157,17 +166,19 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
 
 function Actions({
   c,
-  state,
+  mine,
   onDone,
   onError,
 }: {
   c: Case;
-  state: AssignmentState;
+  mine: Assignment;
   onDone: () => Promise<void>;
   onError: (message: string) => void;
 }) {
+  const state = mine.state;
   const [text, setText] = useState("");
   const [files, setFiles] = useState<File[]>([]);
+  const [extraDays, setExtraDays] = useState(3);
   const [busy, setBusy] = useState(false);
   const open = state !== AssignmentState.COMPLETED && state !== AssignmentState.RETURNED && state !== AssignmentState.WITHDRAWN;
   if (!open) return null;
@@ -193,6 +204,19 @@ function Actions({
         case "returnCase":
           await cases.returnCase({ name: c.name, reason: text, etag: c.etag, requestId });
           break;
+        case "requestExtension": {
+          // More days on the finish due time of this department's share.
+          const finish = mine.deadlines.find((d) => d.stage === DeadlineStage.FINISH)?.dueTime;
+          const from = finish ? timestampDate(finish).getTime() : Date.now();
+          await cases.requestExtension({
+            name: c.name,
+            stage: DeadlineStage.FINISH,
+            requestedDueTime: timestampFromDate(new Date(from + extraDays * 86_400_000)),
+            reason: text,
+            requestId,
+          });
+          break;
+        }
       }
       setText("");
       setFiles([]);
@@ -213,6 +237,7 @@ function Actions({
         ["recordContact", "recordContact"],
         ["postProgress", "postProgress"],
         ["complete", "complete"],
+        ["requestExtension", "requestExtension"],
         ["returnCase", "returnCase"],
       ];
   return (
@@ -232,6 +257,19 @@ function Actions({
             accept="image/jpeg,image/png,image/heic"
             multiple
             onChange={(e) => setFiles(Array.from(e.currentTarget.files ?? []))}
+          />
+        </label>
+      )}
+      {!summoned && (
+        <label class="file">
+          {t("extensionDays")}
+          <input
+            name="extension-days"
+            type="number"
+            min={1}
+            max={60}
+            value={extraDays}
+            onInput={(e) => setExtraDays(Number(e.currentTarget.value) || 3)}
           />
         </label>
       )}

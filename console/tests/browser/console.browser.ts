@@ -154,7 +154,7 @@ describe("the duty console", () => {
 });
 
 describe("the supervisor's board", () => {
-  it("shows a deadline escalating live; a letter reaches the department, and the ranking downloads as Excel", async () => {
+  it("shows a deadline escalating live; a letter reaches the department, an extension is approved, and the ranking downloads as Excel", async () => {
     const { page, context } = await consoleAs(browser, server.url, "supervisor");
     await page.waitForSelector("[data-testid=board]");
     await page.waitForSelector("[data-testid=live]:has-text('实时')");
@@ -182,6 +182,19 @@ describe("the supervisor's board", () => {
     await officer.page.fill("textarea[name=reply]", "已安排人员前往");
     await officer.page.click("[data-action=acknowledge]");
     await officer.page.waitForSelector("[data-testid=department-letters]", { state: "detached" });
+
+    // The officer reports in late and asks for three more days to finish; the supervisor approves.
+    await officer.page.click(`[data-case="${late.caseName.slice("cases/".length)}"] a`);
+    await officer.page.click("[data-action=reportIn]");
+    await officer.page.waitForSelector("[data-testid=timeline] [data-kind=REPORTED_IN]");
+    await officer.page.fill("textarea[name=text]", "需协调产权单位，申请延期");
+    await officer.page.click("[data-action=requestExtension]");
+    await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_REQUESTED]");
+    await page.click(".top nav a >> nth=0");
+    await page.waitForSelector("[data-testid=extensions] [data-action=approve]");
+    await page.click("[data-testid=extensions] [data-action=approve]");
+    await page.waitForSelector("[data-testid=extensions] [data-action=approve]", { state: "detached" });
+    await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_DECIDED]", { timeout: 15_000 });
     await officer.context.close();
 
     // The month's ranking, downloaded as an Excel workbook.
