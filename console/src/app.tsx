@@ -8,6 +8,7 @@ import { Inbox } from "./pages/inbox";
 import { CasePage } from "./pages/case";
 import { Board } from "./pages/board";
 import { Ranking } from "./pages/ranking";
+import { Figures } from "./pages/figures";
 
 export function App() {
   const [who, setWho] = useState<Session | null>(session());
@@ -20,6 +21,8 @@ export function App() {
   const caseMatch = /^cases\/([^/]+)$/.exec(route);
   if (route === "ranking") {
     page = <Ranking />;
+  } else if (route === "figures" && who.caller.department) {
+    page = <Figures who={who} />;
   } else if (caseMatch?.[1]) {
     page = <CasePage key={caseMatch[1]} id={caseMatch[1]} who={who} />;
   } else if (supervising) {
@@ -37,6 +40,11 @@ export function App() {
           <a href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
             {supervising ? t("board") : t("inbox")}
           </a>
+          {who.caller.department && (
+            <a href="/console/figures" data-testid="nav-figures" onClick={(e) => (e.preventDefault(), go("figures"))}>
+              {t("myFigures")}
+            </a>
+          )}
           <a href="/console/ranking" data-testid="nav-ranking" onClick={(e) => (e.preventDefault(), go("ranking"))}>
             {t("ranking")}
           </a>

@@ -95,6 +95,12 @@ const zh = {
   overdueNow: "超期",
   extensionDays: "延期天数",
   approve: "批准",
+  myFigures: "本部门考核",
+  shortfalls: "问题清单",
+  lateReportIn: "报到超时",
+  lateClosure: "未按期结案",
+  extensionRate: "延期率",
+  dissatisfied: "不满意",
   refuse: "不批准",
 } as const;
 
@@ -195,6 +201,12 @@ const en: Record<Key, string> = {
   overdueNow: "Overdue",
   extensionDays: "Extension (days)",
   approve: "Approve",
+  myFigures: "Our figures",
+  shortfalls: "Shortfalls",
+  lateReportIn: "Late report-in",
+  lateClosure: "Late closure",
+  extensionRate: "Extensions",
+  dissatisfied: "Dissatisfied",
   refuse: "Refuse",
 };
 

@@ -195,6 +195,13 @@ describe("the supervisor's board", () => {
     await page.click("[data-testid=extensions] [data-action=approve]");
     await page.waitForSelector("[data-testid=extensions] [data-action=approve]", { state: "detached" });
     await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_DECIDED]", { timeout: 15_000 });
+
+    // The department's own figures: the late report-in is among its shortfalls.
+    await officer.page.click("[data-testid=nav-figures]");
+    await officer.page.waitForSelector(`[data-testid=shortfalls] a[href="/console/${late.caseName}"]`);
+    expect((await shoot(officer.page, "figures-1366")).overflowing).toEqual([]);
+    await officer.page.setViewportSize(PHONE);
+    expect((await shoot(officer.page, "figures-390")).overflowing).toEqual([]);
     await officer.context.close();
 
     // The month's ranking, downloaded as an Excel workbook.
