@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gridwhistle_domain::{AttachmentId, ReportId, UploadId};
+use gridwhistle_domain::{Actor, AttachmentId, ReportId, UploadId};
 use gridwhistle_proto::v1::{self, report_service_server::ReportService};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
@@ -45,13 +45,14 @@ impl ReportApi {
         }
     }
 
-    /// An upload message's id, declared size and digest, each checked and a bad one named.
-    fn upload_header(
+    /// Starts or resumes the upload a message names, its id, declared size and digest checked (a bad one named): answers them with the bytes committed so far, or the attachment once complete.
+    async fn open_upload(
         &self,
+        actor: &Actor,
         upload_id: &str,
         total_size_bytes: i64,
         sha256: &str,
-    ) -> Result<(UploadId, u64, AttachmentId), ApiError> {
+    ) -> Result<(UploadId, u64, AttachmentId, Progress), ApiError> {
         let mut v = Violations::default();
         let id = v.check("upload_id", UploadId::parse(upload_id));
         let total = v.check(
@@ -60,10 +61,37 @@ impl ReportApi {
         );
         let digest = v.check("sha256", AttachmentId::parse(sha256));
         v.finish()?;
-        match (id, total, digest) {
-            (Some(id), Some(total), Some(digest)) => Ok((id, total, digest)),
-            _ => Err(ApiError::field("upload_id", "is invalid")),
+        let (Some(id), Some(total), Some(digest)) = (id, total, digest) else {
+            return Err(ApiError::field("upload_id", "is invalid"));
+        };
+        let now = self.service.now();
+        let started = self
+            .uploads
+            .start(actor, id, total, digest.clone(), now)
+            .await?;
+        Ok((id, total, digest, started))
+    }
+
+    /// Commits a chunk's bytes (if any) after the `committed` ones and seals the upload when they were the last: answers the committed size, and the attachment once sealed.
+    async fn take_chunk(
+        &self,
+        id: UploadId,
+        total: u64,
+        digest: &AttachmentId,
+        mut committed: u64,
+        chunk: Chunk,
+    ) -> Result<(u64, Option<AttachmentRecord>), ApiError> {
+        if !chunk.data.is_empty() {
+            committed = self.uploads.append(id, total, committed, chunk).await?;
         }
+        if committed < total {
+            return Ok((committed, None));
+        }
+        let sealed = self
+            .uploads
+            .seal(id, digest, total, self.service.now())
+            .await?;
+        Ok((total, Some(sealed)))
     }
 }
 
@@ -228,46 +256,37 @@ impl ReportService for ReportApi {
             .message()
             .await?
             .ok_or_else(|| ApiError::field("upload_id", "is required in the first message"))?;
-        let (id, total, digest) =
-            self.upload_header(&first.upload_id, first.total_size_bytes, &first.sha256)?;
-        let now = self.service.now();
-        let started = self
-            .uploads
-            .start(&actor, id, total, digest.clone(), now)
-            .await
-            .map_err(ApiError::from)?;
+        let (id, total, digest, started) = self
+            .open_upload(
+                &actor,
+                &first.upload_id,
+                first.total_size_bytes,
+                &first.sha256,
+            )
+            .await?;
         let mut committed = match started {
             Progress::Complete(attachment) => return Ok(upload_answer(total, Some(&attachment))?),
             Progress::Open { committed } => committed,
         };
-        let mut message = Some(first);
+        let mut message = first;
         loop {
-            if let Some(m) = message.take().filter(|m| !m.data.is_empty()) {
-                let chunk = Chunk {
-                    offset: m.offset,
-                    data: m.data,
-                    crc32c: m.crc32c,
-                };
-                committed = self
-                    .uploads
-                    .append(id, total, committed, chunk)
-                    .await
-                    .map_err(ApiError::from)?;
-            }
-            if committed == total {
-                break;
+            let chunk = Chunk {
+                offset: message.offset,
+                data: message.data,
+                crc32c: message.crc32c,
+            };
+            let sealed;
+            (committed, sealed) = self
+                .take_chunk(id, total, &digest, committed, chunk)
+                .await?;
+            if let Some(attachment) = sealed {
+                return Ok(upload_answer(total, Some(&attachment))?);
             }
             match stream.message().await? {
-                Some(next) => message = Some(next),
+                Some(next) => message = next,
                 None => return Ok(upload_answer(committed, None)?),
             }
         }
-        let attachment = self
-            .uploads
-            .seal(id, &digest, total, self.service.now())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(upload_answer(total, Some(&attachment))?)
     }
 
     #[instrument(skip_all)]
@@ -278,38 +297,22 @@ impl ReportService for ReportApi {
         let actor = caller(&request)?.actor.clone();
         UploadService::authorize(&actor).map_err(ApiError::from)?;
         let m = request.into_inner();
-        let (id, total, digest) =
-            self.upload_header(&m.upload_id, m.total_size_bytes, &m.sha256)?;
-        let started = self
-            .uploads
-            .start(&actor, id, total, digest.clone(), self.service.now())
-            .await
-            .map_err(ApiError::from)?;
-        let mut committed = match started {
+        let (id, total, digest, started) = self
+            .open_upload(&actor, &m.upload_id, m.total_size_bytes, &m.sha256)
+            .await?;
+        let committed = match started {
             Progress::Complete(attachment) => return Ok(chunk_answer(total, Some(&attachment))?),
             Progress::Open { committed } => committed,
         };
-        if !m.data.is_empty() {
-            let chunk = Chunk {
-                offset: m.offset,
-                data: m.data,
-                crc32c: m.crc32c,
-            };
-            committed = self
-                .uploads
-                .append(id, total, committed, chunk)
-                .await
-                .map_err(ApiError::from)?;
-        }
-        if committed < total {
-            return Ok(chunk_answer(committed, None)?);
-        }
-        let attachment = self
-            .uploads
-            .seal(id, &digest, total, self.service.now())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(chunk_answer(total, Some(&attachment))?)
+        let chunk = Chunk {
+            offset: m.offset,
+            data: m.data,
+            crc32c: m.crc32c,
+        };
+        let (committed, sealed) = self
+            .take_chunk(id, total, &digest, committed, chunk)
+            .await?;
+        Ok(chunk_answer(committed, sealed.as_ref())?)
     }
 
     #[instrument(skip_all)]
