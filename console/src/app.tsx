@@ -26,7 +26,7 @@ export function App() {
   } else if (caseMatch?.[1]) {
     page = <CasePage key={caseMatch[1]} id={caseMatch[1]} who={who} />;
   } else if (supervising) {
-    page = <Board who={who} />;
+    page = <Board />;
   } else {
     page = <Inbox who={who} />;
   }

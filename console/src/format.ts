@@ -2,6 +2,7 @@
 
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { RiskGrade } from "./gen/gridwhistle/v1/common_pb";
+import type { Ratio } from "./gen/gridwhistle/v1/stats_pb";
 import {
   AssignmentState,
   CaseState,
@@ -70,61 +71,59 @@ export function gradeClass(grade: RiskGrade): string {
   }
 }
 
-export function gradeLabel(grade: RiskGrade): string {
-  const keys: Partial<Record<RiskGrade, Key>> = {
-    [RiskGrade.A]: "gradeA",
-    [RiskGrade.B]: "gradeB",
-    [RiskGrade.C]: "gradeC",
-  };
-  const key = keys[grade];
-  return key ? t(key) : t("none");
+/** The word for `value` from `words`, or `fallback` for a value it has none for (unspecified). */
+function label<E extends number>(words: Partial<Record<E, Key>>, value: E, fallback = "—"): string {
+  const key = words[value];
+  return key ? t(key) : fallback;
 }
 
-export function caseStateLabel(state: CaseState): string {
-  const keys: Partial<Record<CaseState, Key>> = {
-    [CaseState.OPEN]: "caseOpen",
-    [CaseState.AWAITING_VERIFICATION]: "caseAwaitingVerification",
-    [CaseState.CLOSED]: "caseClosed",
-    [CaseState.AWAITING_SUPERVISOR]: "caseAwaitingSupervisor",
-  };
-  const key = keys[state];
-  return key ? t(key) : "—";
-}
+const GRADES: Partial<Record<RiskGrade, Key>> = {
+  [RiskGrade.A]: "gradeA",
+  [RiskGrade.B]: "gradeB",
+  [RiskGrade.C]: "gradeC",
+};
 
-export function assignmentStateLabel(state: AssignmentState): string {
-  const keys: Partial<Record<AssignmentState, Key>> = {
-    [AssignmentState.SUMMONED]: "summoned",
-    [AssignmentState.REPORTED_IN]: "reportedIn",
-    [AssignmentState.CONTACTED]: "contacted",
-    [AssignmentState.COMPLETED]: "completed",
-    [AssignmentState.RETURNED]: "returned",
-    [AssignmentState.WITHDRAWN]: "withdrawn",
-  };
-  const key = keys[state];
-  return key ? t(key) : "—";
-}
+const CASE_STATES: Partial<Record<CaseState, Key>> = {
+  [CaseState.OPEN]: "caseOpen",
+  [CaseState.AWAITING_VERIFICATION]: "caseAwaitingVerification",
+  [CaseState.CLOSED]: "caseClosed",
+  [CaseState.AWAITING_SUPERVISOR]: "caseAwaitingSupervisor",
+};
 
-export function stageLabel(stage: DeadlineStage): string {
-  const keys: Partial<Record<DeadlineStage, Key>> = {
-    [DeadlineStage.REPORT_IN]: "stageReportIn",
-    [DeadlineStage.CONTACT]: "stageContact",
-    [DeadlineStage.FINISH]: "stageFinish",
-    [DeadlineStage.LETTER_REPLY]: "stageLetterReply",
-    [DeadlineStage.LEDGER_STEP]: "stageLedgerStep",
-  };
-  const key = keys[stage];
-  return key ? t(key) : "—";
-}
+const ASSIGNMENT_STATES: Partial<Record<AssignmentState, Key>> = {
+  [AssignmentState.SUMMONED]: "summoned",
+  [AssignmentState.REPORTED_IN]: "reportedIn",
+  [AssignmentState.CONTACTED]: "contacted",
+  [AssignmentState.COMPLETED]: "completed",
+  [AssignmentState.RETURNED]: "returned",
+  [AssignmentState.WITHDRAWN]: "withdrawn",
+};
 
-export function deadlineStateLabel(state: DeadlineState): string {
-  const keys: Partial<Record<DeadlineState, Key>> = {
-    [DeadlineState.PENDING]: "pending",
-    [DeadlineState.SATISFIED]: "satisfied",
-    [DeadlineState.BREACHED]: "breached",
-    [DeadlineState.CANCELLED]: "cancelled",
-  };
-  const key = keys[state];
-  return key ? t(key) : "—";
+const STAGES: Partial<Record<DeadlineStage, Key>> = {
+  [DeadlineStage.REPORT_IN]: "stageReportIn",
+  [DeadlineStage.CONTACT]: "stageContact",
+  [DeadlineStage.FINISH]: "stageFinish",
+  [DeadlineStage.LETTER_REPLY]: "stageLetterReply",
+  [DeadlineStage.LEDGER_STEP]: "stageLedgerStep",
+};
+
+const DEADLINE_STATES: Partial<Record<DeadlineState, Key>> = {
+  [DeadlineState.PENDING]: "pending",
+  [DeadlineState.SATISFIED]: "satisfied",
+  [DeadlineState.BREACHED]: "breached",
+  [DeadlineState.CANCELLED]: "cancelled",
+};
+
+export const gradeLabel = (grade: RiskGrade): string => label(GRADES, grade, t("none"));
+export const caseStateLabel = (state: CaseState): string => label(CASE_STATES, state);
+export const assignmentStateLabel = (state: AssignmentState): string => label(ASSIGNMENT_STATES, state);
+export const stageLabel = (stage: DeadlineStage): string => label(STAGES, stage);
+export const deadlineStateLabel = (state: DeadlineState): string => label(DEADLINE_STATES, state);
+
+/** A ratio as a percentage ("87.5%"), or "—" when it has no denominator. */
+export function percent(r: Ratio | undefined): string {
+  if (!r || r.denominator === 0n) return "—";
+  return `${(r.rate * 100).toFixed(1)}%`;
 }
 
 const EVENTS: Partial<Record<CaseEventKind, [string, string]>> = {

@@ -5,12 +5,15 @@ import { useEffect, useState } from "preact/hooks";
 
 export type LiveState = "live" | "reconnecting";
 
+/** Keeps the stream `open` makes running while the page is shown; none is opened when `enabled` is false (a caller the stream would refuse). */
 export function useLive<T extends { cursor: string }>(
   open: (cursor: string, signal: AbortSignal) => AsyncIterable<T>,
   onMessage: (message: T) => void,
+  enabled = true,
 ): LiveState {
   const [state, setState] = useState<LiveState>("reconnecting");
   useEffect(() => {
+    if (!enabled) return;
     const stop = new AbortController();
     let cursor = "";
     void (async () => {

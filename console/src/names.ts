@@ -53,7 +53,6 @@ export interface Names {
   department(name: string): string;
   category(name: string): string;
   person(name: string): string;
-  departments(names: string[]): void;
   people(names: string[]): void;
 }
 
@@ -69,7 +68,6 @@ export function useNames(): Names {
     department: (name) => departments.get(name) ?? name.replace(/^departments\//, ""),
     category: (name) => categories.get(name) ?? categories.get(`categories/${name}`) ?? name.replace(/^categories\//, ""),
     person: (name) => people.get(name) ?? (name ? name.replace(/^users\//, "") : "—"),
-    departments: () => void readDirectory(),
     people: (names) => void readPeople(names),
   };
 }

@@ -1,15 +1,16 @@
 import { useEffect, useState } from "preact/hooks";
-import { cases, describe, idOf, supervision, type Session } from "../api";
+import { cases, describe, supervision } from "../api";
+import { CaseLink } from "../links";
 import { t } from "../i18n";
 import { chime, useLive } from "../live";
-import { go, useNow } from "../router";
+import { useNow } from "../router";
 import { countdown, date, gradeClass, gradeLabel, stageLabel, when } from "../format";
 import { useNames } from "../names";
 import { ExtensionState, type Extension, type SupervisionLetter } from "../gen/gridwhistle/v1/case_pb";
 import type { Escalation, OverdueItem } from "../gen/gridwhistle/v1/supervision_pb";
 
 /** The command centre's board: overdue work, escalations as they fire, pending extensions and unanswered letters. */
-export function Board({ who: _who }: { who: Session }) {
+export function Board() {
   const [overdue, setOverdue] = useState<OverdueItem[]>([]);
   const [fired, setFired] = useState<Escalation[]>([]);
   const [extensions, setExtensions] = useState<Extension[]>([]);
@@ -145,14 +146,5 @@ export function Board({ who: _who }: { who: Session }) {
         </div>
       </div>
     </section>
-  );
-}
-
-function CaseLink({ name }: { name: string }) {
-  const id = idOf(name);
-  return (
-    <a href={`/console/cases/${id}`} onClick={(e) => (e.preventDefault(), go(`cases/${id}`))}>
-      {id.slice(-8)}
-    </a>
   );
 }

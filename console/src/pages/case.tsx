@@ -61,12 +61,14 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
       () => setArea(""),
     );
   }, [id]);
-  // The department's stream tells of every change to its cases: this one's are shown as they happen.
+  // The department's stream tells of every change to its cases: this one's are shown as they happen. Only a
+  // department's staff have an inbox to watch.
   useLive(
     (cursor, signal) => cases.watchInbox({ cursor }, { signal }),
     (message) => {
       if (message.case === name) void load();
     },
+    Boolean(who.caller.department),
   );
   if (missing) {
     return (

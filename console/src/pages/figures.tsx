@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { describe, idOf, supervision, type Session } from "../api";
 import { t, type Key } from "../i18n";
 import { go } from "../router";
-import { districtMonth, gradeLabel, when } from "../format";
+import { districtMonth, gradeLabel, percent, when } from "../format";
 import { useNames } from "../names";
 import { ShortfallKind, type DepartmentStats, type Ratio, type Shortfall } from "../gen/gridwhistle/v1/stats_pb";
 
@@ -24,11 +24,6 @@ const FIGURES: [keyof DepartmentStats, Key][] = [
   ["extensionRate", "extensionRate"],
   ["returnRate", "returnRate"],
 ];
-
-function ratio(r: Ratio | undefined): string {
-  if (!r || r.denominator === 0n) return "—";
-  return `${(r.rate * 100).toFixed(1)}%`;
-}
 
 /** The caller's department's figures for a month and the assignments behind a shortfall, so the head can act on them. */
 export function Figures({ who }: { who: Session }) {
@@ -71,7 +66,7 @@ export function Figures({ who }: { who: Session }) {
             return (
               <div class="tile" key={field}>
                 <h3>{t(label)}</h3>
-                <p class="count">{ratio(r)}</p>
+                <p class="count">{percent(r)}</p>
                 <p class="empty">
                   {r ? `${r.numerator} / ${r.denominator}` : "—"}
                 </p>

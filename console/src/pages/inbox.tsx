@@ -27,7 +27,6 @@ export function Inbox({ who }: { who: Session }) {
       }
       for (const c of answer.cases) known.current.add(c.name);
       setList(answer.cases);
-      names.departments(answer.cases.flatMap((c) => c.assignments.map((a) => a.department)));
       setError("");
     } catch (err) {
       setError(describe(err));

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { cases, describe, supervision } from "../api";
 import { t } from "../i18n";
 import { when } from "../format";
-import { go } from "../router";
+import { CaseLink } from "../links";
 import { useNames } from "../names";
 import type { Case, SupervisionLetter } from "../gen/gridwhistle/v1/case_pb";
 
@@ -50,11 +50,9 @@ function LetterReply({ letter, onAnswered }: { letter: SupervisionLetter; onAnsw
         <strong>{t("letters")}</strong> · {t("due")} {when(letter.replyDueTime)}
       </p>
       <p class="text">{letter.text}</p>
-      <p>
+      <p class="links">
         {letter.cases.map((name) => (
-          <a key={name} href={`/console/${name}`} onClick={(e) => (e.preventDefault(), go(name))}>
-            {name.slice(-8)}{" "}
-          </a>
+          <CaseLink key={name} name={name} />
         ))}
       </p>
       <textarea name="reply" placeholder={t("reply")} value={reply} onInput={(e) => setReply(e.currentTarget.value)} />

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { describe, supervision } from "../api";
 import { t, type Key } from "../i18n";
-import { districtMonth } from "../format";
+import { districtMonth, percent } from "../format";
 import { ExportFormat, type DepartmentStats, type Ratio } from "../gen/gridwhistle/v1/stats_pb";
 
 const ORDERS: [string, Key][] = [
@@ -13,9 +13,9 @@ const ORDERS: [string, Key][] = [
   ["overdue_count desc", "overdueNow"],
 ];
 
+/** The rate with the counts behind it: "87.5% (7/8)". */
 function rate(r: Ratio | undefined): string {
-  if (!r || r.denominator === 0n) return "—";
-  return `${(r.rate * 100).toFixed(1)}% (${r.numerator}/${r.denominator})`;
+  return r && r.denominator !== 0n ? `${percent(r)} (${r.numerator}/${r.denominator})` : percent(r);
 }
 
 /** The month's ranking of every department, ordered by the figure chosen, with its Excel and CSV exports. */
