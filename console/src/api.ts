@@ -12,6 +12,7 @@ import { SupervisionService } from "./gen/gridwhistle/v1/supervision_pb";
 import { DirectoryService } from "./gen/gridwhistle/v1/directory_pb";
 import { AttachmentService } from "./gen/gridwhistle/v1/attachment_pb";
 import { ReportService } from "./gen/gridwhistle/v1/report_pb";
+import { LedgerService } from "./gen/gridwhistle/v1/ledger_pb";
 
 export interface Session {
   caller: Caller;
@@ -46,6 +47,7 @@ export const supervision = client(SupervisionService);
 export const directory = client(DirectoryService);
 export const attachments = client(AttachmentService);
 export const reports = client(ReportService);
+export const ledger = client(LedgerService);
 
 export function session(): Session | null {
   return current;

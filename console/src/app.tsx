@@ -9,6 +9,8 @@ import { CasePage } from "./pages/case";
 import { Board } from "./pages/board";
 import { Ranking } from "./pages/ranking";
 import { Figures } from "./pages/figures";
+import { LedgerEntryPage, LedgerList } from "./pages/ledger";
+import { CaseMap } from "./pages/casemap";
 
 export function App() {
   const [who, setWho] = useState<Session | null>(session());
@@ -17,14 +19,23 @@ export function App() {
   useEffect(() => onSession(setWho), []);
   if (!who) return <Login />;
   const supervising = who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN;
+  const leading = who.caller.role === Role.DISTRICT_LEADER;
+  const readsLedger = who.caller.role !== Role.ADMIN;
   let page;
   const caseMatch = /^cases\/([^/]+)$/.exec(route);
+  const entryMatch = /^ledgerEntries\/([^/]+)$/.exec(route);
   if (route === "ranking") {
     page = <Ranking />;
   } else if (route === "figures" && who.caller.department) {
     page = <Figures who={who} />;
+  } else if (route === "map" && supervising) {
+    page = <CaseMap />;
   } else if (caseMatch?.[1]) {
     page = <CasePage key={caseMatch[1]} id={caseMatch[1]} who={who} />;
+  } else if (entryMatch?.[1] && readsLedger) {
+    page = <LedgerEntryPage key={entryMatch[1]} id={entryMatch[1]} who={who} />;
+  } else if ((route === "ledger" && readsLedger) || leading) {
+    page = <LedgerList who={who} />;
   } else if (supervising) {
     page = <Board />;
   } else {
@@ -37,12 +48,24 @@ export function App() {
           {t("title")}
         </a>
         <nav>
-          <a href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
-            {supervising ? t("board") : t("inbox")}
-          </a>
+          {!leading && (
+            <a href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
+              {supervising ? t("board") : t("inbox")}
+            </a>
+          )}
+          {supervising && (
+            <a href="/console/map" data-testid="nav-map" onClick={(e) => (e.preventDefault(), go("map"))}>
+              {t("map")}
+            </a>
+          )}
           {who.caller.department && (
             <a href="/console/figures" data-testid="nav-figures" onClick={(e) => (e.preventDefault(), go("figures"))}>
               {t("myFigures")}
+            </a>
+          )}
+          {readsLedger && (
+            <a href="/console/ledger" data-testid="nav-ledger" onClick={(e) => (e.preventDefault(), go("ledger"))}>
+              {t("ledger")}
             </a>
           )}
           <a href="/console/ranking" data-testid="nav-ranking" onClick={(e) => (e.preventDefault(), go("ranking"))}>

@@ -11,6 +11,7 @@ import {
   CaseEventKind,
   type Case,
 } from "./gen/gridwhistle/v1/case_pb";
+import { LedgerColour, LedgerEventKind, LedgerState, LedgerStepState } from "./gen/gridwhistle/v1/ledger_pb";
 import { currentLang, t, type Key } from "./i18n";
 
 /** "2d 3h", "3h 05m", "4m 09s": the time between two instants, to the unit that matters. */
@@ -149,10 +150,64 @@ const EVENTS: Partial<Record<CaseEventKind, [string, string]>> = {
   [CaseEventKind.REGRADED]: ["调整等级", "regraded"],
 };
 
-export function eventLabel(kind: CaseEventKind): string {
-  const pair = EVENTS[kind];
+const LEDGER_EVENTS: Partial<Record<LedgerEventKind, [string, string]>> = {
+  [LedgerEventKind.OPENED]: ["立案", "opened"],
+  [LedgerEventKind.PLAN_REVISED]: ["修订方案", "plan revised"],
+  [LedgerEventKind.STEP_COMPLETED]: ["步骤完成", "step done"],
+  [LedgerEventKind.REGRADED]: ["调整等级", "regraded"],
+  [LedgerEventKind.LEADER_NAMED]: ["确定包案领导", "leader named"],
+  [LedgerEventKind.CLOSE_REQUESTED]: ["申请销号", "close-off requested"],
+  [LedgerEventKind.CLOSE_APPROVED]: ["销号", "closed off"],
+  [LedgerEventKind.CLOSE_REFUSED]: ["不予销号", "close-off refused"],
+  [LedgerEventKind.REOPENED]: ["重新启动", "reopened"],
+  [LedgerEventKind.REASSIGNED]: ["更换责任单位", "reassigned"],
+  [LedgerEventKind.REMINDER]: ["提醒", "reminder"],
+  [LedgerEventKind.ESCALATED]: ["升级", "escalated"],
+};
+
+const LEDGER_STATES: Partial<Record<LedgerState, [string, string]>> = {
+  [LedgerState.OPEN]: ["化解中", "open"],
+  [LedgerState.CLOSE_REQUESTED]: ["待销号", "close-off requested"],
+  [LedgerState.CLOSED]: ["已销号", "closed"],
+};
+
+const STEP_STATES: Partial<Record<LedgerStepState, [string, string]>> = {
+  [LedgerStepState.OPEN]: ["进行中", "open"],
+  [LedgerStepState.DONE]: ["已完成", "done"],
+  [LedgerStepState.SUPERSEDED]: ["已替换", "superseded"],
+};
+
+/** The word in the console's language from a pair of Chinese and English, "—" for a value without one. */
+function pairLabel<E extends number>(pairs: Partial<Record<E, [string, string]>>, value: E): string {
+  const pair = pairs[value];
   return pair ? pair[currentLang() === "zh" ? 0 : 1] : "—";
 }
+
+export const eventLabel = (kind: CaseEventKind): string => pairLabel(EVENTS, kind);
+export const ledgerEventLabel = (kind: LedgerEventKind): string => pairLabel(LEDGER_EVENTS, kind);
+export const ledgerStateLabel = (state: LedgerState): string => pairLabel(LEDGER_STATES, state);
+export const stepStateLabel = (state: LedgerStepState): string => pairLabel(STEP_STATES, state);
+
+/** A ledger entry's colour as the class and word its grade uses: red, yellow, blue. */
+export function colourClass(colour: LedgerColour): string {
+  return gradeClass(COLOUR_GRADES[colour] ?? RiskGrade.UNSPECIFIED);
+}
+
+export function colourLabel(colour: LedgerColour): string {
+  return label(COLOURS, colour);
+}
+
+const COLOUR_GRADES: Partial<Record<LedgerColour, RiskGrade>> = {
+  [LedgerColour.RED]: RiskGrade.A,
+  [LedgerColour.YELLOW]: RiskGrade.B,
+  [LedgerColour.BLUE]: RiskGrade.C,
+};
+
+const COLOURS: Partial<Record<LedgerColour, Key>> = {
+  [LedgerColour.RED]: "colourRed",
+  [LedgerColour.YELLOW]: "colourYellow",
+  [LedgerColour.BLUE]: "colourBlue",
+};
 
 /** The month `at` falls in, in the district's time zone (China Standard Time, UTC+8, no daylight saving): "2026-12". */
 export function districtMonth(at: Date): string {

@@ -10,6 +10,8 @@ export interface Pin {
   lng: number;
   label: string;
   className?: string;
+  /** Called when the pin is clicked. */
+  onClick?: () => void;
 }
 
 export function AreaMap({ geojson, pins, height = 260 }: { geojson: string; pins: Pin[]; height?: number }) {
@@ -30,9 +32,9 @@ export function AreaMap({ geojson, pins, height = 260 }: { geojson: string; pins
       }
     }
     for (const pin of pins) {
-      layers.push(
-        L.circleMarker([pin.lat, pin.lng], { radius: 7, weight: 2, className: pin.className ?? "" }).bindTooltip(pin.label),
-      );
+      const marker = L.circleMarker([pin.lat, pin.lng], { radius: 7, weight: 2, className: pin.className ?? "" }).bindTooltip(pin.label);
+      if (pin.onClick) marker.on("click", pin.onClick);
+      layers.push(marker);
       bounds = bounds ? bounds.extend([pin.lat, pin.lng]) : L.latLngBounds([pin.lat, pin.lng], [pin.lat, pin.lng]);
     }
     // The view first: vector layers added to a map without one have nothing to draw into.

@@ -54,6 +54,8 @@ export interface Names {
   category(name: string): string;
   person(name: string): string;
   people(names: string[]): void;
+  /** Every department of the directory, by display name, once read. */
+  allDepartments(): { name: string; displayName: string }[];
 }
 
 export function useNames(): Names {
@@ -69,5 +71,7 @@ export function useNames(): Names {
     category: (name) => categories.get(name) ?? categories.get(`categories/${name}`) ?? name.replace(/^categories\//, ""),
     person: (name) => people.get(name) ?? (name ? name.replace(/^users\//, "") : "—"),
     people: (names) => void readPeople(names),
+    allDepartments: () =>
+      [...departments].map(([name, displayName]) => ({ name, displayName })).sort((a, b) => a.displayName.localeCompare(b.displayName, "zh-CN")),
   };
 }

@@ -6,7 +6,7 @@ import { chime, useLive } from "../live";
 import { useNow } from "../router";
 import { countdown, date, gradeClass, gradeLabel, stageLabel, when } from "../format";
 import { useNames } from "../names";
-import { ExtensionState, type Extension, type SupervisionLetter } from "../gen/gridwhistle/v1/case_pb";
+import { ExtensionState, type Case, type Extension, type SupervisionLetter } from "../gen/gridwhistle/v1/case_pb";
 import type { Escalation, OverdueItem } from "../gen/gridwhistle/v1/supervision_pb";
 
 /** The command centre's board: overdue work, escalations as they fire, pending extensions and unanswered letters. */
@@ -15,7 +15,7 @@ export function Board() {
   const [fired, setFired] = useState<Escalation[]>([]);
   const [extensions, setExtensions] = useState<Extension[]>([]);
   const [letters, setLetters] = useState<SupervisionLetter[]>([]);
-  const [awaiting, setAwaiting] = useState(0);
+  const [awaiting, setAwaiting] = useState<Case[]>([]);
   const [error, setError] = useState("");
   const names = useNames();
   const now = useNow();
@@ -30,7 +30,7 @@ export function Board() {
       setOverdue(o.items);
       setExtensions(x.extensions);
       setLetters(l.letters);
-      setAwaiting(a.cases.length);
+      setAwaiting(a.cases);
       setError("");
     } catch (err) {
       setError(describe(err));
@@ -42,20 +42,6 @@ export function Board() {
     const timer = setInterval(() => void load(), 30_000);
     return () => clearInterval(timer);
   }, []);
-  const decide = async (x: Extension, approved: boolean) => {
-    try {
-      await supervision.decideExtension({
-        name: x.name,
-        approved,
-        approvedDueTime: approved ? x.requestedDueTime : undefined,
-        reason: approved ? "同意" : "理由不充分",
-        requestId: crypto.randomUUID(),
-      });
-      await load();
-    } catch (err) {
-      setError(describe(err));
-    }
-  };
   const live = useLive(
     (cursor, signal) => supervision.watchEscalations({ cursor }, { signal }),
     (message) => {
@@ -113,18 +99,7 @@ export function Board() {
           </h3>
           <ul data-testid="extensions">
             {extensions.map((x) => (
-              <li key={x.name} data-extension={x.name}>
-                <CaseLink name={x.name.split("/extensions/")[0] ?? ""} /> {names.department(x.department)} ·{" "}
-                {stageLabel(x.stage)} → {when(x.requestedDueTime)} · {x.reason}
-                <span class="buttons">
-                  <button type="button" data-action="approve" onClick={() => void decide(x, true)}>
-                    {t("approve")}
-                  </button>
-                  <button type="button" class="secondary" data-action="refuse" onClick={() => void decide(x, false)}>
-                    {t("refuse")}
-                  </button>
-                </span>
-              </li>
+              <ExtensionDecision key={x.name} x={x} onDecided={load} onError={setError} />
             ))}
           </ul>
         </div>
@@ -141,10 +116,73 @@ export function Board() {
           </ul>
         </div>
         <div class="tile">
-          <h3>{t("awaitingDecision")}</h3>
-          <p class="count">{awaiting}</p>
+          <h3>
+            {t("awaitingDecision")} ({awaiting.length})
+          </h3>
+          <ul data-testid="awaiting">
+            {awaiting.map((c) => (
+              <li key={c.name} class={gradeClass(c.riskGrade)}>
+                <span class="grade">{gradeLabel(c.riskGrade)}</span> <CaseLink name={c.name} /> {names.category(c.category)} ·{" "}
+                {when(c.updateTime)}
+              </li>
+            ))}
+          </ul>
         </div>
       </div>
     </section>
+  );
+}
+
+/** A pending extension, approved or refused with the supervisor's own note (a refusal needs one). */
+function ExtensionDecision({
+  x,
+  onDecided,
+  onError,
+}: {
+  x: Extension;
+  onDecided: () => Promise<void>;
+  onError: (message: string) => void;
+}) {
+  const names = useNames();
+  const [reason, setReason] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [requestId] = useState(() => crypto.randomUUID());
+  const decide = async (approved: boolean) => {
+    setBusy(true);
+    try {
+      await supervision.decideExtension({
+        name: x.name,
+        approved,
+        approvedDueTime: approved ? x.requestedDueTime : undefined,
+        reason,
+        requestId,
+      });
+      await onDecided();
+    } catch (err) {
+      onError(describe(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <li data-extension={x.name}>
+      <CaseLink name={x.name.split("/extensions/")[0] ?? ""} /> {names.department(x.department)} · {stageLabel(x.stage)} →{" "}
+      {when(x.requestedDueTime)} · {x.reason}
+      <input name="decision-reason" placeholder={t("decisionReason")} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      <span class="buttons">
+        <button type="button" disabled={busy} data-action="approve" onClick={() => void decide(true)}>
+          {t("approve")}
+        </button>
+        <button
+          type="button"
+          class="secondary"
+          disabled={busy || reason.trim() === ""}
+          data-action="refuse"
+          onClick={() => void decide(false)}
+        >
+          {t("refuse")}
+        </button>
+      </span>
+    </li>
   );
 }

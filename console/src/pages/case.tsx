@@ -19,6 +19,7 @@ import {
 } from "../format";
 import { useNames } from "../names";
 import { IssueLetter } from "./letters";
+import { Steer } from "./supervise";
 import { AreaMap } from "../map";
 import {
   AssignmentState,
@@ -146,7 +147,12 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
             </tbody>
           </table>
           {mine && <Actions c={c} mine={mine} onDone={load} onError={setError} />}
-          {(who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN) && <IssueLetter c={c} onIssued={load} />}
+          {(who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN) && (
+            <>
+              <IssueLetter c={c} onIssued={load} />
+              <Steer c={c} onDone={load} />
+            </>
+          )}
         </div>
         <div>
           <h3>{t("timeline")}</h3>

@@ -7,8 +7,10 @@ import { resolve } from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Browser } from "playwright-core";
 import { ReportService } from "../../src/gen/gridwhistle/v1/report_pb";
-import { CaseService } from "../../src/gen/gridwhistle/v1/case_pb";
-import { CoordinateSystem, RiskGrade, WhistleKind } from "../../src/gen/gridwhistle/v1/common_pb";
+import { AssignmentState, CaseService, CaseState } from "../../src/gen/gridwhistle/v1/case_pb";
+import { AssignmentRole, CoordinateSystem, RiskGrade, WhistleKind } from "../../src/gen/gridwhistle/v1/common_pb";
+import { AuthService } from "../../src/gen/gridwhistle/v1/auth_pb";
+import { LedgerLevel, LedgerNature, LedgerService } from "../../src/gen/gridwhistle/v1/ledger_pb";
 import { consoleAs, launch, pageErrors, pointInGrid, shoot, signedIn, startServer, uuid7, type Server } from "./harness";
 
 const GRID = "g-jianwai-1-01";
@@ -192,6 +194,7 @@ describe("the supervisor's board", () => {
     await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_REQUESTED]");
     await page.click(".top nav a >> nth=0");
     await page.waitForSelector("[data-testid=extensions] [data-action=approve]");
+    await page.fill("[data-testid=extensions] input[name=decision-reason]", "同意延期三天");
     await page.click("[data-testid=extensions] [data-action=approve]");
     await page.waitForSelector("[data-testid=extensions] [data-action=approve]", { state: "detached" });
     await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_DECIDED]", { timeout: 15_000 });
@@ -217,6 +220,108 @@ describe("the supervisor's board", () => {
     await page.setViewportSize(PHONE);
     expect((await shoot(page, "ranking-390")).overflowing).toEqual([]);
     await context.close();
+  });
+});
+
+describe("the supervisor steers cases and keeps the ledger", () => {
+  it("reassigns and regrades a case, sees returned cases and open cases on the map, ranks streets, and follows a ledger entry's plan", async () => {
+    const steered = await whistle("井盖缺失，需改派");
+    const { page, context } = await consoleAs(browser, server.url, "supervisor", undefined, `/console/${steered.caseName}`);
+    await page.waitForSelector("[data-testid=steer]");
+    // Reassigned by hand to the housing department, with the urban management office assisting, chosen from the directory.
+    await page.selectOption("select[name=lead]", "departments/housing");
+    await page.selectOption("select[name=assists]", ["departments/urban-01"]);
+    await page.fill("textarea[name=steer-reason]", "属物业管理范围");
+    await page.click("[data-action=reassign]");
+    await page.waitForSelector("[data-testid=timeline] [data-kind=REASSIGNED]:has-text('属物业管理范围')");
+    await page.selectOption("select[name=grade]", String(RiskGrade.A));
+    await page.fill("textarea[name=steer-reason]", "涉及安全隐患");
+    await page.click("[data-action=regrade]");
+    await page.waitForSelector("[data-testid=timeline] [data-kind=REGRADED]");
+    expect((await shoot(page, "steer-1366")).overflowing).toEqual([]);
+    // The new lead's officer has it in the inbox.
+    const housing = await consoleAs(browser, server.url, "duty.housing");
+    await housing.page.waitForSelector(`[data-case="${steered.caseName.slice("cases/".length)}"]`);
+    await housing.context.close();
+
+    // A case every routed department returns waits on the board for the supervisor's decision: each return summons
+    // routing's next unit, until none is left.
+    const returned = await whistle("不属本部门职责");
+    const watcher = (await signedIn(server.url, "supervisor"))(CaseService);
+    for (let round = 0; round < 10; round++) {
+      const now = (await watcher.getCase({ name: returned.caseName })).case;
+      if (!now || now.state === CaseState.AWAITING_SUPERVISOR) break;
+      const lead = now.assignments.find((a) => a.role === AssignmentRole.LEAD && a.state !== AssignmentState.RETURNED);
+      if (!lead) break;
+      const officer = (await signedIn(server.url, `duty.${lead.department.replace("departments/", "")}`))(CaseService);
+      await officer.returnCase({ name: returned.caseName, reason: "非本单位职责", etag: now.etag, requestId: uuid7() });
+    }
+    await page.click(".top nav a >> nth=0");
+    await page.waitForSelector(`[data-testid=awaiting] a:has-text("${returned.caseName.slice(-8)}")`, { timeout: 15_000 });
+
+    // The map of open cases over the district's grids.
+    await page.click("[data-testid=nav-map]");
+    await page.waitForSelector("[data-testid=case-map] .leaflet-interactive.grade-a");
+    expect((await shoot(page, "map-1366")).overflowing).toEqual([]);
+
+    // The month's ranking of streets: the demo's reports were filed in 建外街道.
+    await page.click("[data-testid=nav-ranking]");
+    await page.click("[data-level=streets]");
+    await page.waitForSelector("[data-testid=streets] td:has-text('建外街道')");
+
+    // A ledger entry owned by the deputy district head, with two steps of the police station's.
+    const deputy = await signedIn(server.url, "leader.deputy");
+    const leader = (await deputy(AuthService).whoAmI({})).caller?.user ?? "";
+    const supervisor = await signedIn(server.url, "supervisor");
+    const due = (days: number) => timestampFromDate(new Date(Date.now() + days * 86_400_000));
+    const opened = await supervisor(LedgerService).openLedgerEntry({
+      entryId: uuid7(),
+      title: "某小区拆迁补偿纠纷",
+      summary: "十二户居民对补偿标准有异议，多次到区信访",
+      nature: LedgerNature.LAND_AND_DEMOLITION,
+      sinceTime: timestampFromDate(new Date(Date.now() - 400 * 86_400_000)),
+      complexity: LedgerLevel.HIGH,
+      socialImpact: LedgerLevel.HIGH,
+      grade: RiskGrade.A,
+      responsibleUnit: "departments/police-01",
+      responsiblePerson: "派出所所长",
+      leader,
+      steps: [
+        { department: "departments/police-01", description: "逐户走访，摸清诉求", dueTime: due(7) },
+        { department: "departments/justice-01", description: "组织人民调解", dueTime: due(20) },
+      ],
+    });
+    const entry = opened.entry?.name ?? "";
+    await page.click("[data-testid=nav-ledger]");
+    await page.click("[data-colour=RED]");
+    await page.waitForSelector(`[data-entry="${entry.slice("ledgerEntries/".length)}"]`);
+    await page.selectOption("select[name=leader]", leader);
+    await page.waitForSelector(`[data-entry="${entry.slice("ledgerEntries/".length)}"]:has-text('副区长')`);
+    expect((await shoot(page, "ledger-1366")).overflowing).toEqual([]);
+    await page.click(`[data-entry="${entry.slice("ledgerEntries/".length)}"] a`);
+    await page.waitForSelector("[data-testid=steps] [data-step='2']:has-text('组织人民调解')");
+    expect(await page.textContent("[data-testid=entry-leader]")).toBe("副区长");
+
+    // The responsible unit's officer completes the first step from the console; the supervisor's page shows it.
+    const police = await consoleAs(browser, server.url, "duty.police-01", undefined, `/console/${entry}`);
+    await police.page.fill("[data-step='1'] textarea[name=step-result]", "已走访十二户");
+    await police.page.click("[data-step='1'] [data-action=completeStep]");
+    await police.page.waitForSelector("[data-step='1'][data-state=DONE]");
+    await police.context.close();
+    await page.reload();
+    await page.fill("input[name=username]", "supervisor");
+    await page.fill("input[name=password]", "gridwhistle-demo");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-step='1'][data-state=DONE]:has-text('已走访十二户')");
+    expect((await shoot(page, "ledger-entry-1366")).overflowing).toEqual([]);
+    await page.setViewportSize(PHONE);
+    expect((await shoot(page, "ledger-entry-390")).overflowing).toEqual([]);
+    await context.close();
+
+    // The district leader's console opens on the entries they own.
+    const own = await consoleAs(browser, server.url, "leader.deputy");
+    await own.page.waitForSelector(`[data-entry="${entry.slice("ledgerEntries/".length)}"]`);
+    await own.context.close();
   });
 });
 

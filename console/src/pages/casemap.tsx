@@ -1,0 +1,77 @@
+import { useEffect, useState } from "preact/hooks";
+import { cases, describe, directory } from "../api";
+import { t } from "../i18n";
+import { go, useNow } from "../router";
+import { gradeClass, gradeLabel, nearestDue } from "../format";
+import { useNames } from "../names";
+import { AreaMap, type Pin } from "../map";
+import type { Case } from "../gen/gridwhistle/v1/case_pb";
+
+/** At most this many open cases are drawn; the count says when there were more. */
+const LIMIT = 2000;
+
+/**
+ * The command centre's map: every open case over the district's grids, coloured by its grade, ringed when a deadline
+ * of it has passed; a click opens the case.
+ */
+export function CaseMap() {
+  const names = useNames();
+  const now = useNow();
+  const [area, setArea] = useState("");
+  const [open, setOpen] = useState<Case[] | null>(null);
+  const [more, setMore] = useState(false);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    void directory.getMyArea({}).then(
+      (a) => setArea(a.geojson),
+      (err: unknown) => setError(describe(err)),
+    );
+    void (async () => {
+      try {
+        const found: Case[] = [];
+        let pageToken = "";
+        do {
+          const page = await cases.listCases({ pageSize: 500, pageToken, filter: "state = OPEN" });
+          found.push(...page.cases);
+          pageToken = page.nextPageToken;
+        } while (pageToken && found.length < LIMIT);
+        setMore(Boolean(pageToken));
+        setOpen(found);
+      } catch (err) {
+        setError(describe(err));
+      }
+    })();
+  }, []);
+  // Overdue is judged once a minute, not every second: the pins are redrawn only when it changes.
+  const minute = Math.floor(now.getTime() / 60_000);
+  const overdue = new Set((open ?? []).filter((c) => (nearestDue(c)?.getTime() ?? Infinity) < minute * 60_000).map((c) => c.name));
+  const pins: Pin[] = (open ?? []).flatMap((c) =>
+    c.location
+      ? [
+          {
+            lat: c.location.latitude,
+            lng: c.location.longitude,
+            label: `${gradeLabel(c.riskGrade)} · ${names.category(c.category)} · ${c.description}`,
+            className: `${gradeClass(c.riskGrade)}${overdue.has(c.name) ? " overdue" : ""}`,
+            onClick: () => go(c.name),
+          },
+        ]
+      : [],
+  );
+  return (
+    <section class="casemap" data-testid="case-map">
+      <div class="bar">
+        <h2>{t("map")}</h2>
+        <span data-testid="map-counts">
+          {t("openCases")} {open ? `${open.length}${more ? "+" : ""}` : "…"} · {t("overdueCases")} {overdue.size}
+        </span>
+        <span class="legend">
+          <span class="grade-a">{t("gradeA")}</span> <span class="grade-b">{t("gradeB")}</span>{" "}
+          <span class="grade-c">{t("gradeC")}</span> <span class="overdue">{t("overdue")}</span>
+        </span>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {open !== null && <AreaMap geojson={area} pins={pins} height={560} />}
+    </section>
+  );
+}
