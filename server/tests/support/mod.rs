@@ -115,6 +115,25 @@ impl CrashDatabase {
     }
 }
 
+/// Runs `test` on every database at the same time, each on a task of its own, and fails if any of them failed.
+/// For tests that spend most of their time waiting on the wall clock, so the waits overlap instead of adding up.
+#[allow(dead_code, reason = "each test binary uses the part it needs")]
+pub(crate) async fn on_each_at_once<F, Fut>(databases: Vec<CrashDatabase>, test: F)
+where
+    F: Fn(CrashDatabase) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tasks: Vec<_> = databases
+        .into_iter()
+        .map(|database| tokio::spawn(test(database)))
+        .collect();
+    for task in tasks {
+        if let Err(failed) = task.await {
+            std::panic::resume_unwind(failed.into_panic());
+        }
+    }
+}
+
 /// The single number `sql` answers.
 #[allow(dead_code, reason = "each test binary uses the part it needs")]
 pub(crate) async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
