@@ -666,7 +666,7 @@ async fn call(
             district
                 .app
                 .directory(token)
-                .get_my_area(v1::GetMyAreaRequest {})
+                .get_my_area(v1::GetMyAreaRequest::default())
                 .await,
         ),
         "AttachmentService.GetAttachment" => code(

@@ -30,10 +30,16 @@ fn features(area: &v1::GetMyAreaResponse) -> Vec<serde_json::Map<String, serde_j
 }
 
 async fn area(district: &District, username: &str) -> v1::GetMyAreaResponse {
+    layer(district, username, v1::AreaLayer::Unspecified).await
+}
+
+async fn layer(district: &District, username: &str, layer: v1::AreaLayer) -> v1::GetMyAreaResponse {
     district
         .app
         .directory(&district.token(username).await)
-        .get_my_area(v1::GetMyAreaRequest {})
+        .get_my_area(v1::GetMyAreaRequest {
+            layer: layer.into(),
+        })
         .await
         .expect("every role reads its area")
         .into_inner()
@@ -183,6 +189,33 @@ async fn every_id_in_a_timeline_resolves_to_a_name_and_each_caller_sees_its_own_
             district_grids
                 .iter()
                 .any(|f| f["grid_id"] == "g-sanlitun-3-01")
+        );
+
+        // The district's map of jurisdictions: every department's, each feature naming its department.
+        let all = features(&layer(&district, "supervisor", v1::AreaLayer::Jurisdictions).await);
+        let owners: BTreeSet<&str> = all
+            .iter()
+            .map(|f| f["department_id"].as_str().expect("a department id"))
+            .collect();
+        assert!(owners.contains(lead_id) && owners.len() > 10);
+        assert!(all.iter().all(|f| !f.contains_key("grid_id")));
+        let leader = layer(&district, "leader.deputy", v1::AreaLayer::Jurisdictions).await;
+        assert_eq!(features(&leader).len(), all.len());
+        // The layer does not widen anyone's own area.
+        let own = features(&layer(&district, &duty, v1::AreaLayer::Jurisdictions).await);
+        assert_eq!(own, jurisdictions);
+        let grid = features(&layer(&district, WORKER, v1::AreaLayer::Jurisdictions).await);
+        assert_eq!(grid.len(), 1);
+        let unknown = district
+            .app
+            .directory(&district.token("supervisor").await)
+            .get_my_area(v1::GetMyAreaRequest { layer: 7 })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), Code::InvalidArgument);
+        assert_eq!(
+            unknown.get_details_bad_request().unwrap().field_violations[0].field,
+            "layer"
         );
     }
 }

@@ -88,6 +88,7 @@ async fn district(app: &TestApp) -> String {
                 assisting_department_types: vec!["street_office".to_owned()],
                 default_risk_grade: v1::RiskGrade::C.into(),
             }],
+            validate_only: false,
         })
         .await
         .unwrap();
@@ -293,6 +294,60 @@ async fn a_bad_import_is_refused_whole_and_the_previous_generation_stays_in_forc
     assert_eq!(field_violations(&unknown_kind), ["kind"]);
     let decision = preview(&app, &token, 40.005, 116.003, v1::CoordinateSystem::Wgs84).await;
     assert_eq!(decision.generation, 2);
+}
+
+#[tokio::test]
+async fn a_catalogue_is_validated_category_by_category_without_storing_anything() {
+    let app = spawn_app().await;
+    let token = district(&app).await;
+    let mut admin = app.admin(&token);
+    let rule = |name: &str, lead: &str| v1::CategoryRule {
+        name: name.to_owned(),
+        display_name: "违法建设".to_owned(),
+        lead_department_type: lead.to_owned(),
+        assisting_department_types: vec!["street_office".to_owned()],
+        default_risk_grade: v1::RiskGrade::B.into(),
+    };
+    let before = admin
+        .get_dispatch_catalogue(v1::GetDispatchCatalogueRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Every bad category is named by its index, and nothing is stored.
+    let refused = admin
+        .import_dispatch_catalogue(v1::ImportDispatchCatalogueRequest {
+            categories: vec![
+                rule("categories/illegal-construction", "police"),
+                rule("illegal construction", "police"),
+                rule("categories/noise", "Not A Type"),
+            ],
+            validate_only: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        field_violations(&refused),
+        ["categories[1].name", "categories[2].lead_department_type"]
+    );
+
+    // A good catalogue passes, and is still not stored.
+    let validated = admin
+        .import_dispatch_catalogue(v1::ImportDispatchCatalogueRequest {
+            categories: vec![rule("categories/illegal-construction", "police")],
+            validate_only: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(validated.version, 0, "validation stores nothing");
+    let after = admin
+        .get_dispatch_catalogue(v1::GetDispatchCatalogueRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after, before);
 }
 
 #[tokio::test]

@@ -124,11 +124,16 @@ impl DirectoryService for DirectoryApi {
         request: Request<v1::GetMyAreaRequest>,
     ) -> Result<Response<v1::GetMyAreaResponse>, Status> {
         let binding = reader(&request)?;
+        let layer = v1::AreaLayer::try_from(request.get_ref().layer)
+            .map_err(|_| ApiError::field("layer", "is not a known area layer"))?;
         let areas = self.routing.areas();
         let geojson = match &binding {
             Binding::GridWorker(grid) => areas.grid(grid),
             Binding::DutyOfficer(d) | Binding::DepartmentHead(d) => areas.department(d),
-            Binding::Supervisor | Binding::Admin | Binding::DistrictLeader => areas.district(),
+            Binding::Supervisor | Binding::Admin | Binding::DistrictLeader => match layer {
+                v1::AreaLayer::Jurisdictions => areas.all_jurisdictions(),
+                v1::AreaLayer::Unspecified | v1::AreaLayer::Grids => areas.district(),
+            },
         };
         Ok(Response::new(v1::GetMyAreaResponse {
             generation: areas.generation,

@@ -46,6 +46,11 @@ impl Areas {
     pub fn district(&self) -> String {
         collection(self.grids.values())
     }
+
+    /// A FeatureCollection of every department's jurisdictions, by department id, each department's in import order.
+    pub fn all_jurisdictions(&self) -> String {
+        collection(self.jurisdictions.values().flatten())
+    }
 }
 
 /// Joins features, each already GeoJSON text, into a FeatureCollection.
@@ -76,6 +81,7 @@ mod tests {
         let police = DepartmentId::parse("police").unwrap();
         areas.add_jurisdiction(police.clone(), feature("p-1"));
         areas.add_jurisdiction(police.clone(), feature("p-2"));
+        areas.add_jurisdiction(DepartmentId::parse("housing").unwrap(), feature("h-1"));
         let parse = |text: String| text.parse::<geojson::FeatureCollection>().unwrap();
         let ids = |text: String| -> Vec<String> {
             parse(text)
@@ -88,6 +94,7 @@ mod tests {
         assert_eq!(ids(areas.district()), ["g-1", "g-2"]);
         assert_eq!(ids(areas.department(&police)), ["p-1", "p-2"]);
         assert!(ids(areas.department(&DepartmentId::parse("fire").unwrap())).is_empty());
+        assert_eq!(ids(areas.all_jurisdictions()), ["h-1", "p-1", "p-2"]);
         assert!(ids(Areas::default().district()).is_empty());
     }
 }

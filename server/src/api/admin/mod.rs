@@ -15,7 +15,7 @@ use super::convert::{PageRequest, Violations, caller, role_from_proto};
 use super::error::ApiError;
 use super::time_limits;
 use crate::directory::{Directory, DirectoryError, UserDraft};
-use crate::routing::Routing;
+use crate::routing::{ImportOutcome, Routing};
 use crate::stats::StatsService;
 use crate::storage::{DepartmentPatch, NewDepartment, UserPatch};
 use crate::time_limits::TimeLimits;
@@ -82,6 +82,11 @@ pub(crate) async fn departments_page(
         departments.into_iter().map(department_to_proto).collect(),
         next_page_token,
     ))
+}
+
+/// A boundary import's answer: the new generation, or generation 0 when it was only validated.
+fn imported(outcome: ImportOutcome, kind: v1::BoundaryKind) -> v1::BoundaryGeneration {
+    generation_to_proto(outcome.feature_count, outcome.generation, kind)
 }
 
 fn require_admin<T>(request: &Request<T>) -> Result<(), ApiError> {
@@ -400,11 +405,7 @@ impl AdminService for AdminApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ImportGridsResponse {
-            generation: Some(generation_to_proto(
-                outcome.feature_count,
-                outcome.generation,
-                v1::BoundaryKind::Grids,
-            )),
+            generation: Some(imported(outcome, v1::BoundaryKind::Grids)),
         }))
     }
 
@@ -422,11 +423,7 @@ impl AdminService for AdminApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(v1::ImportJurisdictionsResponse {
-            generation: Some(generation_to_proto(
-                outcome.feature_count,
-                outcome.generation,
-                v1::BoundaryKind::Jurisdictions,
-            )),
+            generation: Some(imported(outcome, v1::BoundaryKind::Jurisdictions)),
         }))
     }
 
@@ -478,7 +475,13 @@ impl AdminService for AdminApi {
         request: Request<v1::ImportDispatchCatalogueRequest>,
     ) -> Result<Response<v1::ImportDispatchCatalogueResponse>, Status> {
         require_admin(&request)?;
-        let rules = catalogue_from_proto(&request.into_inner().categories)?;
+        let request = request.into_inner();
+        let rules = catalogue_from_proto(&request.categories)?;
+        if request.validate_only {
+            return Ok(Response::new(v1::ImportDispatchCatalogueResponse {
+                version: 0,
+            }));
+        }
         let version = self
             .routing
             .import_catalogue(rules)

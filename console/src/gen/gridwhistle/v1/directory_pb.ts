@@ -2,8 +2,8 @@
 // @generated from file gridwhistle/v1/directory.proto (package gridwhistle.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CategoryRule, Department } from "./admin_pb";
 import { file_gridwhistle_v1_admin } from "./admin_pb";
 import type { Role } from "./common_pb";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gridwhistle/v1/directory.proto.
  */
 export const file_gridwhistle_v1_directory: GenFile = /*@__PURE__*/
-  fileDesc("Ch5ncmlkd2hpc3RsZS92MS9kaXJlY3RvcnkucHJvdG8SDmdyaWR3aGlzdGxlLnYxIhcKFUxpc3RDYXRlZ29yaWVzUmVxdWVzdCJlChZMaXN0Q2F0ZWdvcmllc1Jlc3BvbnNlEhkKEWNhdGFsb2d1ZV92ZXJzaW9uGAEgASgDEjAKCmNhdGVnb3JpZXMYAiADKAsyHC5ncmlkd2hpc3RsZS52MS5DYXRlZ29yeVJ1bGUiSAofTGlzdERpcmVjdG9yeURlcGFydG1lbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJsCiBMaXN0RGlyZWN0b3J5RGVwYXJ0bWVudHNSZXNwb25zZRIvCgtkZXBhcnRtZW50cxgBIAMoCzIaLmdyaWR3aGlzdGxlLnYxLkRlcGFydG1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInIKCFVzZXJDYXJkEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiIKBHJvbGUYAyABKA4yFC5ncmlkd2hpc3RsZS52MS5Sb2xlEgwKBHVuaXQYBCABKAkSEAoIZGlzYWJsZWQYBSABKAgiKQoYQmF0Y2hHZXRVc2VyQ2FyZHNSZXF1ZXN0Eg0KBW5hbWVzGAEgAygJIkQKGUJhdGNoR2V0VXNlckNhcmRzUmVzcG9uc2USJwoFY2FyZHMYASADKAsyGC5ncmlkd2hpc3RsZS52MS5Vc2VyQ2FyZCISChBHZXRNeUFyZWFSZXF1ZXN0IjgKEUdldE15QXJlYVJlc3BvbnNlEhIKCmdlbmVyYXRpb24YASABKAMSDwoHZ2VvanNvbhgCIAEoCTKuAwoQRGlyZWN0b3J5U2VydmljZRJfCg5MaXN0Q2F0ZWdvcmllcxIlLmdyaWR3aGlzdGxlLnYxLkxpc3RDYXRlZ29yaWVzUmVxdWVzdBomLmdyaWR3aGlzdGxlLnYxLkxpc3RDYXRlZ29yaWVzUmVzcG9uc2USfQoYTGlzdERpcmVjdG9yeURlcGFydG1lbnRzEi8uZ3JpZHdoaXN0bGUudjEuTGlzdERpcmVjdG9yeURlcGFydG1lbnRzUmVxdWVzdBowLmdyaWR3aGlzdGxlLnYxLkxpc3REaXJlY3RvcnlEZXBhcnRtZW50c1Jlc3BvbnNlEmgKEUJhdGNoR2V0VXNlckNhcmRzEiguZ3JpZHdoaXN0bGUudjEuQmF0Y2hHZXRVc2VyQ2FyZHNSZXF1ZXN0GikuZ3JpZHdoaXN0bGUudjEuQmF0Y2hHZXRVc2VyQ2FyZHNSZXNwb25zZRJQCglHZXRNeUFyZWESIC5ncmlkd2hpc3RsZS52MS5HZXRNeUFyZWFSZXF1ZXN0GiEuZ3JpZHdoaXN0bGUudjEuR2V0TXlBcmVhUmVzcG9uc2ViBnByb3RvMw", [file_gridwhistle_v1_admin, file_gridwhistle_v1_common]);
+  fileDesc("Ch5ncmlkd2hpc3RsZS92MS9kaXJlY3RvcnkucHJvdG8SDmdyaWR3aGlzdGxlLnYxIhcKFUxpc3RDYXRlZ29yaWVzUmVxdWVzdCJlChZMaXN0Q2F0ZWdvcmllc1Jlc3BvbnNlEhkKEWNhdGFsb2d1ZV92ZXJzaW9uGAEgASgDEjAKCmNhdGVnb3JpZXMYAiADKAsyHC5ncmlkd2hpc3RsZS52MS5DYXRlZ29yeVJ1bGUiSAofTGlzdERpcmVjdG9yeURlcGFydG1lbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJsCiBMaXN0RGlyZWN0b3J5RGVwYXJ0bWVudHNSZXNwb25zZRIvCgtkZXBhcnRtZW50cxgBIAMoCzIaLmdyaWR3aGlzdGxlLnYxLkRlcGFydG1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInIKCFVzZXJDYXJkEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiIKBHJvbGUYAyABKA4yFC5ncmlkd2hpc3RsZS52MS5Sb2xlEgwKBHVuaXQYBCABKAkSEAoIZGlzYWJsZWQYBSABKAgiKQoYQmF0Y2hHZXRVc2VyQ2FyZHNSZXF1ZXN0Eg0KBW5hbWVzGAEgAygJIkQKGUJhdGNoR2V0VXNlckNhcmRzUmVzcG9uc2USJwoFY2FyZHMYASADKAsyGC5ncmlkd2hpc3RsZS52MS5Vc2VyQ2FyZCI8ChBHZXRNeUFyZWFSZXF1ZXN0EigKBWxheWVyGAEgASgOMhkuZ3JpZHdoaXN0bGUudjEuQXJlYUxheWVyIjgKEUdldE15QXJlYVJlc3BvbnNlEhIKCmdlbmVyYXRpb24YASABKAMSDwoHZ2VvanNvbhgCIAEoCSpbCglBcmVhTGF5ZXISGgoWQVJFQV9MQVlFUl9VTlNQRUNJRklFRBAAEhQKEEFSRUFfTEFZRVJfR1JJRFMQARIcChhBUkVBX0xBWUVSX0pVUklTRElDVElPTlMQAjKuAwoQRGlyZWN0b3J5U2VydmljZRJfCg5MaXN0Q2F0ZWdvcmllcxIlLmdyaWR3aGlzdGxlLnYxLkxpc3RDYXRlZ29yaWVzUmVxdWVzdBomLmdyaWR3aGlzdGxlLnYxLkxpc3RDYXRlZ29yaWVzUmVzcG9uc2USfQoYTGlzdERpcmVjdG9yeURlcGFydG1lbnRzEi8uZ3JpZHdoaXN0bGUudjEuTGlzdERpcmVjdG9yeURlcGFydG1lbnRzUmVxdWVzdBowLmdyaWR3aGlzdGxlLnYxLkxpc3REaXJlY3RvcnlEZXBhcnRtZW50c1Jlc3BvbnNlEmgKEUJhdGNoR2V0VXNlckNhcmRzEiguZ3JpZHdoaXN0bGUudjEuQmF0Y2hHZXRVc2VyQ2FyZHNSZXF1ZXN0GikuZ3JpZHdoaXN0bGUudjEuQmF0Y2hHZXRVc2VyQ2FyZHNSZXNwb25zZRJQCglHZXRNeUFyZWESIC5ncmlkd2hpc3RsZS52MS5HZXRNeUFyZWFSZXF1ZXN0GiEuZ3JpZHdoaXN0bGUudjEuR2V0TXlBcmVhUmVzcG9uc2ViBnByb3RvMw", [file_gridwhistle_v1_admin, file_gridwhistle_v1_common]);
 
 /**
  * @generated from message gridwhistle.v1.ListCategoriesRequest
@@ -183,6 +183,14 @@ export const BatchGetUserCardsResponseSchema: GenMessage<BatchGetUserCardsRespon
  * @generated from message gridwhistle.v1.GetMyAreaRequest
  */
 export type GetMyAreaRequest = Message<"gridwhistle.v1.GetMyAreaRequest"> & {
+  /**
+   * What a caller whose area is the whole district reads: its grids (unspecified or AREA_LAYER_GRIDS) or every
+   * department's jurisdictions (AREA_LAYER_JURISDICTIONS), each feature with its department_id. A grid worker always
+   * reads their grid and department staff their department's jurisdictions.
+   *
+   * @generated from field: gridwhistle.v1.AreaLayer layer = 1;
+   */
+  layer: AreaLayer;
 };
 
 /**
@@ -218,6 +226,34 @@ export type GetMyAreaResponse = Message<"gridwhistle.v1.GetMyAreaResponse"> & {
  */
 export const GetMyAreaResponseSchema: GenMessage<GetMyAreaResponse> = /*@__PURE__*/
   messageDesc(file_gridwhistle_v1_directory, 8);
+
+/**
+ * The boundaries a district-wide map draws.
+ *
+ * @generated from enum gridwhistle.v1.AreaLayer
+ */
+export enum AreaLayer {
+  /**
+   * @generated from enum value: AREA_LAYER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: AREA_LAYER_GRIDS = 1;
+   */
+  GRIDS = 1,
+
+  /**
+   * @generated from enum value: AREA_LAYER_JURISDICTIONS = 2;
+   */
+  JURISDICTIONS = 2,
+}
+
+/**
+ * Describes the enum gridwhistle.v1.AreaLayer.
+ */
+export const AreaLayerSchema: GenEnum<AreaLayer> = /*@__PURE__*/
+  enumDesc(file_gridwhistle_v1_directory, 0);
 
 /**
  * The read-only directory for every signed-in role: what an app needs to show names, pick a category and draw its own
@@ -260,7 +296,8 @@ export const DirectoryService: GenService<{
   },
   /**
    * The caller's own area in the boundary generation in force, as GeoJSON: a grid worker's grid, a department's
-   * jurisdictions, every grid of the district for supervisors and admins.
+   * jurisdictions; for supervisors, admins and district leaders, every grid of the district or every department's
+   * jurisdictions (layer).
    *
    * @generated from rpc gridwhistle.v1.DirectoryService.GetMyArea
    */
