@@ -13,6 +13,7 @@ import { DirectoryService } from "./gen/gridwhistle/v1/directory_pb";
 import { AttachmentService } from "./gen/gridwhistle/v1/attachment_pb";
 import { ReportService } from "./gen/gridwhistle/v1/report_pb";
 import { LedgerService } from "./gen/gridwhistle/v1/ledger_pb";
+import { AdminService } from "./gen/gridwhistle/v1/admin_pb";
 
 export interface Session {
   caller: Caller;
@@ -48,6 +49,7 @@ export const directory = client(DirectoryService);
 export const attachments = client(AttachmentService);
 export const reports = client(ReportService);
 export const ledger = client(LedgerService);
+export const admin = client(AdminService);
 
 export function session(): Session | null {
   return current;

@@ -11,6 +11,7 @@ import { Ranking } from "./pages/ranking";
 import { Figures } from "./pages/figures";
 import { LedgerEntryPage, LedgerList } from "./pages/ledger";
 import { CaseMap } from "./pages/casemap";
+import { Imports } from "./pages/imports";
 
 export function App() {
   const [who, setWho] = useState<Session | null>(session());
@@ -18,9 +19,10 @@ export function App() {
   const route = usePath();
   useEffect(() => onSession(setWho), []);
   if (!who) return <Login />;
-  const supervising = who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN;
+  const supervising = who.caller.role === Role.SUPERVISOR;
+  const administering = who.caller.role === Role.ADMIN;
   const leading = who.caller.role === Role.DISTRICT_LEADER;
-  const readsLedger = who.caller.role !== Role.ADMIN;
+  const readsLedger = !administering;
   let page;
   const caseMatch = /^cases\/([^/]+)$/.exec(route);
   const entryMatch = /^ledgerEntries\/([^/]+)$/.exec(route);
@@ -36,6 +38,8 @@ export function App() {
     page = <LedgerEntryPage key={entryMatch[1]} id={entryMatch[1]} who={who} />;
   } else if ((route === "ledger" && readsLedger) || leading) {
     page = <LedgerList who={who} />;
+  } else if (administering) {
+    page = <Imports />;
   } else if (supervising) {
     page = <Board />;
   } else {
@@ -50,7 +54,7 @@ export function App() {
         <nav>
           {!leading && (
             <a href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
-              {supervising ? t("board") : t("inbox")}
+              {administering ? t("imports") : supervising ? t("board") : t("inbox")}
             </a>
           )}
           {supervising && (

@@ -1,15 +1,22 @@
 // A server stream kept open: it resumes after a dropped connection from the last cursor it saw, with backoff, so
-// nothing is missed; it stops when the page that opened it goes away.
+// nothing is missed; it stops when the page that opened it goes away. A stream opened without a cursor starts from
+// the server's now, so whatever happened before is the page's to read again: `onOpen` tells it when the server has
+// taken the stream's starting point (its response headers arrived), and the page reads its lists again then.
 
 import { useEffect, useState } from "preact/hooks";
+import type { CallOptions } from "@connectrpc/connect";
 
 export type LiveState = "live" | "reconnecting";
 
-/** Keeps the stream `open` makes running while the page is shown; none is opened when `enabled` is false (a caller the stream would refuse). */
+/**
+ * Keeps the stream `open` makes running while the page is shown; none is opened when `enabled` is false (a caller the
+ * stream would refuse). `onOpen` is called each time a stream without a cursor is under way (the first, and any
+ * resumed before a first message gave it a cursor).
+ */
 export function useLive<T extends { cursor: string }>(
-  open: (cursor: string, signal: AbortSignal) => AsyncIterable<T>,
+  open: (cursor: string, options: CallOptions) => AsyncIterable<T>,
   onMessage: (message: T) => void,
-  enabled = true,
+  { enabled = true, onOpen }: { enabled?: boolean; onOpen?: () => void } = {},
 ): LiveState {
   const [state, setState] = useState<LiveState>("reconnecting");
   useEffect(() => {
@@ -21,7 +28,9 @@ export function useLive<T extends { cursor: string }>(
       while (!stop.signal.aborted) {
         try {
           setState("live");
-          for await (const message of open(cursor, stop.signal)) {
+          const fromNow = cursor === "";
+          const options: CallOptions = { signal: stop.signal, onHeader: () => (fromNow ? onOpen?.() : undefined) };
+          for await (const message of open(cursor, options)) {
             cursor = message.cursor || cursor;
             backoff = 500;
             onMessage(message);

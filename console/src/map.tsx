@@ -14,7 +14,18 @@ export interface Pin {
   onClick?: () => void;
 }
 
-export function AreaMap({ geojson, pins, height = 260 }: { geojson: string; pins: Pin[]; height?: number }) {
+/** `marked` lists the indexes of features drawn in red (a file's features the server refused). */
+export function AreaMap({
+  geojson,
+  pins,
+  height = 260,
+  marked = [],
+}: {
+  geojson: string;
+  pins: Pin[];
+  height?: number;
+  marked?: number[];
+}) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!box.current) return;
@@ -22,8 +33,15 @@ export function AreaMap({ geojson, pins, height = 260 }: { geojson: string; pins
     let bounds: L.LatLngBounds | undefined;
     if (geojson) {
       try {
-        const area = L.geoJSON(JSON.parse(geojson) as GeoJsonObject, {
-          style: { color: "#3b6ea5", weight: 1.5, fillOpacity: 0.08 },
+        const parsed = JSON.parse(geojson) as GeoJsonObject & { features?: { properties?: Record<string, unknown> | null }[] };
+        parsed.features?.forEach((f, i) => {
+          if (marked.includes(i)) f.properties = { ...f.properties, __marked: true };
+        });
+        const area = L.geoJSON(parsed, {
+          style: (f) =>
+            f?.properties?.__marked
+              ? { color: "#c62828", weight: 3, fillOpacity: 0.3 }
+              : { color: "#3b6ea5", weight: 1.5, fillOpacity: 0.08 },
         });
         layers.push(area);
         if (area.getBounds().isValid()) bounds = area.getBounds();
@@ -43,6 +61,6 @@ export function AreaMap({ geojson, pins, height = 260 }: { geojson: string; pins
     else map.setView([39.9, 116.4], 11, { animate: false });
     for (const layer of layers) layer.addTo(map);
     return () => map.remove();
-  }, [geojson, pins.map((p) => `${p.lat},${p.lng},${p.className ?? ""}`).join(";")]);
+  }, [geojson, marked.join(), pins.map((p) => `${p.lat},${p.lng},${p.className ?? ""}`).join(";")]);
   return <div class="map" ref={box} style={{ height: `${height}px` }} />;
 }

@@ -43,7 +43,7 @@ export function Board() {
     return () => clearInterval(timer);
   }, []);
   const live = useLive(
-    (cursor, signal) => supervision.watchEscalations({ cursor }, { signal }),
+    (cursor, options) => supervision.watchEscalations({ cursor }, options),
     (message) => {
       const escalation = message.escalation;
       if (!escalation) return;
@@ -51,6 +51,7 @@ export function Board() {
       chime();
       void load();
     },
+    { onOpen: () => void load() },
   );
   return (
     <section class="board" data-testid="board">

@@ -65,11 +65,11 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
   // The department's stream tells of every change to its cases: this one's are shown as they happen. Only a
   // department's staff have an inbox to watch.
   useLive(
-    (cursor, signal) => cases.watchInbox({ cursor }, { signal }),
+    (cursor, options) => cases.watchInbox({ cursor }, options),
     (message) => {
       if (message.case === name) void load();
     },
-    Boolean(who.caller.department),
+    { enabled: Boolean(who.caller.department), onOpen: () => void load() },
   );
   if (missing) {
     return (
@@ -147,7 +147,7 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
             </tbody>
           </table>
           {mine && <Actions c={c} mine={mine} onDone={load} onError={setError} />}
-          {(who.caller.role === Role.SUPERVISOR || who.caller.role === Role.ADMIN) && (
+          {who.caller.role === Role.SUPERVISOR && (
             <>
               <IssueLetter c={c} onIssued={load} />
               <Steer c={c} onDone={load} />

@@ -6,26 +6,39 @@ import { gradeClass, gradeLabel, nearestDue } from "../format";
 import { useNames } from "../names";
 import { AreaMap, type Pin } from "../map";
 import type { Case } from "../gen/gridwhistle/v1/case_pb";
+import { AreaLayer } from "../gen/gridwhistle/v1/directory_pb";
 
 /** At most this many open cases are drawn; the count says when there were more. */
 const LIMIT = 2000;
 
+/** The features of `geojson` (a FeatureCollection) whose department_id is `department`; all of them when it is empty. */
+function ofDepartment(geojson: string, department: string): string {
+  if (!department || !geojson) return geojson;
+  const collection = JSON.parse(geojson) as { type: string; features: { properties?: { department_id?: string } }[] };
+  const id = department.replace(/^departments\//, "");
+  return JSON.stringify({ ...collection, features: collection.features.filter((f) => f.properties?.department_id === id) });
+}
+
 /**
- * The command centre's map: every open case over the district's grids, coloured by its grade, ringed when a deadline
- * of it has passed; a click opens the case.
+ * The command centre's map: every open case over the district's grids or the departments' jurisdictions (all, or one
+ * department's), coloured by its grade, ringed when a deadline of it has passed; a click opens the case.
  */
 export function CaseMap() {
   const names = useNames();
   const now = useNow();
   const [area, setArea] = useState("");
+  const [layer, setLayer] = useState(AreaLayer.GRIDS);
+  const [department, setDepartment] = useState("");
   const [open, setOpen] = useState<Case[] | null>(null);
   const [more, setMore] = useState(false);
   const [error, setError] = useState("");
   useEffect(() => {
-    void directory.getMyArea({}).then(
+    void directory.getMyArea({ layer }).then(
       (a) => setArea(a.geojson),
       (err: unknown) => setError(describe(err)),
     );
+  }, [layer]);
+  useEffect(() => {
     void (async () => {
       try {
         const found: Case[] = [];
@@ -65,13 +78,43 @@ export function CaseMap() {
         <span data-testid="map-counts">
           {t("openCases")} {open ? `${open.length}${more ? "+" : ""}` : "…"} · {t("overdueCases")} {overdue.size}
         </span>
+        <span class="tabs" role="tablist">
+          {[
+            [AreaLayer.GRIDS, t("grids")] as const,
+            [AreaLayer.JURISDICTIONS, t("jurisdictions")] as const,
+          ].map(([value, label]) => (
+            <button
+              key={value}
+              type="button"
+              role="tab"
+              aria-selected={layer === value}
+              class={layer === value ? "tab on" : "tab"}
+              data-layer={AreaLayer[value]}
+              onClick={() => setLayer(value)}
+            >
+              {label}
+            </button>
+          ))}
+        </span>
+        {layer === AreaLayer.JURISDICTIONS && (
+          <select name="department" value={department} onChange={(e) => setDepartment(e.currentTarget.value)}>
+            <option value="">{t("all")}</option>
+            {names.allDepartments().map((d) => (
+              <option key={d.name} value={d.name}>
+                {d.displayName}
+              </option>
+            ))}
+          </select>
+        )}
         <span class="legend">
           <span class="grade-a">{t("gradeA")}</span> <span class="grade-b">{t("gradeB")}</span>{" "}
           <span class="grade-c">{t("gradeC")}</span> <span class="overdue">{t("overdue")}</span>
         </span>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
-      {open !== null && <AreaMap geojson={area} pins={pins} height={560} />}
+      {open !== null && (
+        <AreaMap geojson={layer === AreaLayer.JURISDICTIONS ? ofDepartment(area, department) : area} pins={pins} height={560} />
+      )}
     </section>
   );
 }

@@ -1,15 +1,26 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { cases, describe, idOf, type Session } from "../api";
 import { t } from "../i18n";
 import { chime, useLive } from "../live";
 import { go, useNow } from "../router";
 import { countdown, gradeClass, gradeLabel, nearestDue, caseStateLabel } from "../format";
-import type { Case } from "../gen/gridwhistle/v1/case_pb";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { AssignmentState, CaseEventKind, type Case } from "../gen/gridwhistle/v1/case_pb";
 import { useNames } from "../names";
 import { DepartmentLetters } from "./letters";
 
-/** The department's open cases, the nearest due time first, kept current by the inbox stream. */
+/** The assignment states of a department still on a case and not finished with it: what the inbox lists. */
+const ACTIVE = new Set([AssignmentState.SUMMONED, AssignmentState.REPORTED_IN, AssignmentState.CONTACTED]);
+
+/** Events that change the department's letters, which wait above the inbox. */
+const LETTER_EVENTS = new Set([CaseEventKind.SUPERVISION_LETTER, CaseEventKind.SUPERVISION_LETTER_ANSWERED]);
+
+/**
+ * The department's open cases, the nearest due time first, kept current by the inbox stream: each event reads its
+ * one case again and puts it in its place, or takes it out once the department is done with it.
+ */
 export function Inbox({ who }: { who: Session }) {
+  const department = who.caller.department;
   const [list, setList] = useState<Case[] | null>(null);
   const [error, setError] = useState("");
   const [fresh, setFresh] = useState(0);
@@ -32,15 +43,45 @@ export function Inbox({ who }: { who: Session }) {
       setError(describe(err));
     }
   };
-  useEffect(() => void load(), []);
+  const belongs = (c: Case) => c.assignments.some((a) => a.department === department && ACTIVE.has(a.state));
+  const dueOf = (c: Case) => nearestDue(c, department)?.getTime() ?? Infinity;
+  const byDue = (a: Case, b: Case) => dueOf(a) - dueOf(b) || a.name.localeCompare(b.name);
+  const merge = async (name: string) => {
+    let got: Case | undefined;
+    try {
+      got = (await cases.getCase({ name })).case;
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.code === Code.NotFound)) {
+        setError(describe(err));
+        return;
+      }
+    }
+    const listed = got !== undefined && belongs(got);
+    setList((current) => {
+      const rest = (current ?? []).filter((c) => c.name !== name);
+      return got && listed ? [...rest, got].sort(byDue) : rest;
+    });
+    if (listed && !known.current.has(name)) {
+      known.current.add(name);
+      setFresh((n) => n + 1);
+      chime();
+    }
+  };
   const live = useLive(
-    (cursor, signal) => cases.watchInbox({ cursor }, { signal }),
-    () => {
-      setVersion((v) => v + 1);
-      void load();
+    (cursor, options) => cases.watchInbox({ cursor }, options),
+    (message) => {
+      void merge(message.case);
+      if (message.event && LETTER_EVENTS.has(message.event.kind)) setVersion((v) => v + 1);
+    },
+    // The list is read once the stream has its starting point, so nothing falls between the two; and again whenever
+    // the stream had to start afresh.
+    {
+      onOpen: () => {
+        void load();
+        setVersion((v) => v + 1);
+      },
     },
   );
-  const department = who.caller.department;
   return (
     <section class="inbox">
       <div class="bar">

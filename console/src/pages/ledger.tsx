@@ -60,14 +60,14 @@ export function LedgerList({ who }: { who: Session }) {
               data-colour={LedgerColour[c]}
               onClick={() => setColour(c)}
             >
-              {c ? colourLabel(c) : t("allColours")}
+              {c ? colourLabel(c) : t("all")}
             </button>
           ))}
         </span>
         <label>
           {t("leader")}{" "}
           <select name="leader" value={leader} onChange={(e) => setLeader(e.currentTarget.value)}>
-            <option value="">{t("allColours")}</option>
+            <option value="">{t("all")}</option>
             {leaders.map((l) => (
               <option key={l} value={l}>
                 {names.person(l)}

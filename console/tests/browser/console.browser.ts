@@ -10,6 +10,7 @@ import { ReportService } from "../../src/gen/gridwhistle/v1/report_pb";
 import { AssignmentState, CaseService, CaseState } from "../../src/gen/gridwhistle/v1/case_pb";
 import { AssignmentRole, CoordinateSystem, RiskGrade, WhistleKind } from "../../src/gen/gridwhistle/v1/common_pb";
 import { AuthService } from "../../src/gen/gridwhistle/v1/auth_pb";
+import { AdminService } from "../../src/gen/gridwhistle/v1/admin_pb";
 import { LedgerLevel, LedgerNature, LedgerService } from "../../src/gen/gridwhistle/v1/ledger_pb";
 import { consoleAs, launch, pageErrors, pointInGrid, shoot, signedIn, startServer, uuid7, type Server } from "./harness";
 
@@ -263,6 +264,16 @@ describe("the supervisor steers cases and keeps the ledger", () => {
     await page.click("[data-testid=nav-map]");
     await page.waitForSelector("[data-testid=case-map] .leaflet-interactive.grade-a");
     expect((await shoot(page, "map-1366")).overflowing).toEqual([]);
+    // Over the housing department's jurisdictions instead of the grids: the reassigned case is still drawn.
+    const grids = await page.locator("[data-testid=case-map] path.leaflet-interactive").count();
+    await page.click("[data-layer=JURISDICTIONS]");
+    await page.selectOption("select[name=department]", "departments/housing");
+    await page.waitForFunction(
+      (before) => document.querySelectorAll("[data-testid=case-map] path.leaflet-interactive").length < before,
+      grids,
+    );
+    await page.waitForSelector("[data-testid=case-map] .leaflet-interactive.grade-a");
+    expect((await shoot(page, "map-jurisdictions-1366")).overflowing).toEqual([]);
 
     // The month's ranking of streets: the demo's reports were filed in 建外街道.
     await page.click("[data-testid=nav-ranking]");
@@ -322,6 +333,149 @@ describe("the supervisor steers cases and keeps the ledger", () => {
     const own = await consoleAs(browser, server.url, "leader.deputy");
     await own.page.waitForSelector(`[data-entry="${entry.slice("ledgerEntries/".length)}"]`);
     await own.context.close();
+  });
+});
+
+describe("the admin's imports", () => {
+  it("checks a file before storing it, shows each refused feature and category, and imports a good file as a new generation", async () => {
+    const demo = (file: string) => readFileSync(resolve(import.meta.dirname, `../../../server/demo/${file}`), "utf8");
+    const { page, context } = await consoleAs(browser, server.url, "admin");
+    await page.waitForSelector("[data-testid=current-generation]:has-text('版本')");
+    const before = await page.textContent("[data-testid=current-generation]");
+
+    // Jurisdictions with an unclosed ring (feature 3) and an unknown department (feature 6): refused, each named.
+    const good = demo("jurisdictions.geojson");
+    const bad = JSON.parse(good) as { features: { properties: Record<string, unknown>; geometry: { type: string; coordinates: unknown[] } }[] };
+    const broken = bad.features[2];
+    const unknown = bad.features[5];
+    if (!broken || !unknown) throw new Error("the demo has fewer jurisdictions than the test breaks");
+    const ring = (broken.geometry.type === "Polygon" ? broken.geometry.coordinates[0] : (broken.geometry.coordinates[0] as unknown[])[0]) as unknown[];
+    ring.pop();
+    unknown.properties.department_id = "no-such-department";
+    await page.selectOption("select[name=kind]", "jurisdictions");
+    await page.setInputFiles("input[name=import-file]", {
+      name: "辖区.geojson",
+      mimeType: "application/geo+json",
+      buffer: Buffer.from(JSON.stringify(bad)),
+    });
+    await page.waitForSelector("[data-testid=check-failed] tr[data-item='2']");
+    await page.waitForSelector("[data-testid=check-failed] tr[data-item='5']:has-text('no-such-department')");
+    expect(await page.isDisabled("[data-action=import]")).toBe(true);
+    expect((await shoot(page, "imports-1366")).overflowing).toEqual([]);
+    await page.setViewportSize(PHONE);
+    expect((await shoot(page, "imports-390")).overflowing).toEqual([]);
+    await page.setViewportSize({ width: 1366, height: 768 });
+
+    // The good file passes and becomes the generation in force.
+    await page.setInputFiles("input[name=import-file]", {
+      name: "辖区.geojson",
+      mimeType: "application/geo+json",
+      buffer: Buffer.from(good),
+    });
+    await page.waitForSelector("[data-testid=check-passed]");
+    await page.click("[data-action=import]");
+    await page.waitForSelector("[data-testid=imported]");
+    // The new generation is the one in force.
+    await page.waitForFunction((was) => document.querySelector("[data-testid=current-generation]")?.textContent !== was, before);
+    await page.waitForSelector("[data-testid=in-force] tr:nth-child(3) td:has-text('在用')");
+
+    // A catalogue with a category led by a department type that does not exist: refused by index, nothing stored.
+    const catalogue = JSON.parse(demo("catalogue.json")) as { categories: Record<string, unknown>[] };
+    const wrong = structuredClone(catalogue);
+    const category = wrong.categories[1];
+    if (!category) throw new Error("the demo catalogue is too short");
+    category.lead = "不是类型";
+    await page.selectOption("select[name=kind]", "catalogue");
+    await page.setInputFiles("input[name=import-file]", {
+      name: "catalogue.json",
+      mimeType: "application/json",
+      buffer: Buffer.from(JSON.stringify(wrong)),
+    });
+    await page.waitForSelector("[data-testid=check-failed] tr[data-item='1']:has-text('lead_department_type')");
+    await page.setInputFiles("input[name=import-file]", {
+      name: "catalogue.json",
+      mimeType: "application/json",
+      buffer: Buffer.from(JSON.stringify(catalogue)),
+    });
+    await page.waitForSelector("[data-testid=check-passed]");
+    await page.click("[data-action=import]");
+    await page.waitForSelector("[data-testid=imported]");
+    await context.close();
+  });
+});
+
+describe("the session and the live stream", () => {
+  it("refreshes the access token before it expires, resumes the inbox stream after the network drops, and signs out when a refresh is refused", async () => {
+    // Access tokens of eight seconds: the console refreshes each five seconds after it was issued.
+    const short = await startServer(undefined, ["--access-token-ttl-secs", "8"]);
+    try {
+      const officer = "duty.street-jianwai";
+      const { page, context } = await consoleAs(browser, short.url, officer);
+      const refreshes: string[] = [];
+      page.on("requestfinished", (request) => {
+        if (request.url().endsWith("/gridwhistle.v1.AuthService/RefreshToken")) refreshes.push(request.url());
+      });
+      await page.waitForSelector("[data-testid=live]:has-text('实时')");
+      await expect.poll(() => refreshes.length, { timeout: 20_000, interval: 250 }).toBeGreaterThanOrEqual(2);
+      // Past the first token's life, the console still reads with the refreshed one.
+      await page.click("[data-testid=nav-ranking]");
+      await page.waitForSelector("[data-testid=ranking] tbody tr");
+      await page.click(".top nav a >> nth=0");
+      await page.waitForSelector("[data-testid=live]:has-text('实时')");
+
+      // The connection drops (the server is killed and comes back) and the console's first tries to reconnect are held
+      // back, while a whistle is made. Twice: first before the stream gave the console any cursor (the inbox is read
+      // again once the stream is back), then with one (the stream resumes from it).
+      const whistleToJianwai = async (description: string) => {
+        const api = await signedIn(short.url, WORKER);
+        const created = await api(ReportService).createReport({
+          reportId: uuid7(),
+          report: {
+            category: "categories/neighbour-dispute",
+            description,
+            location: { ...pointInGrid(GRID), coordinateSystem: CoordinateSystem.WGS84, accuracyMeters: 8 },
+            observeTime: timestampFromDate(new Date(Date.now() - 60_000)),
+          },
+        });
+        const whistled = await api(ReportService).whistle({
+          name: created.report?.name ?? "",
+          kind: WhistleKind.ROUTINE,
+          riskGrade: RiskGrade.C,
+          etag: created.report?.etag ?? "",
+          requestId: uuid7(),
+        });
+        return (whistled.case?.name ?? "").replace("cases/", "");
+      };
+      for (const round of ["没有游标", "有游标"]) {
+        await page.route("**/gridwhistle.v1.CaseService/WatchInbox", (route) => route.abort());
+        await short.restart();
+        await page.waitForSelector("[data-testid=live]:has-text('正在重连')", { timeout: 20_000 });
+        const id = await whistleToJianwai(`断线期间上报（${round}）`);
+        await page.unroute("**/gridwhistle.v1.CaseService/WatchInbox");
+        await page.waitForSelector(`[data-case="${id}"]`, { timeout: 30_000 });
+        await page.waitForSelector("[data-testid=live]:has-text('实时')");
+        // A whistle while connected gives the console a cursor for the second round.
+        const live = await whistleToJianwai(`在线上报（${round}）`);
+        await page.waitForSelector(`[data-case="${live}"]`, { timeout: 15_000 });
+      }
+
+      // The admin disables the officer: the next refresh is refused and the console signs out.
+      const officerId = (await (await signedIn(short.url, officer))(AuthService).whoAmI({})).caller?.user ?? "";
+      const administrator = await signedIn(short.url, "admin");
+      await administrator(AdminService).updateUser({
+        user: { name: officerId, disabled: true },
+        updateMask: { paths: ["disabled"] },
+      });
+      await page.waitForSelector("input[name=username]", { timeout: 20_000 });
+      // Chromium logs each request the dropped connection and the held-back retries failed; those are this test's
+      // doing, anything else fails it.
+      const dropped = /Failed to load resource: net::ERR_(FAILED|CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|INCOMPLETE_CHUNKED_ENCODING)/;
+      const rest = pageErrors.splice(0).filter((e) => !dropped.test(e));
+      pageErrors.push(...rest);
+      await context.close();
+    } finally {
+      await short.stop();
+    }
   });
 });
 

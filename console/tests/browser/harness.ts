@@ -31,11 +31,13 @@ async function freePort(): Promise<number> {
 
 export interface Server {
   url: string;
+  /** Kills the server with SIGKILL (every connection drops at once) and starts it again on the same port and database. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** `gridwhistle serve --demo` on a fresh SQLite database, with the time limits given (a policies file's JSON). */
-export async function startServer(timeLimits?: unknown): Promise<Server> {
+/** `serve --demo` on a fresh SQLite database, with `timeLimits` as its time-limits file and `extra` flags. */
+export async function startServer(timeLimits?: unknown, extra: string[] = []): Promise<Server> {
   const binary = process.env.GRIDWHISTLE_BIN ?? join(ROOT, "target/debug/gridwhistle");
   const dir = mkdtempSync(join(tmpdir(), "gridwhistle-console-"));
   const args = ["serve", "--demo", "--no-metrics", "--data-dir", join(dir, "data")];
@@ -44,39 +46,46 @@ export async function startServer(timeLimits?: unknown): Promise<Server> {
     writeFileSync(join(dir, "time_limits.json"), JSON.stringify(timeLimits));
     args.push("--time-limits", join(dir, "time_limits.json"));
   }
+  args.push(...extra);
   const port = await freePort();
   args.push("--listen", `127.0.0.1:${port}`);
-  // SQLite in the data directory, whatever database the environment names.
+  // SQLite in the data directory, whatever database the environment names; one signing key across restarts.
   const env: NodeJS.ProcessEnv = { ...process.env, RUST_LOG: "warn" };
   delete env.GRIDWHISTLE_DATABASE_URL;
   env.GRIDWHISTLE_JWT_SECRET = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
-  const child: ChildProcess = spawn(binary, args, {
-    cwd: dir,
-    env,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    log += chunk.toString();
-  });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server exited: ${log}`);
-    try {
-      const answer = await fetch(`${url}/console/`);
-      if (answer.ok) break;
-    } catch {
-      // Not listening yet.
+  const launchServer = async (): Promise<ChildProcess> => {
+    const child = spawn(binary, args, { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      log += chunk.toString();
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the server exited: ${log}`);
+      try {
+        const answer = await fetch(`${url}/console/`);
+        if (answer.ok) return child;
+      } catch {
+        // Not listening yet.
+      }
+      if (Date.now() > deadline) throw new Error(`the server did not start: ${log}`);
+      await new Promise((r) => setTimeout(r, 200));
     }
-    if (Date.now() > deadline) throw new Error(`the server did not start: ${log}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  };
+  const exited = (child: ChildProcess) =>
+    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
+  let child = await launchServer();
   return {
     url,
+    restart: async () => {
+      child.kill("SIGKILL");
+      await exited(child);
+      child = await launchServer();
+    },
     stop: async () => {
       child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
+      await exited(child);
     },
   };
 }
