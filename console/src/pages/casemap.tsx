@@ -5,6 +5,7 @@ import { go, useNow } from "../router";
 import { gradeClass, gradeLabel, nearestDue } from "../format";
 import { useNames } from "../names";
 import { AreaMap, type Pin } from "../map";
+import { Tabs } from "../links";
 import type { Case } from "../gen/gridwhistle/v1/case_pb";
 import { AreaLayer } from "../gen/gridwhistle/v1/directory_pb";
 
@@ -78,24 +79,14 @@ export function CaseMap() {
         <span data-testid="map-counts">
           {t("openCases")} {open ? `${open.length}${more ? "+" : ""}` : "…"} · {t("overdueCases")} {overdue.size}
         </span>
-        <span class="tabs" role="tablist">
-          {[
-            [AreaLayer.GRIDS, t("grids")] as const,
-            [AreaLayer.JURISDICTIONS, t("jurisdictions")] as const,
-          ].map(([value, label]) => (
-            <button
-              key={value}
-              type="button"
-              role="tab"
-              aria-selected={layer === value}
-              class={layer === value ? "tab on" : "tab"}
-              data-layer={AreaLayer[value]}
-              onClick={() => setLayer(value)}
-            >
-              {label}
-            </button>
-          ))}
-        </span>
+        <Tabs
+          tabs={[
+            { value: AreaLayer.GRIDS, label: t("grids"), id: "grids" },
+            { value: AreaLayer.JURISDICTIONS, label: t("jurisdictions"), id: "jurisdictions" },
+          ]}
+          value={layer}
+          onChange={setLayer}
+        />
         {layer === AreaLayer.JURISDICTIONS && (
           <select name="department" value={department} onChange={(e) => setDepartment(e.currentTarget.value)}>
             <option value="">{t("all")}</option>

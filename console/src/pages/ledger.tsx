@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, ledger, type Session } from "../api";
 import { t } from "../i18n";
 import { go, useNow } from "../router";
-import { CaseLink } from "../links";
+import { CaseLink, Tabs } from "../links";
 import { colourClass, colourLabel, countdown, date, gradeLabel, ledgerEventLabel, ledgerStateLabel, stepStateLabel, when } from "../format";
 import { useNames } from "../names";
 import { Role } from "../gen/gridwhistle/v1/common_pb";
@@ -49,21 +49,16 @@ export function LedgerList({ who }: { who: Session }) {
     <section class="ledger" data-testid="ledger">
       <div class="bar">
         <h2>{t("ledger")}</h2>
-        <span class="tabs" role="tablist">
-          {COLOURS.map((c) => (
-            <button
-              key={c}
-              type="button"
-              role="tab"
-              aria-selected={colour === c}
-              class={`tab ${colour === c ? "on" : ""} ${c ? colourClass(c) : ""}`}
-              data-colour={LedgerColour[c]}
-              onClick={() => setColour(c)}
-            >
-              {c ? colourLabel(c) : t("all")}
-            </button>
-          ))}
-        </span>
+        <Tabs
+          tabs={COLOURS.map((c) => ({
+            value: c,
+            label: c ? colourLabel(c) : t("all"),
+            id: LedgerColour[c],
+            className: c ? colourClass(c) : "",
+          }))}
+          value={colour}
+          onChange={setColour}
+        />
         <label>
           {t("leader")}{" "}
           <select name="leader" value={leader} onChange={(e) => setLeader(e.currentTarget.value)}>

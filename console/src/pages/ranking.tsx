@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { describe, supervision } from "../api";
 import { t, type Key } from "../i18n";
+import { Tabs } from "../links";
 import { districtMonth, percent } from "../format";
 import {
   AreaLevel,
@@ -90,21 +91,11 @@ export function Ranking() {
     <section class="ranking" data-testid="ranking">
       <div class="bar">
         <h2>{t("ranking")}</h2>
-        <span class="tabs" role="tablist">
-          {(["departments", "streets"] as const).map((l) => (
-            <button
-              key={l}
-              type="button"
-              role="tab"
-              aria-selected={level === l}
-              class={level === l ? "tab on" : "tab"}
-              data-level={l}
-              onClick={() => switchTo(l)}
-            >
-              {t(l)}
-            </button>
-          ))}
-        </span>
+        <Tabs
+          tabs={(["departments", "streets"] as const).map((l) => ({ value: l, label: t(l), id: l }))}
+          value={level}
+          onChange={switchTo}
+        />
         <label>
           {t("month")}{" "}
           <input name="month" type="month" value={month} onChange={(e) => e.currentTarget.value && setMonth(e.currentTarget.value)} />

@@ -266,7 +266,7 @@ describe("the supervisor steers cases and keeps the ledger", () => {
     expect((await shoot(page, "map-1366")).overflowing).toEqual([]);
     // Over the housing department's jurisdictions instead of the grids: the reassigned case is still drawn.
     const grids = await page.locator("[data-testid=case-map] path.leaflet-interactive").count();
-    await page.click("[data-layer=JURISDICTIONS]");
+    await page.click("[data-tab=jurisdictions]");
     await page.selectOption("select[name=department]", "departments/housing");
     await page.waitForFunction(
       (before) => document.querySelectorAll("[data-testid=case-map] path.leaflet-interactive").length < before,
@@ -277,7 +277,7 @@ describe("the supervisor steers cases and keeps the ledger", () => {
 
     // The month's ranking of streets: the demo's reports were filed in 建外街道.
     await page.click("[data-testid=nav-ranking]");
-    await page.click("[data-level=streets]");
+    await page.click("[data-tab=streets]");
     await page.waitForSelector("[data-testid=streets] td:has-text('建外街道')");
 
     // A ledger entry owned by the deputy district head, with two steps of the police station's.
@@ -304,7 +304,7 @@ describe("the supervisor steers cases and keeps the ledger", () => {
     });
     const entry = opened.entry?.name ?? "";
     await page.click("[data-testid=nav-ledger]");
-    await page.click("[data-colour=RED]");
+    await page.click("[data-tab=RED]");
     await page.waitForSelector(`[data-entry="${entry.slice("ledgerEntries/".length)}"]`);
     await page.selectOption("select[name=leader]", leader);
     await page.waitForSelector(`[data-entry="${entry.slice("ledgerEntries/".length)}"]:has-text('副区长')`);
@@ -340,6 +340,8 @@ describe("the admin's imports", () => {
   it("checks a file before storing it, shows each refused feature and category, and imports a good file as a new generation", async () => {
     const demo = (file: string) => readFileSync(resolve(import.meta.dirname, `../../../server/demo/${file}`), "utf8");
     const { page, context } = await consoleAs(browser, server.url, "admin");
+    const choose = (name: string, text: string) =>
+      page.setInputFiles("input[name=import-file]", { name, mimeType: "application/json", buffer: Buffer.from(text) });
     await page.waitForSelector("[data-testid=current-generation]:has-text('版本')");
     const before = await page.textContent("[data-testid=current-generation]");
 
@@ -353,11 +355,7 @@ describe("the admin's imports", () => {
     ring.pop();
     unknown.properties.department_id = "no-such-department";
     await page.selectOption("select[name=kind]", "jurisdictions");
-    await page.setInputFiles("input[name=import-file]", {
-      name: "辖区.geojson",
-      mimeType: "application/geo+json",
-      buffer: Buffer.from(JSON.stringify(bad)),
-    });
+    await choose("辖区.geojson", JSON.stringify(bad));
     await page.waitForSelector("[data-testid=check-failed] tr[data-item='2']");
     await page.waitForSelector("[data-testid=check-failed] tr[data-item='5']:has-text('no-such-department')");
     expect(await page.isDisabled("[data-action=import]")).toBe(true);
@@ -367,11 +365,7 @@ describe("the admin's imports", () => {
     await page.setViewportSize({ width: 1366, height: 768 });
 
     // The good file passes and becomes the generation in force.
-    await page.setInputFiles("input[name=import-file]", {
-      name: "辖区.geojson",
-      mimeType: "application/geo+json",
-      buffer: Buffer.from(good),
-    });
+    await choose("辖区.geojson", good);
     await page.waitForSelector("[data-testid=check-passed]");
     await page.click("[data-action=import]");
     await page.waitForSelector("[data-testid=imported]");
@@ -386,17 +380,9 @@ describe("the admin's imports", () => {
     if (!category) throw new Error("the demo catalogue is too short");
     category.lead = "不是类型";
     await page.selectOption("select[name=kind]", "catalogue");
-    await page.setInputFiles("input[name=import-file]", {
-      name: "catalogue.json",
-      mimeType: "application/json",
-      buffer: Buffer.from(JSON.stringify(wrong)),
-    });
+    await choose("catalogue.json", JSON.stringify(wrong));
     await page.waitForSelector("[data-testid=check-failed] tr[data-item='1']:has-text('lead_department_type')");
-    await page.setInputFiles("input[name=import-file]", {
-      name: "catalogue.json",
-      mimeType: "application/json",
-      buffer: Buffer.from(JSON.stringify(catalogue)),
-    });
+    await choose("catalogue.json", JSON.stringify(catalogue));
     await page.waitForSelector("[data-testid=check-passed]");
     await page.click("[data-action=import]");
     await page.waitForSelector("[data-testid=imported]");
