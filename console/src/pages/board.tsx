@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { cases, describe, supervision } from "../api";
+import { cases, describe, onSession, supervision } from "../api";
 import { CaseLink } from "../links";
 import { t } from "../i18n";
 import { chime, useLive } from "../live";
@@ -9,10 +9,16 @@ import { useNames } from "../names";
 import { ExtensionState, type Case, type Extension, type SupervisionLetter } from "../gen/gridwhistle/v1/case_pb";
 import type { Escalation, OverdueItem } from "../gen/gridwhistle/v1/supervision_pb";
 
+/** The escalations that fired while the console was open, newest first: kept when the supervisor looks at another page. */
+let firedSoFar: Escalation[] = [];
+onSession((signedIn) => {
+  if (!signedIn) firedSoFar = [];
+});
+
 /** The command centre's board: overdue work, escalations as they fire, pending extensions and unanswered letters. */
 export function Board() {
   const [overdue, setOverdue] = useState<OverdueItem[]>([]);
-  const [fired, setFired] = useState<Escalation[]>([]);
+  const [fired, setFired] = useState<Escalation[]>(firedSoFar);
   const [extensions, setExtensions] = useState<Extension[]>([]);
   const [letters, setLetters] = useState<SupervisionLetter[]>([]);
   const [awaiting, setAwaiting] = useState<Case[]>([]);
@@ -47,7 +53,8 @@ export function Board() {
     (message) => {
       const escalation = message.escalation;
       if (!escalation) return;
-      setFired((list) => [escalation, ...list].slice(0, 50));
+      firedSoFar = [escalation, ...firedSoFar].slice(0, 50);
+      setFired(firedSoFar);
       chime();
       void load();
     },

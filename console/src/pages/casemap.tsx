@@ -56,9 +56,8 @@ export function CaseMap() {
       }
     })();
   }, []);
-  // Overdue is judged once a minute, not every second: the pins are redrawn only when it changes.
-  const minute = Math.floor(now.getTime() / 60_000);
-  const overdue = new Set((open ?? []).filter((c) => (nearestDue(c)?.getTime() ?? Infinity) < minute * 60_000).map((c) => c.name));
+  // Judged every second; the map redraws its pins only when a case's colour or ring changes.
+  const overdue = new Set((open ?? []).filter((c) => (nearestDue(c)?.getTime() ?? Infinity) < now.getTime()).map((c) => c.name));
   const pins: Pin[] = (open ?? []).flatMap((c) =>
     c.location
       ? [

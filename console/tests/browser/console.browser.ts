@@ -177,6 +177,9 @@ describe("the supervisor's board", () => {
     await page.fill("textarea[name=letter]", "请立即报到并反馈处置情况");
     await page.click("[data-action=issueLetter]");
     await page.waitForSelector("[data-testid=timeline] [data-kind=SUPERVISION_LETTER]");
+    // On the map, the late case is ringed as overdue.
+    await page.click("[data-testid=nav-map]");
+    await page.waitForSelector("[data-testid=case-map] .leaflet-interactive.overdue");
 
     // The department's console shows it, and the officer answers it.
     const officer = await consoleAs(browser, server.url, `duty.${late.lead.replace("departments/", "")}`);
