@@ -559,6 +559,7 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             .decide_extension(v1::DecideExtensionRequest {
                 name: requested.name.clone(),
                 approved: true,
+                reason: "同意，请按期办结".to_owned(),
                 ..Default::default()
             })
             .await
@@ -632,12 +633,11 @@ async fn an_approved_extension_moves_the_due_time_and_a_refusal_or_a_second_deci
             deadlines(&view.case.unwrap(), &lead)[2],
             (Finish, "2026-03-20 17:30".to_owned(), Pending)
         );
-        assert!(
-            view.timeline
-                .iter()
-                .any(|e| e.kind() == v1::CaseEventKind::ExtensionDecided
-                    && e.text.contains("approved: due 2026-03-20 17:30"))
-        );
+        assert!(view.timeline.iter().any(|e| {
+            e.kind() == v1::CaseEventKind::ExtensionDecided
+                && e.text
+                    .contains("approved: due 2026-03-20 17:30 (同意，请按期办结)")
+        }));
 
         // A refusal needs a reason and leaves the due time where it is.
         let second = lead_cases

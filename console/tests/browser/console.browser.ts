@@ -201,7 +201,9 @@ describe("the supervisor's board", () => {
     await page.fill("[data-testid=extensions] input[name=decision-reason]", "同意延期三天");
     await page.click("[data-testid=extensions] [data-action=approve]");
     await page.waitForSelector("[data-testid=extensions] [data-action=approve]", { state: "detached" });
-    await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_DECIDED]", { timeout: 15_000 });
+    await officer.page.waitForSelector("[data-testid=timeline] [data-kind=EXTENSION_DECIDED]:has-text('同意延期三天')", {
+      timeout: 15_000,
+    });
 
     // The department's own figures: the late report-in is among its shortfalls.
     await officer.page.click("[data-testid=nav-figures]");

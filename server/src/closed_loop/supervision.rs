@@ -108,15 +108,7 @@ impl LoopService {
         self.change(ReportKey::Case(case), guard, now, move |record| {
             let snapshot = time_limits.snapshot();
             let moved = moved_deadline(record, &written, &time_limits, &snapshot.calendar, now)?;
-            let text = match (written.approved_due, &written.decision_reason) {
-                (Some(due), _) => format!(
-                    "{} extension approved: due {}",
-                    written.stage,
-                    snapshot.calendar.zone().format(due)
-                ),
-                (None, Some(reason)) => format!("{} extension refused: {reason}", written.stage),
-                (None, None) => format!("{} extension refused", written.stage),
-            };
+            let text = decision_text(&written, &snapshot.calendar);
             Ok(Effects {
                 events: vec![NewEvent {
                     kind: EventKind::ExtensionDecided,
@@ -190,6 +182,23 @@ impl LoopService {
             })
         })
         .await
+    }
+}
+
+/// The timeline's words for a decided extension: the new due time when approved, and the supervisor's note.
+fn decision_text(decided: &ExtensionRecord, calendar: &WorkingCalendar) -> String {
+    let stage = &decided.stage;
+    match (decided.approved_due, &decided.decision_reason) {
+        (Some(due), None) => format!(
+            "{stage} extension approved: due {}",
+            calendar.zone().format(due)
+        ),
+        (Some(due), Some(note)) => format!(
+            "{stage} extension approved: due {} ({note})",
+            calendar.zone().format(due)
+        ),
+        (None, Some(reason)) => format!("{stage} extension refused: {reason}"),
+        (None, None) => format!("{stage} extension refused"),
     }
 }
 
