@@ -20,11 +20,14 @@ export function AreaMap({
   pins,
   height = 260,
   marked = [],
+  featureLabel,
 }: {
   geojson: string;
   pins: Pin[];
   height?: number;
   marked?: number[];
+  /** The words shown over a feature on hover, from its properties (a grid's name, a jurisdiction's department). */
+  featureLabel?: (properties: Record<string, unknown>) => string;
 }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -42,6 +45,10 @@ export function AreaMap({
             f?.properties?.__marked
               ? { color: "#c62828", weight: 3, fillOpacity: 0.3 }
               : { color: "#3b6ea5", weight: 1.5, fillOpacity: 0.08 },
+          onEachFeature: (feature, layer) => {
+            const words = featureLabel?.((feature.properties ?? {}) as Record<string, unknown>);
+            if (words) layer.bindTooltip(words, { sticky: true });
+          },
         });
         layers.push(area);
         if (area.getBounds().isValid()) bounds = area.getBounds();

@@ -103,7 +103,14 @@ export function CaseMap() {
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {open !== null && (
-        <AreaMap geojson={layer === AreaLayer.JURISDICTIONS ? ofDepartment(area, department) : area} pins={pins} height={560} />
+        <AreaMap
+          geojson={layer === AreaLayer.JURISDICTIONS ? ofDepartment(area, department) : area}
+          pins={pins}
+          height={560}
+          featureLabel={(p) =>
+            typeof p.department_id === "string" ? names.department(`departments/${p.department_id}`) : String(p.name ?? p.grid_id ?? "")
+          }
+        />
       )}
     </section>
   );

@@ -231,7 +231,13 @@ export function Imports() {
         </div>
         {done && <p data-testid="imported">{done}</p>}
       </div>
-      <AreaMap geojson={preview} pins={[]} height={420} marked={marked} />
+      <AreaMap
+        geojson={preview}
+        pins={[]}
+        height={420}
+        marked={marked}
+        featureLabel={(p) => String(p.grid_id ?? p.department_id ?? p.name ?? "")}
+      />
     </section>
   );
 }

@@ -278,6 +278,9 @@ describe("the supervisor steers cases and keeps the ledger", () => {
       grids,
     );
     await page.waitForSelector("[data-testid=case-map] .leaflet-interactive.grade-a");
+    // A jurisdiction names its department on hover.
+    await page.hover("[data-testid=case-map] path.leaflet-interactive >> nth=0", { force: true });
+    await page.waitForSelector(".leaflet-tooltip:has-text('区住建委')");
     expect((await shoot(page, "map-jurisdictions-1366")).overflowing).toEqual([]);
 
     // The month's ranking of streets: the demo's reports were filed in 建外街道.
