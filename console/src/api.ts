@@ -126,6 +126,24 @@ export function describe(err: unknown): string {
   return String(err);
 }
 
+/**
+ * Every item of a paged list, read page after page, or its first `limit` items and more (whole pages, so a few past
+ * the limit); `more` tells whether the list went on. `page` reads the page a token names ("" for the first).
+ */
+export async function readPages<T>(
+  page: (pageToken: string) => Promise<{ items: T[]; nextPageToken: string }>,
+  limit = Infinity,
+): Promise<{ items: T[]; more: boolean }> {
+  const items: T[] = [];
+  let pageToken = "";
+  do {
+    const read = await page(pageToken);
+    items.push(...read.items);
+    pageToken = read.nextPageToken;
+  } while (pageToken && items.length < limit);
+  return { items, more: pageToken !== "" };
+}
+
 /** The id part of a resource name: "cases/abc" → "abc". */
 export function idOf(name: string): string {
   return name.slice(name.indexOf("/") + 1);

@@ -1,7 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { onSession, session, signOut, type Session } from "./api";
 import { currentLang, setLang, t } from "./i18n";
-import { go, usePath } from "./router";
+import { usePath } from "./router";
+import { PageLink } from "./links";
 import { Role } from "./gen/gridwhistle/v1/common_pb";
 import { Login } from "./pages/login";
 import { Inbox } from "./pages/inbox";
@@ -48,33 +49,31 @@ export function App() {
   return (
     <div class="shell">
       <header class="top">
-        <a class="brand" href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
+        <PageLink class="brand" to="">
           {t("title")}
-        </a>
+        </PageLink>
         <nav>
           {!leading && (
-            <a href="/console/" onClick={(e) => (e.preventDefault(), go(""))}>
-              {administering ? t("imports") : supervising ? t("board") : t("inbox")}
-            </a>
+            <PageLink to="">{administering ? t("imports") : supervising ? t("board") : t("inbox")}</PageLink>
           )}
           {supervising && (
-            <a href="/console/map" data-testid="nav-map" onClick={(e) => (e.preventDefault(), go("map"))}>
+            <PageLink to="map" data-testid="nav-map">
               {t("map")}
-            </a>
+            </PageLink>
           )}
           {who.caller.department && (
-            <a href="/console/figures" data-testid="nav-figures" onClick={(e) => (e.preventDefault(), go("figures"))}>
+            <PageLink to="figures" data-testid="nav-figures">
               {t("myFigures")}
-            </a>
+            </PageLink>
           )}
           {readsLedger && (
-            <a href="/console/ledger" data-testid="nav-ledger" onClick={(e) => (e.preventDefault(), go("ledger"))}>
+            <PageLink to="ledger" data-testid="nav-ledger">
               {t("ledger")}
-            </a>
+            </PageLink>
           )}
-          <a href="/console/ranking" data-testid="nav-ranking" onClick={(e) => (e.preventDefault(), go("ranking"))}>
+          <PageLink to="ranking" data-testid="nav-ranking">
             {t("ranking")}
-          </a>
+          </PageLink>
         </nav>
         <span class="who" data-testid="who">
           {who.caller.username}

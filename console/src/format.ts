@@ -33,6 +33,11 @@ export function countdown(due: Date, now: Date): { overdue: boolean; text: strin
   return { overdue: left < 0, text: span(left) };
 }
 
+/** A countdown in words: "3h 05m left", or "overdue by 4m 09s". */
+export function countdownWords(left: { overdue: boolean; text: string }): string {
+  return left.overdue ? `${t("overdueBy")} ${left.text}` : `${left.text} ${t("left")}`;
+}
+
 export function date(ts: Timestamp | undefined): Date | undefined {
   return ts ? timestampDate(ts) : undefined;
 }

@@ -1,14 +1,22 @@
+import type { ComponentChildren } from "preact";
 import { idOf } from "./api";
 import { go } from "./router";
 
-/** A link to a case's page ("cases/{case}"), shown by the last eight characters of its id (a UUIDv7's first ones are its time, shared by cases of the same minute). */
-export function CaseLink({ name }: { name: string }) {
-  const id = idOf(name);
+/**
+ * A link to one of the console's pages ("cases/{case}", "ledger", "" for the caller's first page): a real address to
+ * open in a new tab, and a change of page without a reload when clicked. Other attributes (class, data-*) pass through.
+ */
+export function PageLink({ to, children, ...rest }: { to: string; children: ComponentChildren; [attribute: string]: unknown }) {
   return (
-    <a href={`/console/cases/${id}`} onClick={(e) => (e.preventDefault(), go(`cases/${id}`))}>
-      {id.slice(-8)}
+    <a {...rest} href={`/console/${to}`} onClick={(e) => (e.preventDefault(), go(to))}>
+      {children}
     </a>
   );
+}
+
+/** A link to a case's page ("cases/{case}"), shown by the last eight characters of its id (a UUIDv7's first ones are its time, shared by cases of the same minute). */
+export function CaseLink({ name }: { name: string }) {
+  return <PageLink to={`cases/${idOf(name)}`}>{idOf(name).slice(-8)}</PageLink>;
 }
 
 export interface Tab<T> {

@@ -2,7 +2,7 @@
 // their cards (read in batches as they appear). A page re-renders when a name it asked for arrives.
 
 import { useEffect, useState } from "preact/hooks";
-import { directory } from "./api";
+import { directory, readPages } from "./api";
 
 const departments = new Map<string, string>();
 const categories = new Map<string, string>();
@@ -18,12 +18,12 @@ function changed(): void {
 function readDirectory(): Promise<void> {
   directoryRead ??= (async () => {
     try {
-      let pageToken = "";
-      do {
-        const page = await directory.listDirectoryDepartments({ pageSize: 500, pageToken });
-        for (const d of page.departments) departments.set(d.name, d.displayName);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const { items } = await readPages((pageToken) =>
+        directory
+          .listDirectoryDepartments({ pageSize: 500, pageToken })
+          .then((page) => ({ items: page.departments, nextPageToken: page.nextPageToken })),
+      );
+      for (const d of items) departments.set(d.name, d.displayName);
       const catalogue = await directory.listCategories({});
       for (const c of catalogue.categories) categories.set(c.name, c.displayName);
       changed();

@@ -9,6 +9,7 @@ import {
   assignmentStateLabel,
   caseStateLabel,
   countdown,
+  countdownWords,
   date,
   deadlineStateLabel,
   gradeClass,
@@ -137,7 +138,7 @@ export function CasePage({ id, who }: { id: string; who: Session }) {
                       <td>{stageLabel(d.stage)}</td>
                       <td>{when(d.dueTime)}</td>
                       <td class={left?.overdue ? "overdue" : ""}>
-                        {left ? (left.overdue ? `${t("overdueBy")} ${left.text}` : `${left.text} ${t("left")}`) : deadlineStateLabel(d.state)}
+                        {left ? countdownWords(left) : deadlineStateLabel(d.state)}
                         {d.escalationLevel > 0 && ` · ${t("escalationLevel")} ${d.escalationLevel}`}
                       </td>
                     </tr>

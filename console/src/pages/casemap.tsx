@@ -1,5 +1,5 @@
-import { useEffect, useState } from "preact/hooks";
-import { cases, describe, directory } from "../api";
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { cases, describe, directory, readPages } from "../api";
 import { t } from "../i18n";
 import { go, useNow } from "../router";
 import { gradeClass, gradeLabel, nearestDue } from "../format";
@@ -42,20 +42,25 @@ export function CaseMap() {
   useEffect(() => {
     void (async () => {
       try {
-        const found: Case[] = [];
-        let pageToken = "";
-        do {
-          const page = await cases.listCases({ pageSize: 500, pageToken, filter: "state = OPEN" });
-          found.push(...page.cases);
-          pageToken = page.nextPageToken;
-        } while (pageToken && found.length < LIMIT);
-        setMore(Boolean(pageToken));
-        setOpen(found);
+        const { items, more } = await readPages(
+          (pageToken) =>
+            cases
+              .listCases({ pageSize: 500, pageToken, filter: "state = OPEN" })
+              .then((page) => ({ items: page.cases, nextPageToken: page.nextPageToken })),
+          LIMIT,
+        );
+        setMore(more);
+        setOpen(items);
       } catch (err) {
         setError(describe(err));
       }
     })();
   }, []);
+  // One department's jurisdictions, cut once per choice: the page renders every second for the overdue rings.
+  const drawn = useMemo(
+    () => (layer === AreaLayer.JURISDICTIONS ? ofDepartment(area, department) : area),
+    [area, layer, department],
+  );
   // Judged every second; the map redraws its pins only when a case's colour or ring changes.
   const overdue = new Set((open ?? []).filter((c) => (nearestDue(c)?.getTime() ?? Infinity) < now.getTime()).map((c) => c.name));
   const pins: Pin[] = (open ?? []).flatMap((c) =>
@@ -104,7 +109,7 @@ export function CaseMap() {
       {error && <p class="error" role="alert">{error}</p>}
       {open !== null && (
         <AreaMap
-          geojson={layer === AreaLayer.JURISDICTIONS ? ofDepartment(area, department) : area}
+          geojson={drawn}
           pins={pins}
           height={560}
           featureLabel={(p) =>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { describe, idOf, supervision, type Session } from "../api";
 import { t, type Key } from "../i18n";
-import { go } from "../router";
+import { PageLink } from "../links";
 import { districtMonth, gradeLabel, percent, when } from "../format";
 import { useNames } from "../names";
 import { ShortfallKind, type DepartmentStats, type Ratio, type Shortfall } from "../gen/gridwhistle/v1/stats_pb";
@@ -91,7 +91,7 @@ export function Figures({ who }: { who: Session }) {
         <ul class="cases" data-testid="shortfalls">
           {shortfalls.map((s) => (
             <li key={`${s.case}-${s.department}`} class="case-row">
-              <a href={`/console/${s.case}`} onClick={(e) => (e.preventDefault(), go(s.case))}>
+              <PageLink to={s.case}>
                 <span class="grade">{gradeLabel(s.riskGrade)}</span>
                 <span class="what">
                   <strong>{names.category(s.category)}</strong>
@@ -99,7 +99,7 @@ export function Figures({ who }: { who: Session }) {
                 </span>
                 <span class="state">{when(s.summonTime)}</span>
                 <span class="countdown">{when(s.reportInTime)}</span>
-              </a>
+              </PageLink>
             </li>
           ))}
         </ul>

@@ -38,18 +38,22 @@ function catalogueOf(text: string): MessageInitShape<typeof CategoryRuleSchema>[
   }));
 }
 
-/** The name a file gives its n-th feature or category, so a problem is shown by what the admin knows it as. */
-function itemLabel(kind: Kind, text: string, index: number): string {
+/** What a file calls one of its features or categories: its grid_id, department_id, id or name. */
+function nameOf(properties: Record<string, unknown> | null | undefined): string {
+  const name = properties?.grid_id ?? properties?.department_id ?? properties?.id ?? properties?.name;
+  return name === undefined ? "" : String(name);
+}
+
+/** A file's items in the order the server numbers them: a boundary file's features (their properties), or categories. */
+function itemsOf(kind: Kind, text: string): (Record<string, unknown> | null | undefined)[] {
   try {
     const file = JSON.parse(text) as {
       features?: { properties?: Record<string, unknown> | null }[];
       categories?: Record<string, unknown>[];
     };
-    const props = kind === "catalogue" ? file.categories?.[index] : file.features?.[index]?.properties;
-    const name = props?.grid_id ?? props?.department_id ?? props?.id ?? props?.name;
-    return name === undefined ? "" : String(name);
+    return (kind === "catalogue" ? file.categories : file.features?.map((f) => f.properties)) ?? [];
   } catch {
-    return "";
+    return [];
   }
 }
 
@@ -104,11 +108,13 @@ export function Imports() {
     try {
       setChecked({ count: await send(true, chosen.text), problems: [], message: "" });
     } catch (err) {
+      // The file is read once for the names of all its refused items, however many there are.
+      const items = itemsOf(kind, chosen.text);
       const problems = violations(err).map((v) => {
         const index = itemIndex(v.field);
         return {
           index,
-          label: index === undefined ? "" : itemLabel(kind, chosen.text, index),
+          label: index === undefined ? "" : nameOf(items[index]),
           field: v.field,
           description: v.description,
         };
@@ -236,7 +242,7 @@ export function Imports() {
         pins={[]}
         height={420}
         marked={marked}
-        featureLabel={(p) => String(p.grid_id ?? p.department_id ?? p.name ?? "")}
+        featureLabel={nameOf}
       />
     </section>
   );

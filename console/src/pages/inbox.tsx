@@ -2,8 +2,9 @@ import { useRef, useState } from "preact/hooks";
 import { cases, describe, idOf, type Session } from "../api";
 import { t } from "../i18n";
 import { chime, useLive } from "../live";
-import { go, useNow } from "../router";
-import { countdown, gradeClass, gradeLabel, nearestDue, caseStateLabel } from "../format";
+import { useNow } from "../router";
+import { PageLink } from "../links";
+import { countdown, countdownWords, gradeClass, gradeLabel, nearestDue, caseStateLabel } from "../format";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AssignmentState, CaseEventKind, type Case } from "../gen/gridwhistle/v1/case_pb";
 import { useNames } from "../names";
@@ -109,7 +110,7 @@ export function Inbox({ who }: { who: Session }) {
             const id = idOf(c.name);
             return (
               <li key={c.name} class={`case-row ${gradeClass(c.riskGrade)}`} data-case={id}>
-                <a href={`/console/cases/${id}`} onClick={(e) => (e.preventDefault(), go(`cases/${id}`))}>
+                <PageLink to={`cases/${id}`}>
                   <span class="grade" title={t("grade")}>
                     {gradeLabel(c.riskGrade)}
                   </span>
@@ -119,9 +120,9 @@ export function Inbox({ who }: { who: Session }) {
                   </span>
                   <span class="state">{caseStateLabel(c.state)}</span>
                   <span class={`countdown ${left?.overdue ? "overdue" : ""}`}>
-                    {left ? `${left.overdue ? t("overdueBy") + " " : ""}${left.text}${left.overdue ? "" : " " + t("left")}` : "—"}
+                    {left ? countdownWords(left) : "—"}
                   </span>
-                </a>
+                </PageLink>
               </li>
             );
           })}

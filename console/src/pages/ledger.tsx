@@ -1,10 +1,10 @@
 import { useEffect, useState } from "preact/hooks";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { describe, ledger, type Session } from "../api";
+import { describe, ledger, readPages, type Session } from "../api";
 import { t } from "../i18n";
 import { go, useNow } from "../router";
-import { CaseLink, Tabs } from "../links";
-import { colourClass, colourLabel, countdown, date, gradeLabel, ledgerEventLabel, ledgerStateLabel, stepStateLabel, when } from "../format";
+import { CaseLink, PageLink, Tabs } from "../links";
+import { colourClass, colourLabel, countdown, countdownWords, date, gradeLabel, ledgerEventLabel, ledgerStateLabel, stepStateLabel, when } from "../format";
 import { useNames } from "../names";
 import { Role } from "../gen/gridwhistle/v1/common_pb";
 import { LedgerColour, LedgerStepState, type LedgerEntry, type LedgerStep } from "../gen/gridwhistle/v1/ledger_pb";
@@ -29,13 +29,13 @@ export function LedgerList({ who }: { who: Session }) {
     setError("");
     void (async () => {
       try {
-        const found: LedgerEntry[] = [];
-        let pageToken = "";
-        do {
-          const page = await ledger.listLedgerEntries({ pageSize: 200, pageToken, colour, leader, overdueOnly });
-          found.push(...page.entries);
-          pageToken = page.nextPageToken;
-        } while (pageToken && found.length < 1000);
+        const { items: found } = await readPages(
+          (pageToken) =>
+            ledger
+              .listLedgerEntries({ pageSize: 200, pageToken, colour, leader, overdueOnly })
+              .then((page) => ({ items: page.entries, nextPageToken: page.nextPageToken })),
+          1000,
+        );
         setEntries(found);
         const met = found.map((e) => e.leader).filter(Boolean);
         names.people(met);
@@ -87,14 +87,12 @@ export function LedgerList({ who }: { who: Session }) {
             return (
               <li key={e.name} class={colourClass(e.colour)} data-entry={e.name.slice("ledgerEntries/".length)}>
                 <span class="grade">{colourLabel(e.colour)}</span>{" "}
-                <a href={`/console/${e.name}`} onClick={(ev) => (ev.preventDefault(), go(e.name))}>
-                  {e.title}
-                </a>{" "}
+                <PageLink to={e.name}>{e.title}</PageLink>{" "}
                 · {names.department(e.responsibleUnit)} · {e.leader ? names.person(e.leader) : t("none")} · {ledgerStateLabel(e.state)}
                 {left && (
                   <span class={left.overdue ? "overdue" : "left"}>
                     {" "}
-                    · {left.overdue ? `${t("overdueBy")} ${left.text}` : `${left.text} ${t("left")}`}
+                    · {countdownWords(left)}
                   </span>
                 )}
               </li>
@@ -233,7 +231,7 @@ function Step({
     <li data-step={step.number} data-state={LedgerStepState[step.state]}>
       <strong>{step.description}</strong> · {names.department(step.department)} · {t("due")} {when(step.dueTime)} ·{" "}
       {stepStateLabel(step.state)}
-      {left && <span class={left.overdue ? "overdue" : ""}> · {left.overdue ? `${t("overdueBy")} ${left.text}` : `${left.text} ${t("left")}`}</span>}
+      {left && <span class={left.overdue ? "overdue" : ""}> · {countdownWords(left)}</span>}
       {step.state === LedgerStepState.DONE && (
         <p>
           {t("doneAt")} {when(step.doneTime)} · {names.person(step.doneBy)} · {step.result}

@@ -45,26 +45,25 @@ export function Ranking() {
   const [rows, setRows] = useState<DepartmentStats[] | null>(null);
   const [areas, setAreas] = useState<AreaStats[] | null>(null);
   const [error, setError] = useState("");
+  // The request behind the table is the one its export sends.
   const period = { period: { case: "month" as const, value: month } };
+  const view: MessageInitShape<typeof ExportStatsRequestSchema>["view"] =
+    level === "departments"
+      ? { case: "ranking", value: { period, orderBy } }
+      : { case: "areas", value: { period, level: AreaLevel.STREET, orderBy } };
   useEffect(() => {
     setError("");
     const failed = (err: unknown) => setError(describe(err));
-    if (level === "departments") {
-      supervision.listDepartmentStats({ period, orderBy }).then((answer) => setRows(answer.stats), failed);
-    } else {
-      supervision
-        .listAreaStats({ period, level: AreaLevel.STREET, orderBy })
-        .then((answer) => setAreas(answer.stats), failed);
+    if (view.case === "ranking") {
+      supervision.listDepartmentStats(view.value).then((answer) => setRows(answer.stats), failed);
+    } else if (view.case === "areas") {
+      supervision.listAreaStats(view.value).then((answer) => setAreas(answer.stats), failed);
     }
   }, [month, orderBy, level]);
   const switchTo = (next: Level) => {
     setLevel(next);
     setOrderBy(next === "departments" ? "response_rate desc" : "report_count desc");
   };
-  const view: MessageInitShape<typeof ExportStatsRequestSchema>["view"] =
-    level === "departments"
-      ? { case: "ranking", value: { period, orderBy } }
-      : { case: "areas", value: { period, level: AreaLevel.STREET, orderBy } };
   const download = async (format: ExportFormat) => {
     setError("");
     try {

@@ -52,9 +52,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Files and whistles a report as the grid worker, through the API as the phone does; answers the case and report. */
-async function whistle(description: string) {
-  const api = await signedIn(server.url, WORKER);
+/** Files and whistles a report as the grid worker on `on` (the suite's server unless named), through the API as the phone does; answers the case and report. */
+async function whistle(description: string, on: Server = server) {
+  const api = await signedIn(on.url, WORKER);
   const reports = api(ReportService);
   const point = pointInGrid(GRID);
   const created = await reports.createReport({
@@ -420,26 +420,8 @@ describe("the session and the live stream", () => {
       // The connection drops (the server is killed and comes back) and the console's first tries to reconnect are held
       // back, while a whistle is made. Twice: first before the stream gave the console any cursor (the inbox is read
       // again once the stream is back), then with one (the stream resumes from it).
-      const whistleToJianwai = async (description: string) => {
-        const api = await signedIn(short.url, WORKER);
-        const created = await api(ReportService).createReport({
-          reportId: uuid7(),
-          report: {
-            category: "categories/neighbour-dispute",
-            description,
-            location: { ...pointInGrid(GRID), coordinateSystem: CoordinateSystem.WGS84, accuracyMeters: 8 },
-            observeTime: timestampFromDate(new Date(Date.now() - 60_000)),
-          },
-        });
-        const whistled = await api(ReportService).whistle({
-          name: created.report?.name ?? "",
-          kind: WhistleKind.ROUTINE,
-          riskGrade: RiskGrade.C,
-          etag: created.report?.etag ?? "",
-          requestId: uuid7(),
-        });
-        return (whistled.case?.name ?? "").replace("cases/", "");
-      };
+      const whistleToJianwai = async (description: string) =>
+        (await whistle(description, short)).caseName.replace("cases/", "");
       for (const round of ["没有游标", "有游标"]) {
         await page.route("**/gridwhistle.v1.CaseService/WatchInbox", (route) => route.abort());
         await short.restart();
